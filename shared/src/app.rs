@@ -1,0 +1,100 @@
+//! Builds the ingress and consumer from configuration: the one place that turns `Config` and an
+//! AWS SDK configuration into live adapters. Lambda mains and the local stack both call it, so
+//! what runs locally is what runs on AWS — only the configuration differs.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use thiserror::Error;
+
+use crate::calltools::CallToolsSink;
+use crate::calltools::client::CallToolsClient;
+use crate::config::{Config, ConfigError};
+use crate::consumer::{Consumer, ConsumerParts};
+use crate::ghl::client::GhlClient;
+use crate::ghl::verify::{GhlVerifier, KeyError};
+use crate::ingress::{Ingress, IngressSettings};
+use crate::queue::sqs::SqsQueue;
+use crate::store::dynamo::DynamoStore;
+
+#[derive(Debug, Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error("HTTP client: {0}")]
+    Http(String),
+}
+
+/// The AWS SDK configuration from the environment (`AWS_ENDPOINT_URL` points it at moto).
+pub async fn load_aws() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest()).load().await
+}
+
+/// Reads `Config` from the environment and resolves `*_PARAM` secrets from SSM.
+pub async fn load_config(aws: &SdkConfig) -> Result<Config, ConfigError> {
+    let mut cfg = Config::from_env()?;
+    cfg.resolve_secrets(&aws_sdk_ssm::Client::new(aws)).await?;
+    Ok(cfg)
+}
+
+pub fn http_client(timeout: Duration) -> Result<reqwest::Client, BuildError> {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(Duration::from_secs(5))
+        .user_agent(concat!("leadsync/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| BuildError::Http(e.to_string()))
+}
+
+pub fn build_ingress(cfg: &Config, aws: &SdkConfig) -> Result<Ingress, BuildError> {
+    let verifier = GhlVerifier::from_pem(&cfg.ghl.ed25519_public_key_pem, &cfg.ghl.rsa_public_key_pem)?;
+    let queue = SqsQueue::new(aws_sdk_sqs::Client::new(aws), cfg.require_queue_url()?, None);
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(aws), cfg.require_table()?);
+    Ok(Ingress::new(
+        IngressSettings {
+            max_body_bytes: cfg.max_body_bytes,
+            timestamp_tolerance: cfg.ghl.timestamp_tolerance,
+            workflow_secret: cfg.ghl.workflow_secret.value().cloned(),
+            default_location_id: cfg.ghl.default_location_id.clone(),
+        },
+        verifier,
+        Arc::new(queue),
+        Arc::new(store),
+    ))
+}
+
+pub fn build_consumer(cfg: &Config, aws: &SdkConfig) -> Result<Consumer, BuildError> {
+    let http = http_client(cfg.calltools.request_timeout)?;
+    let calltools_base = cfg
+        .calltools
+        .base_url
+        .clone()
+        .ok_or(ConfigError::Missing("CALLTOOLS_BASE_URL"))?;
+    let calltools = CallToolsClient::new(
+        http.clone(),
+        calltools_base,
+        cfg.calltools.api_key.require("CALLTOOLS_API_KEY")?.clone(),
+    );
+    let ghl = GhlClient::new(
+        http,
+        cfg.ghl.api_base_url.clone(),
+        cfg.ghl.api_token.require("GHL_API_TOKEN")?.clone(),
+    );
+    let queue = SqsQueue::new(
+        aws_sdk_sqs::Client::new(aws),
+        cfg.require_queue_url()?,
+        Some(cfg.require_dlq_url()?.to_string()),
+    );
+    Ok(Consumer::new(ConsumerParts {
+        store: Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(aws), cfg.require_table()?)),
+        ghl: Arc::new(ghl),
+        sink: CallToolsSink::new(Arc::new(calltools), &cfg.calltools),
+        redelivery: Arc::new(queue),
+        rules: cfg.rules.clone(),
+        retry: cfg.retry,
+        default_region: cfg.default_region.clone(),
+    }))
+}

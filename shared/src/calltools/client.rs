@@ -1,0 +1,256 @@
+//! CallTools REST API client (research/ghl_calltools.md §5): `Authorization: Token <key>`,
+//! trailing slashes on every path, bodies read as text first because errors can be HTML.
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::remote::{RemoteError, excerpt, retry_after};
+use crate::secret::Secret;
+
+const SERVICE: &str = "CallTools";
+/// CallTools' largest page (research §5.1).
+const PAGE_SIZE: &str = "250";
+
+/// What a create answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Created {
+    /// A new contact with this id.
+    New(i64),
+    /// The account merged the create into an existing contact with the same phone
+    /// (`{"duplicate_contacts":[id],"duplicate_action":"MERGE"}`).
+    Merged(i64),
+}
+
+/// A contact as a list/lookup returns it: its id and every phone it carries.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ListedContact {
+    pub id: i64,
+    #[serde(rename = "_phone_numbers", default)]
+    pub phone_numbers: Vec<String>,
+    #[serde(flatten)]
+    pub fields: Map<String, Value>,
+}
+
+impl ListedContact {
+    /// Whether this contact really has `e164` — a lookup whose filter was ignored returns
+    /// every contact in the account, so the answer is never trusted blindly.
+    pub fn has_phone(&self, e164: &str) -> bool {
+        self.phone_numbers.iter().any(|p| p == e164)
+            || ["mobile_phone_number", "home_phone_number", "office_phone_number", "phone_number"]
+                .iter()
+                .any(|f| self.fields.get(*f).and_then(Value::as_str) == Some(e164))
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct NamedItem {
+    pub id: i64,
+    pub name: String,
+}
+
+/// The CallTools operations leadsync uses.
+#[async_trait]
+pub trait CallToolsApi: Send + Sync {
+    async fn create_contact(&self, body: &Map<String, Value>) -> Result<Created, RemoteError>;
+    /// `Ok(false)` when the contact no longer exists (404).
+    async fn update_contact(&self, id: i64, body: &Map<String, Value>) -> Result<bool, RemoteError>;
+    async fn find_by_phone(&self, e164: &str) -> Result<Vec<ListedContact>, RemoteError>;
+    async fn list_buckets(&self) -> Result<Vec<NamedItem>, RemoteError>;
+    async fn find_tag(&self, name: &str) -> Result<Option<i64>, RemoteError>;
+    async fn create_tag(&self, name: &str) -> Result<i64, RemoteError>;
+}
+
+pub struct CallToolsClient {
+    http: reqwest::Client,
+    base_url: String,
+    key: Secret,
+}
+
+impl CallToolsClient {
+    pub fn new(http: reqwest::Client, base_url: impl Into<String>, key: Secret) -> Self {
+        Self {
+            http,
+            base_url: base_url.into(),
+            key,
+        }
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        debug_assert!(path.ends_with('/'), "CallTools paths need the trailing slash");
+        self.http
+            .request(method, format!("{}{}", self.base_url, path))
+            .header(reqwest::header::AUTHORIZATION, format!("Token {}", self.key.expose()))
+            .header(reqwest::header::ACCEPT, "application/json")
+    }
+
+    /// Sends, and returns the status and body text of any answer; failures are classified.
+    async fn send(&self, req: reqwest::RequestBuilder) -> Result<(u16, String), RemoteError> {
+        let resp = req.send().await.map_err(|e| RemoteError::from_reqwest(SERVICE, &e))?;
+        let status = resp.status().as_u16();
+        let wait = retry_after(resp.headers());
+        let text = resp.text().await.map_err(|e| RemoteError::from_reqwest(SERVICE, &e))?;
+        if (200..300).contains(&status) || status == 404 {
+            Ok((status, text))
+        } else {
+            Err(RemoteError::from_status(SERVICE, status, wait, &text))
+        }
+    }
+
+    async fn send_json(&self, req: reqwest::RequestBuilder) -> Result<Value, RemoteError> {
+        let (status, text) = self.send(req).await?;
+        if status == 404 {
+            return Err(RemoteError::from_status(SERVICE, status, None, &text));
+        }
+        parse_json(status, &text)
+    }
+
+    async fn all_pages<T: for<'de> Deserialize<'de>>(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<Vec<T>, RemoteError> {
+        let mut out = Vec::new();
+        let mut page = 1u32;
+        loop {
+            let page_str = page.to_string();
+            let mut q: Vec<(&str, &str)> = query.to_vec();
+            q.extend([("page_size", PAGE_SIZE), ("page", page_str.as_str())]);
+            let value = self.send_json(self.request(reqwest::Method::GET, path).query(&q)).await?;
+            let page_of: Page<T> = serde_json::from_value(value).map_err(|e| unreadable(200, &e.to_string()))?;
+            out.extend(page_of.results);
+            if page_of.next.is_none() {
+                return Ok(out);
+            }
+            page += 1;
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Page<T> {
+    next: Option<String>,
+    results: Vec<T>,
+}
+
+#[async_trait]
+impl CallToolsApi for CallToolsClient {
+    async fn create_contact(&self, body: &Map<String, Value>) -> Result<Created, RemoteError> {
+        let value = self
+            .send_json(self.request(reqwest::Method::POST, "/api/contacts/").json(body))
+            .await?;
+        created_from(&value)
+    }
+
+    async fn update_contact(&self, id: i64, body: &Map<String, Value>) -> Result<bool, RemoteError> {
+        let path = format!("/api/contacts/{id}/");
+        let (status, _) = self.send(self.request(reqwest::Method::PATCH, &path).json(body)).await?;
+        Ok(status != 404)
+    }
+
+    async fn find_by_phone(&self, e164: &str) -> Result<Vec<ListedContact>, RemoteError> {
+        // `query` form-encodes, so `+` travels as `%2B`; a raw `+` would arrive as a space and
+        // match nothing (research §5.3).
+        let value = self
+            .send_json(
+                self.request(reqwest::Method::GET, "/api/contacts/")
+                    .query(&[("phone_number", e164), ("page_size", PAGE_SIZE)]),
+            )
+            .await?;
+        let page: Page<ListedContact> = serde_json::from_value(value).map_err(|e| unreadable(200, &e.to_string()))?;
+        Ok(page.results)
+    }
+
+    async fn list_buckets(&self) -> Result<Vec<NamedItem>, RemoteError> {
+        self.all_pages("/api/buckets/", &[]).await
+    }
+
+    async fn find_tag(&self, name: &str) -> Result<Option<i64>, RemoteError> {
+        let tags: Vec<NamedItem> = self.all_pages("/api/alltags/", &[("name", name)]).await?;
+        // The name filter may be a substring match or ignored; only an exact name counts.
+        Ok(tags.into_iter().find(|t| t.name == name).map(|t| t.id))
+    }
+
+    async fn create_tag(&self, name: &str) -> Result<i64, RemoteError> {
+        let value = self
+            .send_json(
+                self.request(reqwest::Method::POST, "/api/alltags/")
+                    .json(&serde_json::json!({ "name": name })),
+            )
+            .await?;
+        id_of(&value).ok_or_else(|| unreadable(201, "the created tag has no id"))
+    }
+}
+
+fn parse_json(status: u16, text: &str) -> Result<Value, RemoteError> {
+    serde_json::from_str(text).map_err(|_| {
+        // A 2xx that is not JSON is a proxy or error page, which passes with time.
+        RemoteError::Transient {
+            service: SERVICE,
+            reason: format!("HTTP {status} with a body that is not JSON"),
+            status: Some(status),
+            retry_after: None,
+        }
+    })
+}
+
+fn unreadable(status: u16, why: &str) -> RemoteError {
+    RemoteError::Permanent {
+        service: SERVICE,
+        reason: format!("unexpected answer: {why}"),
+        status: Some(status),
+        excerpt: excerpt(why),
+    }
+}
+
+/// The id chain from working integrations: `id`, `contact_id`, `uid`, then the MERGE answer.
+pub fn created_from(value: &Value) -> Result<Created, RemoteError> {
+    if let Some(id) = id_of(value) {
+        return Ok(Created::New(id));
+    }
+    let merged = value
+        .get("duplicate_contacts")
+        .and_then(Value::as_array)
+        .and_then(|ids| ids.first())
+        .and_then(as_id);
+    merged
+        .map(Created::Merged)
+        .ok_or_else(|| unreadable(200, &format!("no contact id in {}", excerpt(&value.to_string()))))
+}
+
+fn id_of(value: &Value) -> Option<i64> {
+    ["id", "contact_id", "uid"].iter().find_map(|k| value.get(*k).and_then(as_id))
+}
+
+fn as_id(v: &Value) -> Option<i64> {
+    v.as_i64().or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn created_ids_follow_the_known_answer_shapes() {
+        assert_eq!(created_from(&json!({"id": 7})).unwrap(), Created::New(7));
+        assert_eq!(created_from(&json!({"contact_id": "8"})).unwrap(), Created::New(8));
+        assert_eq!(
+            created_from(&json!({"duplicate_contacts": [9], "duplicate_action": "MERGE"})).unwrap(),
+            Created::Merged(9)
+        );
+        assert!(created_from(&json!({"ok": true})).is_err());
+    }
+
+    #[test]
+    fn a_listed_contact_matches_only_its_own_phone() {
+        let c: ListedContact =
+            serde_json::from_value(json!({"id": 1, "_phone_numbers": ["+14155550132"], "first_name": "A"})).unwrap();
+        assert!(c.has_phone("+14155550132"));
+        assert!(!c.has_phone("+14155550133"));
+        let c: ListedContact =
+            serde_json::from_value(json!({"id": 2, "mobile_phone_number": "+14155550133"})).unwrap();
+        assert!(c.has_phone("+14155550133"));
+    }
+}

@@ -1,0 +1,148 @@
+//! CallTools as a sink: the HTTP client, field mapping, bucket/tag resolution and the upsert.
+
+pub mod client;
+pub mod upsert;
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+use tokio::sync::Mutex;
+
+use crate::calltools::client::CallToolsApi;
+use crate::calltools::upsert::{Applied, ContactWrite, MembershipChange, upsert};
+use crate::config::{CallToolsConfig, DuplicateMode};
+use crate::contact::Contact;
+use crate::remote::RemoteError;
+use crate::rules::{BucketRef, Membership};
+
+/// Membership resolved to CallTools ids.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResolvedMembership {
+    pub buckets: BTreeSet<i64>,
+    pub tags: BTreeSet<i64>,
+}
+
+pub struct CallToolsSink {
+    api: Arc<dyn CallToolsApi>,
+    mode: DuplicateMode,
+    phone_field: String,
+    email_field: String,
+    /// Bucket and tag names resolve to ids once per cold start, not once per contact.
+    bucket_ids: Mutex<Option<HashMap<String, i64>>>,
+    tag_ids: Mutex<HashMap<String, i64>>,
+}
+
+impl CallToolsSink {
+    pub fn new(api: Arc<dyn CallToolsApi>, cfg: &CallToolsConfig) -> Self {
+        Self {
+            api,
+            mode: cfg.duplicate_mode,
+            phone_field: cfg.phone_field.clone(),
+            email_field: cfg.email_field.clone(),
+            bucket_ids: Mutex::new(None),
+            tag_ids: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub async fn resolve(&self, m: &Membership) -> Result<ResolvedMembership, RemoteError> {
+        let mut out = ResolvedMembership::default();
+        for bucket in &m.buckets {
+            out.buckets.insert(match bucket {
+                BucketRef::Id(id) => *id,
+                BucketRef::Name(name) => self.bucket_id(name).await?,
+            });
+        }
+        for tag in &m.calltools_tags {
+            out.tags.insert(self.tag_id(tag).await?);
+        }
+        Ok(out)
+    }
+
+    async fn bucket_id(&self, name: &str) -> Result<i64, RemoteError> {
+        let mut cache = self.bucket_ids.lock().await;
+        if cache.as_ref().is_none_or(|c| !c.contains_key(name)) {
+            let listed = self.api.list_buckets().await?;
+            *cache = Some(listed.into_iter().map(|b| (b.name, b.id)).collect());
+        }
+        cache
+            .as_ref()
+            .and_then(|c| c.get(name).copied())
+            .ok_or_else(|| RemoteError::Permanent {
+                service: "CallTools",
+                reason: format!("bucket {name:?} does not exist in CallTools; create it or fix LEADSYNC_RULES"),
+                status: None,
+                excerpt: String::new(),
+            })
+    }
+
+    async fn tag_id(&self, name: &str) -> Result<i64, RemoteError> {
+        let mut cache = self.tag_ids.lock().await;
+        if let Some(id) = cache.get(name) {
+            return Ok(*id);
+        }
+        let id = match self.api.find_tag(name).await? {
+            Some(id) => id,
+            None => self.api.create_tag(name).await?,
+        };
+        cache.insert(name.to_string(), id);
+        Ok(id)
+    }
+
+    /// The contact's CallTools fields: non-empty values only.
+    pub fn fields(&self, contact: &Contact, e164: &str) -> Map<String, Value> {
+        let mut f = Map::new();
+        let mut put = |key: &str, value: Option<&str>| {
+            if let Some(v) = value.map(str::trim).filter(|v| !v.is_empty()) {
+                f.insert(key.to_string(), Value::from(v));
+            }
+        };
+        put("first_name", contact.first_name.as_deref());
+        put("last_name", contact.last_name.as_deref());
+        put(&self.phone_field, Some(e164));
+        put(&self.email_field, contact.email.as_deref().filter(|e| plausible_email(e)));
+        f
+    }
+
+    pub async fn upsert(&self, write: &ContactWrite) -> Result<Applied, RemoteError> {
+        upsert(self.api.as_ref(), self.mode, write).await
+    }
+
+    /// Takes a mapped contact out of buckets/tags; a contact already gone from CallTools has
+    /// nothing left to remove. Returns the calls spent.
+    pub async fn remove_membership(&self, id: i64, change: &MembershipChange) -> Result<u32, RemoteError> {
+        let mut body = Map::new();
+        change.write_into(&mut body, true);
+        self.api.update_contact(id, &body).await?;
+        Ok(1)
+    }
+}
+
+/// CallTools rejects a whole contact for a bad email (research §5.7); an email that cannot be
+/// right is left out so the lead still becomes dialable.
+pub fn plausible_email(email: &str) -> bool {
+    let email = email.trim();
+    let Some((local, domain)) = email.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && !email.contains(char::is_whitespace)
+        && !domain.contains('@')
+        && domain.contains('.')
+        && domain.split('.').all(|label| !label.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn implausible_emails_are_recognised() {
+        assert!(plausible_email("john@example.com"));
+        assert!(!plausible_email("Osmolinskathy12@gmal..com"));
+        assert!(!plausible_email("john@localhost"));
+        assert!(!plausible_email("john doe@example.com"));
+        assert!(!plausible_email("@example.com"));
+        assert!(!plausible_email("a@b@c.com"));
+    }
+}

@@ -1,0 +1,229 @@
+//! One job, start to end: idempotency claim, contact lease, version guard, re-read from the
+//! source, rules, change detection, CallTools upsert, new state.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use aws_lc_rs::digest;
+use serde_json::{Map, Value, json};
+
+use crate::calltools::ResolvedMembership;
+use crate::calltools::upsert::{ContactWrite, MembershipChange};
+use crate::consumer::Consumer;
+use crate::consumer::outcome::{Outcome, SkipReason};
+use crate::contact::{Contact, ContactKey, PhoneError, normalize_phone};
+use crate::job::{GhlContactJob, GhlTrigger, SyncJob};
+use crate::rules::OnTagRemoved;
+use crate::store::{ContactState, JobClaim, Lease};
+
+/// How long a job waits when another invocation is working on the same contact or job.
+const BUSY_RETRY: Duration = Duration::from_secs(2);
+
+impl Consumer {
+    /// Processes one job and leaves the stores consistent whatever the outcome.
+    pub async fn process(&self, job: &SyncJob, deadline_ms: i64) -> Outcome {
+        let SyncJob::GhlContact(j) = job;
+        match self.store.claim_job(&j.job_id, deadline_ms).await {
+            Ok(JobClaim::Acquired) => {}
+            Ok(JobClaim::Completed { .. }) => return Outcome::Skipped(SkipReason::DuplicateJob),
+            Ok(JobClaim::InProgress) => {
+                return Outcome::Retry {
+                    reason: "the job is in progress in another invocation".into(),
+                    after: Some(BUSY_RETRY),
+                };
+            }
+            Err(e) => return store_retry(e),
+        }
+        let outcome = self.apply_ghl(j, deadline_ms).await;
+        let bookkeeping = if outcome.is_final() {
+            self.store.complete_job(&j.job_id, &outcome.label()).await
+        } else {
+            // A failed job must not look done: its retry or replay has to run again.
+            self.store.release_job(&j.job_id).await
+        };
+        if let Err(e) = bookkeeping {
+            // The effect (if any) happened; a redelivery is caught by the version/hash guard,
+            // and an unreleased lock expires at the deadline.
+            tracing::warn!(job_id = %j.job_id, error = %e, "job marker not updated");
+        }
+        outcome
+    }
+
+    async fn apply_ghl(&self, j: &GhlContactJob, deadline_ms: i64) -> Outcome {
+        let key = ContactKey::ghl(&j.location_id, &j.contact_id);
+        let state = match self.store.lease_contact(&key, &j.job_id, deadline_ms).await {
+            Ok(Lease::Held(state)) => state,
+            Ok(Lease::Busy) => {
+                return Outcome::Retry {
+                    reason: "another job holds this contact".into(),
+                    after: Some(BUSY_RETRY),
+                };
+            }
+            Err(e) => return store_retry(e),
+        };
+        let (outcome, new_state) = self.apply_leased(j, state).await;
+        let released = match &new_state {
+            Some(s) => self.store.save_contact(&key, &j.job_id, s).await,
+            None => self.store.release_contact(&key, &j.job_id).await,
+        };
+        match released {
+            Ok(()) => outcome,
+            // The CallTools write happened but its record did not: retrying re-derives the
+            // same write and the mapping, so nothing is duplicated.
+            Err(e) if new_state.is_some() => store_retry(e),
+            Err(e) => {
+                tracing::warn!(contact = %key, error = %e, "lease not released; it expires at the deadline");
+                outcome
+            }
+        }
+    }
+
+    /// Decides and performs the sync while holding the contact's lease. Returns the outcome and,
+    /// when something was applied or learned, the state to save.
+    async fn apply_leased(&self, j: &GhlContactJob, state: ContactState) -> (Outcome, Option<ContactState>) {
+        if is_older(j.version_ms, state.version_ms) {
+            return (Outcome::Skipped(SkipReason::Stale), None);
+        }
+        let current = if j.trigger == GhlTrigger::ContactDelete {
+            None
+        } else {
+            match self.ghl.get_contact(&j.contact_id).await {
+                Ok(c) => c,
+                Err(e) => return (e.into(), None),
+            }
+        };
+        match current {
+            Some(contact) => self.sync_contact(contact, state).await,
+            None => self.contact_gone(state).await,
+        }
+    }
+
+    async fn sync_contact(&self, contact: Contact, state: ContactState) -> (Outcome, Option<ContactState>) {
+        if is_older(contact.version_ms, state.version_ms) {
+            return (Outcome::Skipped(SkipReason::Stale), None);
+        }
+        let version_ms = contact.version_ms.max(state.version_ms);
+        let seen = ContactState {
+            version_ms,
+            ..state.clone()
+        };
+        let wanted = self.rules.membership_for(&contact.tags);
+        if wanted.is_empty() && state.calltools_id.is_none() {
+            return (Outcome::Skipped(SkipReason::NotInAnyRule), Some(seen));
+        }
+        let phone = match normalize_phone(contact.phone.as_deref(), &self.default_region) {
+            Ok(p) => p,
+            Err(PhoneError::Missing) => return (Outcome::Skipped(SkipReason::NoPhone), Some(seen)),
+            Err(_) => return (Outcome::Skipped(SkipReason::InvalidPhone), Some(seen)),
+        };
+        let resolved = match self.sink.resolve(&wanted).await {
+            Ok(r) => r,
+            Err(e) => return (e.into(), None),
+        };
+        let previous = ResolvedMembership {
+            buckets: state.buckets.clone(),
+            tags: state.tags.clone(),
+        };
+        let target = match self.rules.on_tag_removed {
+            OnTagRemoved::RemoveFromBucket => resolved,
+            OnTagRemoved::Keep => ResolvedMembership {
+                buckets: &resolved.buckets | &previous.buckets,
+                tags: &resolved.tags | &previous.tags,
+            },
+        };
+        let fields = self.sink.fields(&contact, &phone);
+        let hash = write_hash(&fields, &target);
+        if state.calltools_id.is_some() && state.sink_hash.as_deref() == Some(hash.as_str()) {
+            return (Outcome::Skipped(SkipReason::Unchanged), Some(seen));
+        }
+        let base = if state.calltools_id.is_some() {
+            previous
+        } else {
+            ResolvedMembership::default()
+        };
+        let write = ContactWrite {
+            known_id: state.calltools_id,
+            phone,
+            fields,
+            change: change_between(&base, &target),
+        };
+        match self.sink.upsert(&write).await {
+            Ok(applied) => {
+                metrics::counter!("sink_calls", "sink" => "calltools").increment(u64::from(applied.calls));
+                let new_state = ContactState {
+                    version_ms,
+                    calltools_id: Some(applied.calltools_id),
+                    sink_hash: Some(hash),
+                    buckets: target.buckets,
+                    tags: target.tags,
+                    updated_at_ms: None,
+                };
+                (
+                    Outcome::Synced {
+                        calltools_id: applied.calltools_id,
+                        calls: applied.calls,
+                    },
+                    Some(new_state),
+                )
+            }
+            Err(e) => (e.into(), None),
+        }
+    }
+
+    /// The contact was deleted in the source. Nothing is ever deleted in CallTools; with
+    /// `remove_from_bucket` it leaves the rule buckets, as if its tags had been removed.
+    async fn contact_gone(&self, state: ContactState) -> (Outcome, Option<ContactState>) {
+        let Some(id) = state.calltools_id else {
+            return (Outcome::Skipped(SkipReason::Deleted), None);
+        };
+        if self.rules.on_tag_removed == OnTagRemoved::Keep || (state.buckets.is_empty() && state.tags.is_empty()) {
+            return (Outcome::Skipped(SkipReason::Deleted), None);
+        }
+        let change = MembershipChange {
+            remove_buckets: state.buckets.clone(),
+            remove_tags: state.tags.clone(),
+            ..Default::default()
+        };
+        match self.sink.remove_membership(id, &change).await {
+            Ok(calls) => {
+                metrics::counter!("sink_calls", "sink" => "calltools").increment(u64::from(calls));
+                let new_state = ContactState {
+                    buckets: BTreeSet::new(),
+                    tags: BTreeSet::new(),
+                    sink_hash: None,
+                    ..state
+                };
+                (Outcome::Synced { calltools_id: id, calls }, Some(new_state))
+            }
+            Err(e) => (e.into(), None),
+        }
+    }
+}
+
+fn is_older(candidate: Option<i64>, applied: Option<i64>) -> bool {
+    matches!((candidate, applied), (Some(c), Some(a)) if c < a)
+}
+
+fn change_between(from: &ResolvedMembership, to: &ResolvedMembership) -> MembershipChange {
+    MembershipChange {
+        add_buckets: &to.buckets - &from.buckets,
+        remove_buckets: &from.buckets - &to.buckets,
+        add_tags: &to.tags - &from.tags,
+        remove_tags: &from.tags - &to.tags,
+    }
+}
+
+/// A digest of what a CallTools write would leave behind (fields + membership). serde_json's
+/// maps are ordered, so equal writes hash equally.
+fn write_hash(fields: &Map<String, Value>, target: &ResolvedMembership) -> String {
+    let canonical = json!({"fields": fields, "buckets": target.buckets, "tags": target.tags}).to_string();
+    let d = digest::digest(&digest::SHA256, canonical.as_bytes());
+    hex::encode(&d.as_ref()[..16])
+}
+
+fn store_retry(e: crate::store::StoreError) -> Outcome {
+    Outcome::Retry {
+        reason: e.to_string(),
+        after: None,
+    }
+}

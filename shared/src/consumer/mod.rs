@@ -1,0 +1,227 @@
+//! Consumer: SQS batch in, idempotent sync to the sinks, partial batch failures out.
+//!
+//! Records for the same contact run one after another, in arrival order; different contacts run
+//! side by side. Each record ends as one [`Outcome`]: synced and skipped records are deleted by
+//! the event source mapping, retried ones are reported in `batchItemFailures` after their
+//! visibility was set to a growing, jittered delay, and permanent failures are parked in the DLQ
+//! at once (and deleted from the main queue) instead of burning `maxReceiveCount`.
+
+pub mod apply;
+pub mod outcome;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+
+use crate::calltools::CallToolsSink;
+use crate::clock::now_ms;
+use crate::config::RetryPolicy;
+use crate::ghl::client::GhlApi;
+use crate::job::SyncJob;
+use crate::queue::{Parked, Redelivery};
+use crate::rules::Rules;
+use crate::store::StateStore;
+
+pub use outcome::{Outcome, SkipReason};
+
+pub struct Consumer {
+    pub(crate) store: Arc<dyn StateStore>,
+    pub(crate) ghl: Arc<dyn GhlApi>,
+    pub(crate) sink: CallToolsSink,
+    pub(crate) redelivery: Arc<dyn Redelivery>,
+    pub(crate) rules: Rules,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) default_region: String,
+}
+
+/// Everything the consumer depends on.
+pub struct ConsumerParts {
+    pub store: Arc<dyn StateStore>,
+    pub ghl: Arc<dyn GhlApi>,
+    pub sink: CallToolsSink,
+    pub redelivery: Arc<dyn Redelivery>,
+    pub rules: Rules,
+    pub retry: RetryPolicy,
+    pub default_region: String,
+}
+
+/// The result of one record, for the batch response and for callers that watch outcomes.
+#[derive(Debug, Clone)]
+pub struct RecordResult {
+    pub message_id: String,
+    pub job_id: Option<String>,
+    pub outcome: Outcome,
+    /// Whether the record was reported as a batch item failure.
+    pub failed: bool,
+}
+
+impl Consumer {
+    pub fn new(p: ConsumerParts) -> Self {
+        Self {
+            store: p.store,
+            ghl: p.ghl,
+            sink: p.sink,
+            redelivery: p.redelivery,
+            rules: p.rules,
+            retry: p.retry,
+            default_region: p.default_region,
+        }
+    }
+
+    /// Handles an SQS batch; `deadline_ms` is the invocation's deadline (epoch ms).
+    pub async fn handle_batch(&self, event: SqsEvent, deadline_ms: i64) -> SqsBatchResponse {
+        let results = self.process_batch(&event.records, deadline_ms).await;
+        let mut response = SqsBatchResponse::default();
+        for r in results.iter().filter(|r| r.failed) {
+            response.add_failure(r.message_id.clone());
+        }
+        response
+    }
+
+    pub async fn process_batch(&self, records: &[SqsMessage], deadline_ms: i64) -> Vec<RecordResult> {
+        let mut groups: BTreeMap<String, Vec<&SqsMessage>> = BTreeMap::new();
+        for (i, msg) in records.iter().enumerate() {
+            let group = msg
+                .body
+                .as_deref()
+                .and_then(|b| SyncJob::from_json(b).ok())
+                .map(|job| job.contact_key().storage_id())
+                .unwrap_or_else(|| format!("unreadable#{i}"));
+            groups.entry(group).or_default().push(msg);
+        }
+        let runs = groups.into_values().map(|msgs| async move {
+            let mut out = Vec::with_capacity(msgs.len());
+            for msg in msgs {
+                out.push(self.process_record(msg, deadline_ms).await);
+            }
+            out
+        });
+        futures::future::join_all(runs).await.into_iter().flatten().collect()
+    }
+
+    async fn process_record(&self, msg: &SqsMessage, deadline_ms: i64) -> RecordResult {
+        let message_id = msg.message_id.clone().unwrap_or_default();
+        let body = msg.body.as_deref().unwrap_or("");
+        let (job, outcome) = match SyncJob::from_json(body) {
+            Ok(job) => {
+                let started = now_ms();
+                let outcome = self.process(&job, deadline_ms).await;
+                if let Outcome::Synced { .. } = outcome {
+                    let SyncJob::GhlContact(j) = &job;
+                    metrics::histogram!("sync_latency_ms", "source" => job.source())
+                        .record((started - j.received_at_ms).max(0) as f64 + (now_ms() - started) as f64);
+                }
+                (Some(job), outcome)
+            }
+            Err(e) => (
+                None,
+                Outcome::Park {
+                    reason: format!("unreadable job: {e}"),
+                    status: None,
+                    excerpt: crate::remote::excerpt(body),
+                },
+            ),
+        };
+        let failed = self.settle(msg, job.as_ref(), &outcome).await;
+        let source = job.as_ref().map_or("unknown", SyncJob::source);
+        metrics::counter!("jobs_processed", "source" => source, "outcome" => outcome_dimension(&outcome))
+            .increment(1);
+        tracing::info!(
+            message_id = %message_id,
+            job_id = job.as_ref().map(SyncJob::id),
+            contact = job.as_ref().map(|j| j.contact_key().to_string()),
+            outcome = %outcome.label(),
+            detail = ?outcome,
+            "job processed"
+        );
+        RecordResult {
+            message_id,
+            job_id: job.as_ref().map(|j| j.id().to_string()),
+            outcome,
+            failed,
+        }
+    }
+
+    /// Applies the outcome to the queue; returns whether the record is a batch item failure.
+    async fn settle(&self, msg: &SqsMessage, job: Option<&SyncJob>, outcome: &Outcome) -> bool {
+        match outcome {
+            Outcome::Synced { .. } | Outcome::Skipped(_) => false,
+            Outcome::Retry { after, .. } => {
+                let attempt = msg
+                    .attributes
+                    .get("ApproximateReceiveCount")
+                    .and_then(|c| c.parse().ok())
+                    .unwrap_or(1);
+                let delay = retry_delay(self.retry, attempt, *after);
+                if let Some(handle) = &msg.receipt_handle
+                    && let Err(e) = self.redelivery.retry_later(handle, delay).await
+                {
+                    tracing::warn!(error = %e, "could not delay the retry; the queue's visibility timeout applies");
+                }
+                true
+            }
+            Outcome::Park { reason, status, excerpt } => {
+                let parked = Parked {
+                    job_id: job.map(|j| j.id().to_string()).unwrap_or_default(),
+                    source: job.map_or("unknown", SyncJob::source).to_string(),
+                    contact: job.map(|j| j.contact_key().to_string()).unwrap_or_default(),
+                    reason: reason.clone(),
+                    http_status: *status,
+                    response_excerpt: excerpt.clone(),
+                };
+                match self.redelivery.park(msg.body.as_deref().unwrap_or(""), &parked).await {
+                    Ok(()) => false,
+                    Err(e) => {
+                        // Not parked: leave it on the queue, whose redrive policy parks it later.
+                        tracing::error!(error = %e, "could not park the job; it stays on the queue");
+                        true
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn outcome_dimension(o: &Outcome) -> &'static str {
+    match o {
+        Outcome::Synced { .. } => "synced",
+        Outcome::Skipped(_) => "skipped",
+        Outcome::Retry { .. } => "retried",
+        Outcome::Park { .. } => "parked",
+    }
+}
+
+/// The wait before attempt `attempt + 1`: `base × 2^(attempt-1)`, capped at `max`, with jitter
+/// in its upper half, and never shorter than the server's `Retry-After`.
+pub fn retry_delay(policy: RetryPolicy, attempt: u32, retry_after: Option<Duration>) -> Duration {
+    let exp = attempt.saturating_sub(1).min(20);
+    let ceiling = policy.base.saturating_mul(1u32 << exp).min(policy.max);
+    let jittered = if ceiling.is_zero() {
+        ceiling
+    } else {
+        let half = ceiling / 2;
+        half + Duration::from_millis(rand::random_range(0..=half.as_millis() as u64))
+    };
+    jittered.max(retry_after.unwrap_or_default()).min(policy.max.max(retry_after.unwrap_or_default()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_delays_grow_with_jitter_and_honour_retry_after() {
+        let p = RetryPolicy {
+            base: Duration::from_secs(10),
+            max: Duration::from_secs(900),
+        };
+        for attempt in 1..=12 {
+            let ceiling = Duration::from_secs((10u64 << (attempt - 1)).min(900));
+            let d = retry_delay(p, attempt, None);
+            assert!(d >= ceiling / 2 && d <= ceiling, "attempt {attempt}: {d:?}");
+        }
+        assert!(retry_delay(p, 1, Some(Duration::from_secs(60))) >= Duration::from_secs(60));
+    }
+}

@@ -1,0 +1,91 @@
+//! Where every job ends: synced, skipped for a stated reason, retried later, or parked.
+
+use std::time::Duration;
+
+use crate::remote::RemoteError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkipReason {
+    /// This job id was already processed.
+    DuplicateJob,
+    /// A newer version of the contact was already applied.
+    Stale,
+    /// CallTools already has exactly what this version would write.
+    Unchanged,
+    NoPhone,
+    InvalidPhone,
+    /// No rule matches the contact's tags and it was never synced.
+    NotInAnyRule,
+    /// Deleted in the source before it was ever synced, or with nothing left to remove.
+    Deleted,
+}
+
+impl SkipReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SkipReason::DuplicateJob => "duplicate_job",
+            SkipReason::Stale => "stale",
+            SkipReason::Unchanged => "unchanged",
+            SkipReason::NoPhone => "no_phone",
+            SkipReason::InvalidPhone => "invalid_phone",
+            SkipReason::NotInAnyRule => "not_in_any_rule",
+            SkipReason::Deleted => "deleted",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Synced { calltools_id: i64, calls: u32 },
+    Skipped(SkipReason),
+    /// Transient: the message goes back to the queue with a delay.
+    Retry { reason: String, after: Option<Duration> },
+    /// Permanent: the job goes to the dead-letter queue now, with its reason.
+    Park {
+        reason: String,
+        status: Option<u16>,
+        excerpt: String,
+    },
+}
+
+impl Outcome {
+    /// The label stored with a completed job and used as the metric dimension.
+    pub fn label(&self) -> String {
+        match self {
+            Outcome::Synced { .. } => "synced".into(),
+            Outcome::Skipped(r) => format!("skipped:{}", r.as_str()),
+            Outcome::Retry { .. } => "retry".into(),
+            Outcome::Park { .. } => "parked".into(),
+        }
+    }
+
+    pub fn is_final(&self) -> bool {
+        matches!(self, Outcome::Synced { .. } | Outcome::Skipped(_))
+    }
+}
+
+impl From<RemoteError> for Outcome {
+    fn from(e: RemoteError) -> Self {
+        match e {
+            RemoteError::Transient {
+                ref reason,
+                retry_after,
+                service,
+                ..
+            } => Outcome::Retry {
+                reason: format!("{service}: {reason}"),
+                after: retry_after,
+            },
+            RemoteError::Permanent {
+                service,
+                reason,
+                status,
+                excerpt,
+            } => Outcome::Park {
+                reason: format!("{service}: {reason}"),
+                status,
+                excerpt,
+            },
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! GoHighLevel API v2: reading one contact (`GET /contacts/{id}`, `Version: 2021-07-28`).
+
+use async_trait::async_trait;
+use serde::Deserialize;
+
+use crate::contact::Contact;
+use crate::ghl::webhook::parse_iso_ms;
+use crate::remote::{RemoteError, retry_after};
+use crate::secret::Secret;
+
+const SERVICE: &str = "GoHighLevel";
+pub const API_VERSION: &str = "2021-07-28";
+
+/// The part of the GHL API the consumer needs.
+#[async_trait]
+pub trait GhlApi: Send + Sync {
+    /// The contact as GHL has it now; `None` when GHL says it does not exist (deleted).
+    async fn get_contact(&self, contact_id: &str) -> Result<Option<Contact>, RemoteError>;
+}
+
+pub struct GhlClient {
+    http: reqwest::Client,
+    base_url: String,
+    token: Secret,
+}
+
+impl GhlClient {
+    pub fn new(http: reqwest::Client, base_url: impl Into<String>, token: Secret) -> Self {
+        Self {
+            http,
+            base_url: base_url.into(),
+            token,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct ContactEnvelope {
+    contact: GhlContact,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GhlContact {
+    first_name: Option<String>,
+    last_name: Option<String>,
+    email: Option<String>,
+    phone: Option<String>,
+    #[serde(default)]
+    tags: Vec<String>,
+    date_updated: Option<String>,
+    date_added: Option<String>,
+}
+
+#[async_trait]
+impl GhlApi for GhlClient {
+    async fn get_contact(&self, contact_id: &str) -> Result<Option<Contact>, RemoteError> {
+        let url = format!("{}/contacts/{}", self.base_url, contact_id);
+        let resp = self
+            .http
+            .get(&url)
+            .bearer_auth(self.token.expose())
+            .header("Version", API_VERSION)
+            .header(reqwest::header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|e| RemoteError::from_reqwest(SERVICE, &e))?;
+        let status = resp.status().as_u16();
+        let wait = retry_after(resp.headers()).or_else(|| interval_hint(resp.headers()));
+        let text = resp.text().await.map_err(|e| RemoteError::from_reqwest(SERVICE, &e))?;
+        match status {
+            200 => {
+                let env: ContactEnvelope = serde_json::from_str(&text).map_err(|e| RemoteError::Permanent {
+                    service: SERVICE,
+                    reason: format!("unreadable contact: {e}"),
+                    status: Some(200),
+                    excerpt: crate::remote::excerpt(&text),
+                })?;
+                let c = env.contact;
+                let version_ms = c
+                    .date_updated
+                    .as_deref()
+                    .or(c.date_added.as_deref())
+                    .and_then(parse_iso_ms);
+                Ok(Some(Contact {
+                    first_name: c.first_name,
+                    last_name: c.last_name,
+                    email: c.email,
+                    phone: c.phone,
+                    tags: c.tags,
+                    version_ms,
+                }))
+            }
+            // GHL answers a deleted or unknown id with one of these (research §3.1).
+            400 | 404 | 422 => Ok(None),
+            _ => Err(RemoteError::from_status(SERVICE, status, wait, &text)),
+        }
+    }
+}
+
+/// GHL documents no `Retry-After`; `X-RateLimit-Interval-Milliseconds` says when the burst
+/// window resets, which is when a retry can succeed.
+fn interval_hint(headers: &reqwest::header::HeaderMap) -> Option<std::time::Duration> {
+    let remaining: u64 = headers.get("x-ratelimit-remaining")?.to_str().ok()?.parse().ok()?;
+    if remaining > 0 {
+        return None;
+    }
+    let ms: u64 = headers
+        .get("x-ratelimit-interval-milliseconds")?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()?;
+    Some(std::time::Duration::from_millis(ms))
+}

@@ -1,0 +1,5 @@
+//! GoHighLevel as a source: webhook verification and parsing, and the API client.
+
+pub mod client;
+pub mod verify;
+pub mod webhook;

@@ -1,0 +1,95 @@
+//! What ingress answers, and the metric each answer counts under.
+
+use serde_json::json;
+
+/// Why a request was refused; each maps to one status and one metric reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rejection {
+    NotFound,
+    MethodNotAllowed,
+    TooLarge { limit: usize },
+    UnsupportedMediaType,
+    Unauthorized { reason: &'static str, message: String },
+    Malformed { message: String },
+    /// We cannot take the event now; GHL retries 429s (up to six times, ten minutes apart).
+    Busy { reason: &'static str },
+}
+
+impl Rejection {
+    pub fn status(&self) -> u16 {
+        match self {
+            Rejection::NotFound => 404,
+            Rejection::MethodNotAllowed => 405,
+            Rejection::TooLarge { .. } => 413,
+            Rejection::UnsupportedMediaType => 415,
+            Rejection::Unauthorized { .. } => 401,
+            Rejection::Malformed { .. } => 400,
+            Rejection::Busy { .. } => 429,
+        }
+    }
+
+    /// Stable, low-cardinality reason: the metric dimension and the `error` field.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Rejection::NotFound => "not_found",
+            Rejection::MethodNotAllowed => "method_not_allowed",
+            Rejection::TooLarge { .. } => "body_too_large",
+            Rejection::UnsupportedMediaType => "unsupported_media_type",
+            Rejection::Unauthorized { reason, .. } => reason,
+            Rejection::Malformed { .. } => "malformed",
+            Rejection::Busy { reason } => reason,
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            Rejection::NotFound => "no such route".into(),
+            Rejection::MethodNotAllowed => "use POST".into(),
+            Rejection::TooLarge { limit } => format!("the body is larger than {limit} bytes"),
+            Rejection::UnsupportedMediaType => "the body must be application/json".into(),
+            Rejection::Unauthorized { message, .. } | Rejection::Malformed { message } => message.clone(),
+            Rejection::Busy { .. } => "temporarily unable to accept events; retry later".into(),
+        }
+    }
+}
+
+/// An HTTP answer: status, JSON body and, for 429, a `Retry-After` in seconds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub status: u16,
+    pub body: String,
+    pub retry_after_secs: Option<u64>,
+}
+
+/// What a 429 asks the sender to wait; GHL uses its own schedule, other senders may honour it.
+const BUSY_RETRY_AFTER_SECS: u64 = 60;
+
+impl Answer {
+    pub fn enqueued(source: &'static str, job_id: &str) -> Self {
+        metrics::counter!("webhooks_enqueued", "source" => source).increment(1);
+        Self {
+            status: 202,
+            body: json!({"status": "enqueued", "job_id": job_id}).to_string(),
+            retry_after_secs: None,
+        }
+    }
+
+    pub fn ignored(source: &'static str, event_type: &str) -> Self {
+        metrics::counter!("webhooks_ignored", "source" => source).increment(1);
+        Self {
+            status: 200,
+            body: json!({"status": "ignored", "event_type": event_type}).to_string(),
+            retry_after_secs: None,
+        }
+    }
+
+    pub fn rejected(source: &'static str, why: Rejection) -> Self {
+        metrics::counter!("webhooks_rejected", "source" => source, "reason" => why.reason()).increment(1);
+        tracing::warn!(source, status = why.status(), reason = why.reason(), "webhook rejected");
+        Self {
+            status: why.status(),
+            body: json!({"error": why.reason(), "message": why.message()}).to_string(),
+            retry_after_secs: matches!(why, Rejection::Busy { .. }).then_some(BUSY_RETRY_AFTER_SECS),
+        }
+    }
+}

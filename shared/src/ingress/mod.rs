@@ -1,0 +1,95 @@
+//! Ingress: verify, normalise, enqueue, answer fast.
+//!
+//! Each request ends in one [`Answer`]. What GHL does with it decides the design: it retries a
+//! webhook only when answered 429, so 429 is what we answer when we cannot take the event *now*
+//! (queue or store unavailable), and every other refusal is final.
+
+pub mod answer;
+pub mod ghl;
+pub mod http;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::ghl::verify::GhlVerifier;
+use crate::queue::JobQueue;
+use crate::secret::Secret;
+use crate::store::WebhookLedger;
+
+pub use answer::{Answer, Rejection};
+
+/// Routes served by the ingress function.
+pub const GHL_MARKETPLACE_PATH: &str = "/webhooks/ghl";
+pub const GHL_WORKFLOW_PATH: &str = "/webhooks/ghl/workflow";
+
+pub struct IngressSettings {
+    pub max_body_bytes: usize,
+    pub timestamp_tolerance: Duration,
+    pub workflow_secret: Option<Secret>,
+    pub default_location_id: Option<String>,
+}
+
+pub struct Ingress {
+    settings: IngressSettings,
+    verifier: GhlVerifier,
+    queue: Arc<dyn JobQueue>,
+    ledger: Arc<dyn WebhookLedger>,
+}
+
+impl Ingress {
+    pub fn new(
+        settings: IngressSettings,
+        verifier: GhlVerifier,
+        queue: Arc<dyn JobQueue>,
+        ledger: Arc<dyn WebhookLedger>,
+    ) -> Self {
+        Self {
+            settings,
+            verifier,
+            queue,
+            ledger,
+        }
+    }
+
+    /// Handles one request: `path` without query, `body` exactly as received.
+    pub async fn handle(&self, method: &str, path: &str, headers: &::http::HeaderMap, body: &[u8]) -> Answer {
+        let path = path.trim_end_matches('/');
+        let route = match path {
+            GHL_MARKETPLACE_PATH => Route::GhlMarketplace,
+            GHL_WORKFLOW_PATH => Route::GhlWorkflow,
+            _ => return Answer::rejected("unknown", Rejection::NotFound),
+        };
+        let source = "ghl";
+        metrics::counter!("webhooks_received", "source" => source).increment(1);
+        if method != "POST" {
+            return Answer::rejected(source, Rejection::MethodNotAllowed);
+        }
+        if body.len() > self.settings.max_body_bytes {
+            return Answer::rejected(source, Rejection::TooLarge { limit: self.settings.max_body_bytes });
+        }
+        if !is_json_content_type(headers) {
+            return Answer::rejected(source, Rejection::UnsupportedMediaType);
+        }
+        match route {
+            Route::GhlMarketplace => self.ghl_marketplace(headers, body).await,
+            Route::GhlWorkflow => self.ghl_workflow(headers, body).await,
+        }
+    }
+}
+
+enum Route {
+    GhlMarketplace,
+    GhlWorkflow,
+}
+
+/// A missing content type is accepted (some senders omit it); a declared non-JSON one is not.
+fn is_json_content_type(headers: &::http::HeaderMap) -> bool {
+    match headers.get(::http::header::CONTENT_TYPE).map(|v| v.to_str()) {
+        None => true,
+        Some(Ok(v)) => {
+            let mime = v.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+            mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+        }
+        Some(Err(_)) => false,
+    }
+}

@@ -1,0 +1,125 @@
+//! The job envelope that travels on the queue from ingress (and backfill) to the consumer.
+//!
+//! It is self-describing and versioned (`"kind": "ghl_contact.v1"`): a message parked in the DLQ
+//! before a deploy still parses after it.
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::contact::ContactKey;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind")]
+pub enum SyncJob {
+    #[serde(rename = "ghl_contact.v1")]
+    GhlContact(GhlContactJob),
+}
+
+/// What made GoHighLevel tell us about a contact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GhlTrigger {
+    ContactCreate,
+    ContactUpdate,
+    ContactDelete,
+    ContactTagUpdate,
+    ContactDndUpdate,
+    /// The workflow "Custom Webhook" action.
+    Workflow,
+}
+
+impl GhlTrigger {
+    /// The Marketplace event types leadsync acts on; other types are acknowledged and ignored.
+    pub fn from_event_type(event_type: &str) -> Option<Self> {
+        Some(match event_type {
+            "ContactCreate" => Self::ContactCreate,
+            "ContactUpdate" => Self::ContactUpdate,
+            "ContactDelete" => Self::ContactDelete,
+            "ContactTagUpdate" => Self::ContactTagUpdate,
+            "ContactDndUpdate" => Self::ContactDndUpdate,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ContactCreate => "ContactCreate",
+            Self::ContactUpdate => "ContactUpdate",
+            Self::ContactDelete => "ContactDelete",
+            Self::ContactTagUpdate => "ContactTagUpdate",
+            Self::ContactDndUpdate => "ContactDndUpdate",
+            Self::Workflow => "Workflow",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GhlContactJob {
+    /// Stable across redeliveries: `ghl:<webhookId>`, or a hash of the body when there is none.
+    pub job_id: String,
+    pub location_id: String,
+    pub contact_id: String,
+    pub trigger: GhlTrigger,
+    /// The source's own time for this change (webhook `timestamp`), epoch ms, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_ms: Option<i64>,
+    pub received_at_ms: i64,
+    /// The webhook body exactly as received, for the trace and for deletions.
+    pub payload: Box<RawValue>,
+}
+
+impl SyncJob {
+    pub fn id(&self) -> &str {
+        match self {
+            SyncJob::GhlContact(j) => &j.job_id,
+        }
+    }
+
+    pub fn contact_key(&self) -> ContactKey {
+        match self {
+            SyncJob::GhlContact(j) => ContactKey::ghl(&j.location_id, &j.contact_id),
+        }
+    }
+
+    pub fn source(&self) -> &'static str {
+        match self {
+            SyncJob::GhlContact(_) => "ghl",
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a job always serialises")
+    }
+
+    pub fn from_json(body: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_job_round_trips_with_its_kind_and_raw_payload() {
+        let job = SyncJob::GhlContact(GhlContactJob {
+            job_id: "ghl:abc".into(),
+            location_id: "loc".into(),
+            contact_id: "c1".into(),
+            trigger: GhlTrigger::ContactTagUpdate,
+            version_ms: Some(1_700_000_000_000),
+            received_at_ms: 1_700_000_000_100,
+            payload: RawValue::from_string(r#"{"a": [1, 2]}"#.into()).unwrap(),
+        });
+        let json = job.to_json();
+        assert!(json.starts_with(r#"{"kind":"ghl_contact.v1""#), "{json}");
+        assert!(json.contains(r#""payload":{"a": [1, 2]}"#), "payload is embedded verbatim: {json}");
+        let back = SyncJob::from_json(&json).unwrap();
+        assert_eq!(back.id(), "ghl:abc");
+        assert_eq!(back.contact_key(), ContactKey::ghl("loc", "c1"));
+    }
+
+    #[test]
+    fn an_unknown_kind_does_not_parse() {
+        assert!(SyncJob::from_json(r#"{"kind":"ghl_contact.v9","job_id":"x"}"#).is_err());
+    }
+}

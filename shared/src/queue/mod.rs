@@ -1,0 +1,39 @@
+//! The job queue: ingress enqueues; the consumer delays transient failures and parks permanent
+//! ones in the dead-letter queue with their reason.
+
+pub mod sqs;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use thiserror::Error;
+
+use crate::job::SyncJob;
+
+#[derive(Debug, Error)]
+#[error("queue unavailable: {0}")]
+pub struct QueueError(pub String);
+
+/// Why a job was parked: kept as message attributes on the dead-letter message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parked {
+    pub job_id: String,
+    pub source: String,
+    pub contact: String,
+    pub reason: String,
+    pub http_status: Option<u16>,
+    pub response_excerpt: String,
+}
+
+#[async_trait]
+pub trait JobQueue: Send + Sync {
+    async fn enqueue(&self, job: &SyncJob) -> Result<(), QueueError>;
+}
+
+#[async_trait]
+pub trait Redelivery: Send + Sync {
+    /// Hides the message for `delay`, after which it is delivered again.
+    async fn retry_later(&self, receipt_handle: &str, delay: Duration) -> Result<(), QueueError>;
+    /// Sends the job body to the dead-letter queue with its reason.
+    async fn park(&self, body: &str, parked: &Parked) -> Result<(), QueueError>;
+}

@@ -1,0 +1,106 @@
+//! SQS adapter of the queue ports.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_sqs::Client;
+use aws_sdk_sqs::error::DisplayErrorContext;
+use aws_sdk_sqs::types::MessageAttributeValue;
+
+use crate::clock::now_ms;
+use crate::job::SyncJob;
+use crate::queue::{JobQueue, Parked, QueueError, Redelivery};
+
+/// SQS caps a visibility timeout at 12 hours.
+const MAX_VISIBILITY_SECS: u64 = 43_200;
+
+#[derive(Clone)]
+pub struct SqsQueue {
+    client: Client,
+    queue_url: String,
+    dlq_url: Option<String>,
+}
+
+impl SqsQueue {
+    pub fn new(client: Client, queue_url: impl Into<String>, dlq_url: Option<String>) -> Self {
+        Self {
+            client,
+            queue_url: queue_url.into(),
+            dlq_url,
+        }
+    }
+}
+
+fn text(v: impl Into<String>) -> MessageAttributeValue {
+    MessageAttributeValue::builder()
+        .data_type("String")
+        .string_value(v)
+        .build()
+        .expect("data type and value are set")
+}
+
+fn number(v: impl ToString) -> MessageAttributeValue {
+    MessageAttributeValue::builder()
+        .data_type("Number")
+        .string_value(v.to_string())
+        .build()
+        .expect("data type and value are set")
+}
+
+#[async_trait]
+impl JobQueue for SqsQueue {
+    async fn enqueue(&self, job: &SyncJob) -> Result<(), QueueError> {
+        self.client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(job.to_json())
+            .message_attributes("source", text(job.source()))
+            .message_attributes("job_id", text(job.id()))
+            .send()
+            .await
+            .map_err(|e| QueueError(DisplayErrorContext(e).to_string()))?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Redelivery for SqsQueue {
+    async fn retry_later(&self, receipt_handle: &str, delay: Duration) -> Result<(), QueueError> {
+        self.client
+            .change_message_visibility()
+            .queue_url(&self.queue_url)
+            .receipt_handle(receipt_handle)
+            .visibility_timeout(delay.as_secs().clamp(0, MAX_VISIBILITY_SECS) as i32)
+            .send()
+            .await
+            .map_err(|e| QueueError(DisplayErrorContext(e).to_string()))?;
+        Ok(())
+    }
+
+    async fn park(&self, body: &str, parked: &Parked) -> Result<(), QueueError> {
+        let dlq = self
+            .dlq_url
+            .as_deref()
+            .ok_or_else(|| QueueError("LEADSYNC_DLQ_URL is not configured".into()))?;
+        let mut req = self
+            .client
+            .send_message()
+            .queue_url(dlq)
+            .message_body(body)
+            .message_attributes("job_id", text(&parked.job_id))
+            .message_attributes("source", text(&parked.source))
+            .message_attributes("contact", text(&parked.contact))
+            .message_attributes("reason", text(&parked.reason))
+            .message_attributes("parked_at_ms", number(now_ms()));
+        if let Some(status) = parked.http_status {
+            req = req.message_attributes("http_status", number(status));
+        }
+        if !parked.response_excerpt.is_empty() {
+            req = req.message_attributes("response_excerpt", text(&parked.response_excerpt));
+        }
+        req.send()
+            .await
+            .map_err(|e| QueueError(DisplayErrorContext(e).to_string()))?;
+        Ok(())
+    }
+}

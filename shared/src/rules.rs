@@ -1,0 +1,213 @@
+//! Rules: which source tags put a contact into which CallTools buckets and tags.
+//!
+//! Rules are configuration (`LEADSYNC_RULES`), not code. Tags compare after [`normalize_tag`], so
+//! "Cold Lead", " cold  lead " and "cold lead" are the same tag.
+
+use std::collections::BTreeSet;
+
+use serde::Deserialize;
+
+/// One rule: a contact carrying `tag` belongs in `bucket` and gets `calltools_tags`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "RuleJson")]
+pub struct Rule {
+    pub tag: String,
+    /// The CallTools bucket, by name (resolved to an id once per cold start) or by id.
+    pub bucket: Option<BucketRef>,
+    /// CallTools tag names to add alongside the bucket.
+    pub calltools_tags: Vec<String>,
+}
+
+/// A rule as written in `LEADSYNC_RULES`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleJson {
+    tag: String,
+    bucket: Option<String>,
+    bucket_id: Option<i64>,
+    #[serde(default)]
+    calltools_tags: Vec<String>,
+}
+
+impl TryFrom<RuleJson> for Rule {
+    type Error = String;
+    fn try_from(r: RuleJson) -> Result<Self, Self::Error> {
+        let bucket = match (r.bucket, r.bucket_id) {
+            (Some(_), Some(_)) => return Err(format!("rule {:?}: give bucket or bucket_id, not both", r.tag)),
+            (Some(name), None) => Some(BucketRef::Name(name)),
+            (None, Some(id)) => Some(BucketRef::Id(id)),
+            (None, None) => None,
+        };
+        if bucket.is_none() && r.calltools_tags.is_empty() {
+            return Err(format!("rule {:?} names neither a bucket nor CallTools tags", r.tag));
+        }
+        Ok(Self { tag: r.tag, bucket, calltools_tags: r.calltools_tags })
+    }
+}
+
+/// A CallTools bucket named in a rule.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum BucketRef {
+    Name(String),
+    Id(i64),
+}
+
+/// What to do in CallTools when a contact loses the tag that put it in a bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnTagRemoved {
+    /// Take the contact out of the rule's bucket (it is no longer a lead of that kind).
+    RemoveFromBucket,
+    /// Leave CallTools as it is; only additions are synced.
+    Keep,
+}
+
+impl std::str::FromStr for OnTagRemoved {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "remove_from_bucket" => Ok(Self::RemoveFromBucket),
+            "keep" => Ok(Self::Keep),
+            other => Err(format!("expected remove_from_bucket or keep, got {other:?}")),
+        }
+    }
+}
+
+/// The configured rules, with their tags normalised once.
+#[derive(Debug, Clone)]
+pub struct Rules {
+    rules: Vec<(String, Rule)>,
+    pub on_tag_removed: OnTagRemoved,
+}
+
+/// Membership a contact should have in CallTools according to the rules.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Membership {
+    pub buckets: BTreeSet<BucketRef>,
+    pub calltools_tags: BTreeSet<String>,
+}
+
+impl Membership {
+    pub fn is_empty(&self) -> bool {
+        self.buckets.is_empty() && self.calltools_tags.is_empty()
+    }
+}
+
+impl Rules {
+    pub fn new(rules: Vec<Rule>, on_tag_removed: OnTagRemoved) -> Self {
+        let rules = rules.into_iter().map(|r| (normalize_tag(&r.tag), r)).collect();
+        Self {
+            rules,
+            on_tag_removed,
+        }
+    }
+
+    /// Parses the `LEADSYNC_RULES` JSON list.
+    pub fn from_json(json: &str, on_tag_removed: OnTagRemoved) -> Result<Self, String> {
+        let rules: Vec<Rule> = serde_json::from_str(json).map_err(|e| e.to_string())?;
+        if rules.is_empty() {
+            return Err("at least one rule is needed".into());
+        }
+        if let Some(r) = rules.iter().find(|r| normalize_tag(&r.tag).is_empty()) {
+            return Err(format!("rule {r:?} has an empty tag"));
+        }
+        Ok(Self::new(rules, on_tag_removed))
+    }
+
+    /// The default rule: `cold lead` → bucket "Cold Leads".
+    pub fn default_rules() -> Self {
+        Self::new(
+            vec![Rule {
+                tag: "cold lead".into(),
+                bucket: Some(BucketRef::Name("Cold Leads".into())),
+                calltools_tags: Vec::new(),
+            }],
+            OnTagRemoved::RemoveFromBucket,
+        )
+    }
+
+    pub fn rules(&self) -> impl Iterator<Item = &Rule> {
+        self.rules.iter().map(|(_, r)| r)
+    }
+
+    /// The membership the rules give a contact with these source tags.
+    pub fn membership_for<S: AsRef<str>>(&self, tags: &[S]) -> Membership {
+        let tags: BTreeSet<String> = tags.iter().map(|t| normalize_tag(t.as_ref())).collect();
+        let mut m = Membership::default();
+        for (tag, rule) in &self.rules {
+            if tags.contains(tag) {
+                m.buckets.extend(rule.bucket.clone());
+                m.calltools_tags.extend(rule.calltools_tags.iter().cloned());
+            }
+        }
+        m
+    }
+
+    /// Whether any rule is about one of these tags (used to ignore events that cannot matter).
+    pub fn mentions_any<S: AsRef<str>>(&self, tags: &[S]) -> bool {
+        !self.membership_for(tags).is_empty()
+    }
+}
+
+/// Trims, lower-cases, folds dashes and collapses inner white space.
+pub fn normalize_tag(tag: &str) -> String {
+    let folded: String = tag
+        .chars()
+        .map(|c| match c {
+            '\u{2013}' | '\u{2014}' | '\u{2212}' => '-',
+            c => c,
+        })
+        .collect();
+    folded
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_compare_trimmed_and_case_insensitively() {
+        let rules = Rules::default_rules();
+        for tag in ["cold lead", "Cold Lead", "  COLD   lead ", "cold\tlead"] {
+            let m = rules.membership_for(&[tag]);
+            assert_eq!(
+                m.buckets,
+                BTreeSet::from([BucketRef::Name("Cold Leads".into())]),
+                "{tag:?}"
+            );
+        }
+        assert!(rules.membership_for(&["cold leads", "lead"]).is_empty());
+    }
+
+    #[test]
+    fn rules_parse_bucket_by_name_or_id_and_tags() {
+        let rules = Rules::from_json(
+            r#"[{"tag":"cold lead","bucket":"Cold Leads"},
+                {"tag":"Hot – Lead","bucket_id":11252,"calltools_tags":["hot"]}]"#,
+            OnTagRemoved::Keep,
+        )
+        .unwrap();
+        let m = rules.membership_for(&["hot - lead", "cold lead"]);
+        assert_eq!(
+            m.buckets,
+            BTreeSet::from([BucketRef::Name("Cold Leads".into()), BucketRef::Id(11252)])
+        );
+        assert_eq!(m.calltools_tags, BTreeSet::from(["hot".to_string()]));
+    }
+
+    #[test]
+    fn bad_rules_are_rejected_with_a_reason() {
+        assert!(Rules::from_json("[]", OnTagRemoved::Keep).is_err());
+        assert!(Rules::from_json(r#"[{"tag":"  ","bucket":"b"}]"#, OnTagRemoved::Keep).is_err());
+        assert!(Rules::from_json(r#"[{"tag":"x"}]"#, OnTagRemoved::Keep).is_err());
+        assert!(
+            Rules::from_json(r#"[{"tag":"x","bucket":"b","bucket_id":1}]"#, OnTagRemoved::Keep).is_err()
+        );
+        assert!(Rules::from_json(r#"[{"tag":"x","bucket_name":"y"}]"#, OnTagRemoved::Keep).is_err());
+        assert!(Rules::from_json("{", OnTagRemoved::Keep).is_err());
+    }
+}

@@ -1,0 +1,345 @@
+//! The DynamoDB adapter of the store ports: conditional writes do the locking, so no item is
+//! ever read and then written on an assumption.
+
+use std::collections::{BTreeSet, HashMap};
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+
+use crate::clock::{now_ms, now_secs};
+use crate::contact::ContactKey;
+use crate::store::{ContactState, JobClaim, Lease, StateStore, StoreError, WebhookClaim, WebhookLedger};
+
+/// A completed job is remembered longer than the DLQ keeps messages (14 days), so replaying an
+/// old message that did succeed is still recognised as a duplicate.
+const COMPLETED_JOB_TTL_SECS: i64 = 15 * 86_400;
+/// Long enough to cover GHL's 429 retries (about 70 minutes) with a wide margin.
+const WEBHOOK_TTL_SECS: i64 = 2 * 86_400;
+
+type Item = HashMap<String, AttributeValue>;
+
+#[derive(Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: i64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn key(pk: String, sk: &str) -> Item {
+    HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])
+}
+
+fn contact_pk(k: &ContactKey) -> String {
+    format!("C#{}", k.storage_id())
+}
+
+fn store_err<E, R>(e: SdkError<E, R>) -> StoreError
+where
+    E: std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    StoreError(DisplayErrorContext(e).to_string())
+}
+
+fn get_n(item: &Item, name: &str) -> Option<i64> {
+    item.get(name)?.as_n().ok()?.parse().ok()
+}
+
+fn get_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    item.get(name)?.as_s().ok().map(String::as_str)
+}
+
+fn get_ns(item: &Item, name: &str) -> BTreeSet<i64> {
+    item.get(name)
+        .and_then(|v| v.as_ns().ok())
+        .map(|ns| ns.iter().filter_map(|x| x.parse().ok()).collect())
+        .unwrap_or_default()
+}
+
+fn state_from(item: &Item) -> ContactState {
+    ContactState {
+        version_ms: get_n(item, "version_ms"),
+        calltools_id: get_n(item, "calltools_id"),
+        sink_hash: get_s(item, "sink_hash").map(str::to_string),
+        buckets: get_ns(item, "ct_buckets"),
+        tags: get_ns(item, "ct_tags"),
+        updated_at_ms: get_n(item, "updated_at_ms"),
+    }
+}
+
+/// Builds `SET a = :a, … REMOVE x, …` for optional attributes.
+#[derive(Default)]
+struct Update {
+    set: Vec<String>,
+    remove: Vec<String>,
+    values: Item,
+}
+
+impl Update {
+    fn set(&mut self, name: &str, value: Option<AttributeValue>) {
+        match value {
+            Some(v) => {
+                self.set.push(format!("{name} = :{name}"));
+                self.values.insert(format!(":{name}"), v);
+            }
+            None => self.remove.push(name.to_string()),
+        }
+    }
+
+    fn expression(&self) -> String {
+        let mut e = String::new();
+        if !self.set.is_empty() {
+            e.push_str("SET ");
+            e.push_str(&self.set.join(", "));
+        }
+        if !self.remove.is_empty() {
+            e.push_str(" REMOVE ");
+            e.push_str(&self.remove.join(", "));
+        }
+        e
+    }
+}
+
+fn id_set(ids: &BTreeSet<i64>) -> Option<AttributeValue> {
+    (!ids.is_empty()).then(|| AttributeValue::Ns(ids.iter().map(i64::to_string).collect()))
+}
+
+#[async_trait]
+impl StateStore for DynamoStore {
+    async fn claim_job(&self, job_id: &str, lock_until_ms: i64) -> Result<JobClaim, StoreError> {
+        let mut item = key(format!("J#{job_id}"), "JOB");
+        item.insert("status".into(), s("INPROGRESS"));
+        item.insert("lock_until".into(), n(lock_until_ms));
+        item.insert("expires_at".into(), n(lock_until_ms / 1000 + 86_400));
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(
+                "attribute_not_exists(pk) OR (#s = :inprogress AND lock_until < :now) OR expires_at < :now_s",
+            )
+            .expression_attribute_names("#s", "status")
+            .expression_attribute_values(":inprogress", s("INPROGRESS"))
+            .expression_attribute_values(":now", n(now_ms()))
+            .expression_attribute_values(":now_s", n(now_secs()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(JobClaim::Acquired),
+            Err(e) => match e.as_service_error() {
+                Some(se) if se.is_conditional_check_failed_exception() => {
+                    let old = match se {
+                        aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c) => {
+                            c.item().cloned().unwrap_or_default()
+                        }
+                        _ => Item::new(),
+                    };
+                    Ok(match get_s(&old, "status") {
+                        Some("COMPLETE") => JobClaim::Completed {
+                            outcome: get_s(&old, "outcome").unwrap_or("completed").to_string(),
+                        },
+                        _ => JobClaim::InProgress,
+                    })
+                }
+                _ => Err(store_err(e)),
+            },
+        }
+    }
+
+    async fn complete_job(&self, job_id: &str, outcome: &str) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("J#{job_id}"), "JOB")))
+            .update_expression("SET #s = :complete, outcome = :outcome, expires_at = :exp REMOVE lock_until")
+            .expression_attribute_names("#s", "status")
+            .expression_attribute_values(":complete", s("COMPLETE"))
+            .expression_attribute_values(":outcome", s(outcome))
+            .expression_attribute_values(":exp", n(now_secs() + COMPLETED_JOB_TTL_SECS))
+            .send()
+            .await
+            .map_err(store_err)?;
+        Ok(())
+    }
+
+    async fn release_job(&self, job_id: &str) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("J#{job_id}"), "JOB")))
+            .condition_expression("#s = :inprogress")
+            .expression_attribute_names("#s", "status")
+            .expression_attribute_values(":inprogress", s("INPROGRESS"))
+            .send()
+            .await;
+        match result {
+            Err(e) if !e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => {
+                Err(store_err(e))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    async fn lease_contact(&self, k: &ContactKey, owner: &str, until_ms: i64) -> Result<Lease, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(contact_pk(k), "STATE")))
+            .update_expression("SET lease_owner = :owner, lease_until = :until")
+            .condition_expression("attribute_not_exists(lease_until) OR lease_until < :now OR lease_owner = :owner")
+            .expression_attribute_values(":owner", s(owner))
+            .expression_attribute_values(":until", n(until_ms))
+            .expression_attribute_values(":now", n(now_ms()))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => Ok(Lease::Held(state_from(&out.attributes.unwrap_or_default()))),
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => {
+                Ok(Lease::Busy)
+            }
+            Err(e) => Err(store_err(e)),
+        }
+    }
+
+    async fn save_contact(&self, k: &ContactKey, owner: &str, state: &ContactState) -> Result<(), StoreError> {
+        let mut u = Update::default();
+        u.set("version_ms", state.version_ms.map(n));
+        u.set("calltools_id", state.calltools_id.map(n));
+        u.set("sink_hash", state.sink_hash.clone().map(s));
+        u.set("ct_buckets", id_set(&state.buckets));
+        u.set("ct_tags", id_set(&state.tags));
+        u.set("updated_at_ms", Some(n(now_ms())));
+        u.remove.extend(["lease_owner".to_string(), "lease_until".to_string()]);
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(contact_pk(k), "STATE")))
+            .update_expression(u.expression())
+            .condition_expression("lease_owner = :owner")
+            .expression_attribute_values(":owner", s(owner));
+        for (name, value) in u.values {
+            req = req.expression_attribute_values(name, value);
+        }
+        req.send().await.map_err(|e| {
+            if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) {
+                StoreError(format!("the lease on {k} was lost before the state was saved"))
+            } else {
+                store_err(e)
+            }
+        })?;
+        Ok(())
+    }
+
+    async fn release_contact(&self, k: &ContactKey, owner: &str) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(contact_pk(k), "STATE")))
+            .update_expression("REMOVE lease_owner, lease_until")
+            .condition_expression("lease_owner = :owner")
+            .expression_attribute_values(":owner", s(owner))
+            .send()
+            .await;
+        match result {
+            Err(e) if !e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => {
+                Err(store_err(e))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    async fn contact_state(&self, k: &ContactKey) -> Result<Option<ContactState>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(contact_pk(k), "STATE")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(store_err)?;
+        Ok(out.item.as_ref().map(state_from))
+    }
+}
+
+#[async_trait]
+impl WebhookLedger for DynamoStore {
+    async fn claim_webhook(&self, source: &str, webhook_id: &str) -> Result<WebhookClaim, StoreError> {
+        let mut item = key(format!("W#{source}#{webhook_id}"), "WEBHOOK");
+        item.insert("state".into(), s("ACCEPTED"));
+        item.insert("expires_at".into(), n(now_secs() + WEBHOOK_TTL_SECS));
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk) OR #st = :retry OR expires_at < :now_s")
+            .expression_attribute_names("#st", "state")
+            .expression_attribute_values(":retry", s("RETRY"))
+            .expression_attribute_values(":now_s", n(now_secs()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(WebhookClaim::New),
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => {
+                Ok(WebhookClaim::Replayed)
+            }
+            Err(e) => Err(store_err(e)),
+        }
+    }
+
+    async fn allow_retry(&self, source: &str, webhook_id: &str) -> Result<(), StoreError> {
+        let mut item = key(format!("W#{source}#{webhook_id}"), "WEBHOOK");
+        item.insert("state".into(), s("RETRY"));
+        item.insert("expires_at".into(), n(now_secs() + WEBHOOK_TTL_SECS));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(store_err)?;
+        Ok(())
+    }
+
+    async fn retry_allowed(&self, source: &str, webhook_id: &str) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("W#{source}#{webhook_id}"), "WEBHOOK")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(store_err)?;
+        // Expired items may linger (DynamoDB deletes them lazily; moto never does).
+        Ok(out
+            .item
+            .is_some_and(|i| get_s(&i, "state") == Some("RETRY") && get_n(&i, "expires_at").unwrap_or(0) > now_secs()))
+    }
+}

@@ -1,0 +1,87 @@
+//! What leadsync remembers, behind small ports: per-job idempotency, per-contact state (version,
+//! sink mapping, what was last written) and webhook-id replay protection.
+//!
+//! One DynamoDB table; every key starts with what it is about:
+//!
+//! | item | pk | sk |
+//! |---|---|---|
+//! | contact state + CallTools mapping | `C#<source>#<account>#<contact>` | `STATE` |
+//! | job idempotency marker (TTL) | `J#<job id>` | `JOB` |
+//! | webhook id seen (TTL) | `W#<source>#<webhook id>` | `WEBHOOK` |
+
+pub mod dynamo;
+
+use std::collections::BTreeSet;
+
+use async_trait::async_trait;
+use thiserror::Error;
+
+use crate::contact::ContactKey;
+
+#[derive(Debug, Error)]
+#[error("state store unavailable: {0}")]
+pub struct StoreError(pub String);
+
+/// What leadsync last applied for one contact.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContactState {
+    /// Source version (GHL `dateUpdated`, epoch ms) of the state last applied.
+    pub version_ms: Option<i64>,
+    pub calltools_id: Option<i64>,
+    /// Hash of the last CallTools write; the same hash means the call can be skipped.
+    pub sink_hash: Option<String>,
+    pub buckets: BTreeSet<i64>,
+    pub tags: BTreeSet<i64>,
+    pub updated_at_ms: Option<i64>,
+}
+
+/// The answer to "may I process this job?".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobClaim {
+    Acquired,
+    /// Already processed; `outcome` is what it came to.
+    Completed { outcome: String },
+    /// Another invocation holds the lock and has not run out of time.
+    InProgress,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lease {
+    Held(ContactState),
+    Busy,
+}
+
+/// Whether a webhook id was new.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookClaim {
+    New,
+    Replayed,
+}
+
+#[async_trait]
+pub trait StateStore: Send + Sync {
+    /// Takes the job's in-progress lock until `lock_until_ms` (the invocation's deadline, so a
+    /// crashed invocation never blocks the retry).
+    async fn claim_job(&self, job_id: &str, lock_until_ms: i64) -> Result<JobClaim, StoreError>;
+    async fn complete_job(&self, job_id: &str, outcome: &str) -> Result<(), StoreError>;
+    /// Drops the lock of a job that failed, so its retry runs.
+    async fn release_job(&self, job_id: &str) -> Result<(), StoreError>;
+    /// Leases the contact for `owner` until `until_ms` and returns its state; jobs for one
+    /// contact never run side by side, so two of them cannot both create it.
+    async fn lease_contact(&self, key: &ContactKey, owner: &str, until_ms: i64) -> Result<Lease, StoreError>;
+    /// Writes the new state and releases the lease, if `owner` still holds it.
+    async fn save_contact(&self, key: &ContactKey, owner: &str, state: &ContactState) -> Result<(), StoreError>;
+    async fn release_contact(&self, key: &ContactKey, owner: &str) -> Result<(), StoreError>;
+    async fn contact_state(&self, key: &ContactKey) -> Result<Option<ContactState>, StoreError>;
+}
+
+#[async_trait]
+pub trait WebhookLedger: Send + Sync {
+    /// Records a webhook id; `Replayed` if it was accepted before. An id marked retryable (we
+    /// answered 429) is accepted again once.
+    async fn claim_webhook(&self, source: &str, webhook_id: &str) -> Result<WebhookClaim, StoreError>;
+    /// Marks an id whose delivery we answered 429, so its retry — which may come an hour late with
+    /// the same timestamp — is let in.
+    async fn allow_retry(&self, source: &str, webhook_id: &str) -> Result<(), StoreError>;
+    async fn retry_allowed(&self, source: &str, webhook_id: &str) -> Result<bool, StoreError>;
+}
