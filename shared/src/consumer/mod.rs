@@ -73,11 +73,7 @@ impl Consumer {
     /// Handles an SQS batch; `deadline_ms` is the invocation's deadline (epoch ms).
     pub async fn handle_batch(&self, event: SqsEvent, deadline_ms: i64) -> SqsBatchResponse {
         let results = self.process_batch(&event.records, deadline_ms).await;
-        let mut response = SqsBatchResponse::default();
-        for r in results.iter().filter(|r| r.failed) {
-            response.add_failure(r.message_id.clone());
-        }
-        response
+        batch_response(&results)
     }
 
     pub async fn process_batch(&self, records: &[SqsMessage], deadline_ms: i64) -> Vec<RecordResult> {
@@ -182,6 +178,15 @@ impl Consumer {
             }
         }
     }
+}
+
+/// The `batchItemFailures` answer for these results.
+pub fn batch_response(results: &[RecordResult]) -> SqsBatchResponse {
+    let mut response = SqsBatchResponse::default();
+    for r in results.iter().filter(|r| r.failed) {
+        response.add_failure(r.message_id.clone());
+    }
+    response
 }
 
 fn outcome_dimension(o: &Outcome) -> &'static str {

@@ -6,7 +6,6 @@
 //! — which can arrive up to ~70 minutes later carrying the original timestamp — is accepted once.
 
 use aws_lc_rs::digest;
-use serde_json::value::RawValue;
 
 use crate::clock::now_ms;
 use crate::ghl::webhook::{MarketplaceEvent, parse_marketplace, parse_workflow};
@@ -176,8 +175,7 @@ fn body_job_id(prefix: &str, body: &[u8]) -> String {
     format!("{prefix}:{}", hex::encode(&d.as_ref()[..16]))
 }
 
-/// The body as the job's payload. It parsed as JSON a moment ago, so this cannot fail.
-fn raw_payload(body: &[u8]) -> Box<RawValue> {
-    let text = String::from_utf8_lossy(body).into_owned();
-    RawValue::from_string(text).unwrap_or_else(|_| RawValue::from_string("null".into()).expect("null is JSON"))
+/// The body as the job's payload; it parsed as JSON, so it is UTF-8 and nothing is lost.
+fn raw_payload(body: &[u8]) -> String {
+    String::from_utf8_lossy(body).into_owned()
 }

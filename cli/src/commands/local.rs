@@ -1,0 +1,115 @@
+//! `leadsync local up`: start the local stack in the foreground and say how to use it.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Subcommand;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::local::{Stack, StackOptions};
+
+#[derive(Subcommand)]
+pub enum LocalCommand {
+    /// Start moto, the sandbox, ingress and consumer; stop with Ctrl-C.
+    Up {
+        /// Port of the webhook API (0: a free port).
+        #[arg(long, env = "LEADSYNC_API_PORT", default_value_t = 0)]
+        api_port: u16,
+        /// Port of the sandbox (0: a free port).
+        #[arg(long, env = "LEADSYNC_SANDBOX_PORT", default_value_t = 0)]
+        sandbox_port: u16,
+        /// The SAM template the local resources are provisioned from.
+        #[arg(long, default_value = "template.yaml")]
+        template: PathBuf,
+    },
+}
+
+/// Where `local up` writes what other commands need to find the running stack.
+pub const STATE_FILE: &str = ".local/stack.json";
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct StackInfo {
+    pub webhook_url: String,
+    pub workflow_url: String,
+    pub sandbox_url: Option<String>,
+    pub moto_url: String,
+    pub table: String,
+    pub queue_url: String,
+    pub dlq_url: String,
+}
+
+impl StackInfo {
+    pub fn read() -> Result<Self> {
+        let text = std::fs::read_to_string(STATE_FILE)
+            .with_context(|| format!("{STATE_FILE} not found: is `make dev` running in this directory?"))?;
+        Ok(serde_json::from_str(&text)?)
+    }
+}
+
+pub async fn run(cmd: LocalCommand) -> Result<()> {
+    match cmd {
+        LocalCommand::Up {
+            api_port,
+            sandbox_port,
+            template,
+        } => up(api_port, sandbox_port, template).await,
+    }
+}
+
+async fn up(api_port: u16, sandbox_port: u16, template: PathBuf) -> Result<()> {
+    let stack = Stack::start(StackOptions {
+        template,
+        api_port,
+        sandbox_port,
+        use_env: true,
+        ..StackOptions::default()
+    })
+    .await?;
+    let info = StackInfo {
+        webhook_url: stack.webhook_url(),
+        workflow_url: stack.workflow_url(),
+        sandbox_url: stack.sandbox_url().map(str::to_string),
+        moto_url: stack.moto_url.clone(),
+        table: stack.resources.table.clone(),
+        queue_url: stack.resources.queue_url.clone(),
+        dlq_url: stack.resources.dlq_url.clone(),
+    };
+    std::fs::create_dir_all(".local")?;
+    std::fs::write(STATE_FILE, serde_json::to_string_pretty(&info)?)?;
+    print_banner(&info);
+    tokio::signal::ctrl_c().await?;
+    println!("\nstopping…");
+    let _ = std::fs::remove_file(STATE_FILE);
+    stack.stop().await;
+    Ok(())
+}
+
+fn print_banner(info: &StackInfo) {
+    let exe = std::env::current_exe()
+        .ok()
+        .and_then(|p| {
+            let cwd = std::env::current_dir().ok()?;
+            p.strip_prefix(&cwd).ok().map(|r| format!("./{}", r.display()))
+        })
+        .unwrap_or_else(|| "leadsync".into());
+    println!("leadsync is running locally (Ctrl-C stops everything)\n");
+    println!("  GHL Marketplace webhook URL  {}", info.webhook_url);
+    println!("  GHL workflow webhook URL     {}", info.workflow_url);
+    match &info.sandbox_url {
+        Some(url) => println!("  sandbox (GHL + CallTools)    {url}"),
+        None => println!("  sandbox                      off (GHL_API_BASE_URL and CALLTOOLS_BASE_URL are set)"),
+    }
+    println!("  AWS (moto)                   {}", info.moto_url);
+    println!("  DynamoDB table               {}", info.table);
+    println!("  job queue / dead-letter      {} / {}", info.queue_url, info.dlq_url);
+    if info.sandbox_url.is_some() {
+        println!("\nTry it: tag a new sandbox contact \"cold lead\" and watch it reach the CallTools bucket:\n");
+        println!("  {exe} demo\n");
+        println!("Or by hand with curl (see README \"Local stack\"):");
+        println!(
+            "  {}",
+            json!({"sandbox contacts": format!("{}/_sandbox/ghl/contacts", info.sandbox_url.as_deref().unwrap_or(""))})
+        );
+    }
+}

@@ -1,0 +1,4 @@
+//! The `leadsync` subcommands.
+
+pub mod demo;
+pub mod local;

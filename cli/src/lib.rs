@@ -1,0 +1,7 @@
+//! The `leadsync` operator command's library: the local stack, the sandbox and the operator
+//! commands, shared by the binary and the end-to-end tests.
+#![forbid(unsafe_code)]
+
+pub mod commands;
+pub mod local;
+pub mod sandbox;

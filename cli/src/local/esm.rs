@@ -1,0 +1,171 @@
+//! The SQS event source mapping, as Lambda runs it: pollers up to `MaximumConcurrency` receive
+//! batches of `BatchSize`, invoke the consumer handler, and delete exactly the records that are
+//! not in `batchItemFailures`. Failed records stay on the queue; SQS makes them visible again
+//! after their visibility timeout (which the consumer sets) and moves them to the DLQ after
+//! `maxReceiveCount` receives — moto implements that redrive itself.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_lambda_events::event::sqs::{SqsMessage, SqsMessageAttribute};
+use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName};
+use leadsync::consumer::{Consumer, RecordResult};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::template::{REGION, Resources};
+
+pub struct EventSourceMapping {
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+    results: Arc<Mutex<Vec<RecordResult>>>,
+}
+
+impl EventSourceMapping {
+    pub fn start(consumer: Arc<Consumer>, sqs: aws_sdk_sqs::Client, res: &Resources) -> Self {
+        let (stop, stopped) = watch::channel(false);
+        let results = Arc::new(Mutex::new(Vec::new()));
+        let tasks = (0..res.max_concurrency.max(1))
+            .map(|_| {
+                let poller = Poller {
+                    consumer: consumer.clone(),
+                    sqs: sqs.clone(),
+                    queue_url: res.queue_url.clone(),
+                    queue_arn: res.queue_arn.clone(),
+                    batch_size: res.batch_size.clamp(1, 10) as i32,
+                    timeout: Duration::from_secs(res.consumer_timeout_secs),
+                    results: results.clone(),
+                };
+                tokio::spawn(poller.run(stopped.clone()))
+            })
+            .collect();
+        Self { stop, tasks, results }
+    }
+
+    /// Every record result so far, in completion order.
+    pub fn results(&self) -> Vec<RecordResult> {
+        self.results.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+struct Poller {
+    consumer: Arc<Consumer>,
+    sqs: aws_sdk_sqs::Client,
+    queue_url: String,
+    queue_arn: String,
+    batch_size: i32,
+    timeout: Duration,
+    results: Arc<Mutex<Vec<RecordResult>>>,
+}
+
+impl Poller {
+    async fn run(self, mut stopped: watch::Receiver<bool>) {
+        loop {
+            if *stopped.borrow() {
+                return;
+            }
+            let received = tokio::select! {
+                r = self.receive() => r,
+                _ = stopped.changed() => return,
+            };
+            match received {
+                Ok(messages) if !messages.is_empty() => self.invoke(messages).await,
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "receive failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+        }
+    }
+
+    async fn receive(&self) -> Result<Vec<Message>, String> {
+        let out = self
+            .sqs
+            .receive_message()
+            .queue_url(&self.queue_url)
+            .max_number_of_messages(self.batch_size)
+            .wait_time_seconds(1)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .message_attribute_names("All")
+            .send()
+            .await
+            .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())?;
+        Ok(out.messages.unwrap_or_default())
+    }
+
+    async fn invoke(&self, messages: Vec<Message>) {
+        let records: Vec<SqsMessage> = messages.iter().map(|m| self.record(m)).collect();
+        let deadline_ms = leadsync::clock::now_ms() + self.timeout.as_millis() as i64;
+        let results = self.consumer.process_batch(&records, deadline_ms).await;
+        let entries: Vec<DeleteMessageBatchRequestEntry> = results
+            .iter()
+            .filter(|r| !r.failed)
+            .filter_map(|r| {
+                let handle = records
+                    .iter()
+                    .find(|m| m.message_id.as_deref() == Some(r.message_id.as_str()))?
+                    .receipt_handle
+                    .clone()?;
+                DeleteMessageBatchRequestEntry::builder()
+                    .id(format!("d{}", r.message_id.replace(|c: char| !c.is_ascii_alphanumeric(), "")))
+                    .receipt_handle(handle)
+                    .build()
+                    .ok()
+            })
+            .collect();
+        if !entries.is_empty()
+            && let Err(e) = self
+                .sqs
+                .delete_message_batch()
+                .queue_url(&self.queue_url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+        {
+            tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(e), "delete after a successful batch failed; the records will be redelivered and found done");
+        }
+        if let Ok(mut log) = self.results.lock() {
+            log.extend(results);
+        }
+    }
+
+    fn record(&self, m: &Message) -> SqsMessage {
+        let mut r = SqsMessage::default();
+        r.message_id = m.message_id.clone();
+        r.receipt_handle = m.receipt_handle.clone();
+        r.body = m.body.clone();
+        r.md5_of_body = m.md5_of_body.clone();
+        r.attributes = m
+            .attributes
+            .as_ref()
+            .map(|a| a.iter().map(|(k, v)| (k.as_str().to_string(), v.clone())).collect())
+            .unwrap_or_default();
+        r.message_attributes = m
+            .message_attributes
+            .as_ref()
+            .map(|a| {
+                a.iter()
+                    .map(|(k, v)| {
+                        let mut attr = SqsMessageAttribute::default();
+                        attr.string_value = v.string_value.clone();
+                        attr.data_type = Some(v.data_type.clone());
+                        (k.clone(), attr)
+                    })
+                    .collect::<HashMap<_, _>>()
+            })
+            .unwrap_or_default();
+        r.event_source = Some("aws:sqs".into());
+        r.event_source_arn = Some(self.queue_arn.clone());
+        r.aws_region = Some(REGION.into());
+        r
+    }
+}

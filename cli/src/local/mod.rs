@@ -1,0 +1,211 @@
+//! The whole pipeline on one machine: moto for AWS, the sandbox for GoHighLevel and CallTools,
+//! the ingress handler behind an API Gateway emulation and the consumer behind an SQS event
+//! source mapping emulation. The handlers and adapters are the ones the Lambdas run; only the
+//! configuration differs.
+
+pub mod apigw;
+pub mod esm;
+pub mod moto;
+pub mod template;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use leadsync::config::Config;
+use leadsync::consumer::RecordResult;
+use tokio::net::TcpListener;
+
+use crate::sandbox::{self, DuplicateMode, Sandbox, SandboxConfig};
+use apigw::HttpApi;
+use esm::EventSourceMapping;
+use moto::Moto;
+pub use template::{Resources, Template};
+
+/// Credentials the sandbox accepts and the local configuration presents.
+pub const SANDBOX_GHL_TOKEN: &str = "pit-sandbox-ghl-token";
+pub const SANDBOX_CALLTOOLS_KEY: &str = "sandbox-calltools-key";
+pub const SANDBOX_WORKFLOW_SECRET: &str = "sandbox-workflow-secret";
+pub const SANDBOX_LOCATION_ID: &str = "ve9EPM428h8vShlRW1KT";
+
+/// Variables that, when set in the environment, point the local stack at real services.
+const EXTERNAL: [&str; 2] = ["GHL_API_BASE_URL", "CALLTOOLS_BASE_URL"];
+
+pub struct StackOptions {
+    pub template: PathBuf,
+    pub stack_name: String,
+    /// An already running moto to share; `None` starts one owned by the stack.
+    pub moto_url: Option<String>,
+    pub api_port: u16,
+    pub sandbox_port: u16,
+    /// Read external base URLs, keys and secrets from the environment (`make dev`); tests don't.
+    pub use_env: bool,
+    /// Configuration variables that win over the local defaults (tests use these).
+    pub settings: HashMap<String, String>,
+    pub duplicate_mode: DuplicateMode,
+    /// How far apart the sandbox's GHL retries a 429'd webhook (10 minutes in reality).
+    pub ghl_retry_interval: Duration,
+}
+
+impl Default for StackOptions {
+    fn default() -> Self {
+        Self {
+            template: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../template.yaml"),
+            stack_name: "leadsync-local".into(),
+            moto_url: None,
+            api_port: 0,
+            sandbox_port: 0,
+            use_env: false,
+            settings: HashMap::new(),
+            duplicate_mode: DuplicateMode::MergeByPhone,
+            ghl_retry_interval: Duration::from_secs(2),
+        }
+    }
+}
+
+pub struct Stack {
+    pub moto_url: String,
+    pub aws: SdkConfig,
+    pub resources: Resources,
+    pub config: Config,
+    pub sandbox: Option<Sandbox>,
+    pub api: HttpApi,
+    esm: Option<EventSourceMapping>,
+    owned_moto: Option<Moto>,
+}
+
+/// The AWS SDK configuration for a moto endpoint.
+pub async fn moto_sdk_config(url: &str) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(url)
+        .region(Region::new(template::REGION))
+        .test_credentials()
+        .load()
+        .await
+}
+
+impl Stack {
+    pub async fn start(opts: StackOptions) -> Result<Self> {
+        let owned_moto = match opts.moto_url {
+            Some(_) => None,
+            None => Some(tokio::task::spawn_blocking(Moto::start).await??),
+        };
+        let moto_url = opts
+            .moto_url
+            .clone()
+            .or_else(|| owned_moto.as_ref().map(|m| m.url.clone()))
+            .context("no moto")?;
+        let aws = moto_sdk_config(&moto_url).await;
+        let template = Template::load(&opts.template, &opts.stack_name)?;
+        let resources = template.provision(&aws).await.context("provisioning from template.yaml")?;
+
+        let listener = TcpListener::bind(("127.0.0.1", opts.api_port)).await?;
+        let api_url = format!("http://{}", listener.local_addr()?);
+        let env = |k: &str| if opts.use_env { std::env::var(k).ok().filter(|v| !v.is_empty()) } else { None };
+        let needs_sandbox = EXTERNAL.iter().any(|k| env(k).is_none());
+        let sandbox = if needs_sandbox {
+            Some(
+                sandbox::start(SandboxConfig {
+                    bind: ([127, 0, 0, 1], opts.sandbox_port).into(),
+                    ghl_api_token: SANDBOX_GHL_TOKEN.into(),
+                    calltools_api_key: SANDBOX_CALLTOOLS_KEY.into(),
+                    location_id: SANDBOX_LOCATION_ID.into(),
+                    marketplace_webhook_url: Some(format!("{api_url}/webhooks/ghl")),
+                    workflow_webhook_url: Some(format!("{api_url}/webhooks/ghl/workflow")),
+                    workflow_secret: Some(SANDBOX_WORKFLOW_SECRET.into()),
+                    duplicate_mode: opts.duplicate_mode,
+                    ghl_retry_interval: opts.ghl_retry_interval,
+                    ..SandboxConfig::default()
+                })
+                .await?,
+            )
+        } else {
+            None
+        };
+
+        let mut vars: HashMap<String, String> = HashMap::new();
+        if let Some(sb) = &sandbox {
+            for (k, v) in [
+                ("GHL_API_BASE_URL", sb.url.as_str()),
+                ("CALLTOOLS_BASE_URL", sb.url.as_str()),
+                ("GHL_API_TOKEN", SANDBOX_GHL_TOKEN),
+                ("CALLTOOLS_API_KEY", SANDBOX_CALLTOOLS_KEY),
+                ("GHL_WORKFLOW_SECRET", SANDBOX_WORKFLOW_SECRET),
+                ("GHL_LOCATION_ID", SANDBOX_LOCATION_ID),
+                ("GHL_WEBHOOK_ED25519_PUBLIC_KEY", sandbox::keys::ED25519_PUBLIC_PEM),
+                ("GHL_WEBHOOK_RSA_PUBLIC_KEY", sandbox::keys::RSA_PUBLIC_PEM),
+                (
+                    "CALLTOOLS_DUPLICATE_MODE",
+                    match opts.duplicate_mode {
+                        DuplicateMode::MergeByPhone => "merge",
+                        DuplicateMode::AllowDuplicates => "lookup",
+                    },
+                ),
+            ] {
+                vars.insert(k.into(), v.into());
+            }
+        }
+        // Retries come back in seconds locally, not minutes.
+        vars.insert("LEADSYNC_RETRY_BASE_SECS".into(), "1".into());
+        vars.insert("LEADSYNC_RETRY_MAX_SECS".into(), "20".into());
+        vars.insert("CALLTOOLS_TIMEOUT_MS".into(), "3000".into());
+        vars.extend(opts.settings.clone());
+        vars.insert("LEADSYNC_TABLE".into(), resources.table.clone());
+        vars.insert("LEADSYNC_QUEUE_URL".into(), resources.queue_url.clone());
+        vars.insert("LEADSYNC_DLQ_URL".into(), resources.dlq_url.clone());
+        let config = Config::from_lookup(|k| {
+            if k.starts_with("LEADSYNC_") && vars.contains_key(k) {
+                return vars.get(k).cloned();
+            }
+            env(k).or_else(|| vars.get(k).cloned())
+        })?;
+
+        let ingress = Arc::new(leadsync::app::build_ingress(&config, &aws)?);
+        let consumer = Arc::new(leadsync::app::build_consumer(&config, &aws)?);
+        let api = apigw::serve(listener, ingress, resources.routes.clone())?;
+        let esm = EventSourceMapping::start(consumer, aws_sdk_sqs::Client::new(&aws), &resources);
+        Ok(Self {
+            moto_url,
+            aws,
+            resources,
+            config,
+            sandbox,
+            api,
+            esm: Some(esm),
+            owned_moto,
+        })
+    }
+
+    pub fn webhook_url(&self) -> String {
+        format!("{}/webhooks/ghl", self.api.url)
+    }
+
+    pub fn workflow_url(&self) -> String {
+        format!("{}/webhooks/ghl/workflow", self.api.url)
+    }
+
+    pub fn sandbox_url(&self) -> Option<&str> {
+        self.sandbox.as_ref().map(|s| s.url.as_str())
+    }
+
+    pub fn moto_pid(&self) -> Option<u32> {
+        self.owned_moto.as_ref().map(Moto::pid)
+    }
+
+    /// Every consumer record result so far.
+    pub fn results(&self) -> Vec<RecordResult> {
+        self.esm.as_ref().map(EventSourceMapping::results).unwrap_or_default()
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(esm) = self.esm.take() {
+            esm.stop().await;
+        }
+        if let Some(sb) = self.sandbox.take() {
+            sb.shutdown().await;
+        }
+    }
+}

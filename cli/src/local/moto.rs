@@ -1,0 +1,104 @@
+//! A moto server on loopback: the local stand-in for DynamoDB, SQS, SSM and CloudWatch.
+//!
+//! moto runs under a small Python wrapper that exits as soon as its parent (this process) is
+//! gone, so a moto started by a test or by `make dev` never outlives it, even when the parent is
+//! killed without a chance to clean up.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+const WRAPPER: &str = r#"
+import os, sys, threading, time
+parent = os.getppid()
+def watch():
+    while True:
+        if os.getppid() != parent:
+            os._exit(0)
+        time.sleep(0.5)
+threading.Thread(target=watch, daemon=True).start()
+from moto.server import main
+main(["-H", "127.0.0.1", "-p", sys.argv[1]])
+"#;
+
+pub struct Moto {
+    child: Child,
+    pub url: String,
+}
+
+impl Moto {
+    /// Starts moto on a free loopback port and waits until it answers.
+    pub fn start() -> Result<Self> {
+        let python = python_with_moto()?;
+        let port = free_port()?;
+        let child = Command::new(&python)
+            .args(["-c", WRAPPER, &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting moto with {}", python.display()))?;
+        let mut moto = Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        moto.wait_ready(Duration::from_secs(30))?;
+        Ok(moto)
+    }
+
+    fn wait_ready(&mut self, limit: Duration) -> Result<()> {
+        let start = Instant::now();
+        let addr = self.url.trim_start_matches("http://").to_string();
+        while start.elapsed() < limit {
+            if let Some(status) = self.child.try_wait()? {
+                bail!("moto exited during start-up ({status}); is moto[server] installed? run `make venv`");
+            }
+            if std::net::TcpStream::connect(&addr).is_ok() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        bail!("moto did not start within {limit:?}")
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The Python that has moto: `LEADSYNC_PYTHON`, else the repository's `.venv`, else `python3`.
+fn python_with_moto() -> Result<PathBuf> {
+    if let Ok(p) = std::env::var("LEADSYNC_PYTHON") {
+        return Ok(PathBuf::from(p));
+    }
+    let mut dir = std::env::current_dir()?;
+    loop {
+        let candidate = dir.join(".venv/bin/python");
+        if candidate.exists() {
+            return Ok(candidate);
+        }
+        if !dir.pop() {
+            break;
+        }
+    }
+    let manifest_venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python");
+    if manifest_venv.exists() {
+        return Ok(manifest_venv);
+    }
+    Ok(PathBuf::from("python3"))
+}
+
+/// A port that was free a moment ago (the listener is closed before the port is handed out).
+pub fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}

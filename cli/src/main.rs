@@ -1,0 +1,40 @@
+//! `leadsync`: the operator command.
+#![forbid(unsafe_code)]
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "leadsync", version, about = "Operate leadsync: run it locally, play the external APIs, inspect and replay")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The whole pipeline on this machine (moto + sandbox + handlers).
+    Local {
+        #[command(subcommand)]
+        command: leadsync_cli::commands::local::LocalCommand,
+    },
+    /// Tag a new sandbox contact "cold lead" and show it arriving in the CallTools bucket.
+    Demo(leadsync_cli::commands::demo::DemoArgs),
+    /// Run only the sandbox that plays GoHighLevel and CallTools.
+    Sandbox(leadsync_cli::sandbox::SandboxArgs),
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_target(false)
+        .init();
+    match Cli::parse().command {
+        Command::Local { command } => leadsync_cli::commands::local::run(command).await,
+        Command::Demo(args) => leadsync_cli::commands::demo::run(args).await,
+        Command::Sandbox(args) => leadsync_cli::sandbox::run(args).await,
+    }
+}
