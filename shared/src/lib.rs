@@ -12,6 +12,7 @@ pub mod contact;
 pub mod ghl;
 pub mod ingress;
 pub mod job;
+pub mod memory;
 pub mod pem;
 pub mod queue;
 pub mod remote;

@@ -1,0 +1,177 @@
+//! `/_sandbox/ghl/...`: how tests act as a GoHighLevel user (create, edit, tag, delete
+//! contacts) and observe what GoHighLevel sent and received.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Json, Response};
+use axum::routing::get;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::admin::{admin_error, parse_json};
+use super::ghl_delivery::dispatch;
+use super::ghl_store::{ContactFields, Event, GhlContact, NewContact};
+use super::state::AppState;
+use super::support::lock;
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/contacts", get(list_contacts).post(create_contact))
+        .route(
+            "/contacts/{id}",
+            get(get_contact)
+                .patch(update_contact)
+                .delete(delete_contact),
+        )
+        .route(
+            "/contacts/{id}/tags",
+            axum::routing::post(add_tags).delete(remove_tags),
+        )
+        .route("/deliveries", get(deliveries).delete(clear_deliveries))
+        .route("/calls", get(calls).delete(clear_calls))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Tags {
+    tags: Vec<String>,
+}
+
+fn contact_response(status: StatusCode, contact: &GhlContact) -> Response {
+    (status, Json(json!({ "contact": contact.api_json() }))).into_response()
+}
+
+fn no_contact(id: &str) -> Response {
+    admin_error(StatusCode::NOT_FOUND, &format!("no GHL contact {id}"))
+}
+
+/// Answers first, then the webhooks go out: like GoHighLevel, the write never waits for them.
+fn written(
+    st: &AppState,
+    contact: &GhlContact,
+    events: Vec<Event>,
+    status: StatusCode,
+) -> Response {
+    let response = contact_response(status, contact);
+    dispatch(st, events);
+    response
+}
+
+async fn create_contact(State(st): State<AppState>, body: Bytes) -> Response {
+    let mut map: serde_json::Map<String, Value> = match parse_json(&body) {
+        Ok(m) => m,
+        Err(r) => return r.into_response(),
+    };
+    let tags = match map
+        .remove("tags")
+        .map(serde_json::from_value::<Vec<String>>)
+    {
+        None => Vec::new(),
+        Some(Ok(tags)) => tags,
+        Some(Err(e)) => return admin_error(StatusCode::BAD_REQUEST, &format!("tags: {e}")),
+    };
+    let fields: ContactFields = match serde_json::from_value(Value::Object(map)) {
+        Ok(f) => f,
+        Err(e) => return admin_error(StatusCode::BAD_REQUEST, &e.to_string()),
+    };
+    let (contact, events) =
+        lock(&st.ghl).create(NewContact { fields, tags }, &st.cfg.workflow_trigger_tag);
+    written(&st, &contact, events, StatusCode::CREATED)
+}
+
+async fn list_contacts(State(st): State<AppState>) -> Response {
+    let contacts: Vec<Value> = lock(&st.ghl)
+        .all()
+        .into_iter()
+        .map(GhlContact::api_json)
+        .collect();
+    Json(json!({ "contacts": contacts })).into_response()
+}
+
+async fn get_contact(State(st): State<AppState>, Path(id): Path<String>) -> Response {
+    match lock(&st.ghl).get(&id) {
+        Some(c) => contact_response(StatusCode::OK, c),
+        None => no_contact(&id),
+    }
+}
+
+async fn update_contact(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let map: serde_json::Map<String, Value> = match parse_json(&body) {
+        Ok(m) => m,
+        Err(r) => return r.into_response(),
+    };
+    if map.contains_key("tags") {
+        return admin_error(
+            StatusCode::BAD_REQUEST,
+            "tags change through POST/DELETE /_sandbox/ghl/contacts/{id}/tags (ContactTagUpdate)",
+        );
+    }
+    let fields: ContactFields = match serde_json::from_value(Value::Object(map)) {
+        Ok(f) => f,
+        Err(e) => return admin_error(StatusCode::BAD_REQUEST, &e.to_string()),
+    };
+    let updated = lock(&st.ghl).update(&id, fields);
+    match updated {
+        Some((contact, events)) => written(&st, &contact, events, StatusCode::OK),
+        None => no_contact(&id),
+    }
+}
+
+async fn delete_contact(State(st): State<AppState>, Path(id): Path<String>) -> Response {
+    let deleted = lock(&st.ghl).delete(&id);
+    match deleted {
+        Some(events) => {
+            dispatch(&st, events);
+            Json(json!({ "deleted": id })).into_response()
+        }
+        None => no_contact(&id),
+    }
+}
+
+async fn add_tags(State(st): State<AppState>, Path(id): Path<String>, body: Bytes) -> Response {
+    let tags: Tags = match parse_json(&body) {
+        Ok(t) => t,
+        Err(r) => return r.into_response(),
+    };
+    let added = lock(&st.ghl).add_tags(&id, &tags.tags, &st.cfg.workflow_trigger_tag);
+    match added {
+        Some((contact, events)) => written(&st, &contact, events, StatusCode::OK),
+        None => no_contact(&id),
+    }
+}
+
+async fn remove_tags(State(st): State<AppState>, Path(id): Path<String>, body: Bytes) -> Response {
+    let tags: Tags = match parse_json(&body) {
+        Ok(t) => t,
+        Err(r) => return r.into_response(),
+    };
+    let removed = lock(&st.ghl).remove_tags(&id, &tags.tags);
+    match removed {
+        Some((contact, events)) => written(&st, &contact, events, StatusCode::OK),
+        None => no_contact(&id),
+    }
+}
+
+async fn deliveries(State(st): State<AppState>) -> Response {
+    Json(json!({ "deliveries": st.deliveries.all() })).into_response()
+}
+
+async fn clear_deliveries(State(st): State<AppState>) -> StatusCode {
+    st.deliveries.clear();
+    StatusCode::NO_CONTENT
+}
+
+async fn calls(State(st): State<AppState>) -> Response {
+    Json(json!({ "calls": st.ghl_calls.all() })).into_response()
+}
+
+async fn clear_calls(State(st): State<AppState>) -> StatusCode {
+    st.ghl_calls.clear();
+    StatusCode::NO_CONTENT
+}

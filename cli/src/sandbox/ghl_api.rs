@@ -1,0 +1,118 @@
+//! The GoHighLevel API surface leadsync reads: `GET /contacts/{id}` (§3, §3.1), with the
+//! same auth, `Version` header, error bodies and rate limit as
+//! `https://services.leadconnectorhq.com`.
+
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{OriginalUri, Path, Request, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Json, Response};
+use axum::routing::get;
+use serde_json::{Value, json};
+
+use super::state::AppState;
+use super::support::{lock, now_ms, uuid_v4};
+
+/// The only `Version` the v2 contacts endpoints accept (`enum: ["2021-07-28"]`).
+pub(crate) const API_VERSION: &str = "2021-07-28";
+
+pub(crate) fn router(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/contacts/{id}", get(get_contact))
+        .method_not_allowed_fallback(not_found)
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state, log_call))
+}
+
+/// GoHighLevel's NestJS-shaped error body; every answer carries a `traceId`.
+fn error(status: StatusCode, message: Value, error: Option<&str>) -> Response {
+    let mut body =
+        json!({ "statusCode": status.as_u16(), "message": message, "traceId": uuid_v4() });
+    if let Some(e) = error {
+        body["error"] = json!(e);
+    }
+    (status, Json(body)).into_response()
+}
+
+async fn get_contact(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let bearer = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    if bearer != Some(st.cfg.ghl_api_token.as_str()) {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            json!("Invalid token: access token is invalid"),
+            Some("Unauthorized"),
+        );
+    }
+
+    let verdict = lock(&st.ghl_limiter).check(Instant::now(), now_ms());
+    let mut response = if !verdict.allowed {
+        // The 429 body is undocumented (§3.5); clients must rely on the status and headers.
+        error(
+            StatusCode::TOO_MANY_REQUESTS,
+            json!("Too Many Requests"),
+            None,
+        )
+    } else {
+        match headers.get("version").and_then(|v| v.to_str().ok()) {
+            Some(API_VERSION) => contact_or_gone(&st, &id),
+            Some(_) => error(
+                StatusCode::BAD_REQUEST,
+                json!("Version header is invalid"),
+                Some("Bad Request"),
+            ),
+            None => error(
+                StatusCode::BAD_REQUEST,
+                json!("Version header was not found"),
+                Some("Bad Request"),
+            ),
+        }
+    };
+    verdict.write_headers(response.headers_mut());
+    response
+}
+
+/// An unknown or deleted id answers 400 "Contact not found": §3.1 lists 400/401/422 as the
+/// documented errors and says 400/404/422 all mean "gone"; 400 is the answer that forces a
+/// client to treat a documented-but-ambiguous status as "gone", which is the hard case.
+fn contact_or_gone(st: &AppState, id: &str) -> Response {
+    match lock(&st.ghl).get(id) {
+        Some(contact) => {
+            Json(json!({ "contact": contact.api_json(), "traceId": uuid_v4() })).into_response()
+        }
+        None => error(
+            StatusCode::BAD_REQUEST,
+            json!("Contact not found"),
+            Some("Bad Request"),
+        ),
+    }
+}
+
+async fn not_found(method: Method, OriginalUri(uri): OriginalUri) -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        json!(format!("Cannot {method} {}", uri.path())),
+        Some("Not Found"),
+    )
+}
+
+async fn log_call(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    let uri = req
+        .extensions()
+        .get::<OriginalUri>()
+        .map_or_else(|| req.uri().clone(), |o| o.0.clone());
+    let mut guard = st
+        .ghl_calls
+        .begin(req.method().as_str(), uri.path(), uri.query(), &[]);
+    let response = next.run(req).await;
+    guard.answered(response.status().as_u16());
+    response
+}

@@ -1,0 +1,128 @@
+//! Sends webhooks the way GoHighLevel does (§2.4): asynchronously after the write, with a 10 s
+//! timeout, retrying a Marketplace webhook only when the receiver answers 429 (up to 6 retries,
+//! `ghl_retry_interval` apart plus jitter, identical bytes). Any other status, a timeout or a
+//! connection error is final: the event is lost, exactly the hazard leadsync must live with.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rand::RngExt as _;
+use serde::Serialize;
+
+use super::ghl_store::Event;
+use super::ghl_webhooks::{Outbound, outbound};
+use super::state::AppState;
+use super::support::{iso_ms, lock, now_ms, sleep_or_shutdown};
+
+pub(crate) const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
+/// The first attempt plus six retries.
+pub(crate) const MAX_ATTEMPTS: u32 = 7;
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Delivery {
+    pub seq: u64,
+    pub at: String,
+    pub kind: String,
+    pub webhook_id: Option<String>,
+    pub contact_id: String,
+    pub url: String,
+    /// 1 for the first try, up to 7.
+    pub attempt: u32,
+    /// `null` when no HTTP answer came (timeout, connection refused).
+    pub status: Option<u16>,
+    pub error: Option<String>,
+    /// The exact body sent, for tests that compare retries byte for byte.
+    pub body: String,
+}
+
+#[derive(Default, Clone)]
+pub(crate) struct DeliveryLog(Arc<Mutex<(u64, Vec<Delivery>)>>);
+
+impl DeliveryLog {
+    fn push(&self, out: &Outbound, attempt: u32, status: Option<u16>, error: Option<String>) {
+        let mut log = lock(&self.0);
+        log.0 += 1;
+        let seq = log.0;
+        log.1.push(Delivery {
+            seq,
+            at: iso_ms(now_ms()),
+            kind: out.kind.clone(),
+            webhook_id: out.webhook_id.clone(),
+            contact_id: out.contact_id.clone(),
+            url: out.url.clone(),
+            attempt,
+            status,
+            error,
+            body: String::from_utf8_lossy(&out.body).into_owned(),
+        });
+    }
+
+    pub fn all(&self) -> Vec<Delivery> {
+        lock(&self.0).1.clone()
+    }
+
+    pub fn clear(&self) {
+        lock(&self.0).1.clear();
+    }
+}
+
+/// Starts delivering the events' webhooks in the background and returns at once: GoHighLevel
+/// answers the write before its webhooks go out.
+pub(crate) fn dispatch(st: &AppState, events: Vec<Event>) {
+    let generation = st.generation();
+    for out in outbound(&st.cfg, events) {
+        let st = st.clone();
+        tokio::spawn(async move { deliver(&st, &out, generation).await });
+    }
+}
+
+async fn deliver(st: &AppState, out: &Outbound, generation: u64) {
+    for attempt in 1..=MAX_ATTEMPTS {
+        if st.generation() != generation || *st.shutdown.borrow() {
+            return;
+        }
+        let mut request = st.http.post(&out.url).body(out.body.clone());
+        for (name, value) in &out.headers {
+            request = request.header(*name, value);
+        }
+        let mut shutdown = st.shutdown.clone();
+        let result = tokio::select! {
+            r = request.send() => r,
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        };
+        let status = match result {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                st.deliveries.push(out, attempt, Some(status), None);
+                status
+            }
+            Err(e) => {
+                let why = if e.is_timeout() {
+                    "timeout"
+                } else {
+                    "connection error"
+                };
+                st.deliveries.push(out, attempt, None, Some(why.to_owned()));
+                return;
+            }
+        };
+        if status != 429 || !out.retry_on_429 || attempt == MAX_ATTEMPTS {
+            return;
+        }
+        if !sleep_or_shutdown(retry_delay(st.cfg.ghl_retry_interval), &st.shutdown).await {
+            return;
+        }
+    }
+}
+
+/// The interval plus up to 10 % jitter (the article says "randomized jitter" without a size).
+fn retry_delay(interval: Duration) -> Duration {
+    let max_jitter_ms = u64::try_from(interval.as_millis() / 10).unwrap_or(u64::MAX);
+    let jitter = if max_jitter_ms == 0 {
+        0
+    } else {
+        rand::rng().random_range(0..=max_jitter_ms)
+    };
+    interval.saturating_add(Duration::from_millis(jitter))
+}

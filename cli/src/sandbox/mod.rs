@@ -1,0 +1,177 @@
+//! A loopback HTTP server that plays GoHighLevel and CallTools for leadsync's real HTTP clients,
+//! faithful to the research in `shared/research/ghl_calltools.md`, quirks and failures included.
+//!
+//! One server, three surfaces:
+//! * GoHighLevel's API (`GET /contacts/{id}`) and its outgoing webhooks (Marketplace, signed
+//!   with the test keys in [`keys`]; workflow "Custom Webhook", Bearer-authenticated);
+//! * CallTools' API under `/api/` (contacts, buckets, tags), with injectable faults;
+//! * the control surface under `/_sandbox/` for tests and the local stack.
+
+mod admin;
+mod call_log;
+mod calltools_admin;
+mod calltools_api;
+mod calltools_fields;
+mod calltools_gate;
+mod calltools_store;
+mod calltools_validate;
+mod command;
+mod drf;
+mod faults;
+mod ghl_admin;
+mod ghl_api;
+mod ghl_delivery;
+mod ghl_rate_limit;
+mod ghl_render;
+mod ghl_store;
+mod ghl_webhooks;
+pub mod keys;
+mod paging;
+mod state;
+mod support;
+#[cfg(test)]
+mod tests;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use serde::Serialize;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use command::{SandboxArgs, run};
+
+/// How the played CallTools account treats a POST whose phone matches an existing contact
+/// (an account setting, §5.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, clap::ValueEnum)]
+pub enum DuplicateMode {
+    /// "Overwrite (match by phone)": answer `{"duplicate_contacts":[id],"duplicate_action":"MERGE"}`
+    /// and overwrite the existing contact's fields, blanks included.
+    #[default]
+    #[value(name = "merge")]
+    #[serde(rename = "merge")]
+    MergeByPhone,
+    /// Create a second contact with the same phone.
+    #[value(name = "allow")]
+    #[serde(rename = "allow")]
+    AllowDuplicates,
+}
+
+#[derive(Debug, Clone)]
+pub struct SandboxConfig {
+    /// Where to listen; port 0 picks a free one.
+    pub bind: SocketAddr,
+    /// GoHighLevel API calls need `Authorization: Bearer <this>`.
+    pub ghl_api_token: String,
+    /// CallTools API calls need `Authorization: Token <this>`.
+    pub calltools_api_key: String,
+    /// The GoHighLevel location (sub-account) played.
+    pub location_id: String,
+    /// Where Marketplace contact webhooks are POSTed; none are sent when unset.
+    pub marketplace_webhook_url: Option<String>,
+    /// Where the workflow "Custom Webhook" action POSTs; none are sent when unset.
+    pub workflow_webhook_url: Option<String>,
+    /// Sent as `Authorization: Bearer <secret>` on workflow webhooks.
+    pub workflow_secret: Option<String>,
+    /// The workflow fires when this tag is newly added (trimmed, case-insensitive).
+    pub workflow_trigger_tag: String,
+    /// Also sign with the legacy RSA `x-wh-signature` (GoHighLevel dropped it on 2026-07-01).
+    pub legacy_rsa_signature: bool,
+    pub duplicate_mode: DuplicateMode,
+    /// Gap between GoHighLevel's retries of a webhook answered 429 (real: 10 minutes), plus
+    /// up to 10 % jitter.
+    pub ghl_retry_interval: Duration,
+    /// CallTools buckets that exist from the start.
+    pub buckets: Vec<(i64, String)>,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            ghl_api_token: "pit-sandbox-00000000-0000-4000-8000-000000000000".to_owned(),
+            calltools_api_key: "sandbox-calltools-api-key".to_owned(),
+            location_id: "sandboxLocation00001".to_owned(),
+            marketplace_webhook_url: None,
+            workflow_webhook_url: None,
+            workflow_secret: None,
+            workflow_trigger_tag: "cold lead".to_owned(),
+            legacy_rsa_signature: false,
+            duplicate_mode: DuplicateMode::MergeByPhone,
+            ghl_retry_interval: Duration::from_secs(600),
+            buckets: vec![(11237, "Cold Leads".to_owned())],
+        }
+    }
+}
+
+/// A running sandbox. Dropping it stops the server, pending webhook retries and hanging
+/// responses; [`Sandbox::shutdown`] does the same and waits for the server to finish.
+pub struct Sandbox {
+    /// Base URL for both fake APIs, e.g. `http://127.0.0.1:43121`.
+    pub url: String,
+    stop: watch::Sender<bool>,
+    server: Option<JoinHandle<()>>,
+}
+
+pub async fn start(cfg: SandboxConfig) -> anyhow::Result<Sandbox> {
+    let listener = tokio::net::TcpListener::bind(cfg.bind).await?;
+    let mut addr = listener.local_addr()?;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(Ipv4Addr::LOCALHOST.into());
+    }
+    let url = format!("http://{addr}");
+    let (stop, stopped) = watch::channel(false);
+    let state = Arc::new(state::Inner::new(cfg, url.clone(), stopped.clone())?);
+    let app = router(state);
+    let mut signal = stopped;
+    let server = tokio::spawn(async move {
+        let shutdown = async move {
+            // An error means the Sandbox was dropped: stop as well.
+            let _ = signal.wait_for(|stop| *stop).await;
+        };
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
+            tracing::warn!(error = %e, "sandbox server stopped with an error");
+        }
+    });
+    Ok(Sandbox {
+        url,
+        stop,
+        server: Some(server),
+    })
+}
+
+fn router(state: state::AppState) -> Router {
+    Router::new()
+        .nest("/_sandbox", admin::router())
+        .nest_service("/api", calltools_api::router(state.clone()))
+        .merge(ghl_api::router(state.clone()))
+        .with_state(state)
+}
+
+impl Sandbox {
+    pub async fn shutdown(mut self) {
+        self.stop.send_replace(true);
+        if let Some(mut server) = self.server.take()
+            && tokio::time::timeout(Duration::from_secs(5), &mut server)
+                .await
+                .is_err()
+        {
+            tracing::warn!("sandbox server did not stop within 5 s; aborting it");
+            server.abort();
+        }
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        self.stop.send_replace(true);
+        if let Some(server) = self.server.take() {
+            server.abort();
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! The sandbox's whole world, shared by every handler and delivery task.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::watch;
+
+use super::SandboxConfig;
+use super::call_log::CallLog;
+use super::calltools_store::CtWorld;
+use super::faults::Faults;
+use super::ghl_delivery::DeliveryLog;
+use super::ghl_rate_limit::RateLimiter;
+use super::ghl_store::GhlStore;
+use super::support::lock;
+
+pub(crate) type AppState = Arc<Inner>;
+
+pub(crate) struct Inner {
+    pub cfg: SandboxConfig,
+    pub url: String,
+    pub ghl: Mutex<GhlStore>,
+    pub ghl_limiter: Mutex<RateLimiter>,
+    pub ghl_calls: CallLog,
+    pub deliveries: DeliveryLog,
+    pub calltools: Mutex<CtWorld>,
+    pub calltools_calls: CallLog,
+    pub faults: Mutex<Faults>,
+    /// Client for outgoing webhooks. GoHighLevel gives up on an endpoint after 10 s (§2.4).
+    pub http: reqwest::Client,
+    pub shutdown: watch::Receiver<bool>,
+    /// Bumped by a reset so webhook retries scheduled before it are dropped, not delivered
+    /// into the next test.
+    generation: AtomicU64,
+}
+
+impl Inner {
+    pub fn new(
+        cfg: SandboxConfig,
+        url: String,
+        shutdown: watch::Receiver<bool>,
+    ) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .timeout(super::ghl_delivery::DELIVERY_TIMEOUT)
+            .no_proxy()
+            .build()?;
+        Ok(Self {
+            ghl: Mutex::new(GhlStore::new(&cfg.location_id)),
+            ghl_limiter: Mutex::new(RateLimiter::default()),
+            ghl_calls: CallLog::default(),
+            deliveries: DeliveryLog::default(),
+            calltools: Mutex::new(CtWorld::new(&cfg.buckets)),
+            calltools_calls: CallLog::default(),
+            faults: Mutex::new(Faults::default()),
+            http,
+            shutdown,
+            generation: AtomicU64::new(0),
+            url,
+            cfg,
+        })
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    /// Back to the state right after `start`: no contacts, logs, faults or pending retries.
+    pub fn reset(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        *lock(&self.ghl) = GhlStore::new(&self.cfg.location_id);
+        *lock(&self.ghl_limiter) = RateLimiter::default();
+        self.ghl_calls.clear();
+        self.deliveries.clear();
+        *lock(&self.calltools) = CtWorld::new(&self.cfg.buckets);
+        self.calltools_calls.clear();
+        *lock(&self.faults) = Faults::default();
+    }
+}

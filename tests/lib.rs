@@ -1,0 +1,311 @@
+//! Harness for the end-to-end tests: one moto per test binary (it exits with the binary), and
+//! for each test its own stack — own table, queues, sandbox and ports — so tests run in parallel
+//! without seeing each other.
+#![forbid(unsafe_code)]
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use leadsync::contact::ContactKey;
+use leadsync::store::ContactState;
+use leadsync::store::StateStore;
+use leadsync::store::dynamo::DynamoStore;
+use leadsync_cli::local::moto::Moto;
+use leadsync_cli::local::{SANDBOX_LOCATION_ID, Stack, StackOptions};
+use leadsync_cli::sandbox::DuplicateMode;
+use serde_json::{Value, json};
+
+static MOTO: OnceLock<Moto> = OnceLock::new();
+static STACKS: AtomicU32 = AtomicU32::new(0);
+
+fn moto_url() -> String {
+    MOTO.get_or_init(|| Moto::start().expect("moto starts (run `make venv` first)")).url.clone()
+}
+
+/// A running local stack plus a client for its sandbox.
+pub struct TestStack {
+    pub stack: Stack,
+    pub http: reqwest::Client,
+}
+
+pub struct StackBuilder {
+    settings: HashMap<String, String>,
+    duplicate_mode: DuplicateMode,
+}
+
+pub fn stack() -> StackBuilder {
+    StackBuilder {
+        settings: HashMap::new(),
+        duplicate_mode: DuplicateMode::MergeByPhone,
+    }
+}
+
+impl StackBuilder {
+    pub fn setting(mut self, k: &str, v: &str) -> Self {
+        self.settings.insert(k.into(), v.into());
+        self
+    }
+
+    pub fn duplicate_mode(mut self, m: DuplicateMode) -> Self {
+        self.duplicate_mode = m;
+        self
+    }
+
+    pub async fn start(self) -> Result<TestStack> {
+        let n = STACKS.fetch_add(1, Ordering::SeqCst);
+        let name = format!("t{}-{}", std::process::id(), n);
+        let stack = Stack::start(StackOptions {
+            stack_name: name,
+            moto_url: Some(moto_url()),
+            settings: self.settings,
+            duplicate_mode: self.duplicate_mode,
+            ghl_retry_interval: Duration::from_millis(500),
+            ..StackOptions::default()
+        })
+        .await?;
+        Ok(TestStack {
+            stack,
+            http: reqwest::Client::new(),
+        })
+    }
+}
+
+impl TestStack {
+    pub fn sandbox(&self) -> &str {
+        self.stack.sandbox_url().expect("tests run with the sandbox")
+    }
+
+    async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value> {
+        let mut req = self.http.request(method, format!("{}{path}", self.sandbox()));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await?;
+        let status = resp.status();
+        let text = resp.text().await?;
+        if !status.is_success() {
+            bail!("sandbox {path}: {status} {text}");
+        }
+        Ok(if text.is_empty() { Value::Null } else { serde_json::from_str(&text)? })
+    }
+
+    /// Creates a GHL contact (which fires ContactCreate) and returns its id.
+    pub async fn create_ghl_contact(&self, first: &str, phone: &str) -> Result<String> {
+        let v = self
+            .admin(
+                reqwest::Method::POST,
+                "/_sandbox/ghl/contacts",
+                Some(json!({"firstName": first, "lastName": "Tester", "phone": phone, "email": format!("{}@example.com", first.to_lowercase())})),
+            )
+            .await?;
+        Ok(v["contact"]["id"].as_str().context("contact id")?.to_string())
+    }
+
+    pub async fn update_ghl_contact(&self, id: &str, fields: Value) -> Result<Value> {
+        self.admin(reqwest::Method::PATCH, &format!("/_sandbox/ghl/contacts/{id}"), Some(fields))
+            .await
+    }
+
+    pub async fn tag(&self, id: &str, tag: &str) -> Result<Value> {
+        self.admin(
+            reqwest::Method::POST,
+            &format!("/_sandbox/ghl/contacts/{id}/tags"),
+            Some(json!({"tags": [tag]})),
+        )
+        .await
+    }
+
+    pub async fn ghl_contact(&self, id: &str) -> Result<Value> {
+        Ok(self
+            .admin(reqwest::Method::GET, &format!("/_sandbox/ghl/contacts/{id}"), None)
+            .await?["contact"]
+            .clone())
+    }
+
+    pub async fn calltools_contacts(&self) -> Result<Vec<Value>> {
+        let v = self.admin(reqwest::Method::GET, "/_sandbox/calltools/contacts", None).await?;
+        Ok(v["contacts"].as_array().cloned().unwrap_or_default())
+    }
+
+    pub async fn seed_calltools_contact(&self, body: Value) -> Result<Value> {
+        self.admin(reqwest::Method::POST, "/_sandbox/calltools/contacts", Some(body)).await
+    }
+
+    /// Every CallTools API call the sandbox saw.
+    pub async fn calltools_calls(&self) -> Result<Vec<Value>> {
+        let v = self.admin(reqwest::Method::GET, "/_sandbox/calltools/calls", None).await?;
+        Ok(v["calls"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// CallTools calls that write (POST/PATCH/PUT/DELETE).
+    pub async fn calltools_writes(&self) -> Result<Vec<Value>> {
+        Ok(self
+            .calltools_calls()
+            .await?
+            .into_iter()
+            .filter(|c| c["method"].as_str().is_some_and(|m| m != "GET"))
+            .collect())
+    }
+
+    pub async fn set_faults(&self, faults: Value) -> Result<()> {
+        self.admin(reqwest::Method::POST, "/_sandbox/calltools/faults", Some(faults)).await?;
+        Ok(())
+    }
+
+    /// CallTools contacts carrying `phone`.
+    pub async fn calltools_with_phone(&self, phone: &str) -> Result<Vec<Value>> {
+        Ok(self
+            .calltools_contacts()
+            .await?
+            .into_iter()
+            .filter(|c| c["_phone_numbers"].as_array().is_some_and(|p| p.iter().any(|x| x == phone)))
+            .collect())
+    }
+
+    pub async fn contact_state(&self, ghl_id: &str) -> Result<Option<ContactState>> {
+        let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&self.stack.aws), &self.stack.resources.table);
+        Ok(store.contact_state(&ContactKey::ghl(SANDBOX_LOCATION_ID, ghl_id)).await?)
+    }
+
+    /// Posts a webhook body to ingress with the given headers.
+    pub async fn post(&self, url: &str, headers: &[(&str, String)], body: &[u8]) -> Result<(u16, Value)> {
+        let mut req = self
+            .http
+            .post(url)
+            .header("content-type", "application/json")
+            .body(body.to_vec());
+        for (k, v) in headers {
+            req = req.header(*k, v);
+        }
+        let resp = req.send().await?;
+        let status = resp.status().as_u16();
+        let text = resp.text().await?;
+        Ok((status, serde_json::from_str(&text).unwrap_or(Value::String(text))))
+    }
+
+    /// Posts a Marketplace webhook signed with the sandbox's Ed25519 test key.
+    pub async fn post_signed(&self, body: &[u8]) -> Result<(u16, Value)> {
+        let sig = leadsync_cli::sandbox::keys::sign_ghl(body);
+        self.post(&self.stack.webhook_url(), &[("x-ghl-signature", sig.ed25519_b64)], body).await
+    }
+
+    /// Messages on the main queue, visible or in flight.
+    pub async fn queue_depth(&self, url: &str) -> Result<u64> {
+        let out = aws_sdk_sqs::Client::new(&self.stack.aws)
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await?;
+        let attrs = out.attributes.unwrap_or_default();
+        Ok(attrs.values().filter_map(|v| v.parse::<u64>().ok()).sum())
+    }
+
+    /// Messages in the dead-letter queue, received (and made visible again at once).
+    pub async fn dead_letters(&self) -> Result<Vec<aws_sdk_sqs::types::Message>> {
+        let out = aws_sdk_sqs::Client::new(&self.stack.aws)
+            .receive_message()
+            .queue_url(&self.stack.resources.dlq_url)
+            .max_number_of_messages(10)
+            .visibility_timeout(0)
+            .message_attribute_names("All")
+            .send()
+            .await?;
+        Ok(out.messages.unwrap_or_default())
+    }
+
+    pub async fn stop(self) {
+        self.stack.stop().await;
+    }
+}
+
+/// A Marketplace webhook body for a contact event.
+pub fn marketplace_body(event_type: &str, contact_id: &str, timestamp_ms: i64, webhook_id: &str) -> Vec<u8> {
+    let ts = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(timestamp_ms) * 1_000_000)
+        .expect("valid time")
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("formats");
+    format!(
+        r#"{{"type":"{event_type}","locationId":"{SANDBOX_LOCATION_ID}","id":"{contact_id}","tags":["cold lead"],"timestamp":"{ts}","webhookId":"{webhook_id}"}}"#
+    )
+    .into_bytes()
+}
+
+/// Polls `check` until it returns `Some`, or fails after `limit`.
+pub async fn eventually<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Option<T>>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check().await? {
+            return Ok(v);
+        }
+        if start.elapsed() > limit {
+            bail!("timed out after {limit:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until the queue has drained and nothing is in flight.
+pub async fn drained(t: &TestStack, limit: Duration) -> Result<()> {
+    let url = t.stack.resources.queue_url.clone();
+    eventually(limit, "the job queue to drain", || async {
+        Ok((t.queue_depth(&url).await? == 0).then_some(()))
+    })
+    .await
+}
+
+impl TestStack {
+    /// Every webhook delivery attempt the sandbox GHL made.
+    pub async fn deliveries(&self) -> Result<Vec<Value>> {
+        let v = self.admin(reqwest::Method::GET, "/_sandbox/ghl/deliveries", None).await?;
+        Ok(v["deliveries"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// Creates a GHL contact that already carries `tag` (one ContactCreate webhook).
+    pub async fn create_tagged_contact(&self, first: &str, phone: &str, tag: &str) -> Result<String> {
+        let v = self
+            .admin(
+                reqwest::Method::POST,
+                "/_sandbox/ghl/contacts",
+                Some(json!({"firstName": first, "lastName": "Tester", "phone": phone, "tags": [tag]})),
+            )
+            .await?;
+        Ok(v["contact"]["id"].as_str().context("contact id")?.to_string())
+    }
+
+    /// The consumer's outcome for a job id, once it has one that is final.
+    pub async fn final_outcome(&self, job_id: &str) -> Result<leadsync::consumer::Outcome> {
+        eventually(Duration::from_secs(30), &format!("a final outcome for {job_id}"), || async {
+            Ok(self
+                .stack
+                .results()
+                .into_iter()
+                .filter(|r| r.job_id.as_deref() == Some(job_id))
+                .map(|r| r.outcome)
+                .find(|o| !matches!(o, leadsync::consumer::Outcome::Retry { .. })))
+        })
+        .await
+    }
+}
+
+/// The id of the contact in the bucket with this phone, once it is there.
+pub async fn in_bucket(t: &TestStack, phone: &str, bucket: i64) -> Result<Value> {
+    eventually(Duration::from_secs(30), "the contact in its CallTools bucket", || async {
+        Ok(t.calltools_with_phone(phone)
+            .await?
+            .into_iter()
+            .find(|c| c["buckets"].as_array().is_some_and(|b| b.iter().any(|x| x.as_i64() == Some(bucket)))))
+    })
+    .await
+}
+
+pub const COLD_LEADS: i64 = 11237;
+pub const SECOND: Duration = Duration::from_secs(1);
