@@ -22,7 +22,9 @@ static MOTO: OnceLock<Moto> = OnceLock::new();
 static STACKS: AtomicU32 = AtomicU32::new(0);
 
 fn moto_url() -> String {
-    MOTO.get_or_init(|| Moto::start().expect("moto starts (run `make venv` first)")).url.clone()
+    MOTO.get_or_init(|| Moto::start().expect("moto starts (run `make venv` first)"))
+        .url
+        .clone()
 }
 
 /// A running local stack plus a client for its sandbox.
@@ -75,11 +77,20 @@ impl StackBuilder {
 
 impl TestStack {
     pub fn sandbox(&self) -> &str {
-        self.stack.sandbox_url().expect("tests run with the sandbox")
+        self.stack
+            .sandbox_url()
+            .expect("tests run with the sandbox")
     }
 
-    async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value> {
-        let mut req = self.http.request(method, format!("{}{path}", self.sandbox()));
+    async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value> {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.sandbox()));
         if let Some(b) = body {
             req = req.json(&b);
         }
@@ -89,7 +100,11 @@ impl TestStack {
         if !status.is_success() {
             bail!("sandbox {path}: {status} {text}");
         }
-        Ok(if text.is_empty() { Value::Null } else { serde_json::from_str(&text)? })
+        Ok(if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text)?
+        })
     }
 
     /// Creates a GHL contact (which fires ContactCreate) and returns its id.
@@ -101,12 +116,19 @@ impl TestStack {
                 Some(json!({"firstName": first, "lastName": "Tester", "phone": phone, "email": format!("{}@example.com", first.to_lowercase())})),
             )
             .await?;
-        Ok(v["contact"]["id"].as_str().context("contact id")?.to_string())
+        Ok(v["contact"]["id"]
+            .as_str()
+            .context("contact id")?
+            .to_string())
     }
 
     pub async fn update_ghl_contact(&self, id: &str, fields: Value) -> Result<Value> {
-        self.admin(reqwest::Method::PATCH, &format!("/_sandbox/ghl/contacts/{id}"), Some(fields))
-            .await
+        self.admin(
+            reqwest::Method::PATCH,
+            &format!("/_sandbox/ghl/contacts/{id}"),
+            Some(fields),
+        )
+        .await
     }
 
     pub async fn tag(&self, id: &str, tag: &str) -> Result<Value> {
@@ -120,23 +142,36 @@ impl TestStack {
 
     pub async fn ghl_contact(&self, id: &str) -> Result<Value> {
         Ok(self
-            .admin(reqwest::Method::GET, &format!("/_sandbox/ghl/contacts/{id}"), None)
+            .admin(
+                reqwest::Method::GET,
+                &format!("/_sandbox/ghl/contacts/{id}"),
+                None,
+            )
             .await?["contact"]
             .clone())
     }
 
     pub async fn calltools_contacts(&self) -> Result<Vec<Value>> {
-        let v = self.admin(reqwest::Method::GET, "/_sandbox/calltools/contacts", None).await?;
+        let v = self
+            .admin(reqwest::Method::GET, "/_sandbox/calltools/contacts", None)
+            .await?;
         Ok(v["contacts"].as_array().cloned().unwrap_or_default())
     }
 
     pub async fn seed_calltools_contact(&self, body: Value) -> Result<Value> {
-        self.admin(reqwest::Method::POST, "/_sandbox/calltools/contacts", Some(body)).await
+        self.admin(
+            reqwest::Method::POST,
+            "/_sandbox/calltools/contacts",
+            Some(body),
+        )
+        .await
     }
 
     /// Every CallTools API call the sandbox saw.
     pub async fn calltools_calls(&self) -> Result<Vec<Value>> {
-        let v = self.admin(reqwest::Method::GET, "/_sandbox/calltools/calls", None).await?;
+        let v = self
+            .admin(reqwest::Method::GET, "/_sandbox/calltools/calls", None)
+            .await?;
         Ok(v["calls"].as_array().cloned().unwrap_or_default())
     }
 
@@ -151,7 +186,12 @@ impl TestStack {
     }
 
     pub async fn set_faults(&self, faults: Value) -> Result<()> {
-        self.admin(reqwest::Method::POST, "/_sandbox/calltools/faults", Some(faults)).await?;
+        self.admin(
+            reqwest::Method::POST,
+            "/_sandbox/calltools/faults",
+            Some(faults),
+        )
+        .await?;
         Ok(())
     }
 
@@ -161,17 +201,31 @@ impl TestStack {
             .calltools_contacts()
             .await?
             .into_iter()
-            .filter(|c| c["_phone_numbers"].as_array().is_some_and(|p| p.iter().any(|x| x == phone)))
+            .filter(|c| {
+                c["_phone_numbers"]
+                    .as_array()
+                    .is_some_and(|p| p.iter().any(|x| x == phone))
+            })
             .collect())
     }
 
     pub async fn contact_state(&self, ghl_id: &str) -> Result<Option<ContactState>> {
-        let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&self.stack.aws), &self.stack.resources.table);
-        Ok(store.contact_state(&ContactKey::ghl(SANDBOX_LOCATION_ID, ghl_id)).await?)
+        let store = DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(&self.stack.aws),
+            &self.stack.resources.table,
+        );
+        Ok(store
+            .contact_state(&ContactKey::ghl(SANDBOX_LOCATION_ID, ghl_id))
+            .await?)
     }
 
     /// Posts a webhook body to ingress with the given headers.
-    pub async fn post(&self, url: &str, headers: &[(&str, String)], body: &[u8]) -> Result<(u16, Value)> {
+    pub async fn post(
+        &self,
+        url: &str,
+        headers: &[(&str, String)],
+        body: &[u8],
+    ) -> Result<(u16, Value)> {
         let mut req = self
             .http
             .post(url)
@@ -183,13 +237,21 @@ impl TestStack {
         let resp = req.send().await?;
         let status = resp.status().as_u16();
         let text = resp.text().await?;
-        Ok((status, serde_json::from_str(&text).unwrap_or(Value::String(text))))
+        Ok((
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        ))
     }
 
     /// Posts a Marketplace webhook signed with the sandbox's Ed25519 test key.
     pub async fn post_signed(&self, body: &[u8]) -> Result<(u16, Value)> {
         let sig = leadsync_cli::sandbox::keys::sign_ghl(body);
-        self.post(&self.stack.webhook_url(), &[("x-ghl-signature", sig.ed25519_b64)], body).await
+        self.post(
+            &self.stack.webhook_url(),
+            &[("x-ghl-signature", sig.ed25519_b64)],
+            body,
+        )
+        .await
     }
 
     /// Messages on the main queue, visible or in flight.
@@ -198,7 +260,9 @@ impl TestStack {
             .get_queue_attributes()
             .queue_url(url)
             .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
-            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .attribute_names(
+                aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+            )
             .send()
             .await?;
         let attrs = out.attributes.unwrap_or_default();
@@ -224,7 +288,12 @@ impl TestStack {
 }
 
 /// A Marketplace webhook body for a contact event.
-pub fn marketplace_body(event_type: &str, contact_id: &str, timestamp_ms: i64, webhook_id: &str) -> Vec<u8> {
+pub fn marketplace_body(
+    event_type: &str,
+    contact_id: &str,
+    timestamp_ms: i64,
+    webhook_id: &str,
+) -> Vec<u8> {
     let ts = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(timestamp_ms) * 1_000_000)
         .expect("valid time")
         .format(&time::format_description::well_known::Rfc3339)
@@ -265,12 +334,19 @@ pub async fn drained(t: &TestStack, limit: Duration) -> Result<()> {
 impl TestStack {
     /// Every webhook delivery attempt the sandbox GHL made.
     pub async fn deliveries(&self) -> Result<Vec<Value>> {
-        let v = self.admin(reqwest::Method::GET, "/_sandbox/ghl/deliveries", None).await?;
+        let v = self
+            .admin(reqwest::Method::GET, "/_sandbox/ghl/deliveries", None)
+            .await?;
         Ok(v["deliveries"].as_array().cloned().unwrap_or_default())
     }
 
     /// Creates a GHL contact that already carries `tag` (one ContactCreate webhook).
-    pub async fn create_tagged_contact(&self, first: &str, phone: &str, tag: &str) -> Result<String> {
+    pub async fn create_tagged_contact(
+        &self,
+        first: &str,
+        phone: &str,
+        tag: &str,
+    ) -> Result<String> {
         let v = self
             .admin(
                 reqwest::Method::POST,
@@ -278,32 +354,44 @@ impl TestStack {
                 Some(json!({"firstName": first, "lastName": "Tester", "phone": phone, "tags": [tag]})),
             )
             .await?;
-        Ok(v["contact"]["id"].as_str().context("contact id")?.to_string())
+        Ok(v["contact"]["id"]
+            .as_str()
+            .context("contact id")?
+            .to_string())
     }
 
     /// The consumer's outcome for a job id, once it has one that is final.
     pub async fn final_outcome(&self, job_id: &str) -> Result<leadsync::consumer::Outcome> {
-        eventually(Duration::from_secs(30), &format!("a final outcome for {job_id}"), || async {
-            Ok(self
-                .stack
-                .results()
-                .into_iter()
-                .filter(|r| r.job_id.as_deref() == Some(job_id))
-                .map(|r| r.outcome)
-                .find(|o| !matches!(o, leadsync::consumer::Outcome::Retry { .. })))
-        })
+        eventually(
+            Duration::from_secs(30),
+            &format!("a final outcome for {job_id}"),
+            || async {
+                Ok(self
+                    .stack
+                    .results()
+                    .into_iter()
+                    .filter(|r| r.job_id.as_deref() == Some(job_id))
+                    .map(|r| r.outcome)
+                    .find(|o| !matches!(o, leadsync::consumer::Outcome::Retry { .. })))
+            },
+        )
         .await
     }
 }
 
 /// The id of the contact in the bucket with this phone, once it is there.
 pub async fn in_bucket(t: &TestStack, phone: &str, bucket: i64) -> Result<Value> {
-    eventually(Duration::from_secs(30), "the contact in its CallTools bucket", || async {
-        Ok(t.calltools_with_phone(phone)
-            .await?
-            .into_iter()
-            .find(|c| c["buckets"].as_array().is_some_and(|b| b.iter().any(|x| x.as_i64() == Some(bucket)))))
-    })
+    eventually(
+        Duration::from_secs(30),
+        "the contact in its CallTools bucket",
+        || async {
+            Ok(t.calltools_with_phone(phone).await?.into_iter().find(|c| {
+                c["buckets"]
+                    .as_array()
+                    .is_some_and(|b| b.iter().any(|x| x.as_i64() == Some(bucket)))
+            }))
+        },
+    )
     .await
 }
 

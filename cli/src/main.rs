@@ -4,7 +4,11 @@
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "leadsync", version, about = "Operate leadsync: run it locally, play the external APIs, inspect and replay")]
+#[command(
+    name = "leadsync",
+    version,
+    about = "Operate leadsync: run it locally, play the external APIs, inspect and replay"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -21,6 +25,8 @@ enum Command {
     Demo(leadsync_cli::commands::demo::DemoArgs),
     /// Run only the sandbox that plays GoHighLevel and CallTools.
     Sandbox(leadsync_cli::sandbox::SandboxArgs),
+    /// Write the sample events in events/ (signed with the sandbox test keys).
+    Events(leadsync_cli::commands::events::EventsArgs),
 }
 
 #[tokio::main]
@@ -36,5 +42,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Local { command } => leadsync_cli::commands::local::run(command).await,
         Command::Demo(args) => leadsync_cli::commands::demo::run(args).await,
         Command::Sandbox(args) => leadsync_cli::sandbox::run(args).await,
+        Command::Events(args) => leadsync_cli::commands::events::run(args),
     }
 }

@@ -50,8 +50,13 @@ pub fn http_client(timeout: Duration) -> Result<reqwest::Client, BuildError> {
 }
 
 pub fn build_ingress(cfg: &Config, aws: &SdkConfig) -> Result<Ingress, BuildError> {
-    let verifier = GhlVerifier::from_pem(&cfg.ghl.ed25519_public_key_pem, &cfg.ghl.rsa_public_key_pem)?;
-    let queue = SqsQueue::new(aws_sdk_sqs::Client::new(aws), cfg.require_queue_url()?, None);
+    let verifier =
+        GhlVerifier::from_pem(&cfg.ghl.ed25519_public_key_pem, &cfg.ghl.rsa_public_key_pem)?;
+    let queue = SqsQueue::new(
+        aws_sdk_sqs::Client::new(aws),
+        cfg.require_queue_url()?,
+        None,
+    );
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(aws), cfg.require_table()?);
     Ok(Ingress::new(
         IngressSettings {
@@ -89,7 +94,10 @@ pub fn build_consumer(cfg: &Config, aws: &SdkConfig) -> Result<Consumer, BuildEr
         Some(cfg.require_dlq_url()?.to_string()),
     );
     Ok(Consumer::new(ConsumerParts {
-        store: Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(aws), cfg.require_table()?)),
+        store: Arc::new(DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(aws),
+            cfg.require_table()?,
+        )),
         ghl: Arc::new(ghl),
         sink: CallToolsSink::new(Arc::new(calltools), &cfg.calltools),
         redelivery: Arc::new(queue),

@@ -122,13 +122,18 @@ impl Config {
             (None, Some(p)) => SecretSource::SsmParameter(p),
             (None, None) => SecretSource::Unset,
         };
-        let on_tag_removed: OnTagRemoved =
-            parse_or(var("LEADSYNC_ON_TAG_REMOVED"), "LEADSYNC_ON_TAG_REMOVED", OnTagRemoved::RemoveFromBucket)?;
+        let on_tag_removed: OnTagRemoved = parse_or(
+            var("LEADSYNC_ON_TAG_REMOVED"),
+            "LEADSYNC_ON_TAG_REMOVED",
+            OnTagRemoved::RemoveFromBucket,
+        )?;
         let rules = match var("LEADSYNC_RULES") {
-            Some(json) => Rules::from_json(&json, on_tag_removed).map_err(|reason| ConfigError::Invalid {
-                name: "LEADSYNC_RULES",
-                reason,
-            })?,
+            Some(json) => {
+                Rules::from_json(&json, on_tag_removed).map_err(|reason| ConfigError::Invalid {
+                    name: "LEADSYNC_RULES",
+                    reason,
+                })?
+            }
             None => {
                 let mut rules = Rules::default_rules();
                 rules.on_tag_removed = on_tag_removed;
@@ -146,8 +151,16 @@ impl Config {
             }
         };
         let retry = RetryPolicy {
-            base: Duration::from_secs(parse_or(var("LEADSYNC_RETRY_BASE_SECS"), "LEADSYNC_RETRY_BASE_SECS", 10)?),
-            max: Duration::from_secs(parse_or(var("LEADSYNC_RETRY_MAX_SECS"), "LEADSYNC_RETRY_MAX_SECS", 900)?),
+            base: Duration::from_secs(parse_or(
+                var("LEADSYNC_RETRY_BASE_SECS"),
+                "LEADSYNC_RETRY_BASE_SECS",
+                10,
+            )?),
+            max: Duration::from_secs(parse_or(
+                var("LEADSYNC_RETRY_MAX_SECS"),
+                "LEADSYNC_RETRY_MAX_SECS",
+                900,
+            )?),
         };
         if retry.max > Duration::from_secs(43_200) {
             return Err(ConfigError::Invalid {
@@ -160,11 +173,14 @@ impl Config {
             queue_url: var("LEADSYNC_QUEUE_URL"),
             dlq_url: var("LEADSYNC_DLQ_URL"),
             ghl: GhlConfig {
-                api_base_url: trim_base(var("GHL_API_BASE_URL").unwrap_or_else(|| DEFAULT_GHL_API_BASE_URL.into())),
+                api_base_url: trim_base(
+                    var("GHL_API_BASE_URL").unwrap_or_else(|| DEFAULT_GHL_API_BASE_URL.into()),
+                ),
                 api_token: secret("GHL_API_TOKEN", "GHL_API_TOKEN_PARAM"),
                 ed25519_public_key_pem: var("GHL_WEBHOOK_ED25519_PUBLIC_KEY")
                     .unwrap_or_else(|| GHL_ED25519_PUBLIC_KEY.into()),
-                rsa_public_key_pem: var("GHL_WEBHOOK_RSA_PUBLIC_KEY").unwrap_or_else(|| GHL_RSA_PUBLIC_KEY.into()),
+                rsa_public_key_pem: var("GHL_WEBHOOK_RSA_PUBLIC_KEY")
+                    .unwrap_or_else(|| GHL_RSA_PUBLIC_KEY.into()),
                 timestamp_tolerance: Duration::from_secs(parse_or(
                     var("GHL_WEBHOOK_TOLERANCE_SECS"),
                     "GHL_WEBHOOK_TOLERANCE_SECS",
@@ -177,7 +193,8 @@ impl Config {
                 base_url: var("CALLTOOLS_BASE_URL").map(trim_base),
                 api_key: secret("CALLTOOLS_API_KEY", "CALLTOOLS_API_KEY_PARAM"),
                 duplicate_mode,
-                phone_field: var("CALLTOOLS_PHONE_FIELD").unwrap_or_else(|| "mobile_phone_number".into()),
+                phone_field: var("CALLTOOLS_PHONE_FIELD")
+                    .unwrap_or_else(|| "mobile_phone_number".into()),
                 email_field: var("CALLTOOLS_EMAIL_FIELD").unwrap_or_else(|| "email".into()),
                 request_timeout: Duration::from_millis(parse_or(
                     var("CALLTOOLS_TIMEOUT_MS"),
@@ -189,7 +206,11 @@ impl Config {
                 var("GRAPH_API_BASE_URL").unwrap_or_else(|| DEFAULT_GRAPH_API_BASE_URL.into()),
             ),
             rules,
-            max_body_bytes: parse_or(var("LEADSYNC_MAX_BODY_BYTES"), "LEADSYNC_MAX_BODY_BYTES", 131_072)?,
+            max_body_bytes: parse_or(
+                var("LEADSYNC_MAX_BODY_BYTES"),
+                "LEADSYNC_MAX_BODY_BYTES",
+                131_072,
+            )?,
             retry,
             default_region: var("LEADSYNC_DEFAULT_PHONE_REGION").unwrap_or_else(|| "US".into()),
         })
@@ -214,11 +235,14 @@ impl Config {
                         parameter: parameter.clone(),
                         reason: aws_sdk_ssm::error::DisplayErrorContext(e).to_string(),
                     })?;
-                let value = out.parameter.and_then(|p| p.value).ok_or_else(|| ConfigError::Ssm {
-                    name,
-                    parameter: parameter.clone(),
-                    reason: "the parameter has no value".into(),
-                })?;
+                let value =
+                    out.parameter
+                        .and_then(|p| p.value)
+                        .ok_or_else(|| ConfigError::Ssm {
+                            name,
+                            parameter: parameter.clone(),
+                            reason: "the parameter has no value".into(),
+                        })?;
                 *source = SecretSource::Value(Secret::new(value));
             }
         }
@@ -226,15 +250,21 @@ impl Config {
     }
 
     pub fn require_table(&self) -> Result<&str, ConfigError> {
-        self.table.as_deref().ok_or(ConfigError::Missing("LEADSYNC_TABLE"))
+        self.table
+            .as_deref()
+            .ok_or(ConfigError::Missing("LEADSYNC_TABLE"))
     }
 
     pub fn require_queue_url(&self) -> Result<&str, ConfigError> {
-        self.queue_url.as_deref().ok_or(ConfigError::Missing("LEADSYNC_QUEUE_URL"))
+        self.queue_url
+            .as_deref()
+            .ok_or(ConfigError::Missing("LEADSYNC_QUEUE_URL"))
     }
 
     pub fn require_dlq_url(&self) -> Result<&str, ConfigError> {
-        self.dlq_url.as_deref().ok_or(ConfigError::Missing("LEADSYNC_DLQ_URL"))
+        self.dlq_url
+            .as_deref()
+            .ok_or(ConfigError::Missing("LEADSYNC_DLQ_URL"))
     }
 }
 
@@ -259,7 +289,11 @@ impl SecretSource {
     }
 }
 
-fn parse_or<T: std::str::FromStr>(value: Option<String>, name: &'static str, default: T) -> Result<T, ConfigError>
+fn parse_or<T: std::str::FromStr>(
+    value: Option<String>,
+    name: &'static str,
+    default: T,
+) -> Result<T, ConfigError>
 where
     T::Err: std::fmt::Display,
 {
@@ -283,7 +317,10 @@ mod tests {
     use super::*;
 
     fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::from_lookup(|k| map.get(k).cloned())
     }
 
@@ -300,17 +337,32 @@ mod tests {
 
     #[test]
     fn a_secret_value_wins_over_its_parameter_and_is_never_printed() {
-        let c = config(&[("GHL_WORKFLOW_SECRET", "abc"), ("GHL_WORKFLOW_SECRET_PARAM", "/p")]).unwrap();
-        assert!(c.ghl.workflow_secret.require("GHL_WORKFLOW_SECRET").unwrap().matches(b"abc"));
+        let c = config(&[
+            ("GHL_WORKFLOW_SECRET", "abc"),
+            ("GHL_WORKFLOW_SECRET_PARAM", "/p"),
+        ])
+        .unwrap();
+        assert!(
+            c.ghl
+                .workflow_secret
+                .require("GHL_WORKFLOW_SECRET")
+                .unwrap()
+                .matches(b"abc")
+        );
         assert!(!format!("{c:?}").contains("abc"));
         let c = config(&[("CALLTOOLS_API_KEY_PARAM", "/leadsync/calltools")]).unwrap();
-        assert!(matches!(c.calltools.api_key, SecretSource::SsmParameter(ref p) if p == "/leadsync/calltools"));
+        assert!(
+            matches!(c.calltools.api_key, SecretSource::SsmParameter(ref p) if p == "/leadsync/calltools")
+        );
     }
 
     #[test]
     fn invalid_values_name_the_variable() {
         let err = config(&[("CALLTOOLS_DUPLICATE_MODE", "sometimes")]).unwrap_err();
-        assert!(err.to_string().contains("CALLTOOLS_DUPLICATE_MODE"), "{err}");
+        assert!(
+            err.to_string().contains("CALLTOOLS_DUPLICATE_MODE"),
+            "{err}"
+        );
         let err = config(&[("LEADSYNC_MAX_BODY_BYTES", "lots")]).unwrap_err();
         assert!(err.to_string().contains("LEADSYNC_MAX_BODY_BYTES"), "{err}");
         let err = config(&[("LEADSYNC_RULES", "[]")]).unwrap_err();
@@ -319,7 +371,11 @@ mod tests {
 
     #[test]
     fn base_urls_lose_their_trailing_slash() {
-        let c = config(&[("CALLTOOLS_BASE_URL", "http://127.0.0.1:9/ "), ("GHL_API_BASE_URL", "http://x/")]).unwrap();
+        let c = config(&[
+            ("CALLTOOLS_BASE_URL", "http://127.0.0.1:9/ "),
+            ("GHL_API_BASE_URL", "http://x/"),
+        ])
+        .unwrap();
         assert_eq!(c.calltools.base_url.as_deref(), Some("http://127.0.0.1:9"));
         assert_eq!(c.ghl.api_base_url, "http://x");
     }

@@ -61,7 +61,10 @@ pub enum PhoneError {
 /// Numbers that libphonenumber's metadata says cannot exist are rejected here, because CallTools
 /// answers them with a 400 anyway and a call that is bound to fail is a call wasted.
 pub fn normalize_phone(raw: Option<&str>, default_region: &str) -> Result<String, PhoneError> {
-    let raw = raw.map(str::trim).filter(|s| !s.is_empty()).ok_or(PhoneError::Missing)?;
+    let raw = raw
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .ok_or(PhoneError::Missing)?;
     let region = default_region.parse::<phonenumber::country::Id>().ok();
     let number = phonenumber::parse(region, raw).map_err(|_| PhoneError::Unparseable)?;
     if !phonenumber::is_valid(&number) {
@@ -98,21 +101,45 @@ mod tests {
 
     #[test]
     fn phones_normalise_to_e164() {
-        assert_eq!(normalize_phone(Some("(415) 555-0132"), "US").unwrap(), "+14155550132");
-        assert_eq!(normalize_phone(Some("+1 415.555.0132"), "US").unwrap(), "+14155550132");
-        assert_eq!(normalize_phone(Some("14155550132"), "US").unwrap(), "+14155550132");
-        assert_eq!(normalize_phone(Some("+919509597501"), "US").unwrap(), "+919509597501");
-        assert_eq!(normalize_phone(Some("020 7946 0018"), "GB").unwrap(), "+442079460018");
+        assert_eq!(
+            normalize_phone(Some("(415) 555-0132"), "US").unwrap(),
+            "+14155550132"
+        );
+        assert_eq!(
+            normalize_phone(Some("+1 415.555.0132"), "US").unwrap(),
+            "+14155550132"
+        );
+        assert_eq!(
+            normalize_phone(Some("14155550132"), "US").unwrap(),
+            "+14155550132"
+        );
+        assert_eq!(
+            normalize_phone(Some("+919509597501"), "US").unwrap(),
+            "+919509597501"
+        );
+        assert_eq!(
+            normalize_phone(Some("020 7946 0018"), "GB").unwrap(),
+            "+442079460018"
+        );
     }
 
     #[test]
     fn missing_and_impossible_phones_are_reported() {
         assert_eq!(normalize_phone(None, "US"), Err(PhoneError::Missing));
         assert_eq!(normalize_phone(Some("  "), "US"), Err(PhoneError::Missing));
-        assert_eq!(normalize_phone(Some("call me"), "US"), Err(PhoneError::Unparseable));
+        assert_eq!(
+            normalize_phone(Some("call me"), "US"),
+            Err(PhoneError::Unparseable)
+        );
         // NANP area codes never start with 0 or 1.
-        assert_eq!(normalize_phone(Some("+1 123 555 0132"), "US"), Err(PhoneError::Invalid));
-        assert_eq!(normalize_phone(Some("12345"), "US"), Err(PhoneError::Invalid));
+        assert_eq!(
+            normalize_phone(Some("+1 123 555 0132"), "US"),
+            Err(PhoneError::Invalid)
+        );
+        assert_eq!(
+            normalize_phone(Some("12345"), "US"),
+            Err(PhoneError::Invalid)
+        );
     }
 
     #[test]

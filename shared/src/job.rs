@@ -114,7 +114,10 @@ mod tests {
         let back_payload = match SyncJob::from_json(&json).unwrap() {
             SyncJob::GhlContact(j) => j.payload,
         };
-        assert_eq!(back_payload, r#"{"a": [1, 2]}"#, "the payload survives byte for byte");
+        assert_eq!(
+            back_payload, r#"{"a": [1, 2]}"#,
+            "the payload survives byte for byte"
+        );
         let back = SyncJob::from_json(&json).unwrap();
         assert_eq!(back.id(), "ghl:abc");
         assert_eq!(back.contact_key(), ContactKey::ghl("loc", "c1"));

@@ -72,8 +72,15 @@ pub struct MemoryLedger {
 
 #[async_trait]
 impl WebhookLedger for MemoryLedger {
-    async fn claim_webhook(&self, source: &str, webhook_id: &str) -> Result<WebhookClaim, StoreError> {
-        let mut seen = self.seen.lock().map_err(|_| StoreError("poisoned".into()))?;
+    async fn claim_webhook(
+        &self,
+        source: &str,
+        webhook_id: &str,
+    ) -> Result<WebhookClaim, StoreError> {
+        let mut seen = self
+            .seen
+            .lock()
+            .map_err(|_| StoreError("poisoned".into()))?;
         let key = format!("{source}#{webhook_id}");
         match seen.get(&key) {
             Some(Seen::Accepted) => Ok(WebhookClaim::Replayed),

@@ -35,12 +35,19 @@ impl RemoteError {
 
     pub fn status(&self) -> Option<u16> {
         match self {
-            RemoteError::Transient { status, .. } | RemoteError::Permanent { status, .. } => *status,
+            RemoteError::Transient { status, .. } | RemoteError::Permanent { status, .. } => {
+                *status
+            }
         }
     }
 
     /// Classifies an HTTP answer that was not a success.
-    pub fn from_status(service: &'static str, status: u16, retry_after: Option<Duration>, body: &str) -> Self {
+    pub fn from_status(
+        service: &'static str,
+        status: u16,
+        retry_after: Option<Duration>,
+        body: &str,
+    ) -> Self {
         let excerpt = excerpt(body);
         let looks_html = body.trim_start().starts_with('<');
         match status {
@@ -109,16 +116,34 @@ mod tests {
     #[test]
     fn rate_limits_and_server_errors_are_transient() {
         for status in [429, 500, 502, 503, 504, 408] {
-            assert!(RemoteError::from_status("CallTools", status, None, "").is_transient(), "{status}");
+            assert!(
+                RemoteError::from_status("CallTools", status, None, "").is_transient(),
+                "{status}"
+            );
         }
-        let e = RemoteError::from_status("CallTools", 503, None, "<html><body>Bad gateway</body></html>");
+        let e = RemoteError::from_status(
+            "CallTools",
+            503,
+            None,
+            "<html><body>Bad gateway</body></html>",
+        );
         assert!(e.to_string().contains("HTML"), "{e}");
     }
 
     #[test]
     fn client_errors_are_permanent_and_keep_an_excerpt() {
-        let e = RemoteError::from_status("CallTools", 400, None, r#"{"email":["x is a invalid email address"]}"#);
-        let RemoteError::Permanent { status, excerpt, .. } = e else { panic!() };
+        let e = RemoteError::from_status(
+            "CallTools",
+            400,
+            None,
+            r#"{"email":["x is a invalid email address"]}"#,
+        );
+        let RemoteError::Permanent {
+            status, excerpt, ..
+        } = e
+        else {
+            panic!()
+        };
         assert_eq!(status, Some(400));
         assert!(excerpt.contains("invalid email"));
     }

@@ -33,15 +33,27 @@ impl TryFrom<RuleJson> for Rule {
     type Error = String;
     fn try_from(r: RuleJson) -> Result<Self, Self::Error> {
         let bucket = match (r.bucket, r.bucket_id) {
-            (Some(_), Some(_)) => return Err(format!("rule {:?}: give bucket or bucket_id, not both", r.tag)),
+            (Some(_), Some(_)) => {
+                return Err(format!(
+                    "rule {:?}: give bucket or bucket_id, not both",
+                    r.tag
+                ));
+            }
             (Some(name), None) => Some(BucketRef::Name(name)),
             (None, Some(id)) => Some(BucketRef::Id(id)),
             (None, None) => None,
         };
         if bucket.is_none() && r.calltools_tags.is_empty() {
-            return Err(format!("rule {:?} names neither a bucket nor CallTools tags", r.tag));
+            return Err(format!(
+                "rule {:?} names neither a bucket nor CallTools tags",
+                r.tag
+            ));
         }
-        Ok(Self { tag: r.tag, bucket, calltools_tags: r.calltools_tags })
+        Ok(Self {
+            tag: r.tag,
+            bucket,
+            calltools_tags: r.calltools_tags,
+        })
     }
 }
 
@@ -68,7 +80,9 @@ impl std::str::FromStr for OnTagRemoved {
         match s.trim() {
             "remove_from_bucket" => Ok(Self::RemoveFromBucket),
             "keep" => Ok(Self::Keep),
-            other => Err(format!("expected remove_from_bucket or keep, got {other:?}")),
+            other => Err(format!(
+                "expected remove_from_bucket or keep, got {other:?}"
+            )),
         }
     }
 }
@@ -95,7 +109,10 @@ impl Membership {
 
 impl Rules {
     pub fn new(rules: Vec<Rule>, on_tag_removed: OnTagRemoved) -> Self {
-        let rules = rules.into_iter().map(|r| (normalize_tag(&r.tag), r)).collect();
+        let rules = rules
+            .into_iter()
+            .map(|r| (normalize_tag(&r.tag), r))
+            .collect();
         Self {
             rules,
             on_tag_removed,
@@ -205,9 +222,15 @@ mod tests {
         assert!(Rules::from_json(r#"[{"tag":"  ","bucket":"b"}]"#, OnTagRemoved::Keep).is_err());
         assert!(Rules::from_json(r#"[{"tag":"x"}]"#, OnTagRemoved::Keep).is_err());
         assert!(
-            Rules::from_json(r#"[{"tag":"x","bucket":"b","bucket_id":1}]"#, OnTagRemoved::Keep).is_err()
+            Rules::from_json(
+                r#"[{"tag":"x","bucket":"b","bucket_id":1}]"#,
+                OnTagRemoved::Keep
+            )
+            .is_err()
         );
-        assert!(Rules::from_json(r#"[{"tag":"x","bucket_name":"y"}]"#, OnTagRemoved::Keep).is_err());
+        assert!(
+            Rules::from_json(r#"[{"tag":"x","bucket_name":"y"}]"#, OnTagRemoved::Keep).is_err()
+        );
         assert!(Rules::from_json("{", OnTagRemoved::Keep).is_err());
     }
 }

@@ -21,7 +21,8 @@ pub fn init_json_logs() {
 /// The EMF collector: namespace and service from the Powertools variables, `function` as the
 /// only other default dimension, a `ColdStart` metric and the request id as a property.
 pub fn init_metrics(function: &'static str) -> Result<&'static Collector, String> {
-    let namespace = std::env::var("POWERTOOLS_METRICS_NAMESPACE").unwrap_or_else(|_| "leadsync".into());
+    let namespace =
+        std::env::var("POWERTOOLS_METRICS_NAMESPACE").unwrap_or_else(|_| "leadsync".into());
     let service = std::env::var("POWERTOOLS_SERVICE_NAME").unwrap_or_else(|_| "leadsync".into());
     metrics_cloudwatch_embedded::Builder::new()
         .cloudwatch_namespace(namespace)

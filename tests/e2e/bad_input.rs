@@ -10,20 +10,47 @@ use leadsync_tests::*;
 async fn bad_requests_get_their_documented_status_and_are_not_enqueued() -> Result<()> {
     let t = stack().start().await?;
     let url = t.stack.webhook_url();
-    let signed = |body: &[u8]| vec![("x-ghl-signature", leadsync_cli::sandbox::keys::sign_ghl(body).ed25519_b64)];
+    let signed = |body: &[u8]| {
+        vec![(
+            "x-ghl-signature",
+            leadsync_cli::sandbox::keys::sign_ghl(body).ed25519_b64,
+        )]
+    };
 
     let malformed = b"{\"type\": \"ContactCreate\", ".to_vec();
     let (status, answer) = t.post(&url, &signed(&malformed), &malformed).await?;
-    assert_eq!((status, answer["error"].as_str()), (400, Some("malformed")), "{answer}");
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (400, Some("malformed")),
+        "{answer}"
+    );
 
-    let no_contact = format!(r#"{{"type":"ContactCreate","locationId":"L1","timestamp":{}}}"#, now_ms()).into_bytes();
+    let no_contact = format!(
+        r#"{{"type":"ContactCreate","locationId":"L1","timestamp":{}}}"#,
+        now_ms()
+    )
+    .into_bytes();
     let (status, answer) = t.post(&url, &signed(&no_contact), &no_contact).await?;
     assert_eq!(status, 400, "{answer}");
-    assert!(answer["message"].as_str().unwrap_or_default().contains("id"), "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("id"),
+        "{answer}"
+    );
 
-    let unknown = format!(r#"{{"type":"NoteCreate","locationId":"L1","id":"n1","timestamp":{}}}"#, now_ms()).into_bytes();
+    let unknown = format!(
+        r#"{{"type":"NoteCreate","locationId":"L1","id":"n1","timestamp":{}}}"#,
+        now_ms()
+    )
+    .into_bytes();
     let (status, answer) = t.post(&url, &signed(&unknown), &unknown).await?;
-    assert_eq!((status, answer["status"].as_str()), (200, Some("ignored")), "{answer}");
+    assert_eq!(
+        (status, answer["status"].as_str()),
+        (200, Some("ignored")),
+        "{answer}"
+    );
 
     let invalid_utf8 = b"{\"type\":\"ContactCreate\",\"id\":\"\xff\"}".to_vec();
     let (status, _) = t.post(&url, &signed(&invalid_utf8), &invalid_utf8).await?;
@@ -31,7 +58,10 @@ async fn bad_requests_get_their_documented_status_and_are_not_enqueued() -> Resu
 
     let big = vec![b' '; 200_000];
     let (status, answer) = t.post(&url, &signed(&big), &big).await?;
-    assert_eq!((status, answer["error"].as_str()), (413, Some("body_too_large")));
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (413, Some("body_too_large"))
+    );
 
     let (status, _) = t
         .http
@@ -43,8 +73,13 @@ async fn bad_requests_get_their_documented_status_and_are_not_enqueued() -> Resu
         .map(|r| (r.status().as_u16(), ()))?;
     assert_eq!(status, 415);
 
-    let (status, _) = t.post(&format!("{}/webhooks/nope", t.stack.api.url), &[], b"{}").await?;
-    assert_eq!(status, 404, "routes outside the template are API Gateway 404s");
+    let (status, _) = t
+        .post(&format!("{}/webhooks/nope", t.stack.api.url), &[], b"{}")
+        .await?;
+    assert_eq!(
+        status, 404,
+        "routes outside the template are API Gateway 404s"
+    );
 
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(t.stack.results().is_empty(), "nothing was enqueued");

@@ -12,16 +12,30 @@ use serde_json::json;
 async fn a_calltools_503_then_200_is_synced_on_retry() -> Result<()> {
     let t = stack().start().await?;
     // The first two CallTools answers are outages with an HTML page.
-    t.set_faults(json!({"script": [{"status": 503}, {"status": 503}]})).await?;
-    let id = t.create_tagged_contact("Katherine", "+14155550137", "cold lead").await?;
+    t.set_faults(json!({"script": [{"status": 503}, {"status": 503}]}))
+        .await?;
+    let id = t
+        .create_tagged_contact("Katherine", "+14155550137", "cold lead")
+        .await?;
     in_bucket(&t, "+14155550137", COLD_LEADS).await?;
     drained(&t, Duration::from_secs(30)).await?;
     let results: Vec<_> = t.stack.results().into_iter().map(|r| r.outcome).collect();
-    assert!(results.iter().any(|o| matches!(o, Outcome::Retry { .. })), "{results:?}");
-    assert!(results.iter().any(|o| matches!(o, Outcome::Synced { .. })), "{results:?}");
+    assert!(
+        results.iter().any(|o| matches!(o, Outcome::Retry { .. })),
+        "{results:?}"
+    );
+    assert!(
+        results.iter().any(|o| matches!(o, Outcome::Synced { .. })),
+        "{results:?}"
+    );
     assert_eq!(t.calltools_with_phone("+14155550137").await?.len(), 1);
     assert!(t.dead_letters().await?.is_empty());
-    assert!(t.contact_state(&id).await?.and_then(|s| s.calltools_id).is_some());
+    assert!(
+        t.contact_state(&id)
+            .await?
+            .and_then(|s| s.calltools_id)
+            .is_some()
+    );
     t.stop().await;
     Ok(())
 }
@@ -30,8 +44,10 @@ async fn a_calltools_503_then_200_is_synced_on_retry() -> Result<()> {
 async fn a_calltools_400_is_parked_in_the_dlq_with_its_reason_and_not_retried() -> Result<()> {
     let t = stack().start().await?;
     // CallTools refuses this (dialable-looking) number, as it does for carrier-rejected phones.
-    t.set_faults(json!({"reject_phones": ["+14155550138"]})).await?;
-    t.create_tagged_contact("Dorothy", "+14155550138", "cold lead").await?;
+    t.set_faults(json!({"reject_phones": ["+14155550138"]}))
+        .await?;
+    t.create_tagged_contact("Dorothy", "+14155550138", "cold lead")
+        .await?;
     eventually(Duration::from_secs(30), "the jobs in the DLQ", || async {
         Ok((!t.dead_letters().await?.is_empty()).then_some(()))
     })
@@ -42,10 +58,19 @@ async fn a_calltools_400_is_parked_in_the_dlq_with_its_reason_and_not_retried() 
     assert!(!parked.is_empty() && parked.len() <= 2, "{parked:?}");
     for message in &parked {
         let attrs = message.message_attributes.clone().unwrap_or_default();
-        let attr = |k: &str| attrs.get(k).and_then(|v| v.string_value.clone()).unwrap_or_default();
+        let attr = |k: &str| {
+            attrs
+                .get(k)
+                .and_then(|v| v.string_value.clone())
+                .unwrap_or_default()
+        };
         assert_eq!(attr("http_status"), "400");
         assert!(attr("reason").contains("CallTools"), "{}", attr("reason"));
-        assert!(attr("response_excerpt").contains("mobile_phone_number"), "{}", attr("response_excerpt"));
+        assert!(
+            attr("response_excerpt").contains("mobile_phone_number"),
+            "{}",
+            attr("response_excerpt")
+        );
         assert!(attr("job_id").starts_with("ghl"), "{}", attr("job_id"));
     }
     let posts = t
@@ -54,7 +79,11 @@ async fn a_calltools_400_is_parked_in_the_dlq_with_its_reason_and_not_retried() 
         .into_iter()
         .filter(|c| c["method"] == "POST")
         .count();
-    assert_eq!(posts, parked.len(), "each parked job tried CallTools once: a 400 is not retried");
+    assert_eq!(
+        posts,
+        parked.len(),
+        "each parked job tried CallTools once: a 400 is not retried"
+    );
     assert!(t.calltools_with_phone("+14155550138").await?.is_empty());
     t.stop().await;
     Ok(())
@@ -62,11 +91,16 @@ async fn a_calltools_400_is_parked_in_the_dlq_with_its_reason_and_not_retried() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_whose_answer_was_lost_is_not_duplicated_on_retry() -> Result<()> {
-    let t = stack().setting("CALLTOOLS_TIMEOUT_MS", "2000").start().await?;
+    let t = stack()
+        .setting("CALLTOOLS_TIMEOUT_MS", "2000")
+        .start()
+        .await?;
     // After the bucket lookup, the create succeeds in CallTools but its answer comes after the
     // client's 2 s timeout, so leadsync does not know the contact exists.
-    t.set_faults(json!({"script": [{"hang_ms": 1}, {"hang_ms": 4000}]})).await?;
-    t.create_tagged_contact("Hedy", "+14155550139", "cold lead").await?;
+    t.set_faults(json!({"script": [{"hang_ms": 1}, {"hang_ms": 4000}]}))
+        .await?;
+    t.create_tagged_contact("Hedy", "+14155550139", "cold lead")
+        .await?;
     in_bucket(&t, "+14155550139", COLD_LEADS).await?;
     drained(&t, Duration::from_secs(40)).await?;
     assert_eq!(t.calltools_with_phone("+14155550139").await?.len(), 1);

@@ -17,19 +17,37 @@ fn b64(bytes: &[u8]) -> String {
 async fn signature_attacks_are_refused_and_nothing_is_enqueued() -> Result<()> {
     let t = stack().start().await?;
     let url = t.stack.webhook_url();
-    let body = marketplace_body("ContactTagUpdate", "nmFmQEsNgz6AVpgLVUJ0", now_ms(), "attack-1");
+    let body = marketplace_body(
+        "ContactTagUpdate",
+        "nmFmQEsNgz6AVpgLVUJ0",
+        now_ms(),
+        "attack-1",
+    );
     let good = leadsync_cli::sandbox::keys::sign_ghl(&body);
 
     let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).expect("key");
     let other_key = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).expect("key");
     assert_ne!(other_key.public_key().as_ref().len(), 0);
-    let reserialised = serde_json::to_vec_pretty(&serde_json::from_slice::<serde_json::Value>(&body)?)?;
-    let stale = marketplace_body("ContactTagUpdate", "nmFmQEsNgz6AVpgLVUJ0", now_ms() - 10 * 60_000, "attack-2");
+    let reserialised =
+        serde_json::to_vec_pretty(&serde_json::from_slice::<serde_json::Value>(&body)?)?;
+    let stale = marketplace_body(
+        "ContactTagUpdate",
+        "nmFmQEsNgz6AVpgLVUJ0",
+        now_ms() - 10 * 60_000,
+        "attack-2",
+    );
     let stale_sig = leadsync_cli::sandbox::keys::sign_ghl(&stale).ed25519_b64;
 
-    let cases: Vec<(&str, Vec<(&str, String)>, Vec<u8>, &str)> = vec![
+    // (what, headers, body, expected error)
+    type Case<'a> = (&'a str, Vec<(&'a str, String)>, Vec<u8>, &'a str);
+    let cases: Vec<Case> = vec![
         ("no signature", vec![], body.clone(), "signature_missing"),
-        ("empty signature", vec![("x-ghl-signature", String::new())], body.clone(), "signature_malformed"),
+        (
+            "empty signature",
+            vec![("x-ghl-signature", String::new())],
+            body.clone(),
+            "signature_malformed",
+        ),
         (
             "signature that is not base64",
             vec![("x-ghl-signature", format!("{}!", &good.ed25519_b64[..41]))],
@@ -56,11 +74,19 @@ async fn signature_attacks_are_refused_and_nothing_is_enqueued() -> Result<()> {
         ),
         (
             "bad Ed25519 with a valid RSA signature (no fallback)",
-            vec![("x-ghl-signature", b64(&[0u8; 64])), ("x-wh-signature", good.rsa_b64.clone())],
+            vec![
+                ("x-ghl-signature", b64(&[0u8; 64])),
+                ("x-wh-signature", good.rsa_b64.clone()),
+            ],
             body.clone(),
             "signature_invalid",
         ),
-        ("stale timestamp", vec![("x-ghl-signature", stale_sig)], stale, "timestamp_stale"),
+        (
+            "stale timestamp",
+            vec![("x-ghl-signature", stale_sig)],
+            stale,
+            "timestamp_stale",
+        ),
     ];
     for (what, headers, payload, reason) in cases {
         let (status, answer) = t.post(&url, &headers, &payload).await?;
@@ -69,16 +95,40 @@ async fn signature_attacks_are_refused_and_nothing_is_enqueued() -> Result<()> {
     }
 
     // A replay of a valid delivery: the first is accepted, the second refused.
-    let (status, _) = t.post(&url, &[("x-ghl-signature", good.ed25519_b64.clone())], &body).await?;
+    let (status, _) = t
+        .post(
+            &url,
+            &[("x-ghl-signature", good.ed25519_b64.clone())],
+            &body,
+        )
+        .await?;
     assert_eq!(status, 202);
-    let (status, answer) = t.post(&url, &[("x-ghl-signature", good.ed25519_b64.clone())], &body).await?;
-    assert_eq!((status, answer["error"].as_str()), (401, Some("webhook_replayed")));
+    let (status, answer) = t
+        .post(
+            &url,
+            &[("x-ghl-signature", good.ed25519_b64.clone())],
+            &body,
+        )
+        .await?;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (401, Some("webhook_replayed"))
+    );
 
     // Only the one valid delivery became a job.
     t.final_outcome("ghl:attack-1").await?;
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let jobs: Vec<_> = t.stack.results().into_iter().filter_map(|r| r.job_id).collect();
-    assert_eq!(jobs, vec!["ghl:attack-1".to_string()], "nothing unverified was enqueued");
+    let jobs: Vec<_> = t
+        .stack
+        .results()
+        .into_iter()
+        .filter_map(|r| r.job_id)
+        .collect();
+    assert_eq!(
+        jobs,
+        vec!["ghl:attack-1".to_string()],
+        "nothing unverified was enqueued"
+    );
     t.stop().await;
     Ok(())
 }
@@ -86,9 +136,20 @@ async fn signature_attacks_are_refused_and_nothing_is_enqueued() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_legacy_rsa_signature_is_accepted_when_it_is_the_only_one() -> Result<()> {
     let t = stack().start().await?;
-    let body = marketplace_body("ContactTagUpdate", "nmFmQEsNgz6AVpgLVUJ0", now_ms(), "legacy-1");
+    let body = marketplace_body(
+        "ContactTagUpdate",
+        "nmFmQEsNgz6AVpgLVUJ0",
+        now_ms(),
+        "legacy-1",
+    );
     let sig = leadsync_cli::sandbox::keys::sign_ghl(&body);
-    let (status, answer) = t.post(&t.stack.webhook_url(), &[("x-wh-signature", sig.rsa_b64)], &body).await?;
+    let (status, answer) = t
+        .post(
+            &t.stack.webhook_url(),
+            &[("x-wh-signature", sig.rsa_b64)],
+            &body,
+        )
+        .await?;
     assert_eq!(status, 202, "{answer}");
     t.stop().await;
     Ok(())
@@ -109,10 +170,23 @@ async fn the_workflow_route_needs_its_secret() -> Result<()> {
         assert_eq!(status, 401, "{headers:?}: {answer}");
     }
     let (status, _) = t
-        .post(&url, &[("authorization", "Bearer sandbox-workflow-secret".to_string())], body)
+        .post(
+            &url,
+            &[(
+                "authorization",
+                "Bearer sandbox-workflow-secret".to_string(),
+            )],
+            body,
+        )
         .await?;
     assert_eq!(status, 202);
-    let (status, _) = t.post(&url, &[("x-api-key", "sandbox-workflow-secret".to_string())], body).await?;
+    let (status, _) = t
+        .post(
+            &url,
+            &[("x-api-key", "sandbox-workflow-secret".to_string())],
+            body,
+        )
+        .await?;
     assert_eq!(status, 202, "the API-key header form works too");
     t.stop().await;
     Ok(())

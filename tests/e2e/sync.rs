@@ -20,13 +20,25 @@ async fn a_contact_tagged_cold_lead_lands_once_in_the_bucket_with_its_mapping() 
     // THEN it is in the Cold Leads bucket
     let contact = in_bucket(&t, "+14155550132", COLD_LEADS).await?;
     drained(&t, Duration::from_secs(30)).await?;
-    assert_eq!(t.calltools_with_phone("+14155550132").await?.len(), 1, "exactly one CallTools contact");
+    assert_eq!(
+        t.calltools_with_phone("+14155550132").await?.len(),
+        1,
+        "exactly one CallTools contact"
+    );
     assert_eq!(contact["first_name"], "Ada");
     let writes = t.calltools_writes().await?;
-    assert_eq!(writes.len(), 1, "one write for two webhooks of one change: {writes:#?}");
+    assert_eq!(
+        writes.len(),
+        1,
+        "one write for two webhooks of one change: {writes:#?}"
+    );
     assert_eq!(writes[0]["method"], "POST");
     let state = t.contact_state(&id).await?.expect("contact state stored");
-    assert_eq!(state.calltools_id, contact["id"].as_i64(), "GHL id → CallTools id mapping stored");
+    assert_eq!(
+        state.calltools_id,
+        contact["id"].as_i64(),
+        "GHL id → CallTools id mapping stored"
+    );
     assert_eq!(state.buckets, BTreeSet::from([COLD_LEADS]));
     let kinds: BTreeSet<String> = t
         .deliveries()
@@ -35,7 +47,10 @@ async fn a_contact_tagged_cold_lead_lands_once_in_the_bucket_with_its_mapping() 
         .filter(|d| d["status"] == 202)
         .map(|d| d["kind"].as_str().unwrap_or_default().to_string())
         .collect();
-    assert!(kinds.contains("Workflow") && kinds.contains("ContactTagUpdate"), "{kinds:?}");
+    assert!(
+        kinds.contains("Workflow") && kinds.contains("ContactTagUpdate"),
+        "{kinds:?}"
+    );
     t.stop().await;
     Ok(())
 }
@@ -43,7 +58,9 @@ async fn a_contact_tagged_cold_lead_lands_once_in_the_bucket_with_its_mapping() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_webhook_delivered_twice_is_refused_and_writes_nothing_more() -> Result<()> {
     let t = stack().start().await?;
-    let id = t.create_tagged_contact("Grace", "+14155550133", "cold lead").await?;
+    let id = t
+        .create_tagged_contact("Grace", "+14155550133", "cold lead")
+        .await?;
     in_bucket(&t, "+14155550133", COLD_LEADS).await?;
     drained(&t, Duration::from_secs(30)).await?;
     let first = t
@@ -53,7 +70,9 @@ async fn the_same_webhook_delivered_twice_is_refused_and_writes_nothing_more() -
         .find(|d| d["kind"] == "ContactCreate" && d["contactId"] == id.as_str())
         .expect("GHL delivered ContactCreate");
     // WHEN GHL (or anyone) delivers exactly the same signed body again
-    let (status, answer) = t.post_signed(first["body"].as_str().unwrap_or_default().as_bytes()).await?;
+    let (status, answer) = t
+        .post_signed(first["body"].as_str().unwrap_or_default().as_bytes())
+        .await?;
     // THEN it is refused as a replay and nothing new happens in CallTools
     assert_eq!(status, 401, "{answer}");
     assert_eq!(answer["error"], "webhook_replayed");
@@ -68,17 +87,26 @@ async fn the_same_webhook_delivered_twice_is_refused_and_writes_nothing_more() -
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_update_older_than_the_applied_version_is_skipped_as_stale() -> Result<()> {
     let t = stack().start().await?;
-    let id = t.create_tagged_contact("Linus", "+14155550134", "cold lead").await?;
+    let id = t
+        .create_tagged_contact("Linus", "+14155550134", "cold lead")
+        .await?;
     in_bucket(&t, "+14155550134", COLD_LEADS).await?;
     drained(&t, Duration::from_secs(30)).await?;
-    let applied = t.contact_state(&id).await?.and_then(|s| s.version_ms).expect("a version was applied");
+    let applied = t
+        .contact_state(&id)
+        .await?
+        .and_then(|s| s.version_ms)
+        .expect("a version was applied");
     let calls_before = t.calltools_calls().await?.len();
     // WHEN an update from a minute before the applied version arrives late
     let body = marketplace_body("ContactUpdate", &id, applied - 60_000, "late-update-1");
     let (status, _) = t.post_signed(&body).await?;
     assert_eq!(status, 202);
     // THEN it is skipped as stale, without a call to GHL or CallTools
-    assert_eq!(t.final_outcome("ghl:late-update-1").await?, Outcome::Skipped(SkipReason::Stale));
+    assert_eq!(
+        t.final_outcome("ghl:late-update-1").await?,
+        Outcome::Skipped(SkipReason::Stale)
+    );
     assert_eq!(t.calltools_calls().await?.len(), calls_before);
     t.stop().await;
     Ok(())
@@ -94,15 +122,24 @@ async fn a_contact_already_in_calltools_by_phone_is_merged_not_duplicated() -> R
             .await?;
         let existing = seeded["id"].as_i64().expect("seeded id");
         // WHEN the same person is tagged in GoHighLevel
-        let id = t.create_tagged_contact("Margaret", "+14155550135", "cold lead").await?;
+        let id = t
+            .create_tagged_contact("Margaret", "+14155550135", "cold lead")
+            .await?;
         let contact = in_bucket(&t, "+14155550135", COLD_LEADS).await?;
         drained(&t, Duration::from_secs(30)).await?;
         // THEN the existing contact is updated and put in the bucket; no second contact
-        assert_eq!(t.calltools_with_phone("+14155550135").await?.len(), 1, "{mode:?}");
+        assert_eq!(
+            t.calltools_with_phone("+14155550135").await?.len(),
+            1,
+            "{mode:?}"
+        );
         assert_eq!(contact["id"].as_i64(), Some(existing), "{mode:?}");
         assert_eq!(contact["first_name"], "Margaret", "{mode:?}");
         assert_eq!(contact["last_name"], "Tester", "{mode:?}");
-        assert_eq!(t.contact_state(&id).await?.and_then(|s| s.calltools_id), Some(existing));
+        assert_eq!(
+            t.contact_state(&id).await?.and_then(|s| s.calltools_id),
+            Some(existing)
+        );
         assert!(t.calltools_writes().await?.len() <= 2, "{mode:?}");
         t.stop().await;
     }
@@ -112,7 +149,9 @@ async fn a_contact_already_in_calltools_by_phone_is_merged_not_duplicated() -> R
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn removing_the_tag_takes_the_contact_out_of_the_bucket() -> Result<()> {
     let t = stack().start().await?;
-    let id = t.create_tagged_contact("Barbara", "+14155550136", "cold lead").await?;
+    let id = t
+        .create_tagged_contact("Barbara", "+14155550136", "cold lead")
+        .await?;
     let contact = in_bucket(&t, "+14155550136", COLD_LEADS).await?;
     drained(&t, Duration::from_secs(30)).await?;
     t.http
@@ -121,12 +160,23 @@ async fn removing_the_tag_takes_the_contact_out_of_the_bucket() -> Result<()> {
         .send()
         .await?
         .error_for_status()?;
-    eventually(Duration::from_secs(30), "the contact to leave the bucket", || async {
-        let now = t.calltools_with_phone("+14155550136").await?;
-        Ok(now.first().filter(|c| c["buckets"].as_array().is_some_and(Vec::is_empty)).cloned())
-    })
+    eventually(
+        Duration::from_secs(30),
+        "the contact to leave the bucket",
+        || async {
+            let now = t.calltools_with_phone("+14155550136").await?;
+            Ok(now
+                .first()
+                .filter(|c| c["buckets"].as_array().is_some_and(Vec::is_empty))
+                .cloned())
+        },
+    )
     .await?;
-    assert_eq!(t.calltools_with_phone("+14155550136").await?[0]["id"], contact["id"], "never deleted");
+    assert_eq!(
+        t.calltools_with_phone("+14155550136").await?[0]["id"],
+        contact["id"],
+        "never deleted"
+    );
     t.stop().await;
     Ok(())
 }
@@ -137,21 +187,30 @@ async fn a_contact_without_a_phone_is_skipped_with_that_reason() -> Result<()> {
     let v = t
         .http
         .post(format!("{}/_sandbox/ghl/contacts", t.sandbox()))
-        .json(&json!({"firstName": "Nophone", "email": "nophone@example.com", "tags": ["cold lead"]}))
+        .json(
+            &json!({"firstName": "Nophone", "email": "nophone@example.com", "tags": ["cold lead"]}),
+        )
         .send()
         .await?
         .error_for_status()?
         .json::<serde_json::Value>()
         .await?;
     let id = v["contact"]["id"].as_str().unwrap_or_default().to_string();
-    let delivery = eventually(Duration::from_secs(10), "the ContactCreate delivery", || async {
-        Ok(t.deliveries().await?.into_iter().find(|d| {
-            d["kind"] == "ContactCreate" && d["contactId"] == id.as_str() && d["status"] == 202
-        }))
-    })
+    let delivery = eventually(
+        Duration::from_secs(10),
+        "the ContactCreate delivery",
+        || async {
+            Ok(t.deliveries().await?.into_iter().find(|d| {
+                d["kind"] == "ContactCreate" && d["contactId"] == id.as_str() && d["status"] == 202
+            }))
+        },
+    )
     .await?;
     let job_id = format!("ghl:{}", delivery["webhookId"].as_str().unwrap_or_default());
-    assert_eq!(t.final_outcome(&job_id).await?, Outcome::Skipped(SkipReason::NoPhone));
+    assert_eq!(
+        t.final_outcome(&job_id).await?,
+        Outcome::Skipped(SkipReason::NoPhone)
+    );
     assert!(t.calltools_writes().await?.is_empty());
     t.stop().await;
     Ok(())

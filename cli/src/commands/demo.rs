@@ -39,7 +39,10 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         .error_for_status()?
         .json()
         .await?;
-    let id = created["contact"]["id"].as_str().context("the sandbox returned no contact id")?.to_string();
+    let id = created["contact"]["id"]
+        .as_str()
+        .context("the sandbox returned no contact id")?
+        .to_string();
     println!("created GoHighLevel contact {id} (Demo Lead {n}, {phone})");
     let started = Instant::now();
     http.post(format!("{sandbox}/_sandbox/ghl/contacts/{id}/tags"))
@@ -56,7 +59,9 @@ pub async fn run(args: DemoArgs) -> Result<()> {
             .json()
             .await?;
         let found = all["contacts"].as_array().into_iter().flatten().find(|c| {
-            c["_phone_numbers"].as_array().is_some_and(|p| p.iter().any(|x| x == phone.as_str()))
+            c["_phone_numbers"]
+                .as_array()
+                .is_some_and(|p| p.iter().any(|x| x == phone.as_str()))
                 && c["buckets"].as_array().is_some_and(|b| !b.is_empty())
         });
         if let Some(c) = found {
@@ -71,5 +76,8 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    bail!("the contact did not reach CallTools within {} s; see the `make dev` log", args.timeout_secs)
+    bail!(
+        "the contact did not reach CallTools within {} s; see the `make dev` log",
+        args.timeout_secs
+    )
 }

@@ -41,8 +41,9 @@ pub struct StackInfo {
 
 impl StackInfo {
     pub fn read() -> Result<Self> {
-        let text = std::fs::read_to_string(STATE_FILE)
-            .with_context(|| format!("{STATE_FILE} not found: is `make dev` running in this directory?"))?;
+        let text = std::fs::read_to_string(STATE_FILE).with_context(|| {
+            format!("{STATE_FILE} not found: is `make dev` running in this directory?")
+        })?;
         Ok(serde_json::from_str(&text)?)
     }
 }
@@ -90,7 +91,9 @@ fn print_banner(info: &StackInfo) {
         .ok()
         .and_then(|p| {
             let cwd = std::env::current_dir().ok()?;
-            p.strip_prefix(&cwd).ok().map(|r| format!("./{}", r.display()))
+            p.strip_prefix(&cwd)
+                .ok()
+                .map(|r| format!("./{}", r.display()))
         })
         .unwrap_or_else(|| "leadsync".into());
     println!("leadsync is running locally (Ctrl-C stops everything)\n");
@@ -98,13 +101,20 @@ fn print_banner(info: &StackInfo) {
     println!("  GHL workflow webhook URL     {}", info.workflow_url);
     match &info.sandbox_url {
         Some(url) => println!("  sandbox (GHL + CallTools)    {url}"),
-        None => println!("  sandbox                      off (GHL_API_BASE_URL and CALLTOOLS_BASE_URL are set)"),
+        None => println!(
+            "  sandbox                      off (GHL_API_BASE_URL and CALLTOOLS_BASE_URL are set)"
+        ),
     }
     println!("  AWS (moto)                   {}", info.moto_url);
     println!("  DynamoDB table               {}", info.table);
-    println!("  job queue / dead-letter      {} / {}", info.queue_url, info.dlq_url);
+    println!(
+        "  job queue / dead-letter      {} / {}",
+        info.queue_url, info.dlq_url
+    );
     if info.sandbox_url.is_some() {
-        println!("\nTry it: tag a new sandbox contact \"cold lead\" and watch it reach the CallTools bucket:\n");
+        println!(
+            "\nTry it: tag a new sandbox contact \"cold lead\" and watch it reach the CallTools bucket:\n"
+        );
         println!("  {exe} demo\n");
         println!("Or by hand with curl (see README \"Local stack\"):");
         println!(

@@ -1,4 +1,5 @@
 //! The `leadsync` subcommands.
 
 pub mod demo;
+pub mod events;
 pub mod local;

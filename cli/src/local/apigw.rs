@@ -34,7 +34,11 @@ impl Drop for HttpApi {
 
 /// Serves the API on an already bound listener (bound early, so its URL can be given to the
 /// sandbox before the ingress handler exists).
-pub fn serve(listener: TcpListener, ingress: Arc<Ingress>, routes: Vec<(String, String)>) -> Result<HttpApi> {
+pub fn serve(
+    listener: TcpListener,
+    ingress: Arc<Ingress>,
+    routes: Vec<(String, String)>,
+) -> Result<HttpApi> {
     let url = format!("http://{}", listener.local_addr()?);
     let gateway = Arc::new(Gateway { ingress, routes });
     let app = axum::Router::new().fallback(move |req: Request<Body>| {
@@ -63,10 +67,19 @@ impl Gateway {
         let Ok(body) = to_bytes(body, API_GATEWAY_MAX_BODY).await else {
             return gateway_error(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
         };
-        let event = api_gateway_event(&method, &path, parts.uri.query().unwrap_or(""), &route_key, &parts.headers, &body);
+        let event = api_gateway_event(
+            &method,
+            &path,
+            parts.uri.query().unwrap_or(""),
+            &route_key,
+            &parts.headers,
+            &body,
+        );
         let request = match lambda_http::request::from_str(&event.to_string()) {
             Ok(r) => r,
-            Err(e) => return gateway_error(StatusCode::INTERNAL_SERVER_ERROR, &format!("event: {e}")),
+            Err(e) => {
+                return gateway_error(StatusCode::INTERNAL_SERVER_ERROR, &format!("event: {e}"));
+            }
         };
         let resp = leadsync::ingress::http::handle_request(&self.ingress, request).await;
         let (parts, body) = resp.into_parts();
@@ -75,7 +88,8 @@ impl Gateway {
             out = out.header(k, v);
         }
         let bytes = leadsync::ingress::http::body_bytes(&body).to_vec();
-        out.body(Body::from(bytes)).unwrap_or_else(|_| gateway_error(StatusCode::INTERNAL_SERVER_ERROR, "response"))
+        out.body(Body::from(bytes))
+            .unwrap_or_else(|_| gateway_error(StatusCode::INTERNAL_SERVER_ERROR, "response"))
     }
 }
 

@@ -40,7 +40,11 @@ impl EventSourceMapping {
                 tokio::spawn(poller.run(stopped.clone()))
             })
             .collect();
-        Self { stop, tasks, results }
+        Self {
+            stop,
+            tasks,
+            results,
+        }
     }
 
     /// Every record result so far, in completion order.
@@ -116,7 +120,11 @@ impl Poller {
                     .receipt_handle
                     .clone()?;
                 DeleteMessageBatchRequestEntry::builder()
-                    .id(format!("d{}", r.message_id.replace(|c: char| !c.is_ascii_alphanumeric(), "")))
+                    .id(format!(
+                        "d{}",
+                        r.message_id
+                            .replace(|c: char| !c.is_ascii_alphanumeric(), "")
+                    ))
                     .receipt_handle(handle)
                     .build()
                     .ok()
@@ -147,7 +155,11 @@ impl Poller {
         r.attributes = m
             .attributes
             .as_ref()
-            .map(|a| a.iter().map(|(k, v)| (k.as_str().to_string(), v.clone())).collect())
+            .map(|a| {
+                a.iter()
+                    .map(|(k, v)| (k.as_str().to_string(), v.clone()))
+                    .collect()
+            })
             .unwrap_or_default();
         r.message_attributes = m
             .message_attributes

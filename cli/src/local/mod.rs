@@ -100,11 +100,20 @@ impl Stack {
             .context("no moto")?;
         let aws = moto_sdk_config(&moto_url).await;
         let template = Template::load(&opts.template, &opts.stack_name)?;
-        let resources = template.provision(&aws).await.context("provisioning from template.yaml")?;
+        let resources = template
+            .provision(&aws)
+            .await
+            .context("provisioning from template.yaml")?;
 
         let listener = TcpListener::bind(("127.0.0.1", opts.api_port)).await?;
         let api_url = format!("http://{}", listener.local_addr()?);
-        let env = |k: &str| if opts.use_env { std::env::var(k).ok().filter(|v| !v.is_empty()) } else { None };
+        let env = |k: &str| {
+            if opts.use_env {
+                std::env::var(k).ok().filter(|v| !v.is_empty())
+            } else {
+                None
+            }
+        };
         let needs_sandbox = EXTERNAL.iter().any(|k| env(k).is_none());
         let sandbox = if needs_sandbox {
             Some(
@@ -135,7 +144,10 @@ impl Stack {
                 ("CALLTOOLS_API_KEY", SANDBOX_CALLTOOLS_KEY),
                 ("GHL_WORKFLOW_SECRET", SANDBOX_WORKFLOW_SECRET),
                 ("GHL_LOCATION_ID", SANDBOX_LOCATION_ID),
-                ("GHL_WEBHOOK_ED25519_PUBLIC_KEY", sandbox::keys::ED25519_PUBLIC_PEM),
+                (
+                    "GHL_WEBHOOK_ED25519_PUBLIC_KEY",
+                    sandbox::keys::ED25519_PUBLIC_PEM,
+                ),
                 ("GHL_WEBHOOK_RSA_PUBLIC_KEY", sandbox::keys::RSA_PUBLIC_PEM),
                 (
                     "CALLTOOLS_DUPLICATE_MODE",
@@ -151,7 +163,6 @@ impl Stack {
         // Retries come back in seconds locally, not minutes.
         vars.insert("LEADSYNC_RETRY_BASE_SECS".into(), "1".into());
         vars.insert("LEADSYNC_RETRY_MAX_SECS".into(), "20".into());
-        vars.insert("CALLTOOLS_TIMEOUT_MS".into(), "3000".into());
         vars.extend(opts.settings.clone());
         vars.insert("LEADSYNC_TABLE".into(), resources.table.clone());
         vars.insert("LEADSYNC_QUEUE_URL".into(), resources.queue_url.clone());
@@ -197,7 +208,10 @@ impl Stack {
 
     /// Every consumer record result so far.
     pub fn results(&self) -> Vec<RecordResult> {
-        self.esm.as_ref().map(EventSourceMapping::results).unwrap_or_default()
+        self.esm
+            .as_ref()
+            .map(EventSourceMapping::results)
+            .unwrap_or_default()
     }
 
     pub async fn stop(mut self) {

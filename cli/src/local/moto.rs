@@ -54,7 +54,9 @@ impl Moto {
         let addr = self.url.trim_start_matches("http://").to_string();
         while start.elapsed() < limit {
             if let Some(status) = self.child.try_wait()? {
-                bail!("moto exited during start-up ({status}); is moto[server] installed? run `make venv`");
+                bail!(
+                    "moto exited during start-up ({status}); is moto[server] installed? run `make venv`"
+                );
             }
             if std::net::TcpStream::connect(&addr).is_ok() {
                 return Ok(());

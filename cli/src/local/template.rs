@@ -8,8 +8,8 @@ use std::path::Path;
 use anyhow::{Context, Result, anyhow, bail};
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
-    ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_yaml::Value;
@@ -41,7 +41,8 @@ pub struct Resources {
 
 impl Template {
     pub fn load(path: &Path, stack: &str) -> Result<Self> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         Self::parse(&text, stack)
     }
 
@@ -72,7 +73,8 @@ impl Template {
     }
 
     fn of_type<'a>(&'a self, ty: &'a str) -> impl Iterator<Item = (&'a str, &'a Value)> + 'a {
-        self.resources().filter(move |(_, r)| r.get("Type").and_then(Value::as_str) == Some(ty))
+        self.resources()
+            .filter(move |(_, r)| r.get("Type").and_then(Value::as_str) == Some(ty))
     }
 
     fn resource(&self, logical_id: &str) -> Result<&Value> {
@@ -94,7 +96,9 @@ impl Template {
 
     /// Resolves `!Ref`, `!Sub` and `!GetAtt X.Arn` as far as local provisioning needs.
     pub fn resolve(&self, v: &Value) -> Result<Value> {
-        let Value::Tagged(t) = v else { return Ok(v.clone()) };
+        let Value::Tagged(t) = v else {
+            return Ok(v.clone());
+        };
         let arg = t.value.as_str().unwrap_or_default();
         match t.tag.to_string().trim_start_matches('!') {
             "Ref" => match arg {
@@ -124,7 +128,9 @@ impl Template {
                 Ok(Value::String(out))
             }
             "GetAtt" => {
-                let (id, attr) = arg.split_once('.').ok_or_else(|| anyhow!("!GetAtt {arg}"))?;
+                let (id, attr) = arg
+                    .split_once('.')
+                    .ok_or_else(|| anyhow!("!GetAtt {arg}"))?;
                 match (self.resource(id)?.get("Type").and_then(Value::as_str), attr) {
                     (Some("AWS::SQS::Queue"), "Arn") => Ok(Value::String(format!(
                         "arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{}",
@@ -171,11 +177,19 @@ impl Template {
         let mut urls = HashMap::new();
         // Queues without a redrive policy first: the others point at them.
         let mut queues: Vec<_> = self.of_type("AWS::SQS::Queue").collect();
-        queues.sort_by_key(|(_, r)| r.get("Properties").and_then(|p| p.get("RedrivePolicy")).is_some());
+        queues.sort_by_key(|(_, r)| {
+            r.get("Properties")
+                .and_then(|p| p.get("RedrivePolicy"))
+                .is_some()
+        });
         for (id, r) in queues {
             urls.insert(id.to_string(), self.create_queue(&sqs, id, r).await?);
         }
-        let url = |id: &str| urls.get(id).cloned().ok_or_else(|| anyhow!("template.yaml has no queue {id}"));
+        let url = |id: &str| {
+            urls.get(id)
+                .cloned()
+                .ok_or_else(|| anyhow!("template.yaml has no queue {id}"))
+        };
         let consumer = self.resource("ConsumerFunction")?;
         let sqs_event = events(consumer)
             .find(|e| e.get("Type").and_then(Value::as_str) == Some("SQS"))
@@ -188,28 +202,49 @@ impl Template {
             .and_then(|r| r.get("maxReceiveCount"));
         let ingress = self.resource("IngressFunction")?;
         let mut routes = Vec::new();
-        for e in events(ingress).filter(|e| e.get("Type").and_then(Value::as_str) == Some("HttpApi")) {
-            let p = e.get("Properties").ok_or_else(|| anyhow!("HttpApi event without Properties"))?;
-            let method = p.get("Method").map(|m| self.string(m)).transpose()?.unwrap_or_else(|| "ANY".into());
-            let path = p.get("Path").map(|m| self.string(m)).transpose()?.unwrap_or_else(|| "/".into());
+        for e in
+            events(ingress).filter(|e| e.get("Type").and_then(Value::as_str) == Some("HttpApi"))
+        {
+            let p = e
+                .get("Properties")
+                .ok_or_else(|| anyhow!("HttpApi event without Properties"))?;
+            let method = p
+                .get("Method")
+                .map(|m| self.string(m))
+                .transpose()?
+                .unwrap_or_else(|| "ANY".into());
+            let path = p
+                .get("Path")
+                .map(|m| self.string(m))
+                .transpose()?
+                .unwrap_or_else(|| "/".into());
             routes.push((method.to_uppercase(), path));
         }
         Ok(Resources {
             table: table.ok_or_else(|| anyhow!("template.yaml has no StateTable"))?,
-            queue_arn: format!("arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{}", self.queue_name("JobQueue")?),
+            queue_arn: format!(
+                "arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{}",
+                self.queue_name("JobQueue")?
+            ),
             queue_url: url("JobQueue")?,
             dlq_url: url("JobDeadLetterQueue")?,
             routes,
             batch_size: self.number(sqs_event.get("BatchSize"), 10)? as usize,
-            batching_window_secs: self.number(sqs_event.get("MaximumBatchingWindowInSeconds"), 0)?,
+            batching_window_secs: self
+                .number(sqs_event.get("MaximumBatchingWindowInSeconds"), 0)?,
             max_concurrency: self.number(
-                sqs_event.get("ScalingConfig").and_then(|s| s.get("MaximumConcurrency")),
+                sqs_event
+                    .get("ScalingConfig")
+                    .and_then(|s| s.get("MaximumConcurrency")),
                 2,
             )? as usize,
             consumer_timeout_secs: self.number(
                 consumer.get("Properties").and_then(|p| p.get("Timeout")),
                 self.number(
-                    self.doc.get("Globals").and_then(|g| g.get("Function")).and_then(|f| f.get("Timeout")),
+                    self.doc
+                        .get("Globals")
+                        .and_then(|g| g.get("Function"))
+                        .and_then(|f| f.get("Timeout")),
                     3,
                 )?,
             )?,
@@ -217,15 +252,30 @@ impl Template {
         })
     }
 
-    async fn create_table(&self, ddb: &aws_sdk_dynamodb::Client, id: &str, r: &Value) -> Result<String> {
-        let p = r.get("Properties").ok_or_else(|| anyhow!("{id} has no Properties"))?;
-        let name = self.string(p.get("TableName").ok_or_else(|| anyhow!("{id} has no TableName"))?)?;
-        let mut req = ddb.create_table().table_name(&name).billing_mode(BillingMode::PayPerRequest);
+    async fn create_table(
+        &self,
+        ddb: &aws_sdk_dynamodb::Client,
+        id: &str,
+        r: &Value,
+    ) -> Result<String> {
+        let p = r
+            .get("Properties")
+            .ok_or_else(|| anyhow!("{id} has no Properties"))?;
+        let name = self.string(
+            p.get("TableName")
+                .ok_or_else(|| anyhow!("{id} has no TableName"))?,
+        )?;
+        let mut req = ddb
+            .create_table()
+            .table_name(&name)
+            .billing_mode(BillingMode::PayPerRequest);
         for a in seq(p.get("AttributeDefinitions")) {
             req = req.attribute_definitions(
                 AttributeDefinition::builder()
                     .attribute_name(self.string(field(a, "AttributeName")?)?)
-                    .attribute_type(ScalarAttributeType::from(self.string(field(a, "AttributeType")?)?.as_str()))
+                    .attribute_type(ScalarAttributeType::from(
+                        self.string(field(a, "AttributeType")?)?.as_str(),
+                    ))
                     .build()?,
             );
         }
@@ -248,8 +298,17 @@ impl Template {
         }
         match req.send().await {
             Ok(_) => {}
-            Err(e) if e.as_service_error().is_some_and(|se| se.is_resource_in_use_exception()) => return Ok(name),
-            Err(e) => return Err(anyhow!(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_resource_in_use_exception()) =>
+            {
+                return Ok(name);
+            }
+            Err(e) => {
+                return Err(anyhow!(
+                    aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string()
+                ));
+            }
         }
         if let Some(ttl) = p.get("TimeToLiveSpecification") {
             ddb.update_time_to_live()
@@ -262,7 +321,9 @@ impl Template {
                 )
                 .send()
                 .await
-                .map_err(|e| anyhow!(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string()))?;
+                .map_err(|e| {
+                    anyhow!(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())
+                })?;
         }
         Ok(name)
     }
@@ -273,9 +334,15 @@ impl Template {
         if let Some(p) = r.get("Properties") {
             for (prop, attr) in [
                 ("VisibilityTimeout", QueueAttributeName::VisibilityTimeout),
-                ("MessageRetentionPeriod", QueueAttributeName::MessageRetentionPeriod),
+                (
+                    "MessageRetentionPeriod",
+                    QueueAttributeName::MessageRetentionPeriod,
+                ),
                 ("DelaySeconds", QueueAttributeName::DelaySeconds),
-                ("ReceiveMessageWaitTimeSeconds", QueueAttributeName::ReceiveMessageWaitTimeSeconds),
+                (
+                    "ReceiveMessageWaitTimeSeconds",
+                    QueueAttributeName::ReceiveMessageWaitTimeSeconds,
+                ),
                 ("MaximumMessageSize", QueueAttributeName::MaximumMessageSize),
             ] {
                 if let Some(v) = p.get(prop) {
@@ -294,7 +361,8 @@ impl Template {
             .send()
             .await
             .map_err(|e| anyhow!(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?;
-        out.queue_url.ok_or_else(|| anyhow!("moto returned no URL for {name}"))
+        out.queue_url
+            .ok_or_else(|| anyhow!("moto returned no URL for {name}"))
     }
 }
 
@@ -331,18 +399,27 @@ mod tests {
     use super::*;
 
     fn template() -> Template {
-        Template::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml"), "leadsync-local").unwrap()
+        Template::load(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml"),
+            "leadsync-local",
+        )
+        .unwrap()
     }
 
     #[test]
     fn resolves_the_intrinsics_the_resources_use() {
         let t = template();
         let sub: Value = serde_yaml::from_str("!Sub ${AWS::StackName}-state").unwrap();
-        assert_eq!(t.resolve(&sub).unwrap(), Value::String("leadsync-local-state".into()));
+        assert_eq!(
+            t.resolve(&sub).unwrap(),
+            Value::String("leadsync-local-state".into())
+        );
         let get_att: Value = serde_yaml::from_str("!GetAtt JobDeadLetterQueue.Arn").unwrap();
         assert_eq!(
             t.resolve(&get_att).unwrap(),
-            Value::String("arn:aws:sqs:us-east-1:123456789012:leadsync-local-JobDeadLetterQueue".into())
+            Value::String(
+                "arn:aws:sqs:us-east-1:123456789012:leadsync-local-JobDeadLetterQueue".into()
+            )
         );
         let r: Value = serde_yaml::from_str("!Ref MaxReceiveCount").unwrap();
         assert_eq!(t.scalar(&r).unwrap(), "5");

@@ -13,9 +13,12 @@ async fn main() -> Result<(), Error> {
     let cfg = app::load_config(&aws).await?;
     let consumer = app::build_consumer(&cfg, &aws)?;
     let consumer = &consumer;
-    metrics_cloudwatch_embedded::lambda::handler::run(metrics, move |event: LambdaEvent<SqsEvent>| async move {
-        let deadline_ms = i64::try_from(event.context.deadline).unwrap_or(i64::MAX);
-        Ok::<SqsBatchResponse, Error>(consumer.handle_batch(event.payload, deadline_ms).await)
-    })
+    metrics_cloudwatch_embedded::lambda::handler::run(
+        metrics,
+        move |event: LambdaEvent<SqsEvent>| async move {
+            let deadline_ms = i64::try_from(event.context.deadline).unwrap_or(i64::MAX);
+            Ok::<SqsBatchResponse, Error>(consumer.handle_batch(event.payload, deadline_ms).await)
+        },
+    )
     .await
 }

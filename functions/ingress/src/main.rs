@@ -12,8 +12,11 @@ async fn main() -> Result<(), Error> {
     let cfg = app::load_config(&aws).await?;
     let ingress = app::build_ingress(&cfg, &aws)?;
     let ingress = &ingress;
-    metrics_cloudwatch_embedded::lambda::handler::run_http(metrics, move |req: Request| async move {
-        Ok::<_, Error>(ingress::http::handle_request(ingress, req).await)
-    })
+    metrics_cloudwatch_embedded::lambda::handler::run_http(
+        metrics,
+        move |req: Request| async move {
+            Ok::<_, Error>(ingress::http::handle_request(ingress, req).await)
+        },
+    )
     .await
 }

@@ -37,9 +37,14 @@ impl ListedContact {
     /// every contact in the account, so the answer is never trusted blindly.
     pub fn has_phone(&self, e164: &str) -> bool {
         self.phone_numbers.iter().any(|p| p == e164)
-            || ["mobile_phone_number", "home_phone_number", "office_phone_number", "phone_number"]
-                .iter()
-                .any(|f| self.fields.get(*f).and_then(Value::as_str) == Some(e164))
+            || [
+                "mobile_phone_number",
+                "home_phone_number",
+                "office_phone_number",
+                "phone_number",
+            ]
+            .iter()
+            .any(|f| self.fields.get(*f).and_then(Value::as_str) == Some(e164))
     }
 }
 
@@ -54,7 +59,8 @@ pub struct NamedItem {
 pub trait CallToolsApi: Send + Sync {
     async fn create_contact(&self, body: &Map<String, Value>) -> Result<Created, RemoteError>;
     /// `Ok(false)` when the contact no longer exists (404).
-    async fn update_contact(&self, id: i64, body: &Map<String, Value>) -> Result<bool, RemoteError>;
+    async fn update_contact(&self, id: i64, body: &Map<String, Value>)
+    -> Result<bool, RemoteError>;
     async fn find_by_phone(&self, e164: &str) -> Result<Vec<ListedContact>, RemoteError>;
     async fn list_buckets(&self) -> Result<Vec<NamedItem>, RemoteError>;
     async fn find_tag(&self, name: &str) -> Result<Option<i64>, RemoteError>;
@@ -77,19 +83,31 @@ impl CallToolsClient {
     }
 
     fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        debug_assert!(path.ends_with('/'), "CallTools paths need the trailing slash");
+        debug_assert!(
+            path.ends_with('/'),
+            "CallTools paths need the trailing slash"
+        );
         self.http
             .request(method, format!("{}{}", self.base_url, path))
-            .header(reqwest::header::AUTHORIZATION, format!("Token {}", self.key.expose()))
+            .header(
+                reqwest::header::AUTHORIZATION,
+                format!("Token {}", self.key.expose()),
+            )
             .header(reqwest::header::ACCEPT, "application/json")
     }
 
     /// Sends, and returns the status and body text of any answer; failures are classified.
     async fn send(&self, req: reqwest::RequestBuilder) -> Result<(u16, String), RemoteError> {
-        let resp = req.send().await.map_err(|e| RemoteError::from_reqwest(SERVICE, &e))?;
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| RemoteError::from_reqwest(SERVICE, &e))?;
         let status = resp.status().as_u16();
         let wait = retry_after(resp.headers());
-        let text = resp.text().await.map_err(|e| RemoteError::from_reqwest(SERVICE, &e))?;
+        let text = resp
+            .text()
+            .await
+            .map_err(|e| RemoteError::from_reqwest(SERVICE, &e))?;
         if (200..300).contains(&status) || status == 404 {
             Ok((status, text))
         } else {
@@ -116,8 +134,11 @@ impl CallToolsClient {
             let page_str = page.to_string();
             let mut q: Vec<(&str, &str)> = query.to_vec();
             q.extend([("page_size", PAGE_SIZE), ("page", page_str.as_str())]);
-            let value = self.send_json(self.request(reqwest::Method::GET, path).query(&q)).await?;
-            let page_of: Page<T> = serde_json::from_value(value).map_err(|e| unreadable(200, &e.to_string()))?;
+            let value = self
+                .send_json(self.request(reqwest::Method::GET, path).query(&q))
+                .await?;
+            let page_of: Page<T> =
+                serde_json::from_value(value).map_err(|e| unreadable(200, &e.to_string()))?;
             out.extend(page_of.results);
             if page_of.next.is_none() {
                 return Ok(out);
@@ -137,14 +158,23 @@ struct Page<T> {
 impl CallToolsApi for CallToolsClient {
     async fn create_contact(&self, body: &Map<String, Value>) -> Result<Created, RemoteError> {
         let value = self
-            .send_json(self.request(reqwest::Method::POST, "/api/contacts/").json(body))
+            .send_json(
+                self.request(reqwest::Method::POST, "/api/contacts/")
+                    .json(body),
+            )
             .await?;
         created_from(&value)
     }
 
-    async fn update_contact(&self, id: i64, body: &Map<String, Value>) -> Result<bool, RemoteError> {
+    async fn update_contact(
+        &self,
+        id: i64,
+        body: &Map<String, Value>,
+    ) -> Result<bool, RemoteError> {
         let path = format!("/api/contacts/{id}/");
-        let (status, _) = self.send(self.request(reqwest::Method::PATCH, &path).json(body)).await?;
+        let (status, _) = self
+            .send(self.request(reqwest::Method::PATCH, &path).json(body))
+            .await?;
         Ok(status != 404)
     }
 
@@ -157,7 +187,8 @@ impl CallToolsApi for CallToolsClient {
                     .query(&[("phone_number", e164), ("page_size", PAGE_SIZE)]),
             )
             .await?;
-        let page: Page<ListedContact> = serde_json::from_value(value).map_err(|e| unreadable(200, &e.to_string()))?;
+        let page: Page<ListedContact> =
+            serde_json::from_value(value).map_err(|e| unreadable(200, &e.to_string()))?;
         Ok(page.results)
     }
 
@@ -213,17 +244,23 @@ pub fn created_from(value: &Value) -> Result<Created, RemoteError> {
         .and_then(Value::as_array)
         .and_then(|ids| ids.first())
         .and_then(as_id);
-    merged
-        .map(Created::Merged)
-        .ok_or_else(|| unreadable(200, &format!("no contact id in {}", excerpt(&value.to_string()))))
+    merged.map(Created::Merged).ok_or_else(|| {
+        unreadable(
+            200,
+            &format!("no contact id in {}", excerpt(&value.to_string())),
+        )
+    })
 }
 
 fn id_of(value: &Value) -> Option<i64> {
-    ["id", "contact_id", "uid"].iter().find_map(|k| value.get(*k).and_then(as_id))
+    ["id", "contact_id", "uid"]
+        .iter()
+        .find_map(|k| value.get(*k).and_then(as_id))
 }
 
 fn as_id(v: &Value) -> Option<i64> {
-    v.as_i64().or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+    v.as_i64()
+        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
 }
 
 #[cfg(test)]
@@ -235,7 +272,10 @@ mod tests {
     #[test]
     fn created_ids_follow_the_known_answer_shapes() {
         assert_eq!(created_from(&json!({"id": 7})).unwrap(), Created::New(7));
-        assert_eq!(created_from(&json!({"contact_id": "8"})).unwrap(), Created::New(8));
+        assert_eq!(
+            created_from(&json!({"contact_id": "8"})).unwrap(),
+            Created::New(8)
+        );
         assert_eq!(
             created_from(&json!({"duplicate_contacts": [9], "duplicate_action": "MERGE"})).unwrap(),
             Created::Merged(9)
@@ -245,12 +285,15 @@ mod tests {
 
     #[test]
     fn a_listed_contact_matches_only_its_own_phone() {
-        let c: ListedContact =
-            serde_json::from_value(json!({"id": 1, "_phone_numbers": ["+14155550132"], "first_name": "A"})).unwrap();
+        let c: ListedContact = serde_json::from_value(
+            json!({"id": 1, "_phone_numbers": ["+14155550132"], "first_name": "A"}),
+        )
+        .unwrap();
         assert!(c.has_phone("+14155550132"));
         assert!(!c.has_phone("+14155550133"));
         let c: ListedContact =
-            serde_json::from_value(json!({"id": 2, "mobile_phone_number": "+14155550133"})).unwrap();
+            serde_json::from_value(json!({"id": 2, "mobile_phone_number": "+14155550133"}))
+                .unwrap();
         assert!(c.has_phone("+14155550133"));
     }
 }

@@ -70,7 +70,9 @@ impl CallToolsSink {
             .and_then(|c| c.get(name).copied())
             .ok_or_else(|| RemoteError::Permanent {
                 service: "CallTools",
-                reason: format!("bucket {name:?} does not exist in CallTools; create it or fix LEADSYNC_RULES"),
+                reason: format!(
+                    "bucket {name:?} does not exist in CallTools; create it or fix LEADSYNC_RULES"
+                ),
                 status: None,
                 excerpt: String::new(),
             })
@@ -100,7 +102,10 @@ impl CallToolsSink {
         put("first_name", contact.first_name.as_deref());
         put("last_name", contact.last_name.as_deref());
         put(&self.phone_field, Some(e164));
-        put(&self.email_field, contact.email.as_deref().filter(|e| plausible_email(e)));
+        put(
+            &self.email_field,
+            contact.email.as_deref().filter(|e| plausible_email(e)),
+        );
         f
     }
 
@@ -110,7 +115,11 @@ impl CallToolsSink {
 
     /// Takes a mapped contact out of buckets/tags; a contact already gone from CallTools has
     /// nothing left to remove. Returns the calls spent.
-    pub async fn remove_membership(&self, id: i64, change: &MembershipChange) -> Result<u32, RemoteError> {
+    pub async fn remove_membership(
+        &self,
+        id: i64,
+        change: &MembershipChange,
+    ) -> Result<u32, RemoteError> {
         let mut body = Map::new();
         change.write_into(&mut body, true);
         self.api.update_contact(id, &body).await?;

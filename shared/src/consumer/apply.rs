@@ -80,7 +80,11 @@ impl Consumer {
 
     /// Decides and performs the sync while holding the contact's lease. Returns the outcome and,
     /// when something was applied or learned, the state to save.
-    async fn apply_leased(&self, j: &GhlContactJob, state: ContactState) -> (Outcome, Option<ContactState>) {
+    async fn apply_leased(
+        &self,
+        j: &GhlContactJob,
+        state: ContactState,
+    ) -> (Outcome, Option<ContactState>) {
         if is_older(j.version_ms, state.version_ms) {
             return (Outcome::Skipped(SkipReason::Stale), None);
         }
@@ -98,7 +102,11 @@ impl Consumer {
         }
     }
 
-    async fn sync_contact(&self, contact: Contact, state: ContactState) -> (Outcome, Option<ContactState>) {
+    async fn sync_contact(
+        &self,
+        contact: Contact,
+        state: ContactState,
+    ) -> (Outcome, Option<ContactState>) {
         if is_older(contact.version_ms, state.version_ms) {
             return (Outcome::Skipped(SkipReason::Stale), None);
         }
@@ -149,7 +157,8 @@ impl Consumer {
         };
         match self.sink.upsert(&write).await {
             Ok(applied) => {
-                metrics::counter!("sink_calls", "sink" => "calltools").increment(u64::from(applied.calls));
+                metrics::counter!("sink_calls", "sink" => "calltools")
+                    .increment(u64::from(applied.calls));
                 let new_state = ContactState {
                     version_ms,
                     calltools_id: Some(applied.calltools_id),
@@ -176,7 +185,9 @@ impl Consumer {
         let Some(id) = state.calltools_id else {
             return (Outcome::Skipped(SkipReason::Deleted), None);
         };
-        if self.rules.on_tag_removed == OnTagRemoved::Keep || (state.buckets.is_empty() && state.tags.is_empty()) {
+        if self.rules.on_tag_removed == OnTagRemoved::Keep
+            || (state.buckets.is_empty() && state.tags.is_empty())
+        {
             return (Outcome::Skipped(SkipReason::Deleted), None);
         }
         let change = MembershipChange {
@@ -193,7 +204,13 @@ impl Consumer {
                     sink_hash: None,
                     ..state
                 };
-                (Outcome::Synced { calltools_id: id, calls }, Some(new_state))
+                (
+                    Outcome::Synced {
+                        calltools_id: id,
+                        calls,
+                    },
+                    Some(new_state),
+                )
             }
             Err(e) => (e.into(), None),
         }
@@ -216,7 +233,8 @@ fn change_between(from: &ResolvedMembership, to: &ResolvedMembership) -> Members
 /// A digest of what a CallTools write would leave behind (fields + membership). serde_json's
 /// maps are ordered, so equal writes hash equally.
 fn write_hash(fields: &Map<String, Value>, target: &ResolvedMembership) -> String {
-    let canonical = json!({"fields": fields, "buckets": target.buckets, "tags": target.tags}).to_string();
+    let canonical =
+        json!({"fields": fields, "buckets": target.buckets, "tags": target.tags}).to_string();
     let d = digest::digest(&digest::SHA256, canonical.as_bytes());
     hex::encode(&d.as_ref()[..16])
 }

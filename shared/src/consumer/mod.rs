@@ -76,7 +76,11 @@ impl Consumer {
         batch_response(&results)
     }
 
-    pub async fn process_batch(&self, records: &[SqsMessage], deadline_ms: i64) -> Vec<RecordResult> {
+    pub async fn process_batch(
+        &self,
+        records: &[SqsMessage],
+        deadline_ms: i64,
+    ) -> Vec<RecordResult> {
         let mut groups: BTreeMap<String, Vec<&SqsMessage>> = BTreeMap::new();
         for (i, msg) in records.iter().enumerate() {
             let group = msg
@@ -94,7 +98,11 @@ impl Consumer {
             }
             out
         });
-        futures::future::join_all(runs).await.into_iter().flatten().collect()
+        futures::future::join_all(runs)
+            .await
+            .into_iter()
+            .flatten()
+            .collect()
     }
 
     async fn process_record(&self, msg: &SqsMessage, deadline_ms: i64) -> RecordResult {
@@ -106,8 +114,9 @@ impl Consumer {
                 let outcome = self.process(&job, deadline_ms).await;
                 if let Outcome::Synced { .. } = outcome {
                     let SyncJob::GhlContact(j) = &job;
-                    metrics::histogram!("sync_latency_ms", "source" => job.source())
-                        .record((started - j.received_at_ms).max(0) as f64 + (now_ms() - started) as f64);
+                    metrics::histogram!("sync_latency_ms", "source" => job.source()).record(
+                        (started - j.received_at_ms).max(0) as f64 + (now_ms() - started) as f64,
+                    );
                 }
                 (Some(job), outcome)
             }
@@ -158,7 +167,11 @@ impl Consumer {
                 }
                 true
             }
-            Outcome::Park { reason, status, excerpt } => {
+            Outcome::Park {
+                reason,
+                status,
+                excerpt,
+            } => {
                 let parked = Parked {
                     job_id: job.map(|j| j.id().to_string()).unwrap_or_default(),
                     source: job.map_or("unknown", SyncJob::source).to_string(),
@@ -167,7 +180,11 @@ impl Consumer {
                     http_status: *status,
                     response_excerpt: excerpt.clone(),
                 };
-                match self.redelivery.park(msg.body.as_deref().unwrap_or(""), &parked).await {
+                match self
+                    .redelivery
+                    .park(msg.body.as_deref().unwrap_or(""), &parked)
+                    .await
+                {
                     Ok(()) => false,
                     Err(e) => {
                         // Not parked: leave it on the queue, whose redrive policy parks it later.
@@ -209,7 +226,9 @@ pub fn retry_delay(policy: RetryPolicy, attempt: u32, retry_after: Option<Durati
         let half = ceiling / 2;
         half + Duration::from_millis(rand::random_range(0..=half.as_millis() as u64))
     };
-    jittered.max(retry_after.unwrap_or_default()).min(policy.max.max(retry_after.unwrap_or_default()))
+    jittered
+        .max(retry_after.unwrap_or_default())
+        .min(policy.max.max(retry_after.unwrap_or_default()))
 }
 
 #[cfg(test)]

@@ -36,10 +36,16 @@ impl SkipReason {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    Synced { calltools_id: i64, calls: u32 },
+    Synced {
+        calltools_id: i64,
+        calls: u32,
+    },
     Skipped(SkipReason),
     /// Transient: the message goes back to the queue with a delay.
-    Retry { reason: String, after: Option<Duration> },
+    Retry {
+        reason: String,
+        after: Option<Duration>,
+    },
     /// Permanent: the job goes to the dead-letter queue now, with its reason.
     Park {
         reason: String,

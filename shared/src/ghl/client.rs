@@ -67,15 +67,19 @@ impl GhlApi for GhlClient {
             .map_err(|e| RemoteError::from_reqwest(SERVICE, &e))?;
         let status = resp.status().as_u16();
         let wait = retry_after(resp.headers()).or_else(|| interval_hint(resp.headers()));
-        let text = resp.text().await.map_err(|e| RemoteError::from_reqwest(SERVICE, &e))?;
+        let text = resp
+            .text()
+            .await
+            .map_err(|e| RemoteError::from_reqwest(SERVICE, &e))?;
         match status {
             200 => {
-                let env: ContactEnvelope = serde_json::from_str(&text).map_err(|e| RemoteError::Permanent {
-                    service: SERVICE,
-                    reason: format!("unreadable contact: {e}"),
-                    status: Some(200),
-                    excerpt: crate::remote::excerpt(&text),
-                })?;
+                let env: ContactEnvelope =
+                    serde_json::from_str(&text).map_err(|e| RemoteError::Permanent {
+                        service: SERVICE,
+                        reason: format!("unreadable contact: {e}"),
+                        status: Some(200),
+                        excerpt: crate::remote::excerpt(&text),
+                    })?;
                 let c = env.contact;
                 let version_ms = c
                     .date_updated
@@ -101,7 +105,12 @@ impl GhlApi for GhlClient {
 /// GHL documents no `Retry-After`; `X-RateLimit-Interval-Milliseconds` says when the burst
 /// window resets, which is when a retry can succeed.
 fn interval_hint(headers: &reqwest::header::HeaderMap) -> Option<std::time::Duration> {
-    let remaining: u64 = headers.get("x-ratelimit-remaining")?.to_str().ok()?.parse().ok()?;
+    let remaining: u64 = headers
+        .get("x-ratelimit-remaining")?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()?;
     if remaining > 0 {
         return None;
     }

@@ -11,7 +11,9 @@ use thiserror::Error;
 use crate::pem::decode_pem;
 
 /// DER prefix of an Ed25519 SubjectPublicKeyInfo; the raw 32-byte key follows it.
-const ED25519_SPKI_PREFIX: [u8; 12] = [0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00];
+const ED25519_SPKI_PREFIX: [u8; 12] = [
+    0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+];
 const ED25519_SIGNATURE_LEN: usize = 64;
 /// Longest base64 signature accepted: RSA-8192 is 1024 bytes, 1368 base64 characters.
 const MAX_SIGNATURE_B64_LEN: usize = 1400;
@@ -64,7 +66,10 @@ impl std::fmt::Debug for GhlVerifier {
 
 impl GhlVerifier {
     pub fn from_pem(ed25519_pem: &str, rsa_pem: &str) -> Result<Self, KeyError> {
-        let ed_der = decode_pem(ed25519_pem).map_err(|reason| KeyError { which: "Ed25519", reason })?;
+        let ed_der = decode_pem(ed25519_pem).map_err(|reason| KeyError {
+            which: "Ed25519",
+            reason,
+        })?;
         let raw = match ed_der.strip_prefix(&ED25519_SPKI_PREFIX[..]) {
             Some(raw) => raw,
             None if ed_der.len() == 32 => &ed_der[..],
@@ -79,16 +84,25 @@ impl GhlVerifier {
             which: "Ed25519",
             reason: e.to_string(),
         })?;
-        let rsa_der = decode_pem(rsa_pem).map_err(|reason| KeyError { which: "RSA", reason })?;
-        let rsa = ParsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, &rsa_der).map_err(|e| KeyError {
+        let rsa_der = decode_pem(rsa_pem).map_err(|reason| KeyError {
             which: "RSA",
-            reason: e.to_string(),
+            reason,
         })?;
+        let rsa =
+            ParsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, &rsa_der).map_err(|e| KeyError {
+                which: "RSA",
+                reason: e.to_string(),
+            })?;
         Ok(Self { ed25519, rsa })
     }
 
     /// Verifies the header values (`x-ghl-signature`, `x-wh-signature`) against `body`.
-    pub fn verify(&self, ghl: Option<&[u8]>, wh: Option<&[u8]>, body: &[u8]) -> Result<SignatureScheme, SignatureError> {
+    pub fn verify(
+        &self,
+        ghl: Option<&[u8]>,
+        wh: Option<&[u8]>,
+        body: &[u8],
+    ) -> Result<SignatureScheme, SignatureError> {
         if let Some(sig) = ghl {
             let sig = decode_signature(sig)?;
             if sig.len() != ED25519_SIGNATURE_LEN {
@@ -134,8 +148,11 @@ mod tests {
 
     #[test]
     fn garbage_keys_are_refused_with_the_key_named() {
-        let err = GhlVerifier::from_pem("-----BEGIN PUBLIC KEY-----\nAAEC\n-----END PUBLIC KEY-----", GHL_RSA_PUBLIC_KEY)
-            .unwrap_err();
+        let err = GhlVerifier::from_pem(
+            "-----BEGIN PUBLIC KEY-----\nAAEC\n-----END PUBLIC KEY-----",
+            GHL_RSA_PUBLIC_KEY,
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("Ed25519"), "{err}");
     }
 
@@ -143,12 +160,27 @@ mod tests {
     fn missing_empty_and_non_base64_signatures_are_rejected() {
         let v = GhlVerifier::from_pem(GHL_ED25519_PUBLIC_KEY, GHL_RSA_PUBLIC_KEY).unwrap();
         assert_eq!(v.verify(None, None, b"{}"), Err(SignatureError::Missing));
-        assert_eq!(v.verify(Some(b""), None, b"{}"), Err(SignatureError::Malformed));
-        assert_eq!(v.verify(Some(b"not base64!"), None, b"{}"), Err(SignatureError::Malformed));
-        assert_eq!(v.verify(Some(b"AAAA"), None, b"{}"), Err(SignatureError::Invalid));
-        assert_eq!(v.verify(None, Some(b"AAAA"), b"{}"), Err(SignatureError::Invalid));
+        assert_eq!(
+            v.verify(Some(b""), None, b"{}"),
+            Err(SignatureError::Malformed)
+        );
+        assert_eq!(
+            v.verify(Some(b"not base64!"), None, b"{}"),
+            Err(SignatureError::Malformed)
+        );
+        assert_eq!(
+            v.verify(Some(b"AAAA"), None, b"{}"),
+            Err(SignatureError::Invalid)
+        );
+        assert_eq!(
+            v.verify(None, Some(b"AAAA"), b"{}"),
+            Err(SignatureError::Invalid)
+        );
         let long = vec![b'A'; 2000];
-        assert_eq!(v.verify(Some(&long), None, b"{}"), Err(SignatureError::Malformed));
+        assert_eq!(
+            v.verify(Some(&long), None, b"{}"),
+            Err(SignatureError::Malformed)
+        );
     }
 
     #[test]

@@ -27,7 +27,9 @@ pub enum PayloadError {
 pub enum MarketplaceEvent {
     Contact(MarketplaceContactEvent),
     /// An event type leadsync does not act on (notes, tasks, opportunities…).
-    Other { event_type: String },
+    Other {
+        event_type: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,7 +64,8 @@ enum Timestamp<'a> {
 }
 
 pub fn parse_marketplace(body: &[u8]) -> Result<MarketplaceEvent, PayloadError> {
-    let head: MarketplaceHead = serde_json::from_slice(body).map_err(|e| PayloadError::NotJson(e.to_string()))?;
+    let head: MarketplaceHead =
+        serde_json::from_slice(body).map_err(|e| PayloadError::NotJson(e.to_string()))?;
     let event_type = non_empty(head.event_type).ok_or(PayloadError::Missing("type"))?;
     let Some(trigger) = GhlTrigger::from_event_type(&event_type) else {
         return Ok(MarketplaceEvent::Other {
@@ -121,16 +124,22 @@ struct WorkflowLocation<'a> {
 /// Reads a workflow webhook. The contact id is `contact_id`, else `customData.contact_id`
 /// (`contactID`/`contactId`); never the top-level `id`, which is the workflow event's own id.
 pub fn parse_workflow(body: &[u8]) -> Result<WorkflowEvent, PayloadError> {
-    let wf: WorkflowBody = serde_json::from_slice(body).map_err(|e| PayloadError::NotJson(e.to_string()))?;
+    let wf: WorkflowBody =
+        serde_json::from_slice(body).map_err(|e| PayloadError::NotJson(e.to_string()))?;
     let (custom_contact, custom_location) = match wf.custom_data {
         Some(ids) => (ids.contact_id, ids.location_id),
         None => (None, None),
     };
-    let contact_id = valid_id(non_empty(wf.contact_id).or(non_empty(custom_contact)), "contact_id")?;
+    let contact_id = valid_id(
+        non_empty(wf.contact_id).or(non_empty(custom_contact)),
+        "contact_id",
+    )?;
     let location = non_empty(wf.location.and_then(|l| l.id))
         .or(non_empty(wf.location_id))
         .or(non_empty(custom_location));
-    let location_id = location.map(|l| valid_id(Some(l), "location.id")).transpose()?;
+    let location_id = location
+        .map(|l| valid_id(Some(l), "location.id"))
+        .transpose()?;
     Ok(WorkflowEvent {
         contact_id,
         location_id,
@@ -146,8 +155,15 @@ fn non_empty(value: Option<Cow<'_, str>>) -> Option<Cow<'_, str>> {
 fn valid_id(value: Option<Cow<'_, str>>, field: &'static str) -> Result<String, PayloadError> {
     let value = non_empty(value).ok_or(PayloadError::Missing(field))?;
     let value = value.trim();
-    let ok = value.len() <= 128 && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if ok { Ok(value.to_string()) } else { Err(PayloadError::Invalid(field)) }
+    let ok = value.len() <= 128
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        Ok(value.to_string())
+    } else {
+        Err(PayloadError::Invalid(field))
+    }
 }
 
 fn parse_timestamp(ts: Timestamp<'_>) -> Result<i64, PayloadError> {
@@ -185,23 +201,49 @@ mod tests {
 
     #[test]
     fn all_five_contact_event_types_are_acted_on() {
-        for t in ["ContactCreate", "ContactUpdate", "ContactDelete", "ContactTagUpdate", "ContactDndUpdate"] {
+        for t in [
+            "ContactCreate",
+            "ContactUpdate",
+            "ContactDelete",
+            "ContactTagUpdate",
+            "ContactDndUpdate",
+        ] {
             let body = format!(r#"{{"type":"{t}","locationId":"L1","id":"C1"}}"#);
-            assert!(matches!(parse_marketplace(body.as_bytes()), Ok(MarketplaceEvent::Contact(_))), "{t}");
+            assert!(
+                matches!(
+                    parse_marketplace(body.as_bytes()),
+                    Ok(MarketplaceEvent::Contact(_))
+                ),
+                "{t}"
+            );
         }
     }
 
     #[test]
     fn other_event_types_are_recognised_as_such() {
         let e = parse_marketplace(br#"{"type":"NoteCreate","locationId":"L1"}"#).unwrap();
-        assert_eq!(e, MarketplaceEvent::Other { event_type: "NoteCreate".into() });
+        assert_eq!(
+            e,
+            MarketplaceEvent::Other {
+                event_type: "NoteCreate".into()
+            }
+        );
     }
 
     #[test]
     fn malformed_bodies_say_what_is_wrong() {
-        assert!(matches!(parse_marketplace(b""), Err(PayloadError::NotJson(_))));
-        assert!(matches!(parse_marketplace(b"[1,2]"), Err(PayloadError::NotJson(_))));
-        assert!(matches!(parse_marketplace(b"\xff\xfe{}"), Err(PayloadError::NotJson(_))));
+        assert!(matches!(
+            parse_marketplace(b""),
+            Err(PayloadError::NotJson(_))
+        ));
+        assert!(matches!(
+            parse_marketplace(b"[1,2]"),
+            Err(PayloadError::NotJson(_))
+        ));
+        assert!(matches!(
+            parse_marketplace(b"\xff\xfe{}"),
+            Err(PayloadError::NotJson(_))
+        ));
         assert_eq!(parse_marketplace(b"{}"), Err(PayloadError::Missing("type")));
         assert_eq!(
             parse_marketplace(br#"{"type":"ContactCreate","locationId":"L"}"#),
@@ -212,11 +254,16 @@ mod tests {
             Err(PayloadError::Invalid("id"))
         );
         assert_eq!(
-            parse_marketplace(br#"{"type":"ContactCreate","locationId":"L","id":"C","timestamp":"yesterday"}"#),
+            parse_marketplace(
+                br#"{"type":"ContactCreate","locationId":"L","id":"C","timestamp":"yesterday"}"#
+            ),
             Err(PayloadError::Invalid("timestamp"))
         );
         let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
-        assert!(matches!(parse_marketplace(deep.as_bytes()), Err(PayloadError::NotJson(_))));
+        assert!(matches!(
+            parse_marketplace(deep.as_bytes()),
+            Err(PayloadError::NotJson(_))
+        ));
     }
 
     #[test]
@@ -224,18 +271,37 @@ mod tests {
         let ms = br#"{"type":"ContactCreate","locationId":"L","id":"C","timestamp":1738074900123}"#;
         let s = br#"{"type":"ContactCreate","locationId":"L","id":"C","timestamp":1738074900}"#;
         for (body, want) in [(&ms[..], 1_738_074_900_123), (&s[..], 1_738_074_900_000)] {
-            let MarketplaceEvent::Contact(e) = parse_marketplace(body).unwrap() else { panic!() };
+            let MarketplaceEvent::Contact(e) = parse_marketplace(body).unwrap() else {
+                panic!()
+            };
             assert_eq!(e.timestamp_ms, Some(want));
         }
     }
 
     #[test]
     fn workflow_contact_id_comes_from_contact_id_or_custom_data_never_id() {
-        let e = parse_workflow(br#"{"id":"wfevent","contact_id":"C1","tags":"cold lead,x","location":{"id":"L1"}}"#)
-            .unwrap();
-        assert_eq!(e, WorkflowEvent { contact_id: "C1".into(), location_id: Some("L1".into()) });
+        let e = parse_workflow(
+            br#"{"id":"wfevent","contact_id":"C1","tags":"cold lead,x","location":{"id":"L1"}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            e,
+            WorkflowEvent {
+                contact_id: "C1".into(),
+                location_id: Some("L1".into())
+            }
+        );
         let e = parse_workflow(br#"{"id":"wfevent","customData":{"contactID":"C2"}}"#).unwrap();
-        assert_eq!(e, WorkflowEvent { contact_id: "C2".into(), location_id: None });
-        assert_eq!(parse_workflow(br#"{"id":"wfevent"}"#), Err(PayloadError::Missing("contact_id")));
+        assert_eq!(
+            e,
+            WorkflowEvent {
+                contact_id: "C2".into(),
+                location_id: None
+            }
+        );
+        assert_eq!(
+            parse_workflow(br#"{"id":"wfevent"}"#),
+            Err(PayloadError::Missing("contact_id"))
+        );
     }
 }

@@ -7,12 +7,21 @@ use serde_json::json;
 pub enum Rejection {
     NotFound,
     MethodNotAllowed,
-    TooLarge { limit: usize },
+    TooLarge {
+        limit: usize,
+    },
     UnsupportedMediaType,
-    Unauthorized { reason: &'static str, message: String },
-    Malformed { message: String },
+    Unauthorized {
+        reason: &'static str,
+        message: String,
+    },
+    Malformed {
+        message: String,
+    },
     /// We cannot take the event now; GHL retries 429s (up to six times, ten minutes apart).
-    Busy { reason: &'static str },
+    Busy {
+        reason: &'static str,
+    },
 }
 
 impl Rejection {
@@ -47,7 +56,9 @@ impl Rejection {
             Rejection::MethodNotAllowed => "use POST".into(),
             Rejection::TooLarge { limit } => format!("the body is larger than {limit} bytes"),
             Rejection::UnsupportedMediaType => "the body must be application/json".into(),
-            Rejection::Unauthorized { message, .. } | Rejection::Malformed { message } => message.clone(),
+            Rejection::Unauthorized { message, .. } | Rejection::Malformed { message } => {
+                message.clone()
+            }
             Rejection::Busy { .. } => "temporarily unable to accept events; retry later".into(),
         }
     }
@@ -84,12 +95,19 @@ impl Answer {
     }
 
     pub fn rejected(source: &'static str, why: Rejection) -> Self {
-        metrics::counter!("webhooks_rejected", "source" => source, "reason" => why.reason()).increment(1);
-        tracing::warn!(source, status = why.status(), reason = why.reason(), "webhook rejected");
+        metrics::counter!("webhooks_rejected", "source" => source, "reason" => why.reason())
+            .increment(1);
+        tracing::warn!(
+            source,
+            status = why.status(),
+            reason = why.reason(),
+            "webhook rejected"
+        );
         Self {
             status: why.status(),
             body: json!({"error": why.reason(), "message": why.message()}).to_string(),
-            retry_after_secs: matches!(why, Rejection::Busy { .. }).then_some(BUSY_RETRY_AFTER_SECS),
+            retry_after_secs: matches!(why, Rejection::Busy { .. })
+                .then_some(BUSY_RETRY_AFTER_SECS),
         }
     }
 }

@@ -30,8 +30,17 @@ impl Ingress {
         }
         let event = match parse_marketplace(body) {
             Ok(MarketplaceEvent::Contact(e)) => e,
-            Ok(MarketplaceEvent::Other { event_type }) => return Answer::ignored(SOURCE, &event_type),
-            Err(e) => return Answer::rejected(SOURCE, Rejection::Malformed { message: e.to_string() }),
+            Ok(MarketplaceEvent::Other { event_type }) => {
+                return Answer::ignored(SOURCE, &event_type);
+            }
+            Err(e) => {
+                return Answer::rejected(
+                    SOURCE,
+                    Rejection::Malformed {
+                        message: e.to_string(),
+                    },
+                );
+            }
         };
         let now = now_ms();
         if let Some(ts) = event.timestamp_ms {
@@ -103,7 +112,8 @@ impl Ingress {
                 SOURCE,
                 Rejection::Unauthorized {
                     reason: "secret_not_configured",
-                    message: "GHL_WORKFLOW_SECRET is not configured; workflow webhooks are refused".into(),
+                    message: "GHL_WORKFLOW_SECRET is not configured; workflow webhooks are refused"
+                        .into(),
                 },
             );
         };
@@ -118,13 +128,24 @@ impl Ingress {
         }
         let event = match parse_workflow(body) {
             Ok(e) => e,
-            Err(e) => return Answer::rejected(SOURCE, Rejection::Malformed { message: e.to_string() }),
+            Err(e) => {
+                return Answer::rejected(
+                    SOURCE,
+                    Rejection::Malformed {
+                        message: e.to_string(),
+                    },
+                );
+            }
         };
-        let Some(location_id) = event.location_id.or_else(|| self.settings.default_location_id.clone()) else {
+        let Some(location_id) = event
+            .location_id
+            .or_else(|| self.settings.default_location_id.clone())
+        else {
             return Answer::rejected(
                 SOURCE,
                 Rejection::Malformed {
-                    message: "the body has no location.id and GHL_LOCATION_ID is not configured".into(),
+                    message: "the body has no location.id and GHL_LOCATION_ID is not configured"
+                        .into(),
                 },
             );
         };
@@ -152,7 +173,11 @@ impl Ingress {
 }
 
 fn busy(reason: &'static str, error: &str) -> Answer {
-    tracing::error!(reason, error, "cannot accept the webhook now; answering 429 so GHL retries");
+    tracing::error!(
+        reason,
+        error,
+        "cannot accept the webhook now; answering 429 so GHL retries"
+    );
     Answer::rejected(SOURCE, Rejection::Busy { reason })
 }
 

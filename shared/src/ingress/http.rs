@@ -16,7 +16,12 @@ pub fn body_bytes(body: &Body) -> &[u8] {
 
 pub async fn handle_request(ingress: &Ingress, req: Request) -> Response<Body> {
     let answer = ingress
-        .handle(req.method().as_str(), req.uri().path(), req.headers(), body_bytes(req.body()))
+        .handle(
+            req.method().as_str(),
+            req.uri().path(),
+            req.headers(),
+            body_bytes(req.body()),
+        )
         .await;
     let mut resp = Response::builder()
         .status(answer.status)
@@ -24,5 +29,6 @@ pub async fn handle_request(ingress: &Ingress, req: Request) -> Response<Body> {
     if let Some(secs) = answer.retry_after_secs {
         resp = resp.header("retry-after", secs.to_string());
     }
-    resp.body(Body::Text(answer.body)).expect("status and headers are valid")
+    resp.body(Body::Text(answer.body))
+        .expect("status and headers are valid")
 }

@@ -52,7 +52,13 @@ impl Ingress {
     }
 
     /// Handles one request: `path` without query, `body` exactly as received.
-    pub async fn handle(&self, method: &str, path: &str, headers: &::http::HeaderMap, body: &[u8]) -> Answer {
+    pub async fn handle(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &::http::HeaderMap,
+        body: &[u8],
+    ) -> Answer {
         let path = path.trim_end_matches('/');
         let route = match path {
             GHL_MARKETPLACE_PATH => Route::GhlMarketplace,
@@ -65,7 +71,12 @@ impl Ingress {
             return Answer::rejected(source, Rejection::MethodNotAllowed);
         }
         if body.len() > self.settings.max_body_bytes {
-            return Answer::rejected(source, Rejection::TooLarge { limit: self.settings.max_body_bytes });
+            return Answer::rejected(
+                source,
+                Rejection::TooLarge {
+                    limit: self.settings.max_body_bytes,
+                },
+            );
         }
         if !is_json_content_type(headers) {
             return Answer::rejected(source, Rejection::UnsupportedMediaType);
@@ -84,11 +95,20 @@ enum Route {
 
 /// A missing content type is accepted (some senders omit it); a declared non-JSON one is not.
 fn is_json_content_type(headers: &::http::HeaderMap) -> bool {
-    match headers.get(::http::header::CONTENT_TYPE).map(|v| v.to_str()) {
+    match headers
+        .get(::http::header::CONTENT_TYPE)
+        .map(|v| v.to_str())
+    {
         None => true,
         Some(Ok(v)) => {
-            let mime = v.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-            mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+            let mime = v
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            mime == "application/json"
+                || (mime.starts_with("application/") && mime.ends_with("+json"))
         }
         Some(Err(_)) => false,
     }

@@ -10,7 +10,9 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditi
 
 use crate::clock::{now_ms, now_secs};
 use crate::contact::ContactKey;
-use crate::store::{ContactState, JobClaim, Lease, StateStore, StoreError, WebhookClaim, WebhookLedger};
+use crate::store::{
+    ContactState, JobClaim, Lease, StateStore, StoreError, WebhookClaim, WebhookLedger,
+};
 
 /// A completed job is remembered longer than the DLQ keeps messages (14 days), so replaying an
 /// old message that did succeed is still recognised as a duplicate.
@@ -57,6 +59,46 @@ where
     R: std::fmt::Debug,
 {
     StoreError(DisplayErrorContext(e).to_string())
+}
+
+/// The three write errors that can carry a failed condition.
+trait ConditionFailed {
+    fn condition_failed(&self) -> bool;
+}
+
+impl ConditionFailed for aws_sdk_dynamodb::operation::put_item::PutItemError {
+    fn condition_failed(&self) -> bool {
+        self.is_conditional_check_failed_exception()
+    }
+}
+
+impl ConditionFailed for aws_sdk_dynamodb::operation::update_item::UpdateItemError {
+    fn condition_failed(&self) -> bool {
+        self.is_conditional_check_failed_exception()
+    }
+}
+
+impl ConditionFailed for aws_sdk_dynamodb::operation::delete_item::DeleteItemError {
+    fn condition_failed(&self) -> bool {
+        self.is_conditional_check_failed_exception()
+    }
+}
+
+fn condition_failed<E: ConditionFailed, R>(e: &SdkError<E, R>) -> bool {
+    e.as_service_error()
+        .is_some_and(ConditionFailed::condition_failed)
+}
+
+/// For releases: a failed condition means someone else already holds or removed it — fine.
+fn ok_unless_other_error<O, E, R>(result: Result<O, SdkError<E, R>>) -> Result<(), StoreError>
+where
+    E: ConditionFailed + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match result {
+        Err(e) if !condition_failed(&e) => Err(store_err(e)),
+        _ => Ok(()),
+    }
 }
 
 fn get_n(item: &Item, name: &str) -> Option<i64> {
@@ -171,7 +213,9 @@ impl StateStore for DynamoStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(format!("J#{job_id}"), "JOB")))
-            .update_expression("SET #s = :complete, outcome = :outcome, expires_at = :exp REMOVE lock_until")
+            .update_expression(
+                "SET #s = :complete, outcome = :outcome, expires_at = :exp REMOVE lock_until",
+            )
             .expression_attribute_names("#s", "status")
             .expression_attribute_values(":complete", s("COMPLETE"))
             .expression_attribute_values(":outcome", s(outcome))
@@ -193,22 +237,24 @@ impl StateStore for DynamoStore {
             .expression_attribute_values(":inprogress", s("INPROGRESS"))
             .send()
             .await;
-        match result {
-            Err(e) if !e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => {
-                Err(store_err(e))
-            }
-            _ => Ok(()),
-        }
+        ok_unless_other_error(result)
     }
 
-    async fn lease_contact(&self, k: &ContactKey, owner: &str, until_ms: i64) -> Result<Lease, StoreError> {
+    async fn lease_contact(
+        &self,
+        k: &ContactKey,
+        owner: &str,
+        until_ms: i64,
+    ) -> Result<Lease, StoreError> {
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(contact_pk(k), "STATE")))
             .update_expression("SET lease_owner = :owner, lease_until = :until")
-            .condition_expression("attribute_not_exists(lease_until) OR lease_until < :now OR lease_owner = :owner")
+            .condition_expression(
+                "attribute_not_exists(lease_until) OR lease_until < :now OR lease_owner = :owner",
+            )
             .expression_attribute_values(":owner", s(owner))
             .expression_attribute_values(":until", n(until_ms))
             .expression_attribute_values(":now", n(now_ms()))
@@ -217,14 +263,17 @@ impl StateStore for DynamoStore {
             .await;
         match result {
             Ok(out) => Ok(Lease::Held(state_from(&out.attributes.unwrap_or_default()))),
-            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => {
-                Ok(Lease::Busy)
-            }
+            Err(e) if condition_failed(&e) => Ok(Lease::Busy),
             Err(e) => Err(store_err(e)),
         }
     }
 
-    async fn save_contact(&self, k: &ContactKey, owner: &str, state: &ContactState) -> Result<(), StoreError> {
+    async fn save_contact(
+        &self,
+        k: &ContactKey,
+        owner: &str,
+        state: &ContactState,
+    ) -> Result<(), StoreError> {
         let mut u = Update::default();
         u.set("version_ms", state.version_ms.map(n));
         u.set("calltools_id", state.calltools_id.map(n));
@@ -232,7 +281,8 @@ impl StateStore for DynamoStore {
         u.set("ct_buckets", id_set(&state.buckets));
         u.set("ct_tags", id_set(&state.tags));
         u.set("updated_at_ms", Some(n(now_ms())));
-        u.remove.extend(["lease_owner".to_string(), "lease_until".to_string()]);
+        u.remove
+            .extend(["lease_owner".to_string(), "lease_until".to_string()]);
         let mut req = self
             .client
             .update_item()
@@ -245,8 +295,10 @@ impl StateStore for DynamoStore {
             req = req.expression_attribute_values(name, value);
         }
         req.send().await.map_err(|e| {
-            if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) {
-                StoreError(format!("the lease on {k} was lost before the state was saved"))
+            if condition_failed(&e) {
+                StoreError(format!(
+                    "the lease on {k} was lost before the state was saved"
+                ))
             } else {
                 store_err(e)
             }
@@ -265,12 +317,7 @@ impl StateStore for DynamoStore {
             .expression_attribute_values(":owner", s(owner))
             .send()
             .await;
-        match result {
-            Err(e) if !e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => {
-                Err(store_err(e))
-            }
-            _ => Ok(()),
-        }
+        ok_unless_other_error(result)
     }
 
     async fn contact_state(&self, k: &ContactKey) -> Result<Option<ContactState>, StoreError> {
@@ -289,7 +336,11 @@ impl StateStore for DynamoStore {
 
 #[async_trait]
 impl WebhookLedger for DynamoStore {
-    async fn claim_webhook(&self, source: &str, webhook_id: &str) -> Result<WebhookClaim, StoreError> {
+    async fn claim_webhook(
+        &self,
+        source: &str,
+        webhook_id: &str,
+    ) -> Result<WebhookClaim, StoreError> {
         let mut item = key(format!("W#{source}#{webhook_id}"), "WEBHOOK");
         item.insert("state".into(), s("ACCEPTED"));
         item.insert("expires_at".into(), n(now_secs() + WEBHOOK_TTL_SECS));
@@ -306,9 +357,7 @@ impl WebhookLedger for DynamoStore {
             .await;
         match result {
             Ok(_) => Ok(WebhookClaim::New),
-            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => {
-                Ok(WebhookClaim::Replayed)
-            }
+            Err(e) if condition_failed(&e) => Ok(WebhookClaim::Replayed),
             Err(e) => Err(store_err(e)),
         }
     }
@@ -338,8 +387,8 @@ impl WebhookLedger for DynamoStore {
             .await
             .map_err(store_err)?;
         // Expired items may linger (DynamoDB deletes them lazily; moto never does).
-        Ok(out
-            .item
-            .is_some_and(|i| get_s(&i, "state") == Some("RETRY") && get_n(&i, "expires_at").unwrap_or(0) > now_secs()))
+        Ok(out.item.is_some_and(|i| {
+            get_s(&i, "state") == Some("RETRY") && get_n(&i, "expires_at").unwrap_or(0) > now_secs()
+        }))
     }
 }

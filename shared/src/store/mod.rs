@@ -40,7 +40,9 @@ pub struct ContactState {
 pub enum JobClaim {
     Acquired,
     /// Already processed; `outcome` is what it came to.
-    Completed { outcome: String },
+    Completed {
+        outcome: String,
+    },
     /// Another invocation holds the lock and has not run out of time.
     InProgress,
 }
@@ -68,9 +70,19 @@ pub trait StateStore: Send + Sync {
     async fn release_job(&self, job_id: &str) -> Result<(), StoreError>;
     /// Leases the contact for `owner` until `until_ms` and returns its state; jobs for one
     /// contact never run side by side, so two of them cannot both create it.
-    async fn lease_contact(&self, key: &ContactKey, owner: &str, until_ms: i64) -> Result<Lease, StoreError>;
+    async fn lease_contact(
+        &self,
+        key: &ContactKey,
+        owner: &str,
+        until_ms: i64,
+    ) -> Result<Lease, StoreError>;
     /// Writes the new state and releases the lease, if `owner` still holds it.
-    async fn save_contact(&self, key: &ContactKey, owner: &str, state: &ContactState) -> Result<(), StoreError>;
+    async fn save_contact(
+        &self,
+        key: &ContactKey,
+        owner: &str,
+        state: &ContactState,
+    ) -> Result<(), StoreError>;
     async fn release_contact(&self, key: &ContactKey, owner: &str) -> Result<(), StoreError>;
     async fn contact_state(&self, key: &ContactKey) -> Result<Option<ContactState>, StoreError>;
 }
@@ -79,7 +91,11 @@ pub trait StateStore: Send + Sync {
 pub trait WebhookLedger: Send + Sync {
     /// Records a webhook id; `Replayed` if it was accepted before. An id marked retryable (we
     /// answered 429) is accepted again once.
-    async fn claim_webhook(&self, source: &str, webhook_id: &str) -> Result<WebhookClaim, StoreError>;
+    async fn claim_webhook(
+        &self,
+        source: &str,
+        webhook_id: &str,
+    ) -> Result<WebhookClaim, StoreError>;
     /// Marks an id whose delivery we answered 429, so its retry — which may come an hour late with
     /// the same timestamp — is let in.
     async fn allow_retry(&self, source: &str, webhook_id: &str) -> Result<(), StoreError>;

@@ -1,0 +1,166 @@
+//! The events/ fixtures through the real lambda_http entry point, with the queue and webhook
+//! ledger in memory: what `cargo lambda invoke --data-file events/…` would do.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lambda_events::event::sqs::SqsEvent;
+use aws_lc_rs::signature::Ed25519KeyPair;
+use base64::Engine;
+use leadsync::clock::now_ms;
+use leadsync::ghl::verify::GhlVerifier;
+use leadsync::ingress::{Ingress, IngressSettings, http::handle_request};
+use leadsync::job::{GhlTrigger, SyncJob};
+use leadsync::memory::{MemoryLedger, MemoryQueue};
+use leadsync::pem::decode_pem;
+use leadsync::secret::Secret;
+use serde_json::Value;
+
+const ED25519_PUBLIC: &str = include_str!("../../cli/src/sandbox/keys/ghl_test_ed25519.pub.pem");
+const RSA_PUBLIC: &str = include_str!("../../cli/src/sandbox/keys/ghl_test_rsa4096.pub.pem");
+const ED25519_PRIVATE: &str = include_str!("../../cli/src/sandbox/keys/ghl_test_ed25519.pem");
+
+fn ingress(queue: Arc<MemoryQueue>, ledger: Arc<MemoryLedger>) -> Ingress {
+    Ingress::new(
+        IngressSettings {
+            max_body_bytes: 131_072,
+            timestamp_tolerance: Duration::from_secs(300),
+            workflow_secret: Some(Secret::new("sandbox-workflow-secret")),
+            default_location_id: None,
+        },
+        GhlVerifier::from_pem(ED25519_PUBLIC, RSA_PUBLIC).expect("sandbox keys parse"),
+        queue,
+        ledger,
+    )
+}
+
+async fn invoke(ingress: &Ingress, fixture: &str) -> (u16, Value) {
+    let request = lambda_http::request::from_str(fixture).expect("an API Gateway v2 event");
+    let response = handle_request(ingress, request).await;
+    let status = response.status().as_u16();
+    let body = leadsync::ingress::http::body_bytes(response.body()).to_vec();
+    (status, serde_json::from_slice(&body).expect("JSON answer"))
+}
+
+fn the_job(queue: &MemoryQueue) -> leadsync::job::GhlContactJob {
+    let jobs = queue.jobs();
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    let SyncJob::GhlContact(j) = jobs[0].clone();
+    j
+}
+
+#[tokio::test]
+async fn the_marketplace_fixtures_are_enqueued_as_one_job_each() {
+    for fixture in [
+        include_str!("../../events/apigw-ghl-contact-tag-update.json"),
+        include_str!("../../events/apigw-ghl-contact-tag-update-legacy-rsa.json"),
+    ] {
+        let queue = Arc::new(MemoryQueue::default());
+        let ingress = ingress(queue.clone(), Arc::new(MemoryLedger::default()));
+        let (status, answer) = invoke(&ingress, fixture).await;
+        assert_eq!(status, 202, "{answer}");
+        let job = the_job(&queue);
+        assert_eq!(answer["job_id"], job.job_id.as_str());
+        assert_eq!(job.trigger, GhlTrigger::ContactTagUpdate);
+        assert_eq!(
+            (job.location_id.as_str(), job.contact_id.as_str()),
+            ("ve9EPM428h8vShlRW1KT", "nmFmQEsNgz6AVpgLVUJ0")
+        );
+        assert!(
+            job.payload.contains(r#""tags":["cold lead","newsletter"]"#),
+            "the exact body travels"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_workflow_fixture_is_enqueued_and_a_repeat_gets_the_same_job_id() {
+    let queue = Arc::new(MemoryQueue::default());
+    let ingress = ingress(queue.clone(), Arc::new(MemoryLedger::default()));
+    let fixture = include_str!("../../events/apigw-ghl-workflow.json");
+    let (status, first) = invoke(&ingress, fixture).await;
+    assert_eq!(status, 202, "{first}");
+    let (_, second) = invoke(&ingress, fixture).await;
+    assert_eq!(
+        first["job_id"], second["job_id"],
+        "identical deliveries are one job for the consumer"
+    );
+    let jobs = queue.jobs();
+    let SyncJob::GhlContact(j) = &jobs[0];
+    assert_eq!(j.trigger, GhlTrigger::Workflow);
+    assert_eq!(j.version_ms, None);
+}
+
+fn signed_event(body: &str) -> String {
+    let der = decode_pem(ED25519_PRIVATE).expect("PEM");
+    let key = Ed25519KeyPair::from_pkcs8(&der).expect("the sandbox's Ed25519 key");
+    let sig = base64::engine::general_purpose::STANDARD.encode(key.sign(body.as_bytes()));
+    serde_json::json!({
+        "version": "2.0", "routeKey": "POST /webhooks/ghl", "rawPath": "/webhooks/ghl", "rawQueryString": "",
+        "headers": {"content-type": "application/json", "x-ghl-signature": sig},
+        "requestContext": {"http": {"method": "POST", "path": "/webhooks/ghl", "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "t"},
+                           "accountId": "1", "apiId": "a", "domainName": "d", "domainPrefix": "d", "requestId": "r",
+                           "routeKey": "POST /webhooks/ghl", "stage": "$default", "time": "", "timeEpoch": 0},
+        "body": body, "isBase64Encoded": false
+    })
+    .to_string()
+}
+
+#[tokio::test]
+async fn when_the_queue_is_down_ghl_gets_429_and_its_late_retry_is_let_in_once() {
+    // GHL retries a 429 up to six times ten minutes apart, possibly with the original timestamp.
+    let seventy_minutes_ago = now_ms() - 70 * 60_000;
+    let ts = time::OffsetDateTime::from_unix_timestamp(seventy_minutes_ago / 1000)
+        .unwrap()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let fresh = format!(
+        r#"{{"type":"ContactTagUpdate","locationId":"L1","id":"C1","timestamp":"{}","webhookId":"retry-me"}}"#,
+        time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    );
+    let late = format!(
+        r#"{{"type":"ContactTagUpdate","locationId":"L1","id":"C1","timestamp":"{ts}","webhookId":"retry-me"}}"#
+    );
+    let ledger = Arc::new(MemoryLedger::default());
+
+    let down = ingress(Arc::new(MemoryQueue::unavailable()), ledger.clone());
+    let request = lambda_http::request::from_str(&signed_event(&fresh)).unwrap();
+    let response = handle_request(&down, request).await;
+    assert_eq!(response.status().as_u16(), 429);
+    assert_eq!(response.headers()["retry-after"], "60");
+
+    let queue = Arc::new(MemoryQueue::default());
+    let up = ingress(queue.clone(), ledger.clone());
+    let (status, answer) = invoke(&up, &signed_event(&late)).await;
+    assert_eq!(
+        status, 202,
+        "the retry of a delivery we answered 429 is accepted: {answer}"
+    );
+    assert_eq!(the_job(&queue).job_id, "ghl:retry-me");
+    let (status, answer) = invoke(&up, &signed_event(&late)).await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (401, Some("timestamp_stale")),
+        "but only once"
+    );
+
+    let (status, answer) =
+        invoke(&up, &signed_event(&late.replace("retry-me", "never-429d"))).await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (401, Some("timestamp_stale")),
+        "other late deliveries are stale"
+    );
+}
+
+#[test]
+fn the_sqs_fixture_holds_one_job_and_one_unreadable_body() {
+    let event: SqsEvent =
+        serde_json::from_str(include_str!("../../events/sqs-batch.json")).expect("an SQS event");
+    assert_eq!(event.records.len(), 2);
+    let job = SyncJob::from_json(event.records[0].body.as_deref().unwrap()).expect("a job");
+    assert_eq!(job.id(), "ghl:sample-webhook-0001");
+    assert!(SyncJob::from_json(event.records[1].body.as_deref().unwrap()).is_err());
+}
