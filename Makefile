@@ -46,6 +46,7 @@ bench: venv ## Benchmark: ingress throughput vs raw verify, latency, API calls p
 build: tools $(SAM_HOME)/metadata.json ## sam build (cargo-lambda, arm64, no Docker)
 	rustup target add aarch64-unknown-linux-gnu
 	$(SAM_ENV) sam build
+	@ls -l .aws-sam/build/*/bootstrap
 
 events: ## Regenerate the sample events in events/ from the sandbox test keys
 	$(CARGO) run -q -p leadsync-cli -- events

@@ -107,3 +107,51 @@ async fn a_write_whose_answer_was_lost_is_not_duplicated_on_retry() -> Result<()
     t.stop().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_that_never_succeeds_ends_in_the_dlq_through_redrive_not_lost() -> Result<()> {
+    // Retries come back at once so the five receives of maxReceiveCount pass quickly.
+    let t = stack()
+        .setting("LEADSYNC_RETRY_BASE_SECS", "0")
+        .start()
+        .await?;
+    t.set_faults(json!({"outage_for_ms": 120_000})).await?;
+    let body = marketplace_body(
+        "ContactTagUpdate",
+        "nmFmQEsNgz6AVpgLVUJ0",
+        leadsync::clock::now_ms(),
+        "outage-1",
+    );
+    let id = t
+        .create_tagged_contact("Ada", "+14155550140", "cold lead")
+        .await?;
+    let body = String::from_utf8(body)?.replace("nmFmQEsNgz6AVpgLVUJ0", &id);
+    let (status, _) = t.post_signed(body.as_bytes()).await?;
+    assert_eq!(status, 202);
+    let parked = eventually(Duration::from_secs(60), "redrive to the DLQ", || async {
+        Ok(t.dead_letters().await?.into_iter().find(|m| {
+            m.body
+                .as_deref()
+                .is_some_and(|b| b.contains("ghl:outage-1"))
+        }))
+    })
+    .await?;
+    let attempts = t
+        .stack
+        .results()
+        .into_iter()
+        .filter(|r| r.job_id.as_deref() == Some("ghl:outage-1"))
+        .count();
+    assert_eq!(
+        attempts, t.stack.resources.max_receive_count as usize,
+        "tried maxReceiveCount times"
+    );
+    assert!(
+        parked
+            .message_attributes
+            .is_none_or(|a| !a.contains_key("reason")),
+        "moved by SQS, not parked by us"
+    );
+    t.stop().await;
+    Ok(())
+}

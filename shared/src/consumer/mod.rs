@@ -81,20 +81,21 @@ impl Consumer {
         records: &[SqsMessage],
         deadline_ms: i64,
     ) -> Vec<RecordResult> {
-        let mut groups: BTreeMap<String, Vec<&SqsMessage>> = BTreeMap::new();
+        let mut groups: BTreeMap<String, Vec<(&SqsMessage, Result<SyncJob, String>)>> =
+            BTreeMap::new();
         for (i, msg) in records.iter().enumerate() {
-            let group = msg
-                .body
-                .as_deref()
-                .and_then(|b| SyncJob::from_json(b).ok())
-                .map(|job| job.contact_key().storage_id())
-                .unwrap_or_else(|| format!("unreadable#{i}"));
-            groups.entry(group).or_default().push(msg);
+            let job =
+                SyncJob::from_json(msg.body.as_deref().unwrap_or("")).map_err(|e| e.to_string());
+            let group = match &job {
+                Ok(job) => job.contact_key().storage_id(),
+                Err(_) => format!("unreadable#{i}"),
+            };
+            groups.entry(group).or_default().push((msg, job));
         }
-        let runs = groups.into_values().map(|msgs| async move {
-            let mut out = Vec::with_capacity(msgs.len());
-            for msg in msgs {
-                out.push(self.process_record(msg, deadline_ms).await);
+        let runs = groups.into_values().map(|records| async move {
+            let mut out = Vec::with_capacity(records.len());
+            for (msg, job) in records {
+                out.push(self.process_record(msg, job, deadline_ms).await);
             }
             out
         });
@@ -105,18 +106,19 @@ impl Consumer {
             .collect()
     }
 
-    async fn process_record(&self, msg: &SqsMessage, deadline_ms: i64) -> RecordResult {
+    async fn process_record(
+        &self,
+        msg: &SqsMessage,
+        job: Result<SyncJob, String>,
+        deadline_ms: i64,
+    ) -> RecordResult {
         let message_id = msg.message_id.clone().unwrap_or_default();
-        let body = msg.body.as_deref().unwrap_or("");
-        let (job, outcome) = match SyncJob::from_json(body) {
+        let (job, outcome) = match job {
             Ok(job) => {
-                let started = now_ms();
                 let outcome = self.process(&job, deadline_ms).await;
-                if let Outcome::Synced { .. } = outcome {
-                    let SyncJob::GhlContact(j) = &job;
-                    metrics::histogram!("sync_latency_ms", "source" => job.source()).record(
-                        (started - j.received_at_ms).max(0) as f64 + (now_ms() - started) as f64,
-                    );
+                if let (Outcome::Synced { .. }, SyncJob::GhlContact(j)) = (&outcome, &job) {
+                    metrics::histogram!("sync_latency_ms", "source" => job.source())
+                        .record((now_ms() - j.received_at_ms).max(0) as f64);
                 }
                 (Some(job), outcome)
             }
@@ -125,7 +127,7 @@ impl Consumer {
                 Outcome::Park {
                     reason: format!("unreadable job: {e}"),
                     status: None,
-                    excerpt: crate::remote::excerpt(body),
+                    excerpt: crate::remote::excerpt(msg.body.as_deref().unwrap_or("")),
                 },
             ),
         };
