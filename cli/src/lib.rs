@@ -3,5 +3,6 @@
 #![forbid(unsafe_code)]
 
 pub mod commands;
+pub mod dlq;
 pub mod local;
 pub mod sandbox;

@@ -27,6 +27,10 @@ enum Command {
     Sandbox(leadsync_cli::sandbox::SandboxArgs),
     /// Write the sample events in events/ (signed with the sandbox test keys).
     Events(leadsync_cli::commands::events::EventsArgs),
+    /// The dead-letter queue: list, show and replay parked jobs.
+    Dlq(leadsync_cli::commands::dlq::DlqArgs),
+    /// One contact's state and event log: did we sync it, and what happened to each change?
+    Trace(leadsync_cli::commands::trace::TraceArgs),
 }
 
 #[tokio::main]
@@ -42,6 +46,8 @@ async fn main() -> anyhow::Result<()> {
         Command::Local { command } => leadsync_cli::commands::local::run(command).await,
         Command::Demo(args) => leadsync_cli::commands::demo::run(args).await,
         Command::Sandbox(args) => leadsync_cli::sandbox::run(args).await,
+        Command::Trace(args) => leadsync_cli::commands::trace::run(args).await,
         Command::Events(args) => leadsync_cli::commands::events::run(args),
+        Command::Dlq(args) => leadsync_cli::commands::dlq::run(args).await,
     }
 }

@@ -17,6 +17,7 @@ use crate::ghl::verify::{GhlVerifier, KeyError};
 use crate::ingress::{Ingress, IngressSettings};
 use crate::queue::sqs::SqsQueue;
 use crate::store::dynamo::DynamoStore;
+use crate::store::dynamo_events::DynamoEventLog;
 
 #[derive(Debug, Error)]
 pub enum BuildError {
@@ -93,11 +94,11 @@ pub fn build_consumer(cfg: &Config, aws: &SdkConfig) -> Result<Consumer, BuildEr
         cfg.require_queue_url()?,
         Some(cfg.require_dlq_url()?.to_string()),
     );
+    let dynamodb = aws_sdk_dynamodb::Client::new(aws);
+    let table = cfg.require_table()?;
     Ok(Consumer::new(ConsumerParts {
-        store: Arc::new(DynamoStore::new(
-            aws_sdk_dynamodb::Client::new(aws),
-            cfg.require_table()?,
-        )),
+        store: Arc::new(DynamoStore::new(dynamodb.clone(), table)),
+        events: Arc::new(DynamoEventLog::new(dynamodb, table)),
         ghl: Arc::new(ghl),
         sink: CallToolsSink::new(Arc::new(calltools), &cfg.calltools),
         redelivery: Arc::new(queue),

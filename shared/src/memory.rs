@@ -1,14 +1,16 @@
-//! In-memory adapters of the queue and webhook-ledger ports, for the in-process benchmark and
+//! In-memory adapters of the queue, webhook-ledger and event-log ports, for the in-process benchmark and
 //! for tests that exercise a handler without AWS. They keep the same semantics as the real
 //! adapters (a replayed webhook id is refused; a retryable id is let in once more).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
 
+use crate::clock::now_secs;
 use crate::job::SyncJob;
 use crate::queue::{JobQueue, QueueError};
+use crate::store::events::{EventEntry, EventLog, LoggedEvent, event_sort_key};
 use crate::store::{StoreError, WebhookClaim, WebhookLedger};
 
 /// A queue that keeps what it is sent, or refuses everything when `unavailable`.
@@ -106,5 +108,94 @@ impl WebhookLedger for MemoryLedger {
             .map_err(|_| StoreError("poisoned".into()))?
             .get(&format!("{source}#{webhook_id}"))
             == Some(&Seen::Retry))
+    }
+}
+
+/// The event log in memory, keyed like the table: (contact storage id, sort key).
+#[derive(Default)]
+pub struct MemoryEventLog {
+    entries: Mutex<BTreeMap<(String, String), LoggedEvent>>,
+}
+
+#[async_trait]
+impl EventLog for MemoryEventLog {
+    async fn record(&self, entry: &EventEntry) -> Result<(), StoreError> {
+        let mut entries = self
+            .entries
+            .lock()
+            .map_err(|_| StoreError("poisoned".into()))?;
+        let key = (
+            entry.contact.storage_id(),
+            event_sort_key(entry.received_at_ms, &entry.job_id),
+        );
+        let merged = LoggedEvent::merged(entries.remove(&key), entry);
+        entries.insert(key, merged);
+        Ok(())
+    }
+
+    async fn for_contact(
+        &self,
+        source: &str,
+        contact_id: &str,
+        limit: usize,
+    ) -> Result<Vec<LoggedEvent>, StoreError> {
+        let entries = self
+            .entries
+            .lock()
+            .map_err(|_| StoreError("poisoned".into()))?;
+        let mut found: Vec<(&String, &LoggedEvent)> = entries
+            .iter()
+            .filter(|(_, e)| e.source == source && e.contact_id == contact_id)
+            .filter(|(_, e)| e.expires_at > now_secs())
+            .map(|((_, sk), e)| (sk, e))
+            .collect();
+        // Newest first, as the index query reads them.
+        found.sort_by(|a, b| b.0.cmp(a.0));
+        Ok(found
+            .into_iter()
+            .take(limit)
+            .map(|(_, e)| e.clone())
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::now_ms;
+    use crate::contact::ContactKey;
+
+    fn entry(job_id: &str, received_at_ms: i64, at_ms: i64) -> EventEntry {
+        EventEntry {
+            contact: ContactKey::ghl("loc", "c1"),
+            job_id: job_id.into(),
+            trigger: "ContactUpdate".into(),
+            received_at_ms,
+            outcome: "synced".into(),
+            reason: None,
+            http_status: None,
+            calltools_id: Some(7),
+            receive_count: 1,
+            duplicate: false,
+            at_ms,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_event_log_reads_newest_first_without_expired_entries() {
+        let log = MemoryEventLog::default();
+        let now = now_ms();
+        log.record(&entry("old", 1, now)).await.unwrap();
+        log.record(&entry("new", 2, now)).await.unwrap();
+        log.record(&entry("new", 2, now)).await.unwrap();
+        log.record(&entry("expired", 3, 0)).await.unwrap();
+        let found = log.for_contact("ghl", "c1", 10).await.unwrap();
+        let ids: Vec<(&str, u32)> = found
+            .iter()
+            .map(|e| (e.job_id.as_str(), e.attempts))
+            .collect();
+        assert_eq!(ids, [("new", 2), ("old", 1)]);
+        assert_eq!(log.for_contact("ghl", "c1", 1).await.unwrap().len(), 1);
+        assert!(log.for_contact("ghl", "c2", 10).await.unwrap().is_empty());
     }
 }

@@ -2,6 +2,8 @@
 //! GoHighLevel and CallTools over HTTP.
 
 mod bad_input;
+mod dlq;
 mod failures;
 mod signatures;
 mod sync;
+mod trace;

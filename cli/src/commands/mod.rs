@@ -1,5 +1,7 @@
 //! The `leadsync` subcommands.
 
 pub mod demo;
+pub mod dlq;
 pub mod events;
 pub mod local;
+pub mod trace;

@@ -7,6 +7,7 @@
 //! at once (and deleted from the main queue) instead of burning `maxReceiveCount`.
 
 pub mod apply;
+pub mod event;
 pub mod outcome;
 
 use std::collections::BTreeMap;
@@ -23,6 +24,7 @@ use crate::job::SyncJob;
 use crate::queue::{Parked, Redelivery};
 use crate::rules::Rules;
 use crate::store::StateStore;
+use crate::store::events::EventLog;
 
 pub use outcome::{Outcome, SkipReason};
 
@@ -31,6 +33,7 @@ pub struct Consumer {
     pub(crate) ghl: Arc<dyn GhlApi>,
     pub(crate) sink: CallToolsSink,
     pub(crate) redelivery: Arc<dyn Redelivery>,
+    pub(crate) events: Arc<dyn EventLog>,
     pub(crate) rules: Rules,
     pub(crate) retry: RetryPolicy,
     pub(crate) default_region: String,
@@ -42,10 +45,15 @@ pub struct ConsumerParts {
     pub ghl: Arc<dyn GhlApi>,
     pub sink: CallToolsSink,
     pub redelivery: Arc<dyn Redelivery>,
+    /// Where each settled record is recorded (`leadsync trace`).
+    pub events: Arc<dyn EventLog>,
     pub rules: Rules,
     pub retry: RetryPolicy,
     pub default_region: String,
 }
+
+/// A record with its job, or why it could not be read.
+type ParsedRecord<'a> = (&'a SqsMessage, Result<SyncJob, String>);
 
 /// The result of one record, for the batch response and for callers that watch outcomes.
 #[derive(Debug, Clone)]
@@ -64,6 +72,7 @@ impl Consumer {
             ghl: p.ghl,
             sink: p.sink,
             redelivery: p.redelivery,
+            events: p.events,
             rules: p.rules,
             retry: p.retry,
             default_region: p.default_region,
@@ -81,8 +90,7 @@ impl Consumer {
         records: &[SqsMessage],
         deadline_ms: i64,
     ) -> Vec<RecordResult> {
-        let mut groups: BTreeMap<String, Vec<(&SqsMessage, Result<SyncJob, String>)>> =
-            BTreeMap::new();
+        let mut groups: BTreeMap<String, Vec<ParsedRecord<'_>>> = BTreeMap::new();
         for (i, msg) in records.iter().enumerate() {
             let job =
                 SyncJob::from_json(msg.body.as_deref().unwrap_or("")).map_err(|e| e.to_string());
@@ -132,6 +140,11 @@ impl Consumer {
             ),
         };
         let failed = self.settle(msg, job.as_ref(), &outcome).await;
+        // After settling, so the entry says what actually happened to the message. An unreadable
+        // job names no contact to file it under; the DLQ has it.
+        if let Some(job) = &job {
+            self.log_event(job, &outcome, msg).await;
+        }
         let source = job.as_ref().map_or("unknown", SyncJob::source);
         metrics::counter!("jobs_processed", "source" => source, "outcome" => outcome_dimension(&outcome))
             .increment(1);
@@ -156,12 +169,7 @@ impl Consumer {
         match outcome {
             Outcome::Synced { .. } | Outcome::Skipped(_) => false,
             Outcome::Retry { after, .. } => {
-                let attempt = msg
-                    .attributes
-                    .get("ApproximateReceiveCount")
-                    .and_then(|c| c.parse().ok())
-                    .unwrap_or(1);
-                let delay = retry_delay(self.retry, attempt, *after);
+                let delay = retry_delay(self.retry, event::receive_count(msg), *after);
                 if let Some(handle) = &msg.receipt_handle
                     && let Err(e) = self.redelivery.retry_later(handle, delay).await
                 {
@@ -208,7 +216,7 @@ pub fn batch_response(results: &[RecordResult]) -> SqsBatchResponse {
     response
 }
 
-fn outcome_dimension(o: &Outcome) -> &'static str {
+pub(crate) fn outcome_dimension(o: &Outcome) -> &'static str {
     match o {
         Outcome::Synced { .. } => "synced",
         Outcome::Skipped(_) => "skipped",

@@ -10,6 +10,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditi
 
 use crate::clock::{now_ms, now_secs};
 use crate::contact::ContactKey;
+use crate::store::events::contact_index_key;
 use crate::store::{
     ContactState, JobClaim, Lease, StateStore, StoreError, WebhookClaim, WebhookLedger,
 };
@@ -20,7 +21,7 @@ const COMPLETED_JOB_TTL_SECS: i64 = 15 * 86_400;
 /// Long enough to cover GHL's 429 retries (about 70 minutes) with a wide margin.
 const WEBHOOK_TTL_SECS: i64 = 2 * 86_400;
 
-type Item = HashMap<String, AttributeValue>;
+pub(super) type Item = HashMap<String, AttributeValue>;
 
 #[derive(Clone)]
 pub struct DynamoStore {
@@ -37,11 +38,11 @@ impl DynamoStore {
     }
 }
 
-fn s(v: impl Into<String>) -> AttributeValue {
+pub(super) fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
 
-fn n(v: i64) -> AttributeValue {
+pub(super) fn n(v: i64) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
@@ -53,7 +54,7 @@ fn contact_pk(k: &ContactKey) -> String {
     format!("C#{}", k.storage_id())
 }
 
-fn store_err<E, R>(e: SdkError<E, R>) -> StoreError
+pub(super) fn store_err<E, R>(e: SdkError<E, R>) -> StoreError
 where
     E: std::error::Error + 'static,
     R: std::fmt::Debug,
@@ -101,11 +102,11 @@ where
     }
 }
 
-fn get_n(item: &Item, name: &str) -> Option<i64> {
+pub(super) fn get_n(item: &Item, name: &str) -> Option<i64> {
     item.get(name)?.as_n().ok()?.parse().ok()
 }
 
-fn get_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+pub(super) fn get_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
     item.get(name)?.as_s().ok().map(String::as_str)
 }
 
@@ -116,7 +117,7 @@ fn get_ns(item: &Item, name: &str) -> BTreeSet<i64> {
         .unwrap_or_default()
 }
 
-fn state_from(item: &Item) -> ContactState {
+pub(super) fn state_from(item: &Item) -> ContactState {
     ContactState {
         version_ms: get_n(item, "version_ms"),
         calltools_id: get_n(item, "calltools_id"),
@@ -281,6 +282,8 @@ impl StateStore for DynamoStore {
         u.set("ct_buckets", id_set(&state.buckets));
         u.set("ct_tags", id_set(&state.tags));
         u.set("updated_at_ms", Some(n(now_ms())));
+        // The `ByContact` index key, so the contact id alone finds this state (`leadsync trace`).
+        u.set("contact", Some(s(contact_index_key(&k.source, &k.id))));
         u.remove
             .extend(["lease_owner".to_string(), "lease_until".to_string()]);
         let mut req = self

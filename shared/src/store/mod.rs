@@ -8,8 +8,14 @@
 //! | contact state + CallTools mapping | `C#<source>#<account>#<contact>` | `STATE` |
 //! | job idempotency marker (TTL) | `J#<job id>` | `JOB` |
 //! | webhook id seen (TTL) | `W#<source>#<webhook id>` | `WEBHOOK` |
+//! | event log entry, one per job (TTL) | `C#<source>#<account>#<contact>` | `E#<received ms>#<job id>` |
+//!
+//! Contact state and event entries carry `contact` = `<source>#<contact id>`, the key of the
+//! `ByContact` index.
 
 pub mod dynamo;
+pub mod dynamo_events;
+pub mod events;
 
 use std::collections::BTreeSet;
 

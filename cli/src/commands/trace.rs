@@ -1,0 +1,282 @@
+//! `leadsync trace CONTACT_ID`: what leadsync knows about one contact — its current state (last
+//! applied version, CallTools id, buckets) and every job of the last 30 days with its outcome —
+//! found through the `ByContact` index from the contact id alone.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::io::Write as _;
+
+use anyhow::{Context, Result};
+use leadsync::store::dynamo_events::{DynamoEventLog, LocatedState};
+use leadsync::store::events::{EventLog, LoggedEvent};
+use serde::Serialize;
+use time::OffsetDateTime;
+use time::macros::format_description;
+
+use crate::commands::local::StackInfo;
+
+#[derive(clap::Args)]
+pub struct TraceArgs {
+    /// The source's own contact id (for GoHighLevel, the contact id in its URL).
+    pub contact_id: String,
+    /// The source the id belongs to.
+    #[arg(long, default_value = "ghl")]
+    pub source: String,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// At most this many jobs, newest first.
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+}
+
+/// Everything `trace` found about one contact.
+#[derive(Debug, Serialize)]
+pub struct Trace {
+    pub source: String,
+    pub contact_id: String,
+    /// One per account the id appears in; in practice zero or one.
+    pub states: Vec<StateView>,
+    /// Newest first.
+    pub events: Vec<LoggedEvent>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StateView {
+    pub account: String,
+    pub version_ms: Option<i64>,
+    pub calltools_id: Option<i64>,
+    pub buckets: BTreeSet<i64>,
+    pub tags: BTreeSet<i64>,
+    pub sink_hash: Option<String>,
+    pub updated_at_ms: Option<i64>,
+}
+
+impl From<LocatedState> for StateView {
+    fn from(l: LocatedState) -> Self {
+        Self {
+            account: l.contact.account,
+            version_ms: l.state.version_ms,
+            calltools_id: l.state.calltools_id,
+            buckets: l.state.buckets,
+            tags: l.state.tags,
+            sink_hash: l.state.sink_hash,
+            updated_at_ms: l.state.updated_at_ms,
+        }
+    }
+}
+
+/// Reads the contact's state and events; the command and the tests share it.
+pub async fn trace(
+    log: &DynamoEventLog,
+    source: &str,
+    contact_id: &str,
+    limit: usize,
+) -> Result<Trace> {
+    let states = log.states_for(source, contact_id).await?;
+    let events = log.for_contact(source, contact_id, limit).await?;
+    Ok(Trace {
+        source: source.into(),
+        contact_id: contact_id.into(),
+        states: states.into_iter().map(StateView::from).collect(),
+        events,
+    })
+}
+
+pub async fn run(args: TraceArgs) -> Result<()> {
+    let log = event_log().await?;
+    let found = trace(&log, &args.source, &args.contact_id, args.limit).await?;
+    let text = if args.json {
+        serde_json::to_string_pretty(&found)? + "\n"
+    } else {
+        render(&found)
+    };
+    // `trace … | head` closes stdout early; that is not an error worth a panic.
+    match std::io::stdout().write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
+/// The deployed table (`LEADSYNC_TABLE` + the usual AWS configuration), or else the local stack
+/// that `leadsync local up` described in `.local/stack.json`.
+async fn event_log() -> Result<DynamoEventLog> {
+    if let Some(table) = std::env::var("LEADSYNC_TABLE")
+        .ok()
+        .filter(|t| !t.is_empty())
+    {
+        let aws = leadsync::app::load_aws().await;
+        return Ok(DynamoEventLog::new(
+            aws_sdk_dynamodb::Client::new(&aws),
+            table,
+        ));
+    }
+    let stack = StackInfo::read().context("set LEADSYNC_TABLE to trace a deployed stack")?;
+    let aws = crate::local::moto_sdk_config(&stack.moto_url).await;
+    Ok(DynamoEventLog::new(
+        aws_sdk_dynamodb::Client::new(&aws),
+        stack.table,
+    ))
+}
+
+/// The trace as a person reads it: state first, then jobs newest first.
+pub fn render(t: &Trace) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{} contact {}", t.source, t.contact_id);
+    if t.states.is_empty() {
+        let _ = writeln!(
+            out,
+            "  state: none (never synced or skipped with a saved state)"
+        );
+    }
+    for s in &t.states {
+        let opt = |v: Option<i64>| v.map_or("-".to_string(), |v| v.to_string());
+        let _ = writeln!(out, "  account          {}", s.account);
+        let _ = writeln!(out, "  applied version  {}", opt_time(s.version_ms));
+        let _ = writeln!(out, "  CallTools id     {}", opt(s.calltools_id));
+        let _ = writeln!(out, "  buckets          {}", ids(&s.buckets));
+        let _ = writeln!(out, "  tags             {}", ids(&s.tags));
+        let _ = writeln!(
+            out,
+            "  write hash       {}",
+            s.sink_hash.as_deref().unwrap_or("-")
+        );
+        let _ = writeln!(out, "  updated          {}", opt_time(s.updated_at_ms));
+    }
+    if t.events.is_empty() {
+        let _ = writeln!(out, "\nno jobs in the event log (it keeps 30 days)");
+        return out;
+    }
+    let _ = writeln!(out, "\njobs, newest first ({}):", t.events.len());
+    let job_width = t.events.iter().map(|e| e.job_id.len()).max().unwrap_or(0);
+    let _ = writeln!(
+        out,
+        "  {:<23}  {:<job_width$}  {:<16}  {:<8}  {:>8}  reason",
+        "received (UTC)", "job", "trigger", "outcome", "attempts"
+    );
+    for e in &t.events {
+        let mut reason = e.reason.clone().unwrap_or_default();
+        if let Some(status) = e.http_status {
+            reason = format!("HTTP {status}: {reason}");
+        }
+        if let Some(id) = e.calltools_id.filter(|_| e.outcome == "synced") {
+            reason = format!("CallTools {id}");
+        }
+        if e.duplicates > 0 {
+            let _ = write!(reason, " (+{} duplicate deliveries)", e.duplicates);
+        }
+        let _ = writeln!(
+            out,
+            "  {:<23}  {:<job_width$}  {:<16}  {:<8}  {:>8}  {}",
+            time(e.received_at_ms),
+            e.job_id,
+            e.trigger,
+            e.outcome,
+            e.attempts,
+            reason.trim()
+        );
+    }
+    out
+}
+
+fn ids(set: &BTreeSet<i64>) -> String {
+    if set.is_empty() {
+        return "none".into();
+    }
+    set.iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn opt_time(ms: Option<i64>) -> String {
+    ms.map_or("-".to_string(), time)
+}
+
+/// Epoch ms as `2026-11-23 23:40:01.123`, UTC.
+fn time(ms: i64) -> String {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(format_description!(
+                "[year]-[month]-[day] [hour]:[minute]:[second].[subsecond digits:3]"
+            ))
+            .ok()
+        })
+        .unwrap_or_else(|| ms.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(outcome: &str, reason: Option<&str>) -> LoggedEvent {
+        LoggedEvent {
+            source: "ghl".into(),
+            account: "loc".into(),
+            contact_id: "c1".into(),
+            job_id: "ghl:w1".into(),
+            trigger: "ContactUpdate".into(),
+            received_at_ms: 1_700_000_000_123,
+            outcome: outcome.into(),
+            reason: reason.map(str::to_string),
+            http_status: None,
+            calltools_id: (outcome == "synced").then_some(48_210_001),
+            attempts: 2,
+            duplicates: 0,
+            last_receive_count: 2,
+            first_seen_ms: 0,
+            last_attempt_ms: 0,
+            expires_at: 0,
+        }
+    }
+
+    #[test]
+    fn times_are_utc_with_milliseconds() {
+        assert_eq!(time(1_700_000_000_123), "2023-11-14 22:13:20.123");
+    }
+
+    #[test]
+    fn the_text_shows_state_then_each_job_with_its_outcome() {
+        let t = Trace {
+            source: "ghl".into(),
+            contact_id: "c1".into(),
+            states: vec![StateView {
+                account: "loc".into(),
+                version_ms: Some(1_700_000_000_000),
+                calltools_id: Some(48_210_001),
+                buckets: BTreeSet::from([11237]),
+                tags: BTreeSet::new(),
+                sink_hash: Some("abc".into()),
+                updated_at_ms: None,
+            }],
+            events: vec![event("skipped", Some("stale")), event("synced", None)],
+        };
+        let text = render(&t);
+        assert!(
+            text.contains("applied version  2023-11-14 22:13:20.000"),
+            "{text}"
+        );
+        assert!(text.contains("CallTools id     48210001"), "{text}");
+        assert!(text.contains("buckets          11237\n"), "{text}");
+        let lines: Vec<&str> = text.lines().filter(|l| l.contains("ghl:w1")).collect();
+        assert!(
+            lines[0].contains("skipped") && lines[0].ends_with("stale"),
+            "{text}"
+        );
+        assert!(lines[1].ends_with("CallTools 48210001"), "{text}");
+    }
+
+    #[test]
+    fn an_unknown_contact_says_so() {
+        let t = Trace {
+            source: "ghl".into(),
+            contact_id: "nobody".into(),
+            states: vec![],
+            events: vec![],
+        };
+        let text = render(&t);
+        assert!(text.contains("state: none"), "{text}");
+        assert!(text.contains("no jobs in the event log"), "{text}");
+    }
+}

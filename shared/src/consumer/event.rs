@@ -1,0 +1,131 @@
+//! What the consumer writes to the event log for each record it settled.
+
+use aws_lambda_events::event::sqs::SqsMessage;
+
+use crate::consumer::outcome::{Outcome, SkipReason};
+use crate::consumer::{Consumer, outcome_dimension};
+use crate::job::SyncJob;
+use crate::store::events::EventEntry;
+
+/// The record's SQS receive count: 1 on first delivery, growing with each retry.
+pub(crate) fn receive_count(msg: &SqsMessage) -> u32 {
+    msg.attributes
+        .get("ApproximateReceiveCount")
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(1)
+}
+
+/// The log entry for one attempt at `job`.
+pub fn entry_for(job: &SyncJob, outcome: &Outcome, receive_count: u32, at_ms: i64) -> EventEntry {
+    let SyncJob::GhlContact(j) = job;
+    let (reason, http_status, calltools_id) = match outcome {
+        Outcome::Synced { calltools_id, .. } => (None, None, Some(*calltools_id)),
+        Outcome::Skipped(r) => (Some(r.as_str().to_string()), None, None),
+        Outcome::Retry { reason, .. } => (Some(reason.clone()), None, None),
+        Outcome::Park { reason, status, .. } => (Some(reason.clone()), *status, None),
+    };
+    EventEntry {
+        contact: job.contact_key(),
+        job_id: j.job_id.clone(),
+        trigger: j.trigger.as_str().to_string(),
+        received_at_ms: j.received_at_ms,
+        outcome: outcome_dimension(outcome).to_string(),
+        reason,
+        http_status,
+        calltools_id,
+        receive_count,
+        duplicate: *outcome == Outcome::Skipped(SkipReason::DuplicateJob),
+        at_ms,
+    }
+}
+
+impl Consumer {
+    /// Records the attempt. The log is for people asking questions later, so a failure to write
+    /// it is logged and never fails (or retries) the record.
+    pub(crate) async fn log_event(&self, job: &SyncJob, outcome: &Outcome, msg: &SqsMessage) {
+        let entry = entry_for(job, outcome, receive_count(msg), crate::clock::now_ms());
+        if let Err(e) = self.events.record(&entry).await {
+            tracing::warn!(job_id = %entry.job_id, error = %e, "event log entry not written");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::job::{GhlContactJob, GhlTrigger};
+
+    fn job() -> SyncJob {
+        SyncJob::GhlContact(GhlContactJob {
+            job_id: "ghl:w1".into(),
+            location_id: "loc".into(),
+            contact_id: "c1".into(),
+            trigger: GhlTrigger::ContactTagUpdate,
+            version_ms: None,
+            received_at_ms: 1_000,
+            payload: "{}".into(),
+        })
+    }
+
+    #[test]
+    fn a_synced_job_is_logged_with_its_calltools_id_and_no_reason() {
+        let e = entry_for(
+            &job(),
+            &Outcome::Synced {
+                calltools_id: 7,
+                calls: 1,
+            },
+            1,
+            2_000,
+        );
+        assert_eq!(e.outcome, "synced");
+        assert_eq!((e.reason, e.calltools_id), (None, Some(7)));
+        assert_eq!(e.trigger, "ContactTagUpdate");
+        assert_eq!(e.contact.storage_id(), "ghl#loc#c1");
+        assert!(!e.duplicate);
+    }
+
+    #[test]
+    fn skipped_retried_and_parked_jobs_carry_their_reason() {
+        let stale = entry_for(&job(), &Outcome::Skipped(SkipReason::Stale), 1, 0);
+        assert_eq!(
+            (stale.outcome.as_str(), stale.reason.as_deref()),
+            ("skipped", Some("stale"))
+        );
+        let retry = Outcome::Retry {
+            reason: "CallTools: HTTP 503".into(),
+            after: Some(Duration::from_secs(1)),
+        };
+        let retried = entry_for(&job(), &retry, 3, 0);
+        assert_eq!(retried.outcome, "retried");
+        assert_eq!(retried.receive_count, 3);
+        let park = Outcome::Park {
+            reason: "CallTools: HTTP 400".into(),
+            status: Some(400),
+            excerpt: String::new(),
+        };
+        let parked = entry_for(&job(), &park, 1, 0);
+        assert_eq!(
+            (parked.outcome.as_str(), parked.http_status),
+            ("parked", Some(400))
+        );
+    }
+
+    #[test]
+    fn only_a_duplicate_job_is_marked_duplicate() {
+        let dup = entry_for(&job(), &Outcome::Skipped(SkipReason::DuplicateJob), 2, 0);
+        assert!(dup.duplicate);
+        assert_eq!(dup.reason.as_deref(), Some("duplicate_job"));
+    }
+
+    #[test]
+    fn the_receive_count_comes_from_the_sqs_attribute() {
+        let mut msg = SqsMessage::default();
+        assert_eq!(receive_count(&msg), 1);
+        msg.attributes
+            .insert("ApproximateReceiveCount".into(), "4".into());
+        assert_eq!(receive_count(&msg), 4);
+    }
+}

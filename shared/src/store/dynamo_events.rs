@@ -1,0 +1,349 @@
+//! The DynamoDB adapter of the event log, in the state table: pk is the contact's, so a contact's
+//! entries sit beside its state; the `ByContact` index finds both from the contact id alone.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use crate::clock::now_secs;
+use crate::contact::ContactKey;
+use crate::store::dynamo::{Item, get_n, get_s, n, s, state_from, store_err};
+use crate::store::events::{
+    CONTACT_INDEX, EVENT_TTL_SECS, EventEntry, EventLog, LoggedEvent, contact_index_key,
+    event_sort_key,
+};
+use crate::store::{ContactState, StoreError};
+
+/// How many items one index query reads at most while looking for unexpired entries.
+const PAGE: i32 = 100;
+
+#[derive(Clone)]
+pub struct DynamoEventLog {
+    client: Client,
+    table: String,
+}
+
+/// A contact's state as found through the index, with the account it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocatedState {
+    pub contact: ContactKey,
+    pub state: ContactState,
+}
+
+impl DynamoEventLog {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    /// The contact's state items: one per account the id appears in (in practice one).
+    pub async fn states_for(
+        &self,
+        source: &str,
+        contact_id: &str,
+    ) -> Result<Vec<LocatedState>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(CONTACT_INDEX)
+            .key_condition_expression("#c = :c AND sk = :state")
+            .expression_attribute_names("#c", "contact")
+            .expression_attribute_values(":c", s(contact_index_key(source, contact_id)))
+            .expression_attribute_values(":state", s("STATE"))
+            .send()
+            .await
+            .map_err(store_err)?;
+        Ok(out
+            .items()
+            .iter()
+            .filter_map(|item| {
+                let account = account_of(item, source, contact_id)?;
+                Some(LocatedState {
+                    contact: ContactKey {
+                        source: source.into(),
+                        account,
+                        id: contact_id.into(),
+                    },
+                    state: state_from(item),
+                })
+            })
+            .collect())
+    }
+
+    async fn update(&self, entry: &EventEntry, u: Expr, only_if_logged: bool) -> UpdateResult {
+        let pk = format!("C#{}", entry.contact.storage_id());
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(event_sort_key(entry.received_at_ms, &entry.job_id)))
+            .update_expression(u.expression())
+            .set_expression_attribute_names(Some(u.names))
+            .set_expression_attribute_values(Some(u.values));
+        if only_if_logged {
+            req = req
+                .condition_expression("attribute_exists(#outcome)")
+                .expression_attribute_names("#outcome", "outcome");
+        }
+        match req.send().await {
+            Ok(_) => UpdateResult::Done,
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                UpdateResult::NotLogged
+            }
+            Err(e) => UpdateResult::Failed(store_err(e)),
+        }
+    }
+}
+
+enum UpdateResult {
+    Done,
+    NotLogged,
+    Failed(StoreError),
+}
+
+#[async_trait]
+impl EventLog for DynamoEventLog {
+    async fn record(&self, entry: &EventEntry) -> Result<(), StoreError> {
+        if entry.duplicate {
+            // Count the redelivery on what the job came to; only if the job was never logged
+            // (it ran before the log existed, or its entry expired) is the duplicate written out.
+            match self.update(entry, counted_update(entry), true).await {
+                UpdateResult::Done => return Ok(()),
+                UpdateResult::Failed(e) => return Err(e),
+                UpdateResult::NotLogged => {}
+            }
+        }
+        match self.update(entry, full_update(entry), false).await {
+            UpdateResult::Failed(e) => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    async fn for_contact(
+        &self,
+        source: &str,
+        contact_id: &str,
+        limit: usize,
+    ) -> Result<Vec<LoggedEvent>, StoreError> {
+        let mut events = Vec::new();
+        let mut start: Option<Item> = None;
+        let now = now_secs();
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(CONTACT_INDEX)
+                .key_condition_expression("#c = :c AND begins_with(sk, :e)")
+                .expression_attribute_names("#c", "contact")
+                .expression_attribute_values(":c", s(contact_index_key(source, contact_id)))
+                .expression_attribute_values(":e", s("E#"))
+                .scan_index_forward(false)
+                .limit(PAGE)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(store_err)?;
+            // Expired items may linger (DynamoDB deletes them lazily; moto never does).
+            events.extend(
+                out.items()
+                    .iter()
+                    .filter_map(|i| event_from(i, source, contact_id))
+                    .filter(|e| e.expires_at > now),
+            );
+            match out.last_evaluated_key {
+                Some(key) if events.len() < limit => start = Some(key),
+                _ => break,
+            }
+        }
+        events.truncate(limit);
+        Ok(events)
+    }
+}
+
+/// `SET … ADD … REMOVE …` with every attribute name aliased (some, like `trigger`, are reserved).
+#[derive(Default)]
+struct Expr {
+    set: Vec<String>,
+    add: Vec<String>,
+    remove: Vec<String>,
+    names: HashMap<String, String>,
+    values: Item,
+}
+
+impl Expr {
+    fn name(&mut self, attr: &str) -> String {
+        let alias = format!("#{attr}");
+        self.names.insert(alias.clone(), attr.to_string());
+        alias
+    }
+
+    fn set(&mut self, attr: &str, v: AttributeValue) {
+        let name = self.name(attr);
+        self.set.push(format!("{name} = :{attr}"));
+        self.values.insert(format!(":{attr}"), v);
+    }
+
+    fn set_if_absent(&mut self, attr: &str, v: AttributeValue) {
+        let name = self.name(attr);
+        self.set
+            .push(format!("{name} = if_not_exists({name}, :{attr})"));
+        self.values.insert(format!(":{attr}"), v);
+    }
+
+    fn set_or_remove(&mut self, attr: &str, v: Option<AttributeValue>) {
+        match v {
+            Some(v) => self.set(attr, v),
+            None => {
+                let name = self.name(attr);
+                self.remove.push(name);
+            }
+        }
+    }
+
+    fn add_one(&mut self, attr: &str) {
+        let name = self.name(attr);
+        self.add.push(format!("{name} :one"));
+        self.values.insert(":one".into(), n(1));
+    }
+
+    fn expression(&self) -> String {
+        [
+            ("SET", &self.set),
+            ("ADD", &self.add),
+            ("REMOVE", &self.remove),
+        ]
+        .iter()
+        .filter(|(_, parts)| !parts.is_empty())
+        .map(|(verb, parts)| format!("{verb} {}", parts.join(", ")))
+        .collect::<Vec<_>>()
+        .join(" ")
+    }
+}
+
+/// What every attempt updates: the counters and timestamps.
+fn counted_update(e: &EventEntry) -> Expr {
+    let mut u = Expr::default();
+    u.add_one("attempts");
+    if e.duplicate {
+        u.add_one("duplicates");
+    }
+    u.set("last_attempt_ms", n(e.at_ms));
+    u.set("last_receive_count", n(i64::from(e.receive_count)));
+    u.set("expires_at", n(e.at_ms / 1000 + EVENT_TTL_SECS));
+    u
+}
+
+/// An attempt that settles (or re-settles) what the job came to.
+fn full_update(e: &EventEntry) -> Expr {
+    let mut u = counted_update(e);
+    u.set("job_id", s(&e.job_id));
+    u.set("trigger", s(&e.trigger));
+    u.set(
+        "contact",
+        s(contact_index_key(&e.contact.source, &e.contact.id)),
+    );
+    u.set("received_at_ms", n(e.received_at_ms));
+    u.set_if_absent("first_seen_ms", n(e.at_ms));
+    u.set("outcome", s(&e.outcome));
+    u.set_or_remove("reason", e.reason.clone().map(s));
+    u.set_or_remove("http_status", e.http_status.map(|h| n(i64::from(h))));
+    if let Some(id) = e.calltools_id {
+        u.set("calltools_id", n(id));
+    }
+    u
+}
+
+/// The account from `C#<source>#<account>#<contact>`.
+fn account_of(item: &Item, source: &str, contact_id: &str) -> Option<String> {
+    get_s(item, "pk")?
+        .strip_prefix(&format!("C#{source}#"))?
+        .strip_suffix(&format!("#{contact_id}"))
+        .map(str::to_string)
+}
+
+fn event_from(item: &Item, source: &str, contact_id: &str) -> Option<LoggedEvent> {
+    let count = |name| {
+        get_n(item, name)
+            .and_then(|v| u32::try_from(v).ok())
+            .unwrap_or(0)
+    };
+    Some(LoggedEvent {
+        source: source.into(),
+        account: account_of(item, source, contact_id)?,
+        contact_id: contact_id.into(),
+        job_id: get_s(item, "job_id")?.to_string(),
+        trigger: get_s(item, "trigger").unwrap_or_default().to_string(),
+        received_at_ms: get_n(item, "received_at_ms").unwrap_or(0),
+        outcome: get_s(item, "outcome")?.to_string(),
+        reason: get_s(item, "reason").map(str::to_string),
+        http_status: get_n(item, "http_status").and_then(|h| u16::try_from(h).ok()),
+        calltools_id: get_n(item, "calltools_id"),
+        attempts: count("attempts"),
+        duplicates: count("duplicates"),
+        last_receive_count: count("last_receive_count"),
+        first_seen_ms: get_n(item, "first_seen_ms").unwrap_or(0),
+        last_attempt_ms: get_n(item, "last_attempt_ms").unwrap_or(0),
+        expires_at: get_n(item, "expires_at").unwrap_or(0),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(duplicate: bool) -> EventEntry {
+        EventEntry {
+            contact: ContactKey::ghl("loc", "c1"),
+            job_id: "ghl:w1".into(),
+            trigger: "ContactUpdate".into(),
+            received_at_ms: 1_000,
+            outcome: "skipped".into(),
+            reason: Some("stale".into()),
+            http_status: None,
+            calltools_id: None,
+            receive_count: 2,
+            duplicate,
+            at_ms: 2_000,
+        }
+    }
+
+    #[test]
+    fn an_attempt_counts_itself_and_settles_the_outcome() {
+        let u = full_update(&entry(false));
+        let e = u.expression();
+        assert!(e.starts_with("SET "), "{e}");
+        assert!(e.contains("ADD #attempts :one"), "{e}");
+        assert!(e.contains("#outcome = :outcome"), "{e}");
+        assert!(
+            e.contains("#first_seen_ms = if_not_exists(#first_seen_ms, :first_seen_ms)"),
+            "{e}"
+        );
+        assert!(e.ends_with("REMOVE #http_status"), "{e}");
+        assert_eq!(u.values.get(":contact"), Some(&s("ghl#c1")));
+        assert_eq!(u.names.get("#trigger").map(String::as_str), Some("trigger"));
+    }
+
+    #[test]
+    fn a_duplicate_only_counts_and_leaves_the_outcome_alone() {
+        let e = counted_update(&entry(true)).expression();
+        assert!(e.contains("ADD #attempts :one, #duplicates :one"), "{e}");
+        assert!(!e.contains(":outcome"), "{e}");
+    }
+
+    #[test]
+    fn the_account_comes_from_the_partition_key() {
+        let item = HashMap::from([("pk".to_string(), s("C#ghl#loc#1#c1"))]);
+        assert_eq!(account_of(&item, "ghl", "c1").as_deref(), Some("loc#1"));
+        assert_eq!(account_of(&item, "fb", "c1"), None);
+    }
+}
