@@ -83,7 +83,8 @@ pub fn build_consumer(cfg: &Config, aws: &SdkConfig) -> Result<Consumer, BuildEr
         http.clone(),
         calltools_base,
         cfg.calltools.api_key.require("CALLTOOLS_API_KEY")?.clone(),
-    );
+    )
+    .with_rate_limit(cfg.calltools.max_requests_per_second);
     let ghl = GhlClient::new(
         http,
         cfg.ghl.api_base_url.clone(),

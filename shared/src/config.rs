@@ -85,6 +85,8 @@ pub struct CallToolsConfig {
     pub phone_field: String,
     pub email_field: String,
     pub request_timeout: Duration,
+    /// Requests per second per execution environment; `None` (0) means unlimited.
+    pub max_requests_per_second: Option<std::num::NonZeroU32>,
 }
 
 /// How long a transiently failed job waits before its next attempt.
@@ -196,6 +198,11 @@ impl Config {
                 phone_field: var("CALLTOOLS_PHONE_FIELD")
                     .unwrap_or_else(|| "mobile_phone_number".into()),
                 email_field: var("CALLTOOLS_EMAIL_FIELD").unwrap_or_else(|| "email".into()),
+                max_requests_per_second: std::num::NonZeroU32::new(parse_or(
+                    var("CALLTOOLS_MAX_REQUESTS_PER_SECOND"),
+                    "CALLTOOLS_MAX_REQUESTS_PER_SECOND",
+                    5,
+                )?),
                 request_timeout: Duration::from_millis(parse_or(
                     var("CALLTOOLS_TIMEOUT_MS"),
                     "CALLTOOLS_TIMEOUT_MS",
@@ -367,6 +374,17 @@ mod tests {
         assert!(err.to_string().contains("LEADSYNC_MAX_BODY_BYTES"), "{err}");
         let err = config(&[("LEADSYNC_RULES", "[]")]).unwrap_err();
         assert!(err.to_string().contains("LEADSYNC_RULES"), "{err}");
+    }
+
+    #[test]
+    fn the_calltools_rate_limit_defaults_to_five_and_zero_turns_it_off() {
+        let c = config(&[]).unwrap();
+        assert_eq!(
+            c.calltools.max_requests_per_second.map(|n| n.get()),
+            Some(5)
+        );
+        let c = config(&[("CALLTOOLS_MAX_REQUESTS_PER_SECOND", "0")]).unwrap();
+        assert_eq!(c.calltools.max_requests_per_second, None);
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! CallTools REST API client (research/ghl_calltools.md §5): `Authorization: Token <key>`,
 //! trailing slashes on every path, bodies read as text first because errors can be HTML.
 
+use std::num::NonZeroU32;
+
 use async_trait::async_trait;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -71,6 +74,7 @@ pub struct CallToolsClient {
     http: reqwest::Client,
     base_url: String,
     key: Secret,
+    limiter: Option<DefaultDirectRateLimiter>,
 }
 
 impl CallToolsClient {
@@ -79,7 +83,15 @@ impl CallToolsClient {
             http,
             base_url: base_url.into(),
             key,
+            limiter: None,
         }
+    }
+
+    /// Spaces requests to at most `per_second` from this client (one Lambda execution
+    /// environment): CallTools' limits are per API key, and bursts end in 429s.
+    pub fn with_rate_limit(mut self, per_second: Option<NonZeroU32>) -> Self {
+        self.limiter = per_second.map(|n| RateLimiter::direct(Quota::per_second(n)));
+        self
     }
 
     fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
@@ -98,6 +110,9 @@ impl CallToolsClient {
 
     /// Sends, and returns the status and body text of any answer; failures are classified.
     async fn send(&self, req: reqwest::RequestBuilder) -> Result<(u16, String), RemoteError> {
+        if let Some(limiter) = &self.limiter {
+            limiter.until_ready().await;
+        }
         let resp = req
             .send()
             .await
