@@ -8,6 +8,7 @@ use std::time::Duration;
 use aws_config::{BehaviorVersion, SdkConfig};
 use thiserror::Error;
 
+use crate::breaker::CircuitBreaker;
 use crate::calltools::CallToolsSink;
 use crate::calltools::client::CallToolsClient;
 use crate::config::{Config, ConfigError};
@@ -97,11 +98,14 @@ pub fn build_consumer(cfg: &Config, aws: &SdkConfig) -> Result<Consumer, BuildEr
     );
     let dynamodb = aws_sdk_dynamodb::Client::new(aws);
     let table = cfg.require_table()?;
+    let store = Arc::new(DynamoStore::new(dynamodb.clone(), table));
+    let breaker = CircuitBreaker::new("calltools", cfg.breaker, store.clone());
     Ok(Consumer::new(ConsumerParts {
-        store: Arc::new(DynamoStore::new(dynamodb.clone(), table)),
+        store,
         events: Arc::new(DynamoEventLog::new(dynamodb, table)),
         ghl: Arc::new(ghl),
-        sink: CallToolsSink::new(Arc::new(calltools), &cfg.calltools),
+        sink: CallToolsSink::new(Arc::new(calltools), &cfg.calltools)
+            .with_breaker(Arc::new(breaker)),
         redelivery: Arc::new(queue),
         rules: cfg.rules.clone(),
         retry: cfg.retry,

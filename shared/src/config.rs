@@ -107,6 +107,7 @@ pub struct Config {
     pub rules: Rules,
     pub max_body_bytes: usize,
     pub retry: RetryPolicy,
+    pub breaker: crate::breaker::BreakerSettings,
     pub default_region: String,
 }
 
@@ -219,6 +220,19 @@ impl Config {
                 131_072,
             )?,
             retry,
+            breaker: crate::breaker::BreakerSettings {
+                failure_threshold: parse_or(
+                    var("LEADSYNC_BREAKER_FAILURES"),
+                    "LEADSYNC_BREAKER_FAILURES",
+                    5,
+                )?,
+                recovery: Duration::from_secs(parse_or(
+                    var("LEADSYNC_BREAKER_RECOVERY_SECS"),
+                    "LEADSYNC_BREAKER_RECOVERY_SECS",
+                    30,
+                )?),
+                cache_max_age: Duration::from_secs(5),
+            },
             default_region: var("LEADSYNC_DEFAULT_PHONE_REGION").unwrap_or_else(|| "US".into()),
         })
     }

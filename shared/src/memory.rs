@@ -199,3 +199,59 @@ mod tests {
         assert!(log.for_contact("ghl", "c2", 10).await.unwrap().is_empty());
     }
 }
+
+/// Breaker state shared by the breakers built on the same store, with the same compare-and-set
+/// semantics as the DynamoDB adapter; `unreachable()` fails every call.
+#[derive(Default)]
+pub struct MemoryBreakerStore {
+    states: Mutex<HashMap<String, crate::breaker::Shared>>,
+    unreachable: bool,
+}
+
+impl MemoryBreakerStore {
+    pub fn unreachable() -> Self {
+        Self {
+            unreachable: true,
+            ..Self::default()
+        }
+    }
+
+    pub fn state(&self, name: &str) -> crate::breaker::Shared {
+        self.states
+            .lock()
+            .ok()
+            .and_then(|s| s.get(name).cloned())
+            .unwrap_or_default()
+    }
+}
+
+#[async_trait]
+impl crate::breaker::BreakerStore for MemoryBreakerStore {
+    async fn load_breaker(&self, name: &str) -> Result<crate::breaker::Shared, StoreError> {
+        if self.unreachable {
+            return Err(StoreError("unreachable".into()));
+        }
+        Ok(self.state(name))
+    }
+
+    async fn transition_breaker(
+        &self,
+        name: &str,
+        expected_version: u64,
+        next: &crate::breaker::Shared,
+    ) -> Result<bool, StoreError> {
+        if self.unreachable {
+            return Err(StoreError("unreachable".into()));
+        }
+        let mut states = self
+            .states
+            .lock()
+            .map_err(|_| StoreError("poisoned".into()))?;
+        let current = states.get(name).map_or(0, |s| s.version);
+        if current != expected_version {
+            return Ok(false);
+        }
+        states.insert(name.to_string(), next.clone());
+        Ok(true)
+    }
+}

@@ -110,9 +110,11 @@ async fn a_write_whose_answer_was_lost_is_not_duplicated_on_retry() -> Result<()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_that_never_succeeds_ends_in_the_dlq_through_redrive_not_lost() -> Result<()> {
-    // Retries come back at once so the five receives of maxReceiveCount pass quickly.
+    // Retries come back at once so the five receives of maxReceiveCount pass quickly; the
+    // circuit breaker is off, or it would (rightly) hold the job back for the whole outage.
     let t = stack()
         .setting("LEADSYNC_RETRY_BASE_SECS", "0")
+        .setting("LEADSYNC_BREAKER_FAILURES", "0")
         .start()
         .await?;
     t.set_faults(json!({"outage_for_ms": 120_000})).await?;
@@ -135,7 +137,8 @@ async fn a_job_that_never_succeeds_ends_in_the_dlq_through_redrive_not_lost() ->
                 .is_some_and(|b| b.contains("ghl:outage-1"))
         }))
     })
-    .await?;
+    .await
+    .inspect_err(|_| eprintln!("{:#?}", t.stack.results()))?;
     let attempts = t
         .stack
         .results()
@@ -152,6 +155,54 @@ async fn a_job_that_never_succeeds_ends_in_the_dlq_through_redrive_not_lost() ->
             .is_none_or(|a| !a.contains_key("reason")),
         "moved by SQS, not parked by us"
     );
+    t.stop().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_opens_the_breaker_and_everything_syncs_when_calltools_is_back() -> Result<()> {
+    let t = stack()
+        .setting("LEADSYNC_BREAKER_FAILURES", "3")
+        .setting("LEADSYNC_BREAKER_RECOVERY_SECS", "2")
+        .start()
+        .await?;
+    t.set_faults(json!({"outage_for_ms": 4_000})).await?;
+    let phones: Vec<String> = (0..6).map(|i| format!("+1415555014{i}")).collect();
+    for (i, phone) in phones.iter().enumerate() {
+        t.create_tagged_contact(&format!("Outage{i}"), phone, "cold lead")
+            .await?;
+    }
+    for phone in &phones {
+        in_bucket(&t, phone, COLD_LEADS).await?;
+    }
+    drained(&t, Duration::from_secs(30)).await?;
+    assert!(
+        t.dead_letters().await?.is_empty(),
+        "nothing parked for an outage"
+    );
+    let held_back = t
+        .stack
+        .results()
+        .into_iter()
+        .filter(|r| matches!(&r.outcome, Outcome::Retry { reason, .. } if reason.contains("circuit open")))
+        .count();
+    assert!(
+        held_back > 0,
+        "jobs were held back instead of hammering CallTools"
+    );
+    let failed_calls = t
+        .calltools_calls()
+        .await?
+        .into_iter()
+        .filter(|c| c["status"] == 503)
+        .count();
+    assert!(
+        failed_calls < 12,
+        "the breaker kept calls during the outage below one per job: {failed_calls}"
+    );
+    for phone in &phones {
+        assert_eq!(t.calltools_with_phone(phone).await?.len(), 1);
+    }
     t.stop().await;
     Ok(())
 }

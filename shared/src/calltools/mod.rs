@@ -9,6 +9,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 use tokio::sync::Mutex;
 
+use crate::breaker::{CallResult, CircuitBreaker, Permit};
 use crate::calltools::client::CallToolsApi;
 use crate::calltools::upsert::{Applied, ContactWrite, MembershipChange, upsert};
 use crate::config::{CallToolsConfig, DuplicateMode};
@@ -25,6 +26,7 @@ pub struct ResolvedMembership {
 
 pub struct CallToolsSink {
     api: Arc<dyn CallToolsApi>,
+    breaker: Option<Arc<CircuitBreaker>>,
     mode: DuplicateMode,
     phone_field: String,
     email_field: String,
@@ -37,6 +39,7 @@ impl CallToolsSink {
     pub fn new(api: Arc<dyn CallToolsApi>, cfg: &CallToolsConfig) -> Self {
         Self {
             api,
+            breaker: None,
             mode: cfg.duplicate_mode,
             phone_field: cfg.phone_field.clone(),
             email_field: cfg.email_field.clone(),
@@ -62,7 +65,7 @@ impl CallToolsSink {
     async fn bucket_id(&self, name: &str) -> Result<i64, RemoteError> {
         let mut cache = self.bucket_ids.lock().await;
         if cache.as_ref().is_none_or(|c| !c.contains_key(name)) {
-            let listed = self.api.list_buckets().await?;
+            let listed = self.guarded(self.api.list_buckets()).await?;
             *cache = Some(listed.into_iter().map(|b| (b.name, b.id)).collect());
         }
         cache
@@ -83,9 +86,9 @@ impl CallToolsSink {
         if let Some(id) = cache.get(name) {
             return Ok(*id);
         }
-        let id = match self.api.find_tag(name).await? {
+        let id = match self.guarded(self.api.find_tag(name)).await? {
             Some(id) => id,
-            None => self.api.create_tag(name).await?,
+            None => self.guarded(self.api.create_tag(name)).await?,
         };
         cache.insert(name.to_string(), id);
         Ok(id)
@@ -110,7 +113,42 @@ impl CallToolsSink {
     }
 
     pub async fn upsert(&self, write: &ContactWrite) -> Result<Applied, RemoteError> {
-        upsert(self.api.as_ref(), self.mode, write).await
+        self.guarded(upsert(self.api.as_ref(), self.mode, write))
+            .await
+    }
+
+    /// Puts a circuit breaker around every CallTools call of this sink.
+    pub fn with_breaker(mut self, breaker: Arc<CircuitBreaker>) -> Self {
+        self.breaker = Some(breaker);
+        self
+    }
+
+    /// Runs `call` unless the circuit is open, and tells the breaker how it went. A 4xx counts
+    /// as an answer: CallTools is up, the request was wrong.
+    async fn guarded<T>(
+        &self,
+        call: impl Future<Output = Result<T, RemoteError>>,
+    ) -> Result<T, RemoteError> {
+        let Some(breaker) = &self.breaker else {
+            return call.await;
+        };
+        let permit = breaker.permit().await;
+        if let Permit::Denied { retry_after } = permit {
+            return Err(RemoteError::Transient {
+                service: "CallTools",
+                reason: "circuit open after repeated failures; waiting for a probe to succeed"
+                    .into(),
+                status: None,
+                retry_after: Some(retry_after),
+            });
+        }
+        let result = call.await;
+        let seen = match &result {
+            Err(e) if e.is_transient() => CallResult::Unavailable,
+            _ => CallResult::Answered,
+        };
+        breaker.record(permit, seen).await;
+        result
     }
 
     /// Takes a mapped contact out of buckets/tags; a contact already gone from CallTools has
@@ -122,7 +160,7 @@ impl CallToolsSink {
     ) -> Result<u32, RemoteError> {
         let mut body = Map::new();
         change.write_into(&mut body, true);
-        self.api.update_contact(id, &body).await?;
+        self.guarded(self.api.update_contact(id, &body)).await?;
         Ok(1)
     }
 }

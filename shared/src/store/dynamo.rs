@@ -36,6 +36,14 @@ impl DynamoStore {
             table: table.into(),
         }
     }
+
+    pub(super) fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub(super) fn table(&self) -> &str {
+        &self.table
+    }
 }
 
 pub(super) fn s(v: impl Into<String>) -> AttributeValue {
@@ -46,7 +54,7 @@ pub(super) fn n(v: i64) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
-fn key(pk: String, sk: &str) -> Item {
+pub(super) fn key(pk: String, sk: &str) -> Item {
     HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])
 }
 
@@ -63,7 +71,7 @@ where
 }
 
 /// The three write errors that can carry a failed condition.
-trait ConditionFailed {
+pub(super) trait ConditionFailed {
     fn condition_failed(&self) -> bool;
 }
 
@@ -85,7 +93,7 @@ impl ConditionFailed for aws_sdk_dynamodb::operation::delete_item::DeleteItemErr
     }
 }
 
-fn condition_failed<E: ConditionFailed, R>(e: &SdkError<E, R>) -> bool {
+pub(super) fn condition_failed<E: ConditionFailed, R>(e: &SdkError<E, R>) -> bool {
     e.as_service_error()
         .is_some_and(ConditionFailed::condition_failed)
 }
