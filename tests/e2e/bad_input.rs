@@ -56,6 +56,29 @@ async fn bad_requests_get_their_documented_status_and_are_not_enqueued() -> Resu
     let (status, _) = t.post(&url, &signed(&invalid_utf8), &invalid_utf8).await?;
     assert_eq!(status, 400);
 
+    let empty: Vec<u8> = Vec::new();
+    let (status, answer) = t.post(&url, &signed(&empty), &empty).await?;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (400, Some("malformed")),
+        "empty body: {answer}"
+    );
+
+    let deep = format!("{}{}", "[".repeat(20_000), "]".repeat(20_000)).into_bytes();
+    let (status, answer) = t.post(&url, &signed(&deep), &deep).await?;
+    assert_eq!(status, 400, "deeply nested JSON: {answer}");
+
+    let ten_mb = vec![b' '; 10 * 1024 * 1024];
+    let (status, answer) = t.post(&url, &[], &ten_mb).await?;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (413, Some("body_too_large")),
+        "10 MB reaches ingress and is refused"
+    );
+    let over_gateway = vec![b' '; 10 * 1024 * 1024 + 1];
+    let (status, _) = t.post(&url, &[], &over_gateway).await?;
+    assert_eq!(status, 413, "API Gateway refuses more than 10 MB itself");
+
     let big = vec![b' '; 200_000];
     let (status, answer) = t.post(&url, &signed(&big), &big).await?;
     assert_eq!(
