@@ -31,6 +31,8 @@ enum Command {
     Dlq(leadsync_cli::commands::dlq::DlqArgs),
     /// One contact's state and event log: did we sync it, and what happened to each change?
     Trace(leadsync_cli::commands::trace::TraceArgs),
+    /// Measure throughput, API calls per contact, latency and cold start (`make bench`).
+    Bench(leadsync_cli::bench::BenchArgs),
 }
 
 #[tokio::main]
@@ -46,6 +48,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Local { command } => leadsync_cli::commands::local::run(command).await,
         Command::Demo(args) => leadsync_cli::commands::demo::run(args).await,
         Command::Sandbox(args) => leadsync_cli::sandbox::run(args).await,
+        Command::Bench(args) => leadsync_cli::bench::run(args).await,
         Command::Trace(args) => leadsync_cli::commands::trace::run(args).await,
         Command::Events(args) => leadsync_cli::commands::events::run(args),
         Command::Dlq(args) => leadsync_cli::commands::dlq::run(args).await,

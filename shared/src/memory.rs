@@ -83,14 +83,12 @@ impl WebhookLedger for MemoryLedger {
             .seen
             .lock()
             .map_err(|_| StoreError("poisoned".into()))?;
-        let key = format!("{source}#{webhook_id}");
-        match seen.get(&key) {
-            Some(Seen::Accepted) => Ok(WebhookClaim::Replayed),
-            _ => {
-                seen.insert(key, Seen::Accepted);
-                Ok(WebhookClaim::New)
-            }
-        }
+        // One hash lookup, like the one conditional write it stands in for.
+        let previous = seen.insert(format!("{source}#{webhook_id}"), Seen::Accepted);
+        Ok(match previous {
+            Some(Seen::Accepted) => WebhookClaim::Replayed,
+            Some(Seen::Retry) | None => WebhookClaim::New,
+        })
     }
 
     async fn allow_retry(&self, source: &str, webhook_id: &str) -> Result<(), StoreError> {

@@ -4,8 +4,11 @@
 //! and the body travels on unchanged as the job's payload.
 
 use std::borrow::Cow;
+use std::fmt;
+use std::marker::PhantomData;
 
 use serde::Deserialize;
+use serde::de::{self, Deserializer, Unexpected, Visitor};
 use thiserror::Error;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -56,16 +59,57 @@ struct MarketplaceHead<'a> {
     timestamp: Option<Timestamp<'a>>,
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
+/// The envelope `timestamp`: a number (seconds or milliseconds) or an ISO-8601 string.
 enum Timestamp<'a> {
     Millis(i64),
-    Text(#[serde(borrow)] Cow<'a, str>),
+    Text(Cow<'a, str>),
+}
+
+/// By hand rather than `#[serde(untagged)]`, which buffers the value and builds (and throws
+/// away) a formatted error for the number variant on every string timestamp — GoHighLevel's
+/// usual form. Same inputs accepted, same ones refused.
+impl<'de: 'a, 'a> Deserialize<'de> for Timestamp<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TimestampVisitor<'a>(PhantomData<&'a ()>);
+
+        impl<'de: 'a, 'a> Visitor<'de> for TimestampVisitor<'a> {
+            type Value = Timestamp<'a>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a timestamp as a number or a string")
+            }
+
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(Timestamp::Millis(v))
+            }
+
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                i64::try_from(v)
+                    .map(Timestamp::Millis)
+                    .map_err(|_| E::invalid_value(Unexpected::Unsigned(v), &self))
+            }
+
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Timestamp::Text(Cow::Borrowed(v)))
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Timestamp::Text(Cow::Owned(v.to_owned())))
+            }
+        }
+
+        deserializer.deserialize_any(TimestampVisitor(PhantomData))
+    }
 }
 
 pub fn parse_marketplace(body: &[u8]) -> Result<MarketplaceEvent, PayloadError> {
-    let head: MarketplaceHead =
-        serde_json::from_slice(body).map_err(|e| PayloadError::NotJson(e.to_string()))?;
+    // One UTF-8 check of the whole body costs less than serde_json checking every string it
+    // reads; a body that fails it still gets the byte parser's verdict, as before.
+    let head: MarketplaceHead = match std::str::from_utf8(body) {
+        Ok(text) => serde_json::from_str(text),
+        Err(_) => serde_json::from_slice(body),
+    }
+    .map_err(|e| PayloadError::NotJson(e.to_string()))?;
     let event_type = non_empty(head.event_type).ok_or(PayloadError::Missing("type"))?;
     let Some(trigger) = GhlTrigger::from_event_type(&event_type) else {
         return Ok(MarketplaceEvent::Other {
@@ -275,6 +319,26 @@ mod tests {
                 panic!()
             };
             assert_eq!(e.timestamp_ms, Some(want));
+        }
+    }
+
+    #[test]
+    fn escaped_timestamps_are_read_and_other_types_are_refused() {
+        let escaped = br#"{"type":"ContactCreate","locationId":"L","id":"C","timestamp":"2025-01-28T14:35:00\u005a"}"#;
+        let MarketplaceEvent::Contact(e) = parse_marketplace(escaped).unwrap() else {
+            panic!()
+        };
+        assert_eq!(e.timestamp_ms, Some(1_738_074_900_000));
+        for ts in ["true", "1.5", "[1]", "{}", "18446744073709551615"] {
+            let body =
+                format!(r#"{{"type":"ContactCreate","locationId":"L","id":"C","timestamp":{ts}}}"#);
+            assert!(
+                matches!(
+                    parse_marketplace(body.as_bytes()),
+                    Err(PayloadError::NotJson(_))
+                ),
+                "{ts}"
+            );
         }
     }
 

@@ -101,14 +101,20 @@ fn is_json_content_type(headers: &::http::HeaderMap) -> bool {
     {
         None => true,
         Some(Ok(v)) => {
-            let mime = v
-                .split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase();
-            mime == "application/json"
-                || (mime.starts_with("application/") && mime.ends_with("+json"))
+            // Compared case-insensitively in place: no lowercased copy per request.
+            let mime = v.split(';').next().unwrap_or("").trim();
+            let starts = |p: &str| {
+                mime.get(..p.len())
+                    .is_some_and(|m| m.eq_ignore_ascii_case(p))
+            };
+            let ends = |s: &str| {
+                mime.len() >= s.len()
+                    && mime
+                        .get(mime.len() - s.len()..)
+                        .is_some_and(|m| m.eq_ignore_ascii_case(s))
+            };
+            mime.eq_ignore_ascii_case("application/json")
+                || (starts("application/") && ends("+json"))
         }
         Some(Err(_)) => false,
     }

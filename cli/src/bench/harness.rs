@@ -1,0 +1,361 @@
+//! A local stack driven the way a GoHighLevel user and GoHighLevel itself would drive it,
+//! through the sandbox's admin API, with the sandbox's own logs as the source of the counts.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use leadsync::consumer::Outcome;
+use reqwest::Method;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::local::{SANDBOX_LOCATION_ID, Stack, StackOptions};
+use crate::sandbox::DuplicateMode;
+use crate::sandbox::keys::sign_ghl;
+
+/// The CallTools bucket the default rule puts "cold lead" contacts in (sandbox default).
+const COLD_LEADS_BUCKET: i64 = 11237;
+/// The longest any one step may take before the run is declared broken.
+const STEP_LIMIT: Duration = Duration::from_secs(60);
+
+pub struct Harness {
+    pub stack: Stack,
+    http: reqwest::Client,
+}
+
+/// API calls one step cost, split the way the report needs them.
+#[derive(Debug, Clone, Default)]
+pub struct Calls {
+    /// CallTools calls, without the bucket-name lookup.
+    pub calltools: u32,
+    /// `GET /api/buckets/`: once per cold start, reported on its own.
+    pub bucket_lookups: u32,
+    pub ghl: u32,
+    /// Consumer records of the step that ended in a retry (e.g. the contact's lease was busy).
+    pub retries: u32,
+    /// Every call and outcome of the step, one line each, to explain a figure over its target.
+    pub detail: Vec<String>,
+}
+
+/// Where the consumer's results stood before a step.
+#[derive(Debug, Clone, Copy)]
+pub struct Mark {
+    results: usize,
+    finals: usize,
+}
+
+impl Harness {
+    pub async fn start(moto_url: &str, name: &str, duplicate_mode: DuplicateMode) -> Result<Self> {
+        let stack = Stack::start(StackOptions {
+            stack_name: format!("bench-{}-{name}", std::process::id()),
+            moto_url: Some(moto_url.to_string()),
+            duplicate_mode,
+            ..StackOptions::default()
+        })
+        .await
+        .with_context(|| format!("starting the {name} local stack"))?;
+        Ok(Self {
+            stack,
+            http: reqwest::Client::new(),
+        })
+    }
+
+    fn sandbox(&self) -> &str {
+        self.stack
+            .sandbox_url()
+            .expect("the bench stack always runs the sandbox")
+    }
+
+    async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> Result<Value> {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.sandbox()));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await?;
+        let status = resp.status();
+        let text = resp.text().await?;
+        if !status.is_success() {
+            bail!("sandbox {path}: {status} {text}");
+        }
+        Ok(if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text)?
+        })
+    }
+
+    /// Creates an untagged GHL contact and waits until its ContactCreate job is done.
+    pub async fn create_contact(&self, first: &str, phone: &str) -> Result<String> {
+        let mark = self.mark();
+        let v = self
+            .admin(
+                Method::POST,
+                "/_sandbox/ghl/contacts",
+                Some(
+                    json!({"firstName": first, "lastName": "Bench", "phone": phone,
+                            "email": format!("{}@example.com", first.to_lowercase())}),
+                ),
+            )
+            .await?;
+        let id = v["contact"]["id"]
+            .as_str()
+            .context("the sandbox returned no contact id")?
+            .to_string();
+        self.settle(mark, 1).await?;
+        Ok(id)
+    }
+
+    /// Adds "cold lead": GoHighLevel sends ContactTagUpdate and the workflow webhook.
+    pub async fn tag_cold_lead(&self, id: &str) -> Result<()> {
+        self.admin(
+            Method::POST,
+            &format!("/_sandbox/ghl/contacts/{id}/tags"),
+            Some(json!({"tags": ["cold lead"]})),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Renames the contact in GoHighLevel: one ContactUpdate webhook.
+    pub async fn rename(&self, id: &str, first: &str) -> Result<()> {
+        self.admin(
+            Method::PATCH,
+            &format!("/_sandbox/ghl/contacts/{id}"),
+            Some(json!({"firstName": first})),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Delivers a signed ContactUpdate for the contact as it is now (a change-free redelivery),
+    /// with a fresh webhook id and timestamp; returns the round trip to the ingress's 202.
+    pub async fn redeliver_unchanged(&self, id: &str) -> Result<Duration> {
+        let contact = self
+            .admin(Method::GET, &format!("/_sandbox/ghl/contacts/{id}"), None)
+            .await?["contact"]
+            .clone();
+        let mut body = contact
+            .as_object()
+            .cloned()
+            .context("the sandbox contact is an object")?;
+        body.remove("dateUpdated");
+        body.insert("type".into(), json!("ContactUpdate"));
+        body.insert("locationId".into(), json!(SANDBOX_LOCATION_ID));
+        body.insert(
+            "timestamp".into(),
+            json!(OffsetDateTime::now_utc().format(&Rfc3339)?),
+        );
+        body.insert(
+            "webhookId".into(),
+            json!(format!("bench-{:016x}", rand::random::<u64>())),
+        );
+        let bytes = Value::Object(body).to_string().into_bytes();
+        let signature = sign_ghl(&bytes).ed25519_b64;
+        let started = Instant::now();
+        let resp = self
+            .http
+            .post(self.stack.webhook_url())
+            .header("content-type", "application/json")
+            .header("x-ghl-signature", signature)
+            .body(bytes)
+            .send()
+            .await?;
+        let status = resp.status();
+        let text = resp.text().await?;
+        let elapsed = started.elapsed();
+        if status.as_u16() != 202 {
+            bail!("ingress answered {status} to a signed redelivery: {text}");
+        }
+        Ok(elapsed)
+    }
+
+    /// Whether the contact with `phone` is in the Cold Leads bucket in CallTools.
+    pub async fn dialable(&self, phone: &str) -> Result<bool> {
+        let v = self
+            .admin(Method::GET, "/_sandbox/calltools/contacts", None)
+            .await?;
+        Ok(v["contacts"].as_array().into_iter().flatten().any(|c| {
+            c["_phone_numbers"]
+                .as_array()
+                .is_some_and(|p| p.iter().any(|x| x == phone))
+                && c["buckets"]
+                    .as_array()
+                    .is_some_and(|b| b.iter().any(|x| x.as_i64() == Some(COLD_LEADS_BUCKET)))
+        }))
+    }
+
+    pub async fn clear_call_logs(&self) -> Result<()> {
+        self.admin(Method::DELETE, "/_sandbox/calltools/calls", None)
+            .await?;
+        self.admin(Method::DELETE, "/_sandbox/ghl/calls", None)
+            .await?;
+        Ok(())
+    }
+
+    /// The API calls the sandbox logged since the last clear, and the step's consumer outcomes.
+    pub async fn calls(&self, mark: Mark) -> Result<Calls> {
+        let listed = |v: Value| v["calls"].as_array().cloned().unwrap_or_default();
+        let calltools = listed(
+            self.admin(Method::GET, "/_sandbox/calltools/calls", None)
+                .await?,
+        );
+        let ghl = listed(self.admin(Method::GET, "/_sandbox/ghl/calls", None).await?);
+        let is_bucket_lookup = |c: &Value| {
+            c["method"] == "GET"
+                && c["path"]
+                    .as_str()
+                    .is_some_and(|p| p.starts_with("/api/buckets"))
+        };
+        let bucket_lookups = calltools.iter().filter(|c| is_bucket_lookup(c)).count();
+        let results = self.stack.results();
+        let step = results.get(mark.results..).unwrap_or_default();
+        let line = |service: &str, c: &Value| {
+            let query = c["query"]
+                .as_str()
+                .map(|q| format!("?{q}"))
+                .unwrap_or_default();
+            format!(
+                "{} {service} {} {}{query} -> {}",
+                text(&c["at"]),
+                text(&c["method"]),
+                text(&c["path"]),
+                c["status"]
+            )
+        };
+        let detail = calltools
+            .iter()
+            .map(|c| line("CallTools", c))
+            .chain(ghl.iter().map(|c| line("GHL", c)))
+            .chain(step.iter().map(|r| {
+                format!(
+                    "job {} -> {:?}",
+                    r.job_id.as_deref().unwrap_or("?"),
+                    r.outcome
+                )
+            }))
+            .collect();
+        Ok(Calls {
+            calltools: count(calltools.len() - bucket_lookups),
+            bucket_lookups: count(bucket_lookups),
+            ghl: count(ghl.len()),
+            retries: count(step.iter().filter(|r| is_retry(&r.outcome)).count()),
+            detail,
+        })
+    }
+
+    pub fn mark(&self) -> Mark {
+        let results = self.stack.results();
+        Mark {
+            results: results.len(),
+            finals: results.iter().filter(|r| !is_retry(&r.outcome)).count(),
+        }
+    }
+
+    /// Consumer records that reached a final outcome (anything but a retry).
+    fn final_results(&self) -> usize {
+        self.stack
+            .results()
+            .iter()
+            .filter(|r| !is_retry(&r.outcome))
+            .count()
+    }
+
+    /// Waits until `jobs` more jobs than at `mark` have a final outcome and the queue is empty
+    /// (nothing visible, nothing in flight).
+    pub async fn settle(&self, mark: Mark, jobs: usize) -> Result<()> {
+        let started = Instant::now();
+        while self.final_results() < mark.finals + jobs {
+            if started.elapsed() > STEP_LIMIT {
+                bail!(
+                    "{jobs} job(s) did not finish within {STEP_LIMIT:?}; run with RUST_LOG=info to see why"
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        while self.queue_depth().await? > 0 {
+            if started.elapsed() > STEP_LIMIT {
+                bail!("the job queue did not drain within {STEP_LIMIT:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(())
+    }
+
+    async fn queue_depth(&self) -> Result<u64> {
+        use aws_sdk_sqs::types::QueueAttributeName;
+        let out = aws_sdk_sqs::Client::new(&self.stack.aws)
+            .get_queue_attributes()
+            .queue_url(&self.stack.resources.queue_url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await?;
+        Ok(out
+            .attributes
+            .unwrap_or_default()
+            .values()
+            .filter_map(|v| v.parse::<u64>().ok())
+            .sum())
+    }
+
+    /// One SQS receive of a message already waiting, on a scratch queue of the same moto: the
+    /// hand-over the event source mapping cannot do faster.
+    pub async fn sqs_receive_round_trips(&self, samples: usize) -> Result<Vec<Duration>> {
+        let sqs = aws_sdk_sqs::Client::new(&self.stack.aws);
+        let name = format!("bench-floor-{}", std::process::id());
+        let url = sqs
+            .create_queue()
+            .queue_name(&name)
+            .send()
+            .await?
+            .queue_url
+            .context("moto returned no queue url")?;
+        let mut out = Vec::with_capacity(samples);
+        for _ in 0..samples {
+            sqs.send_message()
+                .queue_url(&url)
+                .message_body("{}")
+                .send()
+                .await?;
+            let started = Instant::now();
+            let received = sqs
+                .receive_message()
+                .queue_url(&url)
+                .max_number_of_messages(1)
+                .wait_time_seconds(1)
+                .send()
+                .await?;
+            out.push(started.elapsed());
+            for m in received.messages.unwrap_or_default() {
+                if let Some(handle) = m.receipt_handle {
+                    sqs.delete_message()
+                        .queue_url(&url)
+                        .receipt_handle(handle)
+                        .send()
+                        .await?;
+                }
+            }
+        }
+        sqs.delete_queue().queue_url(&url).send().await?;
+        Ok(out)
+    }
+
+    pub async fn stop(self) {
+        self.stack.stop().await;
+    }
+}
+
+fn is_retry(outcome: &Outcome) -> bool {
+    matches!(outcome, Outcome::Retry { .. })
+}
+
+fn text(v: &Value) -> &str {
+    v.as_str().unwrap_or("?")
+}
+
+fn count(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}

@@ -1,0 +1,148 @@
+//! `leadsync bench` (`make bench`): the figures that say whether leadsync is fast and frugal,
+//! each printed beside a limit measured in the same run on the same machine. Machines are shared
+//! and noisy, so an absolute time means little on its own; a ratio to a same-run limit holds.
+//!
+//! * in-process ingress throughput and latency, against raw signature verification (per scheme);
+//! * CallTools and GHL API calls per contact, end to end on the local stack, against the targets
+//!   and the figures of the documents leadsync grew from;
+//! * tag → dialable latency on the local stack, against the stack's own floor;
+//! * release binary sizes, and ingress cold start against parsing its two keys.
+
+mod harness;
+mod ingress;
+mod report;
+mod requests;
+mod stack;
+mod startup;
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+
+use crate::local::moto::Moto;
+
+pub use ingress::IngressFigure;
+pub use report::print_table;
+pub use stack::{CallsFigure, CallsScenario, LatencyFigure};
+pub use startup::{BinaryFigure, ColdStartFigure};
+
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct BenchArgs {
+    /// Small sizes for a smoke test: every figure, none of them meaningful.
+    #[arg(long)]
+    pub quick: bool,
+    /// Requests per round of the in-process ingress benchmark.
+    #[arg(long, value_name = "N")]
+    pub requests: Option<usize>,
+    /// Print the figures as JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// How much work each part does.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Sizes {
+    /// Requests per round, in-process.
+    pub requests: usize,
+    /// Rounds over all the requests, per scheme.
+    pub rounds: usize,
+    /// Contacts for the latency and unchanged scenarios on the local stack.
+    pub latency_contacts: usize,
+    /// Contacts for the changed and lookup-account scenarios.
+    pub contacts: usize,
+    /// Repetitions of the cold-start build and of the key parse.
+    pub cold_starts: usize,
+}
+
+impl Sizes {
+    pub fn from_args(args: &BenchArgs) -> Self {
+        let base = if args.quick {
+            Sizes {
+                requests: 100,
+                rounds: 2,
+                latency_contacts: 3,
+                contacts: 2,
+                cold_starts: 3,
+            }
+        } else {
+            Sizes {
+                requests: 2000,
+                rounds: 5,
+                latency_contacts: 20,
+                contacts: 5,
+                cold_starts: 20,
+            }
+        };
+        Sizes {
+            requests: args.requests.unwrap_or(base.requests).max(1),
+            ..base
+        }
+    }
+}
+
+/// Every figure of one run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub sizes: Sizes,
+    pub ingress: Vec<IngressFigure>,
+    pub calls: CallsFigure,
+    pub latency: LatencyFigure,
+    pub binaries: Vec<BinaryFigure>,
+    pub cold_start: ColdStartFigure,
+}
+
+pub async fn run(args: BenchArgs) -> Result<()> {
+    let report = measure(Sizes::from_args(&args)).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_table(&report);
+    }
+    Ok(())
+}
+
+/// Runs every part. The CPU-bound in-process part goes first, before the local stack's pollers
+/// keep moto busy.
+pub async fn measure(sizes: Sizes) -> Result<Report> {
+    let binaries = startup::binaries();
+    progress("starting moto");
+    let moto = tokio::task::spawn_blocking(Moto::start)
+        .await?
+        .context("starting moto (run `make venv` first)")?;
+    progress("cold start");
+    let cold_start = startup::cold_start(&moto.url, sizes.cold_starts).await?;
+    progress("in-process ingress (signing the requests first)");
+    let ingress =
+        tokio::task::spawn_blocking(move || ingress::measure(sizes.requests, sizes.rounds))
+            .await??;
+    progress("local stack");
+    let (calls, latency) = stack::measure(&moto.url, sizes).await?;
+    Ok(Report {
+        sizes,
+        ingress,
+        calls,
+        latency,
+        binaries,
+        cold_start,
+    })
+}
+
+/// Progress goes to stderr so `--json` output stays clean.
+fn progress(what: &str) {
+    eprintln!("bench: {what}…");
+}
+
+/// Percentile of a sorted, non-empty slice of durations.
+fn percentile(sorted: &[Duration], q: f64) -> Duration {
+    let idx = ((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[idx]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn us(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}

@@ -1,0 +1,188 @@
+//! The human table: each figure beside the limit it is judged against.
+
+use super::Report;
+use super::startup::BinaryFigure;
+
+pub fn print_table(r: &Report) {
+    let s = &r.sizes;
+    let pinned = match r.ingress.first().and_then(|f| f.pinned_cpu) {
+        Some(cpu) => format!("pinned to CPU {cpu}"),
+        None => "one thread, not pinned".into(),
+    };
+    println!("leadsync bench — every figure beside a limit measured in this run\n");
+
+    println!(
+        "1. Ingress in-process: ContactTagUpdate, {} B body, queue + ledger in memory; {} rounds × {} requests, {pinned}",
+        r.ingress.first().map_or(0, |f| f.body_bytes),
+        s.rounds,
+        s.requests
+    );
+    table(
+        &[
+            "scheme",
+            "header",
+            "ingress/s",
+            "raw verify/s",
+            "ratio",
+            "target",
+            "verdict",
+            "ingress p50 / p99",
+            "raw verify p50 / p99",
+        ],
+        r.ingress
+            .iter()
+            .map(|f| {
+                vec![
+                    f.scheme.into(),
+                    f.header.into(),
+                    format!("{:.0}", f.ingress_per_sec),
+                    format!("{:.0}", f.raw_verify_per_sec),
+                    format!("{:.1} %", f.ratio * 100.0),
+                    format!("≥ {:.0} %", f.target_ratio * 100.0),
+                    verdict(f.pass, "BELOW"),
+                    format!("{:.1} / {:.1} µs", f.ingress_p50_us, f.ingress_p99_us),
+                    format!("{:.1} / {:.1} µs", f.raw_p50_us, f.raw_p99_us),
+                ]
+            })
+            .collect(),
+    );
+    println!(
+        "   raw and ingress alternate every {} requests; req/s takes each chunk at its best round; ratio = median over the back-to-back chunk pairs (ratio of the best: {})",
+        super::ingress::CHUNK,
+        r.ingress
+            .iter()
+            .map(|f| format!("{} {:.1} %", f.scheme, f.ratio_of_best * 100.0))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+
+    println!("\n2. API calls per contact, end to end on the local stack (sandbox call logs)");
+    table(
+        &[
+            "scenario",
+            "account",
+            "contacts",
+            "CallTools mean / max",
+            "target",
+            "verdict",
+            "GHL mean / max",
+            "retried jobs",
+            "seed doc",
+            "public impl",
+        ],
+        r.calls
+            .scenarios
+            .iter()
+            .map(|c| {
+                vec![
+                    c.scenario.into(),
+                    c.account.into(),
+                    c.contacts.to_string(),
+                    format!("{:.2} / {}", c.calltools_mean, c.calltools_max),
+                    if c.target_max == 0 {
+                        "0".into()
+                    } else {
+                        format!("≤ {}", c.target_max)
+                    },
+                    verdict(c.pass, "ABOVE"),
+                    format!("{:.2} / {}", c.ghl_mean, c.ghl_max),
+                    c.retries.to_string(),
+                    c.seed_doc_calls.into(),
+                    c.public_impl_calls.map_or("–".into(), |n| n.to_string()),
+                ]
+            })
+            .collect(),
+    );
+    println!(
+        "   not per contact: the bucket-name lookup (GET /api/buckets/), once per consumer cold start: merge {}, lookup {}",
+        r.calls.bucket_lookups_merge, r.calls.bucket_lookups_lookup
+    );
+    println!(
+        "   seed doc: ~3 calls per contact (1 GHL read + 2 CallTools); public impl: 5 per new and per unchanged contact"
+    );
+    println!(
+        "   a tag sends two webhooks (ContactTagUpdate + workflow): one GHL read per job that runs; a job that finds the contact leased by the other is retried"
+    );
+
+    let l = &r.latency;
+    println!(
+        "\n3. Tag → dialable on the local stack ({} contacts)",
+        l.contacts
+    );
+    table(
+        &["p50", "p99", "max", "floor p50", "p50 / floor", "seed doc"],
+        vec![vec![
+            format!("{:.1} ms", l.tag_to_dialable_p50_ms),
+            format!("{:.1} ms", l.tag_to_dialable_p99_ms),
+            format!("{:.1} ms", l.tag_to_dialable_max_ms),
+            format!("{:.1} ms", l.floor_p50_ms),
+            format!("{:.1}×", l.ratio_p50),
+            l.seed_doc.into(),
+        ]],
+    );
+    println!(
+        "   floor = one signed webhook delivery to ingress answered 202 ({:.1} ms) + one moto SQS receive of a waiting message ({:.1} ms):",
+        l.webhook_round_trip_p50_ms, l.sqs_receive_p50_ms
+    );
+    println!(
+        "   the soonest any consumer could hold the job; the rest is the consumer's DynamoDB, GHL and CallTools round trips"
+    );
+
+    println!("\n4. Binaries and cold start");
+    table(
+        &["binary", "size", "arch", "path"],
+        r.binaries.iter().map(binary_row).collect(),
+    );
+    let c = &r.cold_start;
+    println!(
+        "   cold start: build_ingress first in process {:.0} µs ({:.0}× the limit), again p50 {:.0} µs ({:.0}×);",
+        c.build_ingress_first_us, c.ratio_first, c.build_ingress_p50_us, c.ratio_p50
+    );
+    println!(
+        "   limit: parsing both public keys (Ed25519 + RSA-4096), p50 {:.1} µs; {} samples",
+        c.key_parse_p50_us, c.samples
+    );
+}
+
+fn binary_row(b: &BinaryFigure) -> Vec<String> {
+    match (b.bytes, &b.path) {
+        (Some(bytes), Some(path)) => vec![
+            b.name.into(),
+            format!("{:.2} MiB", bytes as f64 / (1024.0 * 1024.0)),
+            b.arch.unwrap_or("?").into(),
+            path.clone(),
+        ],
+        _ => vec![
+            b.name.into(),
+            "not built".into(),
+            String::new(),
+            "run `cargo lambda build --release`".into(),
+        ],
+    }
+}
+
+fn verdict(pass: bool, fail: &str) -> String {
+    if pass { "PASS".into() } else { fail.into() }
+}
+
+/// Left-aligned columns, two spaces apart, indented under the section title.
+fn table(header: &[&str], rows: Vec<Vec<String>>) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c}{}", " ".repeat(w - c.chars().count())))
+            .collect();
+        println!("   {}", padded.join("  ").trim_end());
+    };
+    line(header.iter().map(|h| h.to_string()).collect());
+    for row in rows {
+        line(row);
+    }
+}
