@@ -88,23 +88,9 @@ impl TestStack {
         path: &str,
         body: Option<Value>,
     ) -> Result<Value> {
-        let mut req = self
-            .http
-            .request(method, format!("{}{path}", self.sandbox()));
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await?;
-        let status = resp.status();
-        let text = resp.text().await?;
-        if !status.is_success() {
-            bail!("sandbox {path}: {status} {text}");
-        }
-        Ok(if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text)?
-        })
+        leadsync_cli::sandbox::SandboxClient::new(self.http.clone(), self.sandbox())
+            .call(method, path, body)
+            .await
     }
 
     /// Creates a GHL contact (which fires ContactCreate) and returns its id.

@@ -15,6 +15,7 @@ mod calltools_fields;
 mod calltools_gate;
 mod calltools_store;
 mod calltools_validate;
+mod client;
 mod command;
 mod drf;
 mod faults;
@@ -41,6 +42,7 @@ use serde::Serialize;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+pub use client::SandboxClient;
 pub use command::{SandboxArgs, run};
 
 /// How the played CallTools account treats a POST whose phone matches an existing contact
