@@ -59,7 +59,10 @@ pub fn build_ingress(cfg: &Config, aws: &SdkConfig) -> Result<Ingress, BuildErro
         cfg.require_queue_url()?,
         None,
     );
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(aws), cfg.require_table()?);
+    let dynamo = aws_sdk_dynamodb::Client::new(aws);
+    let table = cfg.require_table()?;
+    let store = DynamoStore::new(dynamo.clone(), table);
+    let events = DynamoEventLog::new(dynamo, table);
     Ok(Ingress::new(
         IngressSettings {
             max_body_bytes: cfg.max_body_bytes,
@@ -70,6 +73,7 @@ pub fn build_ingress(cfg: &Config, aws: &SdkConfig) -> Result<Ingress, BuildErro
         verifier,
         Arc::new(queue),
         Arc::new(store),
+        Arc::new(events),
     ))
 }
 

@@ -7,10 +7,10 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use crate::clock::now_secs;
+use crate::clock::{now_ms, now_secs};
 use crate::job::SyncJob;
 use crate::queue::{JobQueue, QueueError};
-use crate::store::events::{EventEntry, EventLog, LoggedEvent, event_sort_key};
+use crate::store::events::{EventEntry, EventLog, LoggedEvent, Received, event_sort_key};
 use crate::store::{StoreError, WebhookClaim, WebhookLedger};
 
 /// A queue that keeps what it is sent, or refuses everything when `unavailable`.
@@ -63,7 +63,7 @@ impl JobQueue for MemoryQueue {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Seen {
-    Accepted,
+    Accepted { received_at_ms: i64 },
     Retry,
 }
 
@@ -78,17 +78,28 @@ impl WebhookLedger for MemoryLedger {
         &self,
         source: &str,
         webhook_id: &str,
+        received_at_ms: i64,
     ) -> Result<WebhookClaim, StoreError> {
         let mut seen = self
             .seen
             .lock()
             .map_err(|_| StoreError("poisoned".into()))?;
         // One hash lookup, like the one conditional write it stands in for.
-        let previous = seen.insert(format!("{source}#{webhook_id}"), Seen::Accepted);
-        Ok(match previous {
-            Some(Seen::Accepted) => WebhookClaim::Replayed,
-            Some(Seen::Retry) | None => WebhookClaim::New,
-        })
+        match seen.entry(format!("{source}#{webhook_id}")) {
+            std::collections::hash_map::Entry::Occupied(mut e) => match *e.get() {
+                Seen::Accepted { received_at_ms } => Ok(WebhookClaim::Replayed {
+                    first_received_at_ms: Some(received_at_ms),
+                }),
+                Seen::Retry => {
+                    e.insert(Seen::Accepted { received_at_ms });
+                    Ok(WebhookClaim::New)
+                }
+            },
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(Seen::Accepted { received_at_ms });
+                Ok(WebhookClaim::New)
+            }
+        }
     }
 
     async fn allow_retry(&self, source: &str, webhook_id: &str) -> Result<(), StoreError> {
@@ -117,6 +128,35 @@ pub struct MemoryEventLog {
 
 #[async_trait]
 impl EventLog for MemoryEventLog {
+    async fn received(&self, r: &Received) -> Result<(), StoreError> {
+        let mut entries = self
+            .entries
+            .lock()
+            .map_err(|_| StoreError("poisoned".into()))?;
+        entries
+            .entry((
+                r.contact.storage_id(),
+                event_sort_key(r.received_at_ms, &r.job_id),
+            ))
+            .or_insert_with(|| LoggedEvent::queued(r, now_ms()));
+        Ok(())
+    }
+
+    async fn duplicate_delivery(&self, original: &Received) -> Result<(), StoreError> {
+        let mut entries = self
+            .entries
+            .lock()
+            .map_err(|_| StoreError("poisoned".into()))?;
+        let key = (
+            original.contact.storage_id(),
+            event_sort_key(original.received_at_ms, &original.job_id),
+        );
+        if let Some(e) = entries.get_mut(&key) {
+            e.duplicate_deliveries += 1;
+        }
+        Ok(())
+    }
+
     async fn record(&self, entry: &EventEntry) -> Result<(), StoreError> {
         let mut entries = self
             .entries
@@ -160,7 +200,6 @@ impl EventLog for MemoryEventLog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::now_ms;
     use crate::contact::ContactKey;
 
     fn entry(job_id: &str, received_at_ms: i64, at_ms: i64) -> EventEntry {

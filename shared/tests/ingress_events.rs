@@ -31,6 +31,7 @@ fn ingress(queue: Arc<MemoryQueue>, ledger: Arc<MemoryLedger>) -> Ingress {
         GhlVerifier::from_pem(ED25519_PUBLIC, RSA_PUBLIC).expect("sandbox keys parse"),
         queue,
         ledger,
+        Arc::new(leadsync::memory::MemoryEventLog::default()),
     )
 }
 

@@ -56,7 +56,8 @@ async fn a_contact_tagged_cold_lead_lands_once_in_the_bucket_with_its_mapping() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_same_webhook_delivered_twice_is_refused_and_writes_nothing_more() -> Result<()> {
+async fn the_same_webhook_delivered_twice_is_answered_once_queued_and_writes_nothing_more()
+-> Result<()> {
     let t = stack().start().await?;
     let id = t
         .create_tagged_contact("Grace", "+14155550133", "cold lead")
@@ -73,13 +74,27 @@ async fn the_same_webhook_delivered_twice_is_refused_and_writes_nothing_more() -
     let (status, answer) = t
         .post_signed(first["body"].as_str().unwrap_or_default().as_bytes())
         .await?;
-    // THEN it is refused as a replay and nothing new happens in CallTools
-    assert_eq!(status, 401, "{answer}");
-    assert_eq!(answer["error"], "webhook_replayed");
+    // THEN it is answered as a duplicate and nothing new happens in CallTools
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["status"], "duplicate");
     drained(&t, Duration::from_secs(30)).await?;
     assert_eq!(t.calltools_with_phone("+14155550133").await?.len(), 1);
     let writes = t.calltools_writes().await?;
     assert_eq!(writes.len(), 1, "{writes:#?}\n{:#?}", t.stack.results());
+    // AND the event log counts the dropped delivery on the original's entry
+    let body: serde_json::Value = serde_json::from_str(first["body"].as_str().unwrap_or("{}"))?;
+    let job_id = format!("ghl:{}", body["webhookId"].as_str().unwrap_or_default());
+    let log = leadsync::store::dynamo_events::DynamoEventLog::new(
+        aws_sdk_dynamodb::Client::new(&t.stack.aws),
+        &t.stack.resources.table,
+    );
+    let events = leadsync::store::events::EventLog::for_contact(&log, "ghl", &id, 20).await?;
+    let original = events
+        .iter()
+        .find(|e| e.job_id == job_id)
+        .expect("the original job is logged");
+    assert_ne!(original.outcome, "queued", "{original:?}");
+    assert_eq!(original.duplicate_deliveries, 1, "{original:?}");
     t.stop().await;
     Ok(())
 }

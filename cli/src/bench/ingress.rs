@@ -16,7 +16,7 @@ use hdrhistogram::Histogram;
 use lambda_http::http::{self, HeaderMap, HeaderValue};
 use leadsync::ghl::verify::GhlVerifier;
 use leadsync::ingress::{GHL_MARKETPLACE_PATH, Ingress, IngressSettings};
-use leadsync::memory::{MemoryLedger, MemoryQueue};
+use leadsync::memory::{MemoryEventLog, MemoryLedger, MemoryQueue};
 use serde::Serialize;
 
 use super::requests::{bodies, sign_all};
@@ -266,6 +266,7 @@ fn fresh_ingress() -> Result<(Ingress, Arc<MemoryQueue>)> {
         GhlVerifier::from_pem(keys::ED25519_PUBLIC_PEM, keys::RSA_PUBLIC_PEM)?,
         queue.clone(),
         Arc::new(MemoryLedger::default()),
+        Arc::new(MemoryEventLog::default()),
     );
     Ok((ingress, queue))
 }

@@ -50,6 +50,8 @@ pub struct StateView {
     pub tags: BTreeSet<i64>,
     pub sink_hash: Option<String>,
     pub updated_at_ms: Option<i64>,
+    /// When the source read the state was decided on started.
+    pub read_at_ms: Option<i64>,
 }
 
 impl From<LocatedState> for StateView {
@@ -62,6 +64,7 @@ impl From<LocatedState> for StateView {
             tags: l.state.tags,
             sink_hash: l.state.sink_hash,
             updated_at_ms: l.state.updated_at_ms,
+            read_at_ms: l.state.read_at_ms,
         }
     }
 }
@@ -141,6 +144,7 @@ pub fn render(t: &Trace) -> String {
             "  write hash       {}",
             s.sink_hash.as_deref().unwrap_or("-")
         );
+        let _ = writeln!(out, "  last read        {}", opt_time(s.read_at_ms));
         let _ = writeln!(out, "  updated          {}", opt_time(s.updated_at_ms));
     }
     if t.events.is_empty() {
@@ -163,7 +167,14 @@ pub fn render(t: &Trace) -> String {
             reason = format!("CallTools {id}");
         }
         if e.duplicates > 0 {
-            let _ = write!(reason, " (+{} duplicate deliveries)", e.duplicates);
+            let _ = write!(reason, " (+{} redeliveries)", e.duplicates);
+        }
+        if e.duplicate_deliveries > 0 {
+            let _ = write!(
+                reason,
+                " (+{} duplicate webhooks dropped at ingress)",
+                e.duplicate_deliveries
+            );
         }
         let _ = writeln!(
             out,
@@ -224,6 +235,7 @@ mod tests {
             calltools_id: (outcome == "synced").then_some(48_210_001),
             attempts: 2,
             duplicates: 0,
+            duplicate_deliveries: 0,
             last_receive_count: 2,
             first_seen_ms: 0,
             last_attempt_ms: 0,
@@ -249,6 +261,7 @@ mod tests {
                 tags: BTreeSet::new(),
                 sink_hash: Some("abc".into()),
                 updated_at_ms: None,
+                read_at_ms: None,
             }],
             events: vec![event("skipped", Some("stale")), event("synced", None)],
         };

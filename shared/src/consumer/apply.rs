@@ -18,6 +18,9 @@ use crate::store::{ContactState, JobClaim, Lease};
 
 /// How long a job waits when another invocation is working on the same contact or job.
 const BUSY_RETRY: Duration = Duration::from_secs(2);
+/// How much later than a job's arrival a source read must have started to count as including
+/// its change: ingress and consumer run on different hosts, whose clocks may differ a little.
+const CLOCK_MARGIN_MS: i64 = 1_000;
 
 impl Consumer {
     /// Processes one job and leaves the stores consistent whatever the outcome.
@@ -88,17 +91,25 @@ impl Consumer {
         if is_older(j.version_ms, state.version_ms) {
             return (Outcome::Skipped(SkipReason::Stale), None);
         }
-        let current = if j.trigger == GhlTrigger::ContactDelete {
-            None
-        } else {
-            match self.ghl.get_contact(&j.contact_id).await {
-                Ok(c) => c,
-                Err(e) => return (e.into(), None),
+        if j.trigger == GhlTrigger::ContactDelete {
+            return self.contact_gone(state).await;
+        }
+        // A burst of webhooks for one contact costs one read: GHL sends a webhook after the
+        // change, so a read that started after the webhook arrived already saw it.
+        if is_covered(j.received_at_ms, state.read_at_ms) {
+            return (Outcome::Skipped(SkipReason::Covered), None);
+        }
+        let read_at_ms = crate::clock::now_ms();
+        match self.ghl.get_contact(&j.contact_id).await {
+            Ok(Some(contact)) => {
+                let state = ContactState {
+                    read_at_ms: Some(read_at_ms),
+                    ..state
+                };
+                self.sync_contact(contact, state).await
             }
-        };
-        match current {
-            Some(contact) => self.sync_contact(contact, state).await,
-            None => self.contact_gone(state).await,
+            Ok(None) => self.contact_gone(state).await,
+            Err(e) => (e.into(), None),
         }
     }
 
@@ -166,6 +177,7 @@ impl Consumer {
                     buckets: target.buckets,
                     tags: target.tags,
                     updated_at_ms: None,
+                    read_at_ms: state.read_at_ms,
                 };
                 (
                     Outcome::Synced {
@@ -221,6 +233,10 @@ fn is_older(candidate: Option<i64>, applied: Option<i64>) -> bool {
     matches!((candidate, applied), (Some(c), Some(a)) if c < a)
 }
 
+fn is_covered(received_at_ms: i64, read_at_ms: Option<i64>) -> bool {
+    read_at_ms.is_some_and(|read| read > received_at_ms.saturating_add(CLOCK_MARGIN_MS))
+}
+
 fn change_between(from: &ResolvedMembership, to: &ResolvedMembership) -> MembershipChange {
     MembershipChange {
         add_buckets: &to.buckets - &from.buckets,
@@ -243,5 +259,31 @@ fn store_retry(e: crate::store::StoreError) -> Outcome {
     Outcome::Retry {
         reason: e.to_string(),
         after: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_read_that_started_after_the_job_arrived_covers_it() {
+        assert!(is_covered(10_000, Some(10_000 + CLOCK_MARGIN_MS + 1)));
+    }
+
+    #[test]
+    fn a_read_within_the_clock_margin_or_before_the_job_does_not() {
+        assert!(!is_covered(10_000, Some(10_000 + CLOCK_MARGIN_MS)));
+        assert!(!is_covered(10_000, Some(9_000)));
+        assert!(!is_covered(10_000, None), "never read");
+        assert!(!is_covered(i64::MAX, Some(i64::MAX)), "no overflow");
+    }
+
+    #[test]
+    fn only_a_strictly_older_version_is_stale() {
+        assert!(is_older(Some(1), Some(2)));
+        assert!(!is_older(Some(2), Some(2)));
+        assert!(!is_older(None, Some(2)));
+        assert!(!is_older(Some(1), None));
     }
 }

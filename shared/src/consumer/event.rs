@@ -15,6 +15,16 @@ pub(crate) fn receive_count(msg: &SqsMessage) -> u32 {
         .unwrap_or(1)
 }
 
+/// How many times the job was replayed from the DLQ: the `replay_count` message attribute
+/// `leadsync dlq replay` sets, 0 for a job that came from ingress.
+pub(crate) fn replay_count(msg: &SqsMessage) -> u32 {
+    msg.message_attributes
+        .get("replay_count")
+        .and_then(|a| a.string_value.as_deref())
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
 /// The log entry for one attempt at `job`.
 pub fn entry_for(job: &SyncJob, outcome: &Outcome, receive_count: u32, at_ms: i64) -> EventEntry {
     let SyncJob::GhlContact(j) = job;
@@ -127,5 +137,16 @@ mod tests {
         msg.attributes
             .insert("ApproximateReceiveCount".into(), "4".into());
         assert_eq!(receive_count(&msg), 4);
+    }
+
+    #[test]
+    fn the_replay_count_comes_from_the_message_attribute_set_by_dlq_replay() {
+        let mut msg = SqsMessage::default();
+        assert_eq!(replay_count(&msg), 0);
+        let mut attr = aws_lambda_events::event::sqs::SqsMessageAttribute::default();
+        attr.string_value = Some("2".into());
+        attr.data_type = Some("Number".into());
+        msg.message_attributes.insert("replay_count".into(), attr);
+        assert_eq!(replay_count(&msg), 2);
     }
 }

@@ -189,6 +189,7 @@ impl Consumer {
                     reason: reason.clone(),
                     http_status: *status,
                     response_excerpt: excerpt.clone(),
+                    replay_count: event::replay_count(msg),
                 };
                 match self
                     .redelivery

@@ -10,6 +10,9 @@ pub enum SkipReason {
     DuplicateJob,
     /// A newer version of the contact was already applied.
     Stale,
+    /// The contact was read from the source after this job arrived, so that read (and what was
+    /// done with it) already included this job's change: no second read is needed.
+    Covered,
     /// CallTools already has exactly what this version would write.
     Unchanged,
     NoPhone,
@@ -25,6 +28,7 @@ impl SkipReason {
         match self {
             SkipReason::DuplicateJob => "duplicate_job",
             SkipReason::Stale => "stale",
+            SkipReason::Covered => "covered",
             SkipReason::Unchanged => "unchanged",
             SkipReason::NoPhone => "no_phone",
             SkipReason::InvalidPhone => "invalid_phone",

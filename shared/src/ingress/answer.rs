@@ -96,6 +96,17 @@ impl Answer {
         }
     }
 
+    /// A delivery of a webhook id already accepted: nothing is queued, and the sender is told
+    /// it arrived (a 4xx would show as a failure in GHL's webhook logs).
+    pub fn duplicate(source: &'static str, job_id: &str) -> Self {
+        metrics::counter!("webhooks_duplicate", "source" => source).increment(1);
+        Self {
+            status: 200,
+            body: json!({"status": "duplicate", "job_id": job_id}).to_string(),
+            retry_after_secs: None,
+        }
+    }
+
     pub fn ignored(source: &'static str, event_type: &str) -> Self {
         metrics::counter!("webhooks_ignored", "source" => source).increment(1);
         Self {

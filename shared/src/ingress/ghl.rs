@@ -9,10 +9,12 @@ use ::http::HeaderName;
 use aws_lc_rs::digest;
 
 use crate::clock::now_ms;
+use crate::contact::ContactKey;
 use crate::ghl::webhook::{MarketplaceEvent, parse_marketplace, parse_workflow};
 use crate::ingress::{Answer, Ingress, Rejection};
 use crate::job::{GhlContactJob, GhlTrigger, SyncJob};
 use crate::store::WebhookClaim;
+use crate::store::events::Received;
 
 const SOURCE: &str = "ghl";
 /// Header names made once: a lookup by `&str` parses and validates the name every time.
@@ -72,25 +74,34 @@ impl Ingress {
                 }
             }
         }
-        if let Some(id) = &event.webhook_id {
-            match self.ledger.claim_webhook(SOURCE, id).await {
-                Ok(WebhookClaim::New) => {}
-                Ok(WebhookClaim::Replayed) => {
-                    return Answer::rejected(
-                        SOURCE,
-                        Rejection::Unauthorized {
-                            reason: "webhook_replayed",
-                            message: "this webhookId was already accepted".into(),
-                        },
-                    );
-                }
-                Err(e) => return busy("store_unavailable", &e.to_string()),
-            }
-        }
         let job_id = match &event.webhook_id {
             Some(id) => format!("ghl:{id}"),
             None => body_job_id("ghl", body),
         };
+        if let Some(id) = &event.webhook_id {
+            match self.ledger.claim_webhook(SOURCE, id, now).await {
+                Ok(WebhookClaim::New) => {}
+                Ok(WebhookClaim::Replayed {
+                    first_received_at_ms,
+                }) => {
+                    // GHL delivered it again (or someone replays it within the tolerance): the
+                    // first delivery was queued, so this one is answered and dropped, on record.
+                    if let Some(first) = first_received_at_ms {
+                        let original = Received {
+                            contact: ContactKey::ghl(&event.location_id, &event.contact_id),
+                            job_id: job_id.clone(),
+                            trigger: event.trigger.as_str().to_string(),
+                            received_at_ms: first,
+                        };
+                        if let Err(e) = self.events.duplicate_delivery(&original).await {
+                            tracing::warn!(job_id, error = %e, "duplicate delivery not counted in the event log");
+                        }
+                    }
+                    return Answer::duplicate(SOURCE, &job_id);
+                }
+                Err(e) => return busy("store_unavailable", &e.to_string()),
+            }
+        }
         let job = SyncJob::GhlContact(GhlContactJob {
             job_id,
             location_id: event.location_id,
@@ -166,13 +177,23 @@ impl Ingress {
     }
 
     async fn enqueue(&self, job: &SyncJob) -> Answer {
-        match self.queue.enqueue(job).await {
-            Ok(()) => {
-                tracing::info!(job_id = job.id(), contact = %job.contact_key(), "webhook enqueued");
-                Answer::enqueued(SOURCE, job.id())
-            }
-            Err(e) => busy("queue_unavailable", &e.to_string()),
+        if let Err(e) = self.queue.enqueue(job).await {
+            return busy("queue_unavailable", &e.to_string());
         }
+        tracing::info!(job_id = job.id(), contact = %job.contact_key(), "webhook enqueued");
+        // After the enqueue, so the log never claims a job that is not on the queue. The log
+        // answers questions; the job is safe without it, so a failed write only warns.
+        let SyncJob::GhlContact(j) = job;
+        let received = Received {
+            contact: job.contact_key(),
+            job_id: j.job_id.clone(),
+            trigger: j.trigger.as_str().to_string(),
+            received_at_ms: j.received_at_ms,
+        };
+        if let Err(e) = self.events.received(&received).await {
+            tracing::warn!(job_id = job.id(), error = %e, "event log entry for the webhook not written");
+        }
+        Answer::enqueued(SOURCE, job.id())
     }
 }
 

@@ -15,6 +15,7 @@ use crate::ghl::verify::GhlVerifier;
 use crate::queue::JobQueue;
 use crate::secret::Secret;
 use crate::store::WebhookLedger;
+use crate::store::events::EventLog;
 
 pub use answer::{Answer, Rejection};
 
@@ -34,6 +35,7 @@ pub struct Ingress {
     verifier: GhlVerifier,
     queue: Arc<dyn JobQueue>,
     ledger: Arc<dyn WebhookLedger>,
+    events: Arc<dyn EventLog>,
 }
 
 impl Ingress {
@@ -42,12 +44,14 @@ impl Ingress {
         verifier: GhlVerifier,
         queue: Arc<dyn JobQueue>,
         ledger: Arc<dyn WebhookLedger>,
+        events: Arc<dyn EventLog>,
     ) -> Self {
         Self {
             settings,
             verifier,
             queue,
             ledger,
+            events,
         }
     }
 

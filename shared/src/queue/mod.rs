@@ -23,6 +23,9 @@ pub struct Parked {
     pub reason: String,
     pub http_status: Option<u16>,
     pub response_excerpt: String,
+    /// How many times `leadsync dlq replay` has sent this job back already (0 if never), so a
+    /// job that fails again after a replay keeps its history.
+    pub replay_count: u32,
 }
 
 #[async_trait]

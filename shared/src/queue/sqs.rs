@@ -95,6 +95,9 @@ impl Redelivery for SqsQueue {
         if let Some(status) = parked.http_status {
             req = req.message_attributes("http_status", number(status));
         }
+        if parked.replay_count > 0 {
+            req = req.message_attributes("replay_count", number(parked.replay_count));
+        }
         if !parked.response_excerpt.is_empty() {
             req = req.message_attributes("response_excerpt", text(&parked.response_excerpt));
         }

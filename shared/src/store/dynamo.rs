@@ -133,6 +133,7 @@ pub(super) fn state_from(item: &Item) -> ContactState {
         buckets: get_ns(item, "ct_buckets"),
         tags: get_ns(item, "ct_tags"),
         updated_at_ms: get_n(item, "updated_at_ms"),
+        read_at_ms: get_n(item, "read_at_ms"),
     }
 }
 
@@ -290,6 +291,7 @@ impl StateStore for DynamoStore {
         u.set("ct_buckets", id_set(&state.buckets));
         u.set("ct_tags", id_set(&state.tags));
         u.set("updated_at_ms", Some(n(now_ms())));
+        u.set("read_at_ms", state.read_at_ms.map(n));
         // The `ByContact` index key, so the contact id alone finds this state (`leadsync trace`).
         u.set("contact", Some(s(contact_index_key(&k.source, &k.id))));
         u.remove
@@ -351,9 +353,11 @@ impl WebhookLedger for DynamoStore {
         &self,
         source: &str,
         webhook_id: &str,
+        received_at_ms: i64,
     ) -> Result<WebhookClaim, StoreError> {
         let mut item = key(format!("W#{source}#{webhook_id}"), "WEBHOOK");
         item.insert("state".into(), s("ACCEPTED"));
+        item.insert("received_at_ms".into(), n(received_at_ms));
         item.insert("expires_at".into(), n(now_secs() + WEBHOOK_TTL_SECS));
         let result = self
             .client
@@ -364,11 +368,26 @@ impl WebhookLedger for DynamoStore {
             .expression_attribute_names("#st", "state")
             .expression_attribute_values(":retry", s("RETRY"))
             .expression_attribute_values(":now_s", n(now_secs()))
+            // The refusal carries the original, so a duplicate costs no extra read.
+            .return_values_on_condition_check_failure(
+                aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld,
+            )
             .send()
             .await;
         match result {
             Ok(_) => Ok(WebhookClaim::New),
-            Err(e) if condition_failed(&e) => Ok(WebhookClaim::Replayed),
+            Err(e) if condition_failed(&e) => {
+                let first_received_at_ms = e
+                    .as_service_error()
+                    .and_then(|se| match se {
+                        aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c) => c.item(),
+                        _ => None,
+                    })
+                    .and_then(|old| get_n(old, "received_at_ms"));
+                Ok(WebhookClaim::Replayed {
+                    first_received_at_ms,
+                })
+            }
             Err(e) => Err(store_err(e)),
         }
     }

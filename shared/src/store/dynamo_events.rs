@@ -11,8 +11,8 @@ use crate::clock::now_secs;
 use crate::contact::ContactKey;
 use crate::store::dynamo::{Item, get_n, get_s, n, s, state_from, store_err};
 use crate::store::events::{
-    CONTACT_INDEX, EVENT_TTL_SECS, EventEntry, EventLog, LoggedEvent, contact_index_key,
-    event_sort_key,
+    CONTACT_INDEX, EVENT_TTL_SECS, EventEntry, EventLog, LoggedEvent, QUEUED, Received,
+    contact_index_key, event_sort_key,
 };
 use crate::store::{ContactState, StoreError};
 
@@ -75,22 +75,48 @@ impl DynamoEventLog {
             .collect())
     }
 
-    async fn update(&self, entry: &EventEntry, u: Expr, only_if_logged: bool) -> UpdateResult {
-        let pk = format!("C#{}", entry.contact.storage_id());
-        let mut req = self
+    async fn update(&self, entry: &EventEntry, u: Expr, only_if: Only) -> UpdateResult {
+        self.update_key(
+            &entry.contact,
+            entry.received_at_ms,
+            &entry.job_id,
+            u,
+            only_if,
+        )
+        .await
+    }
+
+    async fn update_key(
+        &self,
+        contact: &ContactKey,
+        received_at_ms: i64,
+        job_id: &str,
+        mut u: Expr,
+        only_if: Only,
+    ) -> UpdateResult {
+        let condition = match only_if {
+            Only::Always => None,
+            Only::Logged => {
+                u.name("job_id");
+                Some("attribute_exists(#job_id)")
+            }
+            Only::Settled => {
+                u.name("outcome");
+                u.values.insert(":queued".into(), s(QUEUED));
+                Some("attribute_exists(#outcome) AND #outcome <> :queued")
+            }
+        };
+        let pk = format!("C#{}", contact.storage_id());
+        let req = self
             .client
             .update_item()
             .table_name(&self.table)
             .key("pk", s(pk))
-            .key("sk", s(event_sort_key(entry.received_at_ms, &entry.job_id)))
+            .key("sk", s(event_sort_key(received_at_ms, job_id)))
             .update_expression(u.expression())
             .set_expression_attribute_names(Some(u.names))
-            .set_expression_attribute_values(Some(u.values));
-        if only_if_logged {
-            req = req
-                .condition_expression("attribute_exists(#outcome)")
-                .expression_attribute_names("#outcome", "outcome");
-        }
+            .set_expression_attribute_values(Some(u.values))
+            .set_condition_expression(condition.map(str::to_string));
         match req.send().await {
             Ok(_) => UpdateResult::Done,
             Err(e)
@@ -104,6 +130,16 @@ impl DynamoEventLog {
     }
 }
 
+/// When an update applies.
+#[derive(Clone, Copy)]
+enum Only {
+    Always,
+    /// The entry exists (ingress or an attempt wrote it).
+    Logged,
+    /// An attempt has settled what the job came to.
+    Settled,
+}
+
 enum UpdateResult {
     Done,
     NotLogged,
@@ -112,17 +148,50 @@ enum UpdateResult {
 
 #[async_trait]
 impl EventLog for DynamoEventLog {
+    async fn received(&self, r: &Received) -> Result<(), StoreError> {
+        let u = received_update(r, crate::clock::now_ms());
+        match self
+            .update_key(&r.contact, r.received_at_ms, &r.job_id, u, Only::Always)
+            .await
+        {
+            UpdateResult::Failed(e) => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    async fn duplicate_delivery(&self, original: &Received) -> Result<(), StoreError> {
+        let mut u = Expr::default();
+        u.add_one("duplicate_deliveries");
+        match self
+            .update_key(
+                &original.contact,
+                original.received_at_ms,
+                &original.job_id,
+                u,
+                Only::Logged,
+            )
+            .await
+        {
+            UpdateResult::Failed(e) => Err(e),
+            // The original's entry expired (or was never written): there is nothing to count on.
+            _ => Ok(()),
+        }
+    }
+
     async fn record(&self, entry: &EventEntry) -> Result<(), StoreError> {
         if entry.duplicate {
             // Count the redelivery on what the job came to; only if the job was never logged
             // (it ran before the log existed, or its entry expired) is the duplicate written out.
-            match self.update(entry, counted_update(entry), true).await {
+            match self
+                .update(entry, counted_update(entry), Only::Settled)
+                .await
+            {
                 UpdateResult::Done => return Ok(()),
                 UpdateResult::Failed(e) => return Err(e),
                 UpdateResult::NotLogged => {}
             }
         }
-        match self.update(entry, full_update(entry), false).await {
+        match self.update(entry, full_update(entry), Only::Always).await {
             UpdateResult::Failed(e) => Err(e),
             _ => Ok(()),
         }
@@ -243,6 +312,22 @@ fn counted_update(e: &EventEntry) -> Expr {
     u
 }
 
+/// What ingress writes: identity and `queued`, each only where no attempt has written yet (the
+/// consumer can be faster than this write).
+fn received_update(r: &Received, at_ms: i64) -> Expr {
+    let mut u = Expr::default();
+    u.set("job_id", s(&r.job_id));
+    u.set("trigger", s(&r.trigger));
+    u.set(
+        "contact",
+        s(contact_index_key(&r.contact.source, &r.contact.id)),
+    );
+    u.set("received_at_ms", n(r.received_at_ms));
+    u.set_if_absent("outcome", s(QUEUED));
+    u.set_if_absent("expires_at", n(at_ms / 1000 + EVENT_TTL_SECS));
+    u
+}
+
 /// An attempt that settles (or re-settles) what the job came to.
 fn full_update(e: &EventEntry) -> Expr {
     let mut u = counted_update(e);
@@ -290,6 +375,7 @@ fn event_from(item: &Item, source: &str, contact_id: &str) -> Option<LoggedEvent
         calltools_id: get_n(item, "calltools_id"),
         attempts: count("attempts"),
         duplicates: count("duplicates"),
+        duplicate_deliveries: count("duplicate_deliveries"),
         last_receive_count: count("last_receive_count"),
         first_seen_ms: get_n(item, "first_seen_ms").unwrap_or(0),
         last_attempt_ms: get_n(item, "last_attempt_ms").unwrap_or(0),
@@ -338,6 +424,22 @@ mod tests {
         let e = counted_update(&entry(true)).expression();
         assert!(e.contains("ADD #attempts :one, #duplicates :one"), "{e}");
         assert!(!e.contains(":outcome"), "{e}");
+    }
+
+    #[test]
+    fn what_ingress_writes_never_overwrites_an_attempt() {
+        let r = Received {
+            contact: ContactKey::ghl("loc", "c1"),
+            job_id: "ghl:w1".into(),
+            trigger: "ContactUpdate".into(),
+            received_at_ms: 1_000,
+        };
+        let e = received_update(&r, 2_000).expression();
+        assert!(
+            e.contains("#outcome = if_not_exists(#outcome, :outcome)"),
+            "{e}"
+        );
+        assert!(!e.contains("attempts"), "{e}");
     }
 
     #[test]

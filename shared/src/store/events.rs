@@ -47,6 +47,19 @@ pub struct EventEntry {
     pub at_ms: i64,
 }
 
+/// A webhook ingress accepted and queued: the entry exists (outcome `queued`) before any attempt,
+/// so a job that never reached the consumer still shows up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Received {
+    pub contact: ContactKey,
+    pub job_id: String,
+    pub trigger: String,
+    pub received_at_ms: i64,
+}
+
+/// The outcome of an entry ingress wrote and no attempt has settled yet.
+pub const QUEUED: &str = "queued";
+
 /// One job as the log has it after all its attempts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LoggedEvent {
@@ -63,6 +76,8 @@ pub struct LoggedEvent {
     /// How many times the consumer handled this job, duplicates included.
     pub attempts: u32,
     pub duplicates: u32,
+    /// Deliveries of the same webhook id that ingress answered `duplicate` and did not enqueue.
+    pub duplicate_deliveries: u32,
     pub last_receive_count: u32,
     pub first_seen_ms: i64,
     pub last_attempt_ms: i64,
@@ -74,7 +89,8 @@ impl LoggedEvent {
     /// The entry after `entry` is applied to it (or to nothing); the in-memory adapter uses it,
     /// the DynamoDB adapter expresses the same rules as one `UpdateItem`.
     pub fn merged(existing: Option<LoggedEvent>, entry: &EventEntry) -> LoggedEvent {
-        let fresh = existing.is_none();
+        // An entry ingress wrote counts as no attempt: the first attempt settles it.
+        let fresh = existing.as_ref().is_none_or(|e| e.attempts == 0);
         let mut e = existing.unwrap_or_else(|| LoggedEvent {
             source: entry.contact.source.clone(),
             account: entry.contact.account.clone(),
@@ -88,11 +104,15 @@ impl LoggedEvent {
             calltools_id: None,
             attempts: 0,
             duplicates: 0,
+            duplicate_deliveries: 0,
             last_receive_count: 0,
             first_seen_ms: entry.at_ms,
             last_attempt_ms: entry.at_ms,
             expires_at: 0,
         });
+        if e.attempts == 0 {
+            e.first_seen_ms = entry.at_ms;
+        }
         e.attempts += 1;
         e.last_receive_count = entry.receive_count;
         e.last_attempt_ms = entry.at_ms;
@@ -110,10 +130,37 @@ impl LoggedEvent {
         }
         e
     }
+
+    /// The entry ingress writes for a webhook it queued.
+    pub fn queued(r: &Received, at_ms: i64) -> LoggedEvent {
+        LoggedEvent {
+            source: r.contact.source.clone(),
+            account: r.contact.account.clone(),
+            contact_id: r.contact.id.clone(),
+            job_id: r.job_id.clone(),
+            trigger: r.trigger.clone(),
+            received_at_ms: r.received_at_ms,
+            outcome: QUEUED.into(),
+            reason: None,
+            http_status: None,
+            calltools_id: None,
+            attempts: 0,
+            duplicates: 0,
+            duplicate_deliveries: 0,
+            last_receive_count: 0,
+            first_seen_ms: 0,
+            last_attempt_ms: 0,
+            expires_at: at_ms / 1000 + EVENT_TTL_SECS,
+        }
+    }
 }
 
 #[async_trait]
 pub trait EventLog: Send + Sync {
+    /// Records a webhook ingress queued; an entry an attempt already wrote is left as it is.
+    async fn received(&self, r: &Received) -> Result<(), StoreError>;
+    /// Counts a delivery of an already accepted webhook on the original's entry, if it has one.
+    async fn duplicate_delivery(&self, original: &Received) -> Result<(), StoreError>;
     /// Records one attempt at a job.
     async fn record(&self, entry: &EventEntry) -> Result<(), StoreError>;
     /// The contact's jobs, newest first, at most `limit`, expired ones left out.
@@ -172,6 +219,29 @@ mod tests {
         assert_eq!((done.first_seen_ms, done.last_attempt_ms), (2_000, 5_000));
         assert_eq!(done.calltools_id, Some(42));
         assert_eq!(done.expires_at, 5 + EVENT_TTL_SECS);
+    }
+
+    #[test]
+    fn the_first_attempt_settles_an_entry_ingress_queued() {
+        let r = Received {
+            contact: ContactKey::ghl("loc", "c1"),
+            job_id: "ghl:w1".into(),
+            trigger: "ContactTagUpdate".into(),
+            received_at_ms: 1_000,
+        };
+        let queued = LoggedEvent::queued(&r, 1_000);
+        assert_eq!((queued.outcome.as_str(), queued.attempts), (QUEUED, 0));
+        let dup = LoggedEvent::merged(
+            Some(queued.clone()),
+            &entry("skipped", Some("duplicate_job"), true, 3_000),
+        );
+        assert_eq!(
+            dup.outcome, "skipped",
+            "a queued entry has no outcome to keep"
+        );
+        let synced = LoggedEvent::merged(Some(queued), &entry("synced", None, false, 2_000));
+        assert_eq!((synced.outcome.as_str(), synced.attempts), ("synced", 1));
+        assert_eq!(synced.first_seen_ms, 2_000);
     }
 
     #[test]

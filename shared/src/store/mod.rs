@@ -40,6 +40,9 @@ pub struct ContactState {
     pub buckets: BTreeSet<i64>,
     pub tags: BTreeSet<i64>,
     pub updated_at_ms: Option<i64>,
+    /// When the source read this state was decided on started (epoch ms). A job received
+    /// before it describes a change that read already included.
+    pub read_at_ms: Option<i64>,
 }
 
 /// The answer to "may I process this job?".
@@ -64,7 +67,10 @@ pub enum Lease {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WebhookClaim {
     New,
-    Replayed,
+    /// Accepted before; `first_received_at_ms` (when known) finds the original's log entry.
+    Replayed {
+        first_received_at_ms: Option<i64>,
+    },
 }
 
 #[async_trait]
@@ -102,6 +108,7 @@ pub trait WebhookLedger: Send + Sync {
         &self,
         source: &str,
         webhook_id: &str,
+        received_at_ms: i64,
     ) -> Result<WebhookClaim, StoreError>;
     /// Marks an id whose delivery we answered 429, so its retry — which may come an hour late with
     /// the same timestamp — is let in.
