@@ -240,7 +240,7 @@ impl TestStack {
         .await
     }
 
-    /// Messages on the main queue, visible or in flight.
+    /// Messages on the main queue: visible, in flight or delayed.
     pub async fn queue_depth(&self, url: &str) -> Result<u64> {
         let out = aws_sdk_sqs::Client::new(&self.stack.aws)
             .get_queue_attributes()
@@ -248,6 +248,10 @@ impl TestStack {
             .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
             .attribute_names(
                 aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+            )
+            // Deferred jobs wait as delayed messages.
+            .attribute_names(
+                aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesDelayed,
             )
             .send()
             .await?;
@@ -358,7 +362,13 @@ impl TestStack {
                     .into_iter()
                     .filter(|r| r.job_id.as_deref() == Some(job_id))
                     .map(|r| r.outcome)
-                    .find(|o| !matches!(o, leadsync::consumer::Outcome::Retry { .. })))
+                    .find(|o| {
+                        !matches!(
+                            o,
+                            leadsync::consumer::Outcome::Retry { .. }
+                                | leadsync::consumer::Outcome::Defer { .. }
+                        )
+                    }))
             },
         )
         .await

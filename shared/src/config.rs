@@ -94,6 +94,9 @@ pub struct CallToolsConfig {
 pub struct RetryPolicy {
     pub base: Duration,
     pub max: Duration,
+    /// How long a job that could not even be attempted (circuit open, contact busy) keeps being
+    /// sent back as a fresh message, which spends none of its `maxReceiveCount`.
+    pub defer_for: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -163,6 +166,11 @@ impl Config {
                 var("LEADSYNC_RETRY_MAX_SECS"),
                 "LEADSYNC_RETRY_MAX_SECS",
                 900,
+            )?),
+            defer_for: Duration::from_secs(parse_or(
+                var("LEADSYNC_DEFER_MAX_SECS"),
+                "LEADSYNC_DEFER_MAX_SECS",
+                86_400,
             )?),
         };
         if retry.max > Duration::from_secs(43_200) {

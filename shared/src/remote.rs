@@ -15,6 +15,12 @@ pub enum RemoteError {
         status: Option<u16>,
         retry_after: Option<Duration>,
     },
+    /// The call was not made: the circuit breaker is open until `retry_after` from now.
+    #[error("{service} is not called: the circuit is open")]
+    CircuitOpen {
+        service: &'static str,
+        retry_after: Duration,
+    },
     /// A 4xx validation error or a contact that cannot be synced: retrying cannot help.
     #[error("{service} refused the request ({status:?}): {reason}")]
     Permanent {
@@ -30,7 +36,10 @@ pub const EXCERPT_LEN: usize = 512;
 
 impl RemoteError {
     pub fn is_transient(&self) -> bool {
-        matches!(self, RemoteError::Transient { .. })
+        matches!(
+            self,
+            RemoteError::Transient { .. } | RemoteError::CircuitOpen { .. }
+        )
     }
 
     pub fn status(&self) -> Option<u16> {
@@ -38,6 +47,7 @@ impl RemoteError {
             RemoteError::Transient { status, .. } | RemoteError::Permanent { status, .. } => {
                 *status
             }
+            RemoteError::CircuitOpen { .. } => None,
         }
     }
 

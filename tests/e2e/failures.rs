@@ -139,15 +139,23 @@ async fn a_job_that_never_succeeds_ends_in_the_dlq_through_redrive_not_lost() ->
     })
     .await
     .inspect_err(|_| eprintln!("{:#?}", t.stack.results()))?;
-    let attempts = t
+    // A deferral (the contact was busy with the create jobs) starts a fresh message; the one
+    // SQS moved was received maxReceiveCount times.
+    let outcomes: Vec<Outcome> = t
         .stack
         .results()
         .into_iter()
         .filter(|r| r.job_id.as_deref() == Some("ghl:outage-1"))
+        .map(|r| r.outcome)
+        .collect();
+    let last_message = outcomes
+        .iter()
+        .rev()
+        .take_while(|o| !matches!(o, Outcome::Defer { .. }))
         .count();
     assert_eq!(
-        attempts, t.stack.resources.max_receive_count as usize,
-        "tried maxReceiveCount times"
+        last_message, t.stack.resources.max_receive_count as usize,
+        "tried maxReceiveCount times: {outcomes:#?}"
     );
     assert!(
         parked
@@ -180,11 +188,12 @@ async fn an_outage_opens_the_breaker_and_everything_syncs_when_calltools_is_back
         t.dead_letters().await?.is_empty(),
         "nothing parked for an outage"
     );
+
     let held_back = t
         .stack
         .results()
         .into_iter()
-        .filter(|r| matches!(&r.outcome, Outcome::Retry { reason, .. } if reason.contains("circuit open")))
+        .filter(|r| matches!(&r.outcome, Outcome::Defer { reason, .. } if reason.contains("circuit open")))
         .count();
     assert!(
         held_back > 0,
@@ -203,6 +212,41 @@ async fn an_outage_opens_the_breaker_and_everything_syncs_when_calltools_is_back
     for phone in &phones {
         assert_eq!(t.calltools_with_phone(phone).await?.len(), 1);
     }
+    t.stop().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_longer_than_the_retry_budget_does_not_burn_max_receive_count() -> Result<()> {
+    // Retries come back at once: five receives would pass in a few seconds. While the circuit
+    // is open the job is deferred as a fresh message instead, which spends no receive.
+    let t = stack()
+        .setting("LEADSYNC_RETRY_BASE_SECS", "0")
+        .setting("LEADSYNC_BREAKER_FAILURES", "2")
+        .setting("LEADSYNC_BREAKER_RECOVERY_SECS", "1")
+        .start()
+        .await?;
+    t.set_faults(json!({"outage_for_ms": 10_000})).await?;
+    let id = t
+        .create_tagged_contact("Barbara", "+14155550142", "cold lead")
+        .await?;
+    in_bucket(&t, "+14155550142", COLD_LEADS).await?;
+    drained(&t, Duration::from_secs(30)).await?;
+    assert!(t.dead_letters().await?.is_empty(), "nothing redriven");
+    let results = t.stack.results();
+    let deferred = results
+        .iter()
+        .filter(|r| matches!(r.outcome, Outcome::Defer { .. }))
+        .count();
+    assert!(
+        deferred >= t.stack.resources.max_receive_count as usize,
+        "the job waited longer than maxReceiveCount receives would allow: {results:#?}"
+    );
+    assert!(
+        t.contact_state(&id)
+            .await?
+            .is_some_and(|s| s.calltools_id.is_some())
+    );
     t.stop().await;
     Ok(())
 }

@@ -222,9 +222,21 @@ async fn a_contact_without_a_phone_is_skipped_with_that_reason() -> Result<()> {
     )
     .await?;
     let job_id = format!("ghl:{}", delivery["webhookId"].as_str().unwrap_or_default());
-    assert_eq!(
-        t.final_outcome(&job_id).await?,
-        Outcome::Skipped(SkipReason::NoPhone)
+    // The workflow webhook for the same change may get there first; then this job finds the
+    // contact already read after it arrived (covered), and that read was skipped for no phone.
+    let outcome = t.final_outcome(&job_id).await?;
+    assert!(
+        matches!(
+            outcome,
+            Outcome::Skipped(SkipReason::NoPhone | SkipReason::Covered)
+        ),
+        "{outcome:?}"
+    );
+    drained(&t, Duration::from_secs(30)).await?;
+    let outcomes: Vec<Outcome> = t.stack.results().into_iter().map(|r| r.outcome).collect();
+    assert!(
+        outcomes.contains(&Outcome::Skipped(SkipReason::NoPhone)),
+        "{outcomes:?}"
     );
     assert!(t.calltools_writes().await?.is_empty());
     t.stop().await;

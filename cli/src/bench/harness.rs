@@ -277,6 +277,7 @@ impl Harness {
             .queue_url(&self.stack.resources.queue_url)
             .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
             .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesDelayed)
             .send()
             .await?;
         Ok(out
@@ -335,7 +336,7 @@ impl Harness {
 }
 
 fn is_retry(outcome: &Outcome) -> bool {
-    matches!(outcome, Outcome::Retry { .. })
+    matches!(outcome, Outcome::Retry { .. } | Outcome::Defer { .. })
 }
 
 fn text(v: &Value) -> &str {

@@ -134,12 +134,9 @@ impl CallToolsSink {
         };
         let permit = breaker.permit().await;
         if let Permit::Denied { retry_after } = permit {
-            return Err(RemoteError::Transient {
+            return Err(RemoteError::CircuitOpen {
                 service: "CallTools",
-                reason: "circuit open after repeated failures; waiting for a probe to succeed"
-                    .into(),
-                status: None,
-                retry_after: Some(retry_after),
+                retry_after,
             });
         }
         let result = call.await;

@@ -30,9 +30,9 @@ impl Consumer {
             Ok(JobClaim::Acquired) => {}
             Ok(JobClaim::Completed { .. }) => return Outcome::Skipped(SkipReason::DuplicateJob),
             Ok(JobClaim::InProgress) => {
-                return Outcome::Retry {
+                return Outcome::Defer {
                     reason: "the job is in progress in another invocation".into(),
-                    after: Some(BUSY_RETRY),
+                    after: BUSY_RETRY,
                 };
             }
             Err(e) => return store_retry(e),
@@ -57,9 +57,9 @@ impl Consumer {
         let state = match self.store.lease_contact(&key, &j.job_id, deadline_ms).await {
             Ok(Lease::Held(state)) => state,
             Ok(Lease::Busy) => {
-                return Outcome::Retry {
+                return Outcome::Defer {
                     reason: "another job holds this contact".into(),
-                    after: Some(BUSY_RETRY),
+                    after: BUSY_RETRY,
                 };
             }
             Err(e) => return store_retry(e),

@@ -15,13 +15,27 @@ pub(crate) fn receive_count(msg: &SqsMessage) -> u32 {
         .unwrap_or(1)
 }
 
+/// A numeric message attribute, if present.
+fn number_attribute(msg: &SqsMessage, name: &str) -> Option<i64> {
+    msg.message_attributes
+        .get(name)
+        .and_then(|a| a.string_value.as_deref())
+        .and_then(|v| v.parse().ok())
+}
+
+/// When the job was first deferred and how many times, from the attributes a deferral sets.
+pub(crate) fn deferral(msg: &SqsMessage) -> (Option<i64>, u32) {
+    let count = number_attribute(msg, "deferrals")
+        .and_then(|c| u32::try_from(c).ok())
+        .unwrap_or(0);
+    (number_attribute(msg, "deferred_since_ms"), count)
+}
+
 /// How many times the job was replayed from the DLQ: the `replay_count` message attribute
 /// `leadsync dlq replay` sets, 0 for a job that came from ingress.
 pub(crate) fn replay_count(msg: &SqsMessage) -> u32 {
-    msg.message_attributes
-        .get("replay_count")
-        .and_then(|a| a.string_value.as_deref())
-        .and_then(|c| c.parse().ok())
+    number_attribute(msg, "replay_count")
+        .and_then(|c| u32::try_from(c).ok())
         .unwrap_or(0)
 }
 
@@ -31,7 +45,9 @@ pub fn entry_for(job: &SyncJob, outcome: &Outcome, receive_count: u32, at_ms: i6
     let (reason, http_status, calltools_id) = match outcome {
         Outcome::Synced { calltools_id, .. } => (None, None, Some(*calltools_id)),
         Outcome::Skipped(r) => (Some(r.as_str().to_string()), None, None),
-        Outcome::Retry { reason, .. } => (Some(reason.clone()), None, None),
+        Outcome::Retry { reason, .. } | Outcome::Defer { reason, .. } => {
+            (Some(reason.clone()), None, None)
+        }
         Outcome::Park { reason, status, .. } => (Some(reason.clone()), *status, None),
     };
     EventEntry {

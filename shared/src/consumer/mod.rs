@@ -21,7 +21,7 @@ use crate::clock::now_ms;
 use crate::config::RetryPolicy;
 use crate::ghl::client::GhlApi;
 use crate::job::SyncJob;
-use crate::queue::{Parked, Redelivery};
+use crate::queue::{Deferred, Parked, Redelivery};
 use crate::rules::Rules;
 use crate::store::StateStore;
 use crate::store::events::EventLog;
@@ -177,6 +177,7 @@ impl Consumer {
                 }
                 true
             }
+            Outcome::Defer { after, .. } => self.defer(msg, job, *after).await,
             Outcome::Park {
                 reason,
                 status,
@@ -208,6 +209,42 @@ impl Consumer {
     }
 }
 
+impl Consumer {
+    /// Sends a job that was not attempted back as a new message, so waiting out an outage or a
+    /// busy contact does not count towards `maxReceiveCount`. Past the deferral budget, or if
+    /// the send fails, it is retried in place like any transient failure. Returns whether the
+    /// record is a batch item failure.
+    async fn defer(&self, msg: &SqsMessage, job: Option<&SyncJob>, after: Duration) -> bool {
+        let now = now_ms();
+        let (since, deferrals) = event::deferral(msg);
+        let since = since.unwrap_or(now);
+        let within_budget = now - since < self.retry.defer_for.as_millis() as i64;
+        if let Some(job) = job.filter(|_| within_budget) {
+            let deferred = Deferred {
+                job_id: job.id().to_string(),
+                source: job.source().to_string(),
+                replay_count: event::replay_count(msg),
+                deferred_since_ms: since,
+                deferrals: deferrals + 1,
+            };
+            let body = msg.body.as_deref().unwrap_or("");
+            match self.redelivery.defer(body, &deferred, after).await {
+                Ok(()) => return false,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not defer the job; retrying it in place")
+                }
+            }
+        }
+        let delay = retry_delay(self.retry, event::receive_count(msg), Some(after));
+        if let Some(handle) = &msg.receipt_handle
+            && let Err(e) = self.redelivery.retry_later(handle, delay).await
+        {
+            tracing::warn!(error = %e, "could not delay the retry; the queue's visibility timeout applies");
+        }
+        true
+    }
+}
+
 /// The `batchItemFailures` answer for these results.
 pub fn batch_response(results: &[RecordResult]) -> SqsBatchResponse {
     let mut response = SqsBatchResponse::default();
@@ -222,6 +259,7 @@ pub(crate) fn outcome_dimension(o: &Outcome) -> &'static str {
         Outcome::Synced { .. } => "synced",
         Outcome::Skipped(_) => "skipped",
         Outcome::Retry { .. } => "retried",
+        Outcome::Defer { .. } => "deferred",
         Outcome::Park { .. } => "parked",
     }
 }
@@ -251,6 +289,7 @@ mod tests {
         let p = RetryPolicy {
             base: Duration::from_secs(10),
             max: Duration::from_secs(900),
+            defer_for: Duration::from_secs(86_400),
         };
         for attempt in 1..=12 {
             let ceiling = Duration::from_secs((10u64 << (attempt - 1)).min(900));

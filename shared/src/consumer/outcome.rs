@@ -50,6 +50,12 @@ pub enum Outcome {
         reason: String,
         after: Option<Duration>,
     },
+    /// Not attempted (circuit open, contact or job busy elsewhere): the job comes back after
+    /// `after` as a fresh message, so waiting spends none of its `maxReceiveCount`.
+    Defer {
+        reason: String,
+        after: Duration,
+    },
     /// Permanent: the job goes to the dead-letter queue now, with its reason.
     Park {
         reason: String,
@@ -65,6 +71,7 @@ impl Outcome {
             Outcome::Synced { .. } => "synced".into(),
             Outcome::Skipped(r) => format!("skipped:{}", r.as_str()),
             Outcome::Retry { .. } => "retry".into(),
+            Outcome::Defer { .. } => "deferred".into(),
             Outcome::Park { .. } => "parked".into(),
         }
     }
@@ -84,6 +91,15 @@ impl From<RemoteError> for Outcome {
                 ..
             } => Outcome::Retry {
                 reason: format!("{service}: {reason}"),
+                after: retry_after,
+            },
+            RemoteError::CircuitOpen {
+                service,
+                retry_after,
+            } => Outcome::Defer {
+                reason: format!(
+                    "{service}: circuit open after repeated failures; waiting for a probe to succeed"
+                ),
                 after: retry_after,
             },
             RemoteError::Permanent {

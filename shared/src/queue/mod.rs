@@ -28,6 +28,18 @@ pub struct Parked {
     pub replay_count: u32,
 }
 
+/// A job sent back as a new message because it could not be attempted yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deferred {
+    pub job_id: String,
+    pub source: String,
+    pub replay_count: u32,
+    /// When the job was first deferred: the deferral budget counts from here.
+    pub deferred_since_ms: i64,
+    /// Deferrals so far, this one included.
+    pub deferrals: u32,
+}
+
 #[async_trait]
 pub trait JobQueue: Send + Sync {
     async fn enqueue(&self, job: &SyncJob) -> Result<(), QueueError>;
@@ -37,6 +49,14 @@ pub trait JobQueue: Send + Sync {
 pub trait Redelivery: Send + Sync {
     /// Hides the message for `delay`, after which it is delivered again.
     async fn retry_later(&self, receipt_handle: &str, delay: Duration) -> Result<(), QueueError>;
+    /// Sends the job body back to the main queue as a new message, visible after `delay` (at
+    /// most SQS's 15 minutes); the caller then lets the old one be deleted.
+    async fn defer(
+        &self,
+        body: &str,
+        deferred: &Deferred,
+        delay: Duration,
+    ) -> Result<(), QueueError>;
     /// Sends the job body to the dead-letter queue with its reason.
     async fn park(&self, body: &str, parked: &Parked) -> Result<(), QueueError>;
 }

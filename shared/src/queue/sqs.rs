@@ -9,10 +9,12 @@ use aws_sdk_sqs::types::MessageAttributeValue;
 
 use crate::clock::now_ms;
 use crate::job::SyncJob;
-use crate::queue::{JobQueue, Parked, QueueError, Redelivery};
+use crate::queue::{Deferred, JobQueue, Parked, QueueError, Redelivery};
 
 /// SQS caps a visibility timeout at 12 hours.
 const MAX_VISIBILITY_SECS: u64 = 43_200;
+/// SQS's longest `DelaySeconds`: 15 minutes.
+const MAX_DELAY_SECS: u64 = 900;
 
 #[derive(Clone)]
 pub struct SqsQueue {
@@ -72,6 +74,31 @@ impl Redelivery for SqsQueue {
             .receipt_handle(receipt_handle)
             .visibility_timeout(delay.as_secs().clamp(0, MAX_VISIBILITY_SECS) as i32)
             .send()
+            .await
+            .map_err(|e| QueueError(DisplayErrorContext(e).to_string()))?;
+        Ok(())
+    }
+
+    async fn defer(
+        &self,
+        body: &str,
+        deferred: &Deferred,
+        delay: Duration,
+    ) -> Result<(), QueueError> {
+        let mut req = self
+            .client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(body)
+            .delay_seconds(delay.as_secs().clamp(1, MAX_DELAY_SECS) as i32)
+            .message_attributes("source", text(&deferred.source))
+            .message_attributes("job_id", text(&deferred.job_id))
+            .message_attributes("deferred_since_ms", number(deferred.deferred_since_ms))
+            .message_attributes("deferrals", number(deferred.deferrals));
+        if deferred.replay_count > 0 {
+            req = req.message_attributes("replay_count", number(deferred.replay_count));
+        }
+        req.send()
             .await
             .map_err(|e| QueueError(DisplayErrorContext(e).to_string()))?;
         Ok(())
