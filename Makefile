@@ -10,7 +10,7 @@ SAM_HOME  := $(CURDIR)/.local/samcli
 # SAM CLI: no telemetry and no version check against PyPI (it reads lastVersionCheck as epoch seconds).
 SAM_ENV   := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 __SAM_CLI_APP_DIR="$(SAM_HOME)"
 
-.PHONY: help dev test unit e2e lint fmt bench build validate events venv tools clean
+.PHONY: help dev test unit e2e ledger lint fmt bench build validate events venv tools clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -27,6 +27,9 @@ unit: ## Only the tests that need no moto
 
 e2e: venv ## Only the end-to-end tests
 	$(CARGO) test -p leadsync-tests
+
+ledger: venv ## The ledger test at full size: 10,000 webhooks under failures, every one accounted for
+	$(CARGO) run --release -p leadsync-cli -- ledger $(LEDGER_ARGS)
 
 lint: tools ## rustfmt, clippy, cfn-lint, sam validate --lint
 	$(CARGO) fmt --all --check

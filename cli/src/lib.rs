@@ -5,5 +5,6 @@
 pub mod bench;
 pub mod commands;
 pub mod dlq;
+pub mod ledger;
 pub mod local;
 pub mod sandbox;

@@ -31,6 +31,8 @@ enum Command {
     Dlq(leadsync_cli::commands::dlq::DlqArgs),
     /// One contact's state and event log: did we sync it, and what happened to each change?
     Trace(leadsync_cli::commands::trace::TraceArgs),
+    /// The ledger test: thousands of webhooks under injected failures, every one accounted for.
+    Ledger(leadsync_cli::commands::ledger::LedgerArgs),
     /// Measure throughput, API calls per contact, latency and cold start (`make bench`).
     Bench(leadsync_cli::bench::BenchArgs),
 }
@@ -52,5 +54,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Trace(args) => leadsync_cli::commands::trace::run(args).await,
         Command::Events(args) => leadsync_cli::commands::events::run(args),
         Command::Dlq(args) => leadsync_cli::commands::dlq::run(args).await,
+        Command::Ledger(args) => leadsync_cli::commands::ledger::run(args).await,
     }
 }

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use thiserror::Error;
 
@@ -51,15 +52,28 @@ pub fn http_client(timeout: Duration) -> Result<reqwest::Client, BuildError> {
         .map_err(|e| BuildError::Http(e.to_string()))
 }
 
+/// How long one AWS call of ingress may take, attempts included.
+pub const INGRESS_AWS_CALL_BUDGET: Duration = Duration::from_millis(2_500);
+
 pub fn build_ingress(cfg: &Config, aws: &SdkConfig) -> Result<Ingress, BuildError> {
     let verifier =
         GhlVerifier::from_pem(&cfg.ghl.ed25519_public_key_pem, &cfg.ghl.rsa_public_key_pem)?;
-    let queue = SqsQueue::new(
-        aws_sdk_sqs::Client::new(aws),
-        cfg.require_queue_url()?,
-        None,
+    // GHL waits 10 s for an answer and retries only a 429: each AWS call gets a budget (its
+    // retries included) so that even three slow ones end in a 429 GHL retries, not a timeout.
+    let timeouts = TimeoutConfig::builder()
+        .operation_timeout(INGRESS_AWS_CALL_BUDGET)
+        .build();
+    let sqs = aws_sdk_sqs::Client::from_conf(
+        aws_sdk_sqs::config::Builder::from(aws)
+            .timeout_config(timeouts.clone())
+            .build(),
     );
-    let dynamo = aws_sdk_dynamodb::Client::new(aws);
+    let queue = SqsQueue::new(sqs, cfg.require_queue_url()?, None);
+    let dynamo = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(aws)
+            .timeout_config(timeouts)
+            .build(),
+    );
     let table = cfg.require_table()?;
     let store = DynamoStore::new(dynamo.clone(), table);
     let events = DynamoEventLog::new(dynamo, table);
@@ -94,7 +108,8 @@ pub fn build_consumer(cfg: &Config, aws: &SdkConfig) -> Result<Consumer, BuildEr
         http,
         cfg.ghl.api_base_url.clone(),
         cfg.ghl.api_token.require("GHL_API_TOKEN")?.clone(),
-    );
+    )
+    .with_rate_limit(cfg.ghl.max_requests_per_second);
     let queue = SqsQueue::new(
         aws_sdk_sqs::Client::new(aws),
         cfg.require_queue_url()?,

@@ -75,6 +75,8 @@ pub struct GhlConfig {
     pub workflow_secret: SecretSource,
     /// The location a workflow webhook belongs to when its body does not say.
     pub default_location_id: Option<String>,
+    /// Client-side spacing of GHL API calls per execution environment (`None`: unlimited).
+    pub max_requests_per_second: Option<std::num::NonZeroU32>,
 }
 
 #[derive(Debug, Clone)]
@@ -199,6 +201,11 @@ impl Config {
                 )?),
                 workflow_secret: secret("GHL_WORKFLOW_SECRET", "GHL_WORKFLOW_SECRET_PARAM"),
                 default_location_id: var("GHL_LOCATION_ID"),
+                max_requests_per_second: std::num::NonZeroU32::new(parse_or(
+                    var("GHL_MAX_REQUESTS_PER_SECOND"),
+                    "GHL_MAX_REQUESTS_PER_SECOND",
+                    10,
+                )?),
             },
             calltools: CallToolsConfig {
                 base_url: var("CALLTOOLS_BASE_URL").map(trim_base),

@@ -214,6 +214,7 @@ mod tests {
             calltools_id: Some(7),
             receive_count: 1,
             duplicate: false,
+            keep_settled: false,
             at_ms,
         }
     }

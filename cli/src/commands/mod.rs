@@ -3,5 +3,6 @@
 pub mod demo;
 pub mod dlq;
 pub mod events;
+pub mod ledger;
 pub mod local;
 pub mod trace;

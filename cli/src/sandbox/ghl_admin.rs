@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::admin::{admin_error, parse_json};
+use super::ghl_chaos::{Chaos, ChaosSpec};
 use super::ghl_delivery::dispatch;
 use super::ghl_store::{ContactFields, Event, GhlContact, NewContact};
 use super::state::AppState;
@@ -30,6 +31,7 @@ pub(crate) fn router() -> Router<AppState> {
             axum::routing::post(add_tags).delete(remove_tags),
         )
         .route("/deliveries", get(deliveries).delete(clear_deliveries))
+        .route("/delivery", get(get_chaos).post(set_chaos))
         .route("/calls", get(calls).delete(clear_calls))
 }
 
@@ -156,6 +158,23 @@ async fn remove_tags(State(st): State<AppState>, Path(id): Path<String>, body: B
         Some((contact, events)) => written(&st, &contact, events, StatusCode::OK),
         None => no_contact(&id),
     }
+}
+
+/// How webhook delivery misbehaves: duplicates, reordering, drops (see `ghl_chaos`).
+async fn set_chaos(State(st): State<AppState>, body: Bytes) -> Response {
+    let spec: ChaosSpec = match parse_json(&body) {
+        Ok(s) => s,
+        Err(r) => return r.into_response(),
+    };
+    if let Err(e) = spec.validate() {
+        return admin_error(StatusCode::BAD_REQUEST, &e);
+    }
+    *lock(&st.chaos) = Chaos::new(spec.clone());
+    Json(json!({ "delivery": spec })).into_response()
+}
+
+async fn get_chaos(State(st): State<AppState>) -> Response {
+    Json(json!({ "delivery": lock(&st.chaos).spec() })).into_response()
 }
 
 async fn deliveries(State(st): State<AppState>) -> Response {

@@ -9,6 +9,7 @@ use std::time::Duration;
 use rand::RngExt as _;
 use serde::Serialize;
 
+use super::ghl_chaos::Fate;
 use super::ghl_store::Event;
 use super::ghl_webhooks::{Outbound, outbound};
 use super::state::AppState;
@@ -29,9 +30,15 @@ pub(crate) struct Delivery {
     pub url: String,
     /// 1 for the first try, up to 7.
     pub attempt: u32,
-    /// `null` when no HTTP answer came (timeout, connection refused).
+    /// `null` when no HTTP answer came (timeout, connection refused) or it was dropped.
     pub status: Option<u16>,
     pub error: Option<String>,
+    /// The receiver's answer (its first 300 bytes), as GHL's webhook logs show it.
+    pub answer: Option<String>,
+    /// A second delivery of the same bytes (at-least-once), not a retry.
+    pub duplicate: bool,
+    /// How long it was held back so later webhooks overtook it.
+    pub held_ms: u64,
     /// The exact body sent, for tests that compare retries byte for byte.
     pub body: String,
 }
@@ -39,8 +46,19 @@ pub(crate) struct Delivery {
 #[derive(Default, Clone)]
 pub(crate) struct DeliveryLog(Arc<Mutex<(u64, Vec<Delivery>)>>);
 
+/// How one attempt went, as logged.
+#[derive(Default)]
+struct Attempt {
+    number: u32,
+    status: Option<u16>,
+    error: Option<String>,
+    answer: Option<String>,
+    duplicate: bool,
+    held_ms: u64,
+}
+
 impl DeliveryLog {
-    fn push(&self, out: &Outbound, attempt: u32, status: Option<u16>, error: Option<String>) {
+    fn push(&self, out: &Outbound, a: Attempt) {
         let mut log = lock(&self.0);
         log.0 += 1;
         let seq = log.0;
@@ -51,9 +69,12 @@ impl DeliveryLog {
             webhook_id: out.webhook_id.clone(),
             contact_id: out.contact_id.clone(),
             url: out.url.clone(),
-            attempt,
-            status,
-            error,
+            attempt: a.number,
+            status: a.status,
+            error: a.error,
+            answer: a.answer,
+            duplicate: a.duplicate,
+            held_ms: a.held_ms,
             body: String::from_utf8_lossy(&out.body).into_owned(),
         });
     }
@@ -72,46 +93,98 @@ impl DeliveryLog {
 pub(crate) fn dispatch(st: &AppState, events: Vec<Event>) {
     let generation = st.generation();
     for out in outbound(&st.cfg, events) {
+        let fate = lock(&st.chaos).next();
         let st = st.clone();
-        tokio::spawn(async move { deliver(&st, &out, generation).await });
+        tokio::spawn(async move { deliver(&st, &out, generation, fate).await });
     }
 }
 
-async fn deliver(st: &AppState, out: &Outbound, generation: u64) {
-    for attempt in 1..=MAX_ATTEMPTS {
+async fn deliver(st: &AppState, out: &Outbound, generation: u64, fate: Fate) {
+    let held_ms = u64::try_from(fate.hold.as_millis()).unwrap_or(u64::MAX);
+    if fate.dropped {
+        st.deliveries.push(
+            out,
+            Attempt {
+                error: Some("dropped".to_owned()),
+                ..Attempt::default()
+            },
+        );
+        return;
+    }
+    if !fate.hold.is_zero() && !sleep_or_shutdown(fate.hold, &st.shutdown).await {
+        return;
+    }
+    for number in 1..=MAX_ATTEMPTS {
         if st.generation() != generation || *st.shutdown.borrow() {
             return;
         }
-        let mut request = st.http.post(&out.url).body(out.body.clone());
-        for (name, value) in &out.headers {
-            request = request.header(*name, value);
+        let Some(status) = attempt(st, out, number, false, held_ms).await else {
+            return;
+        };
+        if number == 1 && fate.duplicate {
+            attempt(st, out, number, true, held_ms).await;
         }
-        let mut shutdown = st.shutdown.clone();
-        let result = tokio::select! {
-            r = request.send() => r,
-            _ = shutdown.wait_for(|stop| *stop) => return,
-        };
-        let status = match result {
-            Ok(response) => {
-                let status = response.status().as_u16();
-                st.deliveries.push(out, attempt, Some(status), None);
-                status
-            }
-            Err(e) => {
-                let why = if e.is_timeout() {
-                    "timeout"
-                } else {
-                    "connection error"
-                };
-                st.deliveries.push(out, attempt, None, Some(why.to_owned()));
-                return;
-            }
-        };
-        if status != 429 || !out.retry_on_429 || attempt == MAX_ATTEMPTS {
+        if status != 429 || !out.retry_on_429 || number == MAX_ATTEMPTS {
             return;
         }
         if !sleep_or_shutdown(retry_delay(st.cfg.ghl_retry_interval), &st.shutdown).await {
             return;
+        }
+    }
+}
+
+/// Sends the webhook once and logs it; `None` when no answer came (final, as in GHL).
+async fn attempt(
+    st: &AppState,
+    out: &Outbound,
+    number: u32,
+    duplicate: bool,
+    held_ms: u64,
+) -> Option<u16> {
+    let mut request = st.http.post(&out.url).body(out.body.clone());
+    for (name, value) in &out.headers {
+        request = request.header(*name, value);
+    }
+    let mut shutdown = st.shutdown.clone();
+    let result = tokio::select! {
+        r = request.send() => r,
+        _ = shutdown.wait_for(|stop| *stop) => return None,
+    };
+    let logged = Attempt {
+        number,
+        duplicate,
+        held_ms,
+        ..Attempt::default()
+    };
+    match result {
+        Ok(response) => {
+            let status = response.status().as_u16();
+            let text = response.text().await.unwrap_or_default();
+            let answer = text.chars().take(300).collect::<String>();
+            st.deliveries.push(
+                out,
+                Attempt {
+                    status: Some(status),
+                    answer: Some(answer),
+                    ..logged
+                },
+            );
+            Some(status)
+        }
+        Err(e) => {
+            let why = if e.is_timeout() {
+                "timeout"
+            } else {
+                "connection error"
+            };
+            st.deliveries.push(
+                out,
+                Attempt {
+                    error: Some(why.to_owned()),
+                    ..logged
+                },
+            );
+            None
         }
     }
 }

@@ -21,6 +21,7 @@ mod drf;
 mod faults;
 mod ghl_admin;
 mod ghl_api;
+mod ghl_chaos;
 mod ghl_delivery;
 mod ghl_rate_limit;
 mod ghl_render;

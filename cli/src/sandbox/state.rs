@@ -9,6 +9,7 @@ use super::SandboxConfig;
 use super::call_log::CallLog;
 use super::calltools_store::CtWorld;
 use super::faults::Faults;
+use super::ghl_chaos::Chaos;
 use super::ghl_delivery::DeliveryLog;
 use super::ghl_rate_limit::RateLimiter;
 use super::ghl_store::GhlStore;
@@ -23,6 +24,7 @@ pub(crate) struct Inner {
     pub ghl_limiter: Mutex<RateLimiter>,
     pub ghl_calls: CallLog,
     pub deliveries: DeliveryLog,
+    pub chaos: Mutex<Chaos>,
     pub calltools: Mutex<CtWorld>,
     pub calltools_calls: CallLog,
     pub faults: Mutex<Faults>,
@@ -49,6 +51,7 @@ impl Inner {
             ghl_limiter: Mutex::new(RateLimiter::default()),
             ghl_calls: CallLog::default(),
             deliveries: DeliveryLog::default(),
+            chaos: Mutex::new(Chaos::default()),
             calltools: Mutex::new(CtWorld::new(&cfg.buckets)),
             calltools_calls: CallLog::default(),
             faults: Mutex::new(Faults::default()),
@@ -71,6 +74,7 @@ impl Inner {
         *lock(&self.ghl_limiter) = RateLimiter::default();
         self.ghl_calls.clear();
         self.deliveries.clear();
+        *lock(&self.chaos) = Chaos::default();
         *lock(&self.calltools) = CtWorld::new(&self.cfg.buckets);
         self.calltools_calls.clear();
         *lock(&self.faults) = Faults::default();

@@ -26,6 +26,18 @@ impl Consumer {
     /// Processes one job and leaves the stores consistent whatever the outcome.
     pub async fn process(&self, job: &SyncJob, deadline_ms: i64) -> Outcome {
         let SyncJob::GhlContact(j) = job;
+        // Most of a burst for one contact is stale or covered by a read already made. Both
+        // follow from the saved state alone, which only moves forward, so one consistent read
+        // settles them: no job claim, no lease, no source read.
+        match self.store.contact_state(&job.contact_key()).await {
+            Ok(Some(state)) => {
+                if let Some(skip) = settled_by_state(j, &state) {
+                    return Outcome::Skipped(skip);
+                }
+            }
+            Ok(None) => {}
+            Err(e) => return store_retry(e),
+        }
         match self.store.claim_job(&j.job_id, deadline_ms).await {
             Ok(JobClaim::Acquired) => {}
             Ok(JobClaim::Completed { .. }) => return Outcome::Skipped(SkipReason::DuplicateJob),
@@ -88,16 +100,12 @@ impl Consumer {
         j: &GhlContactJob,
         state: ContactState,
     ) -> (Outcome, Option<ContactState>) {
-        if is_older(j.version_ms, state.version_ms) {
-            return (Outcome::Skipped(SkipReason::Stale), None);
+        // Checked again under the lease: the state may have moved since the first look.
+        if let Some(skip) = settled_by_state(j, &state) {
+            return (Outcome::Skipped(skip), None);
         }
         if j.trigger == GhlTrigger::ContactDelete {
             return self.contact_gone(state).await;
-        }
-        // A burst of webhooks for one contact costs one read: GHL sends a webhook after the
-        // change, so a read that started after the webhook arrived already saw it.
-        if is_covered(j.received_at_ms, state.read_at_ms) {
-            return (Outcome::Skipped(SkipReason::Covered), None);
         }
         let read_at_ms = crate::clock::now_ms();
         match self.ghl.get_contact(&j.contact_id).await {
@@ -231,6 +239,17 @@ impl Consumer {
 
 fn is_older(candidate: Option<i64>, applied: Option<i64>) -> bool {
     matches!((candidate, applied), (Some(c), Some(a)) if c < a)
+}
+
+/// Whether the saved state alone settles the job: a version older than the one applied is
+/// stale; a job that arrived before the last source read is covered by it (GHL sends a webhook
+/// after the change, so a read that started later saw it; deletes are never read).
+fn settled_by_state(j: &GhlContactJob, state: &ContactState) -> Option<SkipReason> {
+    if is_older(j.version_ms, state.version_ms) {
+        return Some(SkipReason::Stale);
+    }
+    (j.trigger != GhlTrigger::ContactDelete && is_covered(j.received_at_ms, state.read_at_ms))
+        .then_some(SkipReason::Covered)
 }
 
 fn is_covered(received_at_ms: i64, read_at_ms: Option<i64>) -> bool {

@@ -61,6 +61,10 @@ pub fn entry_for(job: &SyncJob, outcome: &Outcome, receive_count: u32, at_ms: i6
         calltools_id,
         receive_count,
         duplicate: *outcome == Outcome::Skipped(SkipReason::DuplicateJob),
+        keep_settled: matches!(
+            outcome,
+            Outcome::Skipped(SkipReason::DuplicateJob | SkipReason::Stale | SkipReason::Covered)
+        ),
         at_ms,
     }
 }

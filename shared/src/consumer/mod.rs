@@ -228,7 +228,10 @@ impl Consumer {
                 deferrals: deferrals + 1,
             };
             let body = msg.body.as_deref().unwrap_or("");
-            match self.redelivery.defer(body, &deferred, after).await {
+            // Jittered, so jobs deferred together do not all come back in the same second.
+            let jitter = rand::random_range(0..=after.as_millis().max(1000) as u64 / 2);
+            let delay = after + Duration::from_millis(jitter);
+            match self.redelivery.defer(body, &deferred, delay).await {
                 Ok(()) => return false,
                 Err(e) => {
                     tracing::warn!(error = %e, "could not defer the job; retrying it in place")

@@ -4,6 +4,9 @@ use std::time::Duration;
 
 use crate::remote::RemoteError;
 
+/// How long a rate-limited job waits when the answer did not say.
+const RATE_LIMITED_WAIT: Duration = Duration::from_secs(5);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SkipReason {
     /// This job id was already processed.
@@ -84,6 +87,17 @@ impl Outcome {
 impl From<RemoteError> for Outcome {
     fn from(e: RemoteError) -> Self {
         match e {
+            // Rate limited: the request was refused, not processed. Waiting for the limit
+            // to pass is not a failure, so it spends no receive.
+            RemoteError::Transient {
+                ref reason,
+                retry_after,
+                service,
+                status: Some(429),
+            } => Outcome::Defer {
+                reason: format!("{service}: {reason} (rate limited)"),
+                after: retry_after.unwrap_or(RATE_LIMITED_WAIT),
+            },
             RemoteError::Transient {
                 ref reason,
                 retry_after,

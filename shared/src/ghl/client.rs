@@ -1,6 +1,9 @@
 //! GoHighLevel API v2: reading one contact (`GET /contacts/{id}`, `Version: 2021-07-28`).
 
+use std::num::NonZeroU32;
+
 use async_trait::async_trait;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use serde::Deserialize;
 
 use crate::contact::Contact;
@@ -22,6 +25,7 @@ pub struct GhlClient {
     http: reqwest::Client,
     base_url: String,
     token: Secret,
+    limiter: Option<DefaultDirectRateLimiter>,
 }
 
 impl GhlClient {
@@ -30,7 +34,15 @@ impl GhlClient {
             http,
             base_url: base_url.into(),
             token,
+            limiter: None,
         }
+    }
+
+    /// Spaces requests to at most `per_second` from this client: GHL allows 100 requests per
+    /// 10 s per location, and a burst of webhooks would otherwise spend it in a second.
+    pub fn with_rate_limit(mut self, per_second: Option<NonZeroU32>) -> Self {
+        self.limiter = per_second.map(|n| RateLimiter::direct(Quota::per_second(n)));
+        self
     }
 }
 
@@ -55,6 +67,9 @@ struct GhlContact {
 #[async_trait]
 impl GhlApi for GhlClient {
     async fn get_contact(&self, contact_id: &str) -> Result<Option<Contact>, RemoteError> {
+        if let Some(limiter) = &self.limiter {
+            limiter.until_ready().await;
+        }
         let url = format!("{}/contacts/{}", self.base_url, contact_id);
         let resp = self
             .http

@@ -220,7 +220,7 @@ fn presented_secret(headers: &::http::HeaderMap) -> Option<&[u8]> {
 
 /// A job id for bodies without a provider id: identical bodies give identical ids, so an exact
 /// duplicate delivery is recognised by the consumer.
-fn body_job_id(prefix: &str, body: &[u8]) -> String {
+pub fn body_job_id(prefix: &str, body: &[u8]) -> String {
     let d = digest::digest(&digest::SHA256, body);
     format!("{prefix}:{}", hex::encode(&d.as_ref()[..16]))
 }

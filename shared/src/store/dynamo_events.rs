@@ -11,7 +11,7 @@ use crate::clock::now_secs;
 use crate::contact::ContactKey;
 use crate::store::dynamo::{Item, get_n, get_s, n, s, state_from, store_err};
 use crate::store::events::{
-    CONTACT_INDEX, EVENT_TTL_SECS, EventEntry, EventLog, LoggedEvent, QUEUED, Received,
+    CONTACT_INDEX, EVENT_TTL_SECS, EventEntry, EventLog, LoggedEvent, QUEUED, Received, SETTLED,
     contact_index_key, event_sort_key,
 };
 use crate::store::{ContactState, StoreError};
@@ -102,8 +102,10 @@ impl DynamoEventLog {
             }
             Only::Settled => {
                 u.name("outcome");
-                u.values.insert(":queued".into(), s(QUEUED));
-                Some("attribute_exists(#outcome) AND #outcome <> :queued")
+                for outcome in SETTLED {
+                    u.values.insert(format!(":settled_{outcome}"), s(outcome));
+                }
+                Some("#outcome IN (:settled_synced, :settled_skipped, :settled_parked)")
             }
         };
         let pk = format!("C#{}", contact.storage_id());
@@ -179,9 +181,9 @@ impl EventLog for DynamoEventLog {
     }
 
     async fn record(&self, entry: &EventEntry) -> Result<(), StoreError> {
-        if entry.duplicate {
-            // Count the redelivery on what the job came to; only if the job was never logged
-            // (it ran before the log existed, or its entry expired) is the duplicate written out.
+        if entry.duplicate || entry.keep_settled {
+            // Count the attempt on what the job came to; only if nothing settled the job yet
+            // (queued, retried, never logged, expired) does this outcome settle it.
             match self
                 .update(entry, counted_update(entry), Only::Settled)
                 .await
@@ -399,6 +401,7 @@ mod tests {
             calltools_id: None,
             receive_count: 2,
             duplicate,
+            keep_settled: duplicate,
             at_ms: 2_000,
         }
     }

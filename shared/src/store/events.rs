@@ -44,6 +44,9 @@ pub struct EventEntry {
     /// A redelivery of a job that was already settled: it is counted, but never overwrites what
     /// the job came to, or a synced job would read as skipped after an at-least-once redelivery.
     pub duplicate: bool,
+    /// An outcome that settles the job only if nothing settled it yet (stale, covered: what a
+    /// redelivery of an already synced job also finds).
+    pub keep_settled: bool,
     pub at_ms: i64,
 }
 
@@ -59,6 +62,8 @@ pub struct Received {
 
 /// The outcome of an entry ingress wrote and no attempt has settled yet.
 pub const QUEUED: &str = "queued";
+/// The outcomes that settle a job; `queued`, `retried` and `deferred` are on the way there.
+pub const SETTLED: [&str; 3] = ["synced", "skipped", "parked"];
 
 /// One job as the log has it after all its attempts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -89,8 +94,10 @@ impl LoggedEvent {
     /// The entry after `entry` is applied to it (or to nothing); the in-memory adapter uses it,
     /// the DynamoDB adapter expresses the same rules as one `UpdateItem`.
     pub fn merged(existing: Option<LoggedEvent>, entry: &EventEntry) -> LoggedEvent {
-        // An entry ingress wrote counts as no attempt: the first attempt settles it.
-        let fresh = existing.as_ref().is_none_or(|e| e.attempts == 0);
+        // Only an attempt's outcome counts as settled; `queued` (ingress) and `retried` do not.
+        let settled = existing
+            .as_ref()
+            .is_some_and(|e| SETTLED.contains(&e.outcome.as_str()));
         let mut e = existing.unwrap_or_else(|| LoggedEvent {
             source: entry.contact.source.clone(),
             account: entry.contact.account.clone(),
@@ -120,7 +127,7 @@ impl LoggedEvent {
         if entry.duplicate {
             e.duplicates += 1;
         }
-        if !entry.duplicate || fresh {
+        if !(entry.duplicate || entry.keep_settled) || !settled {
             e.outcome = entry.outcome.clone();
             e.reason = entry.reason.clone();
             e.http_status = entry.http_status;
@@ -188,6 +195,7 @@ mod tests {
             calltools_id: (outcome == "synced").then_some(42),
             receive_count: 1,
             duplicate,
+            keep_settled: duplicate,
             at_ms,
         }
     }
@@ -219,6 +227,19 @@ mod tests {
         assert_eq!((done.first_seen_ms, done.last_attempt_ms), (2_000, 5_000));
         assert_eq!(done.calltools_id, Some(42));
         assert_eq!(done.expires_at, 5 + EVENT_TTL_SECS);
+    }
+
+    #[test]
+    fn a_stale_or_covered_attempt_settles_only_what_nothing_settled_yet() {
+        let mut covered = entry("skipped", Some("covered"), false, 3_000);
+        covered.keep_settled = true;
+        let synced = LoggedEvent::merged(None, &entry("synced", None, false, 2_000));
+        let after = LoggedEvent::merged(Some(synced), &covered);
+        assert_eq!((after.outcome.as_str(), after.attempts), ("synced", 2));
+        assert_eq!(after.duplicates, 0, "not a duplicate delivery");
+        let retried = LoggedEvent::merged(None, &entry("retried", Some("HTTP 503"), false, 2_000));
+        let after = LoggedEvent::merged(Some(retried), &covered);
+        assert_eq!(after.reason.as_deref(), Some("covered"));
     }
 
     #[test]

@@ -1,0 +1,73 @@
+//! `leadsync ledger`: the ledger test on a stack of its own (`make ledger`). Exits non-zero
+//! when the ledger does not balance.
+
+use std::io::IsTerminal as _;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+
+use crate::ledger::{self, LedgerOptions, STACK_SETTINGS};
+use crate::local::{Stack, StackOptions};
+
+#[derive(clap::Args)]
+pub struct LedgerArgs {
+    /// About this many GHL webhooks (rounded to whole contacts).
+    #[arg(long, default_value_t = 10_000)]
+    pub webhooks: usize,
+    /// How long CallTools is down, starting after 30 % of the GHL changes.
+    #[arg(long, default_value_t = 60)]
+    pub outage_secs: u64,
+    /// Seed of the plan and of the injected failures; the same seed plans the same run.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// GHL changes made side by side.
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+    /// GHL changes per second (each sends one to three webhooks). moto, the local stand-in
+    /// for AWS, serves about 70 writes per second on one core; faster overloads it.
+    #[arg(long, default_value_t = 4)]
+    pub rate: u32,
+    /// Print the ledger as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub async fn run(args: LedgerArgs) -> Result<()> {
+    let stack = Stack::start(StackOptions {
+        stack_name: "leadsync-ledger".into(),
+        settings: STACK_SETTINGS
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        ghl_retry_interval: Duration::from_secs(2),
+        ..StackOptions::default()
+    })
+    .await?;
+    let opts = LedgerOptions {
+        webhooks: args.webhooks,
+        outage: Duration::from_secs(args.outage_secs),
+        seed: args.seed,
+        concurrency: args.concurrency,
+        rate: std::num::NonZeroU32::new(args.rate).context("--rate must be at least 1")?,
+        show_progress: !args.json && std::io::stderr().is_terminal(),
+        ..LedgerOptions::default()
+    };
+    let result = ledger::run(&stack, &opts).await;
+    stack.stop().await;
+    let l = result?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&l)?);
+    } else {
+        println!(
+            "ledger: about {} webhooks, seed {}, CallTools outage {} s\n{}",
+            args.webhooks,
+            args.seed,
+            args.outage_secs,
+            ledger::render::render(&l)
+        );
+    }
+    if !l.balances() {
+        bail!("the ledger does not balance");
+    }
+    Ok(())
+}

@@ -1,0 +1,347 @@
+//! The ledger test: thousands of GHL webhooks through the whole local stack while GHL delivers
+//! some twice and some late and CallTools fails in every way it can, then proof that each one
+//! ended exactly once as synced, skipped (with a reason) or parked (with a reason), that
+//! CallTools holds one up-to-date contact per phone, and that only the phones CallTools refuses
+//! are still parked after `leadsync dlq replay`.
+//!
+//! `leadsync ledger` runs it on its own stack (`make ledger`); the end-to-end tests run a
+//! smaller one on theirs.
+
+pub mod account;
+pub mod render;
+pub mod workload;
+
+use std::collections::BTreeSet;
+use std::num::NonZeroU32;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use futures::StreamExt as _;
+use indicatif::{ProgressBar, ProgressStyle};
+use leadsync::store::dynamo_events::DynamoEventLog;
+use leadsync::store::events::EventLog;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::dlq::{self, Filter, ReplayOptions};
+use crate::local::Stack;
+use crate::sandbox::SandboxClient;
+pub use account::{Ledger, Observed, account};
+use workload::{PlannedContact, TAG};
+
+#[derive(Debug, Clone)]
+pub struct LedgerOptions {
+    /// About this many webhooks are sent (the plan rounds to whole contacts).
+    pub webhooks: usize,
+    /// CallTools answers nothing but 503 for this long, starting after 30 % of the changes.
+    pub outage: Duration,
+    pub seed: u64,
+    /// GHL changes made side by side.
+    pub concurrency: usize,
+    /// GHL changes per second (each sends one to three webhooks).
+    pub rate: NonZeroU32,
+    /// How long the queue may take to drain (each time).
+    pub drain_timeout: Duration,
+    pub show_progress: bool,
+}
+
+impl Default for LedgerOptions {
+    fn default() -> Self {
+        Self {
+            webhooks: 10_000,
+            outage: Duration::from_secs(60),
+            seed: 7,
+            concurrency: 8,
+            rate: NonZeroU32::new(4).expect("non-zero"),
+            drain_timeout: Duration::from_secs(900),
+            show_progress: false,
+        }
+    }
+}
+
+/// Configuration the ledger stack runs with: a CallTools timeout shorter than the sandbox's
+/// injected hang, a breaker that probes every few seconds, and CallTools spacing loose enough
+/// for thousands of contacts in minutes (GHL keeps its real 100 requests per 10 s).
+pub const STACK_SETTINGS: [(&str, &str); 3] = [
+    ("CALLTOOLS_TIMEOUT_MS", "2000"),
+    ("LEADSYNC_BREAKER_RECOVERY_SECS", "5"),
+    ("CALLTOOLS_MAX_REQUESTS_PER_SECOND", "50"),
+];
+
+/// The injected CallTools failures, without or with the outage.
+fn faults(seed: u64, rejected: &BTreeSet<String>, outage: Option<Duration>) -> Value {
+    json!({
+        "rate_429": 0.10,
+        "rate_5xx": 0.05,
+        "rate_timeout": 0.01,
+        "timeout_ms": 3_000,
+        "retry_after_secs": 1,
+        "seed": seed,
+        "reject_phones": rejected,
+        "outage_for_ms": outage.map_or(0, |o| o.as_millis() as u64),
+    })
+}
+
+fn phase(opts: &LedgerOptions, what: &str) {
+    if opts.show_progress {
+        eprintln!("ledger: {what}");
+    }
+}
+
+fn bar(opts: &LedgerOptions, len: u64) -> ProgressBar {
+    if !opts.show_progress {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template("  {bar:40} {pos}/{len} GHL changes ({per_sec})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+/// Runs the ledger on `stack` (which must use the sandbox) and balances it.
+pub async fn run(stack: &Stack, opts: &LedgerOptions) -> Result<Ledger> {
+    let sandbox_url = stack
+        .sandbox_url()
+        .context("the ledger needs the sandbox (unset GHL_API_BASE_URL / CALLTOOLS_BASE_URL)")?;
+    let sandbox = SandboxClient::new(reqwest::Client::new(), sandbox_url);
+    let contacts = workload::plan(opts.webhooks, opts.seed);
+    let rejected: BTreeSet<String> = contacts
+        .iter()
+        .filter(|c| c.rejected)
+        .map(|c| c.phone.clone())
+        .collect();
+
+    sandbox
+        .call(
+            Method::POST,
+            "/_sandbox/calltools/faults",
+            Some(faults(opts.seed, &rejected, None)),
+        )
+        .await?;
+    sandbox
+        .call(
+            Method::POST,
+            "/_sandbox/ghl/delivery",
+            Some(json!({
+                "duplicate_rate": 0.10,
+                "reorder_rate": 0.05,
+                "reorder_delay_ms": 1_500,
+                "seed": opts.seed,
+            })),
+        )
+        .await?;
+
+    phase(
+        opts,
+        &format!(
+            "{} contacts, about {} webhooks; CallTools outage of {} s after 30 %",
+            contacts.len(),
+            opts.webhooks,
+            opts.outage.as_secs()
+        ),
+    );
+    let started = Instant::now();
+    let progress = bar(opts, workload::operations(&contacts));
+    let split = contacts.len() * 3 / 10;
+    let pace = governor::RateLimiter::direct(governor::Quota::per_second(opts.rate));
+    workload::play_all(
+        &sandbox,
+        &contacts[..split],
+        opts.concurrency,
+        &pace,
+        &progress,
+    )
+    .await?;
+    sandbox
+        .call(
+            Method::POST,
+            "/_sandbox/calltools/faults",
+            Some(faults(opts.seed + 1, &rejected, Some(opts.outage))),
+        )
+        .await?;
+    workload::play_all(
+        &sandbox,
+        &contacts[split..],
+        opts.concurrency,
+        &pace,
+        &progress,
+    )
+    .await?;
+    progress.finish_and_clear();
+
+    phase(opts, "waiting for GHL's deliveries and the queue to drain");
+    deliveries_settled(&sandbox).await?;
+    drained(stack, opts.drain_timeout).await?;
+    let sqs = aws_sdk_sqs::Client::new(&stack.aws);
+    let (queue, dead) = (&stack.resources.queue_url, &stack.resources.dlq_url);
+    let parked_before = dlq::list(&sqs, dead, &Filter::default()).await?.selected;
+
+    phase(
+        opts,
+        &format!("replaying {} parked jobs", parked_before.len()),
+    );
+    let replay = dlq::replay(
+        &sqs,
+        queue,
+        dead,
+        &Filter::default(),
+        ReplayOptions {
+            rate: NonZeroU32::new(100).expect("non-zero"),
+            dry_run: false,
+        },
+        &ProgressBar::hidden(),
+    )
+    .await?;
+    drained(stack, opts.drain_timeout).await?;
+    let elapsed = started.elapsed();
+
+    phase(opts, "balancing");
+    let observed = observe(
+        stack,
+        &sandbox,
+        &contacts,
+        rejected,
+        parked_before,
+        replay.replayed,
+    )
+    .await?;
+    let mut ledger = account(&observed);
+    ledger.elapsed_secs = elapsed.as_secs_f64();
+    Ok(ledger)
+}
+
+/// Everything the balance needs, read from the sandbox, the event log and the DLQ.
+async fn observe(
+    stack: &Stack,
+    sandbox: &SandboxClient,
+    contacts: &[PlannedContact],
+    rejected_phones: BTreeSet<String>,
+    parked_before: Vec<dlq::ParkedMessage>,
+    replayed: usize,
+) -> Result<Observed> {
+    let list = |path: &'static str, key: &'static str| async move {
+        let v = sandbox.call(Method::GET, path, None).await?;
+        anyhow::Ok(v[key].as_array().cloned().unwrap_or_default())
+    };
+    let deliveries = list("/_sandbox/ghl/deliveries", "deliveries")
+        .await?
+        .into_iter()
+        .map(serde_json::from_value)
+        .collect::<Result<Vec<account::Delivery>, _>>()?;
+    let ghl_contacts = list("/_sandbox/ghl/contacts", "contacts").await?;
+    if ghl_contacts.len() != contacts.len() {
+        bail!(
+            "GHL holds {} contacts, the plan made {}",
+            ghl_contacts.len(),
+            contacts.len()
+        );
+    }
+    let log = DynamoEventLog::new(
+        aws_sdk_dynamodb::Client::new(&stack.aws),
+        &stack.resources.table,
+    );
+    let ids: Vec<String> = ghl_contacts
+        .iter()
+        .filter_map(|c| c["id"].as_str().map(str::to_string))
+        .collect();
+    let events = futures::stream::iter(ids)
+        .map(|id| {
+            let log = log.clone();
+            async move { log.for_contact("ghl", &id, 10_000).await }
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .flatten()
+        .collect();
+    let info = sandbox.call(Method::GET, "/_sandbox/info", None).await?;
+    let bucket = info["buckets"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|b| b["name"] == "Cold Leads")
+        .and_then(|b| b["id"].as_i64())
+        .context("the sandbox has no Cold Leads bucket")?;
+    let sqs = aws_sdk_sqs::Client::new(&stack.aws);
+    Ok(Observed {
+        deliveries,
+        events,
+        ghl_contacts,
+        calltools_contacts: list("/_sandbox/calltools/contacts", "contacts").await?,
+        rejected_phones,
+        bucket,
+        tag: TAG.into(),
+        parked_before,
+        parked_after: dlq::list(&sqs, &stack.resources.dlq_url, &Filter::default())
+            .await?
+            .selected,
+        replayed,
+        calltools_calls: list("/_sandbox/calltools/calls", "calls").await?,
+        ghl_calls: list("/_sandbox/ghl/calls", "calls").await?.len(),
+    })
+}
+
+/// Waits until GHL has stopped delivering: no new delivery for 3 s (held-back ones included).
+async fn deliveries_settled(sandbox: &SandboxClient) -> Result<()> {
+    let mut last = usize::MAX;
+    let mut quiet_since = Instant::now();
+    loop {
+        let n = sandbox
+            .call(Method::GET, "/_sandbox/ghl/deliveries", None)
+            .await?["deliveries"]
+            .as_array()
+            .map_or(0, Vec::len);
+        if n != last {
+            last = n;
+            quiet_since = Instant::now();
+        } else if quiet_since.elapsed() > Duration::from_secs(3) {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Messages on the main queue: visible, in flight or delayed (deferred jobs).
+async fn queue_depth(stack: &Stack) -> Result<u64> {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let out = aws_sdk_sqs::Client::new(&stack.aws)
+        .get_queue_attributes()
+        .queue_url(&stack.resources.queue_url)
+        .attribute_names(A::ApproximateNumberOfMessages)
+        .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+        .attribute_names(A::ApproximateNumberOfMessagesDelayed)
+        .send()
+        .await?;
+    Ok(out
+        .attributes
+        .unwrap_or_default()
+        .values()
+        .filter_map(|v| v.parse::<u64>().ok())
+        .sum())
+}
+
+/// Waits until the queue has been empty on two reads a second apart.
+async fn drained(stack: &Stack, limit: Duration) -> Result<()> {
+    let start = Instant::now();
+    let mut empty_reads = 0;
+    while empty_reads < 2 {
+        if start.elapsed() > limit {
+            bail!(
+                "the queue still holds {} messages after {limit:?}",
+                queue_depth(stack).await?
+            );
+        }
+        empty_reads = if queue_depth(stack).await? == 0 {
+            empty_reads + 1
+        } else {
+            0
+        };
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    Ok(())
+}

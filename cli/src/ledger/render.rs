@@ -1,0 +1,141 @@
+//! The ledger as a person reads it.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use crate::ledger::Ledger;
+
+fn breakdown(by_reason: &BTreeMap<String, usize>) -> String {
+    let mut parts: Vec<(&String, &usize)> = by_reason.iter().collect();
+    parts.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    parts
+        .iter()
+        .map(|(reason, n)| format!("{reason} {n}"))
+        .collect::<Vec<_>>()
+        .join(" · ")
+}
+
+fn ratio(n: usize, per: usize) -> f64 {
+    if per == 0 { 0.0 } else { n as f64 / per as f64 }
+}
+
+pub fn render(l: &Ledger) -> String {
+    let mut out = String::new();
+    let skipped: usize = l.skipped.values().sum();
+    let parked: usize = l.parked.values().sum();
+    let mut row = |label: &str, n: usize, note: String| {
+        let _ = writeln!(out, "  {label:<26} {n:>8}   {note}");
+    };
+    row(
+        "webhooks sent by GHL",
+        l.sent,
+        "delivery attempts: duplicates and 429 retries included".into(),
+    );
+    row("  accepted (202)", l.accepted, "queued as jobs".into());
+    row(
+        "  duplicates at ingress",
+        l.duplicates_at_ingress,
+        "same webhookId: answered 200 duplicate, not queued".into(),
+    );
+    row(
+        "  answered 429, retried",
+        l.busy_retried,
+        "GHL delivered them again".into(),
+    );
+    row("  refused", l.refused, "must be 0".into());
+    row(
+        "consumer attempts",
+        l.attempts,
+        format!(
+            "{:.2} per job: retries, deferrals and redeliveries included",
+            ratio(l.attempts, l.accepted)
+        ),
+    );
+    row("jobs synced", l.synced, String::new());
+    row("jobs skipped", skipped, breakdown(&l.skipped));
+    row("jobs parked", parked, breakdown(&l.parked));
+    row("jobs unsettled", l.unsettled, "must be 0".into());
+    row(
+        "DLQ before replay",
+        l.parked_before_replay + l.redriven_before_replay,
+        format!(
+            "{} parked by the consumer, {} moved by SQS redrive",
+            l.parked_before_replay, l.redriven_before_replay
+        ),
+    );
+    row("replayed from the DLQ", l.replayed, String::new());
+    row(
+        "GHL contacts",
+        l.contacts,
+        format!("{} in CallTools", l.calltools_contacts),
+    );
+    row(
+        "CallTools calls",
+        l.calltools_calls,
+        format!(
+            "{} failed (injected); {:.2} per contact, {:.2} per accepted webhook",
+            l.calltools_calls_failed,
+            ratio(l.calltools_calls, l.contacts),
+            ratio(l.calltools_calls, l.accepted)
+        ),
+    );
+    row(
+        "GHL API calls",
+        l.ghl_calls,
+        format!(
+            "{:.2} per accepted webhook (a burst for one contact costs one read)",
+            ratio(l.ghl_calls, l.accepted)
+        ),
+    );
+    let _ = writeln!(
+        out,
+        "  {:<26} p50 {:.1} s · p99 {:.1} s · max {:.1} s   (received → applied, synced jobs)",
+        "latency",
+        l.latency_p50_ms as f64 / 1000.0,
+        l.latency_p99_ms as f64 / 1000.0,
+        l.latency_max_ms as f64 / 1000.0
+    );
+    let _ = writeln!(out, "  {:<26} {:.0} s", "run time", l.elapsed_secs);
+    if l.balances() {
+        let _ = writeln!(
+            out,
+            "BALANCED: every webhook is accounted for exactly once; one current CallTools contact per phone; only refused phones parked"
+        );
+    } else {
+        let _ = writeln!(out, "NOT BALANCED:");
+        for v in &l.violations {
+            let _ = writeln!(out, "  - {v}");
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_balanced_ledger_says_so_and_breaks_skips_down_by_reason() {
+        let l = Ledger {
+            sent: 10,
+            accepted: 9,
+            synced: 3,
+            skipped: BTreeMap::from([("covered".into(), 4), ("stale".into(), 2)]),
+            ..Ledger::default()
+        };
+        let text = render(&l);
+        assert!(text.contains("covered 4 · stale 2"), "{text}");
+        assert!(text.contains("BALANCED"), "{text}");
+    }
+
+    #[test]
+    fn an_unbalanced_ledger_lists_what_is_wrong() {
+        let l = Ledger {
+            violations: vec!["job ghl:w1: still queued".into()],
+            ..Ledger::default()
+        };
+        let text = render(&l);
+        assert!(text.contains("NOT BALANCED"), "{text}");
+        assert!(text.contains("still queued"), "{text}");
+    }
+}

@@ -1,0 +1,50 @@
+//! The ledger test at the size `make test` runs it (`make ledger` runs 10,000 webhooks and a
+//! 60 s outage): 1,000 GHL webhooks with duplicates and late deliveries, CallTools failing at
+//! random and for 10 s outright and refusing 1 % of the phones — and every webhook accounted for.
+//! Its own test binary, so its own moto: the other end-to-end tests do not slow it down.
+
+use std::time::Duration;
+
+use anyhow::Result;
+use leadsync_cli::ledger::{self, LedgerOptions, STACK_SETTINGS};
+use leadsync_tests::stack;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_thousand_webhooks_under_failures_all_end_synced_skipped_or_parked() -> Result<()> {
+    let mut builder = stack();
+    for (k, v) in STACK_SETTINGS {
+        builder = builder.setting(k, v);
+    }
+    let t = builder.start().await?;
+    let opts = LedgerOptions {
+        webhooks: 1_000,
+        outage: Duration::from_secs(10),
+        ..LedgerOptions::default()
+    };
+    let result = ledger::run(&t.stack, &opts).await;
+    t.stop().await;
+    let l = result?;
+    println!("{}", ledger::render::render(&l));
+    assert!(l.balances(), "{:#?}", l.violations);
+    // What the run must have gone through for the balance to mean something.
+    assert!(
+        l.duplicates_at_ingress > 0,
+        "GHL delivered some webhooks twice"
+    );
+    assert!(
+        l.skipped.get("stale").is_some_and(|n| *n > 0),
+        "{:?}",
+        l.skipped
+    );
+    assert!(l.calltools_calls_failed > 0, "CallTools failed at times");
+    assert!(
+        l.parked_before_replay > 0 && l.replayed > 0,
+        "refused phones were parked and replayed"
+    );
+    assert!(
+        l.parked.keys().all(|r| r.contains("CallTools")),
+        "{:?}",
+        l.parked
+    );
+    Ok(())
+}
