@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use super::admin::{admin_error, parse_json};
 use super::ghl_chaos::{Chaos, ChaosSpec};
 use super::ghl_delivery::dispatch;
+use super::ghl_search::CursorStyle;
 use super::ghl_store::{ContactFields, Event, GhlContact, NewContact};
 use super::state::AppState;
 use super::support::lock;
@@ -32,6 +33,7 @@ pub(crate) fn router() -> Router<AppState> {
         )
         .route("/deliveries", get(deliveries).delete(clear_deliveries))
         .route("/delivery", get(get_chaos).post(set_chaos))
+        .route("/search", get(get_search).post(set_search))
         .route("/calls", get(calls).delete(clear_calls))
 }
 
@@ -171,6 +173,26 @@ async fn set_chaos(State(st): State<AppState>, body: Bytes) -> Response {
     }
     *lock(&st.chaos) = Chaos::new(spec.clone());
     Json(json!({ "delivery": spec })).into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SearchSettings {
+    cursor_style: CursorStyle,
+}
+
+/// Where `POST /contacts/search` puts its cursor (the research could not confirm it).
+async fn set_search(State(st): State<AppState>, body: Bytes) -> Response {
+    let settings: SearchSettings = match parse_json(&body) {
+        Ok(s) => s,
+        Err(r) => return r.into_response(),
+    };
+    *lock(&st.search_cursor) = settings.cursor_style;
+    Json(json!({ "cursor_style": settings.cursor_style })).into_response()
+}
+
+async fn get_search(State(st): State<AppState>) -> Response {
+    Json(json!({ "cursor_style": *lock(&st.search_cursor) })).into_response()
 }
 
 async fn get_chaos(State(st): State<AppState>) -> Response {

@@ -1,17 +1,20 @@
-//! The GoHighLevel API surface leadsync reads: `GET /contacts/{id}` (§3, §3.1), with the
+//! The GoHighLevel API surface leadsync reads: `GET /contacts/{id}` (§3, §3.1) and
+//! `POST /contacts/search` (§3.3), with the
 //! same auth, `Version` header, error bodies and rate limit as
 //! `https://services.leadconnectorhq.com`.
 
 use std::time::Instant;
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::{OriginalUri, Path, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Json, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde_json::{Value, json};
 
+use super::ghl_search::search;
 use super::state::AppState;
 use super::support::{lock, now_ms, uuid_v4};
 
@@ -20,6 +23,7 @@ pub(crate) const API_VERSION: &str = "2021-07-28";
 
 pub(crate) fn router(state: AppState) -> Router<AppState> {
     Router::new()
+        .route("/contacts/search", post(search_contacts))
         .route("/contacts/{id}", get(get_contact))
         .method_not_allowed_fallback(not_found)
         .fallback(not_found)
@@ -41,6 +45,37 @@ async fn get_contact(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
+    guarded(&st, &headers, || contact_or_gone(&st, &id))
+}
+
+async fn search_contacts(State(st): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    guarded(&st, &headers, || {
+        let Ok(body) = serde_json::from_slice::<Value>(&body) else {
+            return error(
+                StatusCode::BAD_REQUEST,
+                json!("Unexpected token in JSON"),
+                Some("Bad Request"),
+            );
+        };
+        let style = *lock(&st.search_cursor);
+        let ghl = lock(&st.ghl);
+        match search(&ghl.all(), &st.cfg.location_id, &body, style) {
+            Ok(mut answer) => {
+                answer["traceId"] = json!(uuid_v4());
+                Json(answer).into_response()
+            }
+            Err((status, msg)) => error(
+                StatusCode::from_u16(status).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY),
+                json!([msg]),
+                Some("Unprocessable Entity"),
+            ),
+        }
+    })
+}
+
+/// What every API call goes through: the token, the burst limit (with its headers on every
+/// answer), the `Version` header.
+fn guarded(st: &AppState, headers: &HeaderMap, handle: impl FnOnce() -> Response) -> Response {
     let bearer = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
@@ -63,7 +98,7 @@ async fn get_contact(
         )
     } else {
         match headers.get("version").and_then(|v| v.to_str().ok()) {
-            Some(API_VERSION) => contact_or_gone(&st, &id),
+            Some(API_VERSION) => handle(),
             Some(_) => error(
                 StatusCode::BAD_REQUEST,
                 json!("Version header is invalid"),

@@ -25,6 +25,7 @@ mod ghl_chaos;
 mod ghl_delivery;
 mod ghl_rate_limit;
 mod ghl_render;
+mod ghl_search;
 mod ghl_store;
 mod ghl_webhooks;
 pub mod keys;

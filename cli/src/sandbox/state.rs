@@ -12,6 +12,7 @@ use super::faults::Faults;
 use super::ghl_chaos::Chaos;
 use super::ghl_delivery::DeliveryLog;
 use super::ghl_rate_limit::RateLimiter;
+use super::ghl_search::CursorStyle;
 use super::ghl_store::GhlStore;
 use super::support::lock;
 
@@ -25,6 +26,8 @@ pub(crate) struct Inner {
     pub ghl_calls: CallLog,
     pub deliveries: DeliveryLog,
     pub chaos: Mutex<Chaos>,
+    /// Where search answers put the next-page cursor.
+    pub search_cursor: Mutex<CursorStyle>,
     pub calltools: Mutex<CtWorld>,
     pub calltools_calls: CallLog,
     pub faults: Mutex<Faults>,
@@ -52,6 +55,7 @@ impl Inner {
             ghl_calls: CallLog::default(),
             deliveries: DeliveryLog::default(),
             chaos: Mutex::new(Chaos::default()),
+            search_cursor: Mutex::new(CursorStyle::default()),
             calltools: Mutex::new(CtWorld::new(&cfg.buckets)),
             calltools_calls: CallLog::default(),
             faults: Mutex::new(Faults::default()),
@@ -75,6 +79,7 @@ impl Inner {
         self.ghl_calls.clear();
         self.deliveries.clear();
         *lock(&self.chaos) = Chaos::default();
+        *lock(&self.search_cursor) = CursorStyle::default();
         *lock(&self.calltools) = CtWorld::new(&self.cfg.buckets);
         self.calltools_calls.clear();
         *lock(&self.faults) = Faults::default();

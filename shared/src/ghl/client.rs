@@ -1,4 +1,5 @@
-//! GoHighLevel API v2: reading one contact (`GET /contacts/{id}`, `Version: 2021-07-28`).
+//! GoHighLevel API v2: reading one contact (`GET /contacts/{id}`) and searching them
+//! (`POST /contacts/search`), `Version: 2021-07-28`.
 
 use std::num::NonZeroU32;
 
@@ -7,6 +8,7 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use serde::Deserialize;
 
 use crate::contact::Contact;
+use crate::ghl::search::{SearchPage, SearchQuery, parse_page};
 use crate::ghl::webhook::parse_iso_ms;
 use crate::remote::{RemoteError, retry_after};
 use crate::secret::Secret;
@@ -19,6 +21,8 @@ pub const API_VERSION: &str = "2021-07-28";
 pub trait GhlApi: Send + Sync {
     /// The contact as GHL has it now; `None` when GHL says it does not exist (deleted).
     async fn get_contact(&self, contact_id: &str) -> Result<Option<Contact>, RemoteError>;
+    /// One page of `POST /contacts/search`.
+    async fn search_contacts(&self, query: &SearchQuery) -> Result<SearchPage, RemoteError>;
 }
 
 pub struct GhlClient {
@@ -114,6 +118,47 @@ impl GhlApi for GhlClient {
             400 | 404 | 422 => Ok(None),
             _ => Err(RemoteError::from_status(SERVICE, status, wait, &text)),
         }
+    }
+
+    async fn search_contacts(&self, query: &SearchQuery) -> Result<SearchPage, RemoteError> {
+        self.search(query).await
+    }
+}
+
+impl GhlClient {
+    async fn search(&self, query: &SearchQuery) -> Result<SearchPage, RemoteError> {
+        if let Some(limiter) = &self.limiter {
+            limiter.until_ready().await;
+        }
+        let url = format!("{}/contacts/search", self.base_url);
+        let resp = self
+            .http
+            .post(&url)
+            .bearer_auth(self.token.expose())
+            .header("Version", API_VERSION)
+            .header(reqwest::header::ACCEPT, "application/json")
+            .json(&query.body())
+            .send()
+            .await
+            .map_err(|e| RemoteError::from_reqwest(SERVICE, &e))?;
+        let status = resp.status().as_u16();
+        let wait = retry_after(resp.headers()).or_else(|| interval_hint(resp.headers()));
+        let text = resp
+            .text()
+            .await
+            .map_err(|e| RemoteError::from_reqwest(SERVICE, &e))?;
+        if status != 200 {
+            return Err(RemoteError::from_status(SERVICE, status, wait, &text));
+        }
+        let unreadable = |reason: String| RemoteError::Permanent {
+            service: SERVICE,
+            reason,
+            status: Some(200),
+            excerpt: crate::remote::excerpt(&text),
+        };
+        let body: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| unreadable(format!("unreadable search answer: {e}")))?;
+        parse_page(&body, query.page_limit).map_err(unreadable)
     }
 }
 

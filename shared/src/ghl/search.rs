@@ -1,0 +1,215 @@
+//! `POST /contacts/search` (research §3.3): the backfill's way through a location's contacts,
+//! 500 at a time. Where GHL puts the next-page cursor is not confirmed, so it is looked for in
+//! every place seen in the wild, and built from the last contact as a last resort.
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::contact::Contact;
+use crate::ghl::webhook::parse_iso_ms;
+
+/// The most contacts one search page returns.
+pub const MAX_PAGE_LIMIT: u32 = 500;
+
+/// One search request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchQuery {
+    pub location_id: String,
+    pub page_limit: u32,
+    /// GHL filter objects, ANDed (`{field, operator, value}` or `{group, filters}`).
+    pub filters: Vec<Value>,
+    /// The cursor from the previous page; `None` for the first.
+    pub search_after: Option<Value>,
+}
+
+impl SearchQuery {
+    pub fn body(&self) -> Value {
+        let mut body = json!({
+            "locationId": self.location_id,
+            "pageLimit": self.page_limit,
+        });
+        if !self.filters.is_empty() {
+            body["filters"] = Value::Array(self.filters.clone());
+        }
+        if let Some(after) = &self.search_after {
+            body["searchAfter"] = after.clone();
+        }
+        body
+    }
+}
+
+/// The filter for contacts carrying any of `tags`.
+pub fn any_tag_filter(tags: &[String]) -> Option<Value> {
+    let each: Vec<Value> = tags
+        .iter()
+        .map(|t| json!({"field": "tags", "operator": "contains", "value": t}))
+        .collect();
+    match each.len() {
+        0 => None,
+        1 => each.into_iter().next(),
+        _ => Some(json!({"group": "OR", "filters": each})),
+    }
+}
+
+/// The filter for contacts changed at or after `since_ms`.
+pub fn updated_since_filter(since_ms: i64) -> Value {
+    json!({"field": "dateUpdated", "operator": "range", "value": {"gte": since_ms}})
+}
+
+/// One contact of a search page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    pub id: String,
+    pub contact: Contact,
+}
+
+/// One page: its contacts, the total GHL reports, and the cursor for the next page (`None` at
+/// the end).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchPage {
+    pub contacts: Vec<Found>,
+    pub total: Option<u64>,
+    pub next: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawContact {
+    id: String,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    email: Option<String>,
+    phone: Option<String>,
+    #[serde(default)]
+    tags: Vec<String>,
+    date_updated: Option<String>,
+    date_added: Option<String>,
+}
+
+/// Reads a search answer; `Err` carries why it is unreadable.
+pub fn parse_page(body: &Value, page_limit: u32) -> Result<SearchPage, String> {
+    let raw = body["contacts"]
+        .as_array()
+        .ok_or_else(|| "the answer has no contacts array".to_string())?;
+    let mut contacts = Vec::with_capacity(raw.len());
+    for item in raw {
+        let c: RawContact =
+            serde_json::from_value(item.clone()).map_err(|e| format!("unreadable contact: {e}"))?;
+        let version_ms = c
+            .date_updated
+            .as_deref()
+            .or(c.date_added.as_deref())
+            .and_then(parse_iso_ms);
+        contacts.push(Found {
+            id: c.id,
+            contact: Contact {
+                first_name: c.first_name,
+                last_name: c.last_name,
+                email: c.email,
+                phone: c.phone,
+                tags: c.tags,
+                version_ms,
+            },
+        });
+    }
+    let total = body["total"].as_u64().or_else(|| body["count"].as_u64());
+    let next = if raw.len() < page_limit as usize {
+        None
+    } else {
+        next_cursor(body, raw)
+    };
+    Ok(SearchPage {
+        contacts,
+        total,
+        next,
+    })
+}
+
+/// The cursor after a full page, in the order research §3.3 recommends: the last contact's own
+/// `searchAfter`, a top-level or `meta` one, else `[dateAdded ms, id]` of the last contact
+/// (GHL's default sort).
+fn next_cursor(body: &Value, raw: &[Value]) -> Option<Value> {
+    let last = raw.last()?;
+    let usable = |v: &Value| v.as_array().is_some_and(|a| !a.is_empty());
+    [
+        &last["searchAfter"],
+        &body["searchAfter"],
+        &body["meta"]["searchAfter"],
+    ]
+    .into_iter()
+    .find(|v| usable(v))
+    .cloned()
+    .or_else(|| {
+        let added = parse_iso_ms(last["dateAdded"].as_str()?)?;
+        Some(json!([added, last["id"].as_str()?]))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn contact(id: &str, added: &str) -> Value {
+        json!({"id": id, "firstName": "A", "phone": "+14155550100", "tags": ["cold lead"],
+               "dateAdded": added, "dateUpdated": "2026-11-20T10:00:00.000Z"})
+    }
+
+    #[test]
+    fn the_query_body_has_what_ghl_requires() {
+        let q = SearchQuery {
+            location_id: "loc".into(),
+            page_limit: 500,
+            filters: vec![any_tag_filter(&["cold lead".into()]).unwrap()],
+            search_after: Some(json!([1, "x"])),
+        };
+        assert_eq!(
+            q.body(),
+            json!({"locationId": "loc", "pageLimit": 500,
+                   "filters": [{"field": "tags", "operator": "contains", "value": "cold lead"}],
+                   "searchAfter": [1, "x"]})
+        );
+    }
+
+    #[test]
+    fn several_tags_are_one_or_group() {
+        let f = any_tag_filter(&["a".into(), "b".into()]).unwrap();
+        assert_eq!(f["group"], "OR");
+        assert_eq!(f["filters"].as_array().unwrap().len(), 2);
+        assert!(any_tag_filter(&[]).is_none());
+    }
+
+    #[test]
+    fn the_cursor_is_found_wherever_ghl_puts_it() {
+        let mut per_contact = contact("c2", "2026-01-01T00:00:00.000Z");
+        per_contact["searchAfter"] = json!([7, "c2"]);
+        let body = json!({"contacts": [contact("c1", "2026-01-01T00:00:00.000Z"), per_contact], "total": 9});
+        assert_eq!(parse_page(&body, 2).unwrap().next, Some(json!([7, "c2"])));
+
+        let top = json!({"contacts": [contact("c1", "2026-01-01T00:00:00.000Z")], "searchAfter": [8, "c1"]});
+        assert_eq!(parse_page(&top, 1).unwrap().next, Some(json!([8, "c1"])));
+
+        let meta = json!({"contacts": [contact("c1", "2026-01-01T00:00:00.000Z")], "meta": {"searchAfter": [9, "c1"]}});
+        assert_eq!(parse_page(&meta, 1).unwrap().next, Some(json!([9, "c1"])));
+
+        let built = json!({"contacts": [contact("c1", "1970-01-01T00:00:01.000Z")]});
+        assert_eq!(
+            parse_page(&built, 1).unwrap().next,
+            Some(json!([1000, "c1"]))
+        );
+    }
+
+    #[test]
+    fn a_short_page_is_the_last() {
+        let body = json!({"contacts": [contact("c1", "2026-01-01T00:00:00.000Z")], "searchAfter": [1, "c1"], "total": 1});
+        let page = parse_page(&body, 500).unwrap();
+        assert_eq!(page.next, None);
+        assert_eq!(page.total, Some(1));
+        assert_eq!(page.contacts[0].id, "c1");
+        assert_eq!(page.contacts[0].contact.version_ms, Some(1_795_168_800_000));
+    }
+
+    #[test]
+    fn an_answer_without_contacts_is_unreadable() {
+        assert!(parse_page(&json!({"total": 0}), 500).is_err());
+    }
+}
