@@ -45,6 +45,34 @@ pub struct Contact {
     pub version_ms: Option<i64>,
 }
 
+/// A digest of what leadsync takes from a source contact (names, email, phone, tags) under the
+/// given rules ([`Rules::fingerprint`]). The consumer saves it with what it applied; the backfill
+/// compares a scanned contact's digest with it, so an unchanged contact costs nothing.
+///
+/// [`Rules::fingerprint`]: crate::rules::Rules::fingerprint
+pub fn source_hash(c: &Contact, rules_fingerprint: &str) -> String {
+    let text = |v: &Option<String>| v.as_deref().map(str::trim).unwrap_or_default().to_string();
+    let mut tags: Vec<String> = c
+        .tags
+        .iter()
+        .map(|t| crate::rules::normalize_tag(t))
+        .filter(|t| !t.is_empty())
+        .collect();
+    tags.sort();
+    tags.dedup();
+    let canonical = serde_json::json!([
+        text(&c.first_name),
+        text(&c.last_name),
+        text(&c.email),
+        text(&c.phone),
+        tags,
+        rules_fingerprint,
+    ])
+    .to_string();
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, canonical.as_bytes());
+    hex::encode(&d.as_ref()[..16])
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PhoneError {
     #[error("the contact has no phone number")]
@@ -98,6 +126,44 @@ pub fn redact_email(email: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn ada() -> Contact {
+        Contact {
+            first_name: Some("Ada".into()),
+            last_name: Some("Lovelace".into()),
+            email: Some("ada@example.com".into()),
+            phone: Some("+14155550100".into()),
+            tags: vec!["Cold Lead".into(), "vip".into()],
+            version_ms: Some(1),
+        }
+    }
+
+    #[test]
+    fn the_source_hash_changes_with_what_is_synced_and_nothing_else() {
+        let h = source_hash(&ada(), "rules");
+        let same = Contact {
+            first_name: Some(" Ada ".into()),
+            tags: vec!["vip".into(), "cold  lead".into(), "VIP".into()],
+            version_ms: Some(99),
+            ..ada()
+        };
+        assert_eq!(
+            source_hash(&same, "rules"),
+            h,
+            "spelling, order and version do not count"
+        );
+        let renamed = Contact {
+            first_name: Some("Augusta".into()),
+            ..ada()
+        };
+        assert_ne!(source_hash(&renamed, "rules"), h);
+        let untagged = Contact {
+            tags: vec!["vip".into()],
+            ..ada()
+        };
+        assert_ne!(source_hash(&untagged, "rules"), h);
+        assert_ne!(source_hash(&ada(), "other rules"), h);
+    }
 
     #[test]
     fn phones_normalise_to_e164() {

@@ -160,6 +160,34 @@ impl Rules {
         m
     }
 
+    /// The rules' tags as written, for a source search filter.
+    pub fn tags(&self) -> Vec<String> {
+        self.rules.iter().map(|(_, r)| r.tag.clone()).collect()
+    }
+
+    /// A canonical text of the rules: when they change, every contact's [`source_hash`]
+    /// changes with them, so the next backfill re-applies them everywhere.
+    ///
+    /// [`source_hash`]: crate::contact::source_hash
+    pub fn fingerprint(&self) -> String {
+        let mut parts: Vec<String> = self
+            .rules
+            .iter()
+            .map(|(tag, r)| {
+                let bucket = match &r.bucket {
+                    Some(BucketRef::Name(n)) => format!("name:{n}"),
+                    Some(BucketRef::Id(id)) => format!("id:{id}"),
+                    None => String::new(),
+                };
+                let mut tags = r.calltools_tags.clone();
+                tags.sort();
+                format!("{tag}|{bucket}|{}", tags.join(","))
+            })
+            .collect();
+        parts.sort();
+        format!("{}#{:?}", parts.join(";"), self.on_tag_removed)
+    }
+
     /// Whether any rule is about one of these tags (used to ignore events that cannot matter).
     pub fn mentions_any<S: AsRef<str>>(&self, tags: &[S]) -> bool {
         !self.membership_for(tags).is_empty()
@@ -185,6 +213,29 @@ pub fn normalize_tag(tag: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_fingerprint_ignores_order_and_spelling_but_not_meaning() {
+        let a = Rules::from_json(
+            r#"[{"tag":"Cold Lead","bucket":"Cold Leads"},{"tag":"hot","bucket_id":7}]"#,
+            OnTagRemoved::RemoveFromBucket,
+        )
+        .unwrap();
+        let b = Rules::from_json(
+            r#"[{"tag":"hot","bucket_id":7},{"tag":"cold lead","bucket":"Cold Leads"}]"#,
+            OnTagRemoved::RemoveFromBucket,
+        )
+        .unwrap();
+        assert_eq!(a.fingerprint(), b.fingerprint());
+        let keep = Rules::from_json(
+            r#"[{"tag":"hot","bucket_id":7},{"tag":"cold lead","bucket":"Cold Leads"}]"#,
+            OnTagRemoved::Keep,
+        )
+        .unwrap();
+        assert_ne!(a.fingerprint(), keep.fingerprint());
+        assert_ne!(a.fingerprint(), Rules::default_rules().fingerprint());
+        assert_eq!(a.tags(), ["Cold Lead", "hot"]);
+    }
 
     #[test]
     fn tags_compare_trimmed_and_case_insensitively() {

@@ -11,7 +11,7 @@ use crate::calltools::ResolvedMembership;
 use crate::calltools::upsert::{ContactWrite, MembershipChange};
 use crate::consumer::Consumer;
 use crate::consumer::outcome::{Outcome, SkipReason};
-use crate::contact::{Contact, ContactKey, PhoneError, normalize_phone};
+use crate::contact::{Contact, ContactKey, PhoneError, normalize_phone, source_hash};
 use crate::job::{GhlContactJob, GhlTrigger, SyncJob};
 use crate::rules::OnTagRemoved;
 use crate::store::{ContactState, JobClaim, Lease};
@@ -112,6 +112,7 @@ impl Consumer {
             Ok(Some(contact)) => {
                 let state = ContactState {
                     read_at_ms: Some(read_at_ms),
+                    source_hash: Some(source_hash(&contact, &self.rules_fingerprint)),
                     ..state
                 };
                 self.sync_contact(contact, state).await
@@ -186,6 +187,7 @@ impl Consumer {
                     tags: target.tags,
                     updated_at_ms: None,
                     read_at_ms: state.read_at_ms,
+                    source_hash: state.source_hash.clone(),
                 };
                 (
                     Outcome::Synced {

@@ -35,6 +35,8 @@ pub struct Consumer {
     pub(crate) redelivery: Arc<dyn Redelivery>,
     pub(crate) events: Arc<dyn EventLog>,
     pub(crate) rules: Rules,
+    /// `rules.fingerprint()`, made once.
+    pub(crate) rules_fingerprint: String,
     pub(crate) retry: RetryPolicy,
     pub(crate) default_region: String,
 }
@@ -73,6 +75,7 @@ impl Consumer {
             sink: p.sink,
             redelivery: p.redelivery,
             events: p.events,
+            rules_fingerprint: p.rules.fingerprint(),
             rules: p.rules,
             retry: p.retry,
             default_region: p.default_region,

@@ -134,6 +134,7 @@ pub(super) fn state_from(item: &Item) -> ContactState {
         tags: get_ns(item, "ct_tags"),
         updated_at_ms: get_n(item, "updated_at_ms"),
         read_at_ms: get_n(item, "read_at_ms"),
+        source_hash: get_s(item, "source_hash").map(str::to_string),
     }
 }
 
@@ -292,6 +293,7 @@ impl StateStore for DynamoStore {
         u.set("ct_tags", id_set(&state.tags));
         u.set("updated_at_ms", Some(n(now_ms())));
         u.set("read_at_ms", state.read_at_ms.map(n));
+        u.set("source_hash", state.source_hash.clone().map(s));
         // The `ByContact` index key, so the contact id alone finds this state (`leadsync trace`).
         u.set("contact", Some(s(contact_index_key(&k.source, &k.id))));
         u.remove

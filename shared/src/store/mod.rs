@@ -43,6 +43,8 @@ pub struct ContactState {
     /// When the source read this state was decided on started (epoch ms). A job received
     /// before it describes a change that read already included.
     pub read_at_ms: Option<i64>,
+    /// [`crate::contact::source_hash`] of the source contact this state was decided on.
+    pub source_hash: Option<String>,
 }
 
 /// The answer to "may I process this job?".
