@@ -36,12 +36,14 @@ pub struct TestStack {
 pub struct StackBuilder {
     settings: HashMap<String, String>,
     duplicate_mode: DuplicateMode,
+    start_consumer: bool,
 }
 
 pub fn stack() -> StackBuilder {
     StackBuilder {
         settings: HashMap::new(),
         duplicate_mode: DuplicateMode::MergeByPhone,
+        start_consumer: true,
     }
 }
 
@@ -56,6 +58,12 @@ impl StackBuilder {
         self
     }
 
+    /// Leaves jobs on the queue instead of consuming them.
+    pub fn without_consumer(mut self) -> Self {
+        self.start_consumer = false;
+        self
+    }
+
     pub async fn start(self) -> Result<TestStack> {
         let n = STACKS.fetch_add(1, Ordering::SeqCst);
         let name = format!("t{}-{}", std::process::id(), n);
@@ -65,6 +73,7 @@ impl StackBuilder {
             settings: self.settings,
             duplicate_mode: self.duplicate_mode,
             ghl_retry_interval: Duration::from_millis(500),
+            start_consumer: self.start_consumer,
             ..StackOptions::default()
         })
         .await?;

@@ -24,6 +24,8 @@ pub enum GhlTrigger {
     ContactDndUpdate,
     /// The workflow "Custom Webhook" action.
     Workflow,
+    /// Found changed or missing by the scheduled backfill.
+    Backfill,
 }
 
 impl GhlTrigger {
@@ -47,6 +49,7 @@ impl GhlTrigger {
             Self::ContactTagUpdate => "ContactTagUpdate",
             Self::ContactDndUpdate => "ContactDndUpdate",
             Self::Workflow => "Workflow",
+            Self::Backfill => "Backfill",
         }
     }
 }

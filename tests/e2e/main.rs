@@ -2,6 +2,7 @@
 //! GoHighLevel and CallTools over HTTP.
 
 mod bad_input;
+mod batches;
 mod dlq;
 mod failures;
 mod signatures;

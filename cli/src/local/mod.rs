@@ -48,6 +48,8 @@ pub struct StackOptions {
     pub duplicate_mode: DuplicateMode,
     /// How far apart the sandbox's GHL retries a 429'd webhook (10 minutes in reality).
     pub ghl_retry_interval: Duration,
+    /// Run the consumer on the job queue; without it, jobs stay on the queue to be looked at.
+    pub start_consumer: bool,
 }
 
 impl Default for StackOptions {
@@ -62,6 +64,7 @@ impl Default for StackOptions {
             settings: HashMap::new(),
             duplicate_mode: DuplicateMode::MergeByPhone,
             ghl_retry_interval: Duration::from_secs(2),
+            start_consumer: true,
         }
     }
 }
@@ -177,7 +180,9 @@ impl Stack {
         let ingress = Arc::new(leadsync::app::build_ingress(&config, &aws)?);
         let consumer = Arc::new(leadsync::app::build_consumer(&config, &aws)?);
         let api = apigw::serve(listener, ingress, resources.routes.clone())?;
-        let esm = EventSourceMapping::start(consumer, aws_sdk_sqs::Client::new(&aws), &resources);
+        let esm = opts.start_consumer.then(|| {
+            EventSourceMapping::start(consumer, aws_sdk_sqs::Client::new(&aws), &resources)
+        });
         Ok(Self {
             moto_url,
             aws,
@@ -185,7 +190,7 @@ impl Stack {
             config,
             sandbox,
             api,
-            esm: Some(esm),
+            esm,
             owned_moto,
         })
     }

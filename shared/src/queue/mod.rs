@@ -43,6 +43,13 @@ pub struct Deferred {
 #[async_trait]
 pub trait JobQueue: Send + Sync {
     async fn enqueue(&self, job: &SyncJob) -> Result<(), QueueError>;
+    /// Enqueues many jobs; `Err` when any could not be sent (some may have been).
+    async fn enqueue_batch(&self, jobs: &[SyncJob]) -> Result<(), QueueError> {
+        for job in jobs {
+            self.enqueue(job).await?;
+        }
+        Ok(())
+    }
 }
 
 #[async_trait]

@@ -5,7 +5,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::error::DisplayErrorContext;
-use aws_sdk_sqs::types::MessageAttributeValue;
+use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
 
 use crate::clock::now_ms;
 use crate::job::SyncJob;
@@ -61,6 +61,51 @@ impl JobQueue for SqsQueue {
             .send()
             .await
             .map_err(|e| QueueError(DisplayErrorContext(e).to_string()))?;
+        Ok(())
+    }
+
+    /// `SendMessageBatch`, ten at a time; entries SQS refuses are sent once more, then reported.
+    async fn enqueue_batch(&self, jobs: &[SyncJob]) -> Result<(), QueueError> {
+        for chunk in jobs.chunks(10) {
+            let mut pending: Vec<(usize, &SyncJob)> = chunk.iter().enumerate().collect();
+            for attempt in 0..2 {
+                let entries = pending
+                    .iter()
+                    .map(|(i, job)| {
+                        SendMessageBatchRequestEntry::builder()
+                            .id(format!("m{i}"))
+                            .message_body(job.to_json())
+                            .message_attributes("source", text(job.source()))
+                            .message_attributes("job_id", text(job.id()))
+                            .build()
+                            .map_err(|e| QueueError(e.to_string()))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                let out = self
+                    .client
+                    .send_message_batch()
+                    .queue_url(&self.queue_url)
+                    .set_entries(Some(entries))
+                    .send()
+                    .await
+                    .map_err(|e| QueueError(DisplayErrorContext(e).to_string()))?;
+                let failed: Vec<String> = out.failed().iter().map(|f| f.id().to_string()).collect();
+                pending.retain(|(i, _)| failed.contains(&format!("m{i}")));
+                if pending.is_empty() {
+                    break;
+                }
+                if attempt == 1 {
+                    return Err(QueueError(format!(
+                        "{} of {} messages refused by SendMessageBatch: {:?}",
+                        pending.len(),
+                        chunk.len(),
+                        out.failed()
+                            .first()
+                            .map(|f| f.message().unwrap_or_default().to_string())
+                    )));
+                }
+            }
+        }
         Ok(())
     }
 }

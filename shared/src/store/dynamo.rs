@@ -6,7 +6,9 @@ use std::collections::{BTreeSet, HashMap};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, KeysAndAttributes, ReturnValue, ReturnValuesOnConditionCheckFailure,
+};
 
 use crate::clock::{now_ms, now_secs};
 use crate::contact::ContactKey;
@@ -346,6 +348,59 @@ impl StateStore for DynamoStore {
             .await
             .map_err(store_err)?;
         Ok(out.item.as_ref().map(state_from))
+    }
+
+    /// `BatchGetItem`, 100 keys a call, consistent; unprocessed keys are asked for again.
+    async fn contact_states(
+        &self,
+        keys: &[ContactKey],
+    ) -> Result<HashMap<String, ContactState>, StoreError> {
+        let mut found = HashMap::new();
+        for chunk in keys.chunks(100) {
+            let mut wanted: Vec<Item> = chunk.iter().map(|k| key(contact_pk(k), "STATE")).collect();
+            for round in 0.. {
+                if wanted.is_empty() {
+                    break;
+                }
+                if round == 8 {
+                    return Err(StoreError(format!(
+                        "{} contact states still unprocessed after 8 rounds",
+                        wanted.len()
+                    )));
+                }
+                let request = KeysAndAttributes::builder()
+                    .set_keys(Some(wanted))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| StoreError(e.to_string()))?;
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(store_err)?;
+                for item in out
+                    .responses()
+                    .and_then(|r| r.get(&self.table))
+                    .into_iter()
+                    .flatten()
+                {
+                    if let Some(id) = get_s(item, "pk").and_then(|pk| pk.strip_prefix("C#")) {
+                        found.insert(id.to_string(), state_from(item));
+                    }
+                }
+                wanted = out
+                    .unprocessed_keys()
+                    .and_then(|u| u.get(&self.table))
+                    .map(|k| k.keys().to_vec())
+                    .unwrap_or_default();
+                if !wanted.is_empty() {
+                    tokio::time::sleep(std::time::Duration::from_millis(50 << round.min(5))).await;
+                }
+            }
+        }
+        Ok(found)
     }
 }
 

@@ -100,6 +100,20 @@ pub trait StateStore: Send + Sync {
     ) -> Result<(), StoreError>;
     async fn release_contact(&self, key: &ContactKey, owner: &str) -> Result<(), StoreError>;
     async fn contact_state(&self, key: &ContactKey) -> Result<Option<ContactState>, StoreError>;
+    /// The states of many contacts at once, by [`ContactKey::storage_id`]; contacts without
+    /// one are absent from the map.
+    async fn contact_states(
+        &self,
+        keys: &[ContactKey],
+    ) -> Result<std::collections::HashMap<String, ContactState>, StoreError> {
+        let mut found = std::collections::HashMap::new();
+        for key in keys {
+            if let Some(state) = self.contact_state(key).await? {
+                found.insert(key.storage_id(), state);
+            }
+        }
+        Ok(found)
+    }
 }
 
 #[async_trait]

@@ -1,0 +1,426 @@
+//! The backfill against a scripted GHL, in-memory checkpoints and queue, and a state map.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use serde_json::json;
+
+use super::memory::MemoryCheckpoints;
+use super::*;
+use crate::contact::Contact;
+use crate::ghl::search::SearchPage;
+use crate::memory::MemoryQueue;
+use crate::store::{ContactState, JobClaim, Lease, StoreError};
+
+const LOC: &str = "loc";
+
+fn contact(i: usize) -> Found {
+    Found {
+        id: format!("c{i:03}"),
+        contact: Contact {
+            first_name: Some(format!("Lead{i}")),
+            last_name: None,
+            email: None,
+            phone: Some(format!("+1415200{i:04}")),
+            tags: vec!["cold lead".into()],
+            version_ms: Some(1_000 + i as i64),
+        },
+    }
+}
+
+/// GHL's search over `contacts`, pages of `page_limit`; the cursor is the next index. Queued
+/// failures answer the next calls first.
+struct FakeGhl {
+    contacts: Vec<Found>,
+    failures: Mutex<VecDeque<RemoteError>>,
+    /// From this call on (by number), answer this error until it has been answered twice.
+    fail_at: Mutex<Option<(usize, RemoteError)>>,
+    calls: Mutex<Vec<Instant>>,
+}
+
+impl FakeGhl {
+    fn new(contacts: Vec<Found>) -> Self {
+        Self {
+            contacts,
+            failures: Mutex::new(VecDeque::new()),
+            fail_at: Mutex::new(None),
+            calls: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn fail_next(&self, e: RemoteError) {
+        self.failures.lock().unwrap().push_back(e);
+    }
+
+    /// Fails the call after `ok` more successful ones (and, for a wait longer than the
+    /// invocation, every retry of it too).
+    fn fail_next_after(&self, ok: usize, e: RemoteError) {
+        *self.fail_at.lock().unwrap() = Some((self.calls() + ok, e));
+    }
+
+    fn calls(&self) -> usize {
+        self.calls.lock().unwrap().len()
+    }
+}
+
+#[async_trait]
+impl GhlApi for FakeGhl {
+    async fn get_contact(&self, _: &str) -> Result<Option<Contact>, RemoteError> {
+        unreachable!("the backfill never reads single contacts")
+    }
+
+    async fn search_contacts(&self, q: &SearchQuery) -> Result<SearchPage, RemoteError> {
+        let n = {
+            let mut calls = self.calls.lock().unwrap();
+            calls.push(Instant::now());
+            calls.len() - 1
+        };
+        if let Some(e) = self.failures.lock().unwrap().pop_front() {
+            return Err(e);
+        }
+        {
+            let mut fail_at = self.fail_at.lock().unwrap();
+            if let Some((at, e)) = fail_at.as_ref()
+                && n >= *at
+            {
+                let e = e.clone();
+                if n > *at {
+                    *fail_at = None;
+                }
+                return Err(e);
+            }
+        }
+        let start = q
+            .search_after
+            .as_ref()
+            .and_then(|v| v.as_u64())
+            .unwrap_or(0) as usize;
+        let end = (start + q.page_limit as usize).min(self.contacts.len());
+        let page = self.contacts[start..end].to_vec();
+        let full = page.len() == q.page_limit as usize;
+        Ok(SearchPage {
+            contacts: page,
+            total: Some(self.contacts.len() as u64),
+            next: full.then(|| json!(end)),
+        })
+    }
+}
+
+/// Saved contact states; only the batch read is used by the backfill.
+#[derive(Default)]
+struct States(Mutex<HashMap<String, ContactState>>);
+
+impl States {
+    fn applied(&self, f: &Found, fingerprint: &str) {
+        self.0.lock().unwrap().insert(
+            ContactKey::ghl(LOC, &f.id).storage_id(),
+            ContactState {
+                source_hash: Some(source_hash(&f.contact, fingerprint)),
+                ..ContactState::default()
+            },
+        );
+    }
+}
+
+fn unused<T>() -> Result<T, StoreError> {
+    Err(StoreError("not used by the backfill".into()))
+}
+
+#[async_trait]
+impl StateStore for States {
+    async fn claim_job(&self, _: &str, _: i64) -> Result<JobClaim, StoreError> {
+        unused()
+    }
+    async fn complete_job(&self, _: &str, _: &str) -> Result<(), StoreError> {
+        unused()
+    }
+    async fn release_job(&self, _: &str) -> Result<(), StoreError> {
+        unused()
+    }
+    async fn lease_contact(&self, _: &ContactKey, _: &str, _: i64) -> Result<Lease, StoreError> {
+        unused()
+    }
+    async fn save_contact(
+        &self,
+        _: &ContactKey,
+        _: &str,
+        _: &ContactState,
+    ) -> Result<(), StoreError> {
+        unused()
+    }
+    async fn release_contact(&self, _: &ContactKey, _: &str) -> Result<(), StoreError> {
+        unused()
+    }
+    async fn contact_state(&self, key: &ContactKey) -> Result<Option<ContactState>, StoreError> {
+        Ok(self.0.lock().unwrap().get(&key.storage_id()).cloned())
+    }
+}
+
+struct World {
+    ghl: Arc<FakeGhl>,
+    states: Arc<States>,
+    queue: Arc<MemoryQueue>,
+    checkpoints: Arc<MemoryCheckpoints>,
+    backfill: Backfill,
+}
+
+fn world(contacts: Vec<Found>) -> World {
+    let ghl = Arc::new(FakeGhl::new(contacts));
+    let states = Arc::new(States::default());
+    let queue = Arc::new(MemoryQueue::default());
+    let checkpoints = Arc::new(MemoryCheckpoints::default());
+    let backfill = Backfill::new(
+        ghl.clone(),
+        states.clone(),
+        queue.clone(),
+        checkpoints.clone(),
+        Rules::default_rules(),
+        BackfillSettings {
+            location_id: LOC.into(),
+            page_limit: 5,
+            reserve: Duration::ZERO,
+            ..BackfillSettings::default()
+        },
+    );
+    World {
+        ghl,
+        states,
+        queue,
+        checkpoints,
+        backfill,
+    }
+}
+
+fn later() -> i64 {
+    now_ms() + 60_000
+}
+
+fn enqueued_ids(q: &MemoryQueue) -> Vec<String> {
+    q.jobs()
+        .iter()
+        .map(|j| match j {
+            SyncJob::GhlContact(j) => j.contact_id.clone(),
+        })
+        .collect()
+}
+
+fn finished(e: Ending) -> Run {
+    match e {
+        Ending::Finished(run) => run,
+        other => panic!("expected a finished run, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn only_missing_and_changed_contacts_become_jobs_carrying_their_version() {
+    let applied: Vec<Found> = (0..12).map(contact).collect();
+    // c003 changed in GHL since it was applied; c010 and c011 were never seen.
+    let mut in_ghl = applied.clone();
+    in_ghl[3].contact.first_name = Some("Renamed".into());
+    let w = world(in_ghl);
+    let fp = Rules::default_rules().fingerprint();
+    for f in &applied[..10] {
+        w.states.applied(f, &fp);
+    }
+    let run = finished(
+        w.backfill
+            .handle(&Request::default(), later())
+            .await
+            .unwrap(),
+    );
+    assert_eq!(run.status, Status::Done);
+    assert_eq!(run.scope, Scope::Full, "the first run of all is full");
+    assert_eq!(
+        (run.pages, run.seen, run.unchanged, run.enqueued),
+        (3, 12, 9, 3)
+    );
+    assert_eq!(enqueued_ids(&w.queue), ["c003", "c010", "c011"]);
+    let SyncJob::GhlContact(job) = &w.queue.jobs()[0];
+    assert_eq!(job.trigger, GhlTrigger::Backfill);
+    assert_eq!(job.version_ms, Some(1_003));
+    assert_eq!(job.job_id, "bf:loc:c003:1003");
+    assert_eq!(w.ghl.calls(), 3, "ceil(12 / 5) search calls");
+}
+
+#[tokio::test]
+async fn a_second_run_after_everything_was_applied_enqueues_nothing() {
+    let contacts: Vec<Found> = (0..7).map(contact).collect();
+    let w = world(contacts.clone());
+    let first = finished(
+        w.backfill
+            .handle(&Request::default(), later())
+            .await
+            .unwrap(),
+    );
+    assert_eq!(first.enqueued, 7);
+    let fp = Rules::default_rules().fingerprint();
+    for f in &contacts {
+        w.states.applied(f, &fp);
+    }
+    let second = finished(
+        w.backfill
+            .handle(&Request::default(), later())
+            .await
+            .unwrap(),
+    );
+    assert_eq!(second.enqueued, 0);
+    assert_eq!(second.scope, Scope::Since);
+    assert_eq!(
+        second.since_ms,
+        Some(first.started_at_ms - 600_000),
+        "from the last run's start, with overlap"
+    );
+    let history = w.checkpoints.history("ghl", LOC, 10).await.unwrap();
+    assert_eq!(history.len(), 2);
+    assert_eq!(history[0].run_id, second.run_id, "newest first");
+}
+
+#[tokio::test]
+async fn a_run_cut_short_resumes_from_its_checkpoint_without_repeating_a_page() {
+    let contacts: Vec<Found> = (0..23).map(contact).collect();
+    let w = world(contacts);
+    // Page 3 gets a 429 whose wait outlasts the invocation: the run pauses after two pages.
+    w.ghl.fail_next_after(
+        2,
+        RemoteError::Transient {
+            service: "GoHighLevel",
+            reason: "HTTP 429".into(),
+            status: Some(429),
+            retry_after: Some(Duration::from_secs(120)),
+        },
+    );
+    let paused = match w
+        .backfill
+        .handle(&Request::default(), later())
+        .await
+        .unwrap()
+    {
+        Ending::Paused(run) => run,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(paused.pages, 2);
+    assert_eq!(w.queue.len(), 10);
+    // The schedule's resume tick goes on from the checkpoint.
+    let run = finished(
+        w.backfill
+            .handle(
+                &Request {
+                    resume: true,
+                    ..Request::default()
+                },
+                later(),
+            )
+            .await
+            .unwrap(),
+    );
+    assert_eq!((run.pages, run.seen, run.enqueued), (5, 23, 23));
+    let ids = enqueued_ids(&w.queue);
+    let unique: std::collections::BTreeSet<_> = ids.iter().collect();
+    assert_eq!(
+        (ids.len(), unique.len()),
+        (23, 23),
+        "no page twice, none skipped"
+    );
+    assert_eq!(run.invocations, 2);
+    // With nothing in progress, a resume tick does nothing.
+    let idle = w
+        .backfill
+        .handle(
+            &Request {
+                resume: true,
+                ..Request::default()
+            },
+            later(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(idle, Ending::Idle);
+}
+
+#[tokio::test]
+async fn a_rate_limit_is_waited_out_for_as_long_as_ghl_asks() {
+    let w = world((0..3).map(contact).collect());
+    w.ghl.fail_next(RemoteError::Transient {
+        service: "GoHighLevel",
+        reason: "HTTP 429".into(),
+        status: Some(429),
+        retry_after: Some(Duration::from_millis(150)),
+    });
+    let run = finished(
+        w.backfill
+            .handle(&Request::default(), later())
+            .await
+            .unwrap(),
+    );
+    assert_eq!(run.enqueued, 3);
+    let calls = w.ghl.calls.lock().unwrap().clone();
+    assert_eq!(calls.len(), 2);
+    assert!(calls[1] - calls[0] >= Duration::from_millis(150));
+}
+
+#[tokio::test]
+async fn a_scan_that_fails_part_way_keeps_what_it_saw_and_touches_nothing_else() {
+    let w = world((0..12).map(contact).collect());
+    w.ghl.fail_next_after(
+        1,
+        RemoteError::Permanent {
+            service: "GoHighLevel",
+            reason: "HTTP 401".into(),
+            status: Some(401),
+            excerpt: String::new(),
+        },
+    );
+    let run = finished(
+        w.backfill
+            .handle(&Request::default(), later())
+            .await
+            .unwrap(),
+    );
+    assert_eq!(run.status, Status::Failed);
+    assert!(run.error.as_deref().is_some_and(|e| e.contains("401")));
+    assert_eq!(w.queue.len(), 5, "only the page it saw");
+    assert!(w.checkpoints.current("ghl", LOC).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_run_in_progress_is_continued_not_doubled() {
+    let w = world((0..12).map(contact).collect());
+    w.ghl.fail_next_after(
+        1,
+        RemoteError::Transient {
+            service: "GoHighLevel",
+            reason: "HTTP 503".into(),
+            status: Some(503),
+            retry_after: Some(Duration::from_secs(120)),
+        },
+    );
+    let Ending::Paused(first) = w
+        .backfill
+        .handle(&Request::default(), later())
+        .await
+        .unwrap()
+    else {
+        panic!("paused");
+    };
+    // A manual full run while one is in progress continues that one.
+    let run = finished(
+        w.backfill
+            .handle(
+                &Request {
+                    full: true,
+                    ..Request::default()
+                },
+                later(),
+            )
+            .await
+            .unwrap(),
+    );
+    assert_eq!(run.run_id, first.run_id);
+    assert_eq!(w.queue.len(), 12);
+    // And a stale invocation cannot advance a run someone else moved on.
+    let mut stale = first.clone();
+    stale.pages += 1;
+    assert!(!w.checkpoints.advance(&stale, first.pages).await.unwrap());
+}
