@@ -180,6 +180,13 @@ impl TestStack {
             .collect())
     }
 
+    /// How the sandbox GHL delivers webhooks: duplicates, reordering, drops.
+    pub async fn set_delivery(&self, spec: Value) -> Result<()> {
+        self.admin(reqwest::Method::POST, "/_sandbox/ghl/delivery", Some(spec))
+            .await?;
+        Ok(())
+    }
+
     pub async fn set_faults(&self, faults: Value) -> Result<()> {
         self.admin(
             reqwest::Method::POST,

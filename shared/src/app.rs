@@ -9,6 +9,7 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use thiserror::Error;
 
+use crate::backfill::{Backfill, BackfillSettings};
 use crate::breaker::CircuitBreaker;
 use crate::calltools::CallToolsSink;
 use crate::calltools::client::CallToolsClient;
@@ -19,6 +20,7 @@ use crate::ghl::verify::{GhlVerifier, KeyError};
 use crate::ingress::{Ingress, IngressSettings};
 use crate::queue::sqs::SqsQueue;
 use crate::store::dynamo::DynamoStore;
+use crate::store::dynamo_backfill::DynamoCheckpoints;
 use crate::store::dynamo_events::DynamoEventLog;
 
 #[derive(Debug, Error)]
@@ -130,4 +132,37 @@ pub fn build_consumer(cfg: &Config, aws: &SdkConfig) -> Result<Consumer, BuildEr
         retry: cfg.retry,
         default_region: cfg.default_region.clone(),
     }))
+}
+
+/// The backfill over the configured GHL location (`GHL_LOCATION_ID`).
+pub fn build_backfill(cfg: &Config, aws: &SdkConfig) -> Result<Backfill, BuildError> {
+    let location_id = cfg
+        .ghl
+        .default_location_id
+        .clone()
+        .ok_or(ConfigError::Missing("GHL_LOCATION_ID"))?;
+    let ghl = GhlClient::new(
+        http_client(Duration::from_secs(30))?,
+        cfg.ghl.api_base_url.clone(),
+        cfg.ghl.api_token.require("GHL_API_TOKEN")?.clone(),
+    )
+    .with_rate_limit(cfg.ghl.max_requests_per_second);
+    let dynamodb = aws_sdk_dynamodb::Client::new(aws);
+    let table = cfg.require_table()?;
+    let queue = SqsQueue::new(
+        aws_sdk_sqs::Client::new(aws),
+        cfg.require_queue_url()?,
+        None,
+    );
+    Ok(Backfill::new(
+        Arc::new(ghl),
+        Arc::new(DynamoStore::new(dynamodb.clone(), table)),
+        Arc::new(queue),
+        Arc::new(DynamoCheckpoints::new(dynamodb, table)),
+        cfg.rules.clone(),
+        BackfillSettings {
+            location_id,
+            ..BackfillSettings::default()
+        },
+    ))
 }

@@ -1,6 +1,7 @@
 //! End-to-end tests: real handlers, real AWS SDK calls against moto, the sandbox playing
 //! GoHighLevel and CallTools over HTTP.
 
+mod backfill;
 mod bad_input;
 mod batches;
 mod dlq;

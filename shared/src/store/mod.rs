@@ -14,6 +14,7 @@
 //! `ByContact` index.
 
 pub mod dynamo;
+pub mod dynamo_backfill;
 pub mod dynamo_breaker;
 pub mod dynamo_events;
 pub mod events;
