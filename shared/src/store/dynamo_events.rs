@@ -75,6 +75,39 @@ impl DynamoEventLog {
             .collect())
     }
 
+    /// Every unexpired event-log entry of every contact, in one pass over the table (`Scan`,
+    /// 1 MB pages). For whole-stack reports; one contact's entries come from the index instead.
+    pub async fn all_events(&self) -> Result<Vec<LoggedEvent>, StoreError> {
+        let mut events = Vec::new();
+        let mut start: Option<Item> = None;
+        let now = now_secs();
+        loop {
+            let out = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("begins_with(sk, :e)")
+                .expression_attribute_values(":e", s("E#"))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(store_err)?;
+            events.extend(
+                out.items()
+                    .iter()
+                    .filter_map(|item| {
+                        let (source, id) = get_s(item, "contact")?.split_once('#')?;
+                        event_from(item, source, id)
+                    })
+                    .filter(|e| e.expires_at > now),
+            );
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(events),
+            }
+        }
+    }
+
     async fn update(&self, entry: &EventEntry, u: Expr, only_if: Only) -> UpdateResult {
         self.update_key(
             &entry.contact,

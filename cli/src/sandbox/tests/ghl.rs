@@ -180,11 +180,11 @@ async fn admin_bodies_are_strict() {
 async fn unknown_ghl_routes_are_nest_style_404s() {
     let sb = sandbox().await;
     let r = http()
-        .post(format!("{}/contacts/search", sb.url))
+        .post(format!("{}/opportunities/search", sb.url))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 404);
     let body: Value = r.json().await.unwrap();
-    assert_eq!(body["message"], "Cannot POST /contacts/search");
+    assert_eq!(body["message"], "Cannot POST /opportunities/search");
 }
