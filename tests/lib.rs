@@ -256,23 +256,9 @@ impl TestStack {
         .await
     }
 
-    /// Messages on the main queue: visible, in flight or delayed.
+    /// Messages on a queue: visible, in flight or delayed.
     pub async fn queue_depth(&self, url: &str) -> Result<u64> {
-        let out = aws_sdk_sqs::Client::new(&self.stack.aws)
-            .get_queue_attributes()
-            .queue_url(url)
-            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
-            .attribute_names(
-                aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
-            )
-            // Deferred jobs wait as delayed messages.
-            .attribute_names(
-                aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesDelayed,
-            )
-            .send()
-            .await?;
-        let attrs = out.attributes.unwrap_or_default();
-        Ok(attrs.values().filter_map(|v| v.parse::<u64>().ok()).sum())
+        self.stack.queue_depth(url).await
     }
 
     /// Messages in the dead-letter queue, received (and made visible again at once).

@@ -261,31 +261,18 @@ impl Harness {
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        while self.queue_depth().await? > 0 {
+        while self
+            .stack
+            .queue_depth(&self.stack.resources.queue_url)
+            .await?
+            > 0
+        {
             if started.elapsed() > STEP_LIMIT {
                 bail!("the job queue did not drain within {STEP_LIMIT:?}");
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         Ok(())
-    }
-
-    async fn queue_depth(&self) -> Result<u64> {
-        use aws_sdk_sqs::types::QueueAttributeName;
-        let out = aws_sdk_sqs::Client::new(&self.stack.aws)
-            .get_queue_attributes()
-            .queue_url(&self.stack.resources.queue_url)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesDelayed)
-            .send()
-            .await?;
-        Ok(out
-            .attributes
-            .unwrap_or_default()
-            .values()
-            .filter_map(|v| v.parse::<u64>().ok())
-            .sum())
     }
 
     /// One SQS receive of a message already waiting, on a scratch queue of the same moto: the

@@ -290,25 +290,6 @@ async fn deliveries_settled(sandbox: &SandboxClient) -> Result<()> {
     }
 }
 
-/// Messages on the main queue: visible, in flight or delayed (deferred jobs).
-async fn queue_depth(stack: &Stack) -> Result<u64> {
-    use aws_sdk_sqs::types::QueueAttributeName as A;
-    let out = aws_sdk_sqs::Client::new(&stack.aws)
-        .get_queue_attributes()
-        .queue_url(&stack.resources.queue_url)
-        .attribute_names(A::ApproximateNumberOfMessages)
-        .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
-        .attribute_names(A::ApproximateNumberOfMessagesDelayed)
-        .send()
-        .await?;
-    Ok(out
-        .attributes
-        .unwrap_or_default()
-        .values()
-        .filter_map(|v| v.parse::<u64>().ok())
-        .sum())
-}
-
 /// Waits until the queue has been empty on two reads a second apart.
 async fn drained(stack: &Stack, limit: Duration) -> Result<()> {
     let start = Instant::now();
@@ -317,10 +298,10 @@ async fn drained(stack: &Stack, limit: Duration) -> Result<()> {
         if start.elapsed() > limit {
             bail!(
                 "the queue still holds {} messages after {limit:?}",
-                queue_depth(stack).await?
+                stack.queue_depth(&stack.resources.queue_url).await?
             );
         }
-        empty_reads = if queue_depth(stack).await? == 0 {
+        empty_reads = if stack.queue_depth(&stack.resources.queue_url).await? == 0 {
             empty_reads + 1
         } else {
             0

@@ -211,6 +211,25 @@ impl Stack {
         self.owned_moto.as_ref().map(Moto::pid)
     }
 
+    /// Messages on a queue of this stack: visible, in flight, or delayed (deferred jobs).
+    pub async fn queue_depth(&self, queue_url: &str) -> Result<u64> {
+        use aws_sdk_sqs::types::QueueAttributeName as A;
+        let out = aws_sdk_sqs::Client::new(&self.aws)
+            .get_queue_attributes()
+            .queue_url(queue_url)
+            .attribute_names(A::ApproximateNumberOfMessages)
+            .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+            .attribute_names(A::ApproximateNumberOfMessagesDelayed)
+            .send()
+            .await?;
+        Ok(out
+            .attributes
+            .unwrap_or_default()
+            .values()
+            .filter_map(|v| v.parse::<u64>().ok())
+            .sum())
+    }
+
     /// Every consumer record result so far.
     pub fn results(&self) -> Vec<RecordResult> {
         self.esm

@@ -52,12 +52,14 @@ impl GhlClient {
 
 #[derive(Deserialize)]
 struct ContactEnvelope {
-    contact: GhlContact,
+    contact: ContactJson,
 }
 
+/// A contact as GHL's API writes it, in `GET /contacts/{id}` and in search pages.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct GhlContact {
+pub(crate) struct ContactJson {
+    pub id: Option<String>,
     first_name: Option<String>,
     last_name: Option<String>,
     email: Option<String>,
@@ -68,16 +70,46 @@ struct GhlContact {
     date_added: Option<String>,
 }
 
-#[async_trait]
-impl GhlApi for GhlClient {
-    async fn get_contact(&self, contact_id: &str) -> Result<Option<Contact>, RemoteError> {
+impl ContactJson {
+    /// The contact, versioned by `dateUpdated` (or `dateAdded` for one never updated).
+    pub(crate) fn into_contact(self) -> Contact {
+        let version_ms = self
+            .date_updated
+            .as_deref()
+            .or(self.date_added.as_deref())
+            .and_then(parse_iso_ms);
+        Contact {
+            first_name: self.first_name,
+            last_name: self.last_name,
+            email: self.email,
+            phone: self.phone,
+            tags: self.tags,
+            version_ms,
+        }
+    }
+}
+
+/// A 200 whose body could not be read: GHL changed shape, retrying will not help.
+fn unreadable(reason: String, text: &str) -> RemoteError {
+    RemoteError::Permanent {
+        service: SERVICE,
+        reason,
+        status: Some(200),
+        excerpt: crate::remote::excerpt(text),
+    }
+}
+
+impl GhlClient {
+    /// Sends one API request after the rate limit, with the token and `Version` header; returns
+    /// the status, the wait GHL asked for (if any) and the body.
+    async fn send(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> Result<(u16, Option<std::time::Duration>, String), RemoteError> {
         if let Some(limiter) = &self.limiter {
             limiter.until_ready().await;
         }
-        let url = format!("{}/contacts/{}", self.base_url, contact_id);
-        let resp = self
-            .http
-            .get(&url)
+        let resp = req
             .bearer_auth(self.token.expose())
             .header("Version", API_VERSION)
             .header(reqwest::header::ACCEPT, "application/json")
@@ -90,29 +122,20 @@ impl GhlApi for GhlClient {
             .text()
             .await
             .map_err(|e| RemoteError::from_reqwest(SERVICE, &e))?;
+        Ok((status, wait, text))
+    }
+}
+
+#[async_trait]
+impl GhlApi for GhlClient {
+    async fn get_contact(&self, contact_id: &str) -> Result<Option<Contact>, RemoteError> {
+        let url = format!("{}/contacts/{}", self.base_url, contact_id);
+        let (status, wait, text) = self.send(self.http.get(&url)).await?;
         match status {
             200 => {
-                let env: ContactEnvelope =
-                    serde_json::from_str(&text).map_err(|e| RemoteError::Permanent {
-                        service: SERVICE,
-                        reason: format!("unreadable contact: {e}"),
-                        status: Some(200),
-                        excerpt: crate::remote::excerpt(&text),
-                    })?;
-                let c = env.contact;
-                let version_ms = c
-                    .date_updated
-                    .as_deref()
-                    .or(c.date_added.as_deref())
-                    .and_then(parse_iso_ms);
-                Ok(Some(Contact {
-                    first_name: c.first_name,
-                    last_name: c.last_name,
-                    email: c.email,
-                    phone: c.phone,
-                    tags: c.tags,
-                    version_ms,
-                }))
+                let env: ContactEnvelope = serde_json::from_str(&text)
+                    .map_err(|e| unreadable(format!("unreadable contact: {e}"), &text))?;
+                Ok(Some(env.contact.into_contact()))
             }
             // GHL answers a deleted or unknown id with one of these (research §3.1).
             400 | 404 | 422 => Ok(None),
@@ -121,44 +144,14 @@ impl GhlApi for GhlClient {
     }
 
     async fn search_contacts(&self, query: &SearchQuery) -> Result<SearchPage, RemoteError> {
-        self.search(query).await
-    }
-}
-
-impl GhlClient {
-    async fn search(&self, query: &SearchQuery) -> Result<SearchPage, RemoteError> {
-        if let Some(limiter) = &self.limiter {
-            limiter.until_ready().await;
-        }
         let url = format!("{}/contacts/search", self.base_url);
-        let resp = self
-            .http
-            .post(&url)
-            .bearer_auth(self.token.expose())
-            .header("Version", API_VERSION)
-            .header(reqwest::header::ACCEPT, "application/json")
-            .json(&query.body())
-            .send()
-            .await
-            .map_err(|e| RemoteError::from_reqwest(SERVICE, &e))?;
-        let status = resp.status().as_u16();
-        let wait = retry_after(resp.headers()).or_else(|| interval_hint(resp.headers()));
-        let text = resp
-            .text()
-            .await
-            .map_err(|e| RemoteError::from_reqwest(SERVICE, &e))?;
+        let (status, wait, text) = self.send(self.http.post(&url).json(&query.body())).await?;
         if status != 200 {
             return Err(RemoteError::from_status(SERVICE, status, wait, &text));
         }
-        let unreadable = |reason: String| RemoteError::Permanent {
-            service: SERVICE,
-            reason,
-            status: Some(200),
-            excerpt: crate::remote::excerpt(&text),
-        };
         let body: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|e| unreadable(format!("unreadable search answer: {e}")))?;
-        parse_page(&body, query.page_limit).map_err(unreadable)
+            .map_err(|e| unreadable(format!("unreadable search answer: {e}"), &text))?;
+        parse_page(&body, query.page_limit).map_err(|reason| unreadable(reason, &text))
     }
 }
 

@@ -2,10 +2,10 @@
 //! 500 at a time. Where GHL puts the next-page cursor is not confirmed, so it is looked for in
 //! every place seen in the wild, and built from the last contact as a last resort.
 
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::contact::Contact;
+use crate::ghl::client::ContactJson;
 use crate::ghl::webhook::parse_iso_ms;
 
 /// The most contacts one search page returns.
@@ -72,20 +72,6 @@ pub struct SearchPage {
     pub next: Option<Value>,
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RawContact {
-    id: String,
-    first_name: Option<String>,
-    last_name: Option<String>,
-    email: Option<String>,
-    phone: Option<String>,
-    #[serde(default)]
-    tags: Vec<String>,
-    date_updated: Option<String>,
-    date_added: Option<String>,
-}
-
 /// Reads a search answer; `Err` carries why it is unreadable.
 pub fn parse_page(body: &Value, page_limit: u32) -> Result<SearchPage, String> {
     let raw = body["contacts"]
@@ -93,23 +79,12 @@ pub fn parse_page(body: &Value, page_limit: u32) -> Result<SearchPage, String> {
         .ok_or_else(|| "the answer has no contacts array".to_string())?;
     let mut contacts = Vec::with_capacity(raw.len());
     for item in raw {
-        let c: RawContact =
+        let c: ContactJson =
             serde_json::from_value(item.clone()).map_err(|e| format!("unreadable contact: {e}"))?;
-        let version_ms = c
-            .date_updated
-            .as_deref()
-            .or(c.date_added.as_deref())
-            .and_then(parse_iso_ms);
+        let id = c.id.clone().ok_or("a contact without an id")?;
         contacts.push(Found {
-            id: c.id,
-            contact: Contact {
-                first_name: c.first_name,
-                last_name: c.last_name,
-                email: c.email,
-                phone: c.phone,
-                tags: c.tags,
-                version_ms,
-            },
+            id,
+            contact: c.into_contact(),
         });
     }
     let total = body["total"].as_u64().or_else(|| body["count"].as_u64());
