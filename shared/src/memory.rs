@@ -126,9 +126,18 @@ pub struct MemoryEventLog {
     entries: Mutex<BTreeMap<(String, String), LoggedEvent>>,
 }
 
+impl MemoryEventLog {
+    /// Forgets every entry: the benchmark's stand-in for a table that lives outside the function.
+    pub fn clear(&self) {
+        if let Ok(mut e) = self.entries.lock() {
+            e.clear();
+        }
+    }
+}
+
 #[async_trait]
 impl EventLog for MemoryEventLog {
-    async fn received(&self, r: &Received) -> Result<(), StoreError> {
+    async fn received(&self, r: &Received<'_>) -> Result<(), StoreError> {
         let mut entries = self
             .entries
             .lock()
@@ -136,20 +145,20 @@ impl EventLog for MemoryEventLog {
         entries
             .entry((
                 r.contact.storage_id(),
-                event_sort_key(r.received_at_ms, &r.job_id),
+                event_sort_key(r.received_at_ms, r.job_id),
             ))
             .or_insert_with(|| LoggedEvent::queued(r, now_ms()));
         Ok(())
     }
 
-    async fn duplicate_delivery(&self, original: &Received) -> Result<(), StoreError> {
+    async fn duplicate_delivery(&self, original: &Received<'_>) -> Result<(), StoreError> {
         let mut entries = self
             .entries
             .lock()
             .map_err(|_| StoreError("poisoned".into()))?;
         let key = (
             original.contact.storage_id(),
-            event_sort_key(original.received_at_ms, &original.job_id),
+            event_sort_key(original.received_at_ms, original.job_id),
         );
         if let Some(e) = entries.get_mut(&key) {
             e.duplicate_deliveries += 1;

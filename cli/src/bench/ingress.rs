@@ -1,5 +1,5 @@
 //! Ingress in-process: `Ingress::handle` on a current-thread runtime, verification included,
-//! queue and webhook ledger stubbed at the port (`MemoryQueue`, `MemoryLedger`), against the
+//! queue, webhook ledger and event log stubbed at the port (`MemoryQueue`, `MemoryLedger`, `MemoryEventLog`), against the
 //! limit it cannot beat: aws-lc-rs verifying the same signatures over the same bodies, on the
 //! same core, in the same run. Raw and ingress alternate every chunk of ~1 ms of requests; the
 //! ratio is the median over these back-to-back pairs, so a neighbour's load, which both halves of
@@ -136,7 +136,7 @@ fn measure_scheme(
     let mut pair_ratios = Vec::with_capacity(chunks.len() * rounds.max(1));
     for round in 0..rounds.max(1) {
         // A fresh ingress per round: every webhook id is new to its ledger, as in production.
-        let (sink, queue) = fresh_ingress()?;
+        let (sink, queue, log) = fresh_ingress()?;
         for (k, chunk) in chunks.iter().enumerate() {
             let (mut raw_time, mut ingress_time) = (Duration::ZERO, Duration::ZERO);
             // Alternate which loop goes first, so neither always finds the body in a warm cache.
@@ -153,8 +153,10 @@ fn measure_scheme(
                             chunk.len()
                         );
                     }
-                    // SQS keeps nothing in the function's memory; neither does the stub, untimed.
+                    // SQS and DynamoDB keep nothing in the function's memory; neither do the
+                    // stubs, emptied untimed.
                     queue.clear();
+                    log.clear();
                 } else {
                     let elapsed = raw_chunk(&key, chunk, &mut raw.hist)?;
                     raw.record(k, elapsed);
@@ -254,8 +256,9 @@ async fn ingress_chunk(
     Ok(start.elapsed())
 }
 
-fn fresh_ingress() -> Result<(Ingress, Arc<MemoryQueue>)> {
+fn fresh_ingress() -> Result<(Ingress, Arc<MemoryQueue>, Arc<MemoryEventLog>)> {
     let queue = Arc::new(MemoryQueue::default());
+    let log = Arc::new(MemoryEventLog::default());
     let ingress = Ingress::new(
         IngressSettings {
             max_body_bytes: 131_072,
@@ -266,9 +269,9 @@ fn fresh_ingress() -> Result<(Ingress, Arc<MemoryQueue>)> {
         GhlVerifier::from_pem(keys::ED25519_PUBLIC_PEM, keys::RSA_PUBLIC_PEM)?,
         queue.clone(),
         Arc::new(MemoryLedger::default()),
-        Arc::new(MemoryEventLog::default()),
+        log.clone(),
     );
-    Ok((ingress, queue))
+    Ok((ingress, queue, log))
 }
 
 fn histogram() -> Histogram<u64> {

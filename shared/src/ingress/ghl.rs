@@ -88,9 +88,9 @@ impl Ingress {
                     // first delivery was queued, so this one is answered and dropped, on record.
                     if let Some(first) = first_received_at_ms {
                         let original = Received {
-                            contact: ContactKey::ghl(&event.location_id, &event.contact_id),
-                            job_id: job_id.clone(),
-                            trigger: event.trigger.as_str().to_string(),
+                            contact: &ContactKey::ghl(&event.location_id, &event.contact_id),
+                            job_id: &job_id,
+                            trigger: event.trigger.as_str(),
                             received_at_ms: first,
                         };
                         if let Err(e) = self.events.duplicate_delivery(&original).await {
@@ -185,9 +185,9 @@ impl Ingress {
         // answers questions; the job is safe without it, so a failed write only warns.
         let SyncJob::GhlContact(j) = job;
         let received = Received {
-            contact: job.contact_key(),
-            job_id: j.job_id.clone(),
-            trigger: j.trigger.as_str().to_string(),
+            contact: &job.contact_key(),
+            job_id: &j.job_id,
+            trigger: j.trigger.as_str(),
             received_at_ms: j.received_at_ms,
         };
         if let Err(e) = self.events.received(&received).await {

@@ -183,10 +183,10 @@ enum UpdateResult {
 
 #[async_trait]
 impl EventLog for DynamoEventLog {
-    async fn received(&self, r: &Received) -> Result<(), StoreError> {
+    async fn received(&self, r: &Received<'_>) -> Result<(), StoreError> {
         let u = received_update(r, crate::clock::now_ms());
         match self
-            .update_key(&r.contact, r.received_at_ms, &r.job_id, u, Only::Always)
+            .update_key(r.contact, r.received_at_ms, r.job_id, u, Only::Always)
             .await
         {
             UpdateResult::Failed(e) => Err(e),
@@ -194,14 +194,14 @@ impl EventLog for DynamoEventLog {
         }
     }
 
-    async fn duplicate_delivery(&self, original: &Received) -> Result<(), StoreError> {
+    async fn duplicate_delivery(&self, original: &Received<'_>) -> Result<(), StoreError> {
         let mut u = Expr::default();
         u.add_one("duplicate_deliveries");
         match self
             .update_key(
-                &original.contact,
+                original.contact,
                 original.received_at_ms,
-                &original.job_id,
+                original.job_id,
                 u,
                 Only::Logged,
             )
@@ -349,10 +349,10 @@ fn counted_update(e: &EventEntry) -> Expr {
 
 /// What ingress writes: identity and `queued`, each only where no attempt has written yet (the
 /// consumer can be faster than this write).
-fn received_update(r: &Received, at_ms: i64) -> Expr {
+fn received_update(r: &Received<'_>, at_ms: i64) -> Expr {
     let mut u = Expr::default();
-    u.set("job_id", s(&r.job_id));
-    u.set("trigger", s(&r.trigger));
+    u.set("job_id", s(r.job_id));
+    u.set("trigger", s(r.trigger));
     u.set(
         "contact",
         s(contact_index_key(&r.contact.source, &r.contact.id)),
@@ -465,9 +465,9 @@ mod tests {
     #[test]
     fn what_ingress_writes_never_overwrites_an_attempt() {
         let r = Received {
-            contact: ContactKey::ghl("loc", "c1"),
-            job_id: "ghl:w1".into(),
-            trigger: "ContactUpdate".into(),
+            contact: &ContactKey::ghl("loc", "c1"),
+            job_id: "ghl:w1",
+            trigger: "ContactUpdate",
             received_at_ms: 1_000,
         };
         let e = received_update(&r, 2_000).expression();

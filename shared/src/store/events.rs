@@ -51,12 +51,13 @@ pub struct EventEntry {
 }
 
 /// A webhook ingress accepted and queued: the entry exists (outcome `queued`) before any attempt,
-/// so a job that never reached the consumer still shows up.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Received {
-    pub contact: ContactKey,
-    pub job_id: String,
-    pub trigger: String,
+/// so a job that never reached the consumer still shows up. Borrowed from the job: ingress copies
+/// nothing to log it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Received<'a> {
+    pub contact: &'a ContactKey,
+    pub job_id: &'a str,
+    pub trigger: &'a str,
     pub received_at_ms: i64,
 }
 
@@ -139,13 +140,13 @@ impl LoggedEvent {
     }
 
     /// The entry ingress writes for a webhook it queued.
-    pub fn queued(r: &Received, at_ms: i64) -> LoggedEvent {
+    pub fn queued(r: &Received<'_>, at_ms: i64) -> LoggedEvent {
         LoggedEvent {
             source: r.contact.source.clone(),
             account: r.contact.account.clone(),
             contact_id: r.contact.id.clone(),
-            job_id: r.job_id.clone(),
-            trigger: r.trigger.clone(),
+            job_id: r.job_id.to_string(),
+            trigger: r.trigger.to_string(),
             received_at_ms: r.received_at_ms,
             outcome: QUEUED.into(),
             reason: None,
@@ -165,9 +166,9 @@ impl LoggedEvent {
 #[async_trait]
 pub trait EventLog: Send + Sync {
     /// Records a webhook ingress queued; an entry an attempt already wrote is left as it is.
-    async fn received(&self, r: &Received) -> Result<(), StoreError>;
+    async fn received(&self, r: &Received<'_>) -> Result<(), StoreError>;
     /// Counts a delivery of an already accepted webhook on the original's entry, if it has one.
-    async fn duplicate_delivery(&self, original: &Received) -> Result<(), StoreError>;
+    async fn duplicate_delivery(&self, original: &Received<'_>) -> Result<(), StoreError>;
     /// Records one attempt at a job.
     async fn record(&self, entry: &EventEntry) -> Result<(), StoreError>;
     /// The contact's jobs, newest first, at most `limit`, expired ones left out.
@@ -245,9 +246,9 @@ mod tests {
     #[test]
     fn the_first_attempt_settles_an_entry_ingress_queued() {
         let r = Received {
-            contact: ContactKey::ghl("loc", "c1"),
-            job_id: "ghl:w1".into(),
-            trigger: "ContactTagUpdate".into(),
+            contact: &ContactKey::ghl("loc", "c1"),
+            job_id: "ghl:w1",
+            trigger: "ContactTagUpdate",
             received_at_ms: 1_000,
         };
         let queued = LoggedEvent::queued(&r, 1_000);
