@@ -187,6 +187,13 @@ impl TestStack {
         Ok(())
     }
 
+    /// The sandbox's OAuth chain: `settings` as `POST /_sandbox/ghl/oauth` takes them (`{}`
+    /// only reads it).
+    pub async fn oauth(&self, settings: Value) -> Result<Value> {
+        self.admin(reqwest::Method::POST, "/_sandbox/ghl/oauth", Some(settings))
+            .await
+    }
+
     pub async fn set_faults(&self, faults: Value) -> Result<()> {
         self.admin(
             reqwest::Method::POST,

@@ -31,6 +31,8 @@ enum Command {
     Dlq(leadsync_cli::commands::dlq::DlqArgs),
     /// One contact's state and event log: did we sync it, and what happened to each change?
     Trace(leadsync_cli::commands::trace::TraceArgs),
+    /// The scheduled backfill: start a run now, or see the last runs.
+    Backfill(leadsync_cli::commands::backfill::BackfillArgs),
     /// The ledger test: thousands of webhooks under injected failures, every one accounted for.
     Ledger(leadsync_cli::commands::ledger::LedgerArgs),
     /// Measure throughput, API calls per contact, latency and cold start (`make bench`).
@@ -55,5 +57,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Events(args) => leadsync_cli::commands::events::run(args),
         Command::Dlq(args) => leadsync_cli::commands::dlq::run(args).await,
         Command::Ledger(args) => leadsync_cli::commands::ledger::run(args).await,
+        Command::Backfill(args) => leadsync_cli::commands::backfill::run(args).await,
     }
 }

@@ -15,6 +15,7 @@ use crate::calltools::CallToolsSink;
 use crate::calltools::client::CallToolsClient;
 use crate::config::{Config, ConfigError};
 use crate::consumer::{Consumer, ConsumerParts};
+use crate::ghl::auth::{GhlTokenEndpoint, OAuthSettings, OAuthToken};
 use crate::ghl::client::GhlClient;
 use crate::ghl::verify::{GhlVerifier, KeyError};
 use crate::ingress::{Ingress, IngressSettings};
@@ -22,6 +23,7 @@ use crate::queue::sqs::SqsQueue;
 use crate::store::dynamo::DynamoStore;
 use crate::store::dynamo_backfill::DynamoCheckpoints;
 use crate::store::dynamo_events::DynamoEventLog;
+use crate::store::dynamo_tokens::DynamoTokenStore;
 
 #[derive(Debug, Error)]
 pub enum BuildError {
@@ -106,12 +108,6 @@ pub fn build_consumer(cfg: &Config, aws: &SdkConfig) -> Result<Consumer, BuildEr
         cfg.calltools.api_key.require("CALLTOOLS_API_KEY")?.clone(),
     )
     .with_rate_limit(cfg.calltools.max_requests_per_second);
-    let ghl = GhlClient::new(
-        http,
-        cfg.ghl.api_base_url.clone(),
-        cfg.ghl.api_token.require("GHL_API_TOKEN")?.clone(),
-    )
-    .with_rate_limit(cfg.ghl.max_requests_per_second);
     let queue = SqsQueue::new(
         aws_sdk_sqs::Client::new(aws),
         cfg.require_queue_url()?,
@@ -119,6 +115,7 @@ pub fn build_consumer(cfg: &Config, aws: &SdkConfig) -> Result<Consumer, BuildEr
     );
     let dynamodb = aws_sdk_dynamodb::Client::new(aws);
     let table = cfg.require_table()?;
+    let ghl = ghl_client(cfg, http, &dynamodb, table)?;
     let store = Arc::new(DynamoStore::new(dynamodb.clone(), table));
     let breaker = CircuitBreaker::new("calltools", cfg.breaker, store.clone());
     Ok(Consumer::new(ConsumerParts {
@@ -134,6 +131,46 @@ pub fn build_consumer(cfg: &Config, aws: &SdkConfig) -> Result<Consumer, BuildEr
     }))
 }
 
+/// The GHL client with a Private Integration Token (`GHL_API_TOKEN`), or with OAuth tokens kept
+/// in the state table when `GHL_OAUTH_CLIENT_ID` is set.
+fn ghl_client(
+    cfg: &Config,
+    http: reqwest::Client,
+    dynamodb: &aws_sdk_dynamodb::Client,
+    table: &str,
+) -> Result<GhlClient, BuildError> {
+    let base = cfg.ghl.api_base_url.clone();
+    let client = match &cfg.ghl.oauth {
+        None => GhlClient::new(
+            http,
+            base,
+            cfg.ghl.api_token.require("GHL_API_TOKEN")?.clone(),
+        ),
+        Some(o) => {
+            let account = cfg
+                .ghl
+                .default_location_id
+                .clone()
+                .ok_or(ConfigError::Missing("GHL_LOCATION_ID"))?;
+            let endpoint = GhlTokenEndpoint {
+                http: http.clone(),
+                base_url: base.clone(),
+                client_id: o.client_id.clone(),
+                client_secret: o.client_secret.require("GHL_OAUTH_CLIENT_SECRET")?.clone(),
+            };
+            let token = OAuthToken::new(
+                account,
+                Arc::new(DynamoTokenStore::new(dynamodb.clone(), table, "ghl")),
+                Arc::new(endpoint),
+                o.refresh_token.value().cloned(),
+                OAuthSettings::default(),
+            );
+            GhlClient::with_access(http, base, Arc::new(token))
+        }
+    };
+    Ok(client.with_rate_limit(cfg.ghl.max_requests_per_second))
+}
+
 /// The backfill over the configured GHL location (`GHL_LOCATION_ID`).
 pub fn build_backfill(cfg: &Config, aws: &SdkConfig) -> Result<Backfill, BuildError> {
     let location_id = cfg
@@ -141,14 +178,9 @@ pub fn build_backfill(cfg: &Config, aws: &SdkConfig) -> Result<Backfill, BuildEr
         .default_location_id
         .clone()
         .ok_or(ConfigError::Missing("GHL_LOCATION_ID"))?;
-    let ghl = GhlClient::new(
-        http_client(Duration::from_secs(30))?,
-        cfg.ghl.api_base_url.clone(),
-        cfg.ghl.api_token.require("GHL_API_TOKEN")?.clone(),
-    )
-    .with_rate_limit(cfg.ghl.max_requests_per_second);
     let dynamodb = aws_sdk_dynamodb::Client::new(aws);
     let table = cfg.require_table()?;
+    let ghl = ghl_client(cfg, http_client(Duration::from_secs(30))?, &dynamodb, table)?;
     let queue = SqsQueue::new(
         aws_sdk_sqs::Client::new(aws),
         cfg.require_queue_url()?,

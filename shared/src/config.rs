@@ -77,6 +77,17 @@ pub struct GhlConfig {
     pub default_location_id: Option<String>,
     /// Client-side spacing of GHL API calls per execution environment (`None`: unlimited).
     pub max_requests_per_second: Option<std::num::NonZeroU32>,
+    /// OAuth instead of a Private Integration Token, when `GHL_OAUTH_CLIENT_ID` is set.
+    pub oauth: Option<GhlOAuthConfig>,
+}
+
+/// A Marketplace app's OAuth credentials. The refresh token is only where the chain starts: once
+/// used, the rotated tokens live in the state table.
+#[derive(Debug, Clone)]
+pub struct GhlOAuthConfig {
+    pub client_id: String,
+    pub client_secret: SecretSource,
+    pub refresh_token: SecretSource,
 }
 
 #[derive(Debug, Clone)]
@@ -206,6 +217,17 @@ impl Config {
                     "GHL_MAX_REQUESTS_PER_SECOND",
                     10,
                 )?),
+                oauth: var("GHL_OAUTH_CLIENT_ID").map(|client_id| GhlOAuthConfig {
+                    client_id,
+                    client_secret: secret(
+                        "GHL_OAUTH_CLIENT_SECRET",
+                        "GHL_OAUTH_CLIENT_SECRET_PARAM",
+                    ),
+                    refresh_token: secret(
+                        "GHL_OAUTH_REFRESH_TOKEN",
+                        "GHL_OAUTH_REFRESH_TOKEN_PARAM",
+                    ),
+                }),
             },
             calltools: CallToolsConfig {
                 base_url: var("CALLTOOLS_BASE_URL").map(trim_base),
@@ -254,11 +276,16 @@ impl Config {
 
     /// Fetches every secret given as an SSM parameter name, once, with decryption.
     pub async fn resolve_secrets(&mut self, ssm: &aws_sdk_ssm::Client) -> Result<(), ConfigError> {
-        for (name, source) in [
+        let mut sources = vec![
             ("GHL_API_TOKEN", &mut self.ghl.api_token),
             ("GHL_WORKFLOW_SECRET", &mut self.ghl.workflow_secret),
             ("CALLTOOLS_API_KEY", &mut self.calltools.api_key),
-        ] {
+        ];
+        if let Some(o) = &mut self.ghl.oauth {
+            sources.push(("GHL_OAUTH_CLIENT_SECRET", &mut o.client_secret));
+            sources.push(("GHL_OAUTH_REFRESH_TOKEN", &mut o.refresh_token));
+        }
+        for (name, source) in sources {
             if let SecretSource::SsmParameter(parameter) = source {
                 let out = ssm
                     .get_parameter()

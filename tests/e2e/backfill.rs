@@ -4,7 +4,10 @@
 use std::time::Duration;
 
 use anyhow::Result;
-use leadsync::backfill::{Ending, Request, Status};
+use leadsync::backfill::{Checkpoints, Ending, Request, Status};
+use leadsync::store::dynamo_backfill::DynamoCheckpoints;
+use leadsync_cli::commands::backfill::{BackfillFunction, render_runs};
+use leadsync_cli::local::SANDBOX_LOCATION_ID;
 use leadsync_tests::*;
 use serde_json::json;
 
@@ -39,10 +42,19 @@ async fn the_backfill_repairs_exactly_the_missed_webhooks_and_then_finds_nothing
         assert!(t.contact_state(id).await?.is_none(), "never heard of {id}");
     }
 
-    // WHEN the backfill runs THEN it enqueues exactly the missed four, and they get synced
-    let backfill = leadsync::app::build_backfill(&t.stack.config, &t.stack.aws)?;
-    let deadline = leadsync::clock::now_ms() + 120_000;
-    let Ending::Finished(run) = backfill.handle(&Request::default(), deadline).await? else {
+    // WHEN the backfill runs, invoked as `leadsync backfill run` invokes it (the Lambda Invoke
+    // API, here the local stack's) THEN it enqueues exactly the missed four, and they get synced
+    let lambda = t
+        .stack
+        .lambda
+        .as_ref()
+        .expect("the local stack runs the backfill");
+    let backfill = BackfillFunction::new(
+        &t.stack.aws,
+        Some(&lambda.url),
+        &t.stack.resources.backfill_function,
+    );
+    let Ending::Finished(run) = backfill.run_to_end(&Request::default(), |_| {}).await? else {
         anyhow::bail!("the run did not finish");
     };
     assert_eq!(run.status, Status::Done);
@@ -58,7 +70,7 @@ async fn the_backfill_repairs_exactly_the_missed_webhooks_and_then_finds_nothing
 
     // AND a second run enqueues nothing and costs CallTools nothing
     let calls_before = t.calltools_calls().await?.len();
-    let Ending::Finished(again) = backfill.handle(&Request::default(), deadline).await? else {
+    let Ending::Finished(again) = backfill.run_to_end(&Request::default(), |_| {}).await? else {
         anyhow::bail!("the second run did not finish");
     };
     assert_eq!(
@@ -68,6 +80,38 @@ async fn the_backfill_repairs_exactly_the_missed_webhooks_and_then_finds_nothing
     );
     drained(&t, Duration::from_secs(30)).await?;
     assert_eq!(t.calltools_calls().await?.len(), calls_before);
+
+    // AND `backfill status` lists both runs, newest first, with what each found
+    let checkpoints = DynamoCheckpoints::new(
+        aws_sdk_dynamodb::Client::new(&t.stack.aws),
+        &t.stack.resources.table,
+    );
+    let history = checkpoints.history("ghl", SANDBOX_LOCATION_ID, 10).await?;
+    assert_eq!(history, vec![again, run]);
+    let table = render_runs(None, &history);
+    assert_eq!(
+        table.lines().filter(|l| l.contains(" done ")).count(),
+        2,
+        "{table}"
+    );
+    assert!(
+        table.contains("read changes since"),
+        "the second run was incremental: {table}"
+    );
+
+    // AND a request the function cannot honour is its error, as Lambda reports one
+    let bad = backfill
+        .invoke(&Request {
+            source: Some("hubspot".into()),
+            ..Request::default()
+        })
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        bad.contains("Unhandled") && bad.contains("unknown source"),
+        "{bad}"
+    );
     t.stop().await;
     Ok(())
 }

@@ -6,6 +6,7 @@ mod bad_input;
 mod batches;
 mod dlq;
 mod failures;
+mod oauth;
 mod signatures;
 mod sync;
 mod trace;

@@ -37,6 +37,14 @@ pub struct StackInfo {
     pub table: String,
     pub queue_url: String,
     pub dlq_url: String,
+    /// The Lambda Invoke endpoint of the local backfill, and its function name.
+    #[serde(default)]
+    pub lambda_url: Option<String>,
+    #[serde(default)]
+    pub backfill_function: Option<String>,
+    /// The GHL location the stack syncs.
+    #[serde(default)]
+    pub ghl_location_id: Option<String>,
 }
 
 impl StackInfo {
@@ -75,6 +83,9 @@ async fn up(api_port: u16, sandbox_port: u16, template: PathBuf) -> Result<()> {
         table: stack.resources.table.clone(),
         queue_url: stack.resources.queue_url.clone(),
         dlq_url: stack.resources.dlq_url.clone(),
+        lambda_url: stack.lambda.as_ref().map(|l| l.url.clone()),
+        backfill_function: Some(stack.resources.backfill_function.clone()),
+        ghl_location_id: stack.config.ghl.default_location_id.clone(),
     };
     std::fs::create_dir_all(".local")?;
     std::fs::write(STATE_FILE, serde_json::to_string_pretty(&info)?)?;
@@ -111,6 +122,10 @@ fn print_banner(info: &StackInfo) {
         "  job queue / dead-letter      {} / {}",
         info.queue_url, info.dlq_url
     );
+    match &info.lambda_url {
+        Some(url) => println!("  backfill (Lambda Invoke API) {url}   `{exe} backfill run`"),
+        None => println!("  backfill                     off (set GHL_LOCATION_ID)"),
+    }
     if info.sandbox_url.is_some() {
         println!(
             "\nTry it: tag a new sandbox contact \"cold lead\" and watch it reach the CallTools bucket:\n"

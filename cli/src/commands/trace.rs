@@ -6,14 +6,12 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::io::Write as _;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use leadsync::store::dynamo_events::{DynamoEventLog, LocatedState};
 use leadsync::store::events::{EventLog, LoggedEvent};
 use serde::Serialize;
 use time::OffsetDateTime;
 use time::macros::format_description;
-
-use crate::commands::local::StackInfo;
 
 #[derive(clap::Args)]
 pub struct TraceArgs {
@@ -101,25 +99,9 @@ pub async fn run(args: TraceArgs) -> Result<()> {
     }
 }
 
-/// The deployed table (`LEADSYNC_TABLE` + the usual AWS configuration), or else the local stack
-/// that `leadsync local up` described in `.local/stack.json`.
 async fn event_log() -> Result<DynamoEventLog> {
-    if let Some(table) = std::env::var("LEADSYNC_TABLE")
-        .ok()
-        .filter(|t| !t.is_empty())
-    {
-        let aws = leadsync::app::load_aws().await;
-        return Ok(DynamoEventLog::new(
-            aws_sdk_dynamodb::Client::new(&aws),
-            table,
-        ));
-    }
-    let stack = StackInfo::read().context("set LEADSYNC_TABLE to trace a deployed stack")?;
-    let aws = crate::local::moto_sdk_config(&stack.moto_url).await;
-    Ok(DynamoEventLog::new(
-        aws_sdk_dynamodb::Client::new(&aws),
-        stack.table,
-    ))
+    let (client, table) = super::state_table("trace").await?;
+    Ok(DynamoEventLog::new(client, table))
 }
 
 /// The trace as a person reads it: state first, then jobs newest first.
@@ -205,7 +187,7 @@ fn opt_time(ms: Option<i64>) -> String {
 }
 
 /// Epoch ms as `2026-11-23 23:40:01.123`, UTC.
-fn time(ms: i64) -> String {
+pub(crate) fn time(ms: i64) -> String {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .ok()
         .and_then(|t| {

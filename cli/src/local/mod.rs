@@ -1,10 +1,11 @@
 //! The whole pipeline on one machine: moto for AWS, the sandbox for GoHighLevel and CallTools,
 //! the ingress handler behind an API Gateway emulation and the consumer behind an SQS event
-//! source mapping emulation. The handlers and adapters are the ones the Lambdas run; only the
-//! configuration differs.
+//! source mapping emulation, the backfill behind the Lambda Invoke API. The handlers and adapters
+//! are the ones the Lambdas run; only the configuration differs.
 
 pub mod apigw;
 pub mod esm;
+pub mod lambda_api;
 pub mod moto;
 pub mod template;
 
@@ -22,6 +23,7 @@ use tokio::net::TcpListener;
 use crate::sandbox::{self, DuplicateMode, Sandbox, SandboxConfig};
 use apigw::HttpApi;
 use esm::EventSourceMapping;
+use lambda_api::{LambdaApi, LocalBackfill};
 use moto::Moto;
 pub use template::{Resources, Template};
 
@@ -76,6 +78,9 @@ pub struct Stack {
     pub config: Config,
     pub sandbox: Option<Sandbox>,
     pub api: HttpApi,
+    /// The Lambda Invoke API for the backfill; `None` when it cannot be configured (no
+    /// `GHL_LOCATION_ID` for a real GHL account).
+    pub lambda: Option<LambdaApi>,
     esm: Option<EventSourceMapping>,
     owned_moto: Option<Moto>,
 }
@@ -180,6 +185,20 @@ impl Stack {
         let ingress = Arc::new(leadsync::app::build_ingress(&config, &aws)?);
         let consumer = Arc::new(leadsync::app::build_consumer(&config, &aws)?);
         let api = apigw::serve(listener, ingress, resources.routes.clone())?;
+        let lambda = match leadsync::app::build_backfill(&config, &aws) {
+            Ok(handler) => Some(
+                lambda_api::serve(LocalBackfill {
+                    name: resources.backfill_function.clone(),
+                    handler: Arc::new(handler),
+                    timeout: Duration::from_secs(resources.backfill_timeout_secs),
+                })
+                .await?,
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, "the local backfill is off");
+                None
+            }
+        };
         let esm = opts.start_consumer.then(|| {
             EventSourceMapping::start(consumer, aws_sdk_sqs::Client::new(&aws), &resources)
         });
@@ -190,6 +209,7 @@ impl Stack {
             config,
             sandbox,
             api,
+            lambda,
             esm,
             owned_moto,
         })

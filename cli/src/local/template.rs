@@ -37,6 +37,9 @@ pub struct Resources {
     pub max_concurrency: usize,
     pub consumer_timeout_secs: u64,
     pub max_receive_count: u32,
+    /// The backfill function's name, as `leadsync backfill run` invokes it.
+    pub backfill_function: String,
+    pub backfill_timeout_secs: u64,
 }
 
 impl Template {
@@ -200,6 +203,10 @@ impl Template {
             .get("Properties")
             .and_then(|p| p.get("RedrivePolicy"))
             .and_then(|r| r.get("maxReceiveCount"));
+        let backfill = self
+            .resource("BackfillFunction")?
+            .get("Properties")
+            .ok_or_else(|| anyhow!("BackfillFunction has no Properties"))?;
         let ingress = self.resource("IngressFunction")?;
         let mut routes = Vec::new();
         for e in
@@ -249,6 +256,8 @@ impl Template {
                 )?,
             )?,
             max_receive_count: self.number(max_receive, 0)? as u32,
+            backfill_function: self.string(field(backfill, "FunctionName")?)?,
+            backfill_timeout_secs: self.number(backfill.get("Timeout"), 3)?,
         })
     }
 

@@ -34,6 +34,10 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/deliveries", get(deliveries).delete(clear_deliveries))
         .route("/delivery", get(get_chaos).post(set_chaos))
         .route("/search", get(get_search).post(set_search))
+        .route(
+            "/oauth",
+            get(super::ghl_oauth::get_settings).post(super::ghl_oauth::set_settings),
+        )
         .route("/calls", get(calls).delete(clear_calls))
 }
 

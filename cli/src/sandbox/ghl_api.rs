@@ -24,6 +24,7 @@ pub(crate) const API_VERSION: &str = "2021-07-28";
 pub(crate) fn router(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/contacts/search", post(search_contacts))
+        .route("/oauth/token", post(super::ghl_oauth::token))
         .route("/contacts/{id}", get(get_contact))
         .method_not_allowed_fallback(not_found)
         .fallback(not_found)
@@ -80,7 +81,9 @@ fn guarded(st: &AppState, headers: &HeaderMap, handle: impl FnOnce() -> Response
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    if bearer != Some(st.cfg.ghl_api_token.as_str()) {
+    let known =
+        bearer.is_some_and(|b| b == st.cfg.ghl_api_token || lock(&st.oauth).accepts(b, now_ms()));
+    if !known {
         return error(
             StatusCode::UNAUTHORIZED,
             json!("Invalid token: access token is invalid"),

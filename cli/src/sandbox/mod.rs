@@ -2,8 +2,9 @@
 //! faithful to the research in `shared/research/ghl_calltools.md`, quirks and failures included.
 //!
 //! One server, three surfaces:
-//! * GoHighLevel's API (`GET /contacts/{id}`) and its outgoing webhooks (Marketplace, signed
-//!   with the test keys in [`keys`]; workflow "Custom Webhook", Bearer-authenticated);
+//! * GoHighLevel's API (`GET /contacts/{id}`, `POST /contacts/search`, `POST /oauth/token`) and
+//!   its outgoing webhooks (Marketplace, signed with the test keys in [`keys`]; workflow "Custom
+//!   Webhook", Bearer-authenticated);
 //! * CallTools' API under `/api/` (contacts, buckets, tags), with injectable faults;
 //! * the control surface under `/_sandbox/` for tests and the local stack.
 
@@ -23,6 +24,7 @@ mod ghl_admin;
 mod ghl_api;
 mod ghl_chaos;
 mod ghl_delivery;
+pub mod ghl_oauth;
 mod ghl_rate_limit;
 mod ghl_render;
 mod ghl_search;

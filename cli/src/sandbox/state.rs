@@ -11,6 +11,7 @@ use super::calltools_store::CtWorld;
 use super::faults::Faults;
 use super::ghl_chaos::Chaos;
 use super::ghl_delivery::DeliveryLog;
+use super::ghl_oauth::OAuth;
 use super::ghl_rate_limit::RateLimiter;
 use super::ghl_search::CursorStyle;
 use super::ghl_store::GhlStore;
@@ -31,6 +32,8 @@ pub(crate) struct Inner {
     pub calltools: Mutex<CtWorld>,
     pub calltools_calls: CallLog,
     pub faults: Mutex<Faults>,
+    /// The OAuth token chain (`/oauth/token`).
+    pub oauth: Mutex<OAuth>,
     /// Client for outgoing webhooks. GoHighLevel gives up on an endpoint after 10 s (§2.4).
     pub http: reqwest::Client,
     pub shutdown: watch::Receiver<bool>,
@@ -59,6 +62,7 @@ impl Inner {
             calltools: Mutex::new(CtWorld::new(&cfg.buckets)),
             calltools_calls: CallLog::default(),
             faults: Mutex::new(Faults::default()),
+            oauth: Mutex::new(OAuth::default()),
             http,
             shutdown,
             generation: AtomicU64::new(0),
@@ -83,5 +87,6 @@ impl Inner {
         *lock(&self.calltools) = CtWorld::new(&self.cfg.buckets);
         self.calltools_calls.clear();
         *lock(&self.faults) = Faults::default();
+        *lock(&self.oauth) = OAuth::default();
     }
 }

@@ -9,13 +9,14 @@
 
 pub mod checkpoint;
 pub mod memory;
+mod request;
 #[cfg(test)]
 mod tests;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::clock::now_ms;
@@ -28,6 +29,7 @@ use crate::remote::RemoteError;
 use crate::rules::Rules;
 use crate::store::StateStore;
 pub use checkpoint::{Checkpoints, Run, Scope, Status};
+pub use request::Request;
 
 const SOURCE: &str = "ghl";
 /// Waits for one page before the run pauses until the next invocation.
@@ -55,20 +57,9 @@ impl Default for BackfillSettings {
     }
 }
 
-/// What an invocation is asked to do: the Lambda event.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(default)]
-pub struct Request {
-    /// Scan every tagged contact, not only recent changes.
-    pub full: bool,
-    /// Scan contacts changed at or after this time (epoch ms).
-    pub since_ms: Option<i64>,
-    /// Only go on with a run in progress; start none (the schedule's resume tick).
-    pub resume: bool,
-}
-
-/// How an invocation ended.
-#[derive(Debug, Clone, PartialEq)]
+/// How an invocation ended: the Lambda's answer, `{"ending": "finished", "run": {…}}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "ending", content = "run", rename_all = "snake_case")]
 pub enum Ending {
     /// The run finished (done or failed).
     Finished(Run),

@@ -2,12 +2,14 @@
 //! (`POST /contacts/search`), `Version: 2021-07-28`.
 
 use std::num::NonZeroU32;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use serde::Deserialize;
 
 use crate::contact::Contact;
+use crate::ghl::auth::{AccessToken, StaticToken};
 use crate::ghl::search::{SearchPage, SearchQuery, parse_page};
 use crate::ghl::webhook::parse_iso_ms;
 use crate::remote::{RemoteError, retry_after};
@@ -28,12 +30,22 @@ pub trait GhlApi: Send + Sync {
 pub struct GhlClient {
     http: reqwest::Client,
     base_url: String,
-    token: Secret,
+    token: Arc<dyn AccessToken>,
     limiter: Option<DefaultDirectRateLimiter>,
 }
 
 impl GhlClient {
+    /// A client with a Private Integration Token.
     pub fn new(http: reqwest::Client, base_url: impl Into<String>, token: Secret) -> Self {
+        Self::with_access(http, base_url, Arc::new(StaticToken(token)))
+    }
+
+    /// A client whose token comes from `token` (OAuth, refreshed as it expires).
+    pub fn with_access(
+        http: reqwest::Client,
+        base_url: impl Into<String>,
+        token: Arc<dyn AccessToken>,
+    ) -> Self {
         Self {
             http,
             base_url: base_url.into(),
@@ -101,16 +113,33 @@ fn unreadable(reason: String, text: &str) -> RemoteError {
 
 impl GhlClient {
     /// Sends one API request after the rate limit, with the token and `Version` header; returns
-    /// the status, the wait GHL asked for (if any) and the body.
+    /// the status, the wait GHL asked for (if any) and the body. A token GHL refuses (401) is
+    /// given back to its source and the request sent once more with the next one.
     async fn send(
         &self,
         req: reqwest::RequestBuilder,
     ) -> Result<(u16, Option<std::time::Duration>, String), RemoteError> {
+        let retry = req.try_clone();
+        let answer = self.send_once(req).await?;
+        match (answer, retry) {
+            ((401, _, _, token), Some(again)) if self.token.refused(&token).await => {
+                let (status, wait, text, _) = self.send_once(again).await?;
+                Ok((status, wait, text))
+            }
+            ((status, wait, text, _), _) => Ok((status, wait, text)),
+        }
+    }
+
+    async fn send_once(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> Result<(u16, Option<std::time::Duration>, String, Secret), RemoteError> {
+        let token = self.token.current().await?;
         if let Some(limiter) = &self.limiter {
             limiter.until_ready().await;
         }
         let resp = req
-            .bearer_auth(self.token.expose())
+            .bearer_auth(token.expose())
             .header("Version", API_VERSION)
             .header(reqwest::header::ACCEPT, "application/json")
             .send()
@@ -122,7 +151,7 @@ impl GhlClient {
             .text()
             .await
             .map_err(|e| RemoteError::from_reqwest(SERVICE, &e))?;
-        Ok((status, wait, text))
+        Ok((status, wait, text, token))
     }
 }
 

@@ -1,5 +1,6 @@
 //! GoHighLevel as a source: webhook verification and parsing, and the API client.
 
+pub mod auth;
 pub mod client;
 pub mod search;
 pub mod verify;

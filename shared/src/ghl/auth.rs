@@ -1,0 +1,642 @@
+//! The token GHL API calls carry: a Private Integration Token as configured, or an OAuth access
+//! token refreshed before it expires (research/ghl_calltools.md §4).
+//!
+//! An OAuth refresh spends the refresh token: GHL answers a new one and the old one stops
+//! working. A rotated refresh token that is not saved locks leadsync out until someone authorises
+//! the app again. So a refresh is done by one invocation at a time (a lease on the stored tokens),
+//! and its result is saved — conditional on the version it read — before the new access token is
+//! sent anywhere. An invocation that finds the lease taken waits and reads what the other saved.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Deserialize;
+
+use crate::clock::now_ms;
+use crate::remote::RemoteError;
+use crate::secret::Secret;
+use crate::store::StoreError;
+
+const SERVICE: &str = "GoHighLevel OAuth";
+
+/// Where a GHL client gets the token for its next call.
+#[async_trait]
+pub trait AccessToken: Send + Sync {
+    /// The token to send now.
+    async fn current(&self) -> Result<Secret, RemoteError>;
+    /// GHL answered 401 to `token`: the next `current` must not hand it out again. `true` when
+    /// another token may be had, so the request is worth sending once more.
+    async fn refused(&self, token: &Secret) -> bool;
+}
+
+/// A Private Integration Token: static until someone rotates it in GHL's settings.
+pub struct StaticToken(pub Secret);
+
+#[async_trait]
+impl AccessToken for StaticToken {
+    async fn current(&self) -> Result<Secret, RemoteError> {
+        Ok(self.0.clone())
+    }
+
+    async fn refused(&self, _token: &Secret) -> bool {
+        false
+    }
+}
+
+/// The OAuth tokens of one location as stored, with the version every save increments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredTokens {
+    pub access_token: Option<Secret>,
+    pub refresh_token: Secret,
+    pub expires_at_ms: i64,
+    pub version: u64,
+    /// A digest of the configured refresh token the chain started from.
+    pub seed_hash: String,
+    /// GHL refused the refresh token: only a newly configured one (the app authorised again)
+    /// can start a new chain. A warm invocation still holding an older configuration never
+    /// replaces a working chain.
+    pub broken: bool,
+}
+
+/// The digest that tells one configured refresh token from another, without keeping it.
+pub fn seed_hash(seed: &Secret) -> String {
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, seed.expose().as_bytes());
+    hex::encode(&d.as_ref()[..16])
+}
+
+/// The durable home of the tokens, shared by every invocation.
+#[async_trait]
+pub trait TokenStore: Send + Sync {
+    async fn load(&self, account: &str) -> Result<Option<StoredTokens>, StoreError>;
+    /// Starts the chain from a configured refresh token, unless the stored chain started from
+    /// that same token.
+    async fn seed(&self, account: &str, refresh_token: &Secret) -> Result<(), StoreError>;
+    /// Takes the refresh lease until `until_ms`, if the tokens are still at `version` and nobody
+    /// holds an unexpired lease.
+    async fn claim_refresh(
+        &self,
+        account: &str,
+        version: u64,
+        until_ms: i64,
+    ) -> Result<bool, StoreError>;
+    /// Saves rotated tokens as `version + 1` and frees the lease, if still at `version`.
+    async fn save(
+        &self,
+        account: &str,
+        tokens: &StoredTokens,
+        version: u64,
+    ) -> Result<bool, StoreError>;
+}
+
+/// What the token endpoint answers to a refresh.
+#[derive(Debug, Clone)]
+pub struct Grant {
+    pub access_token: Secret,
+    pub refresh_token: Secret,
+    pub expires_in: Duration,
+}
+
+/// `POST /oauth/token` with `grant_type=refresh_token`.
+#[async_trait]
+pub trait TokenEndpoint: Send + Sync {
+    async fn refresh(&self, refresh_token: &Secret) -> Result<Grant, RemoteError>;
+}
+
+/// GHL's token endpoint (`application/x-www-form-urlencoded`, §4).
+pub struct GhlTokenEndpoint {
+    pub http: reqwest::Client,
+    pub base_url: String,
+    pub client_id: String,
+    pub client_secret: Secret,
+}
+
+#[derive(Deserialize)]
+struct TokenAnswer {
+    access_token: String,
+    refresh_token: String,
+    expires_in: u64,
+}
+
+#[async_trait]
+impl TokenEndpoint for GhlTokenEndpoint {
+    async fn refresh(&self, refresh_token: &Secret) -> Result<Grant, RemoteError> {
+        let form = [
+            ("client_id", self.client_id.as_str()),
+            ("client_secret", self.client_secret.expose()),
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token.expose()),
+            ("user_type", "Location"),
+        ];
+        let resp = self
+            .http
+            .post(format!("{}/oauth/token", self.base_url))
+            .header(reqwest::header::ACCEPT, "application/json")
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| RemoteError::from_reqwest(SERVICE, &e))?;
+        let status = resp.status().as_u16();
+        let wait = crate::remote::retry_after(resp.headers());
+        let text = resp
+            .text()
+            .await
+            .map_err(|e| RemoteError::from_reqwest(SERVICE, &e))?;
+        if status != 200 {
+            return Err(RemoteError::from_status(SERVICE, status, wait, &text));
+        }
+        // The answer holds secrets: an unreadable one is reported without its text.
+        let a: TokenAnswer = serde_json::from_str(&text).map_err(|e| RemoteError::Permanent {
+            service: SERVICE,
+            reason: format!("unreadable token answer: {e}"),
+            status: Some(200),
+            excerpt: String::new(),
+        })?;
+        Ok(Grant {
+            access_token: Secret::new(a.access_token),
+            refresh_token: Secret::new(a.refresh_token),
+            expires_in: Duration::from_secs(a.expires_in),
+        })
+    }
+}
+
+/// How an OAuth token is kept fresh.
+#[derive(Debug, Clone, Copy)]
+pub struct OAuthSettings {
+    /// Refresh this long before the access token expires (GHL's own SDK uses 30 s).
+    pub refresh_margin: Duration,
+    /// How long a refresh may hold the lease.
+    pub lease: Duration,
+    /// How long an invocation waits for another one's refresh before giving up for now.
+    pub wait_for_other: Duration,
+}
+
+impl Default for OAuthSettings {
+    fn default() -> Self {
+        Self {
+            refresh_margin: Duration::from_secs(300),
+            lease: Duration::from_secs(20),
+            wait_for_other: Duration::from_secs(25),
+        }
+    }
+}
+
+/// OAuth access tokens for one location, refreshed through the store's lease.
+pub struct OAuthToken {
+    account: String,
+    store: std::sync::Arc<dyn TokenStore>,
+    endpoint: std::sync::Arc<dyn TokenEndpoint>,
+    seed: Option<Secret>,
+    settings: OAuthSettings,
+    cached: Mutex<Option<(Secret, i64)>>,
+}
+
+impl OAuthToken {
+    pub fn new(
+        account: impl Into<String>,
+        store: std::sync::Arc<dyn TokenStore>,
+        endpoint: std::sync::Arc<dyn TokenEndpoint>,
+        seed: Option<Secret>,
+        settings: OAuthSettings,
+    ) -> Self {
+        Self {
+            account: account.into(),
+            store,
+            endpoint,
+            seed,
+            settings,
+            cached: Mutex::new(None),
+        }
+    }
+
+    fn fresh(&self, expires_at_ms: i64) -> bool {
+        expires_at_ms - self.settings.refresh_margin.as_millis() as i64 > now_ms()
+    }
+
+    fn cache(&self, token: &Secret, expires_at_ms: i64) {
+        if let Ok(mut c) = self.cached.lock() {
+            *c = Some((token.clone(), expires_at_ms));
+        }
+    }
+
+    async fn stored(&self) -> Result<StoredTokens, RemoteError> {
+        let loaded = self.store.load(&self.account).await.map_err(store_error)?;
+        let seed = match (&self.seed, loaded) {
+            (Some(seed), Some(t)) if !(t.broken && t.seed_hash != seed_hash(seed)) => {
+                return Ok(t);
+            }
+            (None, Some(t)) => return Ok(t),
+            (Some(seed), _) => seed,
+            (None, None) => {
+                return Err(RemoteError::Permanent {
+                    service: SERVICE,
+                    reason: format!(
+                        "no OAuth tokens are stored for location {} and no GHL_OAUTH_REFRESH_TOKEN is configured to start from",
+                        self.account
+                    ),
+                    status: None,
+                    excerpt: String::new(),
+                });
+            }
+        };
+        self.store
+            .seed(&self.account, seed)
+            .await
+            .map_err(store_error)?;
+        self.store
+            .load(&self.account)
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| store_error(StoreError("the seeded tokens are not there".into())))
+    }
+
+    /// Refreshes the stored tokens at `version`, or waits for whoever holds the lease.
+    async fn refresh_or_wait(&self, stored: &StoredTokens) -> Result<Option<Secret>, RemoteError> {
+        let until = now_ms() + self.settings.lease.as_millis() as i64;
+        if !self
+            .store
+            .claim_refresh(&self.account, stored.version, until)
+            .await
+            .map_err(store_error)?
+        {
+            return Ok(None);
+        }
+        let grant = match self.endpoint.refresh(&stored.refresh_token).await {
+            Ok(g) => g,
+            Err(RemoteError::Permanent {
+                status, excerpt, ..
+            }) => {
+                let broken = StoredTokens {
+                    broken: true,
+                    ..stored.clone()
+                };
+                if let Err(e) = self
+                    .store
+                    .save(&self.account, &broken, stored.version)
+                    .await
+                {
+                    tracing::warn!(error = %e, "could not mark the GHL token chain broken");
+                }
+                return Err(RemoteError::Permanent {
+                    service: SERVICE,
+                    reason: format!(
+                        "GHL refused the stored refresh token (HTTP {}): it was spent or revoked; authorise the app again and configure the new refresh token as GHL_OAUTH_REFRESH_TOKEN",
+                        status.map_or("-".into(), |s| s.to_string())
+                    ),
+                    status,
+                    excerpt,
+                });
+            }
+            Err(e) => return Err(e),
+        };
+        let rotated = StoredTokens {
+            access_token: Some(grant.access_token.clone()),
+            refresh_token: grant.refresh_token,
+            expires_at_ms: now_ms() + grant.expires_in.as_millis() as i64,
+            version: stored.version + 1,
+            seed_hash: stored.seed_hash.clone(),
+            broken: false,
+        };
+        // Saved before the new access token is used anywhere: the old refresh token is spent.
+        if !self
+            .store
+            .save(&self.account, &rotated, stored.version)
+            .await
+            .map_err(store_error)?
+        {
+            tracing::error!(
+                account = %self.account,
+                "the rotated GHL refresh token could not be saved: the stored tokens changed during the refresh lease"
+            );
+            return Err(RemoteError::Permanent {
+                service: SERVICE,
+                reason: "the rotated refresh token could not be saved".into(),
+                status: None,
+                excerpt: String::new(),
+            });
+        }
+        metrics::counter!("ghl_token_refreshes").increment(1);
+        tracing::info!(account = %self.account, version = rotated.version, "GHL OAuth tokens rotated and saved");
+        self.cache(&grant.access_token, rotated.expires_at_ms);
+        Ok(Some(grant.access_token))
+    }
+}
+
+#[async_trait]
+impl AccessToken for OAuthToken {
+    async fn current(&self) -> Result<Secret, RemoteError> {
+        if let Ok(c) = self.cached.lock()
+            && let Some((token, expires)) = c.as_ref()
+            && self.fresh(*expires)
+        {
+            return Ok(token.clone());
+        }
+        let give_up = now_ms() + self.settings.wait_for_other.as_millis() as i64;
+        loop {
+            let stored = self.stored().await?;
+            if let Some(token) = &stored.access_token
+                && self.fresh(stored.expires_at_ms)
+            {
+                self.cache(token, stored.expires_at_ms);
+                return Ok(token.clone());
+            }
+            if let Some(token) = self.refresh_or_wait(&stored).await? {
+                return Ok(token);
+            }
+            if now_ms() > give_up {
+                return Err(RemoteError::Transient {
+                    service: SERVICE,
+                    reason: "another invocation is refreshing the GHL token".into(),
+                    status: None,
+                    retry_after: Some(Duration::from_secs(5)),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    async fn refused(&self, token: &Secret) -> bool {
+        if let Ok(mut c) = self.cached.lock()
+            && c.as_ref().is_some_and(|(t, _)| t == token)
+        {
+            *c = None;
+        }
+        // A token GHL refused before its time (revoked, or the app re-installed): mark it expired
+        // so the next call refreshes instead of reading it back from the store.
+        if let Ok(Some(stored)) = self.store.load(&self.account).await
+            && stored.access_token.as_ref() == Some(token)
+        {
+            let expired = StoredTokens {
+                expires_at_ms: 0,
+                ..stored.clone()
+            };
+            let _ = self
+                .store
+                .save(&self.account, &expired, stored.version)
+                .await;
+        }
+        true
+    }
+}
+
+fn store_error(e: StoreError) -> RemoteError {
+    RemoteError::Transient {
+        service: SERVICE,
+        reason: format!("token store: {e}"),
+        status: None,
+        retry_after: None,
+    }
+}
+
+/// Tokens in memory, for tests.
+#[derive(Default)]
+pub struct MemoryTokenStore {
+    tokens: Mutex<std::collections::HashMap<String, (StoredTokens, i64)>>,
+}
+
+#[async_trait]
+impl TokenStore for MemoryTokenStore {
+    async fn load(&self, account: &str) -> Result<Option<StoredTokens>, StoreError> {
+        Ok(self
+            .tokens
+            .lock()
+            .map_err(|_| StoreError("poisoned".into()))?
+            .get(account)
+            .map(|(t, _)| t.clone()))
+    }
+
+    async fn seed(&self, account: &str, refresh_token: &Secret) -> Result<(), StoreError> {
+        let hash = seed_hash(refresh_token);
+        let mut all = self
+            .tokens
+            .lock()
+            .map_err(|_| StoreError("poisoned".into()))?;
+        let version = match all.get(account) {
+            Some((t, _)) if !t.broken || t.seed_hash == hash => return Ok(()),
+            Some((t, _)) => t.version + 1,
+            None => 0,
+        };
+        all.insert(
+            account.to_string(),
+            (
+                StoredTokens {
+                    access_token: None,
+                    refresh_token: refresh_token.clone(),
+                    expires_at_ms: 0,
+                    version,
+                    seed_hash: hash,
+                    broken: false,
+                },
+                0,
+            ),
+        );
+        Ok(())
+    }
+
+    async fn claim_refresh(
+        &self,
+        account: &str,
+        version: u64,
+        until_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let mut all = self
+            .tokens
+            .lock()
+            .map_err(|_| StoreError("poisoned".into()))?;
+        match all.get_mut(account) {
+            Some((t, lease)) if t.version == version && *lease < now_ms() => {
+                *lease = until_ms;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn save(
+        &self,
+        account: &str,
+        tokens: &StoredTokens,
+        version: u64,
+    ) -> Result<bool, StoreError> {
+        let mut all = self
+            .tokens
+            .lock()
+            .map_err(|_| StoreError("poisoned".into()))?;
+        match all.get_mut(account) {
+            Some((t, lease)) if t.version == version => {
+                *t = StoredTokens {
+                    version: version + 1,
+                    ..tokens.clone()
+                };
+                *lease = 0;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::*;
+
+    /// GHL's token endpoint: each refresh token works once and is replaced.
+    struct RotatingEndpoint {
+        current: Mutex<String>,
+        calls: AtomicU32,
+        delay: Duration,
+    }
+
+    impl RotatingEndpoint {
+        fn new(first: &str) -> Arc<Self> {
+            Arc::new(Self {
+                current: Mutex::new(first.into()),
+                calls: AtomicU32::new(0),
+                delay: Duration::from_millis(50),
+            })
+        }
+    }
+
+    #[async_trait]
+    impl TokenEndpoint for RotatingEndpoint {
+        async fn refresh(&self, refresh_token: &Secret) -> Result<Grant, RemoteError> {
+            let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+            tokio::time::sleep(self.delay).await;
+            let mut current = self.current.lock().unwrap();
+            if refresh_token.expose() != current.as_str() {
+                return Err(RemoteError::from_status(
+                    SERVICE,
+                    401,
+                    None,
+                    r#"{"error":"invalid_grant"}"#,
+                ));
+            }
+            *current = format!("refresh-{n}");
+            Ok(Grant {
+                access_token: Secret::new(format!("access-{n}")),
+                refresh_token: Secret::new(format!("refresh-{n}")),
+                expires_in: Duration::from_secs(86_399),
+            })
+        }
+    }
+
+    fn token(store: &Arc<MemoryTokenStore>, endpoint: &Arc<RotatingEndpoint>) -> OAuthToken {
+        OAuthToken::new(
+            "loc",
+            store.clone(),
+            endpoint.clone(),
+            Some(Secret::new("refresh-0")),
+            OAuthSettings::default(),
+        )
+    }
+
+    #[tokio::test]
+    async fn the_first_call_rotates_the_seed_and_saves_before_using() {
+        let store = Arc::new(MemoryTokenStore::default());
+        let endpoint = RotatingEndpoint::new("refresh-0");
+        let t = token(&store, &endpoint);
+        assert_eq!(t.current().await.unwrap().expose(), "access-1");
+        let saved = store.load("loc").await.unwrap().unwrap();
+        assert_eq!(saved.refresh_token.expose(), "refresh-1");
+        assert_eq!(saved.version, 1);
+        // Cached: no second refresh while the token is fresh.
+        assert_eq!(t.current().await.unwrap().expose(), "access-1");
+        assert_eq!(endpoint.calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn concurrent_invocations_refresh_once_and_share_the_result() {
+        let store = Arc::new(MemoryTokenStore::default());
+        let endpoint = RotatingEndpoint::new("refresh-0");
+        // Eight cold invocations, each with its own cache, all needing a token at once.
+        let tokens: Vec<_> = (0..8).map(|_| token(&store, &endpoint)).collect();
+        let got = futures::future::join_all(tokens.iter().map(|t| t.current())).await;
+        for g in got {
+            assert_eq!(g.unwrap().expose(), "access-1");
+        }
+        assert_eq!(
+            endpoint.calls.load(Ordering::SeqCst),
+            1,
+            "one refresh, one spent refresh token"
+        );
+        assert_eq!(
+            store
+                .load("loc")
+                .await
+                .unwrap()
+                .unwrap()
+                .refresh_token
+                .expose(),
+            "refresh-1"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refused_token_is_refreshed_not_reused() {
+        let store = Arc::new(MemoryTokenStore::default());
+        let endpoint = RotatingEndpoint::new("refresh-0");
+        let t = token(&store, &endpoint);
+        let first = t.current().await.unwrap();
+        t.refused(&first).await;
+        let other = token(&store, &endpoint);
+        assert_eq!(other.current().await.unwrap().expose(), "access-2");
+        assert_eq!(t.current().await.unwrap().expose(), "access-2");
+        assert_eq!(endpoint.calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_spent_refresh_token_is_a_clear_permanent_error() {
+        let store = Arc::new(MemoryTokenStore::default());
+        let endpoint = RotatingEndpoint::new("rotated-elsewhere");
+        let e = token(&store, &endpoint).current().await.unwrap_err();
+        assert!(!e.is_transient(), "{e}");
+        let text = e.to_string();
+        assert!(
+            text.contains("401") && text.contains("authorise the app again"),
+            "{text}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_newly_configured_refresh_token_restarts_a_broken_chain_only() {
+        let store = Arc::new(MemoryTokenStore::default());
+        let endpoint = RotatingEndpoint::new("refresh-0");
+        let old = token(&store, &endpoint);
+        let first = old.current().await.unwrap();
+        // The app is authorised again: GHL's chain restarts and the stored one is spent.
+        *endpoint.current.lock().unwrap() = "reauthorised".into();
+        let new_config = || {
+            OAuthToken::new(
+                "loc",
+                store.clone(),
+                endpoint.clone(),
+                Some(Secret::new("reauthorised")),
+                OAuthSettings::default(),
+            )
+        };
+        // While the stored chain works, a new configuration does not replace it.
+        assert_eq!(new_config().current().await.unwrap(), first);
+        // GHL refuses the access token, then the stored refresh token: the chain is broken.
+        old.refused(&first).await;
+        assert!(token(&store, &endpoint).current().await.is_err());
+        assert!(store.load("loc").await.unwrap().unwrap().broken);
+        // Now the newly configured refresh token starts a new chain...
+        let renewed = new_config().current().await.unwrap();
+        assert_eq!(renewed.expose(), "access-3");
+        // ...which an invocation still holding the old configuration uses, not rolls back.
+        assert_eq!(token(&store, &endpoint).current().await.unwrap(), renewed);
+        assert_eq!(endpoint.calls.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn without_stored_tokens_or_a_seed_it_says_what_to_configure() {
+        let store = Arc::new(MemoryTokenStore::default());
+        let endpoint = RotatingEndpoint::new("refresh-0");
+        let t = OAuthToken::new("loc", store, endpoint, None, OAuthSettings::default());
+        let e = t.current().await.unwrap_err().to_string();
+        assert!(e.contains("GHL_OAUTH_REFRESH_TOKEN"), "{e}");
+    }
+}

@@ -1,0 +1,164 @@
+//! GHL OAuth tokens in the state table (`AUTH#<source>#<account>` / `TOKENS`), encrypted at rest
+//! with the table's KMS key. Every change is conditional on the version read, so a rotated
+//! refresh token is saved exactly once or not at all. The ingress role may not read these items
+//! (template.yaml denies `AUTH#*` keys to it).
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use crate::clock::now_ms;
+use crate::ghl::auth::{StoredTokens, TokenStore, seed_hash};
+use crate::secret::Secret;
+use crate::store::StoreError;
+use crate::store::dynamo::{Item, condition_failed, get_n, get_s, key, n, s, store_err};
+
+const SK: &str = "TOKENS";
+
+#[derive(Clone)]
+pub struct DynamoTokenStore {
+    client: Client,
+    table: String,
+    source: &'static str,
+}
+
+impl DynamoTokenStore {
+    pub fn new(client: Client, table: impl Into<String>, source: &'static str) -> Self {
+        Self {
+            client,
+            table: table.into(),
+            source,
+        }
+    }
+
+    fn key(&self, account: &str) -> Item {
+        key(format!("AUTH#{}#{account}", self.source), SK)
+    }
+}
+
+fn tokens_from(item: &Item) -> Result<StoredTokens, StoreError> {
+    let refresh = get_s(item, "refresh_token")
+        .ok_or_else(|| StoreError("stored GHL tokens without a refresh token".into()))?;
+    Ok(StoredTokens {
+        access_token: get_s(item, "access_token").map(Secret::new),
+        refresh_token: Secret::new(refresh),
+        expires_at_ms: get_n(item, "expires_at_ms").unwrap_or(0),
+        version: get_n(item, "version").unwrap_or(0).max(0) as u64,
+        seed_hash: get_s(item, "seed_hash").unwrap_or_default().to_string(),
+        broken: matches!(item.get("broken"), Some(AttributeValue::Bool(true))),
+    })
+}
+
+#[async_trait]
+impl TokenStore for DynamoTokenStore {
+    async fn load(&self, account: &str) -> Result<Option<StoredTokens>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(self.key(account)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(store_err)?;
+        out.item.as_ref().map(tokens_from).transpose()
+    }
+
+    async fn seed(&self, account: &str, refresh_token: &Secret) -> Result<(), StoreError> {
+        let hash = seed_hash(refresh_token);
+        let mut item = self.key(account);
+        item.insert("refresh_token".into(), s(refresh_token.expose()));
+        item.insert("seed_hash".into(), s(&hash));
+        item.insert("expires_at_ms".into(), n(0));
+        item.insert("broken".into(), AttributeValue::Bool(false));
+        // A new chain only where there is none, or where the stored one is broken and started
+        // from another token; its version goes on from the broken one's.
+        let current = self.load(account).await?;
+        let (version, condition) = match &current {
+            None => (0, "attribute_not_exists(pk)"),
+            Some(t) if t.broken && t.seed_hash != hash => {
+                (t.version + 1, "version = :v AND broken = :true")
+            }
+            Some(_) => return Ok(()),
+        };
+        item.insert("version".into(), n(version as i64));
+        let mut put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(condition);
+        if let Some(t) = &current {
+            put = put
+                .expression_attribute_values(":v", n(t.version as i64))
+                .expression_attribute_values(":true", AttributeValue::Bool(true));
+        }
+        match put.send().await {
+            Ok(_) => Ok(()),
+            // Another invocation seeded or rotated first: what it stored is what to use.
+            Err(e) if condition_failed(&e) => Ok(()),
+            Err(e) => Err(store_err(e)),
+        }
+    }
+
+    async fn claim_refresh(
+        &self,
+        account: &str,
+        version: u64,
+        until_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(self.key(account)))
+            .update_expression("SET lease_until_ms = :until")
+            .condition_expression(
+                "version = :v AND (attribute_not_exists(lease_until_ms) OR lease_until_ms < :now)",
+            )
+            .expression_attribute_values(":until", n(until_ms))
+            .expression_attribute_values(":v", n(version as i64))
+            .expression_attribute_values(":now", n(now_ms()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if condition_failed(&e) => Ok(false),
+            Err(e) => Err(store_err(e)),
+        }
+    }
+
+    async fn save(
+        &self,
+        account: &str,
+        tokens: &StoredTokens,
+        version: u64,
+    ) -> Result<bool, StoreError> {
+        let mut u = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(self.key(account)))
+            .condition_expression("version = :v")
+            .expression_attribute_values(":v", n(version as i64))
+            .expression_attribute_values(":next", n(version as i64 + 1))
+            .expression_attribute_values(":refresh", s(tokens.refresh_token.expose()))
+            .expression_attribute_values(":expires", n(tokens.expires_at_ms))
+            .expression_attribute_values(":broken", AttributeValue::Bool(tokens.broken));
+        let common =
+            "refresh_token = :refresh, expires_at_ms = :expires, broken = :broken, version = :next";
+        let expression = match &tokens.access_token {
+            Some(a) => {
+                u = u.expression_attribute_values(":access", s(a.expose()));
+                format!("SET access_token = :access, {common} REMOVE lease_until_ms")
+            }
+            None => format!("SET {common} REMOVE lease_until_ms, access_token"),
+        };
+        let result = u.update_expression(expression).send().await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if condition_failed(&e) => Ok(false),
+            Err(e) => Err(store_err(e)),
+        }
+    }
+}
