@@ -6,8 +6,11 @@
 //! * CallTools and GHL API calls per contact, end to end on the local stack, against the targets
 //!   and the figures of the documents leadsync grew from;
 //! * tag → dialable latency on the local stack, against the stack's own floor;
-//! * release binary sizes, and ingress cold start against parsing its two keys.
+//! * release binary sizes, and ingress cold start against parsing its two keys;
+//! * the backfill over 50,000 contacts: GHL calls against ceil(N/500), wall time against paging
+//!   alone, CallTools calls when nothing changed, jobs per changed contact.
 
+mod backfill;
 mod harness;
 mod ingress;
 mod report;
@@ -53,6 +56,9 @@ pub struct Sizes {
     pub contacts: usize,
     /// Repetitions of the cold-start build and of the key parse.
     pub cold_starts: usize,
+    /// GHL contacts the backfill reads, and how many of them change without a webhook.
+    pub backfill_contacts: usize,
+    pub backfill_changed: usize,
 }
 
 impl Sizes {
@@ -64,6 +70,8 @@ impl Sizes {
                 latency_contacts: 3,
                 contacts: 2,
                 cold_starts: 3,
+                backfill_contacts: 1_000,
+                backfill_changed: 10,
             }
         } else {
             Sizes {
@@ -72,6 +80,8 @@ impl Sizes {
                 latency_contacts: 20,
                 contacts: 5,
                 cold_starts: 20,
+                backfill_contacts: 50_000,
+                backfill_changed: 500,
             }
         };
         Sizes {
@@ -90,6 +100,7 @@ pub struct Report {
     pub latency: LatencyFigure,
     pub binaries: Vec<BinaryFigure>,
     pub cold_start: ColdStartFigure,
+    pub backfill: backfill::BackfillFigure,
 }
 
 pub async fn run(args: BenchArgs) -> Result<()> {
@@ -118,7 +129,11 @@ pub async fn measure(sizes: Sizes) -> Result<Report> {
             .await??;
     progress("local stack");
     let (calls, latency) = stack::measure(&moto.url, sizes).await?;
+    progress("backfill");
+    let backfill =
+        backfill::measure(&moto.url, sizes.backfill_contacts, sizes.backfill_changed).await?;
     Ok(Report {
+        backfill,
         sizes,
         ingress,
         calls,

@@ -7,6 +7,7 @@ pub mod apigw;
 pub mod esm;
 pub mod lambda_api;
 pub mod moto;
+pub mod seed;
 pub mod template;
 
 use std::collections::HashMap;

@@ -21,6 +21,7 @@ use super::support::lock;
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/contacts", get(list_contacts).post(create_contact))
+        .route("/contacts/import", axum::routing::post(import_contacts))
         .route(
             "/contacts/{id}",
             get(get_contact)
@@ -87,6 +88,55 @@ async fn create_contact(State(st): State<AppState>, body: Bytes) -> Response {
     let (contact, events) =
         lock(&st.ghl).create(NewContact { fields, tags }, &st.cfg.workflow_trigger_tag);
     written(&st, &contact, events, StatusCode::CREATED)
+}
+
+/// `POST /_sandbox/ghl/contacts/import` `{"count": N, "tags": [...], "first": 0}`: N contacts
+/// (`Import<i>`, phone `+1628<i, 7 digits>`) created at once, **without their webhooks** — what
+/// the backfill exists to repair. Answers their ids in creation order.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Import {
+    count: usize,
+    #[serde(default)]
+    tags: Vec<String>,
+    #[serde(default)]
+    first: usize,
+}
+
+/// Enough for the backfill's scale tests and benchmark, small enough to answer in one body.
+const MAX_IMPORT: usize = 100_000;
+
+async fn import_contacts(State(st): State<AppState>, body: Bytes) -> Response {
+    let import: Import = match parse_json(&body) {
+        Ok(i) => i,
+        Err(r) => return r.into_response(),
+    };
+    if import.count > MAX_IMPORT || import.first + import.count > 10_000_000 {
+        return admin_error(
+            StatusCode::BAD_REQUEST,
+            &format!("count: at most {MAX_IMPORT}, and first + count under 10,000,000"),
+        );
+    }
+    let mut ghl = lock(&st.ghl);
+    let ids: Vec<String> = (import.first..import.first + import.count)
+        .map(|i| {
+            let fields = ContactFields {
+                first_name: Some(format!("Import{i}")),
+                last_name: Some("Backfill".into()),
+                email: Some(format!("import{i}@example.com")),
+                phone: Some(format!("+1628{i:07}")),
+                ..ContactFields::default()
+            };
+            let new = NewContact {
+                fields,
+                tags: import.tags.clone(),
+            };
+            // The events are dropped: GHL "forgot" these webhooks.
+            let (contact, _events) = ghl.create(new, &st.cfg.workflow_trigger_tag);
+            contact.id
+        })
+        .collect();
+    Json(json!({ "ids": ids })).into_response()
 }
 
 async fn list_contacts(State(st): State<AppState>) -> Response {

@@ -211,7 +211,9 @@ impl Backfill {
             run.seen += n;
             run.enqueued += jobs.len() as u64;
             run.unchanged += n - jobs.len() as u64;
-            run.cursor = page.next;
+            // A full last page still carries a cursor; when the run has seen exactly as many
+            // contacts as GHL says match, the empty page after it is not worth a call.
+            run.cursor = page.next.filter(|_| page.total != Some(run.seen));
             metrics::counter!("backfill_pages", "source" => SOURCE).increment(1);
             metrics::counter!("backfill_contacts_seen", "source" => SOURCE).increment(n);
             metrics::counter!("backfill_enqueued", "source" => SOURCE).increment(jobs.len() as u64);

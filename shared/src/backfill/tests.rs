@@ -245,6 +245,23 @@ async fn only_missing_and_changed_contacts_become_jobs_carrying_their_version() 
 }
 
 #[tokio::test]
+async fn an_exact_multiple_of_the_page_size_costs_no_empty_page() {
+    let w = world((0..10).map(contact).collect());
+    let run = finished(
+        w.backfill
+            .handle(&Request::default(), later())
+            .await
+            .unwrap(),
+    );
+    assert_eq!((run.pages, run.seen, run.enqueued), (2, 10, 10));
+    assert_eq!(
+        w.ghl.calls(),
+        2,
+        "GHL's total says the second full page was the last"
+    );
+}
+
+#[tokio::test]
 async fn a_second_run_after_everything_was_applied_enqueues_nothing() {
     let contacts: Vec<Found> = (0..7).map(contact).collect();
     let w = world(contacts.clone());

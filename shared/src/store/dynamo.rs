@@ -7,7 +7,8 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::types::{
-    AttributeValue, KeysAndAttributes, ReturnValue, ReturnValuesOnConditionCheckFailure,
+    AttributeValue, KeysAndAttributes, PutRequest, ReturnValue,
+    ReturnValuesOnConditionCheckFailure, WriteRequest,
 };
 
 use crate::clock::{now_ms, now_secs};
@@ -177,6 +178,81 @@ fn id_set(ids: &BTreeSet<i64>) -> Option<AttributeValue> {
     (!ids.is_empty()).then(|| AttributeValue::Ns(ids.iter().map(i64::to_string).collect()))
 }
 
+/// A contact state's attributes as saved; `None` ones are removed.
+fn state_attributes(
+    k: &ContactKey,
+    state: &ContactState,
+) -> [(&'static str, Option<AttributeValue>); 9] {
+    [
+        ("version_ms", state.version_ms.map(n)),
+        ("calltools_id", state.calltools_id.map(n)),
+        ("sink_hash", state.sink_hash.clone().map(s)),
+        ("ct_buckets", id_set(&state.buckets)),
+        ("ct_tags", id_set(&state.tags)),
+        ("updated_at_ms", Some(n(now_ms()))),
+        ("read_at_ms", state.read_at_ms.map(n)),
+        ("source_hash", state.source_hash.clone().map(s)),
+        // The `ByContact` index key, so the contact id alone finds this state (`leadsync trace`).
+        ("contact", Some(s(contact_index_key(&k.source, &k.id)))),
+    ]
+}
+
+impl DynamoStore {
+    /// Writes contact states outright, 25 to a `BatchWriteItem`, with no lease and no condition:
+    /// for filling a table before anything runs on it (the backfill's scale tests and
+    /// benchmark). Never while a consumer runs: it would overwrite what the consumer decided.
+    pub async fn import_states(
+        &self,
+        states: &[(ContactKey, ContactState)],
+    ) -> Result<(), StoreError> {
+        for chunk in states.chunks(25) {
+            let mut pending: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|(k, state)| {
+                    let mut item = key(contact_pk(k), "STATE");
+                    item.extend(
+                        state_attributes(k, state)
+                            .into_iter()
+                            .filter_map(|(name, v)| Some((name.to_string(), v?))),
+                    );
+                    let put = PutRequest::builder()
+                        .set_item(Some(item))
+                        .build()
+                        .map_err(|e| StoreError(e.to_string()))?;
+                    Ok(WriteRequest::builder().put_request(put).build())
+                })
+                .collect::<Result<_, StoreError>>()?;
+            for round in 0.. {
+                if pending.is_empty() {
+                    break;
+                }
+                if round == 8 {
+                    return Err(StoreError(format!(
+                        "{} contact states still unprocessed after 8 rounds",
+                        pending.len()
+                    )));
+                }
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, pending)
+                    .send()
+                    .await
+                    .map_err(store_err)?;
+                pending = out
+                    .unprocessed_items()
+                    .and_then(|u| u.get(&self.table))
+                    .cloned()
+                    .unwrap_or_default();
+                if !pending.is_empty() {
+                    tokio::time::sleep(std::time::Duration::from_millis(50 << round.min(5))).await;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl StateStore for DynamoStore {
     async fn claim_job(&self, job_id: &str, lock_until_ms: i64) -> Result<JobClaim, StoreError> {
@@ -288,16 +364,9 @@ impl StateStore for DynamoStore {
         state: &ContactState,
     ) -> Result<(), StoreError> {
         let mut u = Update::default();
-        u.set("version_ms", state.version_ms.map(n));
-        u.set("calltools_id", state.calltools_id.map(n));
-        u.set("sink_hash", state.sink_hash.clone().map(s));
-        u.set("ct_buckets", id_set(&state.buckets));
-        u.set("ct_tags", id_set(&state.tags));
-        u.set("updated_at_ms", Some(n(now_ms())));
-        u.set("read_at_ms", state.read_at_ms.map(n));
-        u.set("source_hash", state.source_hash.clone().map(s));
-        // The `ByContact` index key, so the contact id alone finds this state (`leadsync trace`).
-        u.set("contact", Some(s(contact_index_key(&k.source, &k.id))));
+        for (name, value) in state_attributes(k, state) {
+            u.set(name, value);
+        }
         u.remove
             .extend(["lease_owner".to_string(), "lease_until".to_string()]);
         let mut req = self
