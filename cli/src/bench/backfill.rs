@@ -22,7 +22,8 @@ use crate::sandbox::SandboxClient;
 #[derive(Debug, Clone, Serialize)]
 pub struct BackfillFigure {
     pub contacts: usize,
-    /// `POST /contacts/search` calls of one full run, and ceil(contacts / 500).
+    /// `POST /contacts/search` calls of one full run that GHL answered (429s not counted), and
+    /// ceil(contacts / 500).
     pub ghl_calls: usize,
     pub ghl_calls_target: usize,
     /// A full run that finds every contact unchanged, start to finish.
@@ -163,11 +164,13 @@ async fn page_through(stack: &Stack) -> Result<f64> {
     }
 }
 
+/// Calls in a sandbox call log (of `path`, if given), except those refused with 429: a rate
+/// limit waited out costs time, which the wall time shows, not a call that did work.
 async fn count_calls(sandbox: &SandboxClient, log: &str, path: Option<&str>) -> Result<usize> {
     let calls = sandbox.call(Method::GET, log, None).await?;
     Ok(calls["calls"].as_array().map_or(0, |c| {
         c.iter()
-            .filter(|call| path.is_none_or(|p| call["path"] == p))
+            .filter(|call| path.is_none_or(|p| call["path"] == p) && call["status"] != 429)
             .count()
     }))
 }

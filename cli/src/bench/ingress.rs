@@ -1,5 +1,6 @@
 //! Ingress in-process: `Ingress::handle` on a current-thread runtime, verification included,
-//! queue, webhook ledger and event log stubbed at the port (`MemoryQueue`, `MemoryLedger`, `MemoryEventLog`), against the
+//! queue, webhook ledger and event log stubbed at the port (`MemoryQueue`, `MemoryLedger`,
+//! `CountingEventLog`, which checks every request was logged and keeps nothing), against the
 //! limit it cannot beat: aws-lc-rs verifying the same signatures over the same bodies, on the
 //! same core, in the same run. Raw and ingress alternate every chunk of ~1 ms of requests; the
 //! ratio is the median over these back-to-back pairs, so a neighbour's load, which both halves of
@@ -16,7 +17,7 @@ use hdrhistogram::Histogram;
 use lambda_http::http::{self, HeaderMap, HeaderValue};
 use leadsync::ghl::verify::GhlVerifier;
 use leadsync::ingress::{GHL_MARKETPLACE_PATH, Ingress, IngressSettings};
-use leadsync::memory::{MemoryEventLog, MemoryLedger, MemoryQueue};
+use leadsync::memory::{CountingEventLog, MemoryLedger, MemoryQueue};
 use serde::Serialize;
 
 use super::requests::{bodies, sign_all};
@@ -137,6 +138,7 @@ fn measure_scheme(
     for round in 0..rounds.max(1) {
         // A fresh ingress per round: every webhook id is new to its ledger, as in production.
         let (sink, queue, log) = fresh_ingress()?;
+        let mut logged = 0;
         for (k, chunk) in chunks.iter().enumerate() {
             let (mut raw_time, mut ingress_time) = (Duration::ZERO, Duration::ZERO);
             // Alternate which loop goes first, so neither always finds the body in a warm cache.
@@ -153,10 +155,15 @@ fn measure_scheme(
                             chunk.len()
                         );
                     }
-                    // SQS and DynamoDB keep nothing in the function's memory; neither do the
-                    // stubs, emptied untimed.
+                    logged += chunk.len();
+                    if log.received() != logged {
+                        bail!(
+                            "{} of {logged} requests reached the event log",
+                            log.received()
+                        );
+                    }
+                    // SQS keeps nothing in the function's memory; neither does the stub, untimed.
                     queue.clear();
-                    log.clear();
                 } else {
                     let elapsed = raw_chunk(&key, chunk, &mut raw.hist)?;
                     raw.record(k, elapsed);
@@ -256,9 +263,9 @@ async fn ingress_chunk(
     Ok(start.elapsed())
 }
 
-fn fresh_ingress() -> Result<(Ingress, Arc<MemoryQueue>, Arc<MemoryEventLog>)> {
+fn fresh_ingress() -> Result<(Ingress, Arc<MemoryQueue>, Arc<CountingEventLog>)> {
     let queue = Arc::new(MemoryQueue::default());
-    let log = Arc::new(MemoryEventLog::default());
+    let log = Arc::new(CountingEventLog::default());
     let ingress = Ingress::new(
         IngressSettings {
             max_body_bytes: 131_072,
