@@ -1,13 +1,23 @@
 //! The backfill on the local stack: it finds exactly the contacts whose webhooks GHL never sent,
-//! and a second run finds nothing and costs CallTools nothing.
+//! a second run finds nothing and costs CallTools nothing, and a webhook newer than a scan's
+//! snapshot wins over the scan's job.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
-use leadsync::backfill::{Checkpoints, Ending, Request, Status};
+use leadsync::backfill::memory::MemoryCheckpoints;
+use leadsync::backfill::{Backfill, BackfillSettings, Checkpoints, Ending, Request, Status};
+use leadsync::consumer::{Outcome, SkipReason};
+use leadsync::ghl::client::GhlClient;
+use leadsync::memory::MemoryQueue;
+use leadsync::queue::JobQueue;
+use leadsync::queue::sqs::SqsQueue;
+use leadsync::secret::Secret;
+use leadsync::store::dynamo::DynamoStore;
 use leadsync::store::dynamo_backfill::DynamoCheckpoints;
 use leadsync_cli::commands::backfill::{BackfillFunction, render_runs};
-use leadsync_cli::local::SANDBOX_LOCATION_ID;
+use leadsync_cli::local::{SANDBOX_GHL_TOKEN, SANDBOX_LOCATION_ID};
 use leadsync_tests::*;
 use serde_json::json;
 
@@ -112,6 +122,73 @@ async fn the_backfill_repairs_exactly_the_missed_webhooks_and_then_finds_nothing
         bad.contains("Unhandled") && bad.contains("unknown source"),
         "{bad}"
     );
+    t.stop().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_newer_than_the_backfill_snapshot_wins() -> Result<()> {
+    let t = stack().start().await?;
+    // GIVEN a tagged contact whose webhook GHL lost, and a backfill scan that saw it as it was
+    t.set_delivery(json!({"drop_rate": 1.0})).await?;
+    let id = t
+        .create_tagged_contact("Before", "+14152040001", "cold lead")
+        .await?;
+    t.set_delivery(json!({})).await?;
+    let cfg = &t.stack.config;
+    let snapshot = Arc::new(MemoryQueue::default());
+    let scan = Backfill::new(
+        Arc::new(GhlClient::new(
+            reqwest::Client::new(),
+            t.sandbox().to_string(),
+            Secret::new(SANDBOX_GHL_TOKEN),
+        )),
+        Arc::new(DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(&t.stack.aws),
+            &t.stack.resources.table,
+        )),
+        snapshot.clone(),
+        Arc::new(MemoryCheckpoints::default()),
+        cfg.rules.clone(),
+        BackfillSettings {
+            location_id: SANDBOX_LOCATION_ID.into(),
+            ..BackfillSettings::default()
+        },
+    );
+    let Ending::Finished(run) = scan
+        .handle(&Request::default(), leadsync::clock::now_ms() + 60_000)
+        .await?
+    else {
+        anyhow::bail!("the scan did not finish");
+    };
+    assert_eq!(run.enqueued, 1);
+
+    // WHEN the contact changes, its webhook is applied, and only then the scan's job arrives
+    tokio::time::sleep(Duration::from_millis(5)).await; // a later dateUpdated
+    t.update_ghl_contact(&id, json!({"firstName": "After"}))
+        .await?;
+    let applied = in_bucket(&t, "+14152040001", COLD_LEADS).await?;
+    assert_eq!(applied["first_name"], "After");
+    let writes = t.calltools_writes().await?.len();
+    let job = snapshot.jobs().remove(0);
+    SqsQueue::new(
+        aws_sdk_sqs::Client::new(&t.stack.aws),
+        &t.stack.resources.queue_url,
+        None,
+    )
+    .enqueue(&job)
+    .await?;
+
+    // THEN the older snapshot is skipped as stale and CallTools keeps the newer data
+    assert_eq!(
+        t.final_outcome(job.id()).await?,
+        Outcome::Skipped(SkipReason::Stale)
+    );
+    drained(&t, Duration::from_secs(30)).await?;
+    assert_eq!(t.calltools_writes().await?.len(), writes);
+    let now = t.calltools_with_phone("+14152040001").await?;
+    assert_eq!(now.len(), 1);
+    assert_eq!(now[0]["first_name"], "After");
     t.stop().await;
     Ok(())
 }
