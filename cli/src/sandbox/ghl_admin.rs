@@ -91,8 +91,9 @@ async fn create_contact(State(st): State<AppState>, body: Bytes) -> Response {
 }
 
 /// `POST /_sandbox/ghl/contacts/import` `{"count": N, "tags": [...], "first": 0}`: N contacts
-/// (`Import<i>`, phone `+1628<i, 7 digits>`) created at once, **without their webhooks** — what
-/// the backfill exists to repair. Answers their ids in creation order.
+/// (`Import<i>`, phone `+1628` then 2,000,000 + i: a valid US number, its exchange never starts
+/// with 0 or 1) created at once, **without their webhooks** — what the backfill exists to
+/// repair. Answers their ids in creation order.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Import {
@@ -111,10 +112,10 @@ async fn import_contacts(State(st): State<AppState>, body: Bytes) -> Response {
         Ok(i) => i,
         Err(r) => return r.into_response(),
     };
-    if import.count > MAX_IMPORT || import.first + import.count > 10_000_000 {
+    if import.count > MAX_IMPORT || import.first + import.count > 7_000_000 {
         return admin_error(
             StatusCode::BAD_REQUEST,
-            &format!("count: at most {MAX_IMPORT}, and first + count under 10,000,000"),
+            &format!("count: at most {MAX_IMPORT}, and first + count at most 7,000,000"),
         );
     }
     let mut ghl = lock(&st.ghl);
@@ -124,7 +125,7 @@ async fn import_contacts(State(st): State<AppState>, body: Bytes) -> Response {
                 first_name: Some(format!("Import{i}")),
                 last_name: Some("Backfill".into()),
                 email: Some(format!("import{i}@example.com")),
-                phone: Some(format!("+1628{i:07}")),
+                phone: Some(format!("+1628{}", 2_000_000 + i)),
                 ..ContactFields::default()
             };
             let new = NewContact {

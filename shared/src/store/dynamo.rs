@@ -101,6 +101,19 @@ pub(super) fn condition_failed<E: ConditionFailed, R>(e: &SdkError<E, R>) -> boo
         .is_some_and(ConditionFailed::condition_failed)
 }
 
+/// A conditional write's result: `true` when it was applied, `false` when its condition failed.
+pub(super) fn applied<O, E, R>(result: Result<O, SdkError<E, R>>) -> Result<bool, StoreError>
+where
+    E: ConditionFailed + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(e) if condition_failed(&e) => Ok(false),
+        Err(e) => Err(store_err(e)),
+    }
+}
+
 /// For releases: a failed condition means someone else already holds or removed it — fine.
 fn ok_unless_other_error<O, E, R>(result: Result<O, SdkError<E, R>>) -> Result<(), StoreError>
 where

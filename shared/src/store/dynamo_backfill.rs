@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::Client;
 use crate::backfill::{Checkpoints, Run};
 use crate::clock::now_secs;
 use crate::store::StoreError;
-use crate::store::dynamo::{Item, condition_failed, get_s, key, n, s, store_err};
+use crate::store::dynamo::{Item, applied, condition_failed, get_s, key, n, s, store_err};
 
 /// How long finished runs are kept.
 const HISTORY_TTL_SECS: i64 = 90 * 86_400;
@@ -73,11 +73,7 @@ impl Checkpoints for DynamoCheckpoints {
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if condition_failed(&e) => Ok(false),
-            Err(e) => Err(store_err(e)),
-        }
+        applied(result)
     }
 
     async fn advance(&self, run: &Run, pages_before: u32) -> Result<bool, StoreError> {
@@ -91,11 +87,7 @@ impl Checkpoints for DynamoCheckpoints {
             .expression_attribute_values(":before", n(i64::from(pages_before)))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if condition_failed(&e) => Ok(false),
-            Err(e) => Err(store_err(e)),
-        }
+        applied(result)
     }
 
     async fn finish(&self, run: &Run) -> Result<(), StoreError> {

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 
 use crate::breaker::{BreakerStore, Shared, State};
 use crate::store::StoreError;
-use crate::store::dynamo::{DynamoStore, condition_failed, get_n, get_s, key, n, s, store_err};
+use crate::store::dynamo::{DynamoStore, applied, get_n, get_s, key, n, s, store_err};
 
 fn breaker_pk(name: &str) -> String {
     format!("B#{name}")
@@ -58,10 +58,6 @@ impl BreakerStore for DynamoStore {
             .expression_attribute_values(":v", n(expected_version as i64))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if condition_failed(&e) => Ok(false),
-            Err(e) => Err(store_err(e)),
-        }
+        applied(result)
     }
 }

@@ -11,7 +11,7 @@ use crate::clock::now_ms;
 use crate::ghl::auth::{StoredTokens, TokenStore, seed_hash};
 use crate::secret::Secret;
 use crate::store::StoreError;
-use crate::store::dynamo::{Item, condition_failed, get_n, get_s, key, n, s, store_err};
+use crate::store::dynamo::{Item, applied, condition_failed, get_n, get_s, key, n, s, store_err};
 
 const SK: &str = "TOKENS";
 
@@ -121,11 +121,7 @@ impl TokenStore for DynamoTokenStore {
             .expression_attribute_values(":now", n(now_ms()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if condition_failed(&e) => Ok(false),
-            Err(e) => Err(store_err(e)),
-        }
+        applied(result)
     }
 
     async fn save(
@@ -155,10 +151,6 @@ impl TokenStore for DynamoTokenStore {
             None => format!("SET {common} REMOVE lease_until_ms, access_token"),
         };
         let result = u.update_expression(expression).send().await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if condition_failed(&e) => Ok(false),
-            Err(e) => Err(store_err(e)),
-        }
+        applied(result)
     }
 }
