@@ -13,7 +13,6 @@ use leadsync_tests::*;
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "passes in the development tree but times out on the first sync in a fresh clone (CI); under investigation, see the issue 5 note"]
 async fn oauth_tokens_rotate_are_saved_before_use_and_are_refreshed_once() -> Result<()> {
     let t = stack()
         .setting("GHL_OAUTH_CLIENT_ID", CLIENT_ID)

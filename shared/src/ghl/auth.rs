@@ -69,9 +69,14 @@ pub fn seed_hash(seed: &Secret) -> String {
 #[async_trait]
 pub trait TokenStore: Send + Sync {
     async fn load(&self, account: &str) -> Result<Option<StoredTokens>, StoreError>;
-    /// Starts the chain from a configured refresh token, unless the stored chain started from
-    /// that same token.
-    async fn seed(&self, account: &str, refresh_token: &Secret) -> Result<(), StoreError>;
+    /// Writes a chain started from a configured refresh token, if the stored tokens are still
+    /// at version `replacing` and broken (`None`: if there are none).
+    async fn start_chain(
+        &self,
+        account: &str,
+        tokens: &StoredTokens,
+        replacing: Option<u64>,
+    ) -> Result<bool, StoreError>;
     /// Takes the refresh lease until `until_ms`, if the tokens are still at `version` and nobody
     /// holds an unexpired lease.
     async fn claim_refresh(
@@ -87,6 +92,9 @@ pub trait TokenStore: Send + Sync {
         tokens: &StoredTokens,
         version: u64,
     ) -> Result<bool, StoreError>;
+    /// Marks `access_token` expired if it is still the stored one. Neither the version nor the
+    /// lease changes: a refresh under way must still be able to save what it rotated.
+    async fn expire_access(&self, account: &str, access_token: &Secret) -> Result<(), StoreError>;
 }
 
 /// What the token endpoint answers to a refresh.
@@ -219,14 +227,18 @@ impl OAuthToken {
         }
     }
 
+    /// The stored tokens, after starting the chain from the configured refresh token where
+    /// there is none, or where the stored one is broken and started from another token (the app
+    /// was authorised again). A warm invocation holding an older configuration never replaces a
+    /// working chain.
     async fn stored(&self) -> Result<StoredTokens, RemoteError> {
         let loaded = self.store.load(&self.account).await.map_err(store_error)?;
-        let seed = match (&self.seed, loaded) {
-            (Some(seed), Some(t)) if !(t.broken && t.seed_hash != seed_hash(seed)) => {
-                return Ok(t);
+        let (seed, replacing) = match (&self.seed, loaded) {
+            (Some(seed), Some(t)) if t.broken && t.seed_hash != seed_hash(seed) => {
+                (seed, Some(t.version))
             }
-            (None, Some(t)) => return Ok(t),
-            (Some(seed), _) => seed,
+            (_, Some(t)) => return Ok(t),
+            (Some(seed), None) => (seed, None),
             (None, None) => {
                 return Err(RemoteError::Permanent {
                     service: SERVICE,
@@ -239,15 +251,28 @@ impl OAuthToken {
                 });
             }
         };
-        self.store
-            .seed(&self.account, seed)
+        let chain = StoredTokens {
+            access_token: None,
+            refresh_token: seed.clone(),
+            expires_at_ms: 0,
+            version: replacing.map_or(0, |v| v + 1),
+            seed_hash: seed_hash(seed),
+            broken: false,
+        };
+        if self
+            .store
+            .start_chain(&self.account, &chain, replacing)
             .await
-            .map_err(store_error)?;
+            .map_err(store_error)?
+        {
+            return Ok(chain);
+        }
+        // Another invocation seeded or rotated first: what it stored is what to use.
         self.store
             .load(&self.account)
             .await
             .map_err(store_error)?
-            .ok_or_else(|| store_error(StoreError("the seeded tokens are not there".into())))
+            .ok_or_else(|| store_error(StoreError("the stored tokens vanished".into())))
     }
 
     /// Refreshes the stored tokens at `version`, or waits for whoever holds the lease.
@@ -361,19 +386,10 @@ impl AccessToken for OAuthToken {
         {
             *c = None;
         }
-        // A token GHL refused before its time (revoked, or the app re-installed): mark it expired
+        // A token GHL refused before its time (revoked, or the app re-installed): marked expired
         // so the next call refreshes instead of reading it back from the store.
-        if let Ok(Some(stored)) = self.store.load(&self.account).await
-            && stored.access_token.as_ref() == Some(token)
-        {
-            let expired = StoredTokens {
-                expires_at_ms: 0,
-                ..stored.clone()
-            };
-            let _ = self
-                .store
-                .save(&self.account, &expired, stored.version)
-                .await;
+        if let Err(e) = self.store.expire_access(&self.account, token).await {
+            tracing::warn!(error = %e, "could not mark the refused GHL access token expired");
         }
         true
     }
@@ -391,46 +407,42 @@ fn store_error(e: StoreError) -> RemoteError {
 /// Tokens in memory, for tests.
 #[derive(Default)]
 pub struct MemoryTokenStore {
-    tokens: Mutex<std::collections::HashMap<String, (StoredTokens, i64)>>,
+    tokens: Mutex<Tokens>,
+}
+
+type Tokens = std::collections::HashMap<String, (StoredTokens, i64)>;
+
+impl MemoryTokenStore {
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Tokens>, StoreError> {
+        self.tokens
+            .lock()
+            .map_err(|_| StoreError("token store lock poisoned".into()))
+    }
 }
 
 #[async_trait]
 impl TokenStore for MemoryTokenStore {
     async fn load(&self, account: &str) -> Result<Option<StoredTokens>, StoreError> {
-        Ok(self
-            .tokens
-            .lock()
-            .map_err(|_| StoreError("poisoned".into()))?
-            .get(account)
-            .map(|(t, _)| t.clone()))
+        Ok(self.lock()?.get(account).map(|(t, _)| t.clone()))
     }
 
-    async fn seed(&self, account: &str, refresh_token: &Secret) -> Result<(), StoreError> {
-        let hash = seed_hash(refresh_token);
-        let mut all = self
-            .tokens
-            .lock()
-            .map_err(|_| StoreError("poisoned".into()))?;
-        let version = match all.get(account) {
-            Some((t, _)) if !t.broken || t.seed_hash == hash => return Ok(()),
-            Some((t, _)) => t.version + 1,
-            None => 0,
+    async fn start_chain(
+        &self,
+        account: &str,
+        tokens: &StoredTokens,
+        replacing: Option<u64>,
+    ) -> Result<bool, StoreError> {
+        let mut all = self.lock()?;
+        let free = match (all.get(account), replacing) {
+            (None, None) => true,
+            (Some((t, _)), Some(v)) => t.broken && t.version == v,
+            _ => false,
         };
-        all.insert(
-            account.to_string(),
-            (
-                StoredTokens {
-                    access_token: None,
-                    refresh_token: refresh_token.clone(),
-                    expires_at_ms: 0,
-                    version,
-                    seed_hash: hash,
-                    broken: false,
-                },
-                0,
-            ),
-        );
-        Ok(())
+        if !free {
+            return Ok(false);
+        }
+        all.insert(account.to_string(), (tokens.clone(), 0));
+        Ok(true)
     }
 
     async fn claim_refresh(
@@ -439,10 +451,7 @@ impl TokenStore for MemoryTokenStore {
         version: u64,
         until_ms: i64,
     ) -> Result<bool, StoreError> {
-        let mut all = self
-            .tokens
-            .lock()
-            .map_err(|_| StoreError("poisoned".into()))?;
+        let mut all = self.lock()?;
         match all.get_mut(account) {
             Some((t, lease)) if t.version == version && *lease < now_ms() => {
                 *lease = until_ms;
@@ -458,10 +467,7 @@ impl TokenStore for MemoryTokenStore {
         tokens: &StoredTokens,
         version: u64,
     ) -> Result<bool, StoreError> {
-        let mut all = self
-            .tokens
-            .lock()
-            .map_err(|_| StoreError("poisoned".into()))?;
+        let mut all = self.lock()?;
         match all.get_mut(account) {
             Some((t, lease)) if t.version == version => {
                 *t = StoredTokens {
@@ -473,6 +479,15 @@ impl TokenStore for MemoryTokenStore {
             }
             _ => Ok(false),
         }
+    }
+
+    async fn expire_access(&self, account: &str, access_token: &Secret) -> Result<(), StoreError> {
+        if let Some((t, _)) = self.lock()?.get_mut(account)
+            && t.access_token.as_ref() == Some(access_token)
+        {
+            t.expires_at_ms = 0;
+        }
+        Ok(())
     }
 }
 
@@ -584,6 +599,31 @@ mod tests {
         let other = token(&store, &endpoint);
         assert_eq!(other.current().await.unwrap().expose(), "access-2");
         assert_eq!(t.current().await.unwrap().expose(), "access-2");
+        assert_eq!(endpoint.calls.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_token_refused_during_another_refresh_does_not_lose_the_rotation() {
+        let store = Arc::new(MemoryTokenStore::default());
+        let endpoint = RotatingEndpoint::new("refresh-0");
+        let (a, b) = (token(&store, &endpoint), token(&store, &endpoint));
+        let revoked = a.current().await.unwrap();
+        assert_eq!(b.current().await.unwrap(), revoked);
+        // GHL revokes access-1: `a` learns it first and refreshes; while its refresh is under
+        // way, `b`'s call with access-1 is refused too.
+        a.refused(&revoked).await;
+        let (rotated, _) = tokio::join!(a.current(), async {
+            tokio::time::sleep(endpoint.delay / 2).await;
+            b.refused(&revoked).await
+        });
+        assert_eq!(rotated.unwrap().expose(), "access-2");
+        let saved = store.load("loc").await.unwrap().unwrap();
+        assert_eq!(
+            saved.refresh_token.expose(),
+            "refresh-2",
+            "the rotation was saved"
+        );
+        assert_eq!(b.current().await.unwrap().expose(), "access-2");
         assert_eq!(endpoint.calls.load(Ordering::SeqCst), 2);
     }
 

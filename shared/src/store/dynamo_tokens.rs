@@ -8,10 +8,10 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::clock::now_ms;
-use crate::ghl::auth::{StoredTokens, TokenStore, seed_hash};
+use crate::ghl::auth::{StoredTokens, TokenStore};
 use crate::secret::Secret;
 use crate::store::StoreError;
-use crate::store::dynamo::{Item, applied, condition_failed, get_n, get_s, key, n, s, store_err};
+use crate::store::dynamo::{Item, applied, get_n, get_s, key, n, s, store_err};
 
 const SK: &str = "TOKENS";
 
@@ -64,41 +64,31 @@ impl TokenStore for DynamoTokenStore {
         out.item.as_ref().map(tokens_from).transpose()
     }
 
-    async fn seed(&self, account: &str, refresh_token: &Secret) -> Result<(), StoreError> {
-        let hash = seed_hash(refresh_token);
+    async fn start_chain(
+        &self,
+        account: &str,
+        tokens: &StoredTokens,
+        replacing: Option<u64>,
+    ) -> Result<bool, StoreError> {
         let mut item = self.key(account);
-        item.insert("refresh_token".into(), s(refresh_token.expose()));
-        item.insert("seed_hash".into(), s(&hash));
-        item.insert("expires_at_ms".into(), n(0));
+        item.insert("refresh_token".into(), s(tokens.refresh_token.expose()));
+        item.insert("seed_hash".into(), s(&tokens.seed_hash));
+        item.insert("expires_at_ms".into(), n(tokens.expires_at_ms));
         item.insert("broken".into(), AttributeValue::Bool(false));
-        // A new chain only where there is none, or where the stored one is broken and started
-        // from another token; its version goes on from the broken one's.
-        let current = self.load(account).await?;
-        let (version, condition) = match &current {
-            None => (0, "attribute_not_exists(pk)"),
-            Some(t) if t.broken && t.seed_hash != hash => {
-                (t.version + 1, "version = :v AND broken = :true")
-            }
-            Some(_) => return Ok(()),
-        };
-        item.insert("version".into(), n(version as i64));
-        let mut put = self
+        item.insert("version".into(), n(tokens.version as i64));
+        let put = self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression(condition);
-        if let Some(t) = &current {
-            put = put
-                .expression_attribute_values(":v", n(t.version as i64))
-                .expression_attribute_values(":true", AttributeValue::Bool(true));
-        }
-        match put.send().await {
-            Ok(_) => Ok(()),
-            // Another invocation seeded or rotated first: what it stored is what to use.
-            Err(e) if condition_failed(&e) => Ok(()),
-            Err(e) => Err(store_err(e)),
-        }
+            .set_item(Some(item));
+        let put = match replacing {
+            None => put.condition_expression("attribute_not_exists(pk)"),
+            Some(v) => put
+                .condition_expression("version = :v AND broken = :true")
+                .expression_attribute_values(":v", n(v as i64))
+                .expression_attribute_values(":true", AttributeValue::Bool(true)),
+        };
+        applied(put.send().await)
     }
 
     async fn claim_refresh(
@@ -152,5 +142,20 @@ impl TokenStore for DynamoTokenStore {
         };
         let result = u.update_expression(expression).send().await;
         applied(result)
+    }
+    async fn expire_access(&self, account: &str, access_token: &Secret) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(self.key(account)))
+            .update_expression("SET expires_at_ms = :zero")
+            .condition_expression("access_token = :access")
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":access", s(access_token.expose()))
+            .send()
+            .await;
+        // Not applied: the token was already rotated away, which is what was wanted.
+        applied(result).map(|_| ())
     }
 }
