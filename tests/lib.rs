@@ -97,9 +97,7 @@ impl TestStack {
         path: &str,
         body: Option<Value>,
     ) -> Result<Value> {
-        leadsync_cli::sandbox::SandboxClient::new(self.http.clone(), self.sandbox())
-            .call(method, path, body)
-            .await
+        self.sandbox_client().call(method, path, body).await
     }
 
     /// Creates a GHL contact (which fires ContactCreate) and returns its id.
@@ -164,10 +162,11 @@ impl TestStack {
 
     /// Every CallTools API call the sandbox saw.
     pub async fn calltools_calls(&self) -> Result<Vec<Value>> {
-        let v = self
-            .admin(reqwest::Method::GET, "/_sandbox/calltools/calls", None)
-            .await?;
-        Ok(v["calls"].as_array().cloned().unwrap_or_default())
+        self.sandbox_client().calls("calltools").await
+    }
+
+    pub fn sandbox_client(&self) -> leadsync_cli::sandbox::SandboxClient {
+        leadsync_cli::sandbox::SandboxClient::new(self.http.clone(), self.sandbox())
     }
 
     /// CallTools calls that write (POST/PATCH/PUT/DELETE).

@@ -133,7 +133,7 @@ pub fn build_consumer(cfg: &Config, aws: &SdkConfig) -> Result<Consumer, BuildEr
 
 /// The GHL client with a Private Integration Token (`GHL_API_TOKEN`), or with OAuth tokens kept
 /// in the state table when `GHL_OAUTH_CLIENT_ID` is set.
-fn ghl_client(
+pub fn ghl_client(
     cfg: &Config,
     http: reqwest::Client,
     dynamodb: &aws_sdk_dynamodb::Client,

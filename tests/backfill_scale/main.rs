@@ -106,22 +106,16 @@ async fn of_25000_contacts_the_backfill_enqueues_exactly_the_never_synced_5_perc
 
 /// `POST /contacts/search` calls GHL answered 200, and those it answered 429.
 async fn ghl_searches(t: &TestStack) -> Result<(usize, usize)> {
-    let calls: Value = reqwest::get(format!("{}/_sandbox/ghl/calls", t.sandbox()))
-        .await?
-        .json()
+    let counts = t
+        .sandbox_client()
+        .calls_by_status("ghl", Some("/contacts/search"))
         .await?;
-    let searches: Vec<&Value> = calls["calls"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|call| call["path"] == "/contacts/search")
-        .collect();
-    let with = |status: u16| searches.iter().filter(|c| c["status"] == status).count();
-    let (ok, limited) = (with(200), with(429));
+    let (ok, limited) = (counts.get(&200), counts.get(&429));
+    let (ok, limited) = (ok.copied().unwrap_or(0), limited.copied().unwrap_or(0));
     assert_eq!(
         ok + limited,
-        searches.len(),
-        "searches answered neither 200 nor 429"
+        counts.values().sum::<usize>(),
+        "searches answered neither 200 nor 429: {counts:?}"
     );
     Ok((ok, limited))
 }

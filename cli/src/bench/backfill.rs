@@ -9,8 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, bail};
 use leadsync::backfill::{Ending, Request};
 use leadsync::clock::now_ms;
-use leadsync::ghl::client::{GhlApi, GhlClient};
-use leadsync::ghl::search::{MAX_PAGE_LIMIT, SearchQuery, any_tag_filter};
+use leadsync::ghl::search::MAX_PAGE_LIMIT;
 use reqwest::Method;
 use serde::Serialize;
 use serde_json::json;
@@ -79,16 +78,14 @@ async fn run(stack: &Stack, contacts: usize, changed: usize) -> Result<BackfillF
         full: true,
         ..Request::default()
     };
-    let searches = count_calls(&sandbox, "/_sandbox/ghl/calls", Some("/contacts/search")).await?;
-    let calltools = count_calls(&sandbox, "/_sandbox/calltools/calls", None).await?;
+    let searches = count_calls(&sandbox, "ghl", Some("/contacts/search")).await?;
+    let calltools = count_calls(&sandbox, "calltools", None).await?;
     let start = Instant::now();
     let unchanged = finished(backfill.handle(&full, now_ms() + 3_600_000).await?)?;
     let run_secs = start.elapsed().as_secs_f64();
     drained(stack).await?;
-    let ghl_calls =
-        count_calls(&sandbox, "/_sandbox/ghl/calls", Some("/contacts/search")).await? - searches;
-    let unchanged_calltools_calls =
-        count_calls(&sandbox, "/_sandbox/calltools/calls", None).await? - calltools;
+    let ghl_calls = count_calls(&sandbox, "ghl", Some("/contacts/search")).await? - searches;
+    let unchanged_calltools_calls = count_calls(&sandbox, "calltools", None).await? - calltools;
     if unchanged.enqueued != 0 {
         bail!("an unchanged run enqueued {} jobs", unchanged.enqueued);
     }
@@ -141,38 +138,20 @@ fn finished(e: Ending) -> Result<leadsync::backfill::Run> {
 
 /// Reads every page the full run reads, with the same client settings, and does nothing else.
 async fn page_through(stack: &Stack) -> Result<f64> {
-    let cfg = &stack.config;
-    let ghl = GhlClient::new(
-        reqwest::Client::new(),
-        cfg.ghl.api_base_url.clone(),
-        cfg.ghl.api_token.require("GHL_API_TOKEN")?.clone(),
-    )
-    .with_rate_limit(cfg.ghl.max_requests_per_second);
-    let mut query = SearchQuery {
-        location_id: cfg.ghl.default_location_id.clone().unwrap_or_default(),
-        page_limit: MAX_PAGE_LIMIT,
-        filters: any_tag_filter(&cfg.rules.tags()).into_iter().collect(),
-        search_after: None,
-    };
     let start = Instant::now();
-    loop {
-        let page = ghl.search_contacts(&query).await?;
-        match page.next {
-            Some(next) => query.search_after = Some(next),
-            None => return Ok(start.elapsed().as_secs_f64()),
-        }
-    }
+    crate::local::seed::tagged_pages(stack, |_| ()).await?;
+    Ok(start.elapsed().as_secs_f64())
 }
 
-/// Calls in a sandbox call log (of `path`, if given), except those refused with 429: a rate
-/// limit waited out costs time, which the wall time shows, not a call that did work.
-async fn count_calls(sandbox: &SandboxClient, log: &str, path: Option<&str>) -> Result<usize> {
-    let calls = sandbox.call(Method::GET, log, None).await?;
-    Ok(calls["calls"].as_array().map_or(0, |c| {
-        c.iter()
-            .filter(|call| path.is_none_or(|p| call["path"] == p) && call["status"] != 429)
-            .count()
-    }))
+/// Calls to a sandbox API (to `path`, if given), except those refused with 429: a rate limit
+/// waited out costs time, which the wall time shows, not a call that did work.
+async fn count_calls(sandbox: &SandboxClient, api: &str, path: Option<&str>) -> Result<usize> {
+    let counts = sandbox.calls_by_status(api, path).await?;
+    Ok(counts
+        .iter()
+        .filter(|(s, _)| **s != 429)
+        .map(|(_, n)| n)
+        .sum())
 }
 
 /// Until the job queue has stayed empty (visible, in flight and delayed) for a second.

@@ -67,10 +67,12 @@ impl Harness {
             .expect("the bench stack always runs the sandbox")
     }
 
-    async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> Result<Value> {
+    fn sandbox_client(&self) -> crate::sandbox::SandboxClient {
         crate::sandbox::SandboxClient::new(self.http.clone(), self.sandbox())
-            .call(method, path, body)
-            .await
+    }
+
+    async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> Result<Value> {
+        self.sandbox_client().call(method, path, body).await
     }
 
     /// Creates an untagged GHL contact and waits until its ContactCreate job is done.
@@ -183,12 +185,8 @@ impl Harness {
 
     /// The API calls the sandbox logged since the last clear, and the step's consumer outcomes.
     pub async fn calls(&self, mark: Mark) -> Result<Calls> {
-        let listed = |v: Value| v["calls"].as_array().cloned().unwrap_or_default();
-        let calltools = listed(
-            self.admin(Method::GET, "/_sandbox/calltools/calls", None)
-                .await?,
-        );
-        let ghl = listed(self.admin(Method::GET, "/_sandbox/ghl/calls", None).await?);
+        let calltools = self.sandbox_client().calls("calltools").await?;
+        let ghl = self.sandbox_client().calls("ghl").await?;
         let is_bucket_lookup = |c: &Value| {
             c["method"] == "GET"
                 && c["path"]

@@ -265,8 +265,8 @@ async fn observe(
             .await?
             .selected,
         replayed,
-        calltools_calls: list("/_sandbox/calltools/calls", "calls").await?,
-        ghl_calls: list("/_sandbox/ghl/calls", "calls").await?.len(),
+        calltools_calls: sandbox.calls("calltools").await?,
+        ghl_calls: sandbox.calls("ghl").await?.len(),
     })
 }
 

@@ -5,39 +5,55 @@
 use std::collections::BTreeSet;
 
 use anyhow::Result;
+use leadsync::app::ghl_client;
 use leadsync::contact::{ContactKey, source_hash};
-use leadsync::ghl::client::{GhlApi, GhlClient};
-use leadsync::ghl::search::{SearchQuery, any_tag_filter};
+use leadsync::ghl::client::GhlApi;
+use leadsync::ghl::search::{MAX_PAGE_LIMIT, SearchPage, SearchQuery};
 use leadsync::store::ContactState;
 use leadsync::store::dynamo::DynamoStore;
 
 use super::Stack;
 
+/// Reads every page of the contacts the rules' tags select, the way a full backfill reads
+/// them, with the stack's GHL client (its token, OAuth or not, and its rate limit).
+pub async fn tagged_pages(stack: &Stack, mut each: impl FnMut(SearchPage)) -> Result<()> {
+    let cfg = &stack.config;
+    let location = location(stack)?;
+    let ghl = ghl_client(
+        cfg,
+        reqwest::Client::new(),
+        &aws_sdk_dynamodb::Client::new(&stack.aws),
+        &stack.resources.table,
+    )?;
+    let mut query = SearchQuery::tagged(location, &cfg.rules.tags(), MAX_PAGE_LIMIT);
+    loop {
+        let mut page = ghl.search_contacts(&query).await?;
+        let next = page.next.take();
+        each(page);
+        match next {
+            Some(next) => query.search_after = Some(next),
+            None => return Ok(()),
+        }
+    }
+}
+
+fn location(stack: &Stack) -> Result<String> {
+    stack
+        .config
+        .ghl
+        .default_location_id
+        .clone()
+        .ok_or_else(|| anyhow::anyhow!("the stack has no GHL_LOCATION_ID"))
+}
+
 /// Saves, for every contact the rules' tags select except those in `except`, the state the
 /// consumer would have saved: read back the way the backfill reads them and hashed the same
 /// way. Answers how many states were written.
 pub async fn applied_states(stack: &Stack, except: &BTreeSet<&str>) -> Result<usize> {
-    let cfg = &stack.config;
-    let location = cfg
-        .ghl
-        .default_location_id
-        .clone()
-        .ok_or_else(|| anyhow::anyhow!("the stack has no GHL_LOCATION_ID"))?;
-    let ghl = GhlClient::new(
-        reqwest::Client::new(),
-        cfg.ghl.api_base_url.clone(),
-        cfg.ghl.api_token.require("GHL_API_TOKEN")?.clone(),
-    );
-    let fingerprint = cfg.rules.fingerprint();
-    let mut query = SearchQuery {
-        location_id: location.clone(),
-        page_limit: leadsync::ghl::search::MAX_PAGE_LIMIT,
-        filters: any_tag_filter(&cfg.rules.tags()).into_iter().collect(),
-        search_after: None,
-    };
+    let location = location(stack)?;
+    let fingerprint = stack.config.rules.fingerprint();
     let mut states = Vec::new();
-    loop {
-        let page = ghl.search_contacts(&query).await?;
+    tagged_pages(stack, |page| {
         for f in page.contacts {
             if except.contains(f.id.as_str()) {
                 continue;
@@ -50,11 +66,8 @@ pub async fn applied_states(stack: &Stack, except: &BTreeSet<&str>) -> Result<us
             };
             states.push((ContactKey::ghl(&location, &f.id), state));
         }
-        match page.next {
-            Some(next) => query.search_after = Some(next),
-            None => break,
-        }
-    }
+    })
+    .await?;
     DynamoStore::new(
         aws_sdk_dynamodb::Client::new(&stack.aws),
         &stack.resources.table,

@@ -19,6 +19,31 @@ impl SandboxClient {
         }
     }
 
+    /// The calls leadsync made to one of the sandbox's APIs (`"ghl"` or `"calltools"`), oldest
+    /// first, each `{method, path, status, ...}`.
+    pub async fn calls(&self, api: &str) -> Result<Vec<Value>> {
+        let log = self
+            .call(Method::GET, &format!("/_sandbox/{api}/calls"), None)
+            .await?;
+        Ok(log["calls"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// How many calls to `api` (to `path` only, if given) were answered with each status.
+    pub async fn calls_by_status(
+        &self,
+        api: &str,
+        path: Option<&str>,
+    ) -> Result<std::collections::BTreeMap<u16, usize>> {
+        let mut counts = std::collections::BTreeMap::new();
+        for call in self.calls(api).await? {
+            if path.is_none_or(|p| call["path"] == p) {
+                let status = call["status"].as_u64().unwrap_or_default() as u16;
+                *counts.entry(status).or_default() += 1;
+            }
+        }
+        Ok(counts)
+    }
+
     /// Calls an admin endpoint; a non-2xx answer is an error carrying the sandbox's message,
     /// an empty answer is `Value::Null`.
     pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Result<Value> {

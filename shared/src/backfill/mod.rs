@@ -22,7 +22,7 @@ use thiserror::Error;
 use crate::clock::now_ms;
 use crate::contact::{ContactKey, source_hash};
 use crate::ghl::client::GhlApi;
-use crate::ghl::search::{Found, SearchQuery, any_tag_filter, updated_since_filter};
+use crate::ghl::search::{Found, SearchQuery, updated_since_filter};
 use crate::job::{GhlContactJob, GhlTrigger, SyncJob};
 use crate::queue::JobQueue;
 use crate::remote::RemoteError;
@@ -170,16 +170,17 @@ impl Backfill {
     }
 
     fn query(&self, run: &Run) -> SearchQuery {
-        let filters = match run.scope {
-            Scope::Full => any_tag_filter(&self.rules.tags()).into_iter().collect(),
-            Scope::Since => vec![updated_since_filter(run.since_ms.unwrap_or(0))],
+        let (location, limit) = (&self.settings.location_id, self.settings.page_limit);
+        let mut query = match run.scope {
+            Scope::Full => SearchQuery::tagged(location, &self.rules.tags(), limit),
+            Scope::Since => SearchQuery::new(
+                location,
+                vec![updated_since_filter(run.since_ms.unwrap_or(0))],
+                limit,
+            ),
         };
-        SearchQuery {
-            location_id: self.settings.location_id.clone(),
-            page_limit: self.settings.page_limit,
-            filters,
-            search_after: run.cursor.clone(),
-        }
+        query.search_after = run.cursor.clone();
+        query
     }
 
     async fn drive(&self, mut run: Run, deadline_ms: i64) -> Result<Ending, BackfillError> {

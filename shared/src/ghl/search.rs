@@ -23,6 +23,25 @@ pub struct SearchQuery {
 }
 
 impl SearchQuery {
+    /// The first page of the contacts matching every filter.
+    pub fn new(location_id: impl Into<String>, filters: Vec<Value>, page_limit: u32) -> Self {
+        Self {
+            location_id: location_id.into(),
+            page_limit,
+            filters,
+            search_after: None,
+        }
+    }
+
+    /// The first page of the contacts carrying any of `tags`: what a full backfill reads.
+    pub fn tagged(location_id: impl Into<String>, tags: &[String], page_limit: u32) -> Self {
+        Self::new(
+            location_id,
+            any_tag_filter(tags).into_iter().collect(),
+            page_limit,
+        )
+    }
+
     pub fn body(&self) -> Value {
         let mut body = json!({
             "locationId": self.location_id,

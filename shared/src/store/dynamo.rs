@@ -61,7 +61,7 @@ pub(super) fn key(pk: String, sk: &str) -> Item {
     HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])
 }
 
-fn contact_pk(k: &ContactKey) -> String {
+pub(super) fn contact_pk(k: &ContactKey) -> String {
     format!("C#{}", k.storage_id())
 }
 
@@ -219,7 +219,7 @@ impl DynamoStore {
         states: &[(ContactKey, ContactState)],
     ) -> Result<(), StoreError> {
         for chunk in states.chunks(25) {
-            let mut pending: Vec<WriteRequest> = chunk
+            let pending: Vec<WriteRequest> = chunk
                 .iter()
                 .map(|(k, state)| {
                     let mut item = key(contact_pk(k), "STATE");
@@ -235,35 +235,88 @@ impl DynamoStore {
                     Ok(WriteRequest::builder().put_request(put).build())
                 })
                 .collect::<Result<_, StoreError>>()?;
-            for round in 0.. {
-                if pending.is_empty() {
-                    break;
-                }
-                if round == 8 {
-                    return Err(StoreError(format!(
-                        "{} contact states still unprocessed after 8 rounds",
-                        pending.len()
-                    )));
-                }
-                let out = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.table, pending)
-                    .send()
-                    .await
-                    .map_err(store_err)?;
-                pending = out
-                    .unprocessed_items()
-                    .and_then(|u| u.get(&self.table))
-                    .cloned()
-                    .unwrap_or_default();
-                if !pending.is_empty() {
-                    tokio::time::sleep(std::time::Duration::from_millis(50 << round.min(5))).await;
-                }
-            }
+            until_processed(pending, |p| self.batch_write_round(p)).await?;
         }
         Ok(())
     }
+
+    async fn batch_write_round(
+        &self,
+        requests: Vec<WriteRequest>,
+    ) -> Result<(Vec<Item>, Vec<WriteRequest>), StoreError> {
+        let out = self
+            .client
+            .batch_write_item()
+            .request_items(&self.table, requests)
+            .send()
+            .await
+            .map_err(store_err)?;
+        let unprocessed = out
+            .unprocessed_items()
+            .and_then(|u| u.get(&self.table))
+            .cloned()
+            .unwrap_or_default();
+        Ok((Vec::new(), unprocessed))
+    }
+
+    async fn batch_get_round(&self, keys: Vec<Item>) -> Result<(Vec<Item>, Vec<Item>), StoreError> {
+        let request = KeysAndAttributes::builder()
+            .set_keys(Some(keys))
+            .consistent_read(true)
+            .build()
+            .map_err(|e| StoreError(e.to_string()))?;
+        let mut out = self
+            .client
+            .batch_get_item()
+            .request_items(&self.table, request)
+            .send()
+            .await
+            .map_err(store_err)?;
+        let found = out
+            .responses
+            .as_mut()
+            .and_then(|r| r.remove(&self.table))
+            .unwrap_or_default();
+        let unprocessed = out
+            .unprocessed_keys()
+            .and_then(|u| u.get(&self.table))
+            .map(|k| k.keys().to_vec())
+            .unwrap_or_default();
+        Ok((found, unprocessed))
+    }
+}
+
+/// Runs a batch call until DynamoDB has processed every request: what a `BatchGetItem` or
+/// `BatchWriteItem` answers as unprocessed (throttling, the 16 MB answer limit) is sent again
+/// after a growing pause. Returns every item the rounds answered.
+async fn until_processed<T, F, Fut>(
+    mut pending: Vec<T>,
+    mut round_trip: F,
+) -> Result<Vec<Item>, StoreError>
+where
+    F: FnMut(Vec<T>) -> Fut,
+    Fut: std::future::Future<Output = Result<(Vec<Item>, Vec<T>), StoreError>>,
+{
+    const ROUNDS: u32 = 8;
+    let mut answered = Vec::new();
+    for round in 0..ROUNDS {
+        if pending.is_empty() {
+            break;
+        }
+        if round > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(50 << (round - 1).min(5))).await;
+        }
+        let (items, unprocessed) = round_trip(pending).await?;
+        answered.extend(items);
+        pending = unprocessed;
+    }
+    if !pending.is_empty() {
+        return Err(StoreError(format!(
+            "{} batch requests still unprocessed after {ROUNDS} rounds",
+            pending.len()
+        )));
+    }
+    Ok(answered)
 }
 
 #[async_trait]
@@ -439,46 +492,10 @@ impl StateStore for DynamoStore {
     ) -> Result<HashMap<String, ContactState>, StoreError> {
         let mut found = HashMap::new();
         for chunk in keys.chunks(100) {
-            let mut wanted: Vec<Item> = chunk.iter().map(|k| key(contact_pk(k), "STATE")).collect();
-            for round in 0.. {
-                if wanted.is_empty() {
-                    break;
-                }
-                if round == 8 {
-                    return Err(StoreError(format!(
-                        "{} contact states still unprocessed after 8 rounds",
-                        wanted.len()
-                    )));
-                }
-                let request = KeysAndAttributes::builder()
-                    .set_keys(Some(wanted))
-                    .consistent_read(true)
-                    .build()
-                    .map_err(|e| StoreError(e.to_string()))?;
-                let out = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, request)
-                    .send()
-                    .await
-                    .map_err(store_err)?;
-                for item in out
-                    .responses()
-                    .and_then(|r| r.get(&self.table))
-                    .into_iter()
-                    .flatten()
-                {
-                    if let Some(id) = get_s(item, "pk").and_then(|pk| pk.strip_prefix("C#")) {
-                        found.insert(id.to_string(), state_from(item));
-                    }
-                }
-                wanted = out
-                    .unprocessed_keys()
-                    .and_then(|u| u.get(&self.table))
-                    .map(|k| k.keys().to_vec())
-                    .unwrap_or_default();
-                if !wanted.is_empty() {
-                    tokio::time::sleep(std::time::Duration::from_millis(50 << round.min(5))).await;
+            let wanted: Vec<Item> = chunk.iter().map(|k| key(contact_pk(k), "STATE")).collect();
+            for item in until_processed(wanted, |w| self.batch_get_round(w)).await? {
+                if let Some(id) = get_s(&item, "pk").and_then(|pk| pk.strip_prefix("C#")) {
+                    found.insert(id.to_string(), state_from(&item));
                 }
             }
         }
