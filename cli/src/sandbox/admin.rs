@@ -12,7 +12,7 @@ use serde_json::json;
 
 use super::state::AppState;
 use super::support::lock;
-use super::{calltools_admin, ghl_admin};
+use super::{calltools_admin, ghl_admin, meta_admin};
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
@@ -20,6 +20,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/reset", post(reset))
         .nest("/ghl", ghl_admin::router())
         .nest("/calltools", calltools_admin::router())
+        .nest("/meta", meta_admin::router())
         .fallback(|| async { admin_error(StatusCode::NOT_FOUND, "no such sandbox endpoint") })
 }
 
@@ -61,6 +62,15 @@ async fn info(State(st): State<AppState>) -> Response {
         "buckets": buckets,
         "ed25519_public_pem": super::keys::ED25519_PUBLIC_PEM,
         "rsa_public_pem": super::keys::RSA_PUBLIC_PEM,
+        "graph_api_base_url": st.url,
+        "meta_app_id": super::meta_ids::APP_ID.to_string(),
+        "meta_app_secret": cfg.meta_app_secret,
+        "meta_verify_token": cfg.meta_verify_token,
+        "meta_page_id": cfg.meta_page_id,
+        "meta_ig_account_id": cfg.meta_ig_account_id,
+        "meta_page_token": cfg.meta_page_token,
+        "meta_webhook_url": cfg.meta_webhook_url,
+        "meta_retry_interval_ms": u64::try_from(cfg.meta_retry_interval.as_millis()).unwrap_or(u64::MAX),
     }))
     .into_response()
 }

@@ -45,6 +45,9 @@ pub struct SandboxArgs {
     /// Seconds between GoHighLevel's retries of a webhook answered 429 (GoHighLevel: 600).
     #[arg(long, default_value_t = 600)]
     pub ghl_retry_interval_secs: u64,
+    /// Where signed Messenger/Instagram webhooks go (e.g. leadsync's `/webhooks/meta`).
+    #[arg(long)]
+    pub meta_webhook_url: Option<String>,
     /// A CallTools bucket as `ID=NAME`; repeat for more. Default: `11237=Cold Leads`.
     #[arg(long = "bucket", value_parser = parse_bucket)]
     pub buckets: Vec<(i64, String)>,
@@ -81,6 +84,8 @@ impl From<SandboxArgs> for SandboxConfig {
             } else {
                 a.buckets
             },
+            meta_webhook_url: a.meta_webhook_url,
+            ..defaults
         }
     }
 }

@@ -17,6 +17,10 @@ pub const ED25519_PUBLIC_PEM: &str = include_str!("keys/ghl_test_ed25519.pub.pem
 /// SPKI PEM of the RSA-4096 key behind the legacy `x-wh-signature`.
 pub const RSA_PUBLIC_PEM: &str = include_str!("keys/ghl_test_rsa4096.pub.pem");
 
+/// Meta signs with an HMAC of the App Secret, not a key pair; the helpers live in
+/// [`super::meta_sign`] and are repeated here so every webhook signer is found in one place.
+pub use super::meta_sign::{meta_escaped_json, sign_meta, sign_meta_sha1};
+
 const ED25519_PRIVATE_PEM: &str = include_str!("keys/ghl_test_ed25519.pem");
 const RSA_PRIVATE_PEM: &str = include_str!("keys/ghl_test_rsa4096.pem");
 

@@ -1,11 +1,15 @@
-//! A loopback HTTP server that plays GoHighLevel and CallTools for leadsync's real HTTP clients,
-//! faithful to the research in `shared/research/ghl_calltools.md`, quirks and failures included.
+//! A loopback HTTP server that plays GoHighLevel, CallTools and Meta for leadsync's real HTTP
+//! clients, faithful to the research in `shared/research/ghl_calltools.md` and
+//! `shared/research/meta_messenger_instagram.md`, quirks and failures included.
 //!
-//! One server, three surfaces:
+//! One server, four surfaces:
 //! * GoHighLevel's API (`GET /contacts/{id}`, `POST /contacts/search`, `POST /oauth/token`) and
 //!   its outgoing webhooks (Marketplace, signed with the test keys in [`keys`]; workflow "Custom
 //!   Webhook", Bearer-authenticated);
 //! * CallTools' API under `/api/` (contacts, buckets, tags), with injectable faults;
+//! * Meta's Graph API under `/{version}/` (conversations, messages, profiles, subscribed_apps)
+//!   and its signed Messenger/Instagram webhooks, faithful to
+//!   `shared/research/meta_messenger_instagram.md`;
 //! * the control surface under `/_sandbox/` for tests and the local stack.
 
 mod admin;
@@ -31,6 +35,27 @@ mod ghl_search;
 mod ghl_store;
 mod ghl_webhooks;
 pub mod keys;
+mod meta_admin;
+mod meta_admin_events;
+mod meta_batch;
+mod meta_conversations;
+mod meta_delivery;
+mod meta_events;
+mod meta_faults;
+mod meta_fields;
+mod meta_graph;
+mod meta_graph_error;
+mod meta_ids;
+mod meta_nodes;
+mod meta_paging;
+mod meta_rate_limit;
+mod meta_render;
+pub mod meta_sign;
+mod meta_state;
+mod meta_store;
+mod meta_subscription;
+mod meta_users;
+mod meta_webhook;
 mod paging;
 mod state;
 mod support;
@@ -48,6 +73,7 @@ use tokio::task::JoinHandle;
 
 pub use client::SandboxClient;
 pub use command::{SandboxArgs, run};
+pub use meta_sign::{meta_escaped_json, sign_meta};
 
 /// How the played CallTools account treats a POST whose phone matches an existing contact
 /// (an account setting, §5.6).
@@ -91,6 +117,20 @@ pub struct SandboxConfig {
     pub ghl_retry_interval: Duration,
     /// CallTools buckets that exist from the start.
     pub buckets: Vec<(i64, String)>,
+    /// Keys the HMAC of Meta's webhooks (`X-Hub-Signature-256`).
+    pub meta_app_secret: String,
+    /// What leadsync's webhook endpoint expects in Meta's verification handshake.
+    pub meta_verify_token: String,
+    /// The Facebook Page played.
+    pub meta_page_id: String,
+    /// The Instagram professional account played (its inbox is reached through the Page).
+    pub meta_ig_account_id: String,
+    /// The Page access token every Graph call must carry.
+    pub meta_page_token: String,
+    /// Where signed Messenger/Instagram webhooks are POSTed; none are sent when unset.
+    pub meta_webhook_url: Option<String>,
+    /// Gap between Meta's immediate retries of a failed webhook (2 retries).
+    pub meta_retry_interval: Duration,
 }
 
 impl Default for SandboxConfig {
@@ -108,6 +148,13 @@ impl Default for SandboxConfig {
             duplicate_mode: DuplicateMode::MergeByPhone,
             ghl_retry_interval: Duration::from_secs(600),
             buckets: vec![(11237, "Cold Leads".to_owned())],
+            meta_app_secret: "sandbox-meta-app-secret".to_owned(),
+            meta_verify_token: "sandbox-meta-verify-token".to_owned(),
+            meta_page_id: "100000000000001".to_owned(),
+            meta_ig_account_id: "17841400000000001".to_owned(),
+            meta_page_token: "EAAsandboxPageToken0001".to_owned(),
+            meta_webhook_url: None,
+            meta_retry_interval: Duration::from_secs(1),
         }
     }
 }
@@ -156,6 +203,11 @@ fn router(state: state::AppState) -> Router {
         .nest("/_sandbox", admin::router())
         .nest_service("/api", calltools_api::router(state.clone()))
         .merge(ghl_api::router(state.clone()))
+        // Outermost: Graph paths (`/v26.0/...`) never reach GoHighLevel's routes.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            meta_graph::divert,
+        ))
         .with_state(state)
 }
 

@@ -15,6 +15,7 @@ use super::ghl_oauth::OAuth;
 use super::ghl_rate_limit::RateLimiter;
 use super::ghl_search::CursorStyle;
 use super::ghl_store::GhlStore;
+use super::meta_state::Meta;
 use super::support::lock;
 
 pub(crate) type AppState = Arc<Inner>;
@@ -34,6 +35,8 @@ pub(crate) struct Inner {
     pub faults: Mutex<Faults>,
     /// The OAuth token chain (`/oauth/token`).
     pub oauth: Mutex<OAuth>,
+    /// The Meta world, Graph call log and webhook deliveries.
+    pub meta: Meta,
     /// Client for outgoing webhooks. GoHighLevel gives up on an endpoint after 10 s (§2.4).
     pub http: reqwest::Client,
     pub shutdown: watch::Receiver<bool>,
@@ -63,6 +66,7 @@ impl Inner {
             calltools_calls: CallLog::default(),
             faults: Mutex::new(Faults::default()),
             oauth: Mutex::new(OAuth::default()),
+            meta: Meta::new(&cfg)?,
             http,
             shutdown,
             generation: AtomicU64::new(0),
@@ -88,5 +92,6 @@ impl Inner {
         self.calltools_calls.clear();
         *lock(&self.faults) = Faults::default();
         *lock(&self.oauth) = OAuth::default();
+        self.meta.reset(&self.cfg);
     }
 }

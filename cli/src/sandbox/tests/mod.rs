@@ -7,6 +7,7 @@ mod faults;
 mod ghl;
 mod ghl_search;
 mod lifecycle;
+mod meta;
 mod webhooks;
 
 use std::collections::VecDeque;
