@@ -33,6 +33,8 @@ enum Command {
     Trace(leadsync_cli::commands::trace::TraceArgs),
     /// The scheduled backfill: start a run now, or see the last runs.
     Backfill(leadsync_cli::commands::backfill::BackfillArgs),
+    /// Messenger / Instagram: `meta check` tells whether the app is still subscribed to the Page.
+    Meta(leadsync_cli::commands::meta::MetaArgs),
     /// The ledger test: thousands of webhooks under injected failures, every one accounted for.
     Ledger(leadsync_cli::commands::ledger::LedgerArgs),
     /// Measure throughput, API calls per contact, latency and cold start (`make bench`).
@@ -58,5 +60,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Dlq(args) => leadsync_cli::commands::dlq::run(args).await,
         Command::Ledger(args) => leadsync_cli::commands::ledger::run(args).await,
         Command::Backfill(args) => leadsync_cli::commands::backfill::run(args).await,
+        Command::Meta(args) => leadsync_cli::commands::meta::run(args).await,
     }
 }

@@ -9,20 +9,28 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use thiserror::Error;
 
+use crate::backfill::meta_scan::MetaScan;
 use crate::backfill::{Backfill, BackfillSettings};
 use crate::breaker::CircuitBreaker;
 use crate::calltools::CallToolsSink;
 use crate::calltools::client::CallToolsClient;
 use crate::config::{Config, ConfigError};
+use crate::consumer::meta::MetaParts;
 use crate::consumer::{Consumer, ConsumerParts};
 use crate::ghl::auth::{GhlTokenEndpoint, OAuthSettings, OAuthToken};
 use crate::ghl::client::GhlClient;
 use crate::ghl::verify::{GhlVerifier, KeyError};
+use crate::ingress::meta::MetaIngress;
 use crate::ingress::{Ingress, IngressSettings};
+use crate::meta::Channel;
+use crate::meta::graph::GraphClient;
+use crate::meta::verify::MetaVerifier;
 use crate::queue::sqs::SqsQueue;
+use crate::secret::Secret;
 use crate::store::dynamo::DynamoStore;
 use crate::store::dynamo_backfill::DynamoCheckpoints;
 use crate::store::dynamo_events::DynamoEventLog;
+use crate::store::dynamo_meta::DynamoMetaStore;
 use crate::store::dynamo_tokens::DynamoTokenStore;
 
 #[derive(Debug, Error)]
@@ -87,6 +95,10 @@ pub fn build_ingress(cfg: &Config, aws: &SdkConfig) -> Result<Ingress, BuildErro
             timestamp_tolerance: cfg.ghl.timestamp_tolerance,
             workflow_secret: cfg.ghl.workflow_secret.value().cloned(),
             default_location_id: cfg.ghl.default_location_id.clone(),
+            meta: cfg.meta.app_secret.value().map(|secret| MetaIngress {
+                verifier: MetaVerifier::new(secret),
+                verify_token: cfg.meta.verify_token.value().cloned(),
+            }),
         },
         verifier,
         Arc::new(queue),
@@ -115,6 +127,7 @@ pub fn build_consumer(cfg: &Config, aws: &SdkConfig) -> Result<Consumer, BuildEr
     );
     let dynamodb = aws_sdk_dynamodb::Client::new(aws);
     let table = cfg.require_table()?;
+    let meta = meta_parts(cfg, &http, &dynamodb, table);
     let ghl = ghl_client(cfg, http, &dynamodb, table)?;
     let store = Arc::new(DynamoStore::new(dynamodb.clone(), table));
     let breaker = CircuitBreaker::new("calltools", cfg.breaker, store.clone());
@@ -128,7 +141,31 @@ pub fn build_consumer(cfg: &Config, aws: &SdkConfig) -> Result<Consumer, BuildEr
         rules: cfg.rules.clone(),
         retry: cfg.retry,
         default_region: cfg.default_region.clone(),
+        meta,
     }))
+}
+
+/// The Graph API client and the Meta store, when a Page access token is configured.
+fn meta_parts(
+    cfg: &Config,
+    http: &reqwest::Client,
+    dynamodb: &aws_sdk_dynamodb::Client,
+    table: &str,
+) -> Option<MetaParts> {
+    let token = cfg.meta.page_access_token.value()?;
+    Some(MetaParts {
+        store: Arc::new(DynamoMetaStore::new(dynamodb.clone(), table)),
+        graph: Arc::new(graph_client(cfg, http.clone(), token.clone())),
+    })
+}
+
+pub fn graph_client(cfg: &Config, http: reqwest::Client, token: Secret) -> GraphClient {
+    GraphClient::new(
+        http,
+        &cfg.meta.graph_api_base_url,
+        &cfg.meta.graph_version,
+        token,
+    )
 }
 
 /// The GHL client with a Private Integration Token (`GHL_API_TOKEN`), or with OAuth tokens kept
@@ -186,7 +223,13 @@ pub fn build_backfill(cfg: &Config, aws: &SdkConfig) -> Result<Backfill, BuildEr
         cfg.require_queue_url()?,
         None,
     );
-    Ok(Backfill::new(
+    let meta = meta_parts(
+        cfg,
+        &http_client(Duration::from_secs(30))?,
+        &dynamodb,
+        table,
+    );
+    let mut backfill = Backfill::new(
         Arc::new(ghl),
         Arc::new(DynamoStore::new(dynamodb.clone(), table)),
         Arc::new(queue),
@@ -196,5 +239,25 @@ pub fn build_backfill(cfg: &Config, aws: &SdkConfig) -> Result<Backfill, BuildEr
             location_id,
             ..BackfillSettings::default()
         },
-    ))
+    );
+    // Messenger (and Instagram, through the same Page) when a Page and its token are configured.
+    if let (Some(meta), Some(page)) = (meta, &cfg.meta.page_id) {
+        let accounts = [
+            (Channel::Messenger, Some(page)),
+            (Channel::Instagram, cfg.meta.ig_account_id.as_ref()),
+        ];
+        for (channel, account) in accounts {
+            if let Some(account) = account {
+                backfill = backfill.with_scan(Arc::new(MetaScan::new(
+                    meta.graph.clone(),
+                    meta.store.clone(),
+                    channel,
+                    page.clone(),
+                    account.clone(),
+                    cfg.meta.profile_max_age,
+                )));
+            }
+        }
+    }
+    Ok(backfill)
 }

@@ -102,6 +102,25 @@ pub struct CallToolsConfig {
     pub max_requests_per_second: Option<std::num::NonZeroU32>,
 }
 
+/// Facebook Messenger and Instagram (research/meta_messenger_instagram.md).
+#[derive(Debug, Clone)]
+pub struct MetaConfig {
+    /// Without the version: `https://graph.facebook.com`.
+    pub graph_api_base_url: String,
+    /// `v26.0` unless configured: Meta retires versions about two years after release.
+    pub graph_version: String,
+    /// Verifies `X-Hub-Signature-256`; without it `POST /webhooks/meta` is refused.
+    pub app_secret: SecretSource,
+    /// What the `hub.verify_token` of the subscription handshake must be.
+    pub verify_token: SecretSource,
+    /// The Page access token Graph API calls carry; without it Meta jobs are parked.
+    pub page_access_token: SecretSource,
+    pub page_id: Option<String>,
+    pub ig_account_id: Option<String>,
+    /// Profiles older than this are read again by the backfill.
+    pub profile_max_age: Duration,
+}
+
 /// How long a transiently failed job waits before its next attempt.
 #[derive(Debug, Clone, Copy)]
 pub struct RetryPolicy {
@@ -119,7 +138,7 @@ pub struct Config {
     pub dlq_url: Option<String>,
     pub ghl: GhlConfig,
     pub calltools: CallToolsConfig,
-    pub graph_api_base_url: String,
+    pub meta: MetaConfig,
     pub rules: Rules,
     pub max_body_bytes: usize,
     pub retry: RetryPolicy,
@@ -247,9 +266,27 @@ impl Config {
                     10_000,
                 )?),
             },
-            graph_api_base_url: trim_base(
-                var("GRAPH_API_BASE_URL").unwrap_or_else(|| DEFAULT_GRAPH_API_BASE_URL.into()),
-            ),
+            meta: MetaConfig {
+                graph_api_base_url: trim_base(
+                    var("META_GRAPH_API_BASE_URL")
+                        .unwrap_or_else(|| DEFAULT_GRAPH_API_BASE_URL.into()),
+                ),
+                graph_version: var("META_GRAPH_VERSION")
+                    .unwrap_or_else(|| crate::meta::graph::DEFAULT_GRAPH_VERSION.into()),
+                app_secret: secret("META_APP_SECRET", "META_APP_SECRET_PARAM"),
+                verify_token: secret("META_VERIFY_TOKEN", "META_VERIFY_TOKEN_PARAM"),
+                page_access_token: secret("META_PAGE_ACCESS_TOKEN", "META_PAGE_ACCESS_TOKEN_PARAM"),
+                page_id: var("META_PAGE_ID"),
+                ig_account_id: var("META_IG_ACCOUNT_ID"),
+                profile_max_age: Duration::from_secs(
+                    86_400
+                        * parse_or(
+                            var("META_PROFILE_MAX_AGE_DAYS"),
+                            "META_PROFILE_MAX_AGE_DAYS",
+                            30u64,
+                        )?,
+                ),
+            },
             rules,
             max_body_bytes: parse_or(
                 var("LEADSYNC_MAX_BODY_BYTES"),
@@ -280,6 +317,9 @@ impl Config {
             ("GHL_API_TOKEN", &mut self.ghl.api_token),
             ("GHL_WORKFLOW_SECRET", &mut self.ghl.workflow_secret),
             ("CALLTOOLS_API_KEY", &mut self.calltools.api_key),
+            ("META_APP_SECRET", &mut self.meta.app_secret),
+            ("META_VERIFY_TOKEN", &mut self.meta.verify_token),
+            ("META_PAGE_ACCESS_TOKEN", &mut self.meta.page_access_token),
         ];
         if let Some(o) = &mut self.ghl.oauth {
             sources.push(("GHL_OAUTH_CLIENT_SECRET", &mut o.client_secret));

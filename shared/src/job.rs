@@ -6,12 +6,51 @@
 use serde::{Deserialize, Serialize};
 
 use crate::contact::ContactKey;
+use crate::meta::event::MetaEvent;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "kind")]
 pub enum SyncJob {
     #[serde(rename = "ghl_contact.v1")]
     GhlContact(GhlContactJob),
+    #[serde(rename = "meta_event.v1")]
+    Meta(MetaJob),
+}
+
+/// One Messenger / Instagram webhook item, or a conversation found by the backfill.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MetaJob {
+    /// `meta:msg:<mid>` for messages (the same message twice is one job), otherwise a hash of
+    /// the item.
+    pub job_id: String,
+    pub event: MetaEvent,
+    pub received_at_ms: i64,
+    /// Who created the contact if this job does: `webhook` or `backfill`.
+    #[serde(default = "webhook")]
+    pub origin: Origin,
+    /// The item exactly as received, for the trace.
+    pub payload: String,
+}
+
+/// Where a job came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    Webhook,
+    Backfill,
+}
+
+impl Origin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Webhook => "webhook",
+            Self::Backfill => "backfill",
+        }
+    }
+}
+
+fn webhook() -> Origin {
+    Origin::Webhook
 }
 
 /// What made GoHighLevel tell us about a contact.
@@ -73,18 +112,40 @@ impl SyncJob {
     pub fn id(&self) -> &str {
         match self {
             SyncJob::GhlContact(j) => &j.job_id,
+            SyncJob::Meta(j) => &j.job_id,
         }
     }
 
     pub fn contact_key(&self) -> ContactKey {
         match self {
             SyncJob::GhlContact(j) => ContactKey::ghl(&j.location_id, &j.contact_id),
+            SyncJob::Meta(j) => j
+                .event
+                .channel
+                .contact_key(&j.event.account_id, &j.event.user_id),
         }
     }
 
     pub fn source(&self) -> &'static str {
         match self {
             SyncJob::GhlContact(_) => "ghl",
+            SyncJob::Meta(j) => j.event.channel.as_str(),
+        }
+    }
+
+    /// When the job arrived at leadsync (epoch ms).
+    pub fn received_at_ms(&self) -> i64 {
+        match self {
+            SyncJob::GhlContact(j) => j.received_at_ms,
+            SyncJob::Meta(j) => j.received_at_ms,
+        }
+    }
+
+    /// What the event was, for the event log: the GHL trigger or the Meta event kind.
+    pub fn trigger(&self) -> &'static str {
+        match self {
+            SyncJob::GhlContact(j) => j.trigger.as_str(),
+            SyncJob::Meta(j) => j.event.kind.name(),
         }
     }
 
@@ -114,9 +175,10 @@ mod tests {
         });
         let json = job.to_json();
         assert!(json.starts_with(r#"{"kind":"ghl_contact.v1""#), "{json}");
-        let back_payload = match SyncJob::from_json(&json).unwrap() {
-            SyncJob::GhlContact(j) => j.payload,
+        let SyncJob::GhlContact(back) = SyncJob::from_json(&json).unwrap() else {
+            panic!("a GHL job")
         };
+        let back_payload = back.payload;
         assert_eq!(
             back_payload, r#"{"a": [1, 2]}"#,
             "the payload survives byte for byte"

@@ -15,6 +15,7 @@ pub mod ghl;
 pub mod ingress;
 pub mod job;
 pub mod memory;
+pub mod meta;
 pub mod pem;
 pub mod queue;
 pub mod remote;

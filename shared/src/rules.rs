@@ -1,5 +1,8 @@
 //! Rules: which source tags put a contact into which CallTools buckets and tags.
 //!
+//! A rule names a tag (GHL contacts carrying it) or a source (`messenger`, `instagram`: every
+//! contact from it that has a phone number, since Meta contacts carry no tags).
+//!
 //! Rules are configuration (`LEADSYNC_RULES`), not code. Tags compare after [`normalize_tag`], so
 //! "Cold Lead", " cold  lead " and "cold lead" are the same tag.
 
@@ -7,11 +10,15 @@ use std::collections::BTreeSet;
 
 use serde::Deserialize;
 
-/// One rule: a contact carrying `tag` belongs in `bucket` and gets `calltools_tags`.
+/// One rule: a contact carrying `tag` (or any contact from `source`) belongs in `bucket` and
+/// gets `calltools_tags`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "RuleJson")]
 pub struct Rule {
+    /// Empty for a source rule.
     pub tag: String,
+    /// `messenger` or `instagram`: the rule is about every contact from that source.
+    pub source: Option<String>,
     /// The CallTools bucket, by name (resolved to an id once per cold start) or by id.
     pub bucket: Option<BucketRef>,
     /// CallTools tag names to add alongside the bucket.
@@ -19,10 +26,12 @@ pub struct Rule {
 }
 
 /// A rule as written in `LEADSYNC_RULES`.
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RuleJson {
+    #[serde(default)]
     tag: String,
+    source: Option<String>,
     bucket: Option<String>,
     bucket_id: Option<i64>,
     #[serde(default)]
@@ -32,12 +41,22 @@ struct RuleJson {
 impl TryFrom<RuleJson> for Rule {
     type Error = String;
     fn try_from(r: RuleJson) -> Result<Self, Self::Error> {
+        let name = r.source.as_deref().unwrap_or(&r.tag).to_string();
+        match (&r.source, normalize_tag(&r.tag).is_empty()) {
+            (Some(_), false) => {
+                return Err(format!("rule {name:?}: give a tag or a source, not both"));
+            }
+            (Some(s), true) if !SOURCE_RULES.contains(&s.as_str()) => {
+                return Err(format!(
+                    "rule source {s:?}: expected one of {SOURCE_RULES:?}"
+                ));
+            }
+            (None, true) => return Err(format!("rule {r:?} has an empty tag")),
+            _ => {}
+        }
         let bucket = match (r.bucket, r.bucket_id) {
             (Some(_), Some(_)) => {
-                return Err(format!(
-                    "rule {:?}: give bucket or bucket_id, not both",
-                    r.tag
-                ));
+                return Err(format!("rule {name:?}: give bucket or bucket_id, not both"));
             }
             (Some(name), None) => Some(BucketRef::Name(name)),
             (None, Some(id)) => Some(BucketRef::Id(id)),
@@ -45,17 +64,20 @@ impl TryFrom<RuleJson> for Rule {
         };
         if bucket.is_none() && r.calltools_tags.is_empty() {
             return Err(format!(
-                "rule {:?} names neither a bucket nor CallTools tags",
-                r.tag
+                "rule {name:?} names neither a bucket nor CallTools tags"
             ));
         }
         Ok(Self {
             tag: r.tag,
+            source: r.source,
             bucket,
             calltools_tags: r.calltools_tags,
         })
     }
 }
+
+/// The sources a rule can name instead of a tag.
+pub const SOURCE_RULES: [&str; 2] = ["messenger", "instagram"];
 
 /// A CallTools bucket named in a rule.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -125,9 +147,6 @@ impl Rules {
         if rules.is_empty() {
             return Err("at least one rule is needed".into());
         }
-        if let Some(r) = rules.iter().find(|r| normalize_tag(&r.tag).is_empty()) {
-            return Err(format!("rule {r:?} has an empty tag"));
-        }
         Ok(Self::new(rules, on_tag_removed))
     }
 
@@ -136,6 +155,7 @@ impl Rules {
         Self::new(
             vec![Rule {
                 tag: "cold lead".into(),
+                source: None,
                 bucket: Some(BucketRef::Name("Cold Leads".into())),
                 calltools_tags: Vec::new(),
             }],
@@ -151,7 +171,7 @@ impl Rules {
     pub fn membership_for<S: AsRef<str>>(&self, tags: &[S]) -> Membership {
         let tags: BTreeSet<String> = tags.iter().map(|t| normalize_tag(t.as_ref())).collect();
         let mut m = Membership::default();
-        for (tag, rule) in &self.rules {
+        for (tag, rule) in self.tag_rules() {
             if tags.contains(tag) {
                 m.buckets.extend(rule.bucket.clone());
                 m.calltools_tags.extend(rule.calltools_tags.iter().cloned());
@@ -160,9 +180,26 @@ impl Rules {
         m
     }
 
+    /// The membership the source rules give every contact from `source` (`messenger`, ...).
+    pub fn membership_for_source(&self, source: &str) -> Membership {
+        let mut m = Membership::default();
+        for rule in self.rules().filter(|r| r.source.as_deref() == Some(source)) {
+            m.buckets.extend(rule.bucket.clone());
+            m.calltools_tags.extend(rule.calltools_tags.iter().cloned());
+        }
+        m
+    }
+
+    fn tag_rules(&self) -> impl Iterator<Item = (&String, &Rule)> {
+        self.rules
+            .iter()
+            .filter(|(_, r)| r.source.is_none())
+            .map(|(t, r)| (t, r))
+    }
+
     /// The rules' tags as written, for a source search filter.
     pub fn tags(&self) -> Vec<String> {
-        self.rules.iter().map(|(_, r)| r.tag.clone()).collect()
+        self.tag_rules().map(|(_, r)| r.tag.clone()).collect()
     }
 
     /// A canonical text of the rules: when they change, every contact's [`source_hash`]
@@ -181,7 +218,11 @@ impl Rules {
                 };
                 let mut tags = r.calltools_tags.clone();
                 tags.sort();
-                format!("{tag}|{bucket}|{}", tags.join(","))
+                let scope = match &r.source {
+                    Some(source) => format!("source:{source}"),
+                    None => tag.clone(),
+                };
+                format!("{scope}|{bucket}|{}", tags.join(","))
             })
             .collect();
         parts.sort();
@@ -283,5 +324,34 @@ mod tests {
             Rules::from_json(r#"[{"tag":"x","bucket_name":"y"}]"#, OnTagRemoved::Keep).is_err()
         );
         assert!(Rules::from_json("{", OnTagRemoved::Keep).is_err());
+    }
+
+    #[test]
+    fn a_source_rule_applies_to_every_contact_of_that_source_and_to_no_tag() {
+        let rules = Rules::from_json(
+            r#"[{"tag":"cold lead","bucket":"Cold Leads"},{"source":"messenger","bucket":"Messenger Leads","calltools_tags":["fb"]}]"#,
+            OnTagRemoved::RemoveFromBucket,
+        )
+        .unwrap();
+        let m = rules.membership_for_source("messenger");
+        assert_eq!(
+            m.buckets,
+            BTreeSet::from([BucketRef::Name("Messenger Leads".into())])
+        );
+        assert!(rules.membership_for_source("instagram").is_empty());
+        assert_eq!(
+            rules.tags(),
+            ["cold lead"],
+            "a source rule is no GHL search filter"
+        );
+        assert!(!rules.mentions_any(&["", "messenger"]));
+        for bad in [
+            r#"[{"source":"whatsapp","bucket":"x"}]"#,
+            r#"[{"tag":"t","source":"messenger","bucket":"x"}]"#,
+            r#"[{"tag":"  ","bucket":"x"}]"#,
+            r#"[{"bucket":"x"}]"#,
+        ] {
+            assert!(Rules::from_json(bad, OnTagRemoved::Keep).is_err(), "{bad}");
+        }
     }
 }

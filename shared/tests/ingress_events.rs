@@ -9,9 +9,11 @@ use aws_lc_rs::signature::Ed25519KeyPair;
 use base64::Engine;
 use leadsync::clock::now_ms;
 use leadsync::ghl::verify::GhlVerifier;
+use leadsync::ingress::meta::MetaIngress;
 use leadsync::ingress::{Ingress, IngressSettings, http::handle_request};
 use leadsync::job::{GhlTrigger, SyncJob};
 use leadsync::memory::{MemoryLedger, MemoryQueue};
+use leadsync::meta::verify::MetaVerifier;
 use leadsync::pem::decode_pem;
 use leadsync::secret::Secret;
 use serde_json::Value;
@@ -27,6 +29,11 @@ fn ingress(queue: Arc<MemoryQueue>, ledger: Arc<MemoryLedger>) -> Ingress {
             timestamp_tolerance: Duration::from_secs(300),
             workflow_secret: Some(Secret::new("sandbox-workflow-secret")),
             default_location_id: None,
+            // The sandbox's Meta app (cli/src/sandbox: SandboxConfig::default()).
+            meta: Some(MetaIngress {
+                verifier: MetaVerifier::new(&Secret::new("sandbox-meta-app-secret")),
+                verify_token: Some(Secret::new("sandbox-meta-verify-token")),
+            }),
         },
         GhlVerifier::from_pem(ED25519_PUBLIC, RSA_PUBLIC).expect("sandbox keys parse"),
         queue,
@@ -46,7 +53,9 @@ async fn invoke(ingress: &Ingress, fixture: &str) -> (u16, Value) {
 fn the_job(queue: &MemoryQueue) -> leadsync::job::GhlContactJob {
     let jobs = queue.jobs();
     assert_eq!(jobs.len(), 1, "{jobs:?}");
-    let SyncJob::GhlContact(j) = jobs[0].clone();
+    let SyncJob::GhlContact(j) = jobs[0].clone() else {
+        panic!("a GHL job")
+    };
     j
 }
 
@@ -87,9 +96,51 @@ async fn the_workflow_fixture_is_enqueued_and_a_repeat_gets_the_same_job_id() {
         "identical deliveries are one job for the consumer"
     );
     let jobs = queue.jobs();
-    let SyncJob::GhlContact(j) = &jobs[0];
+    let SyncJob::GhlContact(j) = &jobs[0] else {
+        panic!("a GHL job")
+    };
     assert_eq!(j.trigger, GhlTrigger::Workflow);
     assert_eq!(j.version_ms, None);
+}
+
+#[tokio::test]
+async fn the_meta_fixtures_answer_the_handshake_and_enqueue_one_job_per_item() {
+    let queue = Arc::new(MemoryQueue::default());
+    let ingress = ingress(queue.clone(), Arc::new(MemoryLedger::default()));
+    let handshake = include_str!("../../events/apigw-meta-handshake.json");
+    let response =
+        handle_request(&ingress, lambda_http::request::from_str(handshake).unwrap()).await;
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(response.headers()["content-type"], "text/plain");
+    assert_eq!(
+        leadsync::ingress::http::body_bytes(response.body()),
+        b"1158201444",
+        "the challenge, as-is"
+    );
+    for (fixture, items, source) in [
+        (
+            include_str!("../../events/apigw-meta-messenger.json"),
+            4,
+            "messenger",
+        ),
+        (
+            include_str!("../../events/apigw-meta-instagram.json"),
+            2,
+            "instagram",
+        ),
+    ] {
+        queue.clear();
+        let (status, answer) = invoke(&ingress, fixture).await;
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(answer["jobs"], items);
+        let jobs = queue.jobs();
+        assert_eq!(jobs.len(), items);
+        assert!(jobs.iter().all(|j| j.source() == source));
+    }
+    // A fixture whose body is changed by one byte no longer verifies.
+    let tampered = include_str!("../../events/apigw-meta-messenger.json").replace("Sure", "sure");
+    let (status, _) = invoke(&ingress, &tampered).await;
+    assert_eq!(status, 401);
 }
 
 fn signed_event(body: &str) -> String {

@@ -6,6 +6,8 @@ mod bad_input;
 mod batches;
 mod dlq;
 mod failures;
+mod meta;
+mod meta_backfill;
 mod oauth;
 mod signatures;
 mod sync;

@@ -249,7 +249,7 @@ async fn ingress_chunk(
     for p in chunk {
         let t = Instant::now();
         let answer = ingress
-            .handle("POST", GHL_MARKETPLACE_PATH, &p.headers, &p.body)
+            .handle("POST", GHL_MARKETPLACE_PATH, "", &p.headers, &p.body)
             .await;
         hist.saturating_record(t.elapsed().as_nanos() as u64);
         if answer.status != 202 {
@@ -272,6 +272,7 @@ fn fresh_ingress() -> Result<(Ingress, Arc<MemoryQueue>, Arc<CountingEventLog>)>
             timestamp_tolerance: Duration::from_secs(300),
             workflow_secret: None,
             default_location_id: None,
+            meta: None,
         },
         GhlVerifier::from_pem(keys::ED25519_PUBLIC_PEM, keys::RSA_PUBLIC_PEM)?,
         queue.clone(),

@@ -43,8 +43,8 @@ pub struct RunArgs {
     /// Read every contact that carries a rule's tag.
     #[arg(long)]
     pub full: bool,
-    /// The source to read.
-    #[arg(long, default_value = "ghl")]
+    /// The source to read: ghl, messenger or instagram.
+    #[arg(long, default_value = "ghl", value_parser = ["ghl", "messenger", "instagram"])]
     pub source: String,
     /// Start the run and return at once; the schedule's resume tick carries it on.
     #[arg(long)]
@@ -57,8 +57,11 @@ pub struct RunArgs {
 #[derive(clap::Args)]
 pub struct StatusArgs {
     /// The GHL location (sub-account); default `GHL_LOCATION_ID`, or the local stack's.
-    #[arg(long)]
+    #[arg(long, alias = "account")]
     pub location: Option<String>,
+    /// Whose runs: ghl, messenger or instagram.
+    #[arg(long, default_value = "ghl", value_parser = ["ghl", "messenger", "instagram"])]
+    pub source: String,
     /// At most this many finished runs, newest first.
     #[arg(long, default_value_t = 10)]
     pub limit: usize,
@@ -263,17 +266,23 @@ pub fn parse_since(text: &str, now_ms: i64) -> Result<i64> {
 }
 
 async fn status_command(args: StatusArgs) -> Result<()> {
-    let location = match args.location.or_else(|| env_var("GHL_LOCATION_ID")) {
+    let source = args.source.as_str();
+    let (variable, from_stack): (&str, fn(StackInfo) -> Option<String>) = match source {
+        "messenger" => ("META_PAGE_ID", |s| s.meta_page_id),
+        "instagram" => ("META_IG_ACCOUNT_ID", |s| s.meta_ig_account_id),
+        _ => ("GHL_LOCATION_ID", |s| s.ghl_location_id),
+    };
+    let location = match args.location.or_else(|| env_var(variable)) {
         Some(l) => l,
         None => StackInfo::read()
             .ok()
-            .and_then(|s| s.ghl_location_id)
-            .context("pass --location or set GHL_LOCATION_ID")?,
+            .and_then(from_stack)
+            .with_context(|| format!("pass --account or set {variable}"))?,
     };
     let (client, table) = state_table("read the backfill runs of").await?;
     let checkpoints = DynamoCheckpoints::new(client, table);
-    let current = checkpoints.current("ghl", &location).await?;
-    let history = checkpoints.history("ghl", &location, args.limit).await?;
+    let current = checkpoints.current(source, &location).await?;
+    let history = checkpoints.history(source, &location, args.limit).await?;
     if args.json {
         #[derive(Serialize)]
         struct Out<'a> {
@@ -289,7 +298,7 @@ async fn status_command(args: StatusArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
     }
-    println!("ghl location {location}");
+    println!("{source} account {location}");
     print!("{}", render_runs(current.as_ref(), &history));
     Ok(())
 }
@@ -349,6 +358,16 @@ pub fn render_runs(current: Option<&Run>, finished: &[Run]) -> String {
         if let Some(e) = &run.error {
             let _ = writeln!(out, "{:<19}   error: {e}", "");
         }
+        if run.refreshed > 0 {
+            let _ = writeln!(
+                out,
+                "{:<19}   profiles sent for a refresh: {}",
+                "", run.refreshed
+            );
+        }
+        for w in &run.warnings {
+            let _ = writeln!(out, "{:<19}   WARNING: {w}", "");
+        }
     }
     out
 }
@@ -387,6 +406,8 @@ mod tests {
             invocations: 1,
             finished_at_ms: Some(1_793_491_212_500),
             error: error.map(str::to_string),
+            refreshed: 0,
+            warnings: Vec::new(),
         }
     }
 

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use crate::local::SANDBOX_WORKFLOW_SECRET;
 use crate::local::apigw::api_gateway_event;
 use crate::sandbox::keys::sign_ghl;
+use crate::sandbox::{SandboxConfig, meta_escaped_json, sign_meta};
 
 #[derive(clap::Args)]
 pub struct EventsArgs {
@@ -36,7 +37,7 @@ pub fn all() -> Vec<(&'static str, Value)> {
     let mut events = vec![
         (
             "apigw-ghl-contact-tag-update.json",
-            http_event(
+            ghl_event(
                 "/webhooks/ghl",
                 &[("x-ghl-signature", &sig.ed25519_b64)],
                 CONTACT_TAG_UPDATE,
@@ -44,7 +45,7 @@ pub fn all() -> Vec<(&'static str, Value)> {
         ),
         (
             "apigw-ghl-contact-tag-update-legacy-rsa.json",
-            http_event(
+            ghl_event(
                 "/webhooks/ghl",
                 &[("x-wh-signature", &sig.rsa_b64)],
                 CONTACT_TAG_UPDATE,
@@ -52,7 +53,7 @@ pub fn all() -> Vec<(&'static str, Value)> {
         ),
         (
             "apigw-ghl-workflow.json",
-            http_event(
+            ghl_event(
                 "/webhooks/ghl/workflow",
                 &[(
                     "authorization",
@@ -62,28 +63,115 @@ pub fn all() -> Vec<(&'static str, Value)> {
             ),
         ),
     ];
+    events.extend(meta_events());
     events.push(("sqs-batch.json", sqs_batch()));
     events
 }
 
-fn http_event(path: &str, extra: &[(&'static str, &str)], body: &str) -> Value {
+/// The Meta handshake, and one Messenger and one Instagram POST signed with the sandbox's app
+/// secret, in Meta's escaped form (non-ASCII as `\uXXXX`), as Meta sends them (research §1-3).
+fn meta_events() -> Vec<(&'static str, Value)> {
+    let played = SandboxConfig::default();
+    let (page, ig) = (
+        played.meta_page_id.as_str(),
+        played.meta_ig_account_id.as_str(),
+    );
+    let t = 1_795_428_000_000_i64;
+    let psid = "2400000000000001";
+    let igsid = "1700000000000001";
+    let messenger = json!({"object": "page", "entry": [
+        {"id": page, "time": t, "messaging": [
+            {"sender": {"id": psid}, "recipient": {"id": page}, "timestamp": t,
+             "message": {"mid": "m_sample_0001", "text": "Grüße! Can you call me? 📞",
+                         "quick_reply": {"payload": "+14155550142"}}},
+            {"sender": {"id": page}, "recipient": {"id": psid}, "timestamp": t + 1000,
+             "message": {"mid": "m_sample_0002", "text": "Sure, what time suits you?", "is_echo": true, "app_id": 1_517_000_000_000_001_i64}},
+            {"sender": {"id": psid}, "recipient": {"id": page}, "timestamp": t + 2000,
+             "delivery": {"mids": ["m_sample_0002"], "watermark": t + 1500}},
+            {"sender": {"id": psid}, "recipient": {"id": page}, "timestamp": t + 3000,
+             "read": {"watermark": t + 1500}}
+        ]}
+    ]});
+    let instagram = json!({"object": "instagram", "entry": [
+        {"id": ig, "time": t, "messaging": [
+            {"sender": {"id": igsid}, "recipient": {"id": ig}, "timestamp": t,
+             "message": {"mid": "aWdfZAG1faXRlbToxOklHTWVzc2FnZAUlEOjE3ODQx", "text": "Hola 👋"}},
+            {"sender": {"id": igsid}, "recipient": {"id": ig}, "timestamp": t + 1000,
+             "reaction": {"mid": "aWdfZAG1faXRlbToxOklHTWVzc2FnZAUlEOjE3ODQx", "action": "react", "reaction": "love", "emoji": "❤"}}
+        ]}
+    ]});
+    let signed = |v: &Value| {
+        let body = meta_escaped_json(v);
+        let sig = sign_meta(&played.meta_app_secret, body.as_bytes());
+        (body, sig)
+    };
+    let (m_body, m_sig) = signed(&messenger);
+    let (i_body, i_sig) = signed(&instagram);
+    let query = format!(
+        "hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token={}",
+        played.meta_verify_token
+    );
+    vec![
+        (
+            "apigw-meta-handshake.json",
+            http_event("GET", "/webhooks/meta", &query, META_AGENT, &[], ""),
+        ),
+        (
+            "apigw-meta-messenger.json",
+            http_event(
+                "POST",
+                "/webhooks/meta",
+                "",
+                META_AGENT,
+                &[("x-hub-signature-256", &m_sig)],
+                &m_body,
+            ),
+        ),
+        (
+            "apigw-meta-instagram.json",
+            http_event(
+                "POST",
+                "/webhooks/meta",
+                "",
+                META_AGENT,
+                &[("x-hub-signature-256", &i_sig)],
+                &i_body,
+            ),
+        ),
+    ]
+}
+
+const GHL_AGENT: &str = "GoHighLevel-Webhooks";
+const META_AGENT: &str = "facebookexternalua";
+
+fn ghl_event(path: &str, extra: &[(&'static str, &str)], body: &str) -> Value {
+    http_event("POST", path, "", GHL_AGENT, extra, body)
+}
+
+fn http_event(
+    method: &str,
+    path: &str,
+    query: &str,
+    agent: &str,
+    extra: &[(&'static str, &str)],
+    body: &str,
+) -> Value {
     let mut headers = HeaderMap::new();
-    headers.insert(
-        "content-type",
-        "application/json".parse().expect("valid header"),
-    );
-    headers.insert(
-        "user-agent",
-        "GoHighLevel-Webhooks".parse().expect("valid header"),
-    );
+    if method == "POST" {
+        headers.insert(
+            "content-type",
+            "application/json".parse().expect("valid header"),
+        );
+    }
+    headers.insert("user-agent", agent.parse().expect("valid header"));
     for (k, v) in extra {
         headers.insert(*k, v.parse().expect("valid header"));
     }
     let mut event = api_gateway_event(
-        "POST",
+        method,
         path,
-        "",
-        &format!("POST {path}"),
+        query,
+        &format!("{method} {path}"),
         &headers,
         body.as_bytes(),
     );

@@ -45,6 +45,11 @@ pub struct StackInfo {
     /// The GHL location the stack syncs.
     #[serde(default)]
     pub ghl_location_id: Option<String>,
+    /// The Facebook Page and Instagram account the stack reads (the sandbox's).
+    #[serde(default)]
+    pub meta_page_id: Option<String>,
+    #[serde(default)]
+    pub meta_ig_account_id: Option<String>,
 }
 
 impl StackInfo {
@@ -86,6 +91,8 @@ async fn up(api_port: u16, sandbox_port: u16, template: PathBuf) -> Result<()> {
         lambda_url: stack.lambda.as_ref().map(|l| l.url.clone()),
         backfill_function: Some(stack.resources.backfill_function.clone()),
         ghl_location_id: stack.config.ghl.default_location_id.clone(),
+        meta_page_id: stack.config.meta.page_id.clone(),
+        meta_ig_account_id: stack.config.meta.ig_account_id.clone(),
     };
     std::fs::create_dir_all(".local")?;
     std::fs::write(STATE_FILE, serde_json::to_string_pretty(&info)?)?;

@@ -10,6 +10,7 @@ pub mod dlq;
 pub mod events;
 pub mod ledger;
 pub mod local;
+pub mod meta;
 pub mod trace;
 
 /// The deployed state table (`LEADSYNC_TABLE` + the usual AWS configuration), or else the local

@@ -133,6 +133,7 @@ impl Stack {
                     location_id: SANDBOX_LOCATION_ID.into(),
                     marketplace_webhook_url: Some(format!("{api_url}/webhooks/ghl")),
                     workflow_webhook_url: Some(format!("{api_url}/webhooks/ghl/workflow")),
+                    meta_webhook_url: Some(format!("{api_url}/webhooks/meta")),
                     workflow_secret: Some(SANDBOX_WORKFLOW_SECRET.into()),
                     duplicate_mode: opts.duplicate_mode,
                     ghl_retry_interval: opts.ghl_retry_interval,
@@ -146,6 +147,17 @@ impl Stack {
 
         let mut vars: HashMap<String, String> = HashMap::new();
         if let Some(sb) = &sandbox {
+            let played = SandboxConfig::default();
+            for (k, v) in [
+                ("META_GRAPH_API_BASE_URL", sb.url.as_str()),
+                ("META_APP_SECRET", played.meta_app_secret.as_str()),
+                ("META_VERIFY_TOKEN", played.meta_verify_token.as_str()),
+                ("META_PAGE_ACCESS_TOKEN", played.meta_page_token.as_str()),
+                ("META_PAGE_ID", played.meta_page_id.as_str()),
+                ("META_IG_ACCOUNT_ID", played.meta_ig_account_id.as_str()),
+            ] {
+                vars.insert(k.into(), v.into());
+            }
             for (k, v) in [
                 ("GHL_API_BASE_URL", sb.url.as_str()),
                 ("CALLTOOLS_BASE_URL", sb.url.as_str()),
@@ -222,6 +234,11 @@ impl Stack {
 
     pub fn workflow_url(&self) -> String {
         format!("{}/webhooks/ghl/workflow", self.api.url)
+    }
+
+    /// The Messenger / Instagram callback (`GET` handshake, `POST` events).
+    pub fn meta_webhook_url(&self) -> String {
+        format!("{}/webhooks/meta", self.api.url)
     }
 
     pub fn sandbox_url(&self) -> Option<&str> {

@@ -48,6 +48,13 @@ pub struct Run {
     pub invocations: u32,
     pub finished_at_ms: Option<i64>,
     pub error: Option<String>,
+    /// Contacts sent for a profile refresh after the scan (Meta).
+    #[serde(default)]
+    pub refreshed: u64,
+    /// What a finished run found wrong beside the scan (Meta: the app is no longer subscribed
+    /// to the Page).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 #[async_trait]

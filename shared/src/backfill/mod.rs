@@ -1,6 +1,7 @@
-//! The scheduled backfill: pages through GoHighLevel's contacts and enqueues exactly those whose
-//! source hash differs from what leadsync last applied (or that it never saw), so the webhooks'
-//! misses are repaired and an unchanged contact costs nothing.
+//! The scheduled backfill: pages through a source (GoHighLevel's contacts, a Page's Messenger or
+//! Instagram conversations) and enqueues exactly what differs from what leadsync last applied
+//! (or never saw), so the webhooks' misses are repaired and an unchanged contact costs nothing.
+//! Each source is a [`Scan`]; runs, checkpoints, pauses and drift are the same for all.
 //!
 //! A run checkpoints after every page. An invocation stops before its deadline and the next one
 //! (the schedule's resume tick, or `leadsync backfill run`) goes on from the checkpoint; a page
@@ -8,7 +9,9 @@
 //! the consumer settles as duplicates. Nothing is ever deleted because a scan did not see it.
 
 pub mod checkpoint;
+pub mod ghl_scan;
 pub mod memory;
+pub mod meta_scan;
 mod request;
 #[cfg(test)]
 mod tests;
@@ -20,18 +23,17 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::clock::now_ms;
-use crate::contact::{ContactKey, source_hash};
+use crate::contact::ContactKey;
 use crate::ghl::client::GhlApi;
-use crate::ghl::search::{Found, SearchQuery, updated_since_filter};
-use crate::job::{GhlContactJob, GhlTrigger, SyncJob};
+use crate::job::SyncJob;
 use crate::queue::JobQueue;
 use crate::remote::RemoteError;
 use crate::rules::Rules;
 use crate::store::StateStore;
 pub use checkpoint::{Checkpoints, Run, Scope, Status};
+pub use ghl_scan::GhlScan;
 pub use request::Request;
 
-const SOURCE: &str = "ghl";
 /// Waits for one page before the run pauses until the next invocation.
 const PAGE_ATTEMPTS: u32 = 5;
 
@@ -77,19 +79,56 @@ pub enum BackfillError {
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
     Queue(#[from] crate::queue::QueueError),
+    #[error("the backfill has no {0} source configured")]
+    NotConfigured(String),
+}
+
+/// One source's side of a backfill: how a page is read and which of its contacts need a job.
+#[async_trait::async_trait]
+pub trait Scan: Send + Sync {
+    /// `ghl`, `messenger`, `instagram`: the run's source and the request's `source`.
+    fn source(&self) -> &'static str;
+    /// The location, Page or Instagram account scanned.
+    fn account(&self) -> &str;
+    /// The page at the run's cursor.
+    async fn fetch(&self, run: &Run) -> Result<Fetched, RemoteError>;
+    /// The candidates leadsync has not applied as they are now, as jobs: the drift.
+    async fn changed(&self, candidates: Vec<Candidate>) -> Result<Vec<SyncJob>, BackfillError>;
+    /// Whatever else a finished run does for this source (Meta: the subscription check and the
+    /// profile refresh); answers more jobs to send. What it finds wrong goes into the run's
+    /// warnings.
+    async fn after_run(&self, _run: &mut Run) -> Result<Vec<SyncJob>, BackfillError> {
+        Ok(Vec::new())
+    }
+}
+
+/// One page of a scan.
+pub struct Fetched {
+    pub candidates: Vec<Candidate>,
+    /// The cursor of the next page; `None` after the last.
+    pub next: Option<serde_json::Value>,
+    /// How many candidates the whole scan holds, when the source says.
+    pub total: Option<u64>,
+}
+
+/// A contact as the source has it now, with the job that would apply it.
+pub struct Candidate {
+    pub key: ContactKey,
+    /// What the stored state must match for the contact to count as unchanged (GHL: the
+    /// source hash; Meta: the conversation's last activity).
+    pub fingerprint: String,
+    pub job: SyncJob,
 }
 
 pub struct Backfill {
-    ghl: Arc<dyn GhlApi>,
-    states: Arc<dyn StateStore>,
+    scans: Vec<Arc<dyn Scan>>,
     queue: Arc<dyn JobQueue>,
     checkpoints: Arc<dyn Checkpoints>,
-    rules: Rules,
-    rules_fingerprint: String,
     settings: BackfillSettings,
 }
 
 impl Backfill {
+    /// A backfill of the GHL location in `settings`; [`Backfill::with_scan`] adds sources.
     pub fn new(
         ghl: Arc<dyn GhlApi>,
         states: Arc<dyn StateStore>,
@@ -98,35 +137,55 @@ impl Backfill {
         rules: Rules,
         settings: BackfillSettings,
     ) -> Self {
-        Self {
-            rules_fingerprint: rules.fingerprint(),
+        let ghl_scan = GhlScan::new(
             ghl,
             states,
+            rules,
+            settings.location_id.clone(),
+            settings.page_limit,
+        );
+        Self {
+            scans: vec![Arc::new(ghl_scan)],
             queue,
             checkpoints,
-            rules,
             settings,
         }
     }
 
+    pub fn with_scan(mut self, scan: Arc<dyn Scan>) -> Self {
+        self.scans.push(scan);
+        self
+    }
+
+    /// The configured sources, in order.
+    pub fn sources(&self) -> Vec<&'static str> {
+        self.scans.iter().map(|s| s.source()).collect()
+    }
+
     /// Starts or continues a run and takes pages until it ends or `deadline_ms` nears.
     pub async fn handle(&self, req: &Request, deadline_ms: i64) -> Result<Ending, BackfillError> {
-        let account = &self.settings.location_id;
-        let run = match self.checkpoints.current(SOURCE, account).await? {
+        let source = req.source.as_deref().unwrap_or("ghl");
+        let scan = self
+            .scans
+            .iter()
+            .find(|s| s.source() == source)
+            .ok_or_else(|| BackfillError::NotConfigured(source.to_string()))?
+            .as_ref();
+        let run = match self.checkpoints.current(source, scan.account()).await? {
             Some(run) => run,
             None if req.resume => return Ok(Ending::Idle),
             None => {
-                let run = self.new_run(req).await?;
+                let run = self.new_run(scan, req).await?;
                 if !self.checkpoints.begin(&run).await? {
                     return Ok(Ending::Busy);
                 }
                 run
             }
         };
-        self.drive(run, deadline_ms).await
+        self.drive(scan, run, deadline_ms).await
     }
 
-    async fn new_run(&self, req: &Request) -> Result<Run, BackfillError> {
+    async fn new_run(&self, scan: &dyn Scan, req: &Request) -> Result<Run, BackfillError> {
         let now = now_ms();
         let (scope, since_ms) = if req.full {
             (Scope::Full, None)
@@ -137,7 +196,7 @@ impl Backfill {
             // run of all is a full one.
             let last = self
                 .checkpoints
-                .history(SOURCE, &self.settings.location_id, 10)
+                .history(scan.source(), scan.account(), 10)
                 .await?
                 .into_iter()
                 .find(|r| r.status == Status::Done);
@@ -151,8 +210,8 @@ impl Backfill {
         };
         Ok(Run {
             run_id: format!("{now:013}-{:04x}", rand::random::<u16>()),
-            source: SOURCE.into(),
-            account: self.settings.location_id.clone(),
+            source: scan.source().into(),
+            account: scan.account().to_string(),
             scope,
             since_ms,
             started_at_ms: now,
@@ -166,24 +225,18 @@ impl Backfill {
             invocations: 0,
             finished_at_ms: None,
             error: None,
+            refreshed: 0,
+            warnings: Vec::new(),
         })
     }
 
-    fn query(&self, run: &Run) -> SearchQuery {
-        let (location, limit) = (&self.settings.location_id, self.settings.page_limit);
-        let mut query = match run.scope {
-            Scope::Full => SearchQuery::tagged(location, &self.rules.tags(), limit),
-            Scope::Since => SearchQuery::new(
-                location,
-                vec![updated_since_filter(run.since_ms.unwrap_or(0))],
-                limit,
-            ),
-        };
-        query.search_after = run.cursor.clone();
-        query
-    }
-
-    async fn drive(&self, mut run: Run, deadline_ms: i64) -> Result<Ending, BackfillError> {
+    async fn drive(
+        &self,
+        scan: &dyn Scan,
+        mut run: Run,
+        deadline_ms: i64,
+    ) -> Result<Ending, BackfillError> {
+        let source = scan.source();
         run.invocations += 1;
         let reserve = self.settings.reserve.as_millis() as i64;
         loop {
@@ -191,10 +244,10 @@ impl Backfill {
                 return self.pause(run).await;
             }
             let pages_before = run.pages;
-            let page = match self.page(&run, deadline_ms - reserve).await {
+            let page = match self.page(scan, &run, deadline_ms - reserve).await {
                 Ok(page) => page,
                 Err(e) if e.is_transient() => {
-                    tracing::warn!(run_id = %run.run_id, error = %e, "GHL keeps refusing the search; pausing the run");
+                    tracing::warn!(run_id = %run.run_id, source, error = %e, "the source keeps refusing; pausing the run");
                     run.errors += 1;
                     return self.pause(run).await;
                 }
@@ -202,25 +255,26 @@ impl Backfill {
                     run.errors += 1;
                     run.status = Status::Failed;
                     run.error = Some(e.to_string());
-                    return self.finish(run).await;
+                    return self.finish(scan, run).await;
                 }
             };
-            let jobs = self.changed(&page.contacts).await?;
+            let n = page.candidates.len() as u64;
+            let jobs = scan.changed(page.candidates).await?;
             self.queue.enqueue_batch(&jobs).await?;
-            let n = page.contacts.len() as u64;
             run.pages += 1;
             run.seen += n;
             run.enqueued += jobs.len() as u64;
             run.unchanged += n - jobs.len() as u64;
-            // A full last page still carries a cursor; when the run has seen exactly as many
-            // contacts as GHL says match, the empty page after it is not worth a call.
-            run.cursor = page.next.filter(|_| page.total != Some(run.seen));
-            metrics::counter!("backfill_pages", "source" => SOURCE).increment(1);
-            metrics::counter!("backfill_contacts_seen", "source" => SOURCE).increment(n);
-            metrics::counter!("backfill_enqueued", "source" => SOURCE).increment(jobs.len() as u64);
+            run.cursor = page.next;
+            metrics::counter!("backfill_pages", "source" => source).increment(1);
+            metrics::counter!("backfill_contacts_seen", "source" => source).increment(n);
+            metrics::counter!("backfill_enqueued", "source" => source).increment(jobs.len() as u64);
             if run.cursor.is_none() {
                 run.status = Status::Done;
-                return self.finish(run).await;
+                let more = scan.after_run(&mut run).await?;
+                self.queue.enqueue_batch(&more).await?;
+                run.refreshed += more.len() as u64;
+                return self.finish(scan, run).await;
             }
             if !self.checkpoints.advance(&run, pages_before).await? {
                 return Ok(Ending::Busy);
@@ -228,21 +282,21 @@ impl Backfill {
         }
     }
 
-    /// One search page; a rate limit or outage is waited out (its `Retry-After`, else a
-    /// doubling delay) while time allows.
+    /// One page; a rate limit or outage is waited out (its `Retry-After`, else a doubling
+    /// delay) while time allows.
     async fn page(
         &self,
+        scan: &dyn Scan,
         run: &Run,
         give_up_at_ms: i64,
-    ) -> Result<crate::ghl::search::SearchPage, RemoteError> {
-        let query = self.query(run);
+    ) -> Result<Fetched, RemoteError> {
         let mut attempt = 0;
         loop {
-            match self.ghl.search_contacts(&query).await {
+            match scan.fetch(run).await {
                 Err(RemoteError::Transient { retry_after, .. }) if attempt + 1 < PAGE_ATTEMPTS => {
                     let wait = retry_after.unwrap_or(Duration::from_secs(1 << attempt));
                     if now_ms() + wait.as_millis() as i64 > give_up_at_ms {
-                        return self.ghl.search_contacts(&query).await;
+                        return scan.fetch(run).await;
                     }
                     tokio::time::sleep(wait).await;
                     attempt += 1;
@@ -252,56 +306,22 @@ impl Backfill {
         }
     }
 
-    /// The jobs for the contacts leadsync has not applied as they are now.
-    async fn changed(&self, found: &[Found]) -> Result<Vec<SyncJob>, BackfillError> {
-        let location = &self.settings.location_id;
-        let keys: Vec<ContactKey> = found
-            .iter()
-            .map(|f| ContactKey::ghl(location, &f.id))
-            .collect();
-        let states = self.states.contact_states(&keys).await?;
-        let now = now_ms();
-        Ok(found
-            .iter()
-            .zip(&keys)
-            .filter(|(f, key)| {
-                let hash = source_hash(&f.contact, &self.rules_fingerprint);
-                states
-                    .get(&key.storage_id())
-                    .and_then(|s| s.source_hash.as_deref())
-                    != Some(hash.as_str())
-            })
-            .map(|(f, _)| {
-                let version = f.contact.version_ms.unwrap_or(0);
-                SyncJob::GhlContact(GhlContactJob {
-                    // The same contact at the same version is the same job, however often a
-                    // resumed run sends it.
-                    job_id: format!("bf:{location}:{}:{version}", f.id),
-                    location_id: location.clone(),
-                    contact_id: f.id.clone(),
-                    trigger: GhlTrigger::Backfill,
-                    version_ms: f.contact.version_ms,
-                    received_at_ms: now,
-                    payload: String::new(),
-                })
-            })
-            .collect())
-    }
-
     async fn pause(&self, run: Run) -> Result<Ending, BackfillError> {
         tracing::info!(run_id = %run.run_id, pages = run.pages, "backfill paused; the next invocation goes on from the checkpoint");
         Ok(Ending::Paused(run))
     }
 
-    async fn finish(&self, mut run: Run) -> Result<Ending, BackfillError> {
+    async fn finish(&self, scan: &dyn Scan, mut run: Run) -> Result<Ending, BackfillError> {
+        let source = scan.source();
         let now = now_ms();
         run.finished_at_ms = Some(now);
         self.checkpoints.finish(&run).await?;
-        metrics::gauge!("backfill_drift", "source" => SOURCE).set(run.enqueued as f64);
-        metrics::histogram!("backfill_duration_ms", "source" => SOURCE)
+        metrics::gauge!("backfill_drift", "source" => source).set(run.enqueued as f64);
+        metrics::histogram!("backfill_duration_ms", "source" => source)
             .record((now - run.started_at_ms).max(0) as f64);
         tracing::info!(
             run_id = %run.run_id,
+            source,
             status = ?run.status,
             pages = run.pages,
             seen = run.seen,

@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 /// The sources a backfill can read.
-pub const SOURCES: [&str; 1] = ["ghl"];
+pub const SOURCES: [&str; 3] = ["ghl", "messenger", "instagram"];
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

@@ -10,7 +10,9 @@ use serde_json::json;
 use super::memory::MemoryCheckpoints;
 use super::*;
 use crate::contact::Contact;
-use crate::ghl::search::SearchPage;
+use crate::contact::source_hash;
+use crate::ghl::search::{Found, SearchPage, SearchQuery};
+use crate::job::{GhlTrigger, SyncJob};
 use crate::memory::MemoryQueue;
 use crate::store::{ContactState, JobClaim, Lease, StoreError};
 
@@ -198,12 +200,7 @@ fn later() -> i64 {
 }
 
 fn enqueued_ids(q: &MemoryQueue) -> Vec<String> {
-    q.jobs()
-        .iter()
-        .map(|j| match j {
-            SyncJob::GhlContact(j) => j.contact_id.clone(),
-        })
-        .collect()
+    q.jobs().iter().map(|j| j.contact_key().id).collect()
 }
 
 fn finished(e: Ending) -> Run {
@@ -237,7 +234,9 @@ async fn only_missing_and_changed_contacts_become_jobs_carrying_their_version() 
         (3, 12, 9, 3)
     );
     assert_eq!(enqueued_ids(&w.queue), ["c003", "c010", "c011"]);
-    let SyncJob::GhlContact(job) = &w.queue.jobs()[0];
+    let SyncJob::GhlContact(job) = &w.queue.jobs()[0] else {
+        panic!("a GHL job")
+    };
     assert_eq!(job.trigger, GhlTrigger::Backfill);
     assert_eq!(job.version_ms, Some(1_003));
     assert_eq!(job.job_id, "bf:loc:c003:1003");

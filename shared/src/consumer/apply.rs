@@ -13,7 +13,7 @@ use crate::consumer::Consumer;
 use crate::consumer::outcome::{Outcome, SkipReason};
 use crate::contact::{Contact, ContactKey, PhoneError, normalize_phone, source_hash};
 use crate::job::{GhlContactJob, GhlTrigger, SyncJob};
-use crate::rules::OnTagRemoved;
+use crate::rules::{Membership, OnTagRemoved};
 use crate::store::{ContactState, JobClaim, Lease};
 
 /// How long a job waits when another invocation is working on the same contact or job.
@@ -25,20 +25,22 @@ const CLOCK_MARGIN_MS: i64 = 1_000;
 impl Consumer {
     /// Processes one job and leaves the stores consistent whatever the outcome.
     pub async fn process(&self, job: &SyncJob, deadline_ms: i64) -> Outcome {
-        let SyncJob::GhlContact(j) = job;
-        // Most of a burst for one contact is stale or covered by a read already made. Both
+        // Most of a burst for one GHL contact is stale or covered by a read already made. Both
         // follow from the saved state alone, which only moves forward, so one consistent read
         // settles them: no job claim, no lease, no source read.
-        match self.store.contact_state(&job.contact_key()).await {
-            Ok(Some(state)) => {
-                if let Some(skip) = settled_by_state(j, &state) {
-                    return Outcome::Skipped(skip);
+        if let SyncJob::GhlContact(j) = job {
+            match self.store.contact_state(&job.contact_key()).await {
+                Ok(Some(state)) => {
+                    if let Some(skip) = settled_by_state(j, &state) {
+                        return Outcome::Skipped(skip);
+                    }
                 }
+                Ok(None) => {}
+                Err(e) => return store_retry(e),
             }
-            Ok(None) => {}
-            Err(e) => return store_retry(e),
         }
-        match self.store.claim_job(&j.job_id, deadline_ms).await {
+        let job_id = job.id();
+        match self.store.claim_job(job_id, deadline_ms).await {
             Ok(JobClaim::Acquired) => {}
             Ok(JobClaim::Completed { .. }) => return Outcome::Skipped(SkipReason::DuplicateJob),
             Ok(JobClaim::InProgress) => {
@@ -49,24 +51,46 @@ impl Consumer {
             }
             Err(e) => return store_retry(e),
         }
-        let outcome = self.apply_ghl(j, deadline_ms).await;
+        let outcome = match job {
+            SyncJob::GhlContact(j) => self.apply_ghl(j, deadline_ms).await,
+            SyncJob::Meta(j) => self.apply_meta(j, deadline_ms).await,
+        };
         let bookkeeping = if outcome.is_final() {
-            self.store.complete_job(&j.job_id, &outcome.label()).await
+            self.store.complete_job(job_id, &outcome.label()).await
         } else {
             // A failed job must not look done: its retry or replay has to run again.
-            self.store.release_job(&j.job_id).await
+            self.store.release_job(job_id).await
         };
         if let Err(e) = bookkeeping {
             // The effect (if any) happened; a redelivery is caught by the version/hash guard,
             // and an unreleased lock expires at the deadline.
-            tracing::warn!(job_id = %j.job_id, error = %e, "job marker not updated");
+            tracing::warn!(job_id, error = %e, "job marker not updated");
         }
         outcome
     }
 
     async fn apply_ghl(&self, j: &GhlContactJob, deadline_ms: i64) -> Outcome {
         let key = ContactKey::ghl(&j.location_id, &j.contact_id);
-        let state = match self.store.lease_contact(&key, &j.job_id, deadline_ms).await {
+        self.leased(&key, &j.job_id, deadline_ms, |state| {
+            self.apply_leased(j, state)
+        })
+        .await
+    }
+
+    /// Runs `work` holding the contact's lease, then saves the state it returns (or just
+    /// releases the lease): jobs for one contact never run side by side.
+    pub(crate) async fn leased<F, Fut>(
+        &self,
+        key: &ContactKey,
+        job_id: &str,
+        deadline_ms: i64,
+        work: F,
+    ) -> Outcome
+    where
+        F: FnOnce(ContactState) -> Fut,
+        Fut: std::future::Future<Output = (Outcome, Option<ContactState>)>,
+    {
+        let state = match self.store.lease_contact(key, job_id, deadline_ms).await {
             Ok(Lease::Held(state)) => state,
             Ok(Lease::Busy) => {
                 return Outcome::Defer {
@@ -76,10 +100,10 @@ impl Consumer {
             }
             Err(e) => return store_retry(e),
         };
-        let (outcome, new_state) = self.apply_leased(j, state).await;
+        let (outcome, new_state) = work(state).await;
         let released = match &new_state {
-            Some(s) => self.store.save_contact(&key, &j.job_id, s).await,
-            None => self.store.release_contact(&key, &j.job_id).await,
+            Some(s) => self.store.save_contact(key, job_id, s).await,
+            None => self.store.release_contact(key, job_id).await,
         };
         match released {
             Ok(()) => outcome,
@@ -115,17 +139,20 @@ impl Consumer {
                     source_hash: Some(source_hash(&contact, &self.rules_fingerprint)),
                     ..state
                 };
-                self.sync_contact(contact, state).await
+                let wanted = self.rules.membership_for(&contact.tags);
+                self.sync_contact(contact, state, wanted).await
             }
             Ok(None) => self.contact_gone(state).await,
             Err(e) => (e.into(), None),
         }
     }
 
-    async fn sync_contact(
+    /// Brings CallTools to `wanted` for this contact (the rules' membership for it).
+    pub(crate) async fn sync_contact(
         &self,
         contact: Contact,
         state: ContactState,
+        wanted: Membership,
     ) -> (Outcome, Option<ContactState>) {
         if is_older(contact.version_ms, state.version_ms) {
             return (Outcome::Skipped(SkipReason::Stale), None);
@@ -135,7 +162,6 @@ impl Consumer {
             version_ms,
             ..state.clone()
         };
-        let wanted = self.rules.membership_for(&contact.tags);
         if wanted.is_empty() && state.calltools_id.is_none() {
             return (Outcome::Skipped(SkipReason::NotInAnyRule), Some(seen));
         }
@@ -276,7 +302,7 @@ fn write_hash(fields: &Map<String, Value>, target: &ResolvedMembership) -> Strin
     hex::encode(&d.as_ref()[..16])
 }
 
-fn store_retry(e: crate::store::StoreError) -> Outcome {
+pub(crate) fn store_retry(e: crate::store::StoreError) -> Outcome {
     Outcome::Retry {
         reason: e.to_string(),
         after: None,

@@ -41,10 +41,10 @@ pub(crate) fn replay_count(msg: &SqsMessage) -> u32 {
 
 /// The log entry for one attempt at `job`.
 pub fn entry_for(job: &SyncJob, outcome: &Outcome, receive_count: u32, at_ms: i64) -> EventEntry {
-    let SyncJob::GhlContact(j) = job;
     let (reason, http_status, calltools_id) = match outcome {
         Outcome::Synced { calltools_id, .. } => (None, None, Some(*calltools_id)),
         Outcome::Skipped(r) => (Some(r.as_str().to_string()), None, None),
+        Outcome::Stored { what } => (Some((*what).to_string()), None, None),
         Outcome::Retry { reason, .. } | Outcome::Defer { reason, .. } => {
             (Some(reason.clone()), None, None)
         }
@@ -52,9 +52,9 @@ pub fn entry_for(job: &SyncJob, outcome: &Outcome, receive_count: u32, at_ms: i6
     };
     EventEntry {
         contact: job.contact_key(),
-        job_id: j.job_id.clone(),
-        trigger: j.trigger.as_str().to_string(),
-        received_at_ms: j.received_at_ms,
+        job_id: job.id().to_string(),
+        trigger: job.trigger().to_string(),
+        received_at_ms: job.received_at_ms(),
         outcome: outcome_dimension(outcome).to_string(),
         reason,
         http_status,

@@ -8,6 +8,7 @@
 
 pub mod apply;
 pub mod event;
+pub mod meta;
 pub mod outcome;
 
 use std::collections::BTreeMap;
@@ -39,6 +40,8 @@ pub struct Consumer {
     pub(crate) rules_fingerprint: String,
     pub(crate) retry: RetryPolicy,
     pub(crate) default_region: String,
+    /// Messenger / Instagram, when configured.
+    pub(crate) meta: Option<meta::MetaParts>,
 }
 
 /// Everything the consumer depends on.
@@ -52,6 +55,7 @@ pub struct ConsumerParts {
     pub rules: Rules,
     pub retry: RetryPolicy,
     pub default_region: String,
+    pub meta: Option<meta::MetaParts>,
 }
 
 /// A record with its job, or why it could not be read.
@@ -79,6 +83,7 @@ impl Consumer {
             rules: p.rules,
             retry: p.retry,
             default_region: p.default_region,
+            meta: p.meta,
         }
     }
 
@@ -127,9 +132,9 @@ impl Consumer {
         let (job, outcome) = match job {
             Ok(job) => {
                 let outcome = self.process(&job, deadline_ms).await;
-                if let (Outcome::Synced { .. }, SyncJob::GhlContact(j)) = (&outcome, &job) {
+                if let Outcome::Synced { .. } = &outcome {
                     metrics::histogram!("sync_latency_ms", "source" => job.source())
-                        .record((now_ms() - j.received_at_ms).max(0) as f64);
+                        .record((now_ms() - job.received_at_ms()).max(0) as f64);
                 }
                 (Some(job), outcome)
             }
@@ -170,7 +175,7 @@ impl Consumer {
     /// Applies the outcome to the queue; returns whether the record is a batch item failure.
     async fn settle(&self, msg: &SqsMessage, job: Option<&SyncJob>, outcome: &Outcome) -> bool {
         match outcome {
-            Outcome::Synced { .. } | Outcome::Skipped(_) => false,
+            Outcome::Synced { .. } | Outcome::Skipped(_) | Outcome::Stored { .. } => false,
             Outcome::Retry { after, .. } => {
                 let delay = retry_delay(self.retry, event::receive_count(msg), *after);
                 if let Some(handle) = &msg.receipt_handle
@@ -264,6 +269,7 @@ pub(crate) fn outcome_dimension(o: &Outcome) -> &'static str {
     match o {
         Outcome::Synced { .. } => "synced",
         Outcome::Skipped(_) => "skipped",
+        Outcome::Stored { .. } => "stored",
         Outcome::Retry { .. } => "retried",
         Outcome::Defer { .. } => "deferred",
         Outcome::Park { .. } => "parked",

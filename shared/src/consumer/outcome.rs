@@ -48,6 +48,11 @@ pub enum Outcome {
         calls: u32,
     },
     Skipped(SkipReason),
+    /// Applied to leadsync's own store (a message, a receipt, a new contact) with nothing for
+    /// CallTools to do.
+    Stored {
+        what: &'static str,
+    },
     /// Transient: the message goes back to the queue with a delay.
     Retry {
         reason: String,
@@ -73,6 +78,7 @@ impl Outcome {
         match self {
             Outcome::Synced { .. } => "synced".into(),
             Outcome::Skipped(r) => format!("skipped:{}", r.as_str()),
+            Outcome::Stored { what } => format!("stored:{what}"),
             Outcome::Retry { .. } => "retry".into(),
             Outcome::Defer { .. } => "deferred".into(),
             Outcome::Park { .. } => "parked".into(),
@@ -80,7 +86,10 @@ impl Outcome {
     }
 
     pub fn is_final(&self) -> bool {
-        matches!(self, Outcome::Synced { .. } | Outcome::Skipped(_))
+        matches!(
+            self,
+            Outcome::Synced { .. } | Outcome::Skipped(_) | Outcome::Stored { .. }
+        )
     }
 }
 

@@ -23,6 +23,12 @@ pub enum Rejection {
     Busy {
         reason: &'static str,
     },
+    /// We cannot take the event now; Meta retries a 5xx (a few times, at once).
+    Unavailable {
+        reason: &'static str,
+    },
+    /// The Meta subscription handshake with a wrong or missing verify token.
+    Forbidden,
 }
 
 impl Rejection {
@@ -35,6 +41,8 @@ impl Rejection {
             Rejection::Unauthorized { .. } => 401,
             Rejection::Malformed { .. } => 400,
             Rejection::Busy { .. } => 429,
+            Rejection::Unavailable { .. } => 503,
+            Rejection::Forbidden => 403,
         }
     }
 
@@ -47,7 +55,8 @@ impl Rejection {
             Rejection::UnsupportedMediaType => "unsupported_media_type",
             Rejection::Unauthorized { reason, .. } => reason,
             Rejection::Malformed { .. } => "malformed",
-            Rejection::Busy { reason } => reason,
+            Rejection::Busy { reason } | Rejection::Unavailable { reason } => reason,
+            Rejection::Forbidden => "verify_token_invalid",
         }
     }
 
@@ -60,7 +69,13 @@ impl Rejection {
             Rejection::Unauthorized { message, .. } | Rejection::Malformed { message } => {
                 message.clone()
             }
-            Rejection::Busy { .. } => "temporarily unable to accept events; retry later".into(),
+            Rejection::Busy { .. } | Rejection::Unavailable { .. } => {
+                "temporarily unable to accept events; retry later".into()
+            }
+            Rejection::Forbidden => {
+                "hub.mode must be subscribe and hub.verify_token must match META_VERIFY_TOKEN"
+                    .into()
+            }
         }
     }
 }
@@ -71,12 +86,30 @@ pub struct Answer {
     pub status: u16,
     pub body: String,
     pub retry_after_secs: Option<u64>,
+    pub content_type: &'static str,
 }
 
 /// What a 429 asks the sender to wait; GHL uses its own schedule, other senders may honour it.
 const BUSY_RETRY_AFTER_SECS: u64 = 60;
 
 impl Answer {
+    pub fn json(status: u16, body: String) -> Self {
+        Self {
+            status,
+            body,
+            retry_after_secs: None,
+            content_type: "application/json",
+        }
+    }
+
+    /// A plain-text answer: the Meta handshake's challenge, echoed as-is.
+    pub fn text(status: u16, body: String) -> Self {
+        Self {
+            content_type: "text/plain",
+            ..Self::json(status, body)
+        }
+    }
+
     pub fn enqueued(source: &'static str, job_id: &str) -> Self {
         metrics::counter!("webhooks_enqueued", "source" => source).increment(1);
         // Serialised straight from a struct: the hot path builds no intermediate `Value`.
@@ -93,6 +126,7 @@ impl Answer {
             status: 202,
             body: serde_json::to_string(&body).expect("two strings always serialise"),
             retry_after_secs: None,
+            content_type: "application/json",
         }
     }
 
@@ -104,6 +138,7 @@ impl Answer {
             status: 200,
             body: json!({"status": "duplicate", "job_id": job_id}).to_string(),
             retry_after_secs: None,
+            content_type: "application/json",
         }
     }
 
@@ -113,6 +148,7 @@ impl Answer {
             status: 200,
             body: json!({"status": "ignored", "event_type": event_type}).to_string(),
             retry_after_secs: None,
+            content_type: "application/json",
         }
     }
 
@@ -130,6 +166,7 @@ impl Answer {
             body: json!({"error": why.reason(), "message": why.message()}).to_string(),
             retry_after_secs: matches!(why, Rejection::Busy { .. })
                 .then_some(BUSY_RETRY_AFTER_SECS),
+            content_type: "application/json",
         }
     }
 }

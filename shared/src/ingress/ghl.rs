@@ -183,12 +183,11 @@ impl Ingress {
         tracing::info!(job_id = job.id(), contact = %job.contact_key(), "webhook enqueued");
         // After the enqueue, so the log never claims a job that is not on the queue. The log
         // answers questions; the job is safe without it, so a failed write only warns.
-        let SyncJob::GhlContact(j) = job;
         let received = Received {
             contact: &job.contact_key(),
-            job_id: &j.job_id,
-            trigger: j.trigger.as_str(),
-            received_at_ms: j.received_at_ms,
+            job_id: job.id(),
+            trigger: job.trigger(),
+            received_at_ms: job.received_at_ms(),
         };
         if let Err(e) = self.events.received(&received).await {
             tracing::warn!(job_id = job.id(), error = %e, "event log entry for the webhook not written");

@@ -19,13 +19,14 @@ pub async fn handle_request(ingress: &Ingress, req: Request) -> Response<Body> {
         .handle(
             req.method().as_str(),
             req.uri().path(),
+            req.uri().query().unwrap_or(""),
             req.headers(),
             body_bytes(req.body()),
         )
         .await;
     let mut resp = Response::builder()
         .status(answer.status)
-        .header("content-type", "application/json");
+        .header("content-type", answer.content_type);
     if let Some(secs) = answer.retry_after_secs {
         resp = resp.header("retry-after", secs.to_string());
     }

@@ -7,6 +7,7 @@
 pub mod answer;
 pub mod ghl;
 pub mod http;
+pub mod meta;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,12 +23,15 @@ pub use answer::{Answer, Rejection};
 /// Routes served by the ingress function.
 pub const GHL_MARKETPLACE_PATH: &str = "/webhooks/ghl";
 pub const GHL_WORKFLOW_PATH: &str = "/webhooks/ghl/workflow";
+pub const META_PATH: &str = "/webhooks/meta";
 
 pub struct IngressSettings {
     pub max_body_bytes: usize,
     pub timestamp_tolerance: Duration,
     pub workflow_secret: Option<Secret>,
     pub default_location_id: Option<String>,
+    /// Messenger / Instagram, when `META_APP_SECRET` is configured.
+    pub meta: Option<meta::MetaIngress>,
 }
 
 pub struct Ingress {
@@ -55,22 +59,26 @@ impl Ingress {
         }
     }
 
-    /// Handles one request: `path` without query, `body` exactly as received.
+    /// Handles one request: `path` and `query` apart, `body` exactly as received.
     pub async fn handle(
         &self,
         method: &str,
         path: &str,
+        query: &str,
         headers: &::http::HeaderMap,
         body: &[u8],
     ) -> Answer {
         let path = path.trim_end_matches('/');
-        let route = match path {
-            GHL_MARKETPLACE_PATH => Route::GhlMarketplace,
-            GHL_WORKFLOW_PATH => Route::GhlWorkflow,
+        let (route, source) = match path {
+            GHL_MARKETPLACE_PATH => (Route::GhlMarketplace, "ghl"),
+            GHL_WORKFLOW_PATH => (Route::GhlWorkflow, "ghl"),
+            META_PATH => (Route::Meta, meta::SOURCE),
             _ => return Answer::rejected("unknown", Rejection::NotFound),
         };
-        let source = "ghl";
         metrics::counter!("webhooks_received", "source" => source).increment(1);
+        if matches!(route, Route::Meta) && method == "GET" {
+            return self.meta_handshake(query);
+        }
         if method != "POST" {
             return Answer::rejected(source, Rejection::MethodNotAllowed);
         }
@@ -88,6 +96,7 @@ impl Ingress {
         match route {
             Route::GhlMarketplace => self.ghl_marketplace(headers, body).await,
             Route::GhlWorkflow => self.ghl_workflow(headers, body).await,
+            Route::Meta => self.meta_events(headers, body).await,
         }
     }
 }
@@ -95,6 +104,7 @@ impl Ingress {
 enum Route {
     GhlMarketplace,
     GhlWorkflow,
+    Meta,
 }
 
 /// A missing content type is accepted (some senders omit it); a declared non-JSON one is not.

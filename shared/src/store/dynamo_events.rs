@@ -131,14 +131,17 @@ impl DynamoEventLog {
             Only::Always => None,
             Only::Logged => {
                 u.name("job_id");
-                Some("attribute_exists(#job_id)")
+                Some("attribute_exists(#job_id)".to_string())
             }
             Only::Settled => {
                 u.name("outcome");
+                let mut names = Vec::with_capacity(SETTLED.len());
                 for outcome in SETTLED {
-                    u.values.insert(format!(":settled_{outcome}"), s(outcome));
+                    let name = format!(":settled_{outcome}");
+                    u.values.insert(name.clone(), s(outcome));
+                    names.push(name);
                 }
-                Some("#outcome IN (:settled_synced, :settled_skipped, :settled_parked)")
+                Some(format!("#outcome IN ({})", names.join(", ")))
             }
         };
         let pk = format!("C#{}", contact.storage_id());
@@ -151,7 +154,7 @@ impl DynamoEventLog {
             .update_expression(u.expression())
             .set_expression_attribute_names(Some(u.names))
             .set_expression_attribute_values(Some(u.values))
-            .set_condition_expression(condition.map(str::to_string));
+            .set_condition_expression(condition);
         match req.send().await {
             Ok(_) => UpdateResult::Done,
             Err(e)

@@ -64,7 +64,7 @@ pub struct Received<'a> {
 /// The outcome of an entry ingress wrote and no attempt has settled yet.
 pub const QUEUED: &str = "queued";
 /// The outcomes that settle a job; `queued`, `retried` and `deferred` are on the way there.
-pub const SETTLED: [&str; 3] = ["synced", "skipped", "parked"];
+pub const SETTLED: [&str; 4] = ["synced", "skipped", "stored", "parked"];
 
 /// One job as the log has it after all its attempts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

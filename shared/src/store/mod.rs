@@ -17,6 +17,7 @@ pub mod dynamo;
 pub mod dynamo_backfill;
 pub mod dynamo_breaker;
 pub mod dynamo_events;
+pub mod dynamo_meta;
 pub mod dynamo_tokens;
 pub mod events;
 
