@@ -13,6 +13,7 @@
 mod backfill;
 mod harness;
 mod ingress;
+mod meta_ingress;
 mod report;
 mod requests;
 mod stack;
@@ -101,6 +102,7 @@ pub struct Report {
     pub binaries: Vec<BinaryFigure>,
     pub cold_start: ColdStartFigure,
     pub backfill: backfill::BackfillFigure,
+    pub meta_ingress: meta_ingress::MetaIngressFigure,
 }
 
 pub async fn run(args: BenchArgs) -> Result<()> {
@@ -127,12 +129,18 @@ pub async fn measure(sizes: Sizes) -> Result<Report> {
     let ingress =
         tokio::task::spawn_blocking(move || ingress::measure(sizes.requests, sizes.rounds))
             .await??;
+    progress("in-process Meta ingress");
+    let meta_ingress = tokio::task::spawn_blocking(move || {
+        meta_ingress::measure((sizes.requests / 10).max(8), sizes.rounds)
+    })
+    .await??;
     progress("local stack");
     let (calls, latency) = stack::measure(&moto.url, sizes).await?;
     progress("backfill");
     let backfill =
         backfill::measure(&moto.url, sizes.backfill_contacts, sizes.backfill_changed).await?;
     Ok(Report {
+        meta_ingress,
         backfill,
         sizes,
         ingress,

@@ -185,6 +185,34 @@ pub fn print_table(r: &Report) {
         "   the run reads each page's contact states (BatchGetItem, 100 a call) and sends jobs in tens; setup (GHL import + state seeding) took {:.1} s",
         b.setup_secs
     );
+    print_meta_ingress(&r.meta_ingress);
+}
+
+fn print_meta_ingress(m: &super::meta_ingress::MetaIngressFigure) {
+    println!(
+        "\n6. Meta ingress in-process: one signed Messenger POST of {} items ({} B, escaped form), {} POSTs a round",
+        m.items_per_post, m.body_bytes, m.posts
+    );
+    table(
+        &["figure", "value", "limit (same run)", "ratio"],
+        vec![
+            vec![
+                "items/s through ingress (verify, parse, jobs, batch enqueue)".into(),
+                format!("{:.0}", m.ingress_items_per_sec),
+                format!(
+                    "{:.0} items/s: HMAC verify + JSON parse alone",
+                    m.floor_items_per_sec
+                ),
+                format!("{:.1} %", m.ratio * 100.0),
+            ],
+            vec![
+                "one POST p50 / p99".into(),
+                format!("{:.1} / {:.1} µs", m.post_p50_us, m.post_p99_us),
+                "Meta's 5 s answer budget".into(),
+                format!("{:.0}× headroom", m.budget_headroom),
+            ],
+        ],
+    );
 }
 
 fn binary_row(b: &BinaryFigure) -> Vec<String> {
