@@ -263,3 +263,32 @@ async fn a_throttled_page_is_waited_out_and_a_bad_token_fails_the_run_clearly() 
     t.stop().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn meta_check_tells_a_subscribed_page_from_a_silently_unsubscribed_one() -> Result<()> {
+    let t = stack().without_consumer().start().await?;
+    let played = SandboxConfig::default();
+    let check = || {
+        leadsync_cli::commands::meta::subscription(
+            &t.stack.config,
+            leadsync::secret::Secret::new(played.meta_page_token.clone()),
+            &played.meta_page_id,
+        )
+    };
+    let on = check().await?;
+    assert!(on.receives_messages(), "{:?}", on.fields);
+    assert!(
+        on.describe(&played.meta_page_id)
+            .contains("subscribed (messages")
+    );
+    meta(&t, "subscription", json!({"subscribed": false})).await?;
+    let off = check().await?;
+    assert!(!off.receives_messages());
+    let text = off.describe(&played.meta_page_id);
+    assert!(
+        text.contains("NOT SUBSCRIBED") && text.contains("subscribed_apps"),
+        "{text}"
+    );
+    t.stop().await;
+    Ok(())
+}

@@ -10,6 +10,7 @@ use anyhow::{Context, Result, bail};
 use leadsync::backfill::meta_scan::unsubscribed_warning;
 use leadsync::config::Config;
 use leadsync::meta::graph::GraphApi;
+use leadsync::secret::Secret;
 use serde_json::json;
 
 use crate::commands::env_var;
@@ -43,36 +44,57 @@ pub async fn run(args: MetaArgs) -> Result<()> {
     }
 }
 
+/// What `subscribed_apps` says about the app on a Page.
+pub struct Subscription {
+    pub fields: Vec<String>,
+}
+
+impl Subscription {
+    /// Subscribed to `messages`: new messages arrive as webhooks.
+    pub fn receives_messages(&self) -> bool {
+        self.fields.iter().any(|f| f == "messages")
+    }
+
+    /// What to print: the fields, or what is wrong and how to mend it.
+    pub fn describe(&self, page: &str) -> String {
+        if self.receives_messages() {
+            format!("Page {page}: subscribed ({})", self.fields.join(", "))
+        } else {
+            format!(
+                "Page {page}: NOT SUBSCRIBED\n{}",
+                unsubscribed_warning(page, &self.fields)
+            )
+        }
+    }
+}
+
+/// Reads the app's subscription to `page` through the Graph API `cfg` points at.
+pub async fn subscription(cfg: &Config, token: Secret, page: &str) -> Result<Subscription> {
+    let graph = leadsync::app::graph_client(
+        cfg,
+        leadsync::app::http_client(std::time::Duration::from_secs(15))?,
+        token,
+    );
+    let fields = graph
+        .subscribed_fields(page)
+        .await
+        .with_context(|| format!("reading the subscription of Page {page}"))?;
+    Ok(Subscription { fields })
+}
+
 async fn check(args: CheckArgs) -> Result<()> {
     let (cfg, token) = config().await?;
     let page = args
         .page
         .or_else(|| cfg.meta.page_id.clone())
         .context("pass --page or set META_PAGE_ID")?;
-    let graph = leadsync::app::graph_client(
-        &cfg,
-        leadsync::app::http_client(std::time::Duration::from_secs(15))?,
-        token,
-    );
-    let fields = graph
-        .subscribed_fields(&page)
-        .await
-        .with_context(|| format!("reading the subscription of Page {page}"))?;
-    let subscribed = fields.iter().any(|f| f == "messages");
+    let s = subscription(&cfg, token, &page).await?;
+    let subscribed = s.receives_messages();
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(
-                &json!({"page": page, "subscribed": subscribed, "fields": fields})
-            )?
-        );
-    } else if subscribed {
-        println!("Page {page}: subscribed ({})", fields.join(", "));
+        let out = json!({"page": page, "subscribed": subscribed, "fields": s.fields});
+        println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
-        println!(
-            "Page {page}: NOT SUBSCRIBED\n{}",
-            unsubscribed_warning(&page, &fields)
-        );
+        println!("{}", s.describe(&page));
     }
     if !subscribed {
         bail!("the app is not subscribed to Page {page}'s messages");
@@ -82,7 +104,7 @@ async fn check(args: CheckArgs) -> Result<()> {
 
 /// The configuration from the environment (secrets resolved from SSM), or the local stack's
 /// sandbox when no Page token is configured.
-async fn config() -> Result<(Config, leadsync::secret::Secret)> {
+async fn config() -> Result<(Config, Secret)> {
     if env_var("META_PAGE_ACCESS_TOKEN").is_some()
         || env_var("META_PAGE_ACCESS_TOKEN_PARAM").is_some()
     {
@@ -106,5 +128,5 @@ async fn config() -> Result<(Config, leadsync::secret::Secret)> {
         "META_PAGE_ID" => stack.meta_page_id.clone(),
         _ => None,
     })?;
-    Ok((cfg, leadsync::secret::Secret::new(played.meta_page_token)))
+    Ok((cfg, Secret::new(played.meta_page_token)))
 }
