@@ -165,6 +165,25 @@ impl TestStack {
         self.sandbox_client().calls("calltools").await
     }
 
+    /// Calls the sandbox's Meta admin API: `POST /_sandbox/meta/<path>`.
+    pub async fn meta(&self, path: &str, body: Value) -> Result<Value> {
+        self.sandbox_client()
+            .call(
+                reqwest::Method::POST,
+                &format!("/_sandbox/meta/{path}"),
+                Some(body),
+            )
+            .await
+    }
+
+    /// Messenger / Instagram contacts, conversations and messages as the consumer stored them.
+    pub fn meta_store(&self) -> leadsync::store::dynamo_meta::DynamoMetaStore {
+        leadsync::store::dynamo_meta::DynamoMetaStore::new(
+            aws_sdk_dynamodb::Client::new(&self.stack.aws),
+            &self.stack.resources.table,
+        )
+    }
+
     pub fn sandbox_client(&self) -> leadsync_cli::sandbox::SandboxClient {
         leadsync_cli::sandbox::SandboxClient::new(self.http.clone(), self.sandbox())
     }

@@ -7,7 +7,6 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use leadsync::meta::Channel;
 use leadsync::meta::store::{Direction, MetaStore};
-use leadsync::store::dynamo_meta::DynamoMetaStore;
 use leadsync_cli::sandbox::SandboxConfig;
 use leadsync_tests::*;
 use serde_json::{Value, json};
@@ -18,29 +17,12 @@ fn played() -> SandboxConfig {
     SandboxConfig::default()
 }
 
-fn store(t: &TestStack) -> DynamoMetaStore {
-    DynamoMetaStore::new(
-        aws_sdk_dynamodb::Client::new(&t.stack.aws),
-        &t.stack.resources.table,
-    )
-}
-
 fn messenger(user: &str) -> leadsync::contact::ContactKey {
     Channel::Messenger.contact_key(&played().meta_page_id, user)
 }
 
-async fn meta(t: &TestStack, path: &str, body: Value) -> Result<Value> {
-    t.sandbox_client()
-        .call(
-            reqwest::Method::POST,
-            &format!("/_sandbox/meta/{path}"),
-            Some(body),
-        )
-        .await
-}
-
 async fn new_user(t: &TestStack, body: Value) -> Result<String> {
-    let v = meta(t, "users", body).await?;
+    let v = t.meta("users", body).await?;
     Ok(v["id"].as_str().context("user id")?.to_string())
 }
 
@@ -84,15 +66,15 @@ async fn a_new_sender_becomes_a_contact_with_profile_conversation_and_message() 
         json!({"channel":"messenger","name":"Ada Lovelace","first_name":"Ada","last_name":"Lovelace"}),
     )
     .await?;
-    let sent = meta(
-        &t,
-        "messages",
-        json!({"channel":"messenger","user_id":user,"text":"Grüße 👋"}),
-    )
-    .await?;
+    let sent = t
+        .meta(
+            "messages",
+            json!({"channel":"messenger","user_id":user,"text":"Grüße 👋"}),
+        )
+        .await?;
     assert_eq!(sent["delivery"]["status"], 200, "{sent}");
     let mid = sent["mid"].as_str().context("mid")?.to_string();
-    let store = store(&t);
+    let store = t.meta_store();
     let key = messenger(&user);
     let contact = eventually(LIMIT, "the contact with its profile", || async {
         Ok(store
@@ -114,12 +96,12 @@ async fn a_new_sender_becomes_a_contact_with_profile_conversation_and_message() 
     );
 
     // The Page answers from the inbox: the echo's contact is the recipient.
-    let echo = meta(
-        &t,
-        "messages",
-        json!({"channel":"messenger","user_id":user,"text":"Hello Ada","echo":true}),
-    )
-    .await?;
+    let echo = t
+        .meta(
+            "messages",
+            json!({"channel":"messenger","user_id":user,"text":"Hello Ada","echo":true}),
+        )
+        .await?;
     let echo_mid = echo["mid"].as_str().context("mid")?.to_string();
     let stored = eventually(LIMIT, "the echo", || async {
         Ok(store.messages(&key).await?.remove(&echo_mid))
@@ -170,16 +152,14 @@ async fn a_duplicated_batch_stores_each_message_once_and_one_contact_per_sender(
         u
     };
     // Two first messages per new sender in one POST, and the POST delivered twice.
-    let batch = meta(
-        &t,
-        "batch",
+    let batch = t.meta("batch",
         json!({"channel":"messenger","user_ids":users,"events_per_user":2,"duplicate":true,"shuffle":true}),
     )
     .await?;
     let mids: Vec<String> = serde_json::from_value(batch["mids"].clone())?;
     assert_eq!(mids.len(), 6, "{batch}");
     drained(&t, LIMIT).await?;
-    let store = store(&t);
+    let store = t.meta_store();
     let mut stored = 0;
     for user in &users {
         let key = messenger(user);
@@ -220,14 +200,14 @@ async fn a_profile_meta_will_not_give_leaves_the_contact_marked_for_enrichment()
         json!({"channel":"messenger","name":"Phone Only","profile":"unavailable"}),
     )
     .await?;
-    let sent = meta(
-        &t,
-        "messages",
-        json!({"channel":"messenger","user_id":user,"text":"hello"}),
-    )
-    .await?;
+    let sent = t
+        .meta(
+            "messages",
+            json!({"channel":"messenger","user_id":user,"text":"hello"}),
+        )
+        .await?;
     assert_eq!(sent["delivery"]["status"], 200);
-    let store = store(&t);
+    let store = t.meta_store();
     let key = messenger(&user);
     let contact = eventually(LIMIT, "the contact marked for enrichment", || async {
         Ok(store
@@ -246,8 +226,7 @@ async fn a_profile_meta_will_not_give_leaves_the_contact_marked_for_enrichment()
         json!({"channel":"instagram","name":"No Consent","username":"nc","profile":"no_consent"}),
     )
     .await?;
-    meta(
-        &t,
+    t.meta(
         "messages",
         json!({"channel":"instagram","user_id":ig,"text":"hi"}),
     )
@@ -273,40 +252,37 @@ async fn edits_unsends_and_receipts_update_what_is_stored() -> Result<()> {
         json!({"channel":"instagram","name":"Edit Me","username":"editme"}),
     )
     .await?;
-    let sent = meta(
-        &t,
-        "messages",
-        json!({"channel":"instagram","user_id":ig,"text":"helo"}),
-    )
-    .await?;
+    let sent = t
+        .meta(
+            "messages",
+            json!({"channel":"instagram","user_id":ig,"text":"helo"}),
+        )
+        .await?;
     let mid = sent["mid"].as_str().context("mid")?.to_string();
-    let second = meta(
-        &t,
-        "messages",
-        json!({"channel":"instagram","user_id":ig,"text":"oops"}),
-    )
-    .await?;
+    let second = t
+        .meta(
+            "messages",
+            json!({"channel":"instagram","user_id":ig,"text":"oops"}),
+        )
+        .await?;
     let unsent = second["mid"].as_str().context("mid")?.to_string();
-    meta(
-        &t,
+    t.meta(
         "events",
         json!({"channel":"instagram","user_id":ig,"kind":"message_edit","mid":mid,"text":"hello"}),
     )
     .await?;
-    meta(
-        &t,
+    t.meta(
         "events",
         json!({"channel":"instagram","user_id":ig,"kind":"unsend","mid":unsent}),
     )
     .await?;
-    meta(
-        &t,
+    t.meta(
         "events",
         json!({"channel":"instagram","user_id":ig,"kind":"read","mid":mid}),
     )
     .await?;
     drained(&t, LIMIT).await?;
-    let store = store(&t);
+    let store = t.meta_store();
     let key = Channel::Instagram.contact_key(&played().meta_ig_account_id, &ig);
     let messages = store.messages(&key).await?;
     assert_eq!(messages[&mid].text.as_deref(), Some("hello"));
@@ -333,7 +309,7 @@ async fn a_messenger_contact_who_shares_a_phone_lands_in_the_rules_bucket() -> R
         .await?;
     let user = new_user(&t, json!({"channel":"messenger","name":"Grace Hopper","first_name":"Grace","last_name":"Hopper"})).await?;
     // Messenger's user_phone_number quick reply: the payload is the number the person shared.
-    meta(&t, "messages", json!({"channel":"messenger","user_id":user,"text":"+1 415 203 0099","quick_reply":"+14152030099"})).await?;
+    t.meta("messages", json!({"channel":"messenger","user_id":user,"text":"+1 415 203 0099","quick_reply":"+14152030099"})).await?;
     let c = in_bucket(&t, "+14152030099", COLD_LEADS).await?;
     assert_eq!(c["first_name"], "Grace");
     t.stop().await;

@@ -11,20 +11,9 @@ use leadsync::job::{Origin, SyncJob};
 use leadsync::meta::Channel;
 use leadsync::meta::event::EventKind;
 use leadsync::meta::store::MetaStore;
-use leadsync::store::dynamo_meta::DynamoMetaStore;
 use leadsync_cli::sandbox::SandboxConfig;
 use leadsync_tests::*;
-use serde_json::{Value, json};
-
-async fn meta(t: &TestStack, path: &str, body: Value) -> Result<Value> {
-    t.sandbox_client()
-        .call(
-            reqwest::Method::POST,
-            &format!("/_sandbox/meta/{path}"),
-            Some(body),
-        )
-        .await
-}
+use serde_json::json;
 
 async fn backfill(t: &TestStack, req: Request) -> Result<Run> {
     let backfill = leadsync::app::build_backfill(&t.stack.config, &t.stack.aws)?;
@@ -42,24 +31,17 @@ fn messenger(full: bool) -> Request {
     }
 }
 
-fn store(t: &TestStack) -> DynamoMetaStore {
-    DynamoMetaStore::new(
-        aws_sdk_dynamodb::Client::new(&t.stack.aws),
-        &t.stack.resources.table,
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_page_with_1000_conversations_is_read_in_40_calls_within_the_rate_limit() -> Result<()> {
     // The consumer is off: this is about the scan (moto applies ~70 writes/s, and each
     // conversation is two dozen of them; the smaller test below follows jobs to the store).
     let t = stack().without_consumer().start().await?;
-    let imported = meta(
-        &t,
-        "conversations/import",
-        json!({"channel":"messenger","count":1000,"messages_per_conversation":25}),
-    )
-    .await?;
+    let imported = t
+        .meta(
+            "conversations/import",
+            json!({"channel":"messenger","count":1000,"messages_per_conversation":25}),
+        )
+        .await?;
     assert_eq!(imported["conversations"], 1000);
     let run = backfill(&t, messenger(true)).await?;
     assert_eq!(
@@ -117,17 +99,17 @@ async fn queued_jobs(t: &TestStack) -> Result<Vec<SyncJob>> {
 async fn backfilled_conversations_become_contacts_and_a_second_run_finds_no_drift() -> Result<()> {
     let t = stack().start().await?;
     let played = SandboxConfig::default();
-    let imported = meta(
-        &t,
-        "conversations/import",
-        json!({"channel":"messenger","count":12,"messages_per_conversation":25}),
-    )
-    .await?;
+    let imported = t
+        .meta(
+            "conversations/import",
+            json!({"channel":"messenger","count":12,"messages_per_conversation":25}),
+        )
+        .await?;
     let users: Vec<String> = serde_json::from_value(imported["users"].clone())?;
     let run = backfill(&t, messenger(true)).await?;
     assert_eq!((run.seen, run.enqueued), (12, 12));
     drained(&t, Duration::from_secs(120)).await?;
-    let store = store(&t);
+    let store = t.meta_store();
     for user in &users {
         let key = Channel::Messenger.contact_key(&played.meta_page_id, user);
         let contact = store.contact(&key).await?.context("contact")?;
@@ -145,8 +127,7 @@ async fn backfilled_conversations_become_contacts_and_a_second_run_finds_no_drif
     assert_eq!(again.enqueued, 0, "{again:?}");
 
     // A new message the webhook lost is drift: found and applied by the next run.
-    meta(
-        &t,
+    t.meta(
         "messages",
         json!({"channel":"messenger","user_id":users[3],"text":"missed","webhook":false}),
     )
@@ -162,20 +143,19 @@ async fn a_refused_profile_is_enriched_by_the_next_run_and_an_unsubscribed_page_
 -> Result<()> {
     let t = stack().start().await?;
     let played = SandboxConfig::default();
-    let user = meta(
-        &t,
-        "users",
-        json!({"channel":"messenger","name":"Later Known","profile":"unavailable"}),
-    )
-    .await?;
+    let user = t
+        .meta(
+            "users",
+            json!({"channel":"messenger","name":"Later Known","profile":"unavailable"}),
+        )
+        .await?;
     let user = user["id"].as_str().context("id")?.to_string();
-    meta(
-        &t,
+    t.meta(
         "messages",
         json!({"channel":"messenger","user_id":user,"text":"hi"}),
     )
     .await?;
-    let store = store(&t);
+    let store = t.meta_store();
     let key = Channel::Messenger.contact_key(&played.meta_page_id, &user);
     eventually(
         Duration::from_secs(30),
@@ -196,7 +176,7 @@ async fn a_refused_profile_is_enriched_by_the_next_run_and_an_unsubscribed_page_
             Some(json!({"profile":"ok","first_name":"Later","last_name":"Known"})),
         )
         .await?;
-    meta(&t, "subscription", json!({"subscribed": false})).await?;
+    t.meta("subscription", json!({"subscribed": false})).await?;
     let run = backfill(&t, messenger(true)).await?;
     assert_eq!(run.refreshed, 1, "{run:?}");
     assert!(
@@ -220,15 +200,13 @@ async fn a_refused_profile_is_enriched_by_the_next_run_and_an_unsubscribed_page_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_throttled_page_is_waited_out_and_a_bad_token_fails_the_run_clearly() -> Result<()> {
     let t = stack().without_consumer().start().await?;
-    meta(
-        &t,
+    t.meta(
         "conversations/import",
         json!({"channel":"messenger","count":30,"messages_per_conversation":2}),
     )
     .await?;
     // Meta answers the second page 80006 (the Page's conversation budget) once.
-    meta(
-        &t,
+    t.meta(
         "faults",
         json!({"code": 80006, "count": 1, "path_contains": "/conversations"}),
     )
@@ -255,7 +233,7 @@ async fn a_throttled_page_is_waited_out_and_a_bad_token_fails_the_run_clearly() 
     );
 
     // An invalid Page token (190) is not waited out: the run fails and says what to do.
-    meta(&t, "faults", json!({"code": 190, "count": 1})).await?;
+    t.meta("faults", json!({"code": 190, "count": 1})).await?;
     let failed = backfill(&t, messenger(true)).await?;
     assert_eq!(failed.status, leadsync::backfill::Status::Failed);
     let error = failed.error.unwrap_or_default();
@@ -281,7 +259,7 @@ async fn meta_check_tells_a_subscribed_page_from_a_silently_unsubscribed_one() -
         on.describe(&played.meta_page_id)
             .contains("subscribed (messages")
     );
-    meta(&t, "subscription", json!({"subscribed": false})).await?;
+    t.meta("subscription", json!({"subscribed": false})).await?;
     let off = check().await?;
     assert!(!off.receives_messages());
     let text = off.describe(&played.meta_page_id);
