@@ -1,4 +1,12 @@
 //! Logs and metrics setup: JSON logs for CloudWatch, metrics as Embedded Metric Format.
+//!
+//! Metrics are flushed to stdout after each invocation (CloudWatch Logs turns EMF lines into
+//! metrics: no API call on the hot path), through [`emf::Limited`], which keeps every document
+//! within CloudWatch's limits.
+
+pub mod emf;
+
+use std::sync::Once;
 
 use metrics_cloudwatch_embedded::Collector;
 
@@ -19,7 +27,7 @@ pub fn init_json_logs() {
 }
 
 /// The EMF collector: namespace and service from the Powertools variables, `function` as the
-/// only other default dimension, a `ColdStart` metric and the request id as a property.
+/// only other default dimension. [`begin_invocation`] adds the request id and `ColdStart`.
 pub fn init_metrics(function: &'static str) -> Result<&'static Collector, String> {
     let namespace =
         std::env::var("POWERTOOLS_METRICS_NAMESPACE").unwrap_or_else(|_| "leadsync".into());
@@ -28,8 +36,25 @@ pub fn init_metrics(function: &'static str) -> Result<&'static Collector, String
         .cloudwatch_namespace(namespace)
         .with_dimension("service", service)
         .with_dimension("function", function)
-        .lambda_cold_start_metric("ColdStart")
-        .with_lambda_request_id("RequestId")
         .init()
         .map_err(|e| e.to_string())
+}
+
+/// Starts an invocation's metrics: its request id as a property (a contact id or request id is a
+/// property, never a dimension) and `ColdStart` once per execution environment.
+pub fn begin_invocation(collector: &Collector, request_id: &str) {
+    collector.set_property("RequestId", request_id.to_string());
+    static COLD: Once = Once::new();
+    COLD.call_once(|| metrics::counter!("ColdStart").increment(1));
+}
+
+/// Writes the invocation's metrics to stdout as EMF, split to CloudWatch's limits.
+pub fn end_invocation(collector: &Collector) {
+    let mut out = emf::Limited::new(std::io::stdout().lock());
+    if let Err(e) = collector.flush(&mut out) {
+        tracing::warn!(error = %e, "metrics not written");
+    }
+    if let Err(e) = std::io::Write::flush(&mut out) {
+        tracing::warn!(error = %e, "metrics not written");
+    }
 }

@@ -4,7 +4,7 @@
 #![forbid(unsafe_code)]
 
 use lambda_runtime::{Error, LambdaEvent};
-use leadsync::backfill::{Ending, Request};
+use leadsync::backfill::Request;
 use leadsync::{app, telemetry};
 
 #[tokio::main]
@@ -15,13 +15,20 @@ async fn main() -> Result<(), Error> {
     let cfg = app::load_config(&aws).await?;
     let backfill = app::build_backfill(&cfg, &aws)?;
     let backfill = &backfill;
-    metrics_cloudwatch_embedded::lambda::handler::run(
-        metrics,
+    lambda_runtime::run(lambda_runtime::service_fn(
         move |event: LambdaEvent<serde_json::Value>| async move {
-            let request = Request::from_event(event.payload)?;
+            telemetry::begin_invocation(metrics, &event.context.request_id);
             let deadline_ms = i64::try_from(event.context.deadline).unwrap_or(i64::MAX);
-            Ok::<Ending, Error>(backfill.handle(&request, deadline_ms).await?)
+            let ending = match Request::from_event(event.payload) {
+                Ok(request) => backfill
+                    .handle(&request, deadline_ms)
+                    .await
+                    .map_err(Error::from),
+                Err(e) => Err(Error::from(e)),
+            };
+            telemetry::end_invocation(metrics);
+            ending
         },
-    )
+    ))
     .await
 }

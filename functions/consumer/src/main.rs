@@ -13,12 +13,14 @@ async fn main() -> Result<(), Error> {
     let cfg = app::load_config(&aws).await?;
     let consumer = app::build_consumer(&cfg, &aws)?;
     let consumer = &consumer;
-    metrics_cloudwatch_embedded::lambda::handler::run(
-        metrics,
+    lambda_runtime::run(lambda_runtime::service_fn(
         move |event: LambdaEvent<SqsEvent>| async move {
+            telemetry::begin_invocation(metrics, &event.context.request_id);
             let deadline_ms = i64::try_from(event.context.deadline).unwrap_or(i64::MAX);
-            Ok::<SqsBatchResponse, Error>(consumer.handle_batch(event.payload, deadline_ms).await)
+            let answer = consumer.handle_batch(event.payload, deadline_ms).await;
+            telemetry::end_invocation(metrics);
+            Ok::<SqsBatchResponse, Error>(answer)
         },
-    )
+    ))
     .await
 }

@@ -1,7 +1,7 @@
 //! The ingress Lambda: API Gateway HTTP API → verify → enqueue → answer.
 #![forbid(unsafe_code)]
 
-use lambda_http::{Error, Request};
+use lambda_http::{Error, Request, RequestExt};
 use leadsync::{app, ingress, telemetry};
 
 #[tokio::main]
@@ -12,11 +12,15 @@ async fn main() -> Result<(), Error> {
     let cfg = app::load_config(&aws).await?;
     let ingress = app::build_ingress(&cfg, &aws)?;
     let ingress = &ingress;
-    metrics_cloudwatch_embedded::lambda::handler::run_http(
-        metrics,
-        move |req: Request| async move {
-            Ok::<_, Error>(ingress::http::handle_request(ingress, req).await)
-        },
-    )
+    lambda_http::run(lambda_http::service_fn(move |req: Request| async move {
+        let request_id = req
+            .lambda_context_ref()
+            .map(|c| c.request_id.clone())
+            .unwrap_or_default();
+        telemetry::begin_invocation(metrics, &request_id);
+        let response = ingress::http::handle_request(ingress, req).await;
+        telemetry::end_invocation(metrics);
+        Ok::<_, Error>(response)
+    }))
     .await
 }

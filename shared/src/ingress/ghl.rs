@@ -34,6 +34,7 @@ impl Ingress {
                 },
             );
         }
+        metrics::counter!("webhooks_verified", "source" => SOURCE).increment(1);
         let event = match parse_marketplace(body) {
             Ok(MarketplaceEvent::Contact(e)) => e,
             Ok(MarketplaceEvent::Other { event_type }) => {
@@ -141,6 +142,7 @@ impl Ingress {
                 },
             );
         }
+        metrics::counter!("webhooks_verified", "source" => SOURCE).increment(1);
         let event = match parse_workflow(body) {
             Ok(e) => e,
             Err(e) => {
