@@ -13,8 +13,8 @@ use leadsync_tests::*;
 use serde_json::{Value, json};
 
 /// Dimensions leadsync may use: few values each. Contact ids and request ids are properties.
-const DIMENSIONS: [&str; 8] = [
-    "service", "function", "source", "outcome", "reason", "sink", "origin", "kind",
+const DIMENSIONS: [&str; 9] = [
+    "service", "function", "source", "outcome", "reason", "sink", "origin", "class", "to",
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -86,6 +86,7 @@ async fn every_functions_metrics_are_valid_emf_with_low_cardinality_dimensions()
         "webhooks_enqueued",
         "jobs_processed",
         "sink_calls",
+        "sink_responses",
         "sync_latency_ms",
         "meta_contacts_created",
         "meta_message_latency_ms",

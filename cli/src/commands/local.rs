@@ -117,8 +117,12 @@ fn print_banner(info: &StackInfo) {
     println!("leadsync is running locally (Ctrl-C stops everything)\n");
     println!("  GHL Marketplace webhook URL  {}", info.webhook_url);
     println!("  GHL workflow webhook URL     {}", info.workflow_url);
+    println!(
+        "  Meta webhook URL             {}",
+        info.webhook_url.replace("/webhooks/ghl", "/webhooks/meta")
+    );
     match &info.sandbox_url {
-        Some(url) => println!("  sandbox (GHL + CallTools)    {url}"),
+        Some(url) => println!("  sandbox (GHL, CallTools, Graph API) {url}"),
         None => println!(
             "  sandbox                      off (GHL_API_BASE_URL and CALLTOOLS_BASE_URL are set)"
         ),

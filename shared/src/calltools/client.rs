@@ -113,11 +113,16 @@ impl CallToolsClient {
         if let Some(limiter) = &self.limiter {
             limiter.until_ready().await;
         }
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| RemoteError::from_reqwest(SERVICE, &e))?;
+        let resp = match req.send().await {
+            Ok(resp) => resp,
+            Err(e) => {
+                let class = if e.is_timeout() { "timeout" } else { "network" };
+                sink_response(class);
+                return Err(RemoteError::from_reqwest(SERVICE, &e));
+            }
+        };
         let status = resp.status().as_u16();
+        sink_response(status_class(status));
         let wait = retry_after(resp.headers());
         let text = resp
             .text()
@@ -276,6 +281,21 @@ fn id_of(value: &Value) -> Option<i64> {
 fn as_id(v: &Value) -> Option<i64> {
     v.as_i64()
         .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+}
+
+/// Counts one CallTools answer by class: what the dashboard's sink error rate is made of.
+fn sink_response(class: &'static str) {
+    metrics::counter!("sink_responses", "sink" => "calltools", "class" => class).increment(1);
+}
+
+fn status_class(status: u16) -> &'static str {
+    match status {
+        200..=299 => "2xx",
+        429 => "429",
+        400..=499 => "4xx",
+        500..=599 => "5xx",
+        _ => "other",
+    }
 }
 
 #[cfg(test)]

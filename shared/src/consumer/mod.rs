@@ -132,10 +132,7 @@ impl Consumer {
         let (job, outcome) = match job {
             Ok(job) => {
                 let outcome = self.process(&job, deadline_ms).await;
-                if let Outcome::Synced { .. } = &outcome {
-                    metrics::histogram!("sync_latency_ms", "source" => job.source())
-                        .record((now_ms() - job.received_at_ms()).max(0) as f64);
-                }
+                record_outcome_metrics(&job, &outcome);
                 (Some(job), outcome)
             }
             Err(e) => (
@@ -263,6 +260,31 @@ pub fn batch_response(results: &[RecordResult]) -> SqsBatchResponse {
         response.add_failure(r.message_id.clone());
     }
     response
+}
+
+/// What one settled record says about the pipeline: how long a change took to apply (from its
+/// arrival, and from the source's own time when it has one), and why a job was skipped.
+fn record_outcome_metrics(job: &SyncJob, outcome: &Outcome) {
+    let now = now_ms();
+    match outcome {
+        Outcome::Synced { .. } => {
+            metrics::histogram!("sync_latency_ms", "source" => job.source())
+                .record((now - job.received_at_ms()).max(0) as f64);
+            // A webhook's change only: a backfill repairs changes of any age on purpose.
+            if let SyncJob::GhlContact(j) = job
+                && j.trigger != crate::job::GhlTrigger::Backfill
+                && let Some(version) = j.version_ms
+            {
+                metrics::histogram!("source_to_applied_ms", "source" => job.source())
+                    .record((now - version).max(0) as f64);
+            }
+        }
+        Outcome::Skipped(reason) => {
+            metrics::counter!("jobs_skipped", "source" => job.source(), "reason" => reason.as_str())
+                .increment(1);
+        }
+        _ => {}
+    }
 }
 
 pub(crate) fn outcome_dimension(o: &Outcome) -> &'static str {
