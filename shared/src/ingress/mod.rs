@@ -24,6 +24,10 @@ pub use answer::{Answer, Rejection};
 pub const GHL_MARKETPLACE_PATH: &str = "/webhooks/ghl";
 pub const GHL_WORKFLOW_PATH: &str = "/webhooks/ghl/workflow";
 pub const META_PATH: &str = "/webhooks/meta";
+/// The smallest body limit for Meta: one POST may batch up to 1000 updates (research §3), a few
+/// hundred KB and more with attachments; refusing it would lose them all to Meta's retries.
+/// API Gateway accepts 10 MB and Lambda 6 MB, so 4 MiB is safe.
+pub const META_MIN_BODY_LIMIT: usize = 4 * 1024 * 1024;
 
 pub struct IngressSettings {
     pub max_body_bytes: usize,
@@ -82,13 +86,12 @@ impl Ingress {
         if method != "POST" {
             return Answer::rejected(source, Rejection::MethodNotAllowed);
         }
-        if body.len() > self.settings.max_body_bytes {
-            return Answer::rejected(
-                source,
-                Rejection::TooLarge {
-                    limit: self.settings.max_body_bytes,
-                },
-            );
+        let limit = match route {
+            Route::Meta => self.settings.max_body_bytes.max(META_MIN_BODY_LIMIT),
+            _ => self.settings.max_body_bytes,
+        };
+        if body.len() > limit {
+            return Answer::rejected(source, Rejection::TooLarge { limit });
         }
         if !is_json_content_type(headers) {
             return Answer::rejected(source, Rejection::UnsupportedMediaType);

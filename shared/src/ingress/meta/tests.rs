@@ -220,3 +220,30 @@ fn the_same_message_is_one_job_wherever_it_comes_from() {
     assert_eq!(job_id(&read, "{\"x\":1}"), job_id(&read, "{\"x\":1}"));
     assert_ne!(job_id(&read, "{\"x\":1}"), job_id(&read, "{\"x\":2}"));
 }
+
+#[tokio::test]
+async fn a_batch_of_1000_updates_is_not_refused_for_its_size() {
+    let queue = Arc::new(MemoryQueue::default());
+    let i = ingress(queue.clone(), true);
+    let text = "x".repeat(400);
+    let items: Vec<Value> = (0..1000)
+        .map(|n| message(&format!("m_{n}"), &format!("U{n}"), &text))
+        .collect();
+    let body =
+        json!({"object":"page","entry":[{"id":"PAGE","time":1,"messaging":items}]}).to_string();
+    assert!(body.len() > 131_072 * 3, "{} bytes", body.len());
+    let a = post(&i, &body, &signed(&body)).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(queue.len(), 1000);
+    // GHL's routes keep the configured limit.
+    let ghl = i
+        .handle(
+            "POST",
+            crate::ingress::GHL_MARKETPLACE_PATH,
+            "",
+            &signed(&body),
+            body.as_bytes(),
+        )
+        .await;
+    assert_eq!(ghl.status, 413);
+}
