@@ -157,11 +157,6 @@ impl Backfill {
         self
     }
 
-    /// The configured sources, in order.
-    pub fn sources(&self) -> Vec<&'static str> {
-        self.scans.iter().map(|s| s.source()).collect()
-    }
-
     /// Starts or continues a run and takes pages until it ends or `deadline_ms` nears.
     pub async fn handle(&self, req: &Request, deadline_ms: i64) -> Result<Ending, BackfillError> {
         let source = req.source.as_deref().unwrap_or("ghl");

@@ -40,14 +40,6 @@ impl Channel {
         }
     }
 
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "messenger" => Some(Self::Messenger),
-            "instagram" => Some(Self::Instagram),
-            _ => None,
-        }
-    }
-
     pub fn contact_key(self, account_id: &str, user_id: &str) -> ContactKey {
         ContactKey {
             source: self.as_str().into(),

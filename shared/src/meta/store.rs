@@ -166,12 +166,6 @@ impl MemoryMetaStore {
             .lock()
             .map_err(|_| StoreError("meta store lock poisoned".into()))
     }
-
-    /// How many contacts and conversations exist (for tests).
-    pub fn counts(&self) -> (usize, usize) {
-        let m = self.lock().expect("not poisoned");
-        (m.contacts.len(), m.conversations.len())
-    }
 }
 
 fn empty_message(mid: &str) -> MetaMessage {
