@@ -173,21 +173,26 @@ async fn a_duplicated_batch_stores_each_message_once_and_one_contact_per_sender(
         );
     }
     assert_eq!(stored, 6, "each mid once");
-    let duplicates = t
-        .stack
-        .results()
-        .iter()
-        .filter(|r| {
-            r.outcome
-                == leadsync::consumer::Outcome::Skipped(
-                    leadsync::consumer::SkipReason::DuplicateJob,
-                )
-        })
-        .count();
-    assert_eq!(
-        duplicates, 6,
-        "the second delivery is recognised, item by item"
-    );
+    // A copy may come round more than twice (SQS delivers at least once, and a copy that meets
+    // its twin in progress is deferred); what must hold is that each message was stored by
+    // exactly one job and every later copy was recognised.
+    let results = t.stack.results();
+    for mid in &mids {
+        let job_id = format!("meta:msg:{mid}");
+        let outcomes: Vec<_> = results
+            .iter()
+            .filter(|r| r.job_id.as_deref() == Some(job_id.as_str()) && r.outcome.is_final())
+            .map(|r| &r.outcome)
+            .collect();
+        let duplicate =
+            leadsync::consumer::Outcome::Skipped(leadsync::consumer::SkipReason::DuplicateJob);
+        let applied = outcomes.iter().filter(|o| **o != &duplicate).count();
+        assert_eq!(applied, 1, "{job_id} applied once: {outcomes:?}");
+        assert!(
+            outcomes.len() >= 2,
+            "{job_id}: the second delivery is recognised: {outcomes:?}"
+        );
+    }
     t.stop().await;
     Ok(())
 }
