@@ -35,6 +35,8 @@ enum Command {
     Backfill(leadsync_cli::commands::backfill::BackfillArgs),
     /// Messenger / Instagram: `meta check` tells whether the app is still subscribed to the Page.
     Meta(leadsync_cli::commands::meta::MetaArgs),
+    /// The numbers first asked for: webhook success, jobs, latency, CallTools errors, drift, DLQ.
+    Stats(leadsync_cli::commands::stats::StatsArgs),
     /// The ledger test: thousands of webhooks under injected failures, every one accounted for.
     Ledger(leadsync_cli::commands::ledger::LedgerArgs),
     /// Measure throughput, API calls per contact, latency and cold start (`make bench`).
@@ -55,6 +57,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Demo(args) => leadsync_cli::commands::demo::run(args).await,
         Command::Sandbox(args) => leadsync_cli::sandbox::run(args).await,
         Command::Bench(args) => leadsync_cli::bench::run(args).await,
+        Command::Stats(args) => leadsync_cli::commands::stats::run(args).await,
         Command::Trace(args) => leadsync_cli::commands::trace::run(args).await,
         Command::Events(args) => leadsync_cli::commands::events::run(args),
         Command::Dlq(args) => leadsync_cli::commands::dlq::run(args).await,

@@ -10,5 +10,6 @@ mod meta;
 mod meta_backfill;
 mod oauth;
 mod signatures;
+mod stats;
 mod sync;
 mod trace;

@@ -88,7 +88,7 @@ async fn every_functions_metrics_are_valid_emf_with_low_cardinality_dimensions()
         "sink_calls",
         "sink_responses",
         "sync_latency_ms",
-        "meta_contacts_created",
+        "contacts_created",
         "meta_message_latency_ms",
         "meta_profile_reads",
         "backfill_pages",

@@ -50,6 +50,11 @@ pub struct StackInfo {
     pub meta_page_id: Option<String>,
     #[serde(default)]
     pub meta_ig_account_id: Option<String>,
+    /// The stack's name (its metrics' `service` dimension) and metrics namespace.
+    #[serde(default)]
+    pub stack_name: Option<String>,
+    #[serde(default)]
+    pub metrics_namespace: Option<String>,
 }
 
 impl StackInfo {
@@ -93,6 +98,8 @@ async fn up(api_port: u16, sandbox_port: u16, template: PathBuf) -> Result<()> {
         ghl_location_id: stack.config.ghl.default_location_id.clone(),
         meta_page_id: stack.config.meta.page_id.clone(),
         meta_ig_account_id: stack.config.meta.ig_account_id.clone(),
+        stack_name: Some(stack.metrics.service.clone()),
+        metrics_namespace: Some(stack.metrics.namespace.clone()),
     };
     std::fs::create_dir_all(".local")?;
     std::fs::write(STATE_FILE, serde_json::to_string_pretty(&info)?)?;
@@ -132,6 +139,11 @@ fn print_banner(info: &StackInfo) {
     println!(
         "  job queue / dead-letter      {} / {}",
         info.queue_url, info.dlq_url
+    );
+    println!(
+        "  metrics (CloudWatch in moto)  namespace {}, service {}   `{exe} stats` (--watch, --html report.html)",
+        info.metrics_namespace.as_deref().unwrap_or("-"),
+        info.stack_name.as_deref().unwrap_or("-")
     );
     match &info.lambda_url {
         Some(url) => println!("  backfill (Lambda Invoke API) {url}   `{exe} backfill run`"),

@@ -11,6 +11,7 @@ pub mod events;
 pub mod ledger;
 pub mod local;
 pub mod meta;
+pub mod stats;
 pub mod trace;
 
 /// The deployed state table (`LEADSYNC_TABLE` + the usual AWS configuration), or else the local

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use super::metrics::LocalMetrics;
 use anyhow::Result;
 use axum::body::{Body, to_bytes};
 use axum::http::{HeaderMap, Request, Response, StatusCode};
@@ -19,6 +20,7 @@ const API_GATEWAY_MAX_BODY: usize = 10 * 1024 * 1024;
 struct Gateway {
     ingress: Arc<Ingress>,
     routes: Vec<(String, String)>,
+    metrics: Arc<LocalMetrics>,
 }
 
 pub struct HttpApi {
@@ -38,9 +40,14 @@ pub fn serve(
     listener: TcpListener,
     ingress: Arc<Ingress>,
     routes: Vec<(String, String)>,
+    metrics: Arc<LocalMetrics>,
 ) -> Result<HttpApi> {
     let url = format!("http://{}", listener.local_addr()?);
-    let gateway = Arc::new(Gateway { ingress, routes });
+    let gateway = Arc::new(Gateway {
+        ingress,
+        routes,
+        metrics,
+    });
     let app = axum::Router::new().fallback(move |req: Request<Body>| {
         let gateway = gateway.clone();
         async move { gateway.call(req).await }
@@ -81,7 +88,14 @@ impl Gateway {
                 return gateway_error(StatusCode::INTERNAL_SERVER_ERROR, &format!("event: {e}"));
             }
         };
-        let resp = leadsync::ingress::http::handle_request(&self.ingress, request).await;
+        let resp = self
+            .metrics
+            .ingress
+            .invoke(leadsync::ingress::http::handle_request(
+                &self.ingress,
+                request,
+            ))
+            .await;
         let (parts, body) = resp.into_parts();
         let mut out = Response::builder().status(parts.status);
         for (k, v) in &parts.headers {

@@ -14,6 +14,7 @@ use leadsync::consumer::{Consumer, RecordResult};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use super::metrics::LocalMetrics;
 use super::template::{REGION, Resources};
 
 pub struct EventSourceMapping {
@@ -23,7 +24,12 @@ pub struct EventSourceMapping {
 }
 
 impl EventSourceMapping {
-    pub fn start(consumer: Arc<Consumer>, sqs: aws_sdk_sqs::Client, res: &Resources) -> Self {
+    pub fn start(
+        consumer: Arc<Consumer>,
+        sqs: aws_sdk_sqs::Client,
+        res: &Resources,
+        metrics: Arc<LocalMetrics>,
+    ) -> Self {
         let (stop, stopped) = watch::channel(false);
         let results = Arc::new(Mutex::new(Vec::new()));
         let tasks = (0..res.max_concurrency.max(1))
@@ -36,6 +42,7 @@ impl EventSourceMapping {
                     batch_size: res.batch_size.clamp(1, 10) as i32,
                     timeout: Duration::from_secs(res.consumer_timeout_secs),
                     results: results.clone(),
+                    metrics: metrics.clone(),
                 };
                 tokio::spawn(poller.run(stopped.clone()))
             })
@@ -68,6 +75,7 @@ struct Poller {
     batch_size: i32,
     timeout: Duration,
     results: Arc<Mutex<Vec<RecordResult>>>,
+    metrics: Arc<LocalMetrics>,
 }
 
 impl Poller {
@@ -109,7 +117,11 @@ impl Poller {
     async fn invoke(&self, messages: Vec<Message>) {
         let records: Vec<SqsMessage> = messages.iter().map(|m| self.record(m)).collect();
         let deadline_ms = leadsync::clock::now_ms() + self.timeout.as_millis() as i64;
-        let results = self.consumer.process_batch(&records, deadline_ms).await;
+        let results = self
+            .metrics
+            .consumer
+            .invoke(self.consumer.process_batch(&records, deadline_ms))
+            .await;
         let entries: Vec<DeleteMessageBatchRequestEntry> = results
             .iter()
             .filter(|r| !r.failed)

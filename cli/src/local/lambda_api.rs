@@ -22,11 +22,14 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+use super::metrics::LocalMetrics;
+
 /// The backfill as the local stack runs it: the handler, its name and its timeout.
 pub struct LocalBackfill {
     pub name: String,
     pub handler: Arc<Backfill>,
     pub timeout: Duration,
+    pub metrics: Arc<LocalMetrics>,
 }
 
 pub struct LambdaApi {
@@ -110,8 +113,9 @@ async fn run(
     let request = Request::from_event(event).map_err(|e| ("BadRequest", e))?;
     let deadline_ms = now_ms() + backfill.timeout.as_millis() as i64;
     let ending = backfill
-        .handler
-        .handle(&request, deadline_ms)
+        .metrics
+        .backfill
+        .invoke(backfill.handler.handle(&request, deadline_ms))
         .await
         .map_err(|e| ("BackfillError", e.to_string()))?;
     serde_json::to_value(ending).map_err(|e| ("Serialization", e.to_string()))

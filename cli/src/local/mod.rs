@@ -6,6 +6,7 @@
 pub mod apigw;
 pub mod esm;
 pub mod lambda_api;
+pub mod metrics;
 pub mod moto;
 pub mod seed;
 pub mod template;
@@ -25,6 +26,7 @@ use crate::sandbox::{self, DuplicateMode, Sandbox, SandboxConfig};
 use apigw::HttpApi;
 use esm::EventSourceMapping;
 use lambda_api::{LambdaApi, LocalBackfill};
+use metrics::LocalMetrics;
 use moto::Moto;
 pub use template::{Resources, Template};
 
@@ -82,6 +84,8 @@ pub struct Stack {
     /// The Lambda Invoke API for the backfill; `None` when it cannot be configured (no
     /// `GHL_LOCATION_ID` for a real GHL account).
     pub lambda: Option<LambdaApi>,
+    /// The functions' metrics, put into moto's CloudWatch as CloudWatch Logs would.
+    pub metrics: Arc<LocalMetrics>,
     esm: Option<EventSourceMapping>,
     owned_moto: Option<Moto>,
 }
@@ -195,15 +199,21 @@ impl Stack {
             env(k).or_else(|| vars.get(k).cloned())
         })?;
 
+        let metrics = Arc::new(LocalMetrics::start(
+            aws_sdk_cloudwatch::Client::new(&aws),
+            &resources.metrics_namespace,
+            &resources.metrics_service,
+        ));
         let ingress = Arc::new(leadsync::app::build_ingress(&config, &aws)?);
         let consumer = Arc::new(leadsync::app::build_consumer(&config, &aws)?);
-        let api = apigw::serve(listener, ingress, resources.routes.clone())?;
+        let api = apigw::serve(listener, ingress, resources.routes.clone(), metrics.clone())?;
         let lambda = match leadsync::app::build_backfill(&config, &aws) {
             Ok(handler) => Some(
                 lambda_api::serve(LocalBackfill {
                     name: resources.backfill_function.clone(),
                     handler: Arc::new(handler),
                     timeout: Duration::from_secs(resources.backfill_timeout_secs),
+                    metrics: metrics.clone(),
                 })
                 .await?,
             ),
@@ -213,7 +223,12 @@ impl Stack {
             }
         };
         let esm = opts.start_consumer.then(|| {
-            EventSourceMapping::start(consumer, aws_sdk_sqs::Client::new(&aws), &resources)
+            EventSourceMapping::start(
+                consumer,
+                aws_sdk_sqs::Client::new(&aws),
+                &resources,
+                metrics.clone(),
+            )
         });
         Ok(Self {
             moto_url,
@@ -223,6 +238,7 @@ impl Stack {
             sandbox,
             api,
             lambda,
+            metrics,
             esm,
             owned_moto,
         })

@@ -20,6 +20,23 @@ def watch():
             os._exit(0)
         time.sleep(0.5)
 threading.Thread(target=watch, daemon=True).start()
+# moto's CloudWatch answers Sum, Average, Minimum, Maximum and SampleCount but no percentile;
+# CloudWatch answers pNN from the values a metric received. Nearest rank over those values.
+import math
+from moto.cloudwatch import models as cw
+statistic = cw.Statistics.get_statistics_for_type
+def with_percentiles(self, stat):
+    if stat.startswith("p"):
+        try:
+            q = float(stat[1:])
+        except ValueError:
+            return statistic(self, stat)
+        values = sorted(self.metric_single_values_list)
+        if not values or not 0 <= q <= 100:
+            return None
+        return values[max(1, math.ceil(q / 100 * len(values))) - 1]
+    return statistic(self, stat)
+cw.Statistics.get_statistics_for_type = with_percentiles
 from moto.server import main
 main(["-H", "127.0.0.1", "-p", sys.argv[1]])
 "#;

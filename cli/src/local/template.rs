@@ -40,6 +40,10 @@ pub struct Resources {
     /// The backfill function's name, as `leadsync backfill run` invokes it.
     pub backfill_function: String,
     pub backfill_timeout_secs: u64,
+    /// Where the functions' metrics go: `POWERTOOLS_METRICS_NAMESPACE` and
+    /// `POWERTOOLS_SERVICE_NAME` of the template's global environment.
+    pub metrics_namespace: String,
+    pub metrics_service: String,
 }
 
 impl Template {
@@ -227,7 +231,20 @@ impl Template {
                 .unwrap_or_else(|| "/".into());
             routes.push((method.to_uppercase(), path));
         }
+        let global = |name: &str| {
+            let v = self
+                .doc
+                .get("Globals")
+                .and_then(|g| g.get("Function"))
+                .and_then(|f| f.get("Environment"))
+                .and_then(|e| e.get("Variables"))
+                .and_then(|vars| vars.get(name))
+                .ok_or_else(|| anyhow!("template.yaml: Globals sets no {name}"))?;
+            self.string(v)
+        };
         Ok(Resources {
+            metrics_namespace: global("POWERTOOLS_METRICS_NAMESPACE")?,
+            metrics_service: global("POWERTOOLS_SERVICE_NAME")?,
             table: table.ok_or_else(|| anyhow!("template.yaml has no StateTable"))?,
             queue_arn: format!(
                 "arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{}",

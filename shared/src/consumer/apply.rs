@@ -12,7 +12,7 @@ use crate::calltools::upsert::{ContactWrite, MembershipChange};
 use crate::consumer::Consumer;
 use crate::consumer::outcome::{Outcome, SkipReason};
 use crate::contact::{Contact, ContactKey, PhoneError, normalize_phone, source_hash};
-use crate::job::{GhlContactJob, GhlTrigger, SyncJob};
+use crate::job::{GhlContactJob, GhlTrigger, Origin, SyncJob};
 use crate::rules::{Membership, OnTagRemoved};
 use crate::store::{ContactState, JobClaim, Lease};
 
@@ -140,7 +140,17 @@ impl Consumer {
                     ..state
                 };
                 let wanted = self.rules.membership_for(&contact.tags);
-                self.sync_contact(contact, state, wanted).await
+                let first_sync = state.calltools_id.is_none();
+                let (outcome, saved) = self.sync_contact(contact, state, wanted).await;
+                if first_sync && matches!(outcome, Outcome::Synced { .. }) {
+                    let origin = match j.trigger {
+                        GhlTrigger::Backfill => Origin::Backfill,
+                        _ => Origin::Webhook,
+                    };
+                    metrics::counter!("contacts_created", "source" => "ghl", "origin" => origin.as_str())
+                        .increment(1);
+                }
+                (outcome, saved)
             }
             Ok(None) => self.contact_gone(state).await,
             Err(e) => (e.into(), None),

@@ -105,7 +105,7 @@ impl Consumer {
             false
         };
         if created {
-            metrics::counter!("meta_contacts_created", "source" => e.channel.as_str(), "origin" => j.origin.as_str())
+            metrics::counter!("contacts_created", "source" => e.channel.as_str(), "origin" => j.origin.as_str())
                 .increment(1);
         }
         match &e.kind {

@@ -287,7 +287,7 @@ fn record_outcome_metrics(job: &SyncJob, outcome: &Outcome) {
     }
 }
 
-pub(crate) fn outcome_dimension(o: &Outcome) -> &'static str {
+pub fn outcome_dimension(o: &Outcome) -> &'static str {
     match o {
         Outcome::Synced { .. } => "synced",
         Outcome::Skipped(_) => "skipped",

@@ -1,0 +1,135 @@
+//! `leadsync stats` after a known run on the local stack: every number it reads back from
+//! CloudWatch (moto) equals what the sandbox's own logs and the consumer's record results say.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::Result;
+use leadsync::backfill::{Ending, Request};
+use leadsync::clock::now_ms;
+use leadsync_cli::commands::backfill::BackfillFunction;
+use leadsync_cli::stats::{Target, collect, render};
+use leadsync_tests::*;
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stats_reports_exactly_what_the_stack_did() -> Result<()> {
+    let started = now_ms();
+    let t = stack().start().await?;
+    // Three contacts heard by webhook and synced.
+    for i in 0..3 {
+        let phone = format!("+1415203000{i}");
+        t.create_tagged_contact(&format!("Stat{i}"), &phone, "cold lead")
+            .await?;
+        in_bucket(&t, &phone, COLD_LEADS).await?;
+    }
+    // One whose webhooks GHL never sent: the backfill finds it.
+    t.set_delivery(json!({"drop_rate": 1.0})).await?;
+    t.create_tagged_contact("Missed", "+14152030009", "cold lead")
+        .await?;
+    t.set_delivery(json!({})).await?;
+    // One forged webhook, without a signature.
+    let body = marketplace_body(
+        "ContactTagUpdate",
+        "nmFmQEsNgz6AVpgLVUJ0",
+        now_ms(),
+        "forged-1",
+    );
+    let (status, _) = t.post(&t.stack.webhook_url(), &[], &body).await?;
+    assert_eq!(status, 401);
+    drained(&t, Duration::from_secs(30)).await?;
+    let lambda = t.stack.lambda.as_ref().expect("the local backfill");
+    let backfill = BackfillFunction::new(
+        &t.stack.aws,
+        Some(&lambda.url),
+        &t.stack.resources.backfill_function,
+    );
+    let Ending::Finished(run) = backfill.run_to_end(&Request::default(), |_| {}).await? else {
+        anyhow::bail!("the run did not finish");
+    };
+    assert_eq!(run.enqueued, 1, "{run:?}");
+    in_bucket(&t, "+14152030009", COLD_LEADS).await?;
+    // After the run, one CallTools refuses: parked.
+    t.set_faults(json!({"reject_phones": ["+14155550139"]}))
+        .await?;
+    t.create_tagged_contact("Refused", "+14155550139", "cold lead")
+        .await?;
+    eventually(Duration::from_secs(30), "a parked job", || async {
+        Ok((!t.dead_letters().await?.is_empty()).then_some(()))
+    })
+    .await?;
+    drained(&t, Duration::from_secs(30)).await?;
+    t.stack.metrics.settled().await;
+    assert_eq!(t.stack.metrics.failures(), 0);
+
+    let stats = collect(&Target::for_stack(&t.stack), started, now_ms() + 60_000).await?;
+    let text = render::text(&stats);
+
+    // Webhooks: every request the sandbox's GHL got an answer to, plus the forged one.
+    let answered = t
+        .deliveries()
+        .await?
+        .iter()
+        .filter(|d| d["status"].is_u64())
+        .count() as u64;
+    let w = &stats.webhooks["ghl"];
+    assert_eq!(w.received, answered + 1, "{text}");
+    assert_eq!(w.rejected, 1, "{text}");
+    assert_eq!(
+        w.rejected_by_reason,
+        BTreeMap::from([("signature_missing".to_string(), 1)])
+    );
+    assert_eq!(w.enqueued + w.duplicate + w.ignored, answered, "{text}");
+    assert_eq!(w.verified, answered, "{text}");
+
+    // Jobs: as many of each outcome as the consumer reported records.
+    let mut expected: BTreeMap<String, u64> = BTreeMap::new();
+    for r in t.stack.results() {
+        *expected
+            .entry(leadsync::consumer::outcome_dimension(&r.outcome).to_string())
+            .or_default() += 1;
+    }
+    assert_eq!(stats.jobs["ghl"].by_outcome, expected, "{text}");
+    assert_eq!(expected["parked"], t.dead_letters().await?.len() as u64);
+
+    // Contacts: three by webhook, one by the backfill (the refused one never reached CallTools).
+    assert_eq!(
+        stats.contacts_created["ghl"],
+        BTreeMap::from([("backfill".to_string(), 1), ("webhook".to_string(), 3)]),
+        "{text}"
+    );
+    let latency = &stats.sync_latency_ms["ghl"];
+    assert_eq!(latency.count, expected["synced"], "{text}");
+    let (p50, p95, p99) = (
+        latency.p50.unwrap(),
+        latency.p95.unwrap(),
+        latency.p99.unwrap(),
+    );
+    assert!(0.0 < p50 && p50 <= p95 && p95 <= p99, "{text}");
+
+    // CallTools: the answers by class the sandbox logged.
+    let mut classes: BTreeMap<String, u64> = BTreeMap::new();
+    for c in t.calltools_calls().await? {
+        let class = match c["status"].as_u64() {
+            Some(200..=299) => "2xx",
+            Some(429) => "429",
+            Some(400..=499) => "4xx",
+            Some(_) => "5xx",
+            None => continue,
+        };
+        *classes.entry(class.to_string()).or_default() += 1;
+    }
+    let sink = &stats.sinks["calltools"];
+    assert_eq!(sink.responses_by_class, classes, "{text}");
+    assert!(sink.error_rate.unwrap() > 0.0);
+
+    // Backfill and queues.
+    assert_eq!(stats.backfill.max_drift["ghl"], 1, "{text}");
+    assert_eq!(stats.backfill.runs_finished["ghl"], 1, "{text}");
+    assert_eq!(stats.backfill.last_runs[0].drift, 1, "{text}");
+    assert_eq!(stats.queues.jobs, Some(0));
+    assert_eq!(stats.queues.dlq_depth, Some(expected["parked"]), "{text}");
+    assert!(stats.queues.dlq_oldest_age_secs.unwrap() < 600, "{text}");
+    t.stop().await;
+    Ok(())
+}
