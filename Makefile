@@ -10,7 +10,7 @@ SAM_HOME  := $(CURDIR)/.local/samcli
 # SAM CLI: no telemetry and no version check against PyPI (it reads lastVersionCheck as epoch seconds).
 SAM_ENV   := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 __SAM_CLI_APP_DIR="$(SAM_HOME)"
 
-.PHONY: help dev test unit e2e ledger lint fmt bench build validate events venv tools clean
+.PHONY: help dev test unit e2e ledger lint fmt bench build validate events venv tools browser clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -19,13 +19,13 @@ dev: venv ## Run the whole pipeline locally (moto + sandbox + ingress + consumer
 	$(CARGO) build -p leadsync-cli
 	./target/debug/leadsync local up
 
-test: venv ## Run every test (unit, fixtures, end-to-end against moto and the sandbox)
+test: venv browser ## Run every test (unit, fixtures, end-to-end against moto and the sandbox)
 	$(CARGO) test --workspace
 
 unit: ## Only the tests that need no moto
 	$(CARGO) test --workspace --lib --bins --test ingress_events
 
-e2e: venv ## Only the end-to-end tests
+e2e: venv browser ## Only the end-to-end tests
 	$(CARGO) test -p leadsync-tests
 
 ledger: venv ## The ledger test at full size: 10,000 webhooks under failures, every one accounted for
@@ -56,6 +56,12 @@ events: ## Regenerate the sample events in events/ from the sandbox test keys
 
 venv: $(VENV)/.dev-installed ## Python venv with moto (for make dev / make test)
 tools: venv $(VENV)/.tools-installed ## Also cfn-lint, the SAM CLI and cargo-lambda
+
+# Debian's Chromium: the stats report's test renders the page in it.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser: ## Debian's chromium for the report's browser test (apt-get; sudo when not root)
+	@command -v chromium >/dev/null || { export DEBIAN_FRONTEND=noninteractive; \
+	  $(SUDO) apt-get install -y -qq chromium || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }; }
 
 $(VENV)/bin/python:
 	python3 -m venv $(VENV)

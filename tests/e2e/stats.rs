@@ -8,7 +8,7 @@ use anyhow::Result;
 use leadsync::backfill::{Ending, Request};
 use leadsync::clock::now_ms;
 use leadsync_cli::commands::backfill::BackfillFunction;
-use leadsync_cli::stats::{Target, collect, render};
+use leadsync_cli::stats::{Target, collect, html, render};
 use leadsync_tests::*;
 use serde_json::json;
 
@@ -132,4 +132,107 @@ async fn stats_reports_exactly_what_the_stack_did() -> Result<()> {
     assert!(stats.queues.dlq_oldest_age_secs.unwrap() < 600, "{text}");
     t.stop().await;
     Ok(())
+}
+
+/// The report page as Debian's Chromium renders it: the DOM it built from the page, and a
+/// screenshot that is not blank.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_html_report_renders_its_graphs_in_a_real_browser() -> Result<()> {
+    let started = now_ms();
+    let t = stack().start().await?;
+    for i in 0..2 {
+        let phone = format!("+1415204000{i}");
+        t.create_tagged_contact(&format!("Page{i}"), &phone, "cold lead")
+            .await?;
+        in_bucket(&t, &phone, COLD_LEADS).await?;
+    }
+    drained(&t, Duration::from_secs(30)).await?;
+    t.stack.metrics.settled().await;
+    let target = Target::for_stack(&t.stack);
+    let stats = collect(&target, started, now_ms() + 60_000).await?;
+    let page = html::report(&target, &stats).await?;
+    t.stop().await;
+
+    let dir = std::env::temp_dir().join(format!("leadsync-report-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let report = dir.join("report.html");
+    std::fs::write(&report, &page)?;
+    let blank = dir.join("blank.html");
+    std::fs::write(&blank, "<!doctype html><html><body></body></html>")?;
+
+    let dom = chromium(&dir, &["--dump-dom".into(), url(&report)]).await?;
+    assert_eq!(dom.matches("<figure").count(), 5, "five graphs: {dom}");
+    assert!(dom.contains("<svg"), "{dom}");
+    for line in ["received", "enqueued", "synced", "p50", "p95", "p99", "2xx"] {
+        assert!(
+            dom.contains(&format!("data-label=\"{line}\"")),
+            "a line for {line}: {dom}"
+        );
+    }
+    assert!(dom.contains("jobs synced"), "the tiles are there");
+
+    let shot = |name: &str| dir.join(name);
+    for (page, png) in [(&report, "report.png"), (&blank, "blank.png")] {
+        chromium(
+            &dir,
+            &[
+                format!("--screenshot={}", shot(png).display()),
+                "--window-size=1280,1400".into(),
+                "--hide-scrollbars".into(),
+                url(page),
+            ],
+        )
+        .await?;
+    }
+    let size = |p: &str| std::fs::metadata(shot(p)).map(|m| m.len());
+    let (report_png, blank_png) = (size("report.png")?, size("blank.png")?);
+    assert!(
+        report_png > 5 * blank_png,
+        "the screenshot shows something: {report_png} bytes against {blank_png} for a blank page"
+    );
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}
+
+fn url(path: &std::path::Path) -> String {
+    format!("file://{}", path.display())
+}
+
+/// Runs headless Chromium once (flags that keep it off the network) and returns its stdout.
+async fn chromium(dir: &std::path::Path, args: &[String]) -> Result<String> {
+    static RUNS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let profile = dir.join(format!("profile-{run}"));
+    let out = tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::process::Command::new("chromium")
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--disable-dev-shm-usage",
+            ])
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .args(args)
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .map_err(|_| anyhow::anyhow!("chromium did not finish in 60 s"))?
+    .map_err(|e| {
+        anyhow::anyhow!(
+            "chromium could not start ({e}): install Debian's chromium (`make browser`)"
+        )
+    })?;
+    anyhow::ensure!(
+        out.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }

@@ -141,7 +141,7 @@ fn print_banner(info: &StackInfo) {
         info.queue_url, info.dlq_url
     );
     println!(
-        "  metrics (CloudWatch in moto)  namespace {}, service {}   `{exe} stats` (--watch, --html report.html)",
+        "  metrics (CloudWatch in moto) namespace {}, service {}   `{exe} stats` (--watch, --html report.html)",
         info.metrics_namespace.as_deref().unwrap_or("-"),
         info.stack_name.as_deref().unwrap_or("-")
     );

@@ -2,6 +2,7 @@
 //! CallTools errors, backfill drift and the dead-letter queue, for the last `--since`.
 
 use std::io::{IsTerminal, Write as _};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -12,7 +13,7 @@ use super::backfill::parse_since;
 use super::env_var;
 use super::local::StackInfo;
 use crate::stats::metrics::StackMetrics;
-use crate::stats::{Target, collect, render};
+use crate::stats::{Target, collect, html, render};
 
 #[derive(clap::Args)]
 pub struct StatsArgs {
@@ -27,6 +28,9 @@ pub struct StatsArgs {
     pub watch: bool,
     #[arg(long, default_value_t = 5)]
     pub every: u64,
+    /// Also write the dashboard's main graphs and these numbers into one self-contained page.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
     /// The deployed stack's name (its metrics' `service` dimension); without it and without
     /// `LEADSYNC_STACK`, the `make dev` stack in this directory.
     #[arg(long, env = "LEADSYNC_STACK")]
@@ -40,6 +44,11 @@ pub async fn run(args: StatsArgs) -> Result<()> {
         let since = parse_since(&args.since, until)?;
         // A minute past now: CloudWatch counts a data point in [start, end).
         let stats = collect(&target, since, until + 60_000).await?;
+        if let Some(path) = &args.html {
+            let page = html::report(&target, &stats).await?;
+            std::fs::write(path, page).with_context(|| format!("writing {}", path.display()))?;
+            eprintln!("report written to {}", path.display());
+        }
         let text = if args.json {
             serde_json::to_string_pretty(&stats)? + "\n"
         } else {

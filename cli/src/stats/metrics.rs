@@ -27,19 +27,32 @@ const GAUGES: [&str; 3] = [
 ];
 pub const PERCENTILES: [&str; 3] = ["p50", "p95", "p99"];
 
-/// One series' statistic over the window: the metric, its dimensions other than `service` and
-/// `function`, and the value (absent when the series had no data in the window).
+/// One series' statistic: the metric, its dimensions other than `service` and `function`, and
+/// its value per period (period start in ms), oldest first; periods without data are absent.
 #[derive(Debug, Clone)]
 pub struct Reading {
     pub name: String,
     pub dims: BTreeMap<String, String>,
     pub stat: &'static str,
-    pub value: Option<f64>,
+    pub points: Vec<(i64, f64)>,
 }
 
 impl Reading {
     pub fn dim(&self, name: &str) -> &str {
         self.dims.get(name).map_or("", String::as_str)
+    }
+
+    /// The statistic over all periods: sums and counts add up, maxima take the largest; a
+    /// percentile only exists for a single period (percentiles of periods do not combine).
+    pub fn total(&self) -> Option<f64> {
+        let values = self.points.iter().map(|(_, v)| *v);
+        match (self.stat, self.points.as_slice()) {
+            (_, []) => None,
+            ("Sum" | "SampleCount", _) => Some(values.sum()),
+            ("Maximum", _) => Some(values.fold(f64::MIN, f64::max)),
+            (_, [(_, one)]) => Some(*one),
+            _ => None,
+        }
     }
 }
 
@@ -51,8 +64,19 @@ pub struct StackMetrics {
 }
 
 impl StackMetrics {
-    /// Every series of this stack with its statistics over `[start_ms, end_ms)`.
+    /// Every series of this stack with its statistics over `[start_ms, end_ms)`, one period.
     pub async fn read(&self, start_ms: i64, end_ms: i64) -> Result<Vec<Reading>> {
+        self.read_every(start_ms, end_ms, period_secs(start_ms, end_ms))
+            .await
+    }
+
+    /// The same, per `period` seconds (a multiple of 60): the points of a graph.
+    pub async fn read_every(
+        &self,
+        start_ms: i64,
+        end_ms: i64,
+        period: i32,
+    ) -> Result<Vec<Reading>> {
         let metrics = self.list().await?;
         let mut wanted: Vec<(Metric, &'static str)> = Vec::new();
         for m in metrics {
@@ -66,7 +90,6 @@ impl StackMetrics {
             };
             wanted.extend(stats.iter().map(|s| (m.clone(), *s)));
         }
-        let period = period_secs(start_ms, end_ms);
         let mut readings = Vec::with_capacity(wanted.len());
         for chunk in wanted.chunks(MAX_QUERIES) {
             let queries = chunk
@@ -86,7 +109,7 @@ impl StackMetrics {
                         .build()
                 })
                 .collect::<Vec<_>>();
-            let mut values: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+            let mut points: BTreeMap<String, Vec<(i64, f64)>> = BTreeMap::new();
             let mut next = None;
             loop {
                 let out = self
@@ -105,10 +128,11 @@ impl StackMetrics {
                         )
                     })?;
                 for r in out.metric_data_results() {
-                    values
+                    let at = r.timestamps().iter().map(|t| t.to_millis().unwrap_or(0));
+                    points
                         .entry(r.id().unwrap_or_default().to_string())
                         .or_default()
-                        .extend(r.values());
+                        .extend(at.zip(r.values().iter().copied()));
                 }
                 next = out.next_token;
                 if next.is_none() {
@@ -116,7 +140,8 @@ impl StackMetrics {
                 }
             }
             for (i, (metric, stat)) in chunk.iter().enumerate() {
-                let v = values.get(&format!("q{i}")).filter(|v| !v.is_empty());
+                let mut points = points.remove(&format!("q{i}")).unwrap_or_default();
+                points.sort_by_key(|(at, _)| *at);
                 readings.push(Reading {
                     name: metric.metric_name().unwrap_or_default().to_string(),
                     dims: metric
@@ -126,12 +151,7 @@ impl StackMetrics {
                         .filter(|(k, _)| k != "service" && k != "function")
                         .collect(),
                     stat,
-                    // One period covers the window; a Sum split over two is added up.
-                    value: v.map(|v| match *stat {
-                        "Sum" | "SampleCount" => v.iter().sum(),
-                        "Maximum" => v.iter().copied().fold(f64::MIN, f64::max),
-                        _ => v[0],
-                    }),
+                    points,
                 });
             }
         }
@@ -199,7 +219,7 @@ fn has(dims: &[Dimension], name: &str, value: &str) -> bool {
 
 /// One period covering the window, in whole minutes (whole hours past 15 days, as
 /// `GetMetricData` requires for old data).
-fn period_secs(start_ms: i64, end_ms: i64) -> i32 {
+pub fn period_secs(start_ms: i64, end_ms: i64) -> i32 {
     let secs = ((end_ms - start_ms).max(1) + 999) / 1000;
     let unit = if secs > 15 * 86_400 { 3600 } else { 60 };
     ((secs + unit - 1) / unit * unit).min(i64::from(i32::MAX)) as i32

@@ -1,6 +1,7 @@
 //! `leadsync stats`: the numbers a person asks for first, from the stack's CloudWatch metrics
 //! (`GetMetricData`), its backfill runs (the state table) and its dead-letter queue.
 
+pub mod html;
 pub mod metrics;
 pub mod render;
 
@@ -189,7 +190,7 @@ pub fn from_readings(readings: &[Reading]) -> Stats {
         queues: Queues::default(),
     };
     for r in readings {
-        let Some(value) = r.value else { continue };
+        let Some(value) = r.total() else { continue };
         let n = value.round().max(0.0) as u64;
         let source = r.dim("source").to_string();
         match (r.name.as_str(), r.stat) {
@@ -331,7 +332,7 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             stat,
-            value: Some(value),
+            points: vec![(0, value)],
         }
     }
 
