@@ -11,8 +11,21 @@ use super::{Stats, Target};
 /// About this many points across a graph.
 const POINTS: i64 = 48;
 const PALETTE: [&str; 8] = [
-    "#2563eb", "#16a34a", "#dc2626", "#9333ea", "#ea580c", "#0891b2", "#ca8a04", "#4b5563",
+    "#2563eb", "#9333ea", "#0891b2", "#ca8a04", "#db2777", "#4b5563", "#65a30d", "#7c3aed",
 ];
+
+/// Lines whose colour says what they are: good green, bad red, waiting orange, grey for
+/// neither; the rest take the palette in order.
+fn colour(label: &str, index: usize) -> &'static str {
+    match label {
+        "synced" | "enqueued" | "2xx" | "stored" | "p50" => "#16a34a",
+        "parked" | "rejected" | "4xx" | "5xx" | "p99" => "#dc2626",
+        "retried" | "deferred" | "429" | "timeout" | "network" | "p95" => "#ea580c",
+        "skipped" => "#6b7280",
+        "received" => "#2563eb",
+        _ => PALETTE[index % PALETTE.len()],
+    }
+}
 
 /// The page for `stats`, with the graphs' points read for the same window.
 pub async fn report(target: &Target, stats: &Stats) -> anyhow::Result<String> {
@@ -209,7 +222,8 @@ fn figure(g: &Graph, since_ms: i64, until_ms: i64) -> String {
         out.push_str("<p class=\"legend\">no data in this window</p></figure>");
         return out;
     }
-    let top = nice_ceiling(max);
+    // Four grid steps of a round size.
+    let top = 4.0 * nice_ceiling(max / 4.0);
     let span = (until_ms - since_ms).max(1) as f64;
     let x = |t: i64| LEFT + (t - since_ms) as f64 / span * (W - LEFT - 8.0);
     let y = |v: f64| 8.0 + (1.0 - v / top) * (H - BOTTOM - 8.0);
@@ -241,7 +255,7 @@ fn figure(g: &Graph, since_ms: i64, until_ms: i64) -> String {
         );
     }
     for (i, (label, points)) in g.lines.iter().enumerate() {
-        let colour = PALETTE[i % PALETTE.len()];
+        let colour = colour(label, i);
         let path: Vec<String> = points
             .iter()
             .map(|(t, v)| format!("{:.1},{:.1}", x(*t), y(*v)))
@@ -265,7 +279,7 @@ fn figure(g: &Graph, since_ms: i64, until_ms: i64) -> String {
         let _ = write!(
             out,
             "<i style=\"background:{}\"></i>{}",
-            PALETTE[i % PALETTE.len()],
+            colour(label, i),
             escape(label)
         );
     }
@@ -273,9 +287,10 @@ fn figure(g: &Graph, since_ms: i64, until_ms: i64) -> String {
     out
 }
 
-/// The smallest 1, 2 or 5 × 10ⁿ at or above `v` (1 for nothing): a round top for the axis.
+/// The smallest 1, 2 or 5 × 10ⁿ at or above `v` (1 for nothing, never below 1: counts and
+/// milliseconds need no fractional steps).
 fn nice_ceiling(v: f64) -> f64 {
-    if v <= 0.0 {
+    if v <= 1.0 {
         return 1.0;
     }
     let magnitude = 10f64.powf(v.log10().floor());
@@ -311,6 +326,7 @@ mod tests {
     #[test]
     fn axis_tops_are_round() {
         assert_eq!(nice_ceiling(0.0), 1.0);
+        assert_eq!(nice_ceiling(0.3), 1.0);
         assert_eq!(nice_ceiling(3.0), 5.0);
         assert_eq!(nice_ceiling(10.0), 10.0);
         assert_eq!(nice_ceiling(1234.0), 2000.0);
