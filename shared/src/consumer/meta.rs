@@ -135,17 +135,14 @@ impl Consumer {
                 payload,
             } => {
                 let record = MetaMessage {
-                    mid: mid.clone().unwrap_or_else(|| j.job_id.clone()),
-                    direction: Direction::In,
-                    kind: "postback".into(),
-                    text: title.clone(),
-                    attachments: None,
                     quick_reply: payload.clone(),
-                    reply_to: None,
-                    created_ms: e.timestamp_ms,
-                    edits: 0,
-                    deleted: false,
-                    reaction: None,
+                    ..MetaMessage::new(
+                        mid.clone().unwrap_or_else(|| j.job_id.clone()),
+                        Direction::In,
+                        "postback",
+                        title.clone(),
+                        e.timestamp_ms,
+                    )
                 };
                 store.put_message(key, &record).await?;
                 store
@@ -220,23 +217,18 @@ impl Consumer {
     ) -> Result<(), StoreError> {
         for m in messages {
             let from_contact = m.from_id.as_deref() == Some(j.event.user_id.as_str());
-            let record = MetaMessage {
-                mid: m.mid.clone(),
-                direction: if from_contact {
-                    Direction::In
-                } else {
-                    Direction::Out
-                },
-                kind: "message".into(),
-                text: m.text.clone(),
-                attachments: None,
-                quick_reply: None,
-                reply_to: None,
-                created_ms: m.created_ms,
-                edits: 0,
-                deleted: false,
-                reaction: None,
+            let direction = if from_contact {
+                Direction::In
+            } else {
+                Direction::Out
             };
+            let record = MetaMessage::new(
+                m.mid.clone(),
+                direction,
+                "message",
+                m.text.clone(),
+                m.created_ms,
+            );
             meta.store.put_message(key, &record).await?;
         }
         Ok(())
@@ -278,23 +270,23 @@ impl Consumer {
 }
 
 fn message_record(m: &Message, timestamp_ms: i64) -> MetaMessage {
+    let direction = if m.echo {
+        Direction::Out
+    } else {
+        Direction::In
+    };
     MetaMessage {
-        mid: m.mid.clone(),
-        direction: if m.echo {
-            Direction::Out
-        } else {
-            Direction::In
-        },
-        kind: "message".into(),
-        text: m.text.clone(),
         attachments: (!m.attachments.is_empty())
             .then(|| serde_json::to_string(&m.attachments).unwrap_or_default()),
         quick_reply: m.quick_reply.clone(),
         reply_to: m.reply_to.clone(),
-        created_ms: timestamp_ms,
-        edits: 0,
-        deleted: false,
-        reaction: None,
+        ..MetaMessage::new(
+            m.mid.clone(),
+            direction,
+            "message",
+            m.text.clone(),
+            timestamp_ms,
+        )
     }
 }
 

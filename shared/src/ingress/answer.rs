@@ -152,6 +152,21 @@ impl Answer {
         }
     }
 
+    /// A 401: the request did not prove it came from the source.
+    pub fn unauthorized(
+        source: &'static str,
+        reason: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
+        Self::rejected(
+            source,
+            Rejection::Unauthorized {
+                reason,
+                message: message.into(),
+            },
+        )
+    }
+
     pub fn rejected(source: &'static str, why: Rejection) -> Self {
         metrics::counter!("webhooks_rejected", "source" => source, "reason" => why.reason())
             .increment(1);

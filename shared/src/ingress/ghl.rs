@@ -26,13 +26,7 @@ impl Ingress {
         let ghl_sig = headers.get(&X_GHL_SIGNATURE).map(|v| v.as_bytes());
         let wh_sig = headers.get(&X_WH_SIGNATURE).map(|v| v.as_bytes());
         if let Err(e) = self.verifier.verify(ghl_sig, wh_sig, body) {
-            return Answer::rejected(
-                SOURCE,
-                Rejection::Unauthorized {
-                    reason: e.reason(),
-                    message: e.to_string(),
-                },
-            );
+            return Answer::unauthorized(SOURCE, e.reason(), e.to_string());
         }
         metrics::counter!("webhooks_verified", "source" => SOURCE).increment(1);
         let event = match parse_marketplace(body) {
@@ -61,16 +55,14 @@ impl Ingress {
                     None => false,
                 };
                 if !retry_of_ours {
-                    return Answer::rejected(
+                    return Answer::unauthorized(
                         SOURCE,
-                        Rejection::Unauthorized {
-                            reason: "timestamp_stale",
-                            message: format!(
-                                "the timestamp is {} s away from now; the tolerance is {} s",
-                                (now - ts).abs() / 1000,
-                                tolerance / 1000
-                            ),
-                        },
+                        "timestamp_stale",
+                        format!(
+                            "the timestamp is {} s away from now; the tolerance is {} s",
+                            (now - ts).abs() / 1000,
+                            tolerance / 1000
+                        ),
                     );
                 }
             }
@@ -124,22 +116,17 @@ impl Ingress {
 
     pub(crate) async fn ghl_workflow(&self, headers: &::http::HeaderMap, body: &[u8]) -> Answer {
         let Some(secret) = &self.settings.workflow_secret else {
-            return Answer::rejected(
+            return Answer::unauthorized(
                 SOURCE,
-                Rejection::Unauthorized {
-                    reason: "secret_not_configured",
-                    message: "GHL_WORKFLOW_SECRET is not configured; workflow webhooks are refused"
-                        .into(),
-                },
+                "secret_not_configured",
+                "GHL_WORKFLOW_SECRET is not configured; workflow webhooks are refused",
             );
         };
         if !presented_secret(headers).is_some_and(|p| secret.matches(p)) {
-            return Answer::rejected(
+            return Answer::unauthorized(
                 SOURCE,
-                Rejection::Unauthorized {
-                    reason: "secret_invalid",
-                    message: "missing or wrong Authorization: Bearer / X-API-Key secret".into(),
-                },
+                "secret_invalid",
+                "missing or wrong Authorization: Bearer / X-API-Key secret",
             );
         }
         metrics::counter!("webhooks_verified", "source" => SOURCE).increment(1);

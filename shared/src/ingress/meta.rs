@@ -63,23 +63,15 @@ impl Ingress {
 
     pub(crate) async fn meta_events(&self, headers: &::http::HeaderMap, body: &[u8]) -> Answer {
         let Some(meta) = &self.settings.meta else {
-            return Answer::rejected(
+            return Answer::unauthorized(
                 SOURCE,
-                Rejection::Unauthorized {
-                    reason: "secret_not_configured",
-                    message: "META_APP_SECRET is not configured; Meta webhooks are refused".into(),
-                },
+                "secret_not_configured",
+                "META_APP_SECRET is not configured; Meta webhooks are refused",
             );
         };
         let signature = headers.get(&X_HUB_SIGNATURE_256).map(|v| v.as_bytes());
         if let Err(e) = meta.verifier.verify(signature, body) {
-            return Answer::rejected(
-                SOURCE,
-                Rejection::Unauthorized {
-                    reason: e.reason(),
-                    message: e.to_string(),
-                },
-            );
+            return Answer::unauthorized(SOURCE, e.reason(), e.to_string());
         }
         metrics::counter!("webhooks_verified", "source" => SOURCE).increment(1);
         let items = match parse(body) {

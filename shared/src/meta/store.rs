@@ -58,6 +58,31 @@ pub struct MetaMessage {
     pub reaction: Option<String>,
 }
 
+impl MetaMessage {
+    /// A message as first stored: not edited, deleted or reacted to, nothing attached.
+    pub fn new(
+        mid: impl Into<String>,
+        direction: Direction,
+        kind: &str,
+        text: Option<String>,
+        created_ms: i64,
+    ) -> Self {
+        Self {
+            mid: mid.into(),
+            direction,
+            kind: kind.into(),
+            text,
+            attachments: None,
+            quick_reply: None,
+            reply_to: None,
+            created_ms,
+            edits: 0,
+            deleted: false,
+            reaction: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Direction {
     In,
@@ -169,19 +194,7 @@ impl MemoryMetaStore {
 }
 
 fn empty_message(mid: &str) -> MetaMessage {
-    MetaMessage {
-        mid: mid.into(),
-        direction: Direction::In,
-        kind: "message".into(),
-        text: None,
-        attachments: None,
-        quick_reply: None,
-        reply_to: None,
-        created_ms: 0,
-        edits: 0,
-        deleted: false,
-        reaction: None,
-    }
+    MetaMessage::new(mid, Direction::In, "message", None, 0)
 }
 
 #[async_trait]
