@@ -349,6 +349,33 @@ pub async fn drained(t: &TestStack, limit: Duration) -> Result<()> {
 }
 
 impl TestStack {
+    /// The backfill function as `leadsync backfill run` reaches it: through the Lambda Invoke
+    /// API, here the local stack's.
+    pub fn backfill_function(&self) -> Result<leadsync_cli::commands::backfill::BackfillFunction> {
+        let lambda = self
+            .stack
+            .lambda
+            .as_ref()
+            .context("the local stack runs the backfill")?;
+        Ok(leadsync_cli::commands::backfill::BackfillFunction::new(
+            &self.stack.aws,
+            Some(&lambda.url),
+            &self.stack.resources.backfill_function,
+        ))
+    }
+
+    /// Runs the backfill to its end and returns the finished run.
+    pub async fn run_backfill(&self) -> Result<leadsync::backfill::Run> {
+        let ending = self
+            .backfill_function()?
+            .run_to_end(&leadsync::backfill::Request::default(), |_| {})
+            .await?;
+        match ending {
+            leadsync::backfill::Ending::Finished(run) => Ok(run),
+            other => bail!("the run did not finish: {other:?}"),
+        }
+    }
+
     /// Every webhook delivery attempt the sandbox GHL made.
     pub async fn deliveries(&self) -> Result<Vec<Value>> {
         let v = self

@@ -16,7 +16,7 @@ use leadsync::queue::sqs::SqsQueue;
 use leadsync::secret::Secret;
 use leadsync::store::dynamo::DynamoStore;
 use leadsync::store::dynamo_backfill::DynamoCheckpoints;
-use leadsync_cli::commands::backfill::{BackfillFunction, render_runs};
+use leadsync_cli::commands::backfill::render_runs;
 use leadsync_cli::local::{SANDBOX_GHL_TOKEN, SANDBOX_LOCATION_ID};
 use leadsync_tests::*;
 use serde_json::json;
@@ -54,16 +54,7 @@ async fn the_backfill_repairs_exactly_the_missed_webhooks_and_then_finds_nothing
 
     // WHEN the backfill runs, invoked as `leadsync backfill run` invokes it (the Lambda Invoke
     // API, here the local stack's) THEN it enqueues exactly the missed four, and they get synced
-    let lambda = t
-        .stack
-        .lambda
-        .as_ref()
-        .expect("the local stack runs the backfill");
-    let backfill = BackfillFunction::new(
-        &t.stack.aws,
-        Some(&lambda.url),
-        &t.stack.resources.backfill_function,
-    );
+    let backfill = t.backfill_function()?;
     let Ending::Finished(run) = backfill.run_to_end(&Request::default(), |_| {}).await? else {
         anyhow::bail!("the run did not finish");
     };

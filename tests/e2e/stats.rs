@@ -5,9 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::Result;
-use leadsync::backfill::{Ending, Request};
 use leadsync::clock::now_ms;
-use leadsync_cli::commands::backfill::BackfillFunction;
 use leadsync_cli::stats::{Target, collect, html, render};
 use leadsync_tests::*;
 use serde_json::json;
@@ -38,15 +36,7 @@ async fn stats_reports_exactly_what_the_stack_did() -> Result<()> {
     let (status, _) = t.post(&t.stack.webhook_url(), &[], &body).await?;
     assert_eq!(status, 401);
     drained(&t, Duration::from_secs(30)).await?;
-    let lambda = t.stack.lambda.as_ref().expect("the local backfill");
-    let backfill = BackfillFunction::new(
-        &t.stack.aws,
-        Some(&lambda.url),
-        &t.stack.resources.backfill_function,
-    );
-    let Ending::Finished(run) = backfill.run_to_end(&Request::default(), |_| {}).await? else {
-        anyhow::bail!("the run did not finish");
-    };
+    let run = t.run_backfill().await?;
     assert_eq!(run.enqueued, 1, "{run:?}");
     in_bucket(&t, "+14152030009", COLD_LEADS).await?;
     // After the run, one CallTools refuses: parked.

@@ -90,6 +90,31 @@ pub struct Stack {
     owned_moto: Option<Moto>,
 }
 
+/// Messages on a queue: visible, in flight, or delayed (deferred jobs).
+pub async fn queue_depth(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Result<u64> {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let out = sqs
+        .get_queue_attributes()
+        .queue_url(queue_url)
+        .attribute_names(A::ApproximateNumberOfMessages)
+        .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+        .attribute_names(A::ApproximateNumberOfMessagesDelayed)
+        .send()
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "SQS GetQueueAttributes: {}",
+                aws_sdk_sqs::error::DisplayErrorContext(e)
+            )
+        })?;
+    Ok(out
+        .attributes
+        .unwrap_or_default()
+        .values()
+        .filter_map(|v| v.parse::<u64>().ok())
+        .sum())
+}
+
 /// The AWS SDK configuration for a moto endpoint.
 pub async fn moto_sdk_config(url: &str) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
@@ -267,21 +292,7 @@ impl Stack {
 
     /// Messages on a queue of this stack: visible, in flight, or delayed (deferred jobs).
     pub async fn queue_depth(&self, queue_url: &str) -> Result<u64> {
-        use aws_sdk_sqs::types::QueueAttributeName as A;
-        let out = aws_sdk_sqs::Client::new(&self.aws)
-            .get_queue_attributes()
-            .queue_url(queue_url)
-            .attribute_names(A::ApproximateNumberOfMessages)
-            .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
-            .attribute_names(A::ApproximateNumberOfMessagesDelayed)
-            .send()
-            .await?;
-        Ok(out
-            .attributes
-            .unwrap_or_default()
-            .values()
-            .filter_map(|v| v.parse::<u64>().ok())
-            .sum())
+        queue_depth(&aws_sdk_sqs::Client::new(&self.aws), queue_url).await
     }
 
     /// Every consumer record result so far.

@@ -13,6 +13,7 @@ use leadsync::store::dynamo_backfill::DynamoCheckpoints;
 use serde::Serialize;
 
 use crate::dlq;
+use crate::local::queue_depth;
 use metrics::{Reading, StackMetrics};
 
 /// How many finished backfill runs per source the report shows.
@@ -276,10 +277,10 @@ fn ratio(part: u64, whole: u64) -> Option<f64> {
 async fn queues(target: &Target, now_ms: i64) -> Result<Queues> {
     let mut q = Queues::default();
     if let Some(url) = &target.queue_url {
-        q.jobs = Some(depth(&target.sqs, url).await?);
+        q.jobs = Some(queue_depth(&target.sqs, url).await?);
     }
     if let Some(url) = &target.dlq_url {
-        let depth = depth(&target.sqs, url).await?;
+        let depth = queue_depth(&target.sqs, url).await?;
         q.dlq_depth = Some(depth);
         if depth > 0 {
             // Each parked job says when it was parked; reading them leaves the DLQ as it was.
@@ -293,31 +294,6 @@ async fn queues(target: &Target, now_ms: i64) -> Result<Queues> {
         }
     }
     Ok(q)
-}
-
-/// Messages on a queue: visible, in flight or delayed.
-async fn depth(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<u64> {
-    use aws_sdk_sqs::types::QueueAttributeName as A;
-    let out = sqs
-        .get_queue_attributes()
-        .queue_url(url)
-        .attribute_names(A::ApproximateNumberOfMessages)
-        .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
-        .attribute_names(A::ApproximateNumberOfMessagesDelayed)
-        .send()
-        .await
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "SQS GetQueueAttributes: {}",
-                aws_sdk_sqs::error::DisplayErrorContext(e)
-            )
-        })?;
-    Ok(out
-        .attributes
-        .unwrap_or_default()
-        .values()
-        .filter_map(|v| v.parse::<u64>().ok())
-        .sum())
 }
 
 #[cfg(test)]
