@@ -348,6 +348,18 @@ pub async fn drained(t: &TestStack, limit: Duration) -> Result<()> {
     .await
 }
 
+/// Waits until the sandbox's GHL has no webhook left to deliver (none held back, on the wire or
+/// waiting to retry), so its delivery log is final and the jobs they made are on the queue.
+pub async fn webhooks_delivered(t: &TestStack, limit: Duration) -> Result<()> {
+    eventually(limit, "the sandbox's webhooks to be delivered", || async {
+        let v = t
+            .admin(reqwest::Method::GET, "/_sandbox/ghl/deliveries", None)
+            .await?;
+        Ok((v["in_flight"].as_u64() == Some(0)).then_some(()))
+    })
+    .await
+}
+
 impl TestStack {
     /// The backfill function as `leadsync backfill run` reaches it: through the Lambda Invoke
     /// API, here the local stack's.

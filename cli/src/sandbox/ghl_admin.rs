@@ -255,7 +255,11 @@ async fn get_chaos(State(st): State<AppState>) -> Response {
 }
 
 async fn deliveries(State(st): State<AppState>) -> Response {
-    Json(json!({ "deliveries": st.deliveries.all() })).into_response()
+    Json(json!({
+        "deliveries": st.deliveries.all(),
+        "in_flight": st.deliveries.in_flight(),
+    }))
+    .into_response()
 }
 
 async fn clear_deliveries(State(st): State<AppState>) -> StatusCode {

@@ -3,6 +3,7 @@
 //! `ghl_retry_interval` apart plus jitter, identical bytes). Any other status, a timeout or a
 //! connection error is final: the event is lost, exactly the hazard leadsync must live with.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -44,7 +45,28 @@ pub(crate) struct Delivery {
 }
 
 #[derive(Default, Clone)]
-pub(crate) struct DeliveryLog(Arc<Mutex<(u64, Vec<Delivery>)>>);
+pub(crate) struct DeliveryLog {
+    log: Arc<Mutex<(u64, Vec<Delivery>)>>,
+    /// Webhooks dispatched whose delivery has not ended: held back, on the wire, or waiting to
+    /// retry a 429. A test waits for 0 before it counts what the receiver was sent.
+    in_flight: Arc<AtomicUsize>,
+}
+
+/// One dispatched webhook counted in flight until its delivery ends, however it ends.
+struct InFlight(Arc<AtomicUsize>);
+
+impl InFlight {
+    fn start(log: &DeliveryLog) -> Self {
+        log.in_flight.fetch_add(1, Ordering::SeqCst);
+        Self(log.in_flight.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
 
 /// How one attempt went, as logged.
 #[derive(Default)]
@@ -59,7 +81,7 @@ struct Attempt {
 
 impl DeliveryLog {
     fn push(&self, out: &Outbound, a: Attempt) {
-        let mut log = lock(&self.0);
+        let mut log = lock(&self.log);
         log.0 += 1;
         let seq = log.0;
         log.1.push(Delivery {
@@ -80,11 +102,15 @@ impl DeliveryLog {
     }
 
     pub fn all(&self) -> Vec<Delivery> {
-        lock(&self.0).1.clone()
+        lock(&self.log).1.clone()
     }
 
     pub fn clear(&self) {
-        lock(&self.0).1.clear();
+        lock(&self.log).1.clear();
+    }
+
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::SeqCst)
     }
 }
 
@@ -95,7 +121,11 @@ pub(crate) fn dispatch(st: &AppState, events: Vec<Event>) {
     for out in outbound(&st.cfg, events) {
         let fate = lock(&st.chaos).next();
         let st = st.clone();
-        tokio::spawn(async move { deliver(&st, &out, generation, fate).await });
+        let in_flight = InFlight::start(&st.deliveries);
+        tokio::spawn(async move {
+            deliver(&st, &out, generation, fate).await;
+            drop(in_flight);
+        });
     }
 }
 

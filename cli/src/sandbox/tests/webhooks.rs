@@ -176,6 +176,32 @@ async fn a_429_then_200_ends_the_retries() {
 }
 
 #[tokio::test]
+async fn a_webhook_is_in_flight_until_its_last_attempt_ends() {
+    let rx = receiver(&[429]).await;
+    let url = rx.url.clone();
+    let sb = sandbox_with(move |c| {
+        c.marketplace_webhook_url = Some(url);
+        c.ghl_retry_interval = Duration::from_millis(300);
+    })
+    .await;
+    let in_flight = || async {
+        let (_, v) = admin(&sb, Method::GET, "/ghl/deliveries", None).await;
+        v["in_flight"].as_u64().unwrap()
+    };
+    new_ghl_contact(&sb, json!({"firstName": "Ada"})).await;
+    // Answered 429 and waiting to retry: still GHL's to deliver.
+    rx.wait_for(1).await;
+    assert_eq!(in_flight().await, 1);
+    rx.wait_for(2).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while in_flight().await != 0 {
+        assert!(tokio::time::Instant::now() < deadline, "still in flight");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(deliveries(&sb).await.len(), 2);
+}
+
+#[tokio::test]
 async fn any_other_failure_is_final() {
     for status in [500, 503, 400] {
         let rx = receiver(&[status]).await;
