@@ -360,6 +360,20 @@ pub async fn webhooks_delivered(t: &TestStack, limit: Duration) -> Result<()> {
     .await
 }
 
+/// Creates a tagged contact whose phone CallTools refuses and waits until its jobs are parked:
+/// a job in the DLQ, every webhook of the change delivered, and the job queue drained.
+pub async fn parked_contact(t: &TestStack, first: &str, phone: &str) -> Result<String> {
+    t.set_faults(json!({"reject_phones": [phone]})).await?;
+    let id = t.create_tagged_contact(first, phone, "cold lead").await?;
+    eventually(Duration::from_secs(30), "a parked job", || async {
+        Ok((!t.dead_letters().await?.is_empty()).then_some(()))
+    })
+    .await?;
+    webhooks_delivered(t, Duration::from_secs(30)).await?;
+    drained(t, Duration::from_secs(30)).await?;
+    Ok(id)
+}
+
 impl TestStack {
     /// The backfill function as `leadsync backfill run` reaches it: through the Lambda Invoke
     /// API, here the local stack's.

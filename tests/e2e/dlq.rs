@@ -42,13 +42,7 @@ async fn a_parked_job_is_listed_with_its_reason_and_replayed_once_the_cause_is_f
     };
 
     // GIVEN a contact CallTools refuses, parked in the DLQ (one job per GHL webhook route)
-    t.set_faults(json!({"reject_phones": [PHONE]})).await?;
-    let id = t.create_tagged_contact("Grace", PHONE, "cold lead").await?;
-    eventually(Duration::from_secs(30), "the job in the DLQ", || async {
-        Ok((!t.dead_letters().await?.is_empty()).then_some(()))
-    })
-    .await?;
-    drained(&t, Duration::from_secs(30)).await?;
+    let id = parked_contact(&t, "Grace", PHONE).await?;
 
     // WHEN it is listed THEN it shows with its reason, and the DLQ is left as it was
     let listing = dlq::list(&sqs, &dead, &Filter::default()).await?;

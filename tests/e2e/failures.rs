@@ -44,15 +44,7 @@ async fn a_calltools_503_then_200_is_synced_on_retry() -> Result<()> {
 async fn a_calltools_400_is_parked_in_the_dlq_with_its_reason_and_not_retried() -> Result<()> {
     let t = stack().start().await?;
     // CallTools refuses this (dialable-looking) number, as it does for carrier-rejected phones.
-    t.set_faults(json!({"reject_phones": ["+14155550138"]}))
-        .await?;
-    t.create_tagged_contact("Dorothy", "+14155550138", "cold lead")
-        .await?;
-    eventually(Duration::from_secs(30), "the jobs in the DLQ", || async {
-        Ok((!t.dead_letters().await?.is_empty()).then_some(()))
-    })
-    .await?;
-    drained(&t, Duration::from_secs(30)).await?;
+    parked_contact(&t, "Dorothy", "+14155550138").await?;
     // GHL sent two webhooks for the change (Marketplace + workflow): two jobs, each parked.
     let parked = t.dead_letters().await?;
     assert!(!parked.is_empty() && parked.len() <= 2, "{parked:?}");

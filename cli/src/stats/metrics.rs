@@ -25,7 +25,8 @@ const GAUGES: [&str; 3] = [
     "meta_subscribed",
     "meta_enrichment_backlog",
 ];
-pub const PERCENTILES: [&str; 3] = ["p50", "p95", "p99"];
+/// What a distribution is read as: the percentiles the report shows and its sample count.
+const HISTOGRAM_STATS: [&str; 4] = ["p50", "p95", "p99", "SampleCount"];
 
 /// One series' statistic: the metric, its dimensions other than `service` and `function`, and
 /// its value per period (period start in ms), oldest first; periods without data are absent.
@@ -82,7 +83,7 @@ impl StackMetrics {
         for m in metrics {
             let name = m.metric_name().unwrap_or_default();
             let stats: &[&'static str] = if HISTOGRAMS.contains(&name) {
-                &["p50", "p95", "p99", "SampleCount"]
+                &HISTOGRAM_STATS
             } else if GAUGES.contains(&name) {
                 &["Maximum"]
             } else {

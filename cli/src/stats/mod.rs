@@ -30,7 +30,7 @@ pub struct Target {
     pub accounts: Vec<(String, String)>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Default, Serialize)]
 pub struct Stats {
     pub stack: String,
     pub since_ms: i64,
@@ -178,18 +178,7 @@ impl From<Run> for RunView {
 
 /// The report's numbers from the metric readings alone.
 pub fn from_readings(readings: &[Reading]) -> Stats {
-    let mut s = Stats {
-        stack: String::new(),
-        since_ms: 0,
-        until_ms: 0,
-        webhooks: BTreeMap::new(),
-        jobs: BTreeMap::new(),
-        contacts_created: BTreeMap::new(),
-        sync_latency_ms: BTreeMap::new(),
-        sinks: BTreeMap::new(),
-        backfill: Backfill::default(),
-        queues: Queues::default(),
-    };
+    let mut s = Stats::default();
     for r in readings {
         let Some(value) = r.total() else { continue };
         let n = value.round().max(0.0) as u64;
