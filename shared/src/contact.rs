@@ -43,6 +43,30 @@ pub struct Contact {
     pub tags: Vec<String>,
     /// The source's version of this state (GHL `dateUpdated`), epoch milliseconds.
     pub version_ms: Option<i64>,
+    /// Why the source forbids calling this contact, if it does. A contact that may not be called
+    /// is never dialable, whatever its tags say.
+    pub do_not_call: Option<DoNotCall>,
+}
+
+/// Where a source's "do not call" comes from (GHL: `dnd: true` blocks every channel;
+/// `dndSettings.Call.status == "active"` blocks calls only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DoNotCall {
+    /// Do-not-disturb on every channel (GHL `dnd: true`).
+    AllChannels,
+    /// Do-not-disturb for calls (GHL `dndSettings.Call.status: "active"`).
+    Calls,
+}
+
+impl DoNotCall {
+    /// The label metrics, the event log and `leadsync trace` use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AllChannels => "dnd",
+            Self::Calls => "dnd_call",
+        }
+    }
 }
 
 /// A digest of what leadsync takes from a source contact (names, email, phone, tags) under the
@@ -60,15 +84,20 @@ pub fn source_hash(c: &Contact, rules_fingerprint: &str) -> String {
         .collect();
     tags.sort();
     tags.dedup();
-    let canonical = serde_json::json!([
+    let mut canonical = serde_json::json!([
         text(&c.first_name),
         text(&c.last_name),
         text(&c.email),
         text(&c.phone),
         tags,
         rules_fingerprint,
-    ])
-    .to_string();
+    ]);
+    // Appended only when set, so the digests saved before DND was read stay valid: a DND change
+    // (GHL sends no webhook for some) still makes the backfill enqueue the contact.
+    if let (Some(dnc), Some(parts)) = (c.do_not_call, canonical.as_array_mut()) {
+        parts.push(dnc.as_str().into());
+    }
+    let canonical = canonical.to_string();
     let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, canonical.as_bytes());
     hex::encode(&d.as_ref()[..16])
 }
@@ -135,6 +164,7 @@ mod tests {
             phone: Some("+14155550100".into()),
             tags: vec!["Cold Lead".into(), "vip".into()],
             version_ms: Some(1),
+            do_not_call: None,
         }
     }
 
@@ -163,6 +193,11 @@ mod tests {
         };
         assert_ne!(source_hash(&untagged, "rules"), h);
         assert_ne!(source_hash(&ada(), "other rules"), h);
+        let dnd = Contact {
+            do_not_call: Some(DoNotCall::Calls),
+            ..ada()
+        };
+        assert_ne!(source_hash(&dnd, "rules"), h, "a DND change is a change");
     }
 
     #[test]

@@ -28,6 +28,7 @@ fn contact(i: usize) -> Found {
             phone: Some(format!("+1415200{i:04}")),
             tags: vec!["cold lead".into()],
             version_ms: Some(1_000 + i as i64),
+            do_not_call: None,
         },
     }
 }

@@ -79,6 +79,7 @@ impl Consumer {
             phone: contact.phone.clone(),
             tags: Vec::new(),
             version_ms: None,
+            do_not_call: None,
         };
         self.sync_contact(source_contact, state, wanted).await
     }

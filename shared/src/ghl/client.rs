@@ -97,6 +97,8 @@ impl ContactJson {
             phone: self.phone,
             tags: self.tags,
             version_ms,
+            // Parsed from `dnd` / `dndSettings` by the GHL source work (issue 14, item 1).
+            do_not_call: None,
         }
     }
 }
