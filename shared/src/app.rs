@@ -9,7 +9,7 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use thiserror::Error;
 
-use crate::backfill::meta_scan::MetaScan;
+use crate::backfill::meta_scan::{MetaAccount, MetaScan};
 use crate::backfill::{Backfill, BackfillSettings};
 use crate::breaker::CircuitBreaker;
 use crate::calltools::CallToolsSink;
@@ -251,9 +251,12 @@ pub fn build_backfill(cfg: &Config, aws: &SdkConfig) -> Result<Backfill, BuildEr
                 backfill = backfill.with_scan(Arc::new(MetaScan::new(
                     meta.graph.clone(),
                     meta.store.clone(),
-                    channel,
-                    page.clone(),
-                    account.clone(),
+                    MetaAccount {
+                        channel,
+                        page_id: page.clone(),
+                        account_id: account.clone(),
+                        app_id: cfg.meta.app_id.clone(),
+                    },
                     cfg.meta.profile_max_age,
                 )));
             }

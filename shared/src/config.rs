@@ -117,6 +117,9 @@ pub struct MetaConfig {
     pub page_access_token: SecretSource,
     pub page_id: Option<String>,
     pub ig_account_id: Option<String>,
+    /// leadsync's own Meta app: the one whose subscription to the Page is checked. Without it
+    /// the check cannot tell leadsync's app from the other apps on the Page.
+    pub app_id: Option<String>,
     /// Profiles older than this are read again by the backfill.
     pub profile_max_age: Duration,
 }
@@ -278,6 +281,7 @@ impl Config {
                 page_access_token: secret("META_PAGE_ACCESS_TOKEN", "META_PAGE_ACCESS_TOKEN_PARAM"),
                 page_id: var("META_PAGE_ID"),
                 ig_account_id: var("META_IG_ACCOUNT_ID"),
+                app_id: meta_app_id(var("META_APP_ID"))?,
                 profile_max_age: Duration::from_secs(
                     86_400
                         * parse_or(
@@ -392,6 +396,18 @@ impl SecretSource {
     }
 }
 
+/// Meta app ids are numeric; anything else (an app name, the app secret) would never match an
+/// entry of `subscribed_apps` and make the check report a healthy Page as unsubscribed.
+fn meta_app_id(value: Option<String>) -> Result<Option<String>, ConfigError> {
+    match value.map(|v| v.trim().to_string()) {
+        Some(id) if !id.chars().all(|c| c.is_ascii_digit()) => Err(ConfigError::Invalid {
+            name: "META_APP_ID",
+            reason: "expected the numeric app id shown in the Meta App Dashboard".into(),
+        }),
+        id => Ok(id),
+    }
+}
+
 fn parse_or<T: std::str::FromStr>(
     value: Option<String>,
     name: &'static str,
@@ -481,6 +497,17 @@ mod tests {
         );
         let c = config(&[("CALLTOOLS_MAX_REQUESTS_PER_SECOND", "0")]).unwrap();
         assert_eq!(c.calltools.max_requests_per_second, None);
+    }
+
+    #[test]
+    fn the_meta_app_id_is_optional_and_must_be_numeric() {
+        assert_eq!(config(&[]).unwrap().meta.app_id, None);
+        let c = config(&[("META_APP_ID", " 1000000000000099 ")]).unwrap();
+        assert_eq!(c.meta.app_id.as_deref(), Some("1000000000000099"));
+        let err = config(&[("META_APP_ID", "leadsync")]).unwrap_err();
+        assert!(err.to_string().contains("META_APP_ID"), "{err}");
+        // The value may be a secret pasted into the wrong variable: it is not repeated.
+        assert!(!err.to_string().contains("leadsync"), "{err}");
     }
 
     #[test]

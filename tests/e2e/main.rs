@@ -8,6 +8,7 @@ mod dlq;
 mod failures;
 mod meta;
 mod meta_backfill;
+mod meta_subscription;
 mod oauth;
 mod signatures;
 mod stats;

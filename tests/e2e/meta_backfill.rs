@@ -180,7 +180,7 @@ async fn a_refused_profile_is_enriched_by_the_next_run_and_an_unsubscribed_page_
     let run = backfill(&t, messenger(true)).await?;
     assert_eq!(run.refreshed, 1, "{run:?}");
     assert!(
-        run.warnings.iter().any(|w| w.contains("unsubscribed")),
+        run.warnings.iter().any(|w| w.contains("is not subscribed")),
         "{:?}",
         run.warnings
     );
@@ -246,23 +246,23 @@ async fn a_throttled_page_is_waited_out_and_a_bad_token_fails_the_run_clearly() 
 async fn meta_check_tells_a_subscribed_page_from_a_silently_unsubscribed_one() -> Result<()> {
     let t = stack().without_consumer().start().await?;
     let played = SandboxConfig::default();
+    let app_id = t.stack.config.meta.app_id.as_deref();
     let check = || {
         leadsync_cli::commands::meta::subscription(
             &t.stack.config,
             leadsync::secret::Secret::new(played.meta_page_token.clone()),
             &played.meta_page_id,
+            app_id,
         )
     };
     let on = check().await?;
-    assert!(on.receives_messages(), "{:?}", on.fields);
-    assert!(
-        on.describe(&played.meta_page_id)
-            .contains("subscribed (messages")
-    );
+    assert!(on.is_healthy(), "{on:?}");
+    let text = on.describe(&played.meta_page_id, app_id);
+    assert!(text.contains("subscribed (messages"), "{text}");
     t.meta("subscription", json!({"subscribed": false})).await?;
     let off = check().await?;
-    assert!(!off.receives_messages());
-    let text = off.describe(&played.meta_page_id);
+    assert!(!off.is_healthy());
+    let text = off.describe(&played.meta_page_id, app_id);
     assert!(
         text.contains("NOT SUBSCRIBED") && text.contains("subscribed_apps"),
         "{text}"

@@ -50,6 +50,9 @@ pub struct StackInfo {
     pub meta_page_id: Option<String>,
     #[serde(default)]
     pub meta_ig_account_id: Option<String>,
+    /// The Meta app the stack runs as (the sandbox's).
+    #[serde(default)]
+    pub meta_app_id: Option<String>,
     /// The stack's name (its metrics' `service` dimension) and metrics namespace.
     #[serde(default)]
     pub stack_name: Option<String>,
@@ -98,6 +101,7 @@ async fn up(api_port: u16, sandbox_port: u16, template: PathBuf) -> Result<()> {
         ghl_location_id: stack.config.ghl.default_location_id.clone(),
         meta_page_id: stack.config.meta.page_id.clone(),
         meta_ig_account_id: stack.config.meta.ig_account_id.clone(),
+        meta_app_id: stack.config.meta.app_id.clone(),
         stack_name: Some(stack.metrics.service.clone()),
         metrics_namespace: Some(stack.metrics.namespace.clone()),
     };

@@ -1,15 +1,17 @@
-//! `leadsync meta check`: is the app still subscribed to the Page's webhooks? Meta unsubscribes
+//! `leadsync meta check`: is leadsync's app still subscribed to the Page's webhooks, with every
+//! field it reads? Other apps on the Page are listed beside it and do not count. Meta unsubscribes
 //! an app whose endpoint kept failing for an hour and says so only in an email; a Page that is
 //! silently unsubscribed sends no webhooks, and only the backfill would notice. The daily backfill
 //! run makes the same check and puts a warning in the run.
 //!
-//! Reads `META_PAGE_ID` / `META_PAGE_ACCESS_TOKEN` (or `META_PAGE_ACCESS_TOKEN_PARAM`) and
-//! `META_GRAPH_API_BASE_URL`; without them, the running local stack's sandbox.
+//! Reads `META_PAGE_ID`, `META_APP_ID`, `META_PAGE_ACCESS_TOKEN` (or
+//! `META_PAGE_ACCESS_TOKEN_PARAM`) and `META_GRAPH_API_BASE_URL`; without them, the running
+//! local stack's sandbox.
 
 use anyhow::{Context, Result, bail};
-use leadsync::backfill::meta_scan::unsubscribed_warning;
 use leadsync::config::Config;
 use leadsync::meta::graph::GraphApi;
+use leadsync::meta::subscription::{SubscriptionHealth, health};
 use leadsync::secret::Secret;
 use serde_json::json;
 
@@ -25,7 +27,8 @@ pub struct MetaArgs {
 
 #[derive(clap::Subcommand)]
 pub enum MetaCommand {
-    /// Check that the app is subscribed to the Page's webhooks (exit 1 when it is not).
+    /// Check that leadsync's app is subscribed to the Page's webhooks with every field it reads
+    /// (exit 1 when it is not, 2 when it cannot tell: no META_APP_ID).
     Check(CheckArgs),
 }
 
@@ -34,6 +37,9 @@ pub struct CheckArgs {
     /// The Page; default META_PAGE_ID, or the local stack's.
     #[arg(long)]
     pub page: Option<String>,
+    /// leadsync's Meta app id; default META_APP_ID, or the local stack's.
+    #[arg(long)]
+    pub app_id: Option<String>,
     #[arg(long)]
     pub json: bool,
 }
@@ -44,62 +50,58 @@ pub async fn run(args: MetaArgs) -> Result<()> {
     }
 }
 
-/// What `subscribed_apps` says about the app on a Page.
-pub struct Subscription {
-    pub fields: Vec<String>,
-}
-
-impl Subscription {
-    /// Subscribed to `messages`: new messages arrive as webhooks.
-    pub fn receives_messages(&self) -> bool {
-        self.fields.iter().any(|f| f == "messages")
-    }
-
-    /// What to print: the fields, or what is wrong and how to mend it.
-    pub fn describe(&self, page: &str) -> String {
-        if self.receives_messages() {
-            format!("Page {page}: subscribed ({})", self.fields.join(", "))
-        } else {
-            format!(
-                "Page {page}: NOT SUBSCRIBED\n{}",
-                unsubscribed_warning(page, &self.fields)
-            )
-        }
-    }
-}
-
-/// Reads the app's subscription to `page` through the Graph API `cfg` points at.
-pub async fn subscription(cfg: &Config, token: Secret, page: &str) -> Result<Subscription> {
+/// Reads the Page's subscribed apps through the Graph API `cfg` points at, and what they say
+/// about `app_id`.
+pub async fn subscription(
+    cfg: &Config,
+    token: Secret,
+    page: &str,
+    app_id: Option<&str>,
+) -> Result<SubscriptionHealth> {
     let graph = leadsync::app::graph_client(
         cfg,
         leadsync::app::http_client(std::time::Duration::from_secs(15))?,
         token,
     );
-    let fields = graph
-        .subscribed_fields(page)
+    let apps = graph
+        .subscribed_apps(page)
         .await
-        .with_context(|| format!("reading the subscription of Page {page}"))?;
-    Ok(Subscription { fields })
+        .with_context(|| format!("reading the subscriptions of Page {page}"))?;
+    Ok(health(app_id, apps))
 }
 
+/// Exits 0 when leadsync's app is subscribed with every field it reads, 1 when it is not, and
+/// 2 when it cannot be told (no app id): a script must not read "unknown" as either.
 async fn check(args: CheckArgs) -> Result<()> {
     let (cfg, token) = config().await?;
     let page = args
         .page
         .or_else(|| cfg.meta.page_id.clone())
         .context("pass --page or set META_PAGE_ID")?;
-    let s = subscription(&cfg, token, &page).await?;
-    let subscribed = s.receives_messages();
+    let app_id = args.app_id.or_else(|| cfg.meta.app_id.clone());
+    let h = subscription(&cfg, token, &page, app_id.as_deref()).await?;
     if args.json {
-        let out = json!({"page": page, "subscribed": subscribed, "fields": s.fields});
+        let (fields, missing, apps) = match &h {
+            SubscriptionHealth::Subscribed { fields } => (fields.clone(), Vec::new(), Vec::new()),
+            SubscriptionHealth::MissingFields { fields, missing } => {
+                (fields.clone(), missing.clone(), Vec::new())
+            }
+            SubscriptionHealth::NotSubscribed { others } => {
+                (Vec::new(), Vec::new(), others.clone())
+            }
+            SubscriptionHealth::CannotTell { apps } => (Vec::new(), Vec::new(), apps.clone()),
+        };
+        let out = json!({"page": page, "app_id": app_id, "status": h.status(),
+            "subscribed": h.is_healthy(), "fields": fields, "missing": missing, "other_apps": apps});
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
-        println!("{}", s.describe(&page));
+        println!("{}", h.describe(&page, app_id.as_deref()));
     }
-    if !subscribed {
-        bail!("the app is not subscribed to Page {page}'s messages");
+    match h {
+        SubscriptionHealth::Subscribed { .. } => Ok(()),
+        SubscriptionHealth::CannotTell { .. } => std::process::exit(2),
+        _ => bail!("leadsync's app is not subscribed to every field it reads on Page {page}"),
     }
-    Ok(())
 }
 
 /// The configuration from the environment (secrets resolved from SSM), or the local stack's
@@ -126,6 +128,7 @@ async fn config() -> Result<(Config, Secret)> {
     let cfg = Config::from_lookup(|k| match k {
         "META_GRAPH_API_BASE_URL" => Some(sandbox.clone()),
         "META_PAGE_ID" => stack.meta_page_id.clone(),
+        "META_APP_ID" => stack.meta_app_id.clone(),
         _ => None,
     })?;
     Ok((cfg, Secret::new(played.meta_page_token)))

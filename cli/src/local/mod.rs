@@ -177,8 +177,10 @@ impl Stack {
         let mut vars: HashMap<String, String> = HashMap::new();
         if let Some(sb) = &sandbox {
             let played = SandboxConfig::default();
+            let app_id = sandbox::meta_ids::APP_ID.to_string();
             for (k, v) in [
                 ("META_GRAPH_API_BASE_URL", sb.url.as_str()),
+                ("META_APP_ID", app_id.as_str()),
                 ("META_APP_SECRET", played.meta_app_secret.as_str()),
                 ("META_VERIFY_TOKEN", played.meta_verify_token.as_str()),
                 ("META_PAGE_ACCESS_TOKEN", played.meta_page_token.as_str()),

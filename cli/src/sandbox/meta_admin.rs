@@ -12,7 +12,8 @@ use serde_json::{Value, json};
 
 use super::admin::{admin_error, parse_json};
 use super::meta_faults::FaultRule;
-use super::meta_store::{DEFAULT_SUBSCRIBED_FIELDS, Quirks};
+use super::meta_store::Quirks;
+use super::meta_subscription::{self, SubscriptionSpec};
 use super::meta_users::{Channel, NewUser, UserPatch};
 use super::state::AppState;
 use super::support::lock;
@@ -104,34 +105,23 @@ async fn conversations(
     Json(json!({ "conversations": list })).into_response()
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Subscription {
-    subscribed: bool,
-}
-
-fn subscription_json(fields: &[String]) -> Value {
-    json!({ "subscribed": !fields.is_empty(), "subscribed_fields": fields })
-}
-
 async fn get_subscription(State(st): State<AppState>) -> Response {
-    Json(subscription_json(&lock(&st.meta.world).subscribed_fields)).into_response()
+    Json(meta_subscription::describe(&lock(&st.meta.world))).into_response()
 }
 
-/// `{"subscribed": false}` plays Meta silently unsubscribing the app; `true` restores the
-/// default fields (as a `POST /{page-id}/subscribed_apps` would).
+/// `{"subscribed": false}` plays Meta silently unsubscribing leadsync's app; `true` subscribes
+/// it with the default fields or the `fields` given; `other_apps` sets the other apps the Page
+/// lists (see `meta_subscription`).
 async fn set_subscription(State(st): State<AppState>, body: Bytes) -> Response {
-    let s: Subscription = match parse_json(&body) {
+    let spec: SubscriptionSpec = match parse_json(&body) {
         Ok(s) => s,
         Err(r) => return r.into_response(),
     };
     let mut world = lock(&st.meta.world);
-    world.subscribed_fields = if s.subscribed {
-        DEFAULT_SUBSCRIBED_FIELDS.map(str::to_owned).to_vec()
-    } else {
-        Vec::new()
-    };
-    Json(subscription_json(&world.subscribed_fields)).into_response()
+    match meta_subscription::set(&mut world, spec) {
+        Ok(()) => Json(meta_subscription::describe(&world)).into_response(),
+        Err(e) => admin_error(StatusCode::BAD_REQUEST, &e),
+    }
 }
 
 async fn get_quirks(State(st): State<AppState>) -> Response {

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use super::meta_ids::{conversation_id, message_id, user_id};
+use super::meta_subscription::OtherApp;
 use super::meta_users::{Channel, MetaUser, NewUser, ProfileState, UserPatch};
 use super::support::now_ms;
 
@@ -107,6 +108,8 @@ pub(crate) struct MetaWorld {
     last_ms: i64,
     /// Empty while Meta has (silently) unsubscribed the app: no webhooks then.
     pub subscribed_fields: Vec<String>,
+    /// Other apps subscribed to the same Page; `subscribed_apps` lists them too.
+    pub other_apps: Vec<OtherApp>,
     pub quirks: Quirks,
 }
 
@@ -130,6 +133,7 @@ impl MetaWorld {
             seq: 0,
             last_ms: 0,
             subscribed_fields: DEFAULT_SUBSCRIBED_FIELDS.map(str::to_owned).to_vec(),
+            other_apps: Vec::new(),
             quirks: Quirks::default(),
         }
     }

@@ -45,7 +45,7 @@ mod meta_faults;
 mod meta_fields;
 mod meta_graph;
 mod meta_graph_error;
-mod meta_ids;
+pub(crate) mod meta_ids;
 mod meta_nodes;
 mod meta_paging;
 mod meta_rate_limit;

@@ -4,9 +4,9 @@
 //! a message the webhooks missed. The consumer then stores the contact, the conversation id and
 //! the most recent messages (Meta exposes only the 20 most recent in detail).
 //!
-//! After a run: the app's subscription to the Page is checked (Meta unsubscribes an app whose
-//! endpoint failed for an hour, silently), and contacts whose profile is missing or older than
-//! the configured age are sent for a profile refresh.
+//! After a run: leadsync's app's subscription to the Page is checked (Meta unsubscribes an app
+//! whose endpoint failed for an hour, silently), and contacts whose profile is missing or older
+//! than the configured age are sent for a profile refresh.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +22,7 @@ use crate::meta::Channel;
 use crate::meta::event::{EventKind, MetaEvent};
 use crate::meta::graph::GraphApi;
 use crate::meta::store::MetaStore;
+use crate::meta::subscription;
 use crate::remote::RemoteError;
 
 /// How many contacts one run sends for a profile refresh at most: profiles are not rate limited
@@ -36,25 +37,54 @@ pub struct MetaScan {
     page_id: String,
     /// The Page for Messenger, the Instagram account for Instagram: whose contacts these are.
     account_id: String,
+    /// leadsync's Meta app, looked for among the apps subscribed to the Page.
+    app_id: Option<String>,
     profile_max_age: Duration,
+}
+
+/// Where a scan reads from: the Page, the account whose contacts it finds, and leadsync's app.
+pub struct MetaAccount {
+    pub channel: Channel,
+    pub page_id: String,
+    pub account_id: String,
+    pub app_id: Option<String>,
 }
 
 impl MetaScan {
     pub fn new(
         graph: Arc<dyn GraphApi>,
         store: Arc<dyn MetaStore>,
-        channel: Channel,
-        page_id: String,
-        account_id: String,
+        account: MetaAccount,
         profile_max_age: Duration,
     ) -> Self {
         Self {
             graph,
             store,
-            channel,
-            page_id,
-            account_id,
+            channel: account.channel,
+            page_id: account.page_id,
+            account_id: account.account_id,
+            app_id: account.app_id,
             profile_max_age,
+        }
+    }
+
+    /// Reads the Page's subscriptions; the gauge and the run's warnings say what they mean for
+    /// leadsync's app.
+    async fn check_subscription(&self, run: &mut Run) {
+        let apps = match self.graph.subscribed_apps(&self.page_id).await {
+            Ok(apps) => apps,
+            Err(e) => {
+                run.warnings.push(format!(
+                    "the Page's webhook subscription could not be checked: {e}"
+                ));
+                return;
+            }
+        };
+        let health = subscription::health(self.app_id.as_deref(), apps);
+        metrics::gauge!("meta_subscribed", "source" => self.source()).set(health.gauge());
+        if let Some(warning) = health.warning(&self.page_id, self.app_id.as_deref()) {
+            tracing::error!(page = %self.page_id, status = health.status(), "{warning}");
+            run.warnings.push(warning);
         }
     }
 
@@ -148,20 +178,7 @@ impl Scan for MetaScan {
     }
 
     async fn after_run(&self, run: &mut Run) -> Result<Vec<SyncJob>, BackfillError> {
-        match self.graph.subscribed_fields(&self.page_id).await {
-            Ok(fields) if fields.iter().any(|f| f == "messages") => {
-                metrics::gauge!("meta_subscribed", "source" => self.source()).set(1.0);
-            }
-            Ok(fields) => {
-                metrics::gauge!("meta_subscribed", "source" => self.source()).set(0.0);
-                let warning = unsubscribed_warning(&self.page_id, &fields);
-                tracing::error!(page = %self.page_id, "{warning}");
-                run.warnings.push(warning);
-            }
-            Err(e) => run.warnings.push(format!(
-                "the Page's webhook subscription could not be checked: {e}"
-            )),
-        }
+        self.check_subscription(run).await;
         let older_than = now_ms() - self.profile_max_age.as_millis() as i64;
         let stale = self
             .store
@@ -181,19 +198,5 @@ impl Scan for MetaScan {
                 self.job(user, now_ms(), job_id, EventKind::RefreshProfile)
             })
             .collect())
-    }
-}
-
-/// What an operator needs to read when Meta has dropped the app's subscription.
-pub fn unsubscribed_warning(page_id: &str, fields: &[String]) -> String {
-    if fields.is_empty() {
-        format!(
-            "Meta has unsubscribed the app from Page {page_id}: no webhooks arrive. Subscribe it again with POST /{page_id}/subscribed_apps?subscribed_fields=messages,messaging_postbacks,message_echoes,message_deliveries,message_reads,message_reactions,message_edits (a Page token with pages_manage_metadata)"
-        )
-    } else {
-        format!(
-            "the app is subscribed to Page {page_id} without `messages` (fields: {}): new messages do not arrive",
-            fields.join(",")
-        )
     }
 }

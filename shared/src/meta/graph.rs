@@ -1,5 +1,5 @@
 //! The Graph API calls leadsync makes (research §5, §6): a contact's profile, a Page's
-//! conversations and their most recent messages, and whether the app is still subscribed.
+//! conversations and their most recent messages, and the apps subscribed to the Page.
 //!
 //! Errors keep Meta's meaning: the throttling codes wait as long as Meta says
 //! (`estimated_time_to_regain_access`), an invalid token (190) is permanent, and a profile Meta
@@ -14,6 +14,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::Channel;
+use super::subscription::SubscribedApp;
 use crate::remote::{RemoteError, excerpt};
 use crate::secret::Secret;
 
@@ -95,8 +96,9 @@ pub trait GraphApi: Send + Sync {
         channel: Channel,
         after: Option<&str>,
     ) -> Result<ConversationsPage, RemoteError>;
-    /// The fields the app is subscribed to on the Page; empty when Meta unsubscribed it.
-    async fn subscribed_fields(&self, page_id: &str) -> Result<Vec<String>, RemoteError>;
+    /// Every app subscribed to the Page's webhooks, each with its own fields (leadsync's app is
+    /// missing when Meta unsubscribed it; other apps on the Page are listed too).
+    async fn subscribed_apps(&self, page_id: &str) -> Result<Vec<SubscribedApp>, RemoteError>;
 }
 
 pub struct GraphClient {
@@ -234,19 +236,13 @@ impl GraphApi for GraphClient {
         })
     }
 
-    async fn subscribed_fields(&self, page_id: &str) -> Result<Vec<String>, RemoteError> {
+    async fn subscribed_apps(&self, page_id: &str) -> Result<Vec<SubscribedApp>, RemoteError> {
         let v = self.get(&format!("{page_id}/subscribed_apps"), &[]).await?;
         Ok(v["data"]
             .as_array()
             .into_iter()
             .flatten()
-            .flat_map(|app| {
-                app["subscribed_fields"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default()
-            })
-            .filter_map(|f| f.as_str().map(str::to_string))
+            .filter_map(SubscribedApp::from_graph)
             .collect())
     }
 }

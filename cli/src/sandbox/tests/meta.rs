@@ -390,6 +390,52 @@ async fn subscribed_apps_goes_empty_when_meta_unsubscribes_and_post_restores_it(
 }
 
 #[tokio::test]
+async fn subscribed_apps_lists_other_apps_on_the_page_before_leadsync_with_their_own_fields() {
+    let sb = sandbox().await;
+    let crm = json!({"id": "2000000000000001", "name": "Some CRM",
+        "subscribed_fields": ["messages", "feed"]});
+    meta(
+        &sb,
+        Method::POST,
+        "/subscription",
+        Some(json!({"subscribed": true, "fields": ["messages"], "other_apps": [crm]})),
+    )
+    .await;
+    let (_, _, subs) = graph(&sb, &format!("{PAGE}/subscribed_apps")).await;
+    let apps = subs["data"].as_array().unwrap();
+    assert_eq!(apps.len(), 2, "{subs}");
+    assert_eq!(
+        (&apps[0]["id"], &apps[0]["subscribed_fields"]),
+        (&json!("2000000000000001"), &json!(["messages", "feed"]))
+    );
+    assert_eq!(apps[1]["name"], "leadsync");
+    assert_eq!(apps[1]["subscribed_fields"], json!(["messages"]));
+
+    // Meta drops leadsync's app; the other app stays subscribed.
+    meta(
+        &sb,
+        Method::POST,
+        "/subscription",
+        Some(json!({"subscribed": false})),
+    )
+    .await;
+    let (_, _, subs) = graph(&sb, &format!("{PAGE}/subscribed_apps")).await;
+    assert_eq!(subs["data"].as_array().map(Vec::len), Some(1), "{subs}");
+    assert_eq!(subs["data"][0]["name"], "Some CRM");
+
+    for refused in [
+        json!({"subscribed": false, "fields": ["messages"]}),
+        json!({"subscribed": true, "fields": []}),
+        json!({"subscribed": true, "fields": ["messages", "everything"]}),
+        json!({"subscribed": true, "other_apps": [{"id": "1000000000000099", "name": "x",
+            "subscribed_fields": ["messages"]}]}),
+    ] {
+        let (status, v) = admin(&sb, Method::POST, "/meta/subscription", Some(refused)).await;
+        assert_eq!(status, 400, "{v}");
+    }
+}
+
+#[tokio::test]
 async fn the_empty_page_quirk_still_leads_to_every_conversation() {
     let sb = sandbox().await;
     let import = json!({"channel": "instagram", "count": 3, "messages_per_conversation": 2});
