@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use anyhow::Result;
-use leadsync::consumer::Outcome;
+use leadsync::consumer::{Outcome, RecordResult};
 use leadsync_tests::*;
 use serde_json::json;
 
@@ -122,32 +122,45 @@ async fn a_job_that_never_succeeds_ends_in_the_dlq_through_redrive_not_lost() ->
     let body = String::from_utf8(body)?.replace("nmFmQEsNgz6AVpgLVUJ0", &id);
     let (status, _) = t.post_signed(body.as_bytes()).await?;
     assert_eq!(status, 202);
-    let parked = eventually(Duration::from_secs(60), "redrive to the DLQ", || async {
-        Ok(t.dead_letters().await?.into_iter().find(|m| {
-            m.body
-                .as_deref()
-                .is_some_and(|b| b.contains("ghl:outage-1"))
-        }))
-    })
+    // A deferral (the contact was busy with the create jobs) starts a fresh message with a new
+    // id; the message SQS moved is the one whose tries count. The emulated event source mapping
+    // logs a batch's results when the whole batch is done, and the consumer has made a failed
+    // message visible again before that, so SQS can move it before its last try is logged: the
+    // wait lasts until the moved message's tries are all in the log.
+    let max_receive_count = t.stack.resources.max_receive_count as usize;
+    let (parked, tries) = eventually(
+        Duration::from_secs(60),
+        "redrive to the DLQ and every try of the moved message logged",
+        || async {
+            let Some(moved) = t.dead_letters().await?.into_iter().find(|m| {
+                m.body
+                    .as_deref()
+                    .is_some_and(|b| b.contains("ghl:outage-1"))
+            }) else {
+                return Ok(None);
+            };
+            let id = moved.message_id.clone().unwrap_or_default();
+            let tries: Vec<RecordResult> = t
+                .stack
+                .results()
+                .into_iter()
+                .filter(|r| r.message_id == id)
+                .collect();
+            Ok((tries.len() >= max_receive_count).then_some((moved, tries)))
+        },
+    )
     .await
     .inspect_err(|_| eprintln!("{:#?}", t.stack.results()))?;
-    // A deferral (the contact was busy with the create jobs) starts a fresh message; the one
-    // SQS moved was received maxReceiveCount times.
-    let outcomes: Vec<Outcome> = t
-        .stack
-        .results()
-        .into_iter()
-        .filter(|r| r.job_id.as_deref() == Some("ghl:outage-1"))
-        .map(|r| r.outcome)
-        .collect();
-    let last_message = outcomes
-        .iter()
-        .rev()
-        .take_while(|o| !matches!(o, Outcome::Defer { .. }))
-        .count();
     assert_eq!(
-        last_message, t.stack.resources.max_receive_count as usize,
-        "tried maxReceiveCount times: {outcomes:#?}"
+        tries.len(),
+        max_receive_count,
+        "tried maxReceiveCount times: {tries:#?}"
+    );
+    assert!(
+        tries
+            .iter()
+            .all(|r| r.failed && matches!(r.outcome, Outcome::Retry { .. })),
+        "every try failed and was left to SQS: {tries:#?}"
     );
     assert!(
         parked

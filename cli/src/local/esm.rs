@@ -54,7 +54,7 @@ impl EventSourceMapping {
         }
     }
 
-    /// Every record result so far, in completion order.
+    /// Every record result so far, in the order their batches finished.
     pub fn results(&self) -> Vec<RecordResult> {
         self.results.lock().map(|r| r.clone()).unwrap_or_default()
     }
@@ -122,6 +122,13 @@ impl Poller {
             .consumer
             .invoke(self.consumer.process_batch(&records, deadline_ms))
             .await;
+        // Logged before the deletes, as a Lambda's own logs are written before its event source
+        // mapping deletes the batch: once a message is gone from the queue its result is here.
+        // A failed record can still be received again (its visibility was changed during the
+        // invocation) before this line: count a message's tries by its id, not by order.
+        if let Ok(mut log) = self.results.lock() {
+            log.extend(results.iter().cloned());
+        }
         let entries: Vec<DeleteMessageBatchRequestEntry> = results
             .iter()
             .filter(|r| !r.failed)
@@ -152,9 +159,6 @@ impl Poller {
                 .await
         {
             tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(e), "delete after a successful batch failed; the records will be redelivered and found done");
-        }
-        if let Ok(mut log) = self.results.lock() {
-            log.extend(results);
         }
     }
 
