@@ -39,6 +39,11 @@ pub struct StackBuilder {
     start_consumer: bool,
 }
 
+/// A stack whose sandbox CallTools account merges a second create for a known phone
+/// (`DuplicateMode::MergeByPhone`, leadsync in `merge` mode). Such an account hides a duplicate
+/// create, so a test whose point is "one contact per phone" picks
+/// `duplicate_mode(DuplicateMode::AllowDuplicates)` (leadsync in `lookup` mode) or asserts on the
+/// creates sent (`calltools_creates_for`).
 pub fn stack() -> StackBuilder {
     StackBuilder {
         settings: HashMap::new(),
@@ -186,6 +191,19 @@ impl TestStack {
 
     pub fn sandbox_client(&self) -> leadsync_cli::sandbox::SandboxClient {
         leadsync_cli::sandbox::SandboxClient::new(self.http.clone(), self.sandbox())
+    }
+
+    /// The creates (`POST /api/contacts/`) leadsync sent CallTools for `phone`, whatever the
+    /// account did with them: a merge-by-phone account folds a second create into the first
+    /// contact, this log does not.
+    pub async fn calltools_creates_for(&self, phone: &str) -> Result<Vec<Value>> {
+        Ok(self
+            .calltools_calls()
+            .await?
+            .into_iter()
+            .filter(|c| c["method"] == "POST" && c["path"] == "/api/contacts/")
+            .filter(|c| c["request_json"].to_string().contains(phone))
+            .collect())
     }
 
     /// CallTools calls that write (POST/PATCH/PUT/DELETE).
@@ -358,6 +376,14 @@ pub async fn webhooks_delivered(t: &TestStack, limit: Duration) -> Result<()> {
         Ok((v["in_flight"].as_u64() == Some(0)).then_some(()))
     })
     .await
+}
+
+/// Waits until every webhook of the changes made so far is delivered and every job they made is
+/// consumed: what a "two webhooks, one write" check must wait for (the queue alone can be empty
+/// while GHL's second webhook is still on its way).
+pub async fn settled(t: &TestStack, limit: Duration) -> Result<()> {
+    webhooks_delivered(t, limit).await?;
+    drained(t, limit).await
 }
 
 /// Creates a tagged contact whose phone CallTools refuses and waits until its jobs are parked:

@@ -47,7 +47,7 @@ async fn the_backfill_repairs_exactly_the_missed_webhooks_and_then_finds_nothing
         .await?;
         in_bucket(&t, &format!("+1415202000{i}"), COLD_LEADS).await?;
     }
-    drained(&t, Duration::from_secs(30)).await?;
+    settled(&t, Duration::from_secs(30)).await?;
     for id in &missed {
         assert!(t.contact_state(id).await?.is_none(), "never heard of {id}");
     }
@@ -67,7 +67,7 @@ async fn the_backfill_repairs_exactly_the_missed_webhooks_and_then_finds_nothing
     for i in 0..4 {
         in_bucket(&t, &format!("+1415201000{i}"), COLD_LEADS).await?;
     }
-    drained(&t, Duration::from_secs(30)).await?;
+    settled(&t, Duration::from_secs(30)).await?;
 
     // AND a second run enqueues nothing and costs CallTools nothing
     let calls_before = t.calltools_calls().await?.len();

@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Result;
 use indicatif::ProgressBar;
 use leadsync_cli::dlq::{self, Filter, ReplayOptions};
+use leadsync_cli::sandbox::DuplicateMode;
 use leadsync_tests::*;
 use serde_json::json;
 
@@ -16,7 +17,11 @@ const PHONE: &str = "+14155550141";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_parked_job_is_listed_with_its_reason_and_replayed_once_the_cause_is_fixed() -> Result<()>
 {
-    let t = stack().start().await?;
+    // An account that allows duplicates: two replayed jobs creating twice would show.
+    let t = stack()
+        .duplicate_mode(DuplicateMode::AllowDuplicates)
+        .start()
+        .await?;
     let sqs = aws_sdk_sqs::Client::new(&t.stack.aws);
     let (queue, dead) = (
         t.stack.resources.queue_url.clone(),
@@ -105,7 +110,7 @@ async fn a_parked_job_is_listed_with_its_reason_and_replayed_once_the_cause_is_f
         "replayed messages left the DLQ"
     );
     in_bucket(&t, PHONE, COLD_LEADS).await?;
-    drained(&t, Duration::from_secs(30)).await?;
+    settled(&t, Duration::from_secs(30)).await?;
     assert_eq!(
         t.calltools_with_phone(PHONE).await?.len(),
         1,

@@ -5,12 +5,16 @@ use std::time::Duration;
 
 use anyhow::Result;
 use leadsync::consumer::{Outcome, RecordResult};
+use leadsync_cli::sandbox::DuplicateMode;
 use leadsync_tests::*;
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_calltools_503_then_200_is_synced_on_retry() -> Result<()> {
-    let t = stack().start().await?;
+    let t = stack()
+        .duplicate_mode(DuplicateMode::AllowDuplicates)
+        .start()
+        .await?;
     // The first two CallTools answers are outages with an HTML page.
     t.set_faults(json!({"script": [{"status": 503}, {"status": 503}]}))
         .await?;
@@ -18,7 +22,7 @@ async fn a_calltools_503_then_200_is_synced_on_retry() -> Result<()> {
         .create_tagged_contact("Katherine", "+14155550137", "cold lead")
         .await?;
     in_bucket(&t, "+14155550137", COLD_LEADS).await?;
-    drained(&t, Duration::from_secs(30)).await?;
+    settled(&t, Duration::from_secs(30)).await?;
     let results: Vec<_> = t.stack.results().into_iter().map(|r| r.outcome).collect();
     assert!(
         results.iter().any(|o| matches!(o, Outcome::Retry { .. })),
@@ -83,18 +87,28 @@ async fn a_calltools_400_is_parked_in_the_dlq_with_its_reason_and_not_retried() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_whose_answer_was_lost_is_not_duplicated_on_retry() -> Result<()> {
+    // An account that allows duplicates: one that merges by phone would fold a second create
+    // into the first contact whatever leadsync did.
     let t = stack()
+        .duplicate_mode(DuplicateMode::AllowDuplicates)
         .setting("CALLTOOLS_TIMEOUT_MS", "2000")
         .start()
         .await?;
-    // After the bucket lookup, the create succeeds in CallTools but its answer comes after the
-    // client's 2 s timeout, so leadsync does not know the contact exists.
-    t.set_faults(json!({"script": [{"hang_ms": 1}, {"hang_ms": 4000}]}))
+    // After the bucket lookup and the lookup by phone (nobody yet), the create succeeds in
+    // CallTools but its answer comes after the client's 2 s timeout, so leadsync does not know
+    // the contact exists.
+    t.set_faults(json!({"script": [{"hang_ms": 1}, {"hang_ms": 1}, {"hang_ms": 4000}]}))
         .await?;
     t.create_tagged_contact("Hedy", "+14155550139", "cold lead")
         .await?;
     in_bucket(&t, "+14155550139", COLD_LEADS).await?;
-    drained(&t, Duration::from_secs(40)).await?;
+    settled(&t, Duration::from_secs(40)).await?;
+    let creates = t.calltools_creates_for("+14155550139").await?;
+    assert_eq!(creates.len(), 1, "one create: {creates:#?}");
+    assert!(
+        creates[0]["fault"] == "script" && creates[0]["ms"].as_u64().is_none_or(|ms| ms >= 2000),
+        "the create was the one whose answer came too late: {creates:#?}"
+    );
     assert_eq!(t.calltools_with_phone("+14155550139").await?.len(), 1);
     t.stop().await;
     Ok(())
@@ -175,6 +189,7 @@ async fn a_job_that_never_succeeds_ends_in_the_dlq_through_redrive_not_lost() ->
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outage_opens_the_breaker_and_everything_syncs_when_calltools_is_back() -> Result<()> {
     let t = stack()
+        .duplicate_mode(DuplicateMode::AllowDuplicates)
         .setting("LEADSYNC_BREAKER_FAILURES", "3")
         .setting("LEADSYNC_BREAKER_RECOVERY_SECS", "2")
         .start()
@@ -188,7 +203,7 @@ async fn an_outage_opens_the_breaker_and_everything_syncs_when_calltools_is_back
     for phone in &phones {
         in_bucket(&t, phone, COLD_LEADS).await?;
     }
-    drained(&t, Duration::from_secs(30)).await?;
+    settled(&t, Duration::from_secs(30)).await?;
     assert!(
         t.dead_letters().await?.is_empty(),
         "nothing parked for an outage"

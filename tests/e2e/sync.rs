@@ -9,61 +9,68 @@ use leadsync_cli::sandbox::DuplicateMode;
 use leadsync_tests::*;
 use serde_json::json;
 
+/// In both account modes: where CallTools merges a second create by phone, the creates sent show
+/// a duplicate attempt; where it allows duplicates, the contacts do.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_contact_tagged_cold_lead_lands_once_in_the_bucket_with_its_mapping() -> Result<()> {
-    let t = stack().start().await?;
-    // GIVEN a GoHighLevel contact without tags
-    let id = t.create_ghl_contact("Ada", "+14155550132").await?;
-    // WHEN a rep tags it "cold lead" (GHL sends the Marketplace ContactTagUpdate and the
-    // workflow Custom Webhook for the same change)
-    t.tag(&id, "Cold Lead ").await?;
-    // THEN it is in the Cold Leads bucket
-    let contact = in_bucket(&t, "+14155550132", COLD_LEADS).await?;
-    drained(&t, Duration::from_secs(30)).await?;
-    assert_eq!(
-        t.calltools_with_phone("+14155550132").await?.len(),
-        1,
-        "exactly one CallTools contact"
-    );
-    assert_eq!(contact["first_name"], "Ada");
-    let writes = t.calltools_writes().await?;
-    assert_eq!(
-        writes.len(),
-        1,
-        "one write for two webhooks of one change: {writes:#?}"
-    );
-    assert_eq!(writes[0]["method"], "POST");
-    let state = t.contact_state(&id).await?.expect("contact state stored");
-    assert_eq!(
-        state.calltools_id,
-        contact["id"].as_i64(),
-        "GHL id → CallTools id mapping stored"
-    );
-    assert_eq!(state.buckets, BTreeSet::from([COLD_LEADS]));
-    let kinds: BTreeSet<String> = t
-        .deliveries()
-        .await?
-        .iter()
-        .filter(|d| d["status"] == 202)
-        .map(|d| d["kind"].as_str().unwrap_or_default().to_string())
-        .collect();
-    assert!(
-        kinds.contains("Workflow") && kinds.contains("ContactTagUpdate"),
-        "{kinds:?}"
-    );
-    t.stop().await;
+    for mode in [DuplicateMode::MergeByPhone, DuplicateMode::AllowDuplicates] {
+        let t = stack().duplicate_mode(mode).start().await?;
+        // GIVEN a GoHighLevel contact without tags
+        let id = t.create_ghl_contact("Ada", "+14155550132").await?;
+        // WHEN a rep tags it "cold lead" (GHL sends the Marketplace ContactTagUpdate and the
+        // workflow Custom Webhook for the same change)
+        t.tag(&id, "Cold Lead ").await?;
+        // THEN it is in the Cold Leads bucket
+        let contact = in_bucket(&t, "+14155550132", COLD_LEADS).await?;
+        settled(&t, Duration::from_secs(30)).await?;
+        let kinds: BTreeSet<String> = t
+            .deliveries()
+            .await?
+            .iter()
+            .filter(|d| d["status"] == 202)
+            .map(|d| d["kind"].as_str().unwrap_or_default().to_string())
+            .collect();
+        assert!(
+            kinds.contains("Workflow") && kinds.contains("ContactTagUpdate"),
+            "{mode:?}: both webhooks were accepted before the writes are counted: {kinds:?}"
+        );
+        assert_eq!(
+            t.calltools_with_phone("+14155550132").await?.len(),
+            1,
+            "{mode:?}: exactly one CallTools contact"
+        );
+        assert_eq!(contact["first_name"], "Ada");
+        let writes = t.calltools_writes().await?;
+        assert_eq!(
+            writes.len(),
+            1,
+            "{mode:?}: one write for two webhooks of one change: {writes:#?}"
+        );
+        assert_eq!(writes[0]["method"], "POST");
+        let state = t.contact_state(&id).await?.expect("contact state stored");
+        assert_eq!(
+            state.calltools_id,
+            contact["id"].as_i64(),
+            "GHL id → CallTools id mapping stored"
+        );
+        assert_eq!(state.buckets, BTreeSet::from([COLD_LEADS]));
+        t.stop().await;
+    }
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_webhook_delivered_twice_is_answered_once_queued_and_writes_nothing_more()
 -> Result<()> {
-    let t = stack().start().await?;
+    let t = stack()
+        .duplicate_mode(DuplicateMode::AllowDuplicates)
+        .start()
+        .await?;
     let id = t
         .create_tagged_contact("Grace", "+14155550133", "cold lead")
         .await?;
     in_bucket(&t, "+14155550133", COLD_LEADS).await?;
-    drained(&t, Duration::from_secs(30)).await?;
+    settled(&t, Duration::from_secs(30)).await?;
     let first = t
         .deliveries()
         .await?
@@ -106,7 +113,7 @@ async fn an_update_older_than_the_applied_version_is_skipped_as_stale() -> Resul
         .create_tagged_contact("Linus", "+14155550134", "cold lead")
         .await?;
     in_bucket(&t, "+14155550134", COLD_LEADS).await?;
-    drained(&t, Duration::from_secs(30)).await?;
+    settled(&t, Duration::from_secs(30)).await?;
     let applied = t
         .contact_state(&id)
         .await?
@@ -141,7 +148,7 @@ async fn a_contact_already_in_calltools_by_phone_is_merged_not_duplicated() -> R
             .create_tagged_contact("Margaret", "+14155550135", "cold lead")
             .await?;
         let contact = in_bucket(&t, "+14155550135", COLD_LEADS).await?;
-        drained(&t, Duration::from_secs(30)).await?;
+        settled(&t, Duration::from_secs(30)).await?;
         // THEN the existing contact is updated and put in the bucket; no second contact
         assert_eq!(
             t.calltools_with_phone("+14155550135").await?.len(),
@@ -155,6 +162,13 @@ async fn a_contact_already_in_calltools_by_phone_is_merged_not_duplicated() -> R
             t.contact_state(&id).await?.and_then(|s| s.calltools_id),
             Some(existing)
         );
+        let creates = t.calltools_creates_for("+14155550135").await?;
+        match mode {
+            // The create is answered MERGE and the membership set by one PATCH.
+            DuplicateMode::MergeByPhone => assert_eq!(creates.len(), 1, "{creates:#?}"),
+            // The lookup found the contact, so nothing was created.
+            DuplicateMode::AllowDuplicates => assert!(creates.is_empty(), "{creates:#?}"),
+        }
         assert!(t.calltools_writes().await?.len() <= 2, "{mode:?}");
         t.stop().await;
     }
@@ -168,7 +182,7 @@ async fn removing_the_tag_takes_the_contact_out_of_the_bucket() -> Result<()> {
         .create_tagged_contact("Barbara", "+14155550136", "cold lead")
         .await?;
     let contact = in_bucket(&t, "+14155550136", COLD_LEADS).await?;
-    drained(&t, Duration::from_secs(30)).await?;
+    settled(&t, Duration::from_secs(30)).await?;
     t.http
         .delete(format!("{}/_sandbox/ghl/contacts/{id}/tags", t.sandbox()))
         .json(&json!({"tags": ["cold lead"]}))

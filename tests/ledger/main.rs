@@ -1,6 +1,7 @@
 //! The ledger test at the size `make test` runs it (`make ledger` runs 10,000 webhooks and a
-//! 60 s outage): 1,000 GHL webhooks with duplicates and late deliveries, CallTools failing at
-//! random and for 10 s outright and refusing 1 % of the phones — and every webhook accounted for.
+//! 60 s outage): 1,000 GHL webhooks with duplicates and late deliveries, tags removed and
+//! contacts deleted, CallTools failing at random and for 10 s outright and refusing 1 % of the
+//! phones, in an account that allows duplicate phones — and every webhook accounted for.
 //! Its own test binary, so its own moto: the other end-to-end tests do not slow it down.
 
 use std::time::Duration;
@@ -11,7 +12,7 @@ use leadsync_tests::stack;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_thousand_webhooks_under_failures_all_end_synced_skipped_or_parked() -> Result<()> {
-    let mut builder = stack();
+    let mut builder = stack().duplicate_mode(ledger::DUPLICATE_MODE);
     for (k, v) in STACK_SETTINGS {
         builder = builder.setting(k, v);
     }
@@ -37,6 +38,10 @@ async fn a_thousand_webhooks_under_failures_all_end_synced_skipped_or_parked() -
         l.skipped
     );
     assert!(l.calltools_calls_failed > 0, "CallTools failed at times");
+    assert!(
+        l.untagged > 0 && l.deleted > 0,
+        "contacts left the rule: tags removed, contacts deleted"
+    );
     assert!(
         l.parked_before_replay > 0 && l.replayed > 0,
         "refused phones were parked and replayed"

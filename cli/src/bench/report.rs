@@ -185,6 +185,9 @@ pub fn print_table(r: &Report) {
         "   the run reads each page's contact states (BatchGetItem, 100 a call) and sends jobs in tens; setup (GHL import + state seeding) took {:.1} s",
         b.setup_secs
     );
+    println!(
+        "   by construction: the states are seeded with the backfill's own hash of each search result (local::seed), not saved by the consumer, so \"nothing changed\" finds 0 jobs and 0 CallTools calls here whatever the consumer stores; that its stored hash agrees is the e2e test backfill::the_backfill_repairs_exactly_the_missed_webhooks_and_then_finds_nothing"
+    );
     print_meta_ingress(&r.meta_ingress);
 }
 

@@ -40,6 +40,7 @@ pub async fn run(args: LedgerArgs) -> Result<()> {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
         ghl_retry_interval: Duration::from_secs(2),
+        duplicate_mode: ledger::DUPLICATE_MODE,
         ..StackOptions::default()
     })
     .await?;

@@ -41,6 +41,11 @@ pub struct Observed {
     pub calltools_contacts: Vec<Value>,
     /// Phones CallTools was told to refuse.
     pub rejected_phones: BTreeSet<String>,
+    /// Phones of the contacts whose tag the run removed: each may stay in CallTools (nothing is
+    /// deleted there), out of the bucket.
+    pub untagged_phones: BTreeSet<String>,
+    /// The contacts the run deleted in GHL, phone → GHL id: likewise out of the bucket.
+    pub deleted: BTreeMap<String, String>,
     /// The bucket the rule sends tagged contacts to.
     pub bucket: i64,
     pub tag: String,
@@ -79,6 +84,9 @@ pub struct Ledger {
     pub redriven_before_replay: usize,
     pub replayed: usize,
     pub contacts: usize,
+    /// Contacts whose tag the run removed, and contacts it deleted in GHL.
+    pub untagged: usize,
+    pub deleted: usize,
     pub calltools_contacts: usize,
     pub calltools_calls: usize,
     pub calltools_calls_failed: usize,
@@ -129,6 +137,8 @@ pub fn account(o: &Observed) -> Ledger {
             .count(),
         ghl_calls: o.ghl_calls,
         contacts: o.ghl_contacts.len(),
+        untagged: o.untagged_phones.len(),
+        deleted: o.deleted.len(),
         calltools_contacts: o.calltools_contacts.len(),
         parked_before_replay: o.parked_before.iter().filter(|m| !m.redriven).count(),
         redriven_before_replay: o.parked_before.iter().filter(|m| m.redriven).count(),
@@ -262,8 +272,16 @@ fn has_tag(contact: &Value, tag: &str) -> bool {
     })
 }
 
+fn in_bucket(ct: &Value, bucket: i64) -> bool {
+    ct["buckets"]
+        .as_array()
+        .is_some_and(|b| b.iter().any(|x| x.as_i64() == Some(bucket)))
+}
+
 /// One CallTools contact per phone that should be there, with GHL's latest fields and the
-/// bucket; none for phones CallTools refuses or contacts no rule selects.
+/// bucket; at most one, out of the bucket, for a contact whose tag was removed or that was
+/// deleted; none for phones CallTools refuses or contacts no rule ever selected; and none that
+/// matches no GHL contact at all (an orphan).
 fn check_calltools(o: &Observed, violations: &mut Vec<String>) {
     let mut by_phone: HashMap<&str, Vec<&Value>> = HashMap::new();
     for c in &o.calltools_contacts {
@@ -273,43 +291,82 @@ fn check_calltools(o: &Observed, violations: &mut Vec<String>) {
             }
         }
     }
+    let found = |phone: &str| by_phone.get(phone).map(Vec::as_slice).unwrap_or_default();
+    let mut known: BTreeSet<&str> = BTreeSet::new();
     for g in &o.ghl_contacts {
         let id = g["id"].as_str().unwrap_or("?");
         let Some(phone) = phone_of(g) else { continue };
-        let found = by_phone.get(phone).map(Vec::as_slice).unwrap_or_default();
-        let wanted = has_tag(g, &o.tag) && !o.rejected_phones.contains(phone);
-        match (wanted, found) {
-            (false, []) => {}
-            (false, _) => violations.push(format!(
+        known.insert(phone);
+        let found = found(phone);
+        if has_tag(g, &o.tag) && !o.rejected_phones.contains(phone) {
+            check_wanted(o, id, g, found, violations);
+        } else if o.untagged_phones.contains(phone) {
+            check_left(o, &format!("contact {id} (tag removed)"), found, violations);
+        } else if !found.is_empty() {
+            violations.push(format!(
                 "contact {id}: {} CallTools contacts although it should have none",
                 found.len()
-            )),
-            (true, []) => violations.push(format!("contact {id}: not in CallTools")),
-            (true, [ct]) => {
-                for (ghl_field, ct_field) in [
-                    ("firstName", "first_name"),
-                    ("lastName", "last_name"),
-                    ("email", "email"),
-                ] {
-                    if g[ghl_field] != ct[ct_field] {
-                        violations.push(format!(
-                            "contact {id}: CallTools {ct_field} is {} but GHL's latest is {}",
-                            ct[ct_field], g[ghl_field]
-                        ));
-                    }
-                }
-                let in_bucket = ct["buckets"]
-                    .as_array()
-                    .is_some_and(|b| b.iter().any(|x| x.as_i64() == Some(o.bucket)));
-                if !in_bucket {
-                    violations.push(format!("contact {id}: not in bucket {}", o.bucket));
+            ));
+        }
+    }
+    for (phone, id) in &o.deleted {
+        known.insert(phone);
+        check_left(
+            o,
+            &format!("contact {id} (deleted in GHL)"),
+            found(phone),
+            violations,
+        );
+    }
+    for c in &o.calltools_contacts {
+        let phones = c["_phone_numbers"].as_array().into_iter().flatten();
+        if !phones.filter_map(Value::as_str).any(|p| known.contains(p)) {
+            violations.push(format!(
+                "CallTools contact {}: matches no GHL contact (an orphan)",
+                c["id"]
+            ));
+        }
+    }
+}
+
+/// A contact the rule selects: exactly one CallTools contact, up to date and in the bucket.
+fn check_wanted(o: &Observed, id: &str, g: &Value, found: &[&Value], v: &mut Vec<String>) {
+    match found {
+        [] => v.push(format!("contact {id}: not in CallTools")),
+        [ct] => {
+            for (ghl_field, ct_field) in [
+                ("firstName", "first_name"),
+                ("lastName", "last_name"),
+                ("email", "email"),
+            ] {
+                if g[ghl_field] != ct[ct_field] {
+                    v.push(format!(
+                        "contact {id}: CallTools {ct_field} is {} but GHL's latest is {}",
+                        ct[ct_field], g[ghl_field]
+                    ));
                 }
             }
-            (true, _) => violations.push(format!(
-                "contact {id}: {} CallTools contacts for one phone (a duplicate)",
-                found.len()
-            )),
+            if !in_bucket(ct, o.bucket) {
+                v.push(format!("contact {id}: not in bucket {}", o.bucket));
+            }
         }
+        _ => v.push(format!(
+            "contact {id}: {} CallTools contacts for one phone (a duplicate)",
+            found.len()
+        )),
+    }
+}
+
+/// A contact that left the rule: at most one CallTools contact, out of the bucket.
+fn check_left(o: &Observed, who: &str, found: &[&Value], v: &mut Vec<String>) {
+    match found {
+        [] => {}
+        [ct] if in_bucket(ct, o.bucket) => v.push(format!("{who}: still in bucket {}", o.bucket)),
+        [_] => {}
+        _ => v.push(format!(
+            "{who}: {} CallTools contacts for one phone (a duplicate)",
+            found.len()
+        )),
     }
 }
 
@@ -593,6 +650,65 @@ mod tests {
         o.calltools_contacts
             .push(json!({"_phone_numbers": ["+14152000003"], "buckets": []}));
         assert!(account(&o).violations.iter().any(|v| v.contains("c3")));
+    }
+
+    #[test]
+    fn a_calltools_contact_that_matches_no_ghl_contact_unbalances_it() {
+        let mut o = balanced();
+        o.calltools_contacts
+            .push(json!({"id": 99, "_phone_numbers": ["+14152000099"], "buckets": []}));
+        assert!(
+            account(&o)
+                .violations
+                .iter()
+                .any(|v| v.contains("99") && v.contains("orphan")),
+            "{:#?}",
+            account(&o).violations
+        );
+    }
+
+    #[test]
+    fn a_contact_whose_tag_was_removed_may_stay_in_calltools_but_not_in_the_bucket() {
+        let mut o = balanced();
+        o.ghl_contacts[0]["tags"] = json!([]);
+        o.untagged_phones.insert("+14152000001".into());
+        o.calltools_contacts[0]["buckets"] = json!([]);
+        assert!(account(&o).balances(), "{:#?}", account(&o).violations);
+        o.calltools_contacts[0]["buckets"] = json!([7]);
+        let l = account(&o);
+        assert!(
+            l.violations
+                .iter()
+                .any(|v| v.contains("c1") && v.contains("still in bucket")),
+            "{:#?}",
+            l.violations
+        );
+    }
+
+    #[test]
+    fn a_deleted_contact_may_stay_in_calltools_once_but_not_in_the_bucket() {
+        let mut o = balanced();
+        o.ghl_contacts.remove(0);
+        o.deleted.insert("+14152000001".into(), "c1".into());
+        let left = json!({"id": 1, "first_name": "Ada", "_phone_numbers": ["+14152000001"], "buckets": []});
+        o.calltools_contacts = vec![left.clone()];
+        assert!(account(&o).balances(), "{:#?}", account(&o).violations);
+        let mut still_in = left.clone();
+        still_in["buckets"] = json!([7]);
+        o.calltools_contacts = vec![still_in];
+        assert!(
+            account(&o)
+                .violations
+                .iter()
+                .any(|v| v.contains("c1") && v.contains("still in bucket"))
+        );
+        o.calltools_contacts = vec![left.clone(), left];
+        assert!(
+            account(&o)
+                .violations
+                .iter()
+                .any(|v| v.contains("c1") && v.contains("a duplicate"))
+        );
     }
 
     #[test]

@@ -1,8 +1,11 @@
 //! The ledger test: thousands of GHL webhooks through the whole local stack while GHL delivers
 //! some twice and some late and CallTools fails in every way it can, then proof that each one
 //! ended exactly once as synced, skipped (with a reason) or parked (with a reason), that
-//! CallTools holds one up-to-date contact per phone, and that only the phones CallTools refuses
-//! are still parked after `leadsync dlq replay`.
+//! CallTools holds one up-to-date contact per phone (out of the bucket for the contacts whose
+//! tag was removed or that were deleted, and none that matches no GHL contact), and that only
+//! the phones CallTools refuses are still parked after `leadsync dlq replay`. The played
+//! CallTools account allows duplicate phones ([`DUPLICATE_MODE`]), so a second create would
+//! show as a second contact instead of being merged away.
 //!
 //! `leadsync ledger` runs it on its own stack (`make ledger`); the end-to-end tests run a
 //! smaller one on theirs.
@@ -11,7 +14,7 @@ pub mod account;
 pub mod render;
 pub mod workload;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::num::NonZeroU32;
 use std::time::{Duration, Instant};
 
@@ -23,9 +26,9 @@ use serde_json::{Value, json};
 
 use crate::dlq::{self, Filter, ReplayOptions};
 use crate::local::Stack;
-use crate::sandbox::SandboxClient;
+use crate::sandbox::{DuplicateMode, SandboxClient};
 pub use account::{Ledger, Observed, account};
-use workload::{PlannedContact, TAG};
+use workload::{Ending, PlannedContact, TAG};
 
 #[derive(Debug, Clone)]
 pub struct LedgerOptions {
@@ -66,6 +69,11 @@ pub const STACK_SETTINGS: [(&str, &str); 3] = [
     ("CALLTOOLS_MAX_REQUESTS_PER_SECOND", "50"),
 ];
 
+/// The CallTools account the ledger plays: one that creates a second contact for a known phone
+/// (leadsync then looks up by phone before it creates). An account that merges by phone would
+/// hide every duplicate create the run made.
+pub const DUPLICATE_MODE: DuplicateMode = DuplicateMode::AllowDuplicates;
+
 /// The injected CallTools failures, without or with the outage.
 fn faults(seed: u64, rejected: &BTreeSet<String>, outage: Option<Duration>) -> Value {
     json!({
@@ -103,6 +111,9 @@ pub async fn run(stack: &Stack, opts: &LedgerOptions) -> Result<Ledger> {
     let sandbox_url = stack
         .sandbox_url()
         .context("the ledger needs the sandbox (unset GHL_API_BASE_URL / CALLTOOLS_BASE_URL)")?;
+    if stack.config.calltools.duplicate_mode != leadsync::config::DuplicateMode::Lookup {
+        bail!("the ledger needs a CallTools account that allows duplicates ({DUPLICATE_MODE:?})");
+    }
     let sandbox = SandboxClient::new(reqwest::Client::new(), sandbox_url);
     let contacts = workload::plan(opts.webhooks, opts.seed);
     let rejected: BTreeSet<String> = contacts
@@ -144,7 +155,7 @@ pub async fn run(stack: &Stack, opts: &LedgerOptions) -> Result<Ledger> {
     let progress = bar(opts, workload::operations(&contacts));
     let split = contacts.len() * 3 / 10;
     let pace = governor::RateLimiter::direct(governor::Quota::per_second(opts.rate));
-    workload::play_all(
+    let mut played = workload::play_all(
         &sandbox,
         &contacts[..split],
         opts.concurrency,
@@ -159,14 +170,16 @@ pub async fn run(stack: &Stack, opts: &LedgerOptions) -> Result<Ledger> {
             Some(faults(opts.seed + 1, &rejected, Some(opts.outage))),
         )
         .await?;
-    workload::play_all(
-        &sandbox,
-        &contacts[split..],
-        opts.concurrency,
-        &pace,
-        &progress,
-    )
-    .await?;
+    played.extend(
+        workload::play_all(
+            &sandbox,
+            &contacts[split..],
+            opts.concurrency,
+            &pace,
+            &progress,
+        )
+        .await?,
+    );
     progress.finish_and_clear();
 
     phase(opts, "waiting for GHL's deliveries and the queue to drain");
@@ -199,7 +212,7 @@ pub async fn run(stack: &Stack, opts: &LedgerOptions) -> Result<Ledger> {
     let observed = observe(
         stack,
         &sandbox,
-        &contacts,
+        &played,
         rejected,
         parked_before,
         replay.replayed,
@@ -214,7 +227,7 @@ pub async fn run(stack: &Stack, opts: &LedgerOptions) -> Result<Ledger> {
 async fn observe(
     stack: &Stack,
     sandbox: &SandboxClient,
-    contacts: &[PlannedContact],
+    played: &[(PlannedContact, String)],
     rejected_phones: BTreeSet<String>,
     parked_before: Vec<dlq::ParkedMessage>,
     replayed: usize,
@@ -228,12 +241,17 @@ async fn observe(
         .into_iter()
         .map(serde_json::from_value)
         .collect::<Result<Vec<account::Delivery>, _>>()?;
+    let ended = |ending| played.iter().filter(move |(c, _)| c.ending == ending);
+    let deleted: BTreeMap<String, String> = ended(Ending::Deleted)
+        .map(|(c, id)| (c.phone.clone(), id.clone()))
+        .collect();
     let ghl_contacts = list("/_sandbox/ghl/contacts", "contacts").await?;
-    if ghl_contacts.len() != contacts.len() {
+    if ghl_contacts.len() + deleted.len() != played.len() {
         bail!(
-            "GHL holds {} contacts, the plan made {}",
+            "GHL holds {} contacts, the plan made {} and deleted {}",
             ghl_contacts.len(),
-            contacts.len()
+            played.len(),
+            deleted.len()
         );
     }
     let log = DynamoEventLog::new(
@@ -258,6 +276,10 @@ async fn observe(
         ghl_contacts,
         calltools_contacts: list("/_sandbox/calltools/contacts", "contacts").await?,
         rejected_phones,
+        untagged_phones: ended(Ending::Untagged)
+            .map(|(c, _)| c.phone.clone())
+            .collect(),
+        deleted,
         bucket,
         tag: TAG.into(),
         parked_before,

@@ -67,7 +67,10 @@ pub fn render(l: &Ledger) -> String {
     row(
         "GHL contacts",
         l.contacts,
-        format!("{} in CallTools", l.calltools_contacts),
+        format!(
+            "{} in CallTools; {} untagged and {} deleted by the run (out of the bucket)",
+            l.calltools_contacts, l.untagged, l.deleted
+        ),
     );
     row(
         "CallTools calls",

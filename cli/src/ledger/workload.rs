@@ -14,8 +14,20 @@ use crate::sandbox::SandboxClient;
 /// The tag the local rules send to the "Cold Leads" bucket.
 pub const TAG: &str = "cold lead";
 /// Webhooks one planned contact produces on average: ContactCreate and the workflow webhook,
-/// two updates, a fifth of a ContactTagUpdate, a tenth delivered twice.
-const WEBHOOKS_PER_CONTACT: f64 = 4.6;
+/// two updates, a fifth of a ContactTagUpdate, a tenth delivered twice, and a sixth of an ending
+/// (the tag removed or the contact deleted).
+const WEBHOOKS_PER_CONTACT: f64 = 4.75;
+
+/// How a contact's plan ends once its updates are made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// Still tagged: dialable, in the bucket.
+    Kept,
+    /// The tag is removed: the contact leaves the bucket (nothing is ever deleted in CallTools).
+    Untagged,
+    /// Deleted in GHL: the contact leaves the bucket.
+    Deleted,
+}
 
 /// One contact and what happens to it, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +40,8 @@ pub struct PlannedContact {
     pub updates: u32,
     /// CallTools refuses this phone (400), as it does for numbers it cannot dial.
     pub rejected: bool,
+    /// Never anything but `Kept` for a rejected phone: its parked jobs are the DLQ's check.
+    pub ending: Ending,
 }
 
 /// The contacts for about `webhooks` webhooks; 1 % (at least one) get a phone CallTools rejects.
@@ -36,14 +50,24 @@ pub fn plan(webhooks: usize, seed: u64) -> Vec<PlannedContact> {
     let mut rng = StdRng::seed_from_u64(seed);
     let rejected_every = 100;
     (0..count)
-        .map(|index| PlannedContact {
-            index,
-            // 415-2xx-xxxx: valid, dialable-looking US numbers, one per contact.
-            phone: format!("+1415{:03}{:04}", 200 + index / 10_000, index % 10_000),
-            tagged_at_create: rng.random_bool(0.8),
-            updates: rng.random_range(1..=3),
-            rejected: index % rejected_every == rejected_every / 2
-                || (count < 2 * rejected_every && index == 0),
+        .map(|index| {
+            let rejected = index % rejected_every == rejected_every / 2
+                || (count < 2 * rejected_every && index == 0);
+            let roll: f64 = rng.random();
+            PlannedContact {
+                index,
+                // 415-2xx-xxxx: valid, dialable-looking US numbers, one per contact.
+                phone: format!("+1415{:03}{:04}", 200 + index / 10_000, index % 10_000),
+                tagged_at_create: rng.random_bool(0.8),
+                updates: rng.random_range(1..=3),
+                rejected,
+                ending: match roll {
+                    _ if rejected => Ending::Kept,
+                    r if r < 0.10 => Ending::Untagged,
+                    r if r < 0.15 => Ending::Deleted,
+                    _ => Ending::Kept,
+                },
+            }
         })
         .collect()
 }
@@ -113,6 +137,20 @@ async fn play(
             progress.inc(1);
         }
     }
+    let ending = match c.ending {
+        Ending::Kept => None,
+        Ending::Untagged => Some((
+            Method::DELETE,
+            format!("/_sandbox/ghl/contacts/{id}/tags"),
+            Some(json!({"tags": [TAG]})),
+        )),
+        Ending::Deleted => Some((Method::DELETE, format!("/_sandbox/ghl/contacts/{id}"), None)),
+    };
+    if let Some((method, path, body)) = ending {
+        pace.until_ready().await;
+        sandbox.call(method, &path, body).await?;
+        progress.inc(1);
+    }
     Ok(id)
 }
 
@@ -120,7 +158,11 @@ async fn play(
 pub fn operations(contacts: &[PlannedContact]) -> u64 {
     contacts
         .iter()
-        .map(|c| 1 + u64::from(c.updates) + u64::from(!c.tagged_at_create))
+        .map(|c| {
+            1 + u64::from(c.updates)
+                + u64::from(!c.tagged_at_create)
+                + u64::from(c.ending != Ending::Kept)
+        })
         .sum()
 }
 
@@ -153,7 +195,7 @@ mod tests {
         let a = plan(1_000, 7);
         assert_eq!(a, plan(1_000, 7));
         assert_ne!(a, plan(1_000, 8));
-        assert_eq!(a.len(), 218);
+        assert_eq!(a.len(), 211);
         let rejected = a.iter().filter(|c| c.rejected).count();
         assert!((2..=4).contains(&rejected), "{rejected}");
         let untagged = a.iter().filter(|c| !c.tagged_at_create).count();
@@ -161,6 +203,14 @@ mod tests {
         let phones: std::collections::BTreeSet<_> = a.iter().map(|c| &c.phone).collect();
         assert_eq!(phones.len(), a.len(), "one phone per contact");
         assert!(a.iter().all(|c| (1..=3).contains(&c.updates)));
+        let ending = |e| a.iter().filter(|c| c.ending == e).count();
+        assert!((10..=35).contains(&ending(Ending::Untagged)), "{a:?}");
+        assert!((4..=20).contains(&ending(Ending::Deleted)), "{a:?}");
+        assert!(
+            a.iter()
+                .filter(|c| c.rejected)
+                .all(|c| c.ending == Ending::Kept)
+        );
     }
 
     #[test]
@@ -176,7 +226,13 @@ mod tests {
             tagged_at_create: false,
             updates: 2,
             rejected: false,
+            ending: Ending::Kept,
         };
-        assert_eq!(operations(&[c]), 4);
+        assert_eq!(operations(std::slice::from_ref(&c)), 4);
+        let deleted = PlannedContact {
+            ending: Ending::Deleted,
+            ..c
+        };
+        assert_eq!(operations(&[deleted]), 5);
     }
 }

@@ -37,6 +37,18 @@ def with_percentiles(self, stat):
         return values[max(1, math.ceil(q / 100 * len(values))) - 1]
     return statistic(self, stat)
 cw.Statistics.get_statistics_for_type = with_percentiles
+# DynamoDB applies a conditional write atomically; moto's threaded server checks the condition
+# and writes without a lock, so two jobs could both take one contact's lease. One lock around
+# item writes makes each atomic, as DynamoDB's are (reads stay concurrent).
+from moto.dynamodb.models import DynamoDBBackend
+item_writes = threading.RLock()
+def atomic(write):
+    def locked(*args, **kwargs):
+        with item_writes:
+            return write(*args, **kwargs)
+    return locked
+for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
+    setattr(DynamoDBBackend, name, atomic(getattr(DynamoDBBackend, name)))
 from moto.server import main
 main(["-H", "127.0.0.1", "-p", sys.argv[1]])
 "#;
