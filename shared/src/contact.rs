@@ -67,6 +67,13 @@ impl DoNotCall {
             Self::Calls => "dnd_call",
         }
     }
+
+    /// The value [`Self::as_str`] gave, read back (a saved state).
+    pub fn from_label(label: &str) -> Option<Self> {
+        [Self::AllChannels, Self::Calls]
+            .into_iter()
+            .find(|d| d.as_str() == label)
+    }
 }
 
 /// A digest of what leadsync takes from a source contact (names, email, phone, tags) under the
