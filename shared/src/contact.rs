@@ -55,7 +55,8 @@ pub struct Contact {
 pub enum DoNotCall {
     /// Do-not-disturb on every channel (GHL `dnd: true`).
     AllChannels,
-    /// Do-not-disturb for calls (GHL `dndSettings.Call.status: "active"`).
+    /// Do-not-disturb for calls (GHL `dndSettings.Call.status` `"active"`, or any status but
+    /// `"inactive"`: see [`crate::ghl::dnd`]).
     Calls,
 }
 

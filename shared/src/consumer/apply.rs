@@ -372,6 +372,16 @@ mod tests {
     }
 
     #[test]
+    fn the_write_hash_changes_with_the_do_not_contact_flag_so_lifting_dnd_writes_again() {
+        let fields = Map::new();
+        let none = ResolvedMembership::default();
+        assert_ne!(
+            write_hash(&fields, &none, true),
+            write_hash(&fields, &none, false)
+        );
+    }
+
+    #[test]
     fn only_a_strictly_older_version_is_stale() {
         assert!(is_older(Some(1), Some(2)));
         assert!(!is_older(Some(2), Some(2)));
