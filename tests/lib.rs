@@ -481,16 +481,18 @@ impl TestStack {
     }
 }
 
-/// The id of the contact in the bucket with this phone, once it is there.
+/// The contact with this phone once it is dialable from the bucket: in it, and not flagged
+/// `do_not_contact` (a flagged contact in a bucket is never called).
 pub async fn in_bucket(t: &TestStack, phone: &str, bucket: i64) -> Result<Value> {
     eventually(
         Duration::from_secs(30),
-        "the contact in its CallTools bucket",
+        "the contact in its CallTools bucket, dialable",
         || async {
             Ok(t.calltools_with_phone(phone).await?.into_iter().find(|c| {
-                c["buckets"]
-                    .as_array()
-                    .is_some_and(|b| b.iter().any(|x| x.as_i64() == Some(bucket)))
+                c["do_not_contact"] != true
+                    && c["buckets"]
+                        .as_array()
+                        .is_some_and(|b| b.iter().any(|x| x.as_i64() == Some(bucket)))
             }))
         },
     )

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use thiserror::Error;
 
-use crate::rules::{OnTagRemoved, Rules};
+use crate::rules::{OnDnd, OnTagRemoved, Rules};
 use crate::secret::Secret;
 
 /// GoHighLevel's published Ed25519 key for `x-ghl-signature` (research/ghl_calltools.md §2.2).
@@ -168,7 +168,8 @@ impl Config {
             "LEADSYNC_ON_TAG_REMOVED",
             OnTagRemoved::RemoveFromBucket,
         )?;
-        let rules = match var("LEADSYNC_RULES") {
+        let on_dnd: OnDnd = parse_or(var("LEADSYNC_ON_DND"), "LEADSYNC_ON_DND", OnDnd::default())?;
+        let mut rules = match var("LEADSYNC_RULES") {
             Some(json) => {
                 Rules::from_json(&json, on_tag_removed).map_err(|reason| ConfigError::Invalid {
                     name: "LEADSYNC_RULES",
@@ -181,6 +182,7 @@ impl Config {
                 rules
             }
         };
+        rules.on_dnd = on_dnd;
         let duplicate_mode = match var("CALLTOOLS_DUPLICATE_MODE").as_deref().map(str::trim) {
             None | Some("lookup") => DuplicateMode::Lookup,
             Some("merge") => DuplicateMode::Merge,
@@ -508,6 +510,19 @@ mod tests {
         assert!(err.to_string().contains("META_APP_ID"), "{err}");
         // The value may be a secret pasted into the wrong variable: it is not repeated.
         assert!(!err.to_string().contains("leadsync"), "{err}");
+    }
+
+    #[test]
+    fn dnd_handling_defaults_to_flag_and_remove_and_a_typo_names_the_variable() {
+        assert_eq!(config(&[]).unwrap().rules.on_dnd, OnDnd::FlagAndRemove);
+        let c = config(&[
+            ("LEADSYNC_ON_DND", "flag"),
+            ("LEADSYNC_RULES", r#"[{"tag":"x","bucket":"b"}]"#),
+        ])
+        .unwrap();
+        assert_eq!(c.rules.on_dnd, OnDnd::Flag);
+        let err = config(&[("LEADSYNC_ON_DND", "ignore")]).unwrap_err();
+        assert!(err.to_string().contains("LEADSYNC_ON_DND"), "{err}");
     }
 
     #[test]

@@ -55,7 +55,8 @@ pub struct Contact {
 pub enum DoNotCall {
     /// Do-not-disturb on every channel (GHL `dnd: true`).
     AllChannels,
-    /// Do-not-disturb for calls (GHL `dndSettings.Call.status: "active"`).
+    /// Do-not-disturb for calls (GHL `dndSettings.Call.status` `"active"`, or any status but
+    /// `"inactive"`: see [`crate::ghl::dnd`]).
     Calls,
 }
 
@@ -66,6 +67,13 @@ impl DoNotCall {
             Self::AllChannels => "dnd",
             Self::Calls => "dnd_call",
         }
+    }
+
+    /// The value [`Self::as_str`] gave, read back (a saved state).
+    pub fn from_label(label: &str) -> Option<Self> {
+        [Self::AllChannels, Self::Calls]
+            .into_iter()
+            .find(|d| d.as_str() == label)
     }
 }
 

@@ -109,11 +109,57 @@ impl std::str::FromStr for OnTagRemoved {
     }
 }
 
+/// What to do in CallTools with a contact the source says may not be called (GHL `dnd`, or
+/// `dndSettings.Call` active). Whatever the choice, such a contact is never created in CallTools.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum OnDnd {
+    /// Set `do_not_contact` and take it out of every rule bucket and tag, until DND is lifted.
+    #[default]
+    FlagAndRemove,
+    /// Only set `do_not_contact`; bucket and tag membership follow the rules as usual (for
+    /// accounts that report on buckets and trust the dialer to skip flagged contacts).
+    Flag,
+    /// Only take it out of the rule buckets and tags; never write `do_not_contact` (for accounts
+    /// that keep that field for their own opt-out list, which an integration must not touch).
+    Remove,
+}
+
+impl OnDnd {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::FlagAndRemove => "flag_and_remove",
+            Self::Flag => "flag",
+            Self::Remove => "remove",
+        }
+    }
+
+    /// Whether CallTools' `do_not_contact` is written.
+    pub fn flags(self) -> bool {
+        matches!(self, Self::FlagAndRemove | Self::Flag)
+    }
+
+    /// Whether the contact leaves its rule buckets and tags.
+    pub fn removes(self) -> bool {
+        matches!(self, Self::FlagAndRemove | Self::Remove)
+    }
+}
+
+impl std::str::FromStr for OnDnd {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [Self::FlagAndRemove, Self::Flag, Self::Remove]
+            .into_iter()
+            .find(|v| v.as_str() == s.trim())
+            .ok_or_else(|| format!("expected flag_and_remove, flag or remove, got {s:?}"))
+    }
+}
+
 /// The configured rules, with their tags normalised once.
 #[derive(Debug, Clone)]
 pub struct Rules {
     rules: Vec<(String, Rule)>,
     pub on_tag_removed: OnTagRemoved,
+    pub on_dnd: OnDnd,
 }
 
 /// Membership a contact should have in CallTools according to the rules.
@@ -138,6 +184,7 @@ impl Rules {
         Self {
             rules,
             on_tag_removed,
+            on_dnd: OnDnd::default(),
         }
     }
 
@@ -226,7 +273,12 @@ impl Rules {
             })
             .collect();
         parts.sort();
-        format!("{}#{:?}", parts.join(";"), self.on_tag_removed)
+        let mut fingerprint = format!("{}#{:?}", parts.join(";"), self.on_tag_removed);
+        // Only when not the default, so the fingerprints saved before DND was handled stay valid.
+        if self.on_dnd != OnDnd::default() {
+            fingerprint.push_str(&format!("#dnd:{}", self.on_dnd.as_str()));
+        }
+        fingerprint
     }
 
     /// Whether any rule is about one of these tags (used to ignore events that cannot matter).
@@ -276,6 +328,22 @@ mod tests {
         assert_ne!(a.fingerprint(), keep.fingerprint());
         assert_ne!(a.fingerprint(), Rules::default_rules().fingerprint());
         assert_eq!(a.tags(), ["Cold Lead", "hot"]);
+    }
+
+    #[test]
+    fn a_dnd_policy_other_than_the_default_changes_the_fingerprint() {
+        let default = Rules::default_rules();
+        assert!(
+            !default.fingerprint().contains("dnd"),
+            "saved hashes stay valid"
+        );
+        for policy in ["flag", "remove"] {
+            let mut other = Rules::default_rules();
+            other.on_dnd = policy.parse().unwrap();
+            assert_ne!(other.fingerprint(), default.fingerprint(), "{policy}");
+        }
+        assert_eq!("flag_and_remove".parse(), Ok(OnDnd::FlagAndRemove));
+        assert!("off".parse::<OnDnd>().is_err());
     }
 
     #[test]

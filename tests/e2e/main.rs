@@ -5,6 +5,7 @@ mod backfill;
 mod bad_input;
 mod batches;
 mod dlq;
+mod dnd;
 mod failures;
 mod meta;
 mod meta_backfill;

@@ -50,6 +50,9 @@ pub struct StateView {
     pub updated_at_ms: Option<i64>,
     /// When the source read the state was decided on started.
     pub read_at_ms: Option<i64>,
+    /// The source's do-not-call the state was decided with: `dnd` (every channel) or
+    /// `dnd_call` (calls only).
+    pub do_not_call: Option<&'static str>,
 }
 
 impl From<LocatedState> for StateView {
@@ -63,6 +66,7 @@ impl From<LocatedState> for StateView {
             sink_hash: l.state.sink_hash,
             updated_at_ms: l.state.updated_at_ms,
             read_at_ms: l.state.read_at_ms,
+            do_not_call: l.state.do_not_call.map(|d| d.as_str()),
         }
     }
 }
@@ -123,6 +127,11 @@ pub fn render(t: &Trace) -> String {
         let _ = writeln!(out, "  tags             {}", ids(&s.tags));
         let _ = writeln!(
             out,
+            "  do not call      {}",
+            s.do_not_call.unwrap_or("no (the source allows calls)")
+        );
+        let _ = writeln!(
+            out,
             "  write hash       {}",
             s.sink_hash.as_deref().unwrap_or("-")
         );
@@ -146,7 +155,10 @@ pub fn render(t: &Trace) -> String {
             reason = format!("HTTP {status}: {reason}");
         }
         if let Some(id) = e.calltools_id.filter(|_| e.outcome == "synced") {
-            reason = format!("CallTools {id}");
+            reason = match e.reason.as_deref() {
+                Some(why) => format!("CallTools {id}, {why}"),
+                None => format!("CallTools {id}"),
+            };
         }
         if e.duplicates > 0 {
             let _ = write!(reason, " (+{} redeliveries)", e.duplicates);
@@ -244,6 +256,7 @@ mod tests {
                 sink_hash: Some("abc".into()),
                 updated_at_ms: None,
                 read_at_ms: None,
+                do_not_call: None,
             }],
             events: vec![event("skipped", Some("stale")), event("synced", None)],
         };
@@ -260,6 +273,32 @@ mod tests {
             "{text}"
         );
         assert!(lines[1].ends_with("CallTools 48210001"), "{text}");
+    }
+
+    #[test]
+    fn a_dnd_contact_shows_where_its_dnd_came_from() {
+        let t = Trace {
+            source: "ghl".into(),
+            contact_id: "c1".into(),
+            states: vec![StateView {
+                account: "loc".into(),
+                version_ms: None,
+                calltools_id: Some(48_210_001),
+                buckets: BTreeSet::new(),
+                tags: BTreeSet::new(),
+                sink_hash: None,
+                updated_at_ms: None,
+                read_at_ms: None,
+                do_not_call: Some("dnd_call"),
+            }],
+            events: vec![event("synced", Some("do not call: dnd_call"))],
+        };
+        let text = render(&t);
+        assert!(text.contains("do not call      dnd_call\n"), "{text}");
+        assert!(
+            text.contains("CallTools 48210001, do not call: dnd_call"),
+            "{text}"
+        );
     }
 
     #[test]

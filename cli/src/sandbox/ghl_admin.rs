@@ -1,6 +1,8 @@
 //! `/_sandbox/ghl/...`: how tests act as a GoHighLevel user (create, edit, tag, delete
 //! contacts) and observe what GoHighLevel sent and received.
 
+use std::collections::BTreeMap;
+
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -14,7 +16,9 @@ use super::admin::{admin_error, parse_json};
 use super::ghl_chaos::{Chaos, ChaosSpec};
 use super::ghl_delivery::dispatch;
 use super::ghl_search::CursorStyle;
-use super::ghl_store::{ContactFields, Event, GhlContact, NewContact};
+use super::ghl_store::{
+    ContactFields, DND_CHANNELS, DND_STATUSES, DndChange, DndSetting, Event, GhlContact, NewContact,
+};
 use super::state::AppState;
 use super::support::lock;
 
@@ -32,6 +36,7 @@ pub(crate) fn router() -> Router<AppState> {
             "/contacts/{id}/tags",
             axum::routing::post(add_tags).delete(remove_tags),
         )
+        .route("/contacts/{id}/dnd", axum::routing::post(set_dnd))
         .route("/deliveries", get(deliveries).delete(clear_deliveries))
         .route("/delivery", get(get_chaos).post(set_chaos))
         .route("/search", get(get_search).post(set_search))
@@ -171,6 +176,12 @@ async fn update_contact(
             "tags change through POST/DELETE /_sandbox/ghl/contacts/{id}/tags (ContactTagUpdate)",
         );
     }
+    if map.contains_key("dnd") || map.contains_key("dndSettings") {
+        return admin_error(
+            StatusCode::BAD_REQUEST,
+            "DND changes through POST /_sandbox/ghl/contacts/{id}/dnd (ContactDndUpdate)",
+        );
+    }
     let fields: ContactFields = match serde_json::from_value(Value::Object(map)) {
         Ok(f) => f,
         Err(e) => return admin_error(StatusCode::BAD_REQUEST, &e.to_string()),
@@ -212,6 +223,51 @@ async fn remove_tags(State(st): State<AppState>, Path(id): Path<String>, body: B
     };
     let removed = lock(&st.ghl).remove_tags(&id, &tags.tags);
     match removed {
+        Some((contact, events)) => written(&st, &contact, events, StatusCode::OK),
+        None => no_contact(&id),
+    }
+}
+
+/// `POST /_sandbox/ghl/contacts/{id}/dnd` `{"dnd": true}` and/or
+/// `{"dndSettings": {"Call": {"status": "active", "message": "", "code": ""}}}` (only the channels
+/// given change), with `"webhook": false` for a change GoHighLevel sends no webhook for (inbound
+/// DND): then only a re-read (the backfill) can see it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct SetDnd {
+    dnd: Option<bool>,
+    #[serde(default)]
+    dnd_settings: BTreeMap<String, DndSetting>,
+    #[serde(default = "webhook_by_default")]
+    webhook: bool,
+}
+
+fn webhook_by_default() -> bool {
+    true
+}
+
+async fn set_dnd(State(st): State<AppState>, Path(id): Path<String>, body: Bytes) -> Response {
+    let set: SetDnd = match parse_json(&body) {
+        Ok(s) => s,
+        Err(r) => return r.into_response(),
+    };
+    for (channel, setting) in &set.dnd_settings {
+        if !DND_CHANNELS.contains(&channel.as_str()) {
+            let msg = format!("dndSettings: channel {channel:?} is not one of {DND_CHANNELS:?}");
+            return admin_error(StatusCode::BAD_REQUEST, &msg);
+        }
+        if !DND_STATUSES.contains(&setting.status.as_str()) {
+            let msg = format!("dndSettings.{channel}.status: expected one of {DND_STATUSES:?}");
+            return admin_error(StatusCode::BAD_REQUEST, &msg);
+        }
+    }
+    let change = DndChange {
+        dnd: set.dnd,
+        settings: set.dnd_settings,
+        webhook: set.webhook,
+    };
+    let changed = lock(&st.ghl).set_dnd(&id, change);
+    match changed {
         Some((contact, events)) => written(&st, &contact, events, StatusCode::OK),
         None => no_contact(&id),
     }

@@ -53,7 +53,7 @@ impl GhlContact {
             "dateOfBirth": f.date_of_birth,
             "type": f.contact_type,
             "dnd": f.dnd.unwrap_or(false),
-            "dndSettings": {},
+            "dndSettings": f.dnd_settings.clone().unwrap_or_default(),
             "tags": self.tags,
             "attachments": [],
             "customFields": f.custom_fields.clone().unwrap_or_default(),
@@ -95,6 +95,10 @@ impl GhlContact {
             "timestamp": iso_ms(timestamp_ms),
             "webhookId": webhook_id,
         });
+        // `ContactDndUpdate` adds the per-channel settings to the common schema (§1).
+        if kind == "ContactDndUpdate" {
+            v["dndSettings"] = json!(f.dnd_settings.clone().unwrap_or_default());
+        }
         drop_nulls(&mut v);
         v
     }

@@ -47,7 +47,36 @@ pub(crate) struct ContactFields {
     #[serde(rename = "type")]
     pub contact_type: Option<String>,
     pub dnd: Option<bool>,
+    /// Per channel (`Call`, `SMS`, `Email`, `WhatsApp`, `GMB`, `FB`).
+    pub dnd_settings: Option<BTreeMap<String, DndSetting>>,
     pub custom_fields: Option<Vec<CustomField>>,
+}
+
+/// One channel of `dndSettings`, as GoHighLevel renders it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DndSetting {
+    pub status: String,
+    #[serde(default)]
+    pub message: String,
+    #[serde(default)]
+    pub code: String,
+}
+
+/// The channels GoHighLevel documents for `dndSettings`.
+pub(crate) const DND_CHANNELS: [&str; 6] = ["Call", "SMS", "Email", "WhatsApp", "GMB", "FB"];
+/// `active` and `inactive` are documented; `permanent` is seen in integrations.
+pub(crate) const DND_STATUSES: [&str; 3] = ["active", "inactive", "permanent"];
+
+/// A change of a contact's do-not-disturb.
+#[derive(Debug, Default)]
+pub(crate) struct DndChange {
+    pub dnd: Option<bool>,
+    /// Channels to set; the others stay as they are.
+    pub settings: BTreeMap<String, DndSetting>,
+    /// Whether GoHighLevel sends `ContactDndUpdate` for it. Inbound DND (a contact replying
+    /// STOP) has been reported to send none (highlevel-api-docs#264): only a re-read sees it.
+    pub webhook: bool,
 }
 
 /// The admin "create contact" call: the fields plus initial tags.
@@ -183,6 +212,36 @@ impl GhlStore {
         Some((contact.clone(), events))
     }
 
+    /// Sets do-not-disturb; `ContactDndUpdate` (with `dndSettings`) goes out unless the change
+    /// is one GoHighLevel sends no webhook for.
+    pub fn set_dnd(&mut self, id: &str, change: DndChange) -> Option<(GhlContact, Vec<Event>)> {
+        let contact = self.contacts.get_mut(id)?;
+        let before = contact.fields.clone();
+        if let Some(dnd) = change.dnd {
+            contact.fields.dnd = Some(dnd);
+        }
+        if !change.settings.is_empty() {
+            contact
+                .fields
+                .dnd_settings
+                .get_or_insert_with(BTreeMap::new)
+                .extend(change.settings);
+        }
+        if contact.fields == before {
+            return Some((contact.clone(), Vec::new()));
+        }
+        touch(contact);
+        let events = if change.webhook {
+            vec![Event::Marketplace {
+                kind: "ContactDndUpdate",
+                contact: contact.clone(),
+            }]
+        } else {
+            Vec::new()
+        };
+        Some((contact.clone(), events))
+    }
+
     pub fn delete(&mut self, id: &str) -> Option<Vec<Event>> {
         let contact = self.contacts.remove(id)?;
         Some(vec![Event::Marketplace {
@@ -215,6 +274,7 @@ impl ContactFields {
             date_of_birth,
             contact_type,
             dnd,
+            dnd_settings,
             custom_fields
         );
     }
@@ -287,6 +347,46 @@ mod tests {
             events.is_empty(),
             "already present: nothing changes, nothing fires"
         );
+    }
+
+    fn call_dnd(status: &str) -> BTreeMap<String, DndSetting> {
+        BTreeMap::from([(
+            "Call".to_owned(),
+            DndSetting {
+                status: status.into(),
+                message: String::new(),
+                code: String::new(),
+            },
+        )])
+    }
+
+    #[test]
+    fn a_dnd_change_sends_contact_dnd_update_with_the_settings_unless_it_is_inbound() {
+        let mut store = GhlStore::new("loc");
+        let (c, _) = store.create(new_contact(&["a"]), "cold lead");
+        let change = DndChange {
+            settings: call_dnd("active"),
+            webhook: true,
+            ..DndChange::default()
+        };
+        let (after, events) = store.set_dnd(&c.id, change).unwrap();
+        assert!(after.date_updated > c.date_updated);
+        let Event::Marketplace { kind, contact } = &events[0] else {
+            panic!("expected a Marketplace event");
+        };
+        assert_eq!(*kind, "ContactDndUpdate");
+        let body = contact.webhook_json(kind, "w", 0);
+        assert_eq!(body["dnd"], false);
+        assert_eq!(body["dndSettings"]["Call"]["status"], "active");
+        let inbound = DndChange {
+            dnd: Some(true),
+            webhook: false,
+            ..DndChange::default()
+        };
+        let (after, events) = store.set_dnd(&c.id, inbound).unwrap();
+        assert!(events.is_empty(), "inbound DND sends no webhook");
+        assert_eq!(after.api_json()["dnd"], true);
+        assert_eq!(after.api_json()["dndSettings"]["Call"]["status"], "active");
     }
 
     #[test]

@@ -11,6 +11,7 @@ use crate::calltools::ResolvedMembership;
 use crate::calltools::upsert::{ContactWrite, MembershipChange};
 use crate::consumer::Consumer;
 use crate::consumer::outcome::{Outcome, SkipReason};
+use crate::consumer::target::{Policy, Target, target};
 use crate::contact::{Contact, ContactKey, PhoneError, normalize_phone, source_hash};
 use crate::job::{GhlContactJob, GhlTrigger, Origin, SyncJob};
 use crate::rules::{Membership, OnTagRemoved};
@@ -142,6 +143,7 @@ impl Consumer {
                 let wanted = self.rules.membership_for(&contact.tags);
                 let first_sync = state.calltools_id.is_none();
                 let (outcome, saved) = self.sync_contact(contact, state, wanted).await;
+                record_do_not_call(&outcome);
                 if first_sync && matches!(outcome, Outcome::Synced { .. }) {
                     let origin = match j.trigger {
                         GhlTrigger::Backfill => Origin::Backfill,
@@ -184,24 +186,35 @@ impl Consumer {
             Ok(r) => r,
             Err(e) => return (e.into(), None),
         };
-        let previous = ResolvedMembership {
-            buckets: state.buckets.clone(),
-            tags: state.tags.clone(),
+        let policy = Policy {
+            on_tag_removed: self.rules.on_tag_removed,
+            on_dnd: self.rules.on_dnd,
         };
-        let target = match self.rules.on_tag_removed {
-            OnTagRemoved::RemoveFromBucket => resolved,
-            OnTagRemoved::Keep => ResolvedMembership {
-                buckets: &resolved.buckets | &previous.buckets,
-                tags: &resolved.tags | &previous.tags,
-            },
+        let seen = ContactState {
+            do_not_call: contact.do_not_call,
+            ..seen
         };
-        let fields = self.sink.fields(&contact, &phone);
-        let hash = write_hash(&fields, &target);
+        let planned = match target(contact.do_not_call, &state, resolved, policy) {
+            Target::NotCreated(dnc) => {
+                return (Outcome::Skipped(SkipReason::DoNotCall(dnc)), Some(seen));
+            }
+            Target::Write(planned) => planned,
+        };
+        let target = planned.membership;
+        let mut fields = self.sink.fields(&contact, &phone);
+        let hash = write_hash(&fields, &target, planned.do_not_contact == Some(true));
         if state.calltools_id.is_some() && state.sink_hash.as_deref() == Some(hash.as_str()) {
             return (Outcome::Skipped(SkipReason::Unchanged), Some(seen));
         }
+        // In the fields, so a create, a PATCH and a merge all carry it in their one call.
+        if let Some(flag) = planned.do_not_contact {
+            fields.insert("do_not_contact".into(), Value::Bool(flag));
+        }
         let base = if state.calltools_id.is_some() {
-            previous
+            ResolvedMembership {
+                buckets: state.buckets.clone(),
+                tags: state.tags.clone(),
+            }
         } else {
             ResolvedMembership::default()
         };
@@ -224,11 +237,13 @@ impl Consumer {
                     updated_at_ms: None,
                     read_at_ms: state.read_at_ms,
                     source_hash: state.source_hash.clone(),
+                    do_not_call: contact.do_not_call,
                 };
                 (
                     Outcome::Synced {
                         calltools_id: applied.calltools_id,
                         calls: applied.calls,
+                        do_not_call: contact.do_not_call,
                     },
                     Some(new_state),
                 )
@@ -266,6 +281,7 @@ impl Consumer {
                     Outcome::Synced {
                         calltools_id: id,
                         calls,
+                        do_not_call: None,
                     },
                     Some(new_state),
                 )
@@ -273,6 +289,20 @@ impl Consumer {
             Err(e) => (e.into(), None),
         }
     }
+}
+
+/// Counts the GHL jobs whose DND kept the contact from being dialable, by where the DND came
+/// from: written to CallTools (`synced`) or not created there (`skipped`, also in `jobs_skipped`).
+fn record_do_not_call(outcome: &Outcome) {
+    let dnc = match outcome {
+        Outcome::Synced {
+            do_not_call: Some(dnc),
+            ..
+        }
+        | Outcome::Skipped(SkipReason::DoNotCall(dnc)) => *dnc,
+        _ => return,
+    };
+    metrics::counter!("dnd_applied", "source" => "ghl", "origin" => dnc.as_str()).increment(1);
 }
 
 fn is_older(candidate: Option<i64>, applied: Option<i64>) -> bool {
@@ -303,11 +333,16 @@ fn change_between(from: &ResolvedMembership, to: &ResolvedMembership) -> Members
     }
 }
 
-/// A digest of what a CallTools write would leave behind (fields + membership). serde_json's
-/// maps are ordered, so equal writes hash equally.
-fn write_hash(fields: &Map<String, Value>, target: &ResolvedMembership) -> String {
-    let canonical =
-        json!({"fields": fields, "buckets": target.buckets, "tags": target.tags}).to_string();
+/// A digest of what a CallTools write would leave behind (fields + membership + whether it
+/// flags `do_not_contact`). serde_json's maps are ordered, so equal writes hash equally.
+fn write_hash(fields: &Map<String, Value>, target: &ResolvedMembership, flagged: bool) -> String {
+    let mut canonical = json!({"fields": fields, "buckets": target.buckets, "tags": target.tags});
+    // Only when set, so the hashes saved before DND was handled stay valid; lifting DND changes
+    // the hash back, so it is written.
+    if flagged {
+        canonical["do_not_contact"] = Value::Bool(true);
+    }
+    let canonical = canonical.to_string();
     let d = digest::digest(&digest::SHA256, canonical.as_bytes());
     hex::encode(&d.as_ref()[..16])
 }
@@ -334,6 +369,16 @@ mod tests {
         assert!(!is_covered(10_000, Some(9_000)));
         assert!(!is_covered(10_000, None), "never read");
         assert!(!is_covered(i64::MAX, Some(i64::MAX)), "no overflow");
+    }
+
+    #[test]
+    fn the_write_hash_changes_with_the_do_not_contact_flag_so_lifting_dnd_writes_again() {
+        let fields = Map::new();
+        let none = ResolvedMembership::default();
+        assert_ne!(
+            write_hash(&fields, &none, true),
+            write_hash(&fields, &none, false)
+        );
     }
 
     #[test]

@@ -42,7 +42,15 @@ pub(crate) fn replay_count(msg: &SqsMessage) -> u32 {
 /// The log entry for one attempt at `job`.
 pub fn entry_for(job: &SyncJob, outcome: &Outcome, receive_count: u32, at_ms: i64) -> EventEntry {
     let (reason, http_status, calltools_id) = match outcome {
-        Outcome::Synced { calltools_id, .. } => (None, None, Some(*calltools_id)),
+        Outcome::Synced {
+            calltools_id,
+            do_not_call,
+            ..
+        } => (
+            do_not_call.map(|dnc| format!("do not call: {}", dnc.as_str())),
+            None,
+            Some(*calltools_id),
+        ),
         Outcome::Skipped(r) => (Some(r.as_str().to_string()), None, None),
         Outcome::Stored { what } => (Some((*what).to_string()), None, None),
         Outcome::Retry { reason, .. } | Outcome::Defer { reason, .. } => {
@@ -85,6 +93,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::contact::DoNotCall;
     use crate::job::{GhlContactJob, GhlTrigger};
 
     fn job() -> SyncJob {
@@ -106,6 +115,7 @@ mod tests {
             &Outcome::Synced {
                 calltools_id: 7,
                 calls: 1,
+                do_not_call: None,
             },
             1,
             2_000,
@@ -115,6 +125,23 @@ mod tests {
         assert_eq!(e.trigger, "ContactTagUpdate");
         assert_eq!(e.contact.storage_id(), "ghl#loc#c1");
         assert!(!e.duplicate);
+    }
+
+    #[test]
+    fn a_dnd_write_or_skip_is_logged_with_where_the_dnd_came_from() {
+        let written = Outcome::Synced {
+            calltools_id: 7,
+            calls: 1,
+            do_not_call: Some(DoNotCall::Calls),
+        };
+        let e = entry_for(&job(), &written, 1, 0);
+        assert_eq!(e.reason.as_deref(), Some("do not call: dnd_call"));
+        let skipped = Outcome::Skipped(SkipReason::DoNotCall(DoNotCall::AllChannels));
+        let e = entry_for(&job(), &skipped, 1, 0);
+        assert_eq!(
+            (e.outcome.as_str(), e.reason.as_deref()),
+            ("skipped", Some("dnd"))
+        );
     }
 
     #[test]

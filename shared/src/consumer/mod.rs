@@ -10,6 +10,7 @@ pub mod apply;
 pub mod event;
 pub mod meta;
 pub mod outcome;
+pub mod target;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::contact::DoNotCall;
 use crate::remote::RemoteError;
 
 /// How long a rate-limited job waits when the answer did not say.
@@ -24,6 +25,8 @@ pub enum SkipReason {
     NotInAnyRule,
     /// Deleted in the source before it was ever synced, or with nothing left to remove.
     Deleted,
+    /// The source forbids calling it and it is not in CallTools: it is not created there.
+    DoNotCall(DoNotCall),
 }
 
 impl SkipReason {
@@ -37,6 +40,8 @@ impl SkipReason {
             SkipReason::InvalidPhone => "invalid_phone",
             SkipReason::NotInAnyRule => "not_in_any_rule",
             SkipReason::Deleted => "deleted",
+            // `dnd` or `dnd_call`: where the DND came from.
+            SkipReason::DoNotCall(dnc) => dnc.as_str(),
         }
     }
 }
@@ -46,6 +51,9 @@ pub enum Outcome {
     Synced {
         calltools_id: i64,
         calls: u32,
+        /// The source's do-not-call this write applied (CallTools `do_not_contact`, out of the
+        /// rule buckets, as `LEADSYNC_ON_DND` says).
+        do_not_call: Option<DoNotCall>,
     },
     Skipped(SkipReason),
     /// Applied to leadsync's own store (a message, a receipt, a new contact) with nothing for

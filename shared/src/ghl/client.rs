@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use crate::contact::Contact;
 use crate::ghl::auth::{AccessToken, StaticToken};
+use crate::ghl::dnd::{DndSettings, do_not_call};
 use crate::ghl::search::{SearchPage, SearchQuery, parse_page};
 use crate::ghl::webhook::parse_iso_ms;
 use crate::remote::{RemoteError, retry_after};
@@ -80,6 +81,8 @@ pub(crate) struct ContactJson {
     tags: Vec<String>,
     date_updated: Option<String>,
     date_added: Option<String>,
+    dnd: Option<bool>,
+    dnd_settings: Option<DndSettings>,
 }
 
 impl ContactJson {
@@ -97,8 +100,7 @@ impl ContactJson {
             phone: self.phone,
             tags: self.tags,
             version_ms,
-            // Parsed from `dnd` / `dndSettings` by the GHL source work (issue 14, item 1).
-            do_not_call: None,
+            do_not_call: do_not_call(self.dnd, self.dnd_settings.as_ref()),
         }
     }
 }

@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::types::{
 };
 
 use crate::clock::{now_ms, now_secs};
-use crate::contact::ContactKey;
+use crate::contact::{ContactKey, DoNotCall};
 use crate::store::events::contact_index_key;
 use crate::store::{
     ContactState, JobClaim, Lease, StateStore, StoreError, WebhookClaim, WebhookLedger,
@@ -151,6 +151,7 @@ pub(super) fn state_from(item: &Item) -> ContactState {
         updated_at_ms: get_n(item, "updated_at_ms"),
         read_at_ms: get_n(item, "read_at_ms"),
         source_hash: get_s(item, "source_hash").map(str::to_string),
+        do_not_call: get_s(item, "do_not_call").and_then(DoNotCall::from_label),
     }
 }
 
@@ -195,7 +196,7 @@ fn id_set(ids: &BTreeSet<i64>) -> Option<AttributeValue> {
 fn state_attributes(
     k: &ContactKey,
     state: &ContactState,
-) -> [(&'static str, Option<AttributeValue>); 9] {
+) -> [(&'static str, Option<AttributeValue>); 10] {
     [
         ("version_ms", state.version_ms.map(n)),
         ("calltools_id", state.calltools_id.map(n)),
@@ -205,6 +206,7 @@ fn state_attributes(
         ("updated_at_ms", Some(n(now_ms()))),
         ("read_at_ms", state.read_at_ms.map(n)),
         ("source_hash", state.source_hash.clone().map(s)),
+        ("do_not_call", state.do_not_call.map(|d| s(d.as_str()))),
         // The `ByContact` index key, so the contact id alone finds this state (`leadsync trace`).
         ("contact", Some(s(contact_index_key(&k.source, &k.id)))),
     ]

@@ -48,6 +48,9 @@ pub struct ContactState {
     pub read_at_ms: Option<i64>,
     /// [`crate::contact::source_hash`] of the source contact this state was decided on.
     pub source_hash: Option<String>,
+    /// The source's do-not-call this state was decided with (and applied in CallTools, for a
+    /// mapped contact): lifting it is what clears the `do_not_contact` leadsync set.
+    pub do_not_call: Option<crate::contact::DoNotCall>,
 }
 
 /// The answer to "may I process this job?".

@@ -177,6 +177,41 @@ async fn admin_bodies_are_strict() {
 }
 
 #[tokio::test]
+async fn dnd_is_set_through_its_own_admin_call_and_read_back_per_channel() {
+    let sb = sandbox().await;
+    let c = new_ghl_contact(&sb, json!({"firstName": "Ada"})).await;
+    let id = c["id"].as_str().unwrap();
+    let (_, v) = admin(&sb, Method::GET, &format!("/ghl/contacts/{id}"), None).await;
+    assert_eq!(
+        (&v["contact"]["dnd"], &v["contact"]["dndSettings"]),
+        (&json!(false), &json!({}))
+    );
+    let dnd = format!("/ghl/contacts/{id}/dnd");
+    let call =
+        json!({"dndSettings": {"Call": {"status": "active", "message": "asked", "code": "101"}}});
+    let (s, v) = admin(&sb, Method::POST, &dnd, Some(call)).await;
+    assert_eq!(s, 200, "{v}");
+    let r = ghl_get(&sb, id).send().await.unwrap();
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["contact"]["dnd"], false);
+    assert_eq!(
+        body["contact"]["dndSettings"]["Call"],
+        json!({"status": "active", "message": "asked", "code": "101"})
+    );
+    for bad in [
+        json!({"dndSettings": {"Fax": {"status": "active"}}}),
+        json!({"dndSettings": {"Call": {"status": "on"}}}),
+        json!({"dnd": "yes"}),
+    ] {
+        let (s, v) = admin(&sb, Method::POST, &dnd, Some(bad.clone())).await;
+        assert_eq!(s, 400, "{bad} → {v}");
+    }
+    let path = format!("/ghl/contacts/{id}");
+    let (s, v) = admin(&sb, Method::PATCH, &path, Some(json!({"dnd": true}))).await;
+    assert_eq!(s, 400, "DND has its own call (ContactDndUpdate): {v}");
+}
+
+#[tokio::test]
 async fn unknown_ghl_routes_are_nest_style_404s() {
     let sb = sandbox().await;
     let r = http()
