@@ -9,6 +9,7 @@ mod failures;
 mod meta;
 mod meta_backfill;
 mod oauth;
+mod placement;
 mod signatures;
 mod stats;
 mod sync;
