@@ -154,7 +154,9 @@ async fn a_contact_deleted_in_calltools_comes_back_with_its_whole_membership() -
         .await?;
     // GIVEN a lead synced into Cold Leads
     let phone = "+14155550144";
-    let id = t.create_tagged_contact("Barbara", phone, "cold lead").await?;
+    let id = t
+        .create_tagged_contact("Barbara", phone, "cold lead")
+        .await?;
     let old = in_bucket(&t, phone, COLD_LEADS).await?["id"]
         .as_i64()
         .context("CallTools id")?;

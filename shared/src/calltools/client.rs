@@ -212,10 +212,9 @@ impl CallToolsClient {
 
     /// Every bucket listed at `path`, or `None` when the account does not serve that path.
     async fn buckets_at(&self, path: &str) -> Result<Option<Vec<NamedItem>>, RemoteError> {
-        let first = self.request(reqwest::Method::GET, path).query(&[
-            ("page_size", PAGE_SIZE),
-            ("page", "1"),
-        ]);
+        let first = self
+            .request(reqwest::Method::GET, path)
+            .query(&[("page_size", PAGE_SIZE), ("page", "1")]);
         let (status, text, wait) = self.send_any(first).await?;
         if listing_not_served(status, &text) {
             return Ok(None);
@@ -240,7 +239,10 @@ impl CallToolsClient {
         if let Ok(mut l) = self.listing.lock() {
             if l.is_none() && path != LISTING_PATHS[0] {
                 metrics::counter!("calltools_bucket_listing_fallback").increment(1);
-                tracing::info!(path, "CallTools serves bucket names only at the fallback path");
+                tracing::info!(
+                    path,
+                    "CallTools serves bucket names only at the fallback path"
+                );
             }
             *l = Some(path);
         }

@@ -61,9 +61,8 @@ pub trait PlacementStore: Send + Sync {
 /// key (a key belongs to one account, and one silo hosts many accounts).
 pub fn account_id(base_url: &str, api_key: &str) -> String {
     let host = base_url
-        .split("://")
-        .last()
-        .unwrap_or(base_url)
+        .split_once("://")
+        .map_or(base_url, |(_, rest)| rest)
         .trim_end_matches('/');
     let d = digest::digest(&digest::SHA256, api_key.as_bytes());
     format!("{host}#{}", hex::encode(&d.as_ref()[..6]))
@@ -157,7 +156,11 @@ pub fn learned_from(
 
 /// One `PATCH /api/buckets/{id}/` body: add or remove this contact.
 pub fn bucket_body(contact_id: i64, add: bool) -> Map<String, Value> {
-    let key = if add { "add_contacts" } else { "remove_contacts" };
+    let key = if add {
+        "add_contacts"
+    } else {
+        "remove_contacts"
+    };
     let mut body = Map::new();
     body.insert(key.into(), Value::from(vec![contact_id]));
     body
@@ -214,7 +217,11 @@ mod tests {
         let sent = change(&[11237], &[]);
         let answer = json!({"id": 5, "buckets": [11237]});
         assert!(!sent.unseen_in(Some(&answer)).has_buckets(), "confirmed");
-        assert_eq!(learned_from(&sent, Some(&answer), false), None, "not learned");
+        assert_eq!(
+            learned_from(&sent, Some(&answer), false),
+            None,
+            "not learned"
+        );
         assert_eq!(
             learned_from(&sent, Some(&json!({"buckets": []})), false),
             Some(Placement::BucketPatch),
@@ -289,9 +296,21 @@ mod tests {
             5,
             true
         ));
-        assert!(bucket_answer_contradicts(&json!({"contacts": [4]}), 5, true));
-        assert!(!bucket_answer_contradicts(&json!({"contacts": [4, 5]}), 5, true));
-        assert!(bucket_answer_contradicts(&json!({"contacts": [5]}), 5, false));
+        assert!(bucket_answer_contradicts(
+            &json!({"contacts": [4]}),
+            5,
+            true
+        ));
+        assert!(!bucket_answer_contradicts(
+            &json!({"contacts": [4, 5]}),
+            5,
+            true
+        ));
+        assert!(bucket_answer_contradicts(
+            &json!({"contacts": [5]}),
+            5,
+            false
+        ));
     }
 
     #[test]
@@ -300,7 +319,10 @@ mod tests {
         assert!(id.starts_with("east-1.calltools.io#"), "{id}");
         assert!(!id.contains("secret"));
         assert_ne!(id, account_id("https://east-1.calltools.io", "other-key"));
-        assert_eq!(Placement::parse(Placement::Inline.as_str()), Some(Placement::Inline));
+        assert_eq!(
+            Placement::parse(Placement::Inline.as_str()),
+            Some(Placement::Inline)
+        );
         assert_eq!(
             Placement::parse(Placement::BucketPatch.as_str()),
             Some(Placement::BucketPatch)

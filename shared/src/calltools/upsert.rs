@@ -326,8 +326,11 @@ mod tests {
         gone: Vec<i64>,
         ignores_inline_buckets: bool,
         ignores_tags: bool,
-        members: Mutex<HashMap<i64, (BTreeSet<i64>, BTreeSet<i64>)>>,
+        members: Mutex<HashMap<i64, Members>>,
     }
+
+    /// A contact's buckets and tags.
+    type Members = (BTreeSet<i64>, BTreeSet<i64>);
 
     fn ids(body: &Map<String, Value>, key: &str) -> BTreeSet<i64> {
         body.get(key)
@@ -675,7 +678,10 @@ mod tests {
     #[tokio::test]
     async fn a_removal_the_answer_does_not_show_is_made_with_the_bucket_call() {
         let api = FakeCallTools::ignoring_inline_buckets();
-        api.members.lock().unwrap().insert(42, ([99].into(), [].into()));
+        api.members
+            .lock()
+            .unwrap()
+            .insert(42, ([99].into(), [].into()));
         let mut w = write(Some(42));
         w.change = MembershipChange {
             remove_buckets: [99].into(),

@@ -86,7 +86,8 @@ async fn a_listing_path_the_account_does_not_serve_is_an_html_404() {
         let (s, page) = ct_json(&sb, Method::GET, not_served, None).await;
         assert_eq!(s, 404, "{listing}");
         assert!(
-            page.as_str().is_some_and(|p| p.contains("<h1>Not Found</h1>")),
+            page.as_str()
+                .is_some_and(|p| p.contains("<h1>Not Found</h1>")),
             "{listing}: {page}"
         );
     }
@@ -106,7 +107,11 @@ async fn modes_are_strict_and_a_reset_restores_the_defaults() {
     )
     .await;
     assert_eq!(s, 400);
-    set_modes(&sb, json!({"placement": "ignored", "bucket_listing": "lists_only"})).await;
+    set_modes(
+        &sb,
+        json!({"placement": "ignored", "bucket_listing": "lists_only"}),
+    )
+    .await;
     let (s, _) = admin(&sb, Method::POST, "/reset", None).await;
     assert!((200..300).contains(&s), "{s}");
     let (_, modes) = admin(&sb, Method::GET, "/calltools/modes", None).await;
