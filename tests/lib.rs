@@ -230,6 +230,13 @@ impl TestStack {
             .await
     }
 
+    /// The played CallTools account's variants (`placement`: `inline` / `ignored`;
+    /// `bucket_listing`: `both` / `buckets_only` / `lists_only`), set before the first job.
+    pub async fn set_calltools_modes(&self, modes: Value) -> Result<()> {
+        self.sandbox_client().set_calltools_modes(modes).await?;
+        Ok(())
+    }
+
     pub async fn set_faults(&self, faults: Value) -> Result<()> {
         self.admin(
             reqwest::Method::POST,

@@ -14,6 +14,7 @@ use crate::backfill::{Backfill, BackfillSettings};
 use crate::breaker::CircuitBreaker;
 use crate::calltools::CallToolsSink;
 use crate::calltools::client::CallToolsClient;
+use crate::calltools::placement::account_id;
 use crate::config::{Config, ConfigError};
 use crate::consumer::meta::MetaParts;
 use crate::consumer::{Consumer, ConsumerParts};
@@ -114,12 +115,10 @@ pub fn build_consumer(cfg: &Config, aws: &SdkConfig) -> Result<Consumer, BuildEr
         .base_url
         .clone()
         .ok_or(ConfigError::Missing("CALLTOOLS_BASE_URL"))?;
-    let calltools = CallToolsClient::new(
-        http.clone(),
-        calltools_base,
-        cfg.calltools.api_key.require("CALLTOOLS_API_KEY")?.clone(),
-    )
-    .with_rate_limit(cfg.calltools.max_requests_per_second);
+    let calltools_key = cfg.calltools.api_key.require("CALLTOOLS_API_KEY")?.clone();
+    let account = account_id(&calltools_base, calltools_key.expose());
+    let calltools = CallToolsClient::new(http.clone(), calltools_base, calltools_key)
+        .with_rate_limit(cfg.calltools.max_requests_per_second);
     let queue = SqsQueue::new(
         aws_sdk_sqs::Client::new(aws),
         cfg.require_queue_url()?,
@@ -131,12 +130,14 @@ pub fn build_consumer(cfg: &Config, aws: &SdkConfig) -> Result<Consumer, BuildEr
     let ghl = ghl_client(cfg, http, &dynamodb, table)?;
     let store = Arc::new(DynamoStore::new(dynamodb.clone(), table));
     let breaker = CircuitBreaker::new("calltools", cfg.breaker, store.clone());
+    let sink = CallToolsSink::new(Arc::new(calltools), &cfg.calltools)
+        .with_breaker(Arc::new(breaker))
+        .with_placement_store(store.clone(), account);
     Ok(Consumer::new(ConsumerParts {
         store,
         events: Arc::new(DynamoEventLog::new(dynamodb, table)),
         ghl: Arc::new(ghl),
-        sink: CallToolsSink::new(Arc::new(calltools), &cfg.calltools)
-            .with_breaker(Arc::new(breaker)),
+        sink,
         redelivery: Arc::new(queue),
         rules: cfg.rules.clone(),
         retry: cfg.retry,

@@ -334,3 +334,52 @@ impl crate::breaker::BreakerStore for MemoryBreakerStore {
         Ok(true)
     }
 }
+
+/// The placement method per CallTools account, kept in memory; `unreachable()` fails every call.
+#[derive(Default)]
+pub struct MemoryPlacementStore {
+    methods: Mutex<HashMap<String, crate::calltools::placement::Placement>>,
+    unreachable: bool,
+}
+
+impl MemoryPlacementStore {
+    pub fn unreachable() -> Self {
+        Self {
+            unreachable: true,
+            ..Self::default()
+        }
+    }
+}
+
+#[async_trait]
+impl crate::calltools::placement::PlacementStore for MemoryPlacementStore {
+    async fn placement(
+        &self,
+        account: &str,
+    ) -> Result<Option<crate::calltools::placement::Placement>, StoreError> {
+        if self.unreachable {
+            return Err(StoreError("unreachable".into()));
+        }
+        Ok(self
+            .methods
+            .lock()
+            .map_err(|_| StoreError("poisoned".into()))?
+            .get(account)
+            .copied())
+    }
+
+    async fn save_placement(
+        &self,
+        account: &str,
+        method: crate::calltools::placement::Placement,
+    ) -> Result<(), StoreError> {
+        if self.unreachable {
+            return Err(StoreError("unreachable".into()));
+        }
+        self.methods
+            .lock()
+            .map_err(|_| StoreError("poisoned".into()))?
+            .insert(account.to_string(), method);
+        Ok(())
+    }
+}

@@ -11,6 +11,7 @@ mod meta;
 mod meta_backfill;
 mod meta_subscription;
 mod oauth;
+mod placement;
 mod signatures;
 mod stats;
 mod sync;

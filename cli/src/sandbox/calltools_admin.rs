@@ -1,5 +1,5 @@
-//! `/_sandbox/calltools/...`: faults, the API call log, and direct access to the account's
-//! contacts and buckets (not logged as API calls).
+//! `/_sandbox/calltools/...`: faults, the account's variants (modes), the API call log, and
+//! direct access to the account's contacts and buckets (not logged as API calls).
 
 use std::time::Instant;
 
@@ -14,6 +14,7 @@ use serde_json::{Map, Value, json};
 
 use super::admin::{admin_error, parse_json};
 use super::calltools_fields::parse_write;
+use super::calltools_store::AccountModes;
 use super::faults::{FaultSpec, Faults};
 use super::state::AppState;
 use super::support::lock;
@@ -27,6 +28,22 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/calls", get(calls).delete(clear_calls))
         .route("/contacts", get(contacts).post(seed_contact))
         .route("/buckets", post(add_bucket))
+        .route("/modes", get(get_modes).post(set_modes))
+}
+
+/// The account variants: `{"placement": "inline"|"ignored", "bucket_listing":
+/// "both"|"buckets_only"|"lists_only"}`. A POST sets both (a key left out is its default).
+async fn get_modes(State(st): State<AppState>) -> Response {
+    Json(json!(lock(&st.calltools).modes)).into_response()
+}
+
+async fn set_modes(State(st): State<AppState>, body: Bytes) -> Response {
+    let modes: AccountModes = match parse_json(&body) {
+        Ok(m) => m,
+        Err(r) => return r.into_response(),
+    };
+    lock(&st.calltools).modes = modes;
+    Json(json!(modes)).into_response()
 }
 
 fn faults_json(faults: &Faults) -> Value {

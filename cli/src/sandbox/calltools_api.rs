@@ -32,6 +32,7 @@ pub(crate) fn router(state: AppState) -> Router {
                 .delete(delete_contact),
         )
         .route("/buckets/", get(list_buckets))
+        .route("/lists/", get(list_lists))
         .route("/buckets/{id}/", get(get_bucket).patch(patch_bucket))
         .route("/alltags/", get(list_tags).post(create_tag))
         .route("/alltags/{id}/", get(get_tag).patch(patch_tag))
@@ -186,13 +187,30 @@ async fn delete_contact(State(st): State<AppState>, Path(raw): Path<String>) -> 
     }
 }
 
-async fn list_buckets(
+async fn list_buckets(st: State<AppState>, headers: HeaderMap, q: Params) -> Response {
+    bucket_listing(st, headers, q, "/api/buckets/")
+}
+
+/// The same DRF page of buckets as `/api/buckets/`, under the name T-repo used (§5.5).
+async fn list_lists(st: State<AppState>, headers: HeaderMap, q: Params) -> Response {
+    bucket_listing(st, headers, q, "/api/lists/")
+}
+
+/// A listing path the account does not serve answers as the real instance did: Django's HTML 404.
+fn bucket_listing(
     State(st): State<AppState>,
     headers: HeaderMap,
     Query(q): Params,
+    path: &str,
 ) -> Response {
-    let all = lock(&st.calltools).buckets();
-    paginate(&st, &headers, "/api/buckets/", &q, all)
+    let all = {
+        let world = lock(&st.calltools);
+        if !world.modes.bucket_listing.serves(path) {
+            return drf::html_not_found();
+        }
+        world.buckets()
+    };
+    paginate(&st, &headers, path, &q, all)
 }
 
 async fn get_bucket(State(st): State<AppState>, Path(raw): Path<String>) -> Response {

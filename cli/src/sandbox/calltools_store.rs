@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::DuplicateMode;
@@ -22,7 +23,52 @@ pub(crate) enum Created {
     Merged(Vec<i64>),
 }
 
+/// How the played account treats bucket fields on a contact create/PATCH (`buckets`,
+/// `add_buckets`, `remove_buckets`, `remove_from_other_buckets_on_add`): known only from the
+/// swagger schema, so either variant may be the real one (research, corrections of 2026-12-04).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Placement {
+    /// Honoured; the answer shows the contact's `buckets`.
+    #[default]
+    Inline,
+    /// Answered 2xx and ignored: the answer shows the contact's real buckets, without the ids.
+    Ignored,
+}
+
+/// Where the played account lists its buckets: T-repo used `/api/lists/` and found
+/// `/api/buckets/` not served on its instance (§5.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum BucketListing {
+    #[default]
+    Both,
+    BucketsOnly,
+    ListsOnly,
+}
+
+impl BucketListing {
+    pub fn serves(self, path: &str) -> bool {
+        match self {
+            BucketListing::Both => true,
+            BucketListing::BucketsOnly => path == "/api/buckets/",
+            BucketListing::ListsOnly => path == "/api/lists/",
+        }
+    }
+}
+
+/// The account's variants, chosen per test through `/_sandbox/calltools/modes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AccountModes {
+    #[serde(default)]
+    pub placement: Placement,
+    #[serde(default)]
+    pub bucket_listing: BucketListing,
+}
+
 pub(crate) struct CtWorld {
+    pub modes: AccountModes,
     contacts: BTreeMap<i64, CtContact>,
     buckets: BTreeMap<i64, String>,
     tags: BTreeMap<i64, String>,
@@ -33,6 +79,7 @@ pub(crate) struct CtWorld {
 impl CtWorld {
     pub fn new(buckets: &[(i64, String)]) -> Self {
         Self {
+            modes: AccountModes::default(),
             contacts: BTreeMap::new(),
             buckets: buckets.iter().cloned().collect(),
             tags: BTreeMap::new(),
@@ -73,17 +120,18 @@ impl CtWorld {
                 return Ok(Created::Merged(dupes));
             }
         }
-        Ok(Created::Contact(self.insert(write)))
+        let placement = self.modes.placement;
+        Ok(Created::Contact(self.insert(write, placement)))
     }
 
-    fn insert(&mut self, write: ContactWrite) -> Value {
+    fn insert(&mut self, write: ContactWrite, placement: Placement) -> Value {
         let id = self.next_contact_id;
         self.next_contact_id += 1;
         let mut contact = CtContact {
             id,
             ..CtContact::default()
         };
-        apply(&mut contact, write);
+        apply(&mut contact, write, placement);
         let json = contact.json();
         self.contacts.insert(id, contact);
         json
@@ -95,10 +143,11 @@ impl CtWorld {
             return Ok(None);
         }
         self.check_relations(&write)?;
+        let placement = self.modes.placement;
         let Some(contact) = self.contacts.get_mut(&id) else {
             return Ok(None);
         };
-        apply(contact, write);
+        apply(contact, write, placement);
         Ok(Some(contact.json()))
     }
 
@@ -144,10 +193,11 @@ impl CtWorld {
         self.contacts.values().map(CtContact::json).collect()
     }
 
-    /// Seeds a contact directly, skipping duplicate handling (admin only).
+    /// Seeds a contact directly, skipping duplicate handling (admin only); its buckets are
+    /// set whatever the placement mode, as a person in the CallTools UI would.
     pub fn seed(&mut self, write: ContactWrite) -> Result<Value, FieldErrors> {
         self.check_relations(&write)?;
-        Ok(self.insert(write))
+        Ok(self.insert(write, Placement::Inline))
     }
 
     pub fn buckets(&self) -> Vec<Value> {
@@ -277,7 +327,7 @@ fn invalid_pk(id: i64) -> String {
     format!("Invalid pk \"{id}\" - object does not exist.")
 }
 
-fn apply(contact: &mut CtContact, write: ContactWrite) {
+fn apply(contact: &mut CtContact, write: ContactWrite, placement: Placement) {
     for (name, value) in write.fields {
         contact.values.insert(name, value);
     }
@@ -287,6 +337,9 @@ fn apply(contact: &mut CtContact, write: ContactWrite) {
     contact.tags.extend(write.add_tags);
     for t in &write.remove_tags {
         contact.tags.remove(t);
+    }
+    if placement == Placement::Ignored {
+        return;
     }
     if write.remove_from_other_buckets_on_add && !write.add_buckets.is_empty() {
         contact.buckets.clear();

@@ -44,6 +44,13 @@ impl SandboxClient {
         Ok(counts)
     }
 
+    /// Sets the played CallTools account's variants, as `POST /_sandbox/calltools/modes` takes
+    /// them: `{"placement": "inline"|"ignored", "bucket_listing": "both"|"buckets_only"|"lists_only"}`.
+    pub async fn set_calltools_modes(&self, modes: Value) -> Result<Value> {
+        self.call(Method::POST, "/_sandbox/calltools/modes", Some(modes))
+            .await
+    }
+
     /// Calls an admin endpoint; a non-2xx answer is an error carrying the sandbox's message,
     /// an empty answer is `Value::Null`.
     pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Result<Value> {

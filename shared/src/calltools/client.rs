@@ -2,6 +2,7 @@
 //! trailing slashes on every path, bodies read as text first because errors can be HTML.
 
 use std::num::NonZeroU32;
+use std::sync::Mutex;
 
 use async_trait::async_trait;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -16,10 +17,11 @@ const SERVICE: &str = "CallTools";
 const PAGE_SIZE: &str = "250";
 
 /// What a create answered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Created {
-    /// A new contact with this id.
-    New(i64),
+    /// A new contact with this id; `answer` is the contact as CallTools rendered it, the only
+    /// evidence of what the create's `add_buckets`/`add_tags` did.
+    New { id: i64, answer: Value },
     /// The account merged the create into an existing contact with the same phone
     /// (`{"duplicate_contacts":[id],"duplicate_action":"MERGE"}`).
     Merged(i64),
@@ -61,10 +63,22 @@ pub struct NamedItem {
 #[async_trait]
 pub trait CallToolsApi: Send + Sync {
     async fn create_contact(&self, body: &Map<String, Value>) -> Result<Created, RemoteError>;
-    /// `Ok(false)` when the contact no longer exists (404).
-    async fn update_contact(&self, id: i64, body: &Map<String, Value>)
-    -> Result<bool, RemoteError>;
+    /// The contact as the PATCH answered it, or `None` when it no longer exists (404). An empty
+    /// answer is `Value::Null`: it shows nothing.
+    async fn update_contact(
+        &self,
+        id: i64,
+        body: &Map<String, Value>,
+    ) -> Result<Option<Value>, RemoteError>;
+    /// `PATCH /api/buckets/{id}/` (`add_contacts` / `remove_contacts`): the bucket as answered,
+    /// or `None` when there is no such bucket (404).
+    async fn patch_bucket(
+        &self,
+        bucket_id: i64,
+        body: &Map<String, Value>,
+    ) -> Result<Option<Value>, RemoteError>;
     async fn find_by_phone(&self, e164: &str) -> Result<Vec<ListedContact>, RemoteError>;
+    /// Every bucket, from `/api/buckets/` or, where an account does not serve it, `/api/lists/`.
     async fn list_buckets(&self) -> Result<Vec<NamedItem>, RemoteError>;
     async fn find_tag(&self, name: &str) -> Result<Option<i64>, RemoteError>;
     async fn create_tag(&self, name: &str) -> Result<i64, RemoteError>;
@@ -75,7 +89,13 @@ pub struct CallToolsClient {
     base_url: String,
     key: Secret,
     limiter: Option<DefaultDirectRateLimiter>,
+    /// The bucket listing path this account serves, once seen (per cold start).
+    listing: Mutex<Option<&'static str>>,
 }
+
+/// Where accounts list their buckets (research, corrections of 2026-12-04): both are seen in
+/// the wild, and an account may serve only one of them.
+const LISTING_PATHS: [&str; 2] = ["/api/buckets/", "/api/lists/"];
 
 impl CallToolsClient {
     pub fn new(http: reqwest::Client, base_url: impl Into<String>, key: Secret) -> Self {
@@ -84,6 +104,7 @@ impl CallToolsClient {
             base_url: base_url.into(),
             key,
             limiter: None,
+            listing: Mutex::new(None),
         }
     }
 
@@ -108,8 +129,22 @@ impl CallToolsClient {
             .header(reqwest::header::ACCEPT, "application/json")
     }
 
-    /// Sends, and returns the status and body text of any answer; failures are classified.
+    /// Sends, and returns the status and body text of a 2xx or 404 answer; other failures are
+    /// classified.
     async fn send(&self, req: reqwest::RequestBuilder) -> Result<(u16, String), RemoteError> {
+        let (status, text, wait) = self.send_any(req).await?;
+        if (200..300).contains(&status) || status == 404 {
+            Ok((status, text))
+        } else {
+            Err(RemoteError::from_status(SERVICE, status, wait, &text))
+        }
+    }
+
+    /// Sends, and returns the status, body text and `Retry-After` of any answer.
+    async fn send_any(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> Result<(u16, String, Option<std::time::Duration>), RemoteError> {
         if let Some(limiter) = &self.limiter {
             limiter.until_ready().await;
         }
@@ -128,11 +163,19 @@ impl CallToolsClient {
             .text()
             .await
             .map_err(|e| RemoteError::from_reqwest(SERVICE, &e))?;
-        if (200..300).contains(&status) || status == 404 {
-            Ok((status, text))
-        } else {
-            Err(RemoteError::from_status(SERVICE, status, wait, &text))
+        Ok((status, text, wait))
+    }
+
+    /// A 2xx answer as JSON (an empty body is `Null`), or `None` for a 404.
+    async fn send_found(&self, req: reqwest::RequestBuilder) -> Result<Option<Value>, RemoteError> {
+        let (status, text) = self.send(req).await?;
+        if status == 404 {
+            return Ok(None);
         }
+        if text.trim().is_empty() {
+            return Ok(Some(Value::Null));
+        }
+        parse_json(status, &text).map(Some)
     }
 
     async fn send_json(&self, req: reqwest::RequestBuilder) -> Result<Value, RemoteError> {
@@ -166,6 +209,58 @@ impl CallToolsClient {
             page += 1;
         }
     }
+
+    /// Every bucket listed at `path`, or `None` when the account does not serve that path.
+    async fn buckets_at(&self, path: &str) -> Result<Option<Vec<NamedItem>>, RemoteError> {
+        let first = self
+            .request(reqwest::Method::GET, path)
+            .query(&[("page_size", PAGE_SIZE), ("page", "1")]);
+        let (status, text, wait) = self.send_any(first).await?;
+        if listing_not_served(status, &text) {
+            return Ok(None);
+        }
+        if !(200..300).contains(&status) {
+            return Err(RemoteError::from_status(SERVICE, status, wait, &text));
+        }
+        let page: Page<NamedItem> = serde_json::from_value(parse_json(status, &text)?)
+            .map_err(|e| unreadable(status, &e.to_string()))?;
+        if page.next.is_none() {
+            return Ok(Some(page.results));
+        }
+        // More than one page: the path is served, read it all the ordinary way.
+        self.all_pages(path, &[]).await.map(Some)
+    }
+
+    fn remembered_listing(&self) -> Option<&'static str> {
+        self.listing.lock().ok().and_then(|l| *l)
+    }
+
+    fn remember_listing(&self, path: &'static str) {
+        if let Ok(mut l) = self.listing.lock() {
+            if l.is_none() && path != LISTING_PATHS[0] {
+                metrics::counter!("calltools_bucket_listing_fallback").increment(1);
+                tracing::info!(
+                    path,
+                    "CallTools serves bucket names only at the fallback path"
+                );
+            }
+            *l = Some(path);
+        }
+    }
+}
+
+/// Whether an answer to a bucket listing says the account does not serve that path: a 404
+/// (Django's HTML page or DRF's "Not found."), 405 or 501, or a 4xx whose body says the
+/// endpoint is not supported (the T-repo's instance was described as "doesn't support this
+/// endpoint"). Anything else is an answer to classify as usual.
+pub fn listing_not_served(status: u16, body: &str) -> bool {
+    let says_unsupported = || {
+        let lower = body.to_ascii_lowercase();
+        ["not support", "doesn't support", "unsupported"]
+            .iter()
+            .any(|p| lower.contains(p))
+    };
+    matches!(status, 404 | 405 | 501) || ((400..500).contains(&status) && says_unsupported())
 }
 
 #[derive(Deserialize)]
@@ -190,12 +285,20 @@ impl CallToolsApi for CallToolsClient {
         &self,
         id: i64,
         body: &Map<String, Value>,
-    ) -> Result<bool, RemoteError> {
+    ) -> Result<Option<Value>, RemoteError> {
         let path = format!("/api/contacts/{id}/");
-        let (status, _) = self
-            .send(self.request(reqwest::Method::PATCH, &path).json(body))
-            .await?;
-        Ok(status != 404)
+        self.send_found(self.request(reqwest::Method::PATCH, &path).json(body))
+            .await
+    }
+
+    async fn patch_bucket(
+        &self,
+        bucket_id: i64,
+        body: &Map<String, Value>,
+    ) -> Result<Option<Value>, RemoteError> {
+        let path = format!("/api/buckets/{bucket_id}/");
+        self.send_found(self.request(reqwest::Method::PATCH, &path).json(body))
+            .await
     }
 
     async fn find_by_phone(&self, e164: &str) -> Result<Vec<ListedContact>, RemoteError> {
@@ -213,7 +316,24 @@ impl CallToolsApi for CallToolsClient {
     }
 
     async fn list_buckets(&self) -> Result<Vec<NamedItem>, RemoteError> {
-        self.all_pages("/api/buckets/", &[]).await
+        let remembered = self.remembered_listing();
+        let order = remembered
+            .into_iter()
+            .chain(LISTING_PATHS.into_iter().filter(|p| Some(*p) != remembered));
+        for path in order {
+            if let Some(buckets) = self.buckets_at(path).await? {
+                self.remember_listing(path);
+                return Ok(buckets);
+            }
+        }
+        Err(RemoteError::Permanent {
+            service: SERVICE,
+            reason: "this CallTools account lists buckets at neither /api/buckets/ nor \
+                     /api/lists/; give the rules bucket_id instead of bucket names"
+                .into(),
+            status: Some(404),
+            excerpt: String::new(),
+        })
     }
 
     async fn find_tag(&self, name: &str) -> Result<Option<i64>, RemoteError> {
@@ -257,7 +377,10 @@ fn unreadable(status: u16, why: &str) -> RemoteError {
 /// The id chain from working integrations: `id`, `contact_id`, `uid`, then the MERGE answer.
 pub fn created_from(value: &Value) -> Result<Created, RemoteError> {
     if let Some(id) = id_of(value) {
-        return Ok(Created::New(id));
+        return Ok(Created::New {
+            id,
+            answer: value.clone(),
+        });
     }
     let merged = value
         .get("duplicate_contacts")
@@ -306,11 +429,17 @@ mod tests {
 
     #[test]
     fn created_ids_follow_the_known_answer_shapes() {
-        assert_eq!(created_from(&json!({"id": 7})).unwrap(), Created::New(7));
         assert_eq!(
-            created_from(&json!({"contact_id": "8"})).unwrap(),
-            Created::New(8)
+            created_from(&json!({"id": 7})).unwrap(),
+            Created::New {
+                id: 7,
+                answer: json!({"id": 7})
+            }
         );
+        assert!(matches!(
+            created_from(&json!({"contact_id": "8"})).unwrap(),
+            Created::New { id: 8, .. }
+        ));
         assert_eq!(
             created_from(&json!({"duplicate_contacts": [9], "duplicate_action": "MERGE"})).unwrap(),
             Created::Merged(9)
@@ -330,5 +459,21 @@ mod tests {
             serde_json::from_value(json!({"id": 2, "mobile_phone_number": "+14155550133"}))
                 .unwrap();
         assert!(c.has_phone("+14155550133"));
+    }
+
+    #[test]
+    fn a_bucket_listing_is_not_served_on_a_404_or_an_unsupported_answer_only() {
+        let html = "<!doctype html><html><body><h1>Not Found</h1></body></html>";
+        assert!(listing_not_served(404, html));
+        assert!(listing_not_served(404, r#"{"detail": "Not found."}"#));
+        assert!(listing_not_served(405, ""));
+        assert!(listing_not_served(
+            400,
+            r#"{"detail": "This instance doesn't support this endpoint"}"#
+        ));
+        assert!(!listing_not_served(200, "{}"));
+        assert!(!listing_not_served(401, r#"{"detail": "Invalid token."}"#));
+        assert!(!listing_not_served(403, r#"{"detail": "Forbidden"}"#));
+        assert!(!listing_not_served(503, html));
     }
 }

@@ -1,6 +1,7 @@
 //! CallTools as a sink: the HTTP client, field mapping, bucket/tag resolution and the upsert.
 
 pub mod client;
+pub mod placement;
 pub mod upsert;
 
 use std::collections::{BTreeSet, HashMap};
@@ -11,6 +12,7 @@ use tokio::sync::Mutex;
 
 use crate::breaker::{CallResult, CircuitBreaker, Permit};
 use crate::calltools::client::CallToolsApi;
+use crate::calltools::placement::{Placement, PlacementStore};
 use crate::calltools::upsert::{Applied, ContactWrite, MembershipChange, upsert};
 use crate::config::{CallToolsConfig, DuplicateMode};
 use crate::contact::Contact;
@@ -33,6 +35,14 @@ pub struct CallToolsSink {
     /// Bucket and tag names resolve to ids once per cold start, not once per contact.
     bucket_ids: Mutex<Option<HashMap<String, i64>>>,
     tag_ids: Mutex<HashMap<String, i64>>,
+    placement: PlacementMemory,
+}
+
+/// The account's placement method: read from the store once per cold start, then kept here.
+struct PlacementMemory {
+    store: Option<(Arc<dyn PlacementStore>, String)>,
+    /// `None` until loaded; then the method known, if any.
+    known: Mutex<Option<Option<Placement>>>,
 }
 
 impl CallToolsSink {
@@ -45,6 +55,51 @@ impl CallToolsSink {
             email_field: cfg.email_field.clone(),
             bucket_ids: Mutex::new(None),
             tag_ids: Mutex::new(HashMap::new()),
+            placement: PlacementMemory {
+                store: None,
+                known: Mutex::new(None),
+            },
+        }
+    }
+
+    /// Remembers the account's placement method in `store` under `account` (see
+    /// [`placement::account_id`]), so a cold start does not learn it again.
+    pub fn with_placement_store(mut self, store: Arc<dyn PlacementStore>, account: String) -> Self {
+        self.placement.store = Some((store, account));
+        self
+    }
+
+    async fn known_placement(&self) -> Option<Placement> {
+        let mut known = self.placement.known.lock().await;
+        if let Some(k) = *known {
+            return k;
+        }
+        let loaded = match &self.placement.store {
+            None => None,
+            Some((store, account)) => match store.placement(account).await {
+                Ok(k) => k,
+                // Not knowing costs at most the inline attempt the write makes anyway.
+                Err(e) => {
+                    tracing::warn!(error = %e, "CallTools placement method not read; learning it again");
+                    None
+                }
+            },
+        };
+        *known = Some(loaded);
+        loaded
+    }
+
+    async fn learn(&self, method: Placement) {
+        *self.placement.known.lock().await = Some(Some(method));
+        metrics::counter!("calltools_placement_learned", "method" => method.as_str()).increment(1);
+        tracing::info!(
+            method = method.as_str(),
+            "CallTools placement method learned"
+        );
+        if let Some((store, account)) = &self.placement.store
+            && let Err(e) = store.save_placement(account, method).await
+        {
+            tracing::warn!(error = %e, "CallTools placement method not saved; kept for this cold start");
         }
     }
 
@@ -113,8 +168,14 @@ impl CallToolsSink {
     }
 
     pub async fn upsert(&self, write: &ContactWrite) -> Result<Applied, RemoteError> {
-        self.guarded(upsert(self.api.as_ref(), self.mode, write))
-            .await
+        let known = self.known_placement().await;
+        let applied = self
+            .guarded(upsert(self.api.as_ref(), self.mode, known, write))
+            .await?;
+        if let Some(method) = applied.learned {
+            self.learn(method).await;
+        }
+        Ok(applied)
     }
 
     /// Puts a circuit breaker around every CallTools call of this sink.
@@ -148,17 +209,31 @@ impl CallToolsSink {
         result
     }
 
-    /// Takes a mapped contact out of buckets/tags; a contact already gone from CallTools has
-    /// nothing left to remove. Returns the calls spent.
+    /// Takes a mapped contact out of buckets/tags, confirmed like any write; a contact already
+    /// gone from CallTools has nothing left to remove. Returns the calls spent.
     pub async fn remove_membership(
         &self,
         id: i64,
         change: &MembershipChange,
     ) -> Result<u32, RemoteError> {
-        let mut body = Map::new();
-        change.write_into(&mut body, true);
-        self.guarded(self.api.update_contact(id, &body)).await?;
-        Ok(1)
+        let known = self.known_placement().await;
+        let removed = self
+            .guarded(upsert::remove_membership(
+                self.api.as_ref(),
+                known,
+                id,
+                change,
+            ))
+            .await?;
+        match removed {
+            Some(applied) => {
+                if let Some(method) = applied.learned {
+                    self.learn(method).await;
+                }
+                Ok(applied.calls)
+            }
+            None => Ok(1),
+        }
     }
 }
 

@@ -223,6 +223,7 @@ impl Consumer {
             phone,
             fields,
             change: change_between(&base, &target),
+            target: target.clone(),
         };
         match self.sink.upsert(&write).await {
             Ok(applied) => {

@@ -9,6 +9,7 @@
 //! | job idempotency marker (TTL) | `J#<job id>` | `JOB` |
 //! | webhook id seen (TTL) | `W#<source>#<webhook id>` | `WEBHOOK` |
 //! | event log entry, one per job (TTL) | `C#<source>#<account>#<contact>` | `E#<received ms>#<job id>` |
+//! | CallTools placement method learned | `P#calltools#<silo host>#<key digest>` | `PLACEMENT` |
 //!
 //! Contact state and event entries carry `contact` = `<source>#<contact id>`, the key of the
 //! `ByContact` index.
@@ -18,6 +19,7 @@ pub mod dynamo_backfill;
 pub mod dynamo_breaker;
 pub mod dynamo_events;
 pub mod dynamo_meta;
+pub mod dynamo_placement;
 pub mod dynamo_tokens;
 pub mod events;
 

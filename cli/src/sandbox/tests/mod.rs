@@ -2,6 +2,7 @@
 //! stops when the test's handles drop.
 
 mod calltools;
+mod calltools_modes;
 mod calltools_writes;
 mod faults;
 mod ghl;

@@ -1,0 +1,122 @@
+//! The CallTools account variants leadsync must cope with: contact-level bucket fields
+//! honoured or ignored, and buckets listed at `/api/buckets/`, `/api/lists/` or both.
+
+use reqwest::Method;
+use serde_json::json;
+
+use super::*;
+
+async fn set_modes(sb: &Sandbox, modes: Value) -> Value {
+    let (status, v) = admin(sb, Method::POST, "/calltools/modes", Some(modes)).await;
+    assert_eq!(status, 200, "{v}");
+    v
+}
+
+#[tokio::test]
+async fn the_default_account_honours_inline_buckets_and_lists_at_both_paths() {
+    let sb = sandbox().await;
+    let (_, modes) = admin(&sb, Method::GET, "/calltools/modes", None).await;
+    assert_eq!(
+        modes,
+        json!({"placement": "inline", "bucket_listing": "both"})
+    );
+    let mut body = contact_body(PHONE);
+    body["add_buckets"] = json!([11237]);
+    let (s, c) = ct_json(&sb, Method::POST, "/api/contacts/", Some(body)).await;
+    assert_eq!((s, c["buckets"].clone()), (201, json!([11237])));
+    for path in ["/api/buckets/", "/api/lists/"] {
+        let (s, page) = ct_json(&sb, Method::GET, path, None).await;
+        assert_eq!(s, 200, "{path}");
+        assert_eq!(page["results"][0]["name"], "Cold Leads", "{path}");
+    }
+}
+
+#[tokio::test]
+async fn an_ignoring_account_answers_2xx_to_inline_buckets_and_shows_its_real_ones() {
+    let sb = sandbox().await;
+    set_modes(&sb, json!({"placement": "ignored"})).await;
+    // GIVEN an account that ignores contact-level bucket fields
+    let mut body = contact_body(PHONE);
+    body["add_buckets"] = json!([11237]);
+    let (s, c) = ct_json(&sb, Method::POST, "/api/contacts/", Some(body)).await;
+    // THEN the create succeeds, and its answer shows no bucket
+    assert_eq!((s, c["buckets"].clone()), (201, json!([])));
+    let id = c["id"].as_i64().unwrap();
+    // AND the bucket call really places the contact, which the contact then shows
+    let (s, b) = ct_json(
+        &sb,
+        Method::PATCH,
+        "/api/buckets/11237/",
+        Some(json!({"add_contacts": [id]})),
+    )
+    .await;
+    assert_eq!((s, b["contact_count"].clone()), (200, json!(1)));
+    // AND a PATCH taking it out inline is ignored too: still in the bucket
+    let (s, c) = ct_json(
+        &sb,
+        Method::PATCH,
+        &format!("/api/contacts/{id}/"),
+        Some(json!({"remove_buckets": [11237], "first_name": "Grace"})),
+    )
+    .await;
+    assert_eq!(
+        (s, c["buckets"].clone(), c["first_name"].clone()),
+        (200, json!([11237]), json!("Grace"))
+    );
+    let (_, b) = ct_json(
+        &sb,
+        Method::PATCH,
+        "/api/buckets/11237/",
+        Some(json!({"remove_contacts": [id]})),
+    )
+    .await;
+    assert_eq!(b["contact_count"], 0);
+}
+
+#[tokio::test]
+async fn a_listing_path_the_account_does_not_serve_is_an_html_404() {
+    let sb = sandbox().await;
+    for (listing, served, not_served) in [
+        ("lists_only", "/api/lists/", "/api/buckets/"),
+        ("buckets_only", "/api/buckets/", "/api/lists/"),
+    ] {
+        set_modes(&sb, json!({"bucket_listing": listing})).await;
+        let (s, page) = ct_json(&sb, Method::GET, served, None).await;
+        assert_eq!((s, page["count"].clone()), (200, json!(1)), "{listing}");
+        let (s, page) = ct_json(&sb, Method::GET, not_served, None).await;
+        assert_eq!(s, 404, "{listing}");
+        assert!(
+            page.as_str()
+                .is_some_and(|p| p.contains("<h1>Not Found</h1>")),
+            "{listing}: {page}"
+        );
+    }
+    // The single bucket stays reachable in every mode.
+    let (s, _) = ct_json(&sb, Method::GET, "/api/buckets/11237/", None).await;
+    assert_eq!(s, 200);
+}
+
+#[tokio::test]
+async fn modes_are_strict_and_a_reset_restores_the_defaults() {
+    let sb = sandbox().await;
+    let (s, _) = admin(
+        &sb,
+        Method::POST,
+        "/calltools/modes",
+        Some(json!({"placement": "sometimes"})),
+    )
+    .await;
+    assert_eq!(s, 400);
+    set_modes(
+        &sb,
+        json!({"placement": "ignored", "bucket_listing": "lists_only"}),
+    )
+    .await;
+    let (s, _) = admin(&sb, Method::POST, "/reset", None).await;
+    assert!((200..300).contains(&s), "{s}");
+    let (_, modes) = admin(&sb, Method::GET, "/calltools/modes", None).await;
+    assert_eq!(
+        modes,
+        json!({"placement": "inline", "bucket_listing": "both"})
+    );
+}
