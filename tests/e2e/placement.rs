@@ -216,7 +216,8 @@ async fn an_account_that_honours_inline_buckets_keeps_one_call_per_new_lead_in_m
             results.iter().any(|r| r.outcome
                 == Outcome::Synced {
                     calltools_id: id,
-                    calls: 1
+                    calls: 1,
+                    do_not_call: None,
                 }),
             "{results:#?}"
         );
