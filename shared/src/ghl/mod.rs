@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod client;
+pub mod read_refusal;
 pub mod search;
 pub mod verify;
 pub mod webhook;
