@@ -25,6 +25,7 @@ mod command;
 mod drf;
 mod faults;
 mod ghl_admin;
+mod ghl_account;
 mod ghl_api;
 mod ghl_chaos;
 mod ghl_delivery;

@@ -5,6 +5,7 @@ mod calltools;
 mod calltools_writes;
 mod faults;
 mod ghl;
+mod ghl_account;
 mod ghl_search;
 mod lifecycle;
 mod meta;
