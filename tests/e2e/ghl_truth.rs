@@ -40,7 +40,11 @@ async fn a_refused_read_that_is_not_a_not_found_parks_with_its_reason_and_leaves
 -> Result<()> {
     let t = stack().start().await?;
     for (answer, phone, reason) in [
-        ("invalid_version_400", "+14152050001", "Version header is invalid"),
+        (
+            "invalid_version_400",
+            "+14152050001",
+            "Version header is invalid",
+        ),
         ("unprocessable_422", "+14152050002", "Unprocessable Entity"),
     ] {
         // GIVEN a synced contact whose reads GoHighLevel now refuses without saying it is gone
@@ -56,9 +60,16 @@ async fn a_refused_read_that_is_not_a_not_found_parks_with_its_reason_and_leaves
         };
         assert!(why.contains(reason), "{answer}: {why}");
         // AND the contact stays in its bucket, in CallTools and in leadsync's state
-        assert_eq!(buckets_of(&t, phone).await?, [json!(COLD_LEADS)], "{answer}");
+        assert_eq!(
+            buckets_of(&t, phone).await?,
+            [json!(COLD_LEADS)],
+            "{answer}"
+        );
         let state = t.contact_state(&id).await?.context("state")?;
-        assert!(!state.buckets.is_empty() && state.source_hash.is_some(), "{answer}");
+        assert!(
+            !state.buckets.is_empty() && state.source_hash.is_some(),
+            "{answer}"
+        );
     }
     t.stop().await;
     Ok(())
@@ -91,7 +102,11 @@ async fn a_contact_ghl_does_not_find_leaves_its_bucket_and_the_backfill_puts_it_
     let run = t.run_backfill().await?;
 
     // THEN the backfill sees it as changed and it is back in its bucket
-    assert_eq!((run.status, run.enqueued), (Status::Done, 1), "{run:?}");
+    assert_eq!(
+        (run.status.clone(), run.enqueued),
+        (Status::Done, 1),
+        "{run:?}"
+    );
     in_bucket(&t, phone, COLD_LEADS).await?;
     t.stop().await;
     Ok(())
@@ -125,7 +140,11 @@ async fn a_rule_written_cold_lead_finds_the_contacts_ghl_holds_as_cold_lead() ->
 
     // WHEN the backfill runs THEN it finds both and they are synced
     let run = t.run_backfill().await?;
-    assert_eq!((run.status, run.seen, run.enqueued), (Status::Done, 2, 2), "{run:?}");
+    assert_eq!(
+        (run.status.clone(), run.seen, run.enqueued),
+        (Status::Done, 2, 2),
+        "{run:?}"
+    );
     in_bucket(&t, "+14152050021", COLD_LEADS).await?;
     in_bucket(&t, "+14152050022", COLD_LEADS).await?;
     t.stop().await;
@@ -152,7 +171,10 @@ async fn null_fields_parse_in_webhooks_contact_reads_and_search_pages() -> Resul
     drained(&t, WAIT).await?;
     // THEN its read parses (not in any rule yet, nothing parked)
     assert!(t.dead_letters().await?.is_empty(), "nothing parked");
-    assert!(t.contact_state(&id).await?.is_some(), "the read was applied");
+    assert!(
+        t.contact_state(&id).await?.is_some(),
+        "the read was applied"
+    );
 
     // AND once tagged it is synced
     t.tag(&id, "cold lead").await?;
@@ -164,7 +186,11 @@ async fn null_fields_parse_in_webhooks_contact_reads_and_search_pages() -> Resul
     // AND backfill runs read search pages holding null fields: the tagged contact in a full
     // run, an untagged one (null tags) in the incremental run after it
     let full = t.run_backfill().await?;
-    assert_eq!((full.status, full.seen), (Status::Done, 1), "{full:?}");
+    assert_eq!(
+        (full.status.clone(), full.seen),
+        (Status::Done, 1),
+        "{full:?}"
+    );
     t.sandbox_client()
         .call(
             reqwest::Method::POST,
@@ -191,7 +217,10 @@ async fn two_changes_within_one_second_both_reach_calltools_in_order() -> Result
     // WHEN a contact is created, tagged, and synced
     let phone = "+14152050041";
     let id = synced(&t, "First", phone).await?;
-    assert_eq!(t.calltools_with_phone(phone).await?[0]["first_name"], "First");
+    assert_eq!(
+        t.calltools_with_phone(phone).await?[0]["first_name"],
+        "First"
+    );
     let applied = t.contact_state(&id).await?.context("state")?;
     assert_eq!(applied.webhook_ms, Some(second), "the webhook's clock");
     assert_eq!(applied.version_ms, Some(second + 500), "GHL's dateUpdated");

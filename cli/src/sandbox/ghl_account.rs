@@ -153,7 +153,11 @@ impl GhlAccount {
         match self.empty_fields {
             EmptyFields::Null => {
                 for list in NULLABLE_LISTS {
-                    if map.get(list).and_then(Value::as_array).is_some_and(Vec::is_empty) {
+                    if map
+                        .get(list)
+                        .and_then(Value::as_array)
+                        .is_some_and(Vec::is_empty)
+                    {
                         map.insert(list.to_owned(), Value::Null);
                     }
                 }
@@ -166,14 +170,12 @@ impl GhlAccount {
     pub fn timestamp(&self, at_ms: i64) -> String {
         match self.timestamp_precision {
             Precision::Milliseconds => iso_ms(at_ms),
-            Precision::Seconds => {
-                OffsetDateTime::from_unix_timestamp(at_ms.div_euclid(1000))
-                    .unwrap_or(OffsetDateTime::UNIX_EPOCH)
-                    .format(format_description!(
-                        "[year]-[month]-[day]T[hour]:[minute]:[second]Z"
-                    ))
-                    .unwrap_or_default()
-            }
+            Precision::Seconds => OffsetDateTime::from_unix_timestamp(at_ms.div_euclid(1000))
+                .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+                .format(format_description!(
+                    "[year]-[month]-[day]T[hour]:[minute]:[second]Z"
+                ))
+                .unwrap_or_default(),
         }
     }
 

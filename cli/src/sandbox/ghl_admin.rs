@@ -150,11 +150,7 @@ async fn import_contacts(State(st): State<AppState>, body: Bytes) -> Response {
 }
 
 async fn list_contacts(State(st): State<AppState>) -> Response {
-    let contacts: Vec<Value> = lock(&st.ghl)
-        .all()
-        .into_iter()
-        .map(admin_view)
-        .collect();
+    let contacts: Vec<Value> = lock(&st.ghl).all().into_iter().map(admin_view).collect();
     Json(json!({ "contacts": contacts })).into_response()
 }
 

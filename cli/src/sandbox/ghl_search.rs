@@ -304,7 +304,14 @@ mod tests {
             if let Some(a) = &after {
                 body["searchAfter"] = a.clone();
             }
-            let page = search(&refs, "loc", &body, CursorStyle::PerContact, &GhlAccount::default()).unwrap();
+            let page = search(
+                &refs,
+                "loc",
+                &body,
+                CursorStyle::PerContact,
+                &GhlAccount::default(),
+            )
+            .unwrap();
             assert_eq!(page["total"], 13);
             let got = ids(&page);
             seen.extend(got.clone());
@@ -323,12 +330,33 @@ mod tests {
         let all = world(3);
         let refs: Vec<&GhlContact> = all.iter().collect();
         let body = json!({"locationId": "loc", "pageLimit": 2});
-        let top = search(&refs, "loc", &body, CursorStyle::TopLevel, &GhlAccount::default()).unwrap();
+        let top = search(
+            &refs,
+            "loc",
+            &body,
+            CursorStyle::TopLevel,
+            &GhlAccount::default(),
+        )
+        .unwrap();
         assert_eq!(top["searchAfter"], json!([1001, "c00001"]));
         assert!(top["contacts"][1].get("searchAfter").is_none());
-        let meta = search(&refs, "loc", &body, CursorStyle::Meta, &GhlAccount::default()).unwrap();
+        let meta = search(
+            &refs,
+            "loc",
+            &body,
+            CursorStyle::Meta,
+            &GhlAccount::default(),
+        )
+        .unwrap();
         assert_eq!(meta["meta"]["searchAfter"], json!([1001, "c00001"]));
-        let none = search(&refs, "loc", &body, CursorStyle::Absent, &GhlAccount::default()).unwrap();
+        let none = search(
+            &refs,
+            "loc",
+            &body,
+            CursorStyle::Absent,
+            &GhlAccount::default(),
+        )
+        .unwrap();
         assert!(none.get("searchAfter").is_none() && none.get("meta").is_none());
     }
 
@@ -341,7 +369,14 @@ mod tests {
             "filters": [{"field": "dateUpdated", "operator": "range", "value": {"gte": 4_995}}],
             "sort": [{"field": "dateUpdated", "direction": "asc"}]
         });
-        let page = search(&refs, "loc", &body, CursorStyle::PerContact, &GhlAccount::default()).unwrap();
+        let page = search(
+            &refs,
+            "loc",
+            &body,
+            CursorStyle::PerContact,
+            &GhlAccount::default(),
+        )
+        .unwrap();
         assert_eq!(
             ids(&page),
             ["c00005", "c00004", "c00003", "c00002", "c00001", "c00000"]
@@ -353,9 +388,15 @@ mod tests {
         let all = world(3);
         let refs: Vec<&GhlContact> = all.iter().collect();
         let refused = |body: Value| {
-            search(&refs, "loc", &body, CursorStyle::PerContact, &GhlAccount::default())
-                .unwrap_err()
-                .0
+            search(
+                &refs,
+                "loc",
+                &body,
+                CursorStyle::PerContact,
+                &GhlAccount::default(),
+            )
+            .unwrap_err()
+            .0
         };
         assert_eq!(refused(json!({"pageLimit": 10})), 422);
         assert_eq!(refused(json!({"locationId": "loc"})), 422);
@@ -391,7 +432,10 @@ mod tests {
         };
         assert_eq!(ids(&find("eq", "cold lead", &documented).unwrap()).len(), 2);
         assert!(ids(&find("eq", "Cold Lead", &documented).unwrap()).is_empty());
-        assert_eq!(ids(&find("not_eq", "cold lead", &documented).unwrap()).len(), 2);
+        assert_eq!(
+            ids(&find("not_eq", "cold lead", &documented).unwrap()).len(),
+            2
+        );
         assert_eq!(ids(&find("exists", "", &documented).unwrap()).len(), 2);
         assert_eq!(ids(&find("not_exists", "", &documented).unwrap()).len(), 2);
         let (status, msg) = find("contains", "cold lead", &documented).unwrap_err();
@@ -403,7 +447,10 @@ mod tests {
             ..GhlAccount::default()
         };
         assert_eq!(ids(&find("eq", "Cold Lead", &lenient).unwrap()).len(), 2);
-        assert_eq!(ids(&find("contains", "COLD LEAD", &lenient).unwrap()).len(), 2);
+        assert_eq!(
+            ids(&find("contains", "COLD LEAD", &lenient).unwrap()).len(),
+            2
+        );
     }
 
     #[test]
@@ -411,7 +458,14 @@ mod tests {
         let all = world(12);
         let refs: Vec<&GhlContact> = all.iter().collect();
         let body = json!({"locationId": "loc", "pageLimit": 5, "page": 3});
-        let page = search(&refs, "loc", &body, CursorStyle::PerContact, &GhlAccount::default()).unwrap();
+        let page = search(
+            &refs,
+            "loc",
+            &body,
+            CursorStyle::PerContact,
+            &GhlAccount::default(),
+        )
+        .unwrap();
         assert_eq!(ids(&page), ["c00010", "c00011"]);
     }
 }

@@ -76,7 +76,12 @@ fn marketplace(
     }
 }
 
-fn workflow(cfg: &SandboxConfig, account: &GhlAccount, url: &str, contact: &GhlContact) -> Outbound {
+fn workflow(
+    cfg: &SandboxConfig,
+    account: &GhlAccount,
+    url: &str,
+    contact: &GhlContact,
+) -> Outbound {
     let mut body = workflow_json(cfg, contact);
     account.shape(&mut body);
     let mut headers = vec![("content-type", "application/json".to_owned())];

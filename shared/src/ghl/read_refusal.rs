@@ -39,7 +39,11 @@ pub fn read_refusal(status: u16, retry_after: Option<Duration>, body: &str) -> R
     let messages = messages(body);
     match status {
         404 if !messages.iter().any(|m| m.starts_with("cannot ")) => ReadRefusal::NotFound,
-        400 | 422 if messages.iter().any(|m| NOT_FOUND_MESSAGES.contains(&m.as_str())) => {
+        400 | 422
+            if messages
+                .iter()
+                .any(|m| NOT_FOUND_MESSAGES.contains(&m.as_str())) =>
+        {
             ReadRefusal::NotFound
         }
         400 | 422 if messages.iter().any(|m| m.contains("try again")) => {
@@ -85,7 +89,11 @@ mod tests {
             (422, r#"{"statusCode":422,"message":["Contact not found"]}"#),
             (400, r#"{"message":"contact is deleted","traceId":"t"}"#),
         ] {
-            assert_eq!(refused(status, body), ReadRefusal::NotFound, "{status} {body}");
+            assert_eq!(
+                refused(status, body),
+                ReadRefusal::NotFound,
+                "{status} {body}"
+            );
         }
     }
 
@@ -142,7 +150,10 @@ mod tests {
     fn other_statuses_are_left_to_the_usual_classification() {
         assert!(matches!(
             refused(401, r#"{"message":"Contact not found"}"#),
-            ReadRefusal::Failed(RemoteError::Permanent { status: Some(401), .. })
+            ReadRefusal::Failed(RemoteError::Permanent {
+                status: Some(401),
+                ..
+            })
         ));
         assert!(matches!(
             refused(503, ""),

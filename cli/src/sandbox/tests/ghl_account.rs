@@ -24,8 +24,10 @@ async fn tag_search(sb: &Sandbox, operator: &str, value: &str) -> (u16, Value) {
         .post(format!("{}/contacts/search", sb.url))
         .bearer_auth(SandboxConfig::default().ghl_api_token)
         .header("version", "2021-07-28")
-        .json(&json!({"locationId": SandboxConfig::default().location_id, "pageLimit": 10,
-            "filters": [{"field": "tags", "operator": operator, "value": value}]}))
+        .json(
+            &json!({"locationId": SandboxConfig::default().location_id, "pageLimit": 10,
+            "filters": [{"field": "tags", "operator": operator, "value": value}]}),
+        )
         .send()
         .await
         .unwrap();
@@ -47,7 +49,10 @@ async fn empty_fields_are_null_by_default_and_can_be_left_out() {
     let (_, body) = read(&sb, id).await;
     let got = &body["contact"];
     for field in ["email", "phone", "lastName", "tags"] {
-        assert!(got[field].is_null() && got.get(field).is_some(), "{field}: {got}");
+        assert!(
+            got[field].is_null() && got.get(field).is_some(),
+            "{field}: {got}"
+        );
     }
     let (_, page) = tag_search(&sb, "not_exists", "").await;
     assert!(page["contacts"][0]["tags"].is_null(), "{page}");
@@ -76,7 +81,11 @@ async fn tags_are_stored_lower_case_and_searched_as_documented() {
     assert_eq!(refused["statusCode"], 422);
     assert!(refused["message"][0].as_str().unwrap().contains("eq"));
 
-    account(&sb, json!({"tag_search": "lenient", "tag_case": "as_written"})).await;
+    account(
+        &sb,
+        json!({"tag_search": "lenient", "tag_case": "as_written"}),
+    )
+    .await;
     let kept = new_ghl_contact(&sb, json!({"firstName": "Bo", "tags": ["Hot Lead"]})).await;
     assert_eq!(kept["tags"], json!(["Hot Lead"]));
     assert_eq!(tag_search(&sb, "contains", "hot lead").await.1["total"], 1);
@@ -89,11 +98,17 @@ async fn contact_reads_can_be_refused_each_way_ghl_refuses_them() {
     let id = c["id"].as_str().unwrap().to_string();
 
     let (status, gone) = read(&sb, "doesNotExist00000000").await;
-    assert_eq!((status, gone["message"].clone()), (400, json!("Contact not found")));
+    assert_eq!(
+        (status, gone["message"].clone()),
+        (400, json!("Contact not found"))
+    );
 
     account(&sb, json!({"deleted_answer": "not_found_404"})).await;
     let (status, gone) = read(&sb, "doesNotExist00000000").await;
-    assert_eq!((status, gone["message"].clone()), (404, json!("Contact not found")));
+    assert_eq!(
+        (status, gone["message"].clone()),
+        (404, json!("Contact not found"))
+    );
 
     for (answer, status, message) in [
         (
@@ -106,7 +121,11 @@ async fn contact_reads_can_be_refused_each_way_ghl_refuses_them() {
     ] {
         account(&sb, json!({"read_answers": {&id: answer}})).await;
         let (got, body) = read(&sb, &id).await;
-        assert_eq!((got, body["message"].clone()), (status, message), "{answer}");
+        assert_eq!(
+            (got, body["message"].clone()),
+            (status, message),
+            "{answer}"
+        );
         assert_eq!(body["statusCode"], status);
     }
     account(&sb, json!({"read_answers": {}})).await;
