@@ -237,6 +237,23 @@ impl TestStack {
         Ok(())
     }
 
+    /// How the played GoHighLevel account behaves where research leaves variants open (see
+    /// [`leadsync_cli::sandbox::SandboxClient::ghl_account`]); only the keys given change.
+    pub async fn ghl_account(&self, changes: Value) -> Result<Value> {
+        self.sandbox_client().ghl_account(changes).await
+    }
+
+    /// Makes GoHighLevel answer reads of `contact_id` with `answer` (`not_found_400`,
+    /// `not_found_404`, `invalid_version_400`, `unprocessable_422`); `None` answers it again.
+    pub async fn refuse_reads(&self, contact_id: &str, answer: Option<&str>) -> Result<()> {
+        let answers = match answer {
+            Some(a) => json!({ contact_id: a }),
+            None => json!({}),
+        };
+        self.ghl_account(json!({ "read_answers": answers })).await?;
+        Ok(())
+    }
+
     pub async fn set_faults(&self, faults: Value) -> Result<()> {
         self.admin(
             reqwest::Method::POST,

@@ -100,12 +100,33 @@ pub struct GhlContactJob {
     pub location_id: String,
     pub contact_id: String,
     pub trigger: GhlTrigger,
-    /// The source's own time for this change (webhook `timestamp`), epoch ms, when it has one.
+    /// The source's own time for this change, epoch ms, when it has one; which clock it is on
+    /// depends on the trigger (see [`GhlContactJob::version`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version_ms: Option<i64>,
     pub received_at_ms: i64,
     /// The webhook body exactly as received (text, not re-serialised), for the trace.
     pub payload: String,
+}
+
+/// A GHL job's version, with the clock it was read from: versions on different clocks are never
+/// compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobVersion {
+    /// A Marketplace webhook's `timestamp`: GHL's sender clock, when the event was sent.
+    WebhookSent(i64),
+    /// A backfill snapshot: the contact's `dateUpdated` in the search page (GHL's database).
+    DateUpdated(i64),
+}
+
+impl GhlContactJob {
+    pub fn version(&self) -> Option<JobVersion> {
+        let ms = self.version_ms?;
+        Some(match self.trigger {
+            GhlTrigger::Backfill => JobVersion::DateUpdated(ms),
+            _ => JobVersion::WebhookSent(ms),
+        })
+    }
 }
 
 impl SyncJob {

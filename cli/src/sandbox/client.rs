@@ -51,6 +51,16 @@ impl SandboxClient {
             .await
     }
 
+    /// Changes the played GoHighLevel account's variants (`POST /_sandbox/ghl/account`): only the
+    /// keys given (`tag_search`, `tag_case`, `empty_fields`, `timestamp_precision`,
+    /// `frozen_at_ms`, `deleted_answer`, `read_answers`). Answers the whole account.
+    pub async fn ghl_account(&self, changes: Value) -> Result<Value> {
+        let v = self
+            .call(Method::POST, "/_sandbox/ghl/account", Some(changes))
+            .await?;
+        Ok(v["account"].clone())
+    }
+
     /// Calls an admin endpoint; a non-2xx answer is an error carrying the sandbox's message,
     /// an empty answer is `Value::Null`.
     pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Result<Value> {

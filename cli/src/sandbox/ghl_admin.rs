@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use super::admin::{admin_error, parse_json};
 use super::ghl_chaos::{Chaos, ChaosSpec};
 use super::ghl_delivery::dispatch;
+use super::ghl_render::drop_nulls;
 use super::ghl_search::CursorStyle;
 use super::ghl_store::{
     ContactFields, DND_CHANNELS, DND_STATUSES, DndChange, DndSetting, Event, GhlContact, NewContact,
@@ -40,6 +41,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/deliveries", get(deliveries).delete(clear_deliveries))
         .route("/delivery", get(get_chaos).post(set_chaos))
         .route("/search", get(get_search).post(set_search))
+        .route("/account", get(get_account).post(set_account))
         .route(
             "/oauth",
             get(super::ghl_oauth::get_settings).post(super::ghl_oauth::set_settings),
@@ -54,7 +56,14 @@ struct Tags {
 }
 
 fn contact_response(status: StatusCode, contact: &GhlContact) -> Response {
-    (status, Json(json!({ "contact": contact.api_json() }))).into_response()
+    (status, Json(json!({ "contact": admin_view(contact) }))).into_response()
+}
+
+/// A contact as the admin API shows it: unset fields left out, whatever the account renders.
+fn admin_view(contact: &GhlContact) -> Value {
+    let mut v = contact.api_json();
+    drop_nulls(&mut v);
+    v
 }
 
 fn no_contact(id: &str) -> Response {
@@ -146,11 +155,7 @@ async fn import_contacts(State(st): State<AppState>, body: Bytes) -> Response {
 }
 
 async fn list_contacts(State(st): State<AppState>) -> Response {
-    let contacts: Vec<Value> = lock(&st.ghl)
-        .all()
-        .into_iter()
-        .map(GhlContact::api_json)
-        .collect();
+    let contacts: Vec<Value> = lock(&st.ghl).all().into_iter().map(admin_view).collect();
     Json(json!({ "contacts": contacts })).into_response()
 }
 
@@ -304,6 +309,27 @@ async fn set_search(State(st): State<AppState>, body: Bytes) -> Response {
 
 async fn get_search(State(st): State<AppState>) -> Response {
     Json(json!({ "cursor_style": *lock(&st.search_cursor) })).into_response()
+}
+
+/// The played account's variants (see `ghl_account`): a partial object changes only the keys it
+/// names, e.g. `{"read_answers": {"<id>": "invalid_version_400"}}` or `{"frozen_at_ms": null}`.
+async fn set_account(State(st): State<AppState>, body: Bytes) -> Response {
+    let changes: serde_json::Map<String, Value> = match parse_json(&body) {
+        Ok(c) => c,
+        Err(r) => return r.into_response(),
+    };
+    let mut ghl = lock(&st.ghl);
+    match ghl.account.updated(changes) {
+        Ok(account) => {
+            ghl.account = account;
+            Json(json!({ "account": ghl.account })).into_response()
+        }
+        Err(e) => admin_error(StatusCode::BAD_REQUEST, &e),
+    }
+}
+
+async fn get_account(State(st): State<AppState>) -> Response {
+    Json(json!({ "account": lock(&st.ghl).account })).into_response()
 }
 
 async fn get_chaos(State(st): State<AppState>) -> Response {

@@ -60,7 +60,7 @@ async fn search_contacts(State(st): State<AppState>, headers: HeaderMap, body: B
         };
         let style = *lock(&st.search_cursor);
         let ghl = lock(&st.ghl);
-        match search(&ghl.all(), &st.cfg.location_id, &body, style) {
+        match search(&ghl.all(), &st.cfg.location_id, &body, style, &ghl.account) {
             Ok(mut answer) => {
                 answer["traceId"] = json!(uuid_v4());
                 Json(answer).into_response()
@@ -118,20 +118,22 @@ fn guarded(st: &AppState, headers: &HeaderMap, handle: impl FnOnce() -> Response
     response
 }
 
-/// An unknown or deleted id answers 400 "Contact not found": §3.1 lists 400/401/422 as the
-/// documented errors and says 400/404/422 all mean "gone"; 400 is the answer that forces a
-/// client to treat a documented-but-ambiguous status as "gone", which is the hard case.
+/// An unknown or deleted id answers the account's `deleted_answer` (400 "Contact not found" by
+/// default, as seen; or 404); a contact given a `read_answers` entry gets that answer instead,
+/// deleted or not (an invalid-Version 400, a generic 422: refusals that say nothing about it).
 fn contact_or_gone(st: &AppState, id: &str) -> Response {
-    match lock(&st.ghl).get(id) {
-        Some(contact) => {
-            Json(json!({ "contact": contact.api_json(), "traceId": uuid_v4() })).into_response()
+    let ghl = lock(&st.ghl);
+    let refusal = match (ghl.account.read_answers.get(id), ghl.get(id)) {
+        (Some(answer), _) => *answer,
+        (None, None) => ghl.account.deleted_answer,
+        (None, Some(contact)) => {
+            let mut v = contact.api_json();
+            ghl.account.shape(&mut v);
+            return Json(json!({ "contact": v, "traceId": uuid_v4() })).into_response();
         }
-        None => error(
-            StatusCode::BAD_REQUEST,
-            json!("Contact not found"),
-            Some("Bad Request"),
-        ),
-    }
+    };
+    let (status, message, kind) = refusal.answer();
+    error(status, message, Some(kind))
 }
 
 async fn not_found(method: Method, OriginalUri(uri): OriginalUri) -> Response {

@@ -118,7 +118,8 @@ impl DeliveryLog {
 /// answers the write before its webhooks go out.
 pub(crate) fn dispatch(st: &AppState, events: Vec<Event>) {
     let generation = st.generation();
-    for out in outbound(&st.cfg, events) {
+    let account = lock(&st.ghl).account.clone();
+    for out in outbound(&st.cfg, &account, events) {
         let fate = lock(&st.chaos).next();
         let st = st.clone();
         let in_flight = InFlight::start(&st.deliveries);

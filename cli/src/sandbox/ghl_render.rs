@@ -27,7 +27,7 @@ impl GhlContact {
     pub fn api_json(&self) -> Value {
         let f = &self.fields;
         let lower = |s: &Option<String>| s.as_ref().map(|s| s.to_lowercase());
-        let mut v = json!({
+        json!({
             "id": self.id,
             "locationId": self.location_id,
             "name": self.name(),
@@ -59,9 +59,7 @@ impl GhlContact {
             "customFields": f.custom_fields.clone().unwrap_or_default(),
             "dateAdded": iso_ms(self.date_added),
             "dateUpdated": iso_ms(self.date_updated),
-        });
-        drop_nulls(&mut v);
-        v
+        })
     }
 
     /// The flat Marketplace webhook payload (§1). Deliberately without `dateUpdated`: the
@@ -99,12 +97,11 @@ impl GhlContact {
         if kind == "ContactDndUpdate" {
             v["dndSettings"] = json!(f.dnd_settings.clone().unwrap_or_default());
         }
-        drop_nulls(&mut v);
         v
     }
 }
 
-/// GoHighLevel leaves unset fields out rather than sending `null`.
+/// Leaves unset fields out: the sandbox's own admin views do, whatever the played account renders.
 pub(crate) fn drop_nulls(v: &mut Value) {
     if let Value::Object(map) = v {
         map.retain(|_, v| !v.is_null());
@@ -129,7 +126,7 @@ pub(crate) fn workflow_json(cfg: &SandboxConfig, contact: &GhlContact) -> Value 
         .filter(|s| !s.is_empty())
         .collect::<Vec<_>>()
         .join(", ");
-    let mut v = json!({
+    json!({
         "contact_id": contact.id,
         "first_name": f.first_name,
         "last_name": f.last_name,
@@ -154,9 +151,7 @@ pub(crate) fn workflow_json(cfg: &SandboxConfig, contact: &GhlContact) -> Value 
         "workflow": { "id": WORKFLOW_ID, "name": WORKFLOW_NAME },
         "triggerData": {},
         "customData": {},
-    });
-    drop_nulls(&mut v);
-    v
+    })
 }
 
 #[cfg(test)]

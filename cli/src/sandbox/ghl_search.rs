@@ -5,7 +5,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::ghl_store::{GhlContact, same_tag};
+use super::ghl_account::{GhlAccount, TagSearch};
+use super::ghl_store::GhlContact;
 
 pub(crate) const MAX_PAGE_LIMIT: u64 = 500;
 /// `page` paging reaches only this many records; `searchAfter` goes further.
@@ -89,14 +90,14 @@ fn bound_ms(v: &Value) -> Option<i64> {
 }
 
 /// Whether `c` passes one filter or group.
-fn matches(c: &GhlContact, filter: &Value) -> Result<bool, Refusal> {
+fn matches(c: &GhlContact, filter: &Value, account: &GhlAccount) -> Result<bool, Refusal> {
     if let Some(group) = filter["group"].as_str() {
         let inner = filter["filters"]
             .as_array()
             .ok_or_else(|| unprocessable("a filter group needs filters"))?;
         let results = inner
             .iter()
-            .map(|f| matches(c, f))
+            .map(|f| matches(c, f, account))
             .collect::<Result<Vec<bool>, _>>()?;
         return match group {
             "AND" => Ok(results.iter().all(|r| *r)),
@@ -112,15 +113,21 @@ fn matches(c: &GhlContact, filter: &Value) -> Result<bool, Refusal> {
     {
         return Err(unprocessable("filter values are limited to 75 characters"));
     }
+    let lenient = account.tag_search == TagSearch::Lenient;
+    let has_tag = || {
+        let tag = value.as_str().unwrap_or_default();
+        c.tags.iter().any(|t| account.tag_matches(t, tag))
+    };
     match (field, operator) {
-        ("tags", "contains" | "eq") => {
-            let tag = value.as_str().unwrap_or_default();
-            Ok(c.tags.iter().any(|t| same_tag(t, tag)))
-        }
-        ("tags", "not_contains" | "not_eq") => {
-            let tag = value.as_str().unwrap_or_default();
-            Ok(!c.tags.iter().any(|t| same_tag(t, tag)))
-        }
+        ("tags", "eq") => Ok(has_tag()),
+        ("tags", "not_eq") => Ok(!has_tag()),
+        ("tags", "exists") => Ok(!c.tags.is_empty()),
+        ("tags", "not_exists") => Ok(c.tags.is_empty()),
+        ("tags", "contains") if lenient => Ok(has_tag()),
+        ("tags", "not_contains") if lenient => Ok(!has_tag()),
+        ("tags", op) => Err(unprocessable(format!(
+            "operator {op:?} is not supported for field \"tags\"; use one of eq, not_eq, exists, not_exists"
+        ))),
         ("dateAdded" | "dateUpdated", "range") => {
             let at = if field == "dateAdded" {
                 c.date_added
@@ -150,6 +157,7 @@ pub(crate) fn search(
     location_id: &str,
     body: &Value,
     style: CursorStyle,
+    account: &GhlAccount,
 ) -> Result<Value, Refusal> {
     match body["locationId"].as_str() {
         None => return Err(unprocessable("locationId should not be empty")),
@@ -180,7 +188,7 @@ pub(crate) fn search(
     for c in contacts {
         let mut pass = true;
         for f in &filters {
-            pass = pass && matches(c, f)?;
+            pass = pass && matches(c, f, account)?;
         }
         if pass {
             hits.push(*c);
@@ -235,6 +243,7 @@ pub(crate) fn search(
         .iter()
         .map(|c| {
             let mut v = c.api_json();
+            account.shape(&mut v);
             if style == CursorStyle::PerContact {
                 v["searchAfter"] = cursor_of(c);
             }
@@ -279,7 +288,7 @@ mod tests {
 
     fn world(n: i64) -> Vec<GhlContact> {
         (0..n)
-            .map(|i| contact(i, if i % 2 == 0 { &["Cold Lead"] } else { &[] }))
+            .map(|i| contact(i, if i % 2 == 0 { &["cold lead"] } else { &[] }))
             .collect()
     }
 
@@ -287,7 +296,7 @@ mod tests {
     fn a_tag_filter_pages_with_the_cursor_until_a_short_page() {
         let all = world(25);
         let refs: Vec<&GhlContact> = all.iter().collect();
-        let filter = json!([{"field": "tags", "operator": "contains", "value": "cold lead"}]);
+        let filter = json!([{"field": "tags", "operator": "eq", "value": "cold lead"}]);
         let mut seen = Vec::new();
         let mut after: Option<Value> = None;
         loop {
@@ -295,7 +304,14 @@ mod tests {
             if let Some(a) = &after {
                 body["searchAfter"] = a.clone();
             }
-            let page = search(&refs, "loc", &body, CursorStyle::PerContact).unwrap();
+            let page = search(
+                &refs,
+                "loc",
+                &body,
+                CursorStyle::PerContact,
+                &GhlAccount::default(),
+            )
+            .unwrap();
             assert_eq!(page["total"], 13);
             let got = ids(&page);
             seen.extend(got.clone());
@@ -314,12 +330,33 @@ mod tests {
         let all = world(3);
         let refs: Vec<&GhlContact> = all.iter().collect();
         let body = json!({"locationId": "loc", "pageLimit": 2});
-        let top = search(&refs, "loc", &body, CursorStyle::TopLevel).unwrap();
+        let top = search(
+            &refs,
+            "loc",
+            &body,
+            CursorStyle::TopLevel,
+            &GhlAccount::default(),
+        )
+        .unwrap();
         assert_eq!(top["searchAfter"], json!([1001, "c00001"]));
         assert!(top["contacts"][1].get("searchAfter").is_none());
-        let meta = search(&refs, "loc", &body, CursorStyle::Meta).unwrap();
+        let meta = search(
+            &refs,
+            "loc",
+            &body,
+            CursorStyle::Meta,
+            &GhlAccount::default(),
+        )
+        .unwrap();
         assert_eq!(meta["meta"]["searchAfter"], json!([1001, "c00001"]));
-        let none = search(&refs, "loc", &body, CursorStyle::Absent).unwrap();
+        let none = search(
+            &refs,
+            "loc",
+            &body,
+            CursorStyle::Absent,
+            &GhlAccount::default(),
+        )
+        .unwrap();
         assert!(none.get("searchAfter").is_none() && none.get("meta").is_none());
     }
 
@@ -332,7 +369,14 @@ mod tests {
             "filters": [{"field": "dateUpdated", "operator": "range", "value": {"gte": 4_995}}],
             "sort": [{"field": "dateUpdated", "direction": "asc"}]
         });
-        let page = search(&refs, "loc", &body, CursorStyle::PerContact).unwrap();
+        let page = search(
+            &refs,
+            "loc",
+            &body,
+            CursorStyle::PerContact,
+            &GhlAccount::default(),
+        )
+        .unwrap();
         assert_eq!(
             ids(&page),
             ["c00005", "c00004", "c00003", "c00002", "c00001", "c00000"]
@@ -344,9 +388,15 @@ mod tests {
         let all = world(3);
         let refs: Vec<&GhlContact> = all.iter().collect();
         let refused = |body: Value| {
-            search(&refs, "loc", &body, CursorStyle::PerContact)
-                .unwrap_err()
-                .0
+            search(
+                &refs,
+                "loc",
+                &body,
+                CursorStyle::PerContact,
+                &GhlAccount::default(),
+            )
+            .unwrap_err()
+            .0
         };
         assert_eq!(refused(json!({"pageLimit": 10})), 422);
         assert_eq!(refused(json!({"locationId": "loc"})), 422);
@@ -371,11 +421,51 @@ mod tests {
     }
 
     #[test]
+    fn documented_tag_search_is_case_sensitive_and_refuses_contains() {
+        let all = world(4);
+        let refs: Vec<&GhlContact> = all.iter().collect();
+        let documented = GhlAccount::default();
+        let find = |op: &str, value: &str, account: &GhlAccount| {
+            let body = json!({"locationId": "loc", "pageLimit": 10,
+                "filters": [{"field": "tags", "operator": op, "value": value}]});
+            search(&refs, "loc", &body, CursorStyle::PerContact, account)
+        };
+        assert_eq!(ids(&find("eq", "cold lead", &documented).unwrap()).len(), 2);
+        assert!(ids(&find("eq", "Cold Lead", &documented).unwrap()).is_empty());
+        assert_eq!(
+            ids(&find("not_eq", "cold lead", &documented).unwrap()).len(),
+            2
+        );
+        assert_eq!(ids(&find("exists", "", &documented).unwrap()).len(), 2);
+        assert_eq!(ids(&find("not_exists", "", &documented).unwrap()).len(), 2);
+        let (status, msg) = find("contains", "cold lead", &documented).unwrap_err();
+        assert_eq!(status, 422);
+        assert!(msg.contains("not supported"), "{msg}");
+
+        let lenient = GhlAccount {
+            tag_search: TagSearch::Lenient,
+            ..GhlAccount::default()
+        };
+        assert_eq!(ids(&find("eq", "Cold Lead", &lenient).unwrap()).len(), 2);
+        assert_eq!(
+            ids(&find("contains", "COLD LEAD", &lenient).unwrap()).len(),
+            2
+        );
+    }
+
+    #[test]
     fn page_paging_works_within_the_window() {
         let all = world(12);
         let refs: Vec<&GhlContact> = all.iter().collect();
         let body = json!({"locationId": "loc", "pageLimit": 5, "page": 3});
-        let page = search(&refs, "loc", &body, CursorStyle::PerContact).unwrap();
+        let page = search(
+            &refs,
+            "loc",
+            &body,
+            CursorStyle::PerContact,
+            &GhlAccount::default(),
+        )
+        .unwrap();
         assert_eq!(ids(&page), ["c00010", "c00011"]);
     }
 }

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::support::{ghl_id, now_ms};
+use super::ghl_account::GhlAccount;
+use super::support::ghl_id;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub(crate) struct CustomField {
@@ -102,6 +103,8 @@ pub(crate) enum Event {
 pub(crate) struct GhlStore {
     location_id: String,
     contacts: BTreeMap<String, GhlContact>,
+    /// The variants this account plays (clock, tag case, empty fields, read answers).
+    pub account: GhlAccount,
 }
 
 impl GhlStore {
@@ -109,6 +112,7 @@ impl GhlStore {
         Self {
             location_id: location_id.to_owned(),
             contacts: BTreeMap::new(),
+            account: GhlAccount::default(),
         }
     }
 
@@ -125,7 +129,7 @@ impl GhlStore {
     /// Creating a contact that already carries the trigger tag also starts the workflow:
     /// the tag was added to the contact, which is what "Contact Tag Added" watches.
     pub fn create(&mut self, new: NewContact, trigger_tag: &str) -> (GhlContact, Vec<Event>) {
-        let now = now_ms();
+        let now = self.account.now_ms();
         let mut contact = GhlContact {
             id: ghl_id(),
             location_id: self.location_id.clone(),
@@ -140,7 +144,7 @@ impl GhlStore {
             .contact_type
             .get_or_insert_with(|| "lead".to_owned());
         contact.fields.dnd.get_or_insert(false);
-        let added = add_tags(&mut contact.tags, &new.tags);
+        let added = add_tags(&mut contact.tags, &self.stored(&new.tags));
         self.contacts.insert(contact.id.clone(), contact.clone());
         let mut events = vec![Event::Marketplace {
             kind: "ContactCreate",
@@ -156,13 +160,14 @@ impl GhlStore {
 
     /// Returns `None` for an unknown id. A write that changes nothing raises no event.
     pub fn update(&mut self, id: &str, fields: ContactFields) -> Option<(GhlContact, Vec<Event>)> {
+        let now = self.account.now_ms();
         let contact = self.contacts.get_mut(id)?;
         let before = contact.fields.clone();
         contact.fields.merge(fields);
         if contact.fields == before {
             return Some((contact.clone(), Vec::new()));
         }
-        touch(contact);
+        touch(contact, now);
         let events = vec![Event::Marketplace {
             kind: "ContactUpdate",
             contact: contact.clone(),
@@ -176,12 +181,14 @@ impl GhlStore {
         tags: &[String],
         trigger_tag: &str,
     ) -> Option<(GhlContact, Vec<Event>)> {
+        let now = self.account.now_ms();
+        let tags = self.stored(tags);
         let contact = self.contacts.get_mut(id)?;
-        let added = add_tags(&mut contact.tags, tags);
+        let added = add_tags(&mut contact.tags, &tags);
         if added.is_empty() {
             return Some((contact.clone(), Vec::new()));
         }
-        touch(contact);
+        touch(contact, now);
         // ContactTagUpdate carries the full tag list, not the delta (§1).
         let mut events = vec![Event::Marketplace {
             kind: "ContactTagUpdate",
@@ -196,6 +203,7 @@ impl GhlStore {
     }
 
     pub fn remove_tags(&mut self, id: &str, tags: &[String]) -> Option<(GhlContact, Vec<Event>)> {
+        let now = self.account.now_ms();
         let contact = self.contacts.get_mut(id)?;
         let before = contact.tags.len();
         contact
@@ -204,7 +212,7 @@ impl GhlStore {
         if contact.tags.len() == before {
             return Some((contact.clone(), Vec::new()));
         }
-        touch(contact);
+        touch(contact, now);
         let events = vec![Event::Marketplace {
             kind: "ContactTagUpdate",
             contact: contact.clone(),
@@ -215,6 +223,7 @@ impl GhlStore {
     /// Sets do-not-disturb; `ContactDndUpdate` (with `dndSettings`) goes out unless the change
     /// is one GoHighLevel sends no webhook for.
     pub fn set_dnd(&mut self, id: &str, change: DndChange) -> Option<(GhlContact, Vec<Event>)> {
+        let now = self.account.now_ms();
         let contact = self.contacts.get_mut(id)?;
         let before = contact.fields.clone();
         if let Some(dnd) = change.dnd {
@@ -230,7 +239,7 @@ impl GhlStore {
         if contact.fields == before {
             return Some((contact.clone(), Vec::new()));
         }
-        touch(contact);
+        touch(contact, now);
         let events = if change.webhook {
             vec![Event::Marketplace {
                 kind: "ContactDndUpdate",
@@ -240,6 +249,11 @@ impl GhlStore {
             Vec::new()
         };
         Some((contact.clone(), events))
+    }
+
+    /// Tags as this account stores them.
+    fn stored(&self, tags: &[String]) -> Vec<String> {
+        tags.iter().map(|t| self.account.stored_tag(t)).collect()
     }
 
     pub fn delete(&mut self, id: &str) -> Option<Vec<Event>> {
@@ -297,10 +311,11 @@ fn add_tags(tags: &mut Vec<String>, new: &[String]) -> Vec<String> {
     added
 }
 
-/// Every write moves `dateUpdated` forward, strictly, even twice in one millisecond: leadsync's
-/// version guard compares it, and two writes must never look like the same version.
-fn touch(contact: &mut GhlContact) {
-    contact.date_updated = now_ms().max(contact.date_updated + 1);
+/// Every write moves `dateUpdated` forward, strictly, even twice in one millisecond (or on a
+/// frozen clock): leadsync's version guard compares it, and two writes must never look like the
+/// same version.
+fn touch(contact: &mut GhlContact, now: i64) {
+    contact.date_updated = now.max(contact.date_updated + 1);
 }
 
 #[cfg(test)]

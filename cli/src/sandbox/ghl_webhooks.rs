@@ -2,10 +2,11 @@
 //! Marketplace webhook (§1, §2.1–2.2) and the unsigned workflow "Custom Webhook" (§2.5).
 
 use super::SandboxConfig;
+use super::ghl_account::GhlAccount;
 use super::ghl_render::workflow_json;
 use super::ghl_store::{Event, GhlContact};
 use super::keys::sign_ghl;
-use super::support::{now_ms, uuid_v4};
+use super::support::uuid_v4;
 
 /// One webhook ready to go: the body bytes are fixed here and re-sent unchanged on retries.
 #[derive(Debug, Clone)]
@@ -21,29 +22,40 @@ pub(crate) struct Outbound {
     pub retry_on_429: bool,
 }
 
-/// Builds the requests for the events, skipping the kinds whose URL is not configured.
-pub(crate) fn outbound(cfg: &SandboxConfig, events: Vec<Event>) -> Vec<Outbound> {
+/// Builds the requests for the events, skipping the kinds whose URL is not configured. The
+/// bodies are rendered as `account` renders them (empty fields, timestamp precision, clock).
+pub(crate) fn outbound(
+    cfg: &SandboxConfig,
+    account: &GhlAccount,
+    events: Vec<Event>,
+) -> Vec<Outbound> {
     events
         .into_iter()
         .filter_map(|event| match event {
             Event::Marketplace { kind, contact } => cfg
                 .marketplace_webhook_url
                 .as_ref()
-                .map(|url| marketplace(cfg, url, kind, &contact)),
+                .map(|url| marketplace(cfg, account, url, kind, &contact)),
             Event::Workflow { contact } => cfg
                 .workflow_webhook_url
                 .as_ref()
-                .map(|url| workflow(cfg, url, &contact)),
+                .map(|url| workflow(cfg, account, url, &contact)),
         })
         .collect()
 }
 
-fn marketplace(cfg: &SandboxConfig, url: &str, kind: &str, contact: &GhlContact) -> Outbound {
+fn marketplace(
+    cfg: &SandboxConfig,
+    account: &GhlAccount,
+    url: &str,
+    kind: &str,
+    contact: &GhlContact,
+) -> Outbound {
     let webhook_id = uuid_v4();
-    let body = contact
-        .webhook_json(kind, &webhook_id, now_ms())
-        .to_string()
-        .into_bytes();
+    let mut body = contact.webhook_json(kind, &webhook_id, account.now_ms());
+    account.shape(&mut body);
+    body["timestamp"] = account.timestamp(account.now_ms()).into();
+    let body = body.to_string().into_bytes();
     // Signed over the exact bytes sent (§2.2): the receiver must verify the raw body.
     let sigs = sign_ghl(&body);
     let mut headers = vec![
@@ -64,7 +76,14 @@ fn marketplace(cfg: &SandboxConfig, url: &str, kind: &str, contact: &GhlContact)
     }
 }
 
-fn workflow(cfg: &SandboxConfig, url: &str, contact: &GhlContact) -> Outbound {
+fn workflow(
+    cfg: &SandboxConfig,
+    account: &GhlAccount,
+    url: &str,
+    contact: &GhlContact,
+) -> Outbound {
+    let mut body = workflow_json(cfg, contact);
+    account.shape(&mut body);
     let mut headers = vec![("content-type", "application/json".to_owned())];
     if let Some(secret) = &cfg.workflow_secret {
         headers.push(("authorization", format!("Bearer {secret}")));
@@ -75,7 +94,7 @@ fn workflow(cfg: &SandboxConfig, url: &str, contact: &GhlContact) -> Outbound {
         contact_id: contact.id.clone(),
         url: url.to_owned(),
         headers,
-        body: workflow_json(cfg, contact).to_string().into_bytes(),
+        body: body.to_string().into_bytes(),
         retry_on_429: false,
     }
 }

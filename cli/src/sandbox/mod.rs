@@ -24,6 +24,7 @@ mod client;
 mod command;
 mod drf;
 mod faults;
+mod ghl_account;
 mod ghl_admin;
 mod ghl_api;
 mod ghl_chaos;

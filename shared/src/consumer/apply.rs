@@ -13,7 +13,7 @@ use crate::consumer::Consumer;
 use crate::consumer::outcome::{Outcome, SkipReason};
 use crate::consumer::target::{Policy, Target, target};
 use crate::contact::{Contact, ContactKey, PhoneError, normalize_phone, source_hash};
-use crate::job::{GhlContactJob, GhlTrigger, Origin, SyncJob};
+use crate::job::{GhlContactJob, GhlTrigger, JobVersion, Origin, SyncJob};
 use crate::rules::{Membership, OnTagRemoved};
 use crate::store::{ContactState, JobClaim, Lease};
 
@@ -138,6 +138,7 @@ impl Consumer {
                 let state = ContactState {
                     read_at_ms: Some(read_at_ms),
                     source_hash: Some(source_hash(&contact, &self.rules_fingerprint)),
+                    webhook_ms: newest_webhook(j, &state),
                     ..state
                 };
                 let wanted = self.rules.membership_for(&contact.tags);
@@ -236,9 +237,8 @@ impl Consumer {
                     buckets: target.buckets,
                     tags: target.tags,
                     updated_at_ms: None,
-                    read_at_ms: state.read_at_ms,
-                    source_hash: state.source_hash.clone(),
                     do_not_call: contact.do_not_call,
+                    ..state
                 };
                 (
                     Outcome::Synced {
@@ -254,15 +254,21 @@ impl Consumer {
     }
 
     /// The contact was deleted in the source. Nothing is ever deleted in CallTools; with
-    /// `remove_from_bucket` it leaves the rule buckets, as if its tags had been removed.
+    /// `remove_from_bucket` it leaves the rule buckets, as if its tags had been removed. Its
+    /// source hash is forgotten either way: a contact GHL restores (or shows again) unchanged
+    /// must look changed to the backfill, or nothing would ever put it back.
     async fn contact_gone(&self, state: ContactState) -> (Outcome, Option<ContactState>) {
+        let forgotten = state.source_hash.is_some().then(|| ContactState {
+            source_hash: None,
+            ..state.clone()
+        });
         let Some(id) = state.calltools_id else {
-            return (Outcome::Skipped(SkipReason::Deleted), None);
+            return (Outcome::Skipped(SkipReason::Deleted), forgotten);
         };
         if self.rules.on_tag_removed == OnTagRemoved::Keep
             || (state.buckets.is_empty() && state.tags.is_empty())
         {
-            return (Outcome::Skipped(SkipReason::Deleted), None);
+            return (Outcome::Skipped(SkipReason::Deleted), forgotten);
         }
         let change = MembershipChange {
             remove_buckets: state.buckets.clone(),
@@ -276,6 +282,7 @@ impl Consumer {
                     buckets: BTreeSet::new(),
                     tags: BTreeSet::new(),
                     sink_hash: None,
+                    source_hash: None,
                     ..state
                 };
                 (
@@ -310,15 +317,31 @@ fn is_older(candidate: Option<i64>, applied: Option<i64>) -> bool {
     matches!((candidate, applied), (Some(c), Some(a)) if c < a)
 }
 
-/// Whether the saved state alone settles the job: a version older than the one applied is
-/// stale; a job that arrived before the last source read is covered by it (GHL sends a webhook
-/// after the change, so a read that started later saw it; deletes are never read).
+/// Whether the saved state alone settles the job: a version older than the one applied *on the
+/// same clock* is stale (a webhook `timestamp` against the last applied webhook's, a backfill
+/// snapshot's `dateUpdated` against the last applied read's); a job that arrived before the last
+/// source read is covered by it (GHL sends a webhook after the change, so a read that started
+/// later saw it; deletes are never read). Equal versions are never stale: GHL stamps webhooks in
+/// whole seconds, so two changes in one second carry the same `timestamp`, and both are read.
 fn settled_by_state(j: &GhlContactJob, state: &ContactState) -> Option<SkipReason> {
-    if is_older(j.version_ms, state.version_ms) {
+    let stale = match j.version() {
+        Some(JobVersion::WebhookSent(ms)) => is_older(Some(ms), state.webhook_ms),
+        Some(JobVersion::DateUpdated(ms)) => is_older(Some(ms), state.version_ms),
+        None => false,
+    };
+    if stale {
         return Some(SkipReason::Stale);
     }
     (j.trigger != GhlTrigger::ContactDelete && is_covered(j.received_at_ms, state.read_at_ms))
         .then_some(SkipReason::Covered)
+}
+
+/// The webhook timestamp to remember once this job's read is applied: the newest seen.
+fn newest_webhook(j: &GhlContactJob, state: &ContactState) -> Option<i64> {
+    match j.version() {
+        Some(JobVersion::WebhookSent(ms)) => Some(state.webhook_ms.map_or(ms, |w| w.max(ms))),
+        _ => state.webhook_ms,
+    }
 }
 
 fn is_covered(received_at_ms: i64, read_at_ms: Option<i64>) -> bool {
@@ -370,6 +393,94 @@ mod tests {
         assert!(!is_covered(10_000, Some(9_000)));
         assert!(!is_covered(10_000, None), "never read");
         assert!(!is_covered(i64::MAX, Some(i64::MAX)), "no overflow");
+    }
+
+    fn job(trigger: GhlTrigger, version_ms: Option<i64>) -> GhlContactJob {
+        GhlContactJob {
+            job_id: "j".into(),
+            location_id: "L".into(),
+            contact_id: "C".into(),
+            trigger,
+            version_ms,
+            received_at_ms: 0,
+            payload: String::new(),
+        }
+    }
+
+    /// Applied: a read whose `dateUpdated` was 10.400 s, from a webhook stamped 10 s.
+    fn applied() -> ContactState {
+        ContactState {
+            version_ms: Some(10_400),
+            webhook_ms: Some(10_000),
+            ..ContactState::default()
+        }
+    }
+
+    #[test]
+    fn a_webhook_in_the_same_second_as_the_applied_one_is_read_not_skipped() {
+        let second = job(GhlTrigger::ContactUpdate, Some(10_000));
+        assert_eq!(settled_by_state(&second, &applied()), None);
+    }
+
+    #[test]
+    fn a_webhook_sent_before_the_applied_one_is_stale() {
+        let older = job(GhlTrigger::ContactTagUpdate, Some(9_000));
+        assert_eq!(
+            settled_by_state(&older, &applied()),
+            Some(SkipReason::Stale)
+        );
+    }
+
+    #[test]
+    fn a_webhook_is_never_compared_with_date_updated() {
+        let only_reads = ContactState {
+            version_ms: Some(50_000),
+            ..ContactState::default()
+        };
+        let webhook = job(GhlTrigger::ContactUpdate, Some(10_000));
+        assert_eq!(settled_by_state(&webhook, &only_reads), None);
+    }
+
+    #[test]
+    fn a_backfill_snapshot_is_compared_with_date_updated_only() {
+        let snapshot_before = job(GhlTrigger::Backfill, Some(10_399));
+        assert_eq!(
+            settled_by_state(&snapshot_before, &applied()),
+            Some(SkipReason::Stale)
+        );
+        let snapshot_same = job(GhlTrigger::Backfill, Some(10_400));
+        assert_eq!(settled_by_state(&snapshot_same, &applied()), None);
+        let webhooks_only_later = ContactState {
+            version_ms: Some(5_000),
+            webhook_ms: Some(99_000),
+            ..ContactState::default()
+        };
+        let snapshot = job(GhlTrigger::Backfill, Some(6_000));
+        assert_eq!(settled_by_state(&snapshot, &webhooks_only_later), None);
+    }
+
+    #[test]
+    fn the_newest_webhook_timestamp_is_remembered_and_a_backfill_leaves_it() {
+        let state = applied();
+        assert_eq!(
+            newest_webhook(&job(GhlTrigger::ContactUpdate, Some(11_000)), &state),
+            Some(11_000)
+        );
+        assert_eq!(
+            newest_webhook(&job(GhlTrigger::ContactUpdate, Some(9_000)), &state),
+            Some(10_000)
+        );
+        assert_eq!(
+            newest_webhook(&job(GhlTrigger::Backfill, Some(20_000)), &state),
+            Some(10_000)
+        );
+        assert_eq!(
+            newest_webhook(
+                &job(GhlTrigger::ContactCreate, Some(1)),
+                &ContactState::default()
+            ),
+            Some(1)
+        );
     }
 
     #[test]

@@ -11,6 +11,7 @@ use serde::Deserialize;
 use crate::contact::Contact;
 use crate::ghl::auth::{AccessToken, StaticToken};
 use crate::ghl::dnd::{DndSettings, do_not_call};
+use crate::ghl::read_refusal::{ReadRefusal, read_refusal};
 use crate::ghl::search::{SearchPage, SearchQuery, parse_page};
 use crate::ghl::webhook::parse_iso_ms;
 use crate::remote::{RemoteError, retry_after};
@@ -22,7 +23,8 @@ pub const API_VERSION: &str = "2021-07-28";
 /// The part of the GHL API the consumer needs.
 #[async_trait]
 pub trait GhlApi: Send + Sync {
-    /// The contact as GHL has it now; `None` when GHL says it does not exist (deleted).
+    /// The contact as GHL has it now; `None` when GHL says definitely that it does not exist
+    /// (deleted; see [`crate::ghl::read_refusal`]). Any other refusal is an error.
     async fn get_contact(&self, contact_id: &str) -> Result<Option<Contact>, RemoteError>;
     /// One page of `POST /contacts/search`.
     async fn search_contacts(&self, query: &SearchQuery) -> Result<SearchPage, RemoteError>;
@@ -77,7 +79,7 @@ pub(crate) struct ContactJson {
     last_name: Option<String>,
     email: Option<String>,
     phone: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     tags: Vec<String>,
     date_updated: Option<String>,
     date_added: Option<String>,
@@ -103,6 +105,16 @@ impl ContactJson {
             do_not_call: do_not_call(self.dnd, self.dnd_settings.as_ref()),
         }
     }
+}
+
+/// GHL writes `null` for an empty list as for an empty text (research, corrections of
+/// 2026-12-04, "Nulls"); `#[serde(default)]` alone only covers a missing key.
+fn null_as_empty<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
 }
 
 /// A 200 whose body could not be read: GHL changed shape, retrying will not help.
@@ -170,8 +182,20 @@ impl GhlApi for GhlClient {
                     .map_err(|e| unreadable(format!("unreadable contact: {e}"), &text))?;
                 Ok(Some(env.contact.into_contact()))
             }
-            // GHL answers a deleted or unknown id with one of these (research §3.1).
-            400 | 404 | 422 => Ok(None),
+            400 | 404 | 422 => {
+                let refusal = read_refusal(status, wait, &text);
+                let meaning = match &refusal {
+                    ReadRefusal::NotFound => "not_found",
+                    ReadRefusal::Failed(e) if e.is_transient() => "transient",
+                    ReadRefusal::Failed(_) => "permanent",
+                };
+                metrics::counter!("ghl_contact_read_refused", "status" => status.to_string(), "meaning" => meaning)
+                    .increment(1);
+                match refusal {
+                    ReadRefusal::NotFound => Ok(None),
+                    ReadRefusal::Failed(e) => Err(e),
+                }
+            }
             _ => Err(RemoteError::from_status(SERVICE, status, wait, &text)),
         }
     }
@@ -207,4 +231,27 @@ fn interval_hint(headers: &reqwest::header::HeaderMap) -> Option<std::time::Dura
         .parse()
         .ok()?;
     Some(std::time::Duration::from_millis(ms))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_contact_with_null_fields_reads_them_as_absent() {
+        let env: ContactEnvelope = serde_json::from_str(
+            r#"{"contact": {"id": "c1", "firstName": null, "lastName": null, "email": null,
+                "phone": null, "tags": null, "dateUpdated": null, "dateAdded": null,
+                "companyName": null, "customFields": null}}"#,
+        )
+        .unwrap();
+        assert_eq!(env.contact.id.as_deref(), Some("c1"));
+        assert_eq!(env.contact.into_contact(), Contact::default());
+    }
+
+    #[test]
+    fn a_contact_without_those_keys_reads_the_same() {
+        let env: ContactEnvelope = serde_json::from_str(r#"{"contact": {"id": "c1"}}"#).unwrap();
+        assert_eq!(env.contact.into_contact(), Contact::default());
+    }
 }

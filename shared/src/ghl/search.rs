@@ -2,11 +2,14 @@
 //! 500 at a time. Where GHL puts the next-page cursor is not confirmed, so it is looked for in
 //! every place seen in the wild, and built from the last contact as a last resort.
 
+use std::collections::BTreeSet;
+
 use serde_json::{Value, json};
 
 use crate::contact::Contact;
 use crate::ghl::client::ContactJson;
 use crate::ghl::webhook::parse_iso_ms;
+use crate::rules::normalize_tag;
 
 /// The most contacts one search page returns.
 pub const MAX_PAGE_LIMIT: u32 = 500;
@@ -57,11 +60,20 @@ impl SearchQuery {
     }
 }
 
-/// The filter for contacts carrying any of `tags`.
+/// The filter for contacts carrying any of `tags`, however they are written. GHL keeps tags
+/// lower-case, its search compares them case-sensitively, and its search doc lists only `eq`,
+/// `not_eq`, `exists` and `not_exists` for `tags` (research, corrections of 2026-12-04, "Tag
+/// search operators"): so each tag is searched normalised ([`normalize_tag`]: trimmed,
+/// lower-cased) with `eq`, and two spellings of one tag are one filter.
 pub fn any_tag_filter(tags: &[String]) -> Option<Value> {
-    let each: Vec<Value> = tags
+    let normalised: BTreeSet<String> = tags
         .iter()
-        .map(|t| json!({"field": "tags", "operator": "contains", "value": t}))
+        .map(|t| normalize_tag(t))
+        .filter(|t| !t.is_empty())
+        .collect();
+    let each: Vec<Value> = normalised
+        .into_iter()
+        .map(|t| json!({"field": "tags", "operator": "eq", "value": t}))
         .collect();
     match each.len() {
         0 => None,
@@ -159,8 +171,35 @@ mod tests {
         assert_eq!(
             q.body(),
             json!({"locationId": "loc", "pageLimit": 500,
-                   "filters": [{"field": "tags", "operator": "contains", "value": "cold lead"}],
+                   "filters": [{"field": "tags", "operator": "eq", "value": "cold lead"}],
                    "searchAfter": [1, "x"]})
+        );
+    }
+
+    #[test]
+    fn a_tag_is_searched_lower_cased_with_the_documented_operator() {
+        let f = any_tag_filter(&[" Cold  Lead ".into()]).unwrap();
+        assert_eq!(
+            f,
+            json!({"field": "tags", "operator": "eq", "value": "cold lead"})
+        );
+        let same = any_tag_filter(&["Cold Lead".into(), "cold lead".into()]).unwrap();
+        assert_eq!(same, f, "two spellings of one tag are one filter");
+    }
+
+    #[test]
+    fn a_search_page_with_null_fields_reads_them_as_absent() {
+        let body = json!({"contacts": [{"id": "c1", "firstName": null, "lastName": null,
+            "email": null, "phone": null, "tags": null, "dateAdded": "2026-01-01T00:00:00.000Z",
+            "dateUpdated": null, "searchAfter": null}], "total": 1, "traceId": "t"});
+        let page = parse_page(&body, 500).unwrap();
+        assert_eq!(page.contacts[0].id, "c1");
+        assert!(page.contacts[0].contact.tags.is_empty());
+        assert_eq!(page.contacts[0].contact.email, None);
+        assert_eq!(
+            page.contacts[0].contact.version_ms,
+            Some(1_767_225_600_000),
+            "dateAdded stands in for a null dateUpdated"
         );
     }
 

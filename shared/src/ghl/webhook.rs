@@ -244,6 +244,21 @@ mod tests {
     }
 
     #[test]
+    fn null_fields_in_webhook_bodies_read_as_absent() {
+        let body = br#"{"type":"ContactUpdate","locationId":"L1","id":"C1","tags":null,"email":null,
+            "phone":null,"firstName":null,"name":null,"dnd":null,"timestamp":null,"webhookId":null}"#;
+        let MarketplaceEvent::Contact(e) = parse_marketplace(body).unwrap() else {
+            panic!("contact event expected")
+        };
+        assert_eq!((e.webhook_id, e.timestamp_ms), (None, None));
+        let wf = parse_workflow(
+            br#"{"contact_id":"C1","first_name":null,"tags":null,"location":null,"locationId":"L1","customData":null}"#,
+        )
+        .unwrap();
+        assert_eq!(wf.location_id.as_deref(), Some("L1"));
+    }
+
+    #[test]
     fn all_five_contact_event_types_are_acted_on() {
         for t in [
             "ContactCreate",

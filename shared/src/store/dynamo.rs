@@ -144,6 +144,8 @@ fn get_ns(item: &Item, name: &str) -> BTreeSet<i64> {
 pub(super) fn state_from(item: &Item) -> ContactState {
     ContactState {
         version_ms: get_n(item, "version_ms"),
+        // Absent in items saved before webhook timestamps were kept apart: no webhook guard.
+        webhook_ms: get_n(item, "webhook_ms"),
         calltools_id: get_n(item, "calltools_id"),
         sink_hash: get_s(item, "sink_hash").map(str::to_string),
         buckets: get_ns(item, "ct_buckets"),
@@ -196,9 +198,10 @@ fn id_set(ids: &BTreeSet<i64>) -> Option<AttributeValue> {
 fn state_attributes(
     k: &ContactKey,
     state: &ContactState,
-) -> [(&'static str, Option<AttributeValue>); 10] {
+) -> [(&'static str, Option<AttributeValue>); 11] {
     [
         ("version_ms", state.version_ms.map(n)),
+        ("webhook_ms", state.webhook_ms.map(n)),
         ("calltools_id", state.calltools_id.map(n)),
         ("sink_hash", state.sink_hash.clone().map(s)),
         ("ct_buckets", id_set(&state.buckets)),

@@ -37,8 +37,15 @@ pub struct StoreError(pub String);
 /// What leadsync last applied for one contact.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ContactState {
-    /// Source version (GHL `dateUpdated`, epoch ms) of the state last applied.
+    /// GHL's `dateUpdated` (its database's clock, epoch ms, millisecond precision) of the contact
+    /// read last applied. Compared only with other `dateUpdated`s: a later read's, a backfill
+    /// snapshot's.
     pub version_ms: Option<i64>,
+    /// The Marketplace webhook `timestamp` (GHL's sender clock, epoch ms; whole seconds in GHL's
+    /// documented example) of the newest webhook whose job read and applied the contact.
+    /// Compared only with other webhooks' timestamps: the two clocks differ, and a webhook stamped
+    /// in the same second as an applied read's `dateUpdated` may carry a later change.
+    pub webhook_ms: Option<i64>,
     pub calltools_id: Option<i64>,
     /// Hash of the last CallTools write; the same hash means the call can be skipped.
     pub sink_hash: Option<String>,

@@ -6,6 +6,7 @@ mod calltools_modes;
 mod calltools_writes;
 mod faults;
 mod ghl;
+mod ghl_account;
 mod ghl_search;
 mod lifecycle;
 mod meta;
