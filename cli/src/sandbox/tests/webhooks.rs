@@ -6,7 +6,7 @@ use aws_lc_rs::signature::{ED25519, RSA_PKCS1_2048_8192_SHA256, UnparsedPublicKe
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use reqwest::Method;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::super::keys::{ED25519_PUBLIC_PEM, RSA_PUBLIC_PEM, pem_to_der};
 use super::*;
@@ -61,7 +61,7 @@ async fn contact_create_is_flat_signed_and_has_no_date_updated() {
     assert_eq!(p["locationId"], "sandboxLocation00001");
     assert_eq!(p["name"], "Ada Lovelace");
     assert_eq!(p["phone"], PHONE);
-    assert_eq!(p["tags"], json!([]));
+    assert_eq!(p["tags"], Value::Null, "GHL sends null for an empty field");
     assert_eq!(p["dnd"], false);
     assert_eq!(p["customFields"][0]["value"], "XYZ");
     assert_eq!(p["dateAdded"], c["dateAdded"]);
@@ -270,7 +270,10 @@ async fn the_workflow_fires_once_when_the_trigger_tag_is_added() {
     let p = hit.json();
     assert_eq!(p["contact_id"], id);
     assert_eq!(p["full_name"], "Ada Lovelace");
-    assert_eq!(p["tags"], "vip,Cold Lead", "a comma-separated string");
+    assert_eq!(
+        p["tags"], "vip,cold lead",
+        "a comma-separated string, lower-cased as GHL keeps tags"
+    );
     assert_eq!(p["location"]["id"], "sandboxLocation00001");
     assert!(p["workflow"]["id"].is_string());
     assert_eq!(p["customData"], json!({}));
