@@ -6,6 +6,7 @@ mod bad_input;
 mod batches;
 mod dlq;
 mod failures;
+mod ingress_truth;
 mod meta;
 mod meta_backfill;
 mod oauth;
