@@ -22,7 +22,7 @@ use crate::ghl::auth::{GhlTokenEndpoint, OAuthSettings, OAuthToken};
 use crate::ghl::client::GhlClient;
 use crate::ghl::verify::{GhlVerifier, KeyError};
 use crate::ingress::meta::MetaIngress;
-use crate::ingress::{Ingress, IngressSettings};
+use crate::ingress::{Ingress, IngressSettings, TimeLimits};
 use crate::meta::Channel;
 use crate::meta::graph::GraphClient;
 use crate::meta::verify::MetaVerifier;
@@ -65,16 +65,21 @@ pub fn http_client(timeout: Duration) -> Result<reqwest::Client, BuildError> {
         .map_err(|e| BuildError::Http(e.to_string()))
 }
 
-/// How long one AWS call of ingress may take, attempts included.
-pub const INGRESS_AWS_CALL_BUDGET: Duration = Duration::from_millis(2_500);
+/// How long ingress may wait on AWS: one call, its attempts included, and all of a request's
+/// calls together. The total stays inside Meta's 5 s and GHL's 10 s wait for an answer and the
+/// function's 10 s `Timeout` (template.yaml), with room for verification and a cold start.
+pub const INGRESS_TIME_LIMITS: TimeLimits = TimeLimits {
+    per_call: Duration::from_millis(2_500),
+    total: Duration::from_secs(4),
+};
 
 pub fn build_ingress(cfg: &Config, aws: &SdkConfig) -> Result<Ingress, BuildError> {
     let verifier =
         GhlVerifier::from_pem(&cfg.ghl.ed25519_public_key_pem, &cfg.ghl.rsa_public_key_pem)?;
-    // GHL waits 10 s for an answer and retries only a 429: each AWS call gets a budget (its
-    // retries included) so that even three slow ones end in a 429 GHL retries, not a timeout.
+    // GHL retries only a 429: a slow AWS call must end in one, never in a timeout. Ingress holds
+    // each call to its share of the request's time; the SDK's own limit stops its retries too.
     let timeouts = TimeoutConfig::builder()
-        .operation_timeout(INGRESS_AWS_CALL_BUDGET)
+        .operation_timeout(INGRESS_TIME_LIMITS.per_call)
         .build();
     let sqs = aws_sdk_sqs::Client::from_conf(
         aws_sdk_sqs::config::Builder::from(aws)
@@ -100,6 +105,7 @@ pub fn build_ingress(cfg: &Config, aws: &SdkConfig) -> Result<Ingress, BuildErro
                 verifier: MetaVerifier::new(secret),
                 verify_token: cfg.meta.verify_token.value().cloned(),
             }),
+            time_limits: INGRESS_TIME_LIMITS,
         },
         verifier,
         Arc::new(queue),

@@ -1,6 +1,6 @@
 //! In-memory adapters of the queue, webhook-ledger and event-log ports, for the in-process benchmark and
 //! for tests that exercise a handler without AWS. They keep the same semantics as the real
-//! adapters (a replayed webhook id is refused; a retryable id is let in once more).
+//! adapters (a webhook id whose job is queued is a duplicate; one whose job is not is let in).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -63,8 +63,8 @@ impl JobQueue for MemoryQueue {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Seen {
+    Pending { received_at_ms: i64 },
     Accepted { received_at_ms: i64 },
-    Retry,
 }
 
 #[derive(Default)]
@@ -90,33 +90,40 @@ impl WebhookLedger for MemoryLedger {
                 Seen::Accepted { received_at_ms } => Ok(WebhookClaim::Replayed {
                     first_received_at_ms: Some(received_at_ms),
                 }),
-                Seen::Retry => {
-                    e.insert(Seen::Accepted { received_at_ms });
+                Seen::Pending { .. } => {
+                    e.insert(Seen::Pending { received_at_ms });
                     Ok(WebhookClaim::New)
                 }
             },
             std::collections::hash_map::Entry::Vacant(e) => {
-                e.insert(Seen::Accepted { received_at_ms });
+                e.insert(Seen::Pending { received_at_ms });
                 Ok(WebhookClaim::New)
             }
         }
     }
 
-    async fn allow_retry(&self, source: &str, webhook_id: &str) -> Result<(), StoreError> {
-        self.seen
+    async fn mark_queued(&self, source: &str, webhook_id: &str) -> Result<(), StoreError> {
+        let mut seen = self
+            .seen
             .lock()
-            .map_err(|_| StoreError("poisoned".into()))?
-            .insert(format!("{source}#{webhook_id}"), Seen::Retry);
+            .map_err(|_| StoreError("poisoned".into()))?;
+        let entry = seen
+            .entry(format!("{source}#{webhook_id}"))
+            .or_insert(Seen::Pending { received_at_ms: 0 });
+        if let Seen::Pending { received_at_ms } = *entry {
+            *entry = Seen::Accepted { received_at_ms };
+        }
         Ok(())
     }
 
     async fn retry_allowed(&self, source: &str, webhook_id: &str) -> Result<bool, StoreError> {
-        Ok(self
-            .seen
-            .lock()
-            .map_err(|_| StoreError("poisoned".into()))?
-            .get(&format!("{source}#{webhook_id}"))
-            == Some(&Seen::Retry))
+        Ok(matches!(
+            self.seen
+                .lock()
+                .map_err(|_| StoreError("poisoned".into()))?
+                .get(&format!("{source}#{webhook_id}")),
+            Some(Seen::Pending { .. })
+        ))
     }
 }
 

@@ -34,6 +34,7 @@ fn ingress(queue: Arc<MemoryQueue>, ledger: Arc<MemoryLedger>) -> Ingress {
                 verifier: MetaVerifier::new(&Secret::new("sandbox-meta-app-secret")),
                 verify_token: Some(Secret::new("sandbox-meta-verify-token")),
             }),
+            time_limits: leadsync::app::INGRESS_TIME_LIMITS,
         },
         GhlVerifier::from_pem(ED25519_PUBLIC, RSA_PUBLIC).expect("sandbox keys parse"),
         queue,
@@ -84,23 +85,16 @@ async fn the_marketplace_fixtures_are_enqueued_as_one_job_each() {
 }
 
 #[tokio::test]
-async fn the_workflow_fixture_is_enqueued_and_a_repeat_gets_the_same_job_id() {
+async fn the_workflow_fixture_is_enqueued_as_a_workflow_job() {
     let queue = Arc::new(MemoryQueue::default());
     let ingress = ingress(queue.clone(), Arc::new(MemoryLedger::default()));
     let fixture = include_str!("../../events/apigw-ghl-workflow.json");
-    let (status, first) = invoke(&ingress, fixture).await;
-    assert_eq!(status, 202, "{first}");
-    let (_, second) = invoke(&ingress, fixture).await;
-    assert_eq!(
-        first["job_id"], second["job_id"],
-        "identical deliveries are one job for the consumer"
-    );
-    let jobs = queue.jobs();
-    let SyncJob::GhlContact(j) = &jobs[0] else {
-        panic!("a GHL job")
-    };
-    assert_eq!(j.trigger, GhlTrigger::Workflow);
-    assert_eq!(j.version_ms, None);
+    let (status, answer) = invoke(&ingress, fixture).await;
+    assert_eq!(status, 202, "{answer}");
+    let job = the_job(&queue);
+    assert_eq!(answer["job_id"], job.job_id.as_str());
+    assert_eq!(job.trigger, GhlTrigger::Workflow);
+    assert_eq!(job.version_ms, None);
 }
 
 #[tokio::test]

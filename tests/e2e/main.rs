@@ -8,6 +8,7 @@ mod dlq;
 mod dnd;
 mod failures;
 mod ghl_truth;
+mod ingress_truth;
 mod meta;
 mod meta_backfill;
 mod meta_subscription;

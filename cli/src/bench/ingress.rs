@@ -273,6 +273,7 @@ fn fresh_ingress() -> Result<(Ingress, Arc<MemoryQueue>, Arc<CountingEventLog>)>
             workflow_secret: None,
             default_location_id: None,
             meta: None,
+            time_limits: leadsync::app::INGRESS_TIME_LIMITS,
         },
         GhlVerifier::from_pem(keys::ED25519_PUBLIC_PEM, keys::RSA_PUBLIC_PEM)?,
         queue.clone(),

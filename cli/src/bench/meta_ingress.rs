@@ -127,6 +127,7 @@ fn ingress(played: &SandboxConfig) -> Result<(Ingress, Arc<MemoryQueue>)> {
                 verifier: MetaVerifier::new(&Secret::new(played.meta_app_secret.clone())),
                 verify_token: None,
             }),
+            time_limits: leadsync::app::INGRESS_TIME_LIMITS,
         },
         GhlVerifier::from_pem(keys::ED25519_PUBLIC_PEM, keys::RSA_PUBLIC_PEM)?,
         queue.clone(),

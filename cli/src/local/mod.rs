@@ -4,6 +4,7 @@
 //! are the ones the Lambdas run; only the configuration differs.
 
 pub mod apigw;
+pub mod aws_link;
 pub mod esm;
 pub mod lambda_api;
 pub mod metrics;
@@ -24,6 +25,7 @@ use tokio::net::TcpListener;
 
 use crate::sandbox::{self, DuplicateMode, Sandbox, SandboxConfig};
 use apigw::HttpApi;
+use aws_link::AwsLink;
 use esm::EventSourceMapping;
 use lambda_api::{LambdaApi, LocalBackfill};
 use metrics::LocalMetrics;
@@ -81,6 +83,8 @@ pub struct Stack {
     pub config: Config,
     pub sandbox: Option<Sandbox>,
     pub api: HttpApi,
+    /// Ingress reaches AWS through this link, which tests can cut.
+    pub ingress_link: AwsLink,
     /// The Lambda Invoke API for the backfill; `None` when it cannot be configured (no
     /// `GHL_LOCATION_ID` for a real GHL account).
     pub lambda: Option<LambdaApi>,
@@ -231,7 +235,9 @@ impl Stack {
             &resources.metrics_namespace,
             &resources.metrics_service,
         ));
-        let ingress = Arc::new(leadsync::app::build_ingress(&config, &aws)?);
+        let ingress_link = AwsLink::start(&moto_url).await?;
+        let ingress_aws = moto_sdk_config(&ingress_link.url).await;
+        let ingress = Arc::new(leadsync::app::build_ingress(&config, &ingress_aws)?);
         let consumer = Arc::new(leadsync::app::build_consumer(&config, &aws)?);
         let api = apigw::serve(listener, ingress, resources.routes.clone(), metrics.clone())?;
         let lambda = match leadsync::app::build_backfill(&config, &aws) {
@@ -264,6 +270,7 @@ impl Stack {
             config,
             sandbox,
             api,
+            ingress_link,
             lambda,
             metrics,
             esm,

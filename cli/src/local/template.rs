@@ -433,6 +433,21 @@ mod tests {
     }
 
     #[test]
+    fn the_ingress_time_limits_leave_half_the_function_timeout_spare() {
+        // GHL waits as long as the function may run (10 s) and retries only a 429: ingress must
+        // answer on its own, with room for a cold start and verification, before either ends.
+        let timeout = template().doc["Resources"]["IngressFunction"]["Properties"]["Timeout"]
+            .as_u64()
+            .expect("IngressFunction sets its Timeout");
+        let limits = leadsync::app::INGRESS_TIME_LIMITS;
+        assert!(
+            limits.total * 2 <= std::time::Duration::from_secs(timeout),
+            "{limits:?} against a {timeout} s timeout"
+        );
+        assert!(limits.per_call < limits.total);
+    }
+
+    #[test]
     fn resolves_the_intrinsics_the_resources_use() {
         let t = template();
         let sub: Value = serde_yaml::from_str("!Sub ${AWS::StackName}-state").unwrap();

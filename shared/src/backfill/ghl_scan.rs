@@ -77,13 +77,11 @@ impl Scan for GhlScan {
             .into_iter()
             .map(|f| {
                 let version = f.contact.version_ms.unwrap_or(0);
+                let fingerprint = source_hash(&f.contact, &self.rules_fingerprint);
                 Candidate {
                     key: ContactKey::ghl(location, &f.id),
-                    fingerprint: source_hash(&f.contact, &self.rules_fingerprint),
                     job: SyncJob::GhlContact(GhlContactJob {
-                        // The same contact at the same version is the same job, however often
-                        // a resumed run sends it.
-                        job_id: format!("bf:{location}:{}:{version}", f.id),
+                        job_id: backfill_job_id(location, &f.id, version, &fingerprint),
                         location_id: location.clone(),
                         contact_id: f.id,
                         trigger: GhlTrigger::Backfill,
@@ -91,6 +89,7 @@ impl Scan for GhlScan {
                         received_at_ms: now,
                         payload: String::new(),
                     }),
+                    fingerprint,
                 }
             })
             .collect::<Vec<_>>();
@@ -119,4 +118,12 @@ impl Scan for GhlScan {
             .map(|c| c.job)
             .collect())
     }
+}
+
+/// The same contact, in the same state, under the same rules is the same job, however often a
+/// resumed run sends it. The fingerprint ([`source_hash`]: the fields leadsync reads and the
+/// rules' fingerprint) is part of it, so a rules change — or a change GHL made without moving
+/// `dateUpdated`, such as DND — is a new job, not a duplicate of the one applied before it.
+fn backfill_job_id(location: &str, contact_id: &str, version_ms: i64, fingerprint: &str) -> String {
+    format!("bf:{location}:{contact_id}:{version_ms}:{fingerprint}")
 }

@@ -170,6 +170,10 @@ struct World {
 }
 
 fn world(contacts: Vec<Found>) -> World {
+    world_with_rules(contacts, Rules::default_rules())
+}
+
+fn world_with_rules(contacts: Vec<Found>, rules: Rules) -> World {
     let ghl = Arc::new(FakeGhl::new(contacts));
     let states = Arc::new(States::default());
     let queue = Arc::new(MemoryQueue::default());
@@ -179,7 +183,7 @@ fn world(contacts: Vec<Found>) -> World {
         states.clone(),
         queue.clone(),
         checkpoints.clone(),
-        Rules::default_rules(),
+        rules,
         BackfillSettings {
             location_id: LOC.into(),
             page_limit: 5,
@@ -240,8 +244,49 @@ async fn only_missing_and_changed_contacts_become_jobs_carrying_their_version() 
     };
     assert_eq!(job.trigger, GhlTrigger::Backfill);
     assert_eq!(job.version_ms, Some(1_003));
-    assert_eq!(job.job_id, "bf:loc:c003:1003");
+    assert_eq!(
+        job.job_id,
+        format!(
+            "bf:loc:c003:1003:{}",
+            source_hash(&w.ghl.contacts[3].contact, &fp)
+        )
+    );
     assert_eq!(w.ghl.calls(), 3, "ceil(12 / 5) search calls");
+}
+
+#[tokio::test]
+async fn a_rules_change_makes_a_new_job_for_a_contact_at_the_same_version() {
+    // GIVEN a contact the backfill already sent under the default rules
+    let before = world(vec![contact(1)]);
+    finished(
+        before
+            .backfill
+            .handle(&Request::default(), later())
+            .await
+            .unwrap(),
+    );
+    // WHEN the rules change and the backfill sends it again, unchanged in GHL
+    let rules = Rules::from_json(
+        r#"[{"tag":"cold lead","bucket_id":7}]"#,
+        crate::rules::OnTagRemoved::RemoveFromBucket,
+    )
+    .unwrap();
+    let after = world_with_rules(vec![contact(1)], rules);
+    finished(
+        after
+            .backfill
+            .handle(&Request::default(), later())
+            .await
+            .unwrap(),
+    );
+    // THEN its job id differs, so the consumer applies it instead of dropping a duplicate
+    let id = |w: &World| w.queue.jobs()[0].id().to_string();
+    assert!(
+        id(&before).starts_with("bf:loc:c001:1001:"),
+        "{}",
+        id(&before)
+    );
+    assert_ne!(id(&before), id(&after));
 }
 
 #[tokio::test]

@@ -1,16 +1,24 @@
 //! The two GoHighLevel routes.
 //!
 //! Replay protection for Marketplace webhooks: the `timestamp` must be within the tolerance
-//! (default 5 minutes, either side) and the `webhookId` must be new. One exception keeps GHL's
-//! retries working: when we answered a delivery 429, its id is marked retryable, and the retry
-//! — which can arrive up to ~70 minutes later carrying the original timestamp — is accepted once.
+//! (default 5 minutes, either side) and the `webhookId` must not belong to a job already on the
+//! queue. The id is recorded `PENDING` when a delivery arrives and `ACCEPTED` only once its job
+//! is on the queue, so a delivery we answered 429 (or that was cut short) leaves its id open:
+//! GHL's retry — which can arrive up to ~70 minutes later with the original timestamp — is
+//! recognised as ours and enqueued, and nothing has to be written after a failure for that.
+//!
+//! Job ids ([`marketplace_job_id`], [`workflow_job_id`]) collapse GHL's retry of one delivery
+//! and never a later change that happens to send the same bytes.
 
 use ::http::HeaderName;
 use aws_lc_rs::digest;
 
 use crate::clock::now_ms;
 use crate::contact::ContactKey;
-use crate::ghl::webhook::{MarketplaceEvent, parse_marketplace, parse_workflow};
+use crate::ghl::webhook::{
+    MarketplaceContactEvent, MarketplaceEvent, parse_marketplace, parse_workflow,
+};
+use crate::ingress::budget::Budget;
 use crate::ingress::{Answer, Ingress, Rejection};
 use crate::job::{GhlContactJob, GhlTrigger, SyncJob};
 use crate::store::WebhookClaim;
@@ -43,12 +51,16 @@ impl Ingress {
                 );
             }
         };
+        let budget = self.settings.time_limits.start();
         let now = now_ms();
         if let Some(ts) = event.timestamp_ms {
             let tolerance = self.settings.timestamp_tolerance.as_millis() as i64;
             if (now - ts).abs() > tolerance {
                 let retry_of_ours = match &event.webhook_id {
-                    Some(id) => match self.ledger.retry_allowed(SOURCE, id).await {
+                    Some(id) => match budget
+                        .call("webhook_retry_check", self.ledger.retry_allowed(SOURCE, id))
+                        .await
+                    {
                         Ok(allowed) => allowed,
                         Err(e) => return busy("store_unavailable", &e.to_string()),
                     },
@@ -67,18 +79,17 @@ impl Ingress {
                 }
             }
         }
-        let job_id = match &event.webhook_id {
-            Some(id) => format!("ghl:{id}"),
-            None => body_job_id("ghl", body),
-        };
+        let job_id = marketplace_job_id(&event, body, now);
         if let Some(id) = &event.webhook_id {
-            match self.ledger.claim_webhook(SOURCE, id, now).await {
+            match budget
+                .call("webhook_claim", self.ledger.claim_webhook(SOURCE, id, now))
+                .await
+            {
                 Ok(WebhookClaim::New) => {}
                 Ok(WebhookClaim::Replayed {
                     first_received_at_ms,
                 }) => {
-                    // GHL delivered it again (or someone replays it within the tolerance): the
-                    // first delivery was queued, so this one is answered and dropped, on record.
+                    // Its job is on the queue: this delivery is answered and dropped, on record.
                     if let Some(first) = first_received_at_ms {
                         let original = Received {
                             contact: &ContactKey::ghl(&event.location_id, &event.contact_id),
@@ -86,7 +97,10 @@ impl Ingress {
                             trigger: event.trigger.as_str(),
                             received_at_ms: first,
                         };
-                        if let Err(e) = self.events.duplicate_delivery(&original).await {
+                        if let Err(e) = budget
+                            .call("event_log", self.events.duplicate_delivery(&original))
+                            .await
+                        {
                             tracing::warn!(job_id, error = %e, "duplicate delivery not counted in the event log");
                         }
                     }
@@ -104,14 +118,8 @@ impl Ingress {
             received_at_ms: now,
             payload: raw_payload(body),
         });
-        let answer = self.enqueue(&job).await;
-        if answer.status == 429
-            && let Some(id) = &event.webhook_id
-            && let Err(e) = self.ledger.allow_retry(SOURCE, id).await
-        {
-            tracing::error!(error = %e, "could not mark the webhook retryable; its retry will be refused as a replay and the backfill will repair it");
-        }
-        answer
+        self.enqueue(&budget, &job, event.webhook_id.as_deref())
+            .await
     }
 
     pub(crate) async fn ghl_workflow(&self, headers: &::http::HeaderMap, body: &[u8]) -> Answer {
@@ -153,34 +161,53 @@ impl Ingress {
                 },
             );
         };
+        let budget = self.settings.time_limits.start();
+        let now = now_ms();
         let job = SyncJob::GhlContact(GhlContactJob {
-            job_id: body_job_id("ghlwf", body),
+            job_id: workflow_job_id(body, now),
             location_id,
             contact_id: event.contact_id,
             trigger: GhlTrigger::Workflow,
             version_ms: None,
-            received_at_ms: now_ms(),
+            received_at_ms: now,
             payload: raw_payload(body),
         });
-        self.enqueue(&job).await
+        self.enqueue(&budget, &job, None).await
     }
 
-    async fn enqueue(&self, job: &SyncJob) -> Answer {
-        if let Err(e) = self.queue.enqueue(job).await {
+    /// Puts the job on the queue, then — only then — records its webhook id as accepted.
+    async fn enqueue(&self, budget: &Budget, job: &SyncJob, webhook_id: Option<&str>) -> Answer {
+        if let Err(e) = budget.call("enqueue", self.queue.enqueue(job)).await {
             return busy("queue_unavailable", &e.to_string());
         }
         tracing::info!(job_id = job.id(), contact = %job.contact_key(), "webhook enqueued");
-        // After the enqueue, so the log never claims a job that is not on the queue. The log
-        // answers questions; the job is safe without it, so a failed write only warns.
+        // The job is safe on the queue; both writes below only save work later, so they go side
+        // by side and a failed one only warns. An id left `PENDING` gets a replay of it enqueued
+        // again, which the job id makes a duplicate the consumer drops.
+        let accepted = async {
+            let Some(id) = webhook_id else { return };
+            if let Err(e) = budget
+                .call("webhook_queued", self.ledger.mark_queued(SOURCE, id))
+                .await
+            {
+                tracing::warn!(job_id = job.id(), error = %e, "webhook id not marked queued; a replay of it would be enqueued again");
+            }
+        };
         let received = Received {
             contact: &job.contact_key(),
             job_id: job.id(),
             trigger: job.trigger(),
             received_at_ms: job.received_at_ms(),
         };
-        if let Err(e) = self.events.received(&received).await {
-            tracing::warn!(job_id = job.id(), error = %e, "event log entry for the webhook not written");
-        }
+        let logged = async {
+            if let Err(e) = budget
+                .call("event_log", self.events.received(&received))
+                .await
+            {
+                tracing::warn!(job_id = job.id(), error = %e, "event log entry for the webhook not written");
+            }
+        };
+        futures::join!(accepted, logged);
         Answer::enqueued(SOURCE, job.id())
     }
 }
@@ -213,6 +240,41 @@ pub fn body_job_id(prefix: &str, body: &[u8]) -> String {
     format!("{prefix}:{}", hex::encode(&d.as_ref()[..16]))
 }
 
+/// A Marketplace delivery's job id. GHL retries a delivery (only one we answered 429) with the
+/// same bytes, so what the bytes carry decides:
+/// - `webhookId`: `ghl:<webhookId>`, one id per delivery, its retries included;
+/// - no `webhookId` but a `timestamp`: the body's hash. The event time is in the body, so a later
+///   change — even one that puts the contact back exactly as it was — hashes differently, and a
+///   retry hashes the same. (Two identical bodies with the same `timestamp` cannot be told apart
+///   from a retry; the consumer's read of the contact and the backfill cover that case.)
+/// - neither: nothing tells a retry from a later identical change, so the arrival time is part of
+///   the id. A retry of a queued job then runs twice, which costs a GHL read; swallowing a change
+///   would cost the lead.
+pub fn marketplace_job_id(
+    event: &MarketplaceContactEvent,
+    body: &[u8],
+    received_at_ms: i64,
+) -> String {
+    match (&event.webhook_id, event.timestamp_ms) {
+        (Some(id), _) => format!("ghl:{id}"),
+        (None, Some(_)) => body_job_id("ghl", body),
+        (None, None) => arrival_job_id("ghl", body, received_at_ms),
+    }
+}
+
+/// A workflow webhook's job id: the body's hash and its arrival time. The workflow action sends
+/// no event id and no event time, and GHL does not retry it (research §2.5), so every delivery is
+/// a run of the workflow — a change. Tag added, removed and added again sends the same bytes
+/// twice; both must be applied. A duplicate POST, if one ever came, would run once more:
+/// a GHL read and, for a contact that did not change, no CallTools write.
+pub fn workflow_job_id(body: &[u8], received_at_ms: i64) -> String {
+    arrival_job_id("ghlwf", body, received_at_ms)
+}
+
+fn arrival_job_id(prefix: &str, body: &[u8], received_at_ms: i64) -> String {
+    format!("{}:{received_at_ms}", body_job_id(prefix, body))
+}
+
 /// The body as the job's payload; it parsed as JSON, so it is UTF-8 and nothing is lost.
 /// `from_utf8` checks it several times faster than `from_utf8_lossy`, which is left for the
 /// body that is not (invalid bytes inside a string the parser skipped).
@@ -222,3 +284,6 @@ fn raw_payload(body: &[u8]) -> String {
         Err(_) => String::from_utf8_lossy(body).into_owned(),
     }
 }
+
+#[cfg(test)]
+mod tests;

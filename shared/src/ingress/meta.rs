@@ -9,6 +9,7 @@ use ::http::HeaderName;
 use serde::Serialize;
 
 use crate::clock::now_ms;
+use crate::ingress::budget::Budget;
 use crate::ingress::ghl::body_job_id;
 use crate::ingress::{Answer, Ingress, Rejection};
 use crate::job::{MetaJob, Origin, SyncJob};
@@ -105,7 +106,11 @@ impl Ingress {
                 }
             }
         }
-        if let Err(e) = self.queue.enqueue_batch(&jobs).await {
+        let budget = self.settings.time_limits.start();
+        if let Err(e) = budget
+            .call("enqueue", self.queue.enqueue_batch(&jobs))
+            .await
+        {
             // Some may be on the queue: Meta's retry brings them again and the job ids settle it.
             tracing::error!(error = %e, "cannot enqueue Meta events now; answering 503 so Meta retries");
             return Answer::rejected(
@@ -115,7 +120,7 @@ impl Ingress {
                 },
             );
         }
-        self.log_received(&jobs).await;
+        self.log_received(&budget, &jobs).await;
         metrics::counter!("webhook_items_enqueued", "source" => SOURCE)
             .increment(jobs.len() as u64);
         #[derive(Serialize)]
@@ -135,7 +140,7 @@ impl Ingress {
 
     /// One event-log entry per job, written side by side: the log is for questions later, so
     /// a failed write only warns.
-    async fn log_received(&self, jobs: &[SyncJob]) {
+    async fn log_received(&self, budget: &Budget, jobs: &[SyncJob]) {
         let keys: Vec<_> = jobs.iter().map(SyncJob::contact_key).collect();
         let writes = jobs.iter().zip(&keys).map(|(job, contact)| async move {
             let received = Received {
@@ -144,7 +149,10 @@ impl Ingress {
                 trigger: job.trigger(),
                 received_at_ms: job.received_at_ms(),
             };
-            if let Err(e) = self.events.received(&received).await {
+            if let Err(e) = budget
+                .call("event_log", self.events.received(&received))
+                .await
+            {
                 tracing::warn!(job_id = job.id(), error = %e, "event log entry for the webhook item not written");
             }
         });

@@ -5,6 +5,7 @@
 //! (queue or store unavailable), and every other refusal is final.
 
 pub mod answer;
+pub mod budget;
 pub mod ghl;
 pub mod http;
 pub mod meta;
@@ -19,6 +20,7 @@ use crate::store::WebhookLedger;
 use crate::store::events::EventLog;
 
 pub use answer::{Answer, Rejection};
+pub use budget::TimeLimits;
 
 /// Routes served by the ingress function.
 pub const GHL_MARKETPLACE_PATH: &str = "/webhooks/ghl";
@@ -36,6 +38,8 @@ pub struct IngressSettings {
     pub default_location_id: Option<String>,
     /// Messenger / Instagram, when `META_APP_SECRET` is configured.
     pub meta: Option<meta::MetaIngress>,
+    /// How long a request may wait on AWS ([`budget`]).
+    pub time_limits: TimeLimits,
 }
 
 pub struct Ingress {

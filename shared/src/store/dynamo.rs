@@ -508,6 +508,12 @@ impl StateStore for DynamoStore {
     }
 }
 
+/// A webhook id received, its job not yet confirmed on the queue. Items written as `RETRY` by
+/// earlier versions (a delivery answered 429) read the same way.
+const WEBHOOK_PENDING: &str = "PENDING";
+/// A webhook id whose job is on the queue.
+const WEBHOOK_ACCEPTED: &str = "ACCEPTED";
+
 #[async_trait]
 impl WebhookLedger for DynamoStore {
     async fn claim_webhook(
@@ -517,7 +523,7 @@ impl WebhookLedger for DynamoStore {
         received_at_ms: i64,
     ) -> Result<WebhookClaim, StoreError> {
         let mut item = key(format!("W#{source}#{webhook_id}"), "WEBHOOK");
-        item.insert("state".into(), s("ACCEPTED"));
+        item.insert("state".into(), s(WEBHOOK_PENDING));
         item.insert("received_at_ms".into(), n(received_at_ms));
         item.insert("expires_at".into(), n(now_secs() + WEBHOOK_TTL_SECS));
         let result = self
@@ -525,9 +531,11 @@ impl WebhookLedger for DynamoStore {
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk) OR #st = :retry OR expires_at < :now_s")
+            .condition_expression(
+                "attribute_not_exists(pk) OR #st <> :accepted OR expires_at < :now_s",
+            )
             .expression_attribute_names("#st", "state")
-            .expression_attribute_values(":retry", s("RETRY"))
+            .expression_attribute_values(":accepted", s(WEBHOOK_ACCEPTED))
             .expression_attribute_values(":now_s", n(now_secs()))
             // The refusal carries the original, so a duplicate costs no extra read.
             .return_values_on_condition_check_failure(
@@ -553,14 +561,15 @@ impl WebhookLedger for DynamoStore {
         }
     }
 
-    async fn allow_retry(&self, source: &str, webhook_id: &str) -> Result<(), StoreError> {
-        let mut item = key(format!("W#{source}#{webhook_id}"), "WEBHOOK");
-        item.insert("state".into(), s("RETRY"));
-        item.insert("expires_at".into(), n(now_secs() + WEBHOOK_TTL_SECS));
+    async fn mark_queued(&self, source: &str, webhook_id: &str) -> Result<(), StoreError> {
         self.client
-            .put_item()
+            .update_item()
             .table_name(&self.table)
-            .set_item(Some(item))
+            .set_key(Some(key(format!("W#{source}#{webhook_id}"), "WEBHOOK")))
+            .update_expression("SET #st = :accepted, expires_at = :exp")
+            .expression_attribute_names("#st", "state")
+            .expression_attribute_values(":accepted", s(WEBHOOK_ACCEPTED))
+            .expression_attribute_values(":exp", n(now_secs() + WEBHOOK_TTL_SECS))
             .send()
             .await
             .map_err(store_err)?;
@@ -579,7 +588,8 @@ impl WebhookLedger for DynamoStore {
             .map_err(store_err)?;
         // Expired items may linger (DynamoDB deletes them lazily; moto never does).
         Ok(out.item.is_some_and(|i| {
-            get_s(&i, "state") == Some("RETRY") && get_n(&i, "expires_at").unwrap_or(0) > now_secs()
+            get_s(&i, "state") != Some(WEBHOOK_ACCEPTED)
+                && get_n(&i, "expires_at").unwrap_or(0) > now_secs()
         }))
     }
 }

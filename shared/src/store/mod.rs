@@ -7,7 +7,7 @@
 //! |---|---|---|
 //! | contact state + CallTools mapping | `C#<source>#<account>#<contact>` | `STATE` |
 //! | job idempotency marker (TTL) | `J#<job id>` | `JOB` |
-//! | webhook id seen (TTL) | `W#<source>#<webhook id>` | `WEBHOOK` |
+//! | webhook id seen: `PENDING` until its job is on the queue, then `ACCEPTED` (TTL) | `W#<source>#<webhook id>` | `WEBHOOK` |
 //! | event log entry, one per job (TTL) | `C#<source>#<account>#<contact>` | `E#<received ms>#<job id>` |
 //! | CallTools placement method learned | `P#calltools#<silo host>#<key digest>` | `PLACEMENT` |
 //!
@@ -80,14 +80,15 @@ pub enum Lease {
     Busy,
 }
 
-/// Whether a webhook id was new.
+/// Whether a delivery's job still has to be put on the queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WebhookClaim {
+    /// Its job is not known to be on the queue: never seen, or seen by a delivery that did not
+    /// get its job queued (answered 429, or cut short). Enqueue it; the job id is the same, so a
+    /// second copy of a job that did get through is a duplicate the consumer drops.
     New,
-    /// Accepted before; `first_received_at_ms` (when known) finds the original's log entry.
-    Replayed {
-        first_received_at_ms: Option<i64>,
-    },
+    /// Its job is on the queue; `first_received_at_ms` (when known) finds the original's log entry.
+    Replayed { first_received_at_ms: Option<i64> },
 }
 
 #[async_trait]
@@ -133,16 +134,20 @@ pub trait StateStore: Send + Sync {
 
 #[async_trait]
 pub trait WebhookLedger: Send + Sync {
-    /// Records a webhook id; `Replayed` if it was accepted before. An id marked retryable (we
-    /// answered 429) is accepted again once.
+    /// Records that a delivery of this webhook id arrived; `Replayed` only when an earlier
+    /// delivery's job is known to be on the queue ([`WebhookLedger::mark_queued`]).
     async fn claim_webhook(
         &self,
         source: &str,
         webhook_id: &str,
         received_at_ms: i64,
     ) -> Result<WebhookClaim, StoreError>;
-    /// Marks an id whose delivery we answered 429, so its retry — which may come an hour late with
-    /// the same timestamp — is let in.
-    async fn allow_retry(&self, source: &str, webhook_id: &str) -> Result<(), StoreError>;
+    /// Records that the id's job is on the queue, so later deliveries are answered as
+    /// duplicates. Called only after the enqueue succeeded: an id is never accepted for a job
+    /// that is not queued.
+    async fn mark_queued(&self, source: &str, webhook_id: &str) -> Result<(), StoreError>;
+    /// Whether this id arrived before and its job was never confirmed queued: a delivery we
+    /// could not take, whose retry — which may come an hour late with the original timestamp —
+    /// is let in.
     async fn retry_allowed(&self, source: &str, webhook_id: &str) -> Result<bool, StoreError>;
 }

@@ -24,6 +24,7 @@ fn ingress(queue: Arc<MemoryQueue>, meta: bool) -> Ingress {
             workflow_secret: None,
             default_location_id: None,
             meta,
+            time_limits: crate::app::INGRESS_TIME_LIMITS,
         },
         GhlVerifier::from_pem(ED25519, RSA).expect("test keys"),
         queue,

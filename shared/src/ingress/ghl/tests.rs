@@ -1,0 +1,321 @@
+//! The order of ingress's writes and its time limits, with in-memory ports that can fail or be
+//! slow on demand, on a paused tokio clock.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_lc_rs::signature::Ed25519KeyPair;
+use base64::Engine;
+use tokio::time::Instant;
+
+use super::*;
+use crate::app::INGRESS_TIME_LIMITS;
+use crate::ghl::verify::GhlVerifier;
+use crate::ingress::{GHL_MARKETPLACE_PATH, IngressSettings};
+use crate::memory::{MemoryEventLog, MemoryLedger, MemoryQueue};
+use crate::queue::{JobQueue, QueueError};
+use crate::store::{StoreError, WebhookLedger};
+
+const ED25519: &str = include_str!("../../../../cli/src/sandbox/keys/ghl_test_ed25519.pub.pem");
+const ED25519_PRIVATE: &str = include_str!("../../../../cli/src/sandbox/keys/ghl_test_ed25519.pem");
+const RSA: &str = include_str!("../../../../cli/src/sandbox/keys/ghl_test_rsa4096.pub.pem");
+const HANG: Duration = Duration::from_secs(3600);
+
+fn ingress(
+    queue: Arc<dyn JobQueue>,
+    ledger: Arc<dyn WebhookLedger>,
+    events: Arc<dyn crate::store::events::EventLog>,
+) -> Ingress {
+    Ingress::new(
+        IngressSettings {
+            max_body_bytes: 131_072,
+            timestamp_tolerance: Duration::from_secs(300),
+            workflow_secret: None,
+            default_location_id: Some("L1".into()),
+            meta: None,
+            time_limits: INGRESS_TIME_LIMITS,
+        },
+        GhlVerifier::from_pem(ED25519, RSA).expect("test keys"),
+        queue,
+        ledger,
+        events,
+    )
+}
+
+fn tag_update(webhook_id: &str) -> String {
+    let now = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    format!(
+        r#"{{"type":"ContactTagUpdate","locationId":"L1","id":"C1","tags":["cold lead"],"timestamp":"{now}","webhookId":"{webhook_id}"}}"#
+    )
+}
+
+async fn deliver(i: &Ingress, body: &str) -> Answer {
+    let der = crate::pem::decode_pem(ED25519_PRIVATE).unwrap();
+    let key = Ed25519KeyPair::from_pkcs8(&der).unwrap();
+    let sig = base64::engine::general_purpose::STANDARD.encode(key.sign(body.as_bytes()));
+    let mut h = ::http::HeaderMap::new();
+    h.insert("x-ghl-signature", sig.parse().unwrap());
+    h.insert("content-type", "application/json".parse().unwrap());
+    i.handle("POST", GHL_MARKETPLACE_PATH, "", &h, body.as_bytes())
+        .await
+}
+
+/// A queue that refuses while `down`, takes `delay` per call, and can check the ledger at the
+/// moment a job is put on it.
+#[derive(Default)]
+struct TestQueue {
+    jobs: MemoryQueue,
+    down: AtomicBool,
+    delay: Option<Duration>,
+    ledger_seen_at_enqueue: std::sync::Mutex<Vec<bool>>,
+    ledger: Option<Arc<MemoryLedger>>,
+}
+
+#[async_trait]
+impl JobQueue for TestQueue {
+    async fn enqueue(&self, job: &SyncJob) -> Result<(), QueueError> {
+        if let Some(d) = self.delay {
+            tokio::time::sleep(d).await;
+        }
+        if self.down.load(Ordering::SeqCst) {
+            return Err(QueueError("SQS is unreachable".into()));
+        }
+        if let Some(ledger) = &self.ledger {
+            let open = ledger.retry_allowed("ghl", "wh-1").await.unwrap();
+            self.ledger_seen_at_enqueue.lock().unwrap().push(open);
+        }
+        self.jobs.enqueue(job).await
+    }
+}
+
+/// A ledger in front of the in-memory one: it can lose its connection after `ok_calls` calls,
+/// or take `delay` per call.
+#[derive(Default)]
+struct TestLedger {
+    inner: MemoryLedger,
+    calls: AtomicUsize,
+    fail_after: Option<usize>,
+    restored: AtomicBool,
+    delay: Option<Duration>,
+}
+
+impl TestLedger {
+    async fn step(&self) -> Result<(), StoreError> {
+        if let Some(d) = self.delay {
+            tokio::time::sleep(d).await;
+        }
+        let n = self.calls.fetch_add(1, Ordering::SeqCst);
+        match self.fail_after {
+            Some(ok) if n >= ok && !self.restored.load(Ordering::SeqCst) => {
+                Err(StoreError("DynamoDB is unreachable".into()))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+#[async_trait]
+impl WebhookLedger for TestLedger {
+    async fn claim_webhook(&self, s: &str, id: &str, at: i64) -> Result<WebhookClaim, StoreError> {
+        self.step().await?;
+        self.inner.claim_webhook(s, id, at).await
+    }
+    async fn mark_queued(&self, s: &str, id: &str) -> Result<(), StoreError> {
+        self.step().await?;
+        self.inner.mark_queued(s, id).await
+    }
+    async fn retry_allowed(&self, s: &str, id: &str) -> Result<bool, StoreError> {
+        self.step().await?;
+        self.inner.retry_allowed(s, id).await
+    }
+}
+
+#[tokio::test]
+async fn the_webhook_id_is_accepted_only_after_its_job_is_on_the_queue() {
+    let ledger = Arc::new(MemoryLedger::default());
+    let queue = Arc::new(TestQueue {
+        ledger: Some(ledger.clone()),
+        ..TestQueue::default()
+    });
+    let i = ingress(
+        queue.clone(),
+        ledger.clone(),
+        Arc::new(MemoryEventLog::default()),
+    );
+    assert_eq!(deliver(&i, &tag_update("wh-1")).await.status, 202);
+    assert_eq!(
+        *queue.ledger_seen_at_enqueue.lock().unwrap(),
+        [true],
+        "while the job was being queued, its id was still open to a retry"
+    );
+    assert!(!ledger.retry_allowed("ghl", "wh-1").await.unwrap());
+    let again = deliver(&i, &tag_update("wh-1")).await;
+    assert_eq!(again.status, 200, "once queued, a repeat is a duplicate");
+    assert_eq!(queue.jobs.len(), 1);
+}
+
+#[tokio::test]
+async fn a_delivery_answered_429_is_queued_on_ghls_retry_even_when_nothing_could_be_written_after_the_failure()
+ {
+    // GIVEN the link to AWS lost right after the webhook id was recorded: the enqueue fails,
+    // and so would any write to the ledger
+    let ledger = Arc::new(TestLedger {
+        fail_after: Some(1),
+        ..TestLedger::default()
+    });
+    let queue = Arc::new(TestQueue::default());
+    queue.down.store(true, Ordering::SeqCst);
+    let i = ingress(
+        queue.clone(),
+        ledger.clone(),
+        Arc::new(MemoryEventLog::default()),
+    );
+    let first = deliver(&i, &tag_update("wh-1")).await;
+    assert_eq!(first.status, 429, "{}", first.body);
+    // WHEN AWS is back and GHL retries the delivery
+    queue.down.store(false, Ordering::SeqCst);
+    ledger.restored.store(true, Ordering::SeqCst);
+    let retry = deliver(&i, &tag_update("wh-1")).await;
+    // THEN its job is queued, not answered as a duplicate
+    assert_eq!(retry.status, 202, "{}", retry.body);
+    assert_eq!(queue.jobs.len(), 1);
+    assert_eq!(queue.jobs.jobs()[0].id(), "ghl:wh-1");
+}
+
+#[tokio::test]
+async fn a_job_queued_whose_id_could_not_be_marked_is_queued_again_on_a_replay() {
+    let ledger = Arc::new(TestLedger {
+        fail_after: Some(1),
+        ..TestLedger::default()
+    });
+    let queue = Arc::new(TestQueue::default());
+    let i = ingress(
+        queue.clone(),
+        ledger.clone(),
+        Arc::new(MemoryEventLog::default()),
+    );
+    assert_eq!(deliver(&i, &tag_update("wh-1")).await.status, 202);
+    ledger.restored.store(true, Ordering::SeqCst);
+    assert_eq!(deliver(&i, &tag_update("wh-1")).await.status, 202);
+    let ids: Vec<_> = queue
+        .jobs
+        .jobs()
+        .iter()
+        .map(|j| j.id().to_owned())
+        .collect();
+    assert_eq!(
+        ids,
+        ["ghl:wh-1", "ghl:wh-1"],
+        "the same job id twice: the consumer runs it once"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_queue_that_does_not_answer_ends_in_a_429_within_one_call_limit() {
+    let queue = Arc::new(TestQueue {
+        delay: Some(HANG),
+        ..TestQueue::default()
+    });
+    let i = ingress(
+        queue,
+        Arc::new(MemoryLedger::default()),
+        Arc::new(MemoryEventLog::default()),
+    );
+    let started = Instant::now();
+    let answer = deliver(&i, &tag_update("wh-1")).await;
+    assert_eq!(answer.status, 429, "{}", answer.body);
+    assert_eq!(started.elapsed(), INGRESS_TIME_LIMITS.per_call);
+}
+
+#[tokio::test(start_paused = true)]
+async fn when_every_aws_call_is_slow_the_answer_comes_within_the_total_budget() {
+    // GIVEN a ledger and a queue that each take 3/8 of the request's time, and an event log
+    // that never answers: claim and enqueue leave a quarter for the bookkeeping writes
+    let slow = INGRESS_TIME_LIMITS.total / 8 * 3;
+    let ledger = Arc::new(TestLedger {
+        delay: Some(slow),
+        ..TestLedger::default()
+    });
+    let queue = Arc::new(TestQueue {
+        delay: Some(slow),
+        ..TestQueue::default()
+    });
+    let events = Arc::new(SlowEventLog(HANG));
+    let i = ingress(queue.clone(), ledger.clone(), events);
+    let started = Instant::now();
+    let answer = deliver(&i, &tag_update("wh-1")).await;
+    // THEN the job is queued and answered 202 when the budget runs out, not a moment later
+    assert_eq!(answer.status, 202, "{}", answer.body);
+    assert_eq!(queue.jobs.len(), 1);
+    assert_eq!(started.elapsed(), INGRESS_TIME_LIMITS.total);
+    assert!(
+        INGRESS_TIME_LIMITS.total < Duration::from_secs(5),
+        "inside Meta's 5 s and GHL's 10 s"
+    );
+}
+
+/// An event log whose writes take `.0`.
+struct SlowEventLog(Duration);
+
+#[async_trait]
+impl crate::store::events::EventLog for SlowEventLog {
+    async fn received(&self, _: &Received<'_>) -> Result<(), StoreError> {
+        tokio::time::sleep(self.0).await;
+        Ok(())
+    }
+    async fn duplicate_delivery(&self, _: &Received<'_>) -> Result<(), StoreError> {
+        tokio::time::sleep(self.0).await;
+        Ok(())
+    }
+    async fn record(&self, _: &crate::store::events::EventEntry) -> Result<(), StoreError> {
+        tokio::time::sleep(self.0).await;
+        Ok(())
+    }
+    async fn for_contact(
+        &self,
+        _: &str,
+        _: &str,
+        _: usize,
+    ) -> Result<Vec<crate::store::events::LoggedEvent>, StoreError> {
+        tokio::time::sleep(self.0).await;
+        Ok(Vec::new())
+    }
+}
+
+#[test]
+fn job_ids_collapse_a_retry_of_one_delivery_but_not_a_later_identical_change() {
+    let event = |webhook_id: Option<&str>, timestamp_ms: Option<i64>| MarketplaceContactEvent {
+        trigger: GhlTrigger::ContactTagUpdate,
+        location_id: "L1".into(),
+        contact_id: "C1".into(),
+        webhook_id: webhook_id.map(str::to_owned),
+        timestamp_ms,
+    };
+    let body = br#"{"type":"ContactTagUpdate","id":"C1","tags":["cold lead"]}"#;
+    let (first, retry) = (1_000, 1_000 + 600_000);
+    // A webhookId names the delivery, retries included.
+    let with_id = event(Some("wh-1"), Some(1));
+    assert_eq!(marketplace_job_id(&with_id, body, first), "ghl:wh-1");
+    assert_eq!(marketplace_job_id(&with_id, body, retry), "ghl:wh-1");
+    // Without one, the body's own timestamp is in its hash: a retry carries the same bytes.
+    let timed = event(None, Some(1));
+    assert_eq!(
+        marketplace_job_id(&timed, body, first),
+        marketplace_job_id(&timed, body, retry)
+    );
+    // With neither, and on the workflow route, a later delivery is a later change.
+    let bare = event(None, None);
+    assert_ne!(
+        marketplace_job_id(&bare, body, first),
+        marketplace_job_id(&bare, body, first + 1)
+    );
+    assert_ne!(
+        workflow_job_id(body, first),
+        workflow_job_id(body, first + 1)
+    );
+    assert_eq!(workflow_job_id(body, first), workflow_job_id(body, first));
+}
