@@ -196,8 +196,10 @@ pub fn ghl_client(
                 .default_location_id
                 .clone()
                 .ok_or(ConfigError::Missing("GHL_LOCATION_ID"))?;
+            let settings = OAuthSettings::default();
+            // Its own client: the lease is sized for this timeout, not the API calls' one.
             let endpoint = GhlTokenEndpoint {
-                http: http.clone(),
+                http: http_client(settings.call_timeout)?,
                 base_url: base.clone(),
                 client_id: o.client_id.clone(),
                 client_secret: o.client_secret.require("GHL_OAUTH_CLIENT_SECRET")?.clone(),
@@ -207,7 +209,7 @@ pub fn ghl_client(
                 Arc::new(DynamoTokenStore::new(dynamodb.clone(), table, "ghl")),
                 Arc::new(endpoint),
                 o.refresh_token.value().cloned(),
-                OAuthSettings::default(),
+                settings,
             );
             GhlClient::with_access(http, base, Arc::new(token))
         }

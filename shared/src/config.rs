@@ -132,6 +132,9 @@ pub struct RetryPolicy {
     /// How long a job that could not even be attempted (circuit open, contact busy) keeps being
     /// sent back as a fresh message, which spends none of its `maxReceiveCount`.
     pub defer_for: Duration,
+    /// How long a job refused for leadsync's own credentials (401/403) waits for them to be
+    /// fixed before it is parked. At most `defer_for`: the wait is a deferral.
+    pub auth_wait: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -209,7 +212,18 @@ impl Config {
                 "LEADSYNC_DEFER_MAX_SECS",
                 86_400,
             )?),
+            auth_wait: Duration::from_secs(parse_or(
+                var("LEADSYNC_AUTH_WAIT_MAX_SECS"),
+                "LEADSYNC_AUTH_WAIT_MAX_SECS",
+                14_400,
+            )?),
         };
+        if retry.auth_wait > retry.defer_for {
+            return Err(ConfigError::Invalid {
+                name: "LEADSYNC_AUTH_WAIT_MAX_SECS",
+                reason: "a job waiting for credentials is deferred, so the wait may not exceed LEADSYNC_DEFER_MAX_SECS".into(),
+            });
+        }
         if retry.max > Duration::from_secs(43_200) {
             return Err(ConfigError::Invalid {
                 name: "LEADSYNC_RETRY_MAX_SECS",
@@ -523,6 +537,25 @@ mod tests {
         assert_eq!(c.rules.on_dnd, OnDnd::Flag);
         let err = config(&[("LEADSYNC_ON_DND", "ignore")]).unwrap_err();
         assert!(err.to_string().contains("LEADSYNC_ON_DND"), "{err}");
+    }
+
+    #[test]
+    fn the_credentials_wait_defaults_to_four_hours_within_the_deferral_budget() {
+        assert_eq!(
+            config(&[]).unwrap().retry.auth_wait,
+            Duration::from_secs(14_400)
+        );
+        let c = config(&[("LEADSYNC_AUTH_WAIT_MAX_SECS", "2")]).unwrap();
+        assert_eq!(c.retry.auth_wait, Duration::from_secs(2));
+        let err = config(&[
+            ("LEADSYNC_AUTH_WAIT_MAX_SECS", "7200"),
+            ("LEADSYNC_DEFER_MAX_SECS", "3600"),
+        ])
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("LEADSYNC_AUTH_WAIT_MAX_SECS"),
+            "{err}"
+        );
     }
 
     #[test]

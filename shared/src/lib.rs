@@ -13,6 +13,7 @@ pub mod consumer;
 pub mod contact;
 pub mod ghl;
 pub mod ingress;
+pub mod invocation;
 pub mod job;
 pub mod memory;
 pub mod meta;

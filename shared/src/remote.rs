@@ -1,5 +1,6 @@
 //! How a failed call to a source or sink API is classified: transient (try again later) or
-//! permanent (park with the reason). Decided once, in the adapter that saw the response.
+//! permanent (park with the reason), or a refusal of leadsync's own credentials (wait for someone
+//! to fix them). Decided once, in the adapter that saw the response.
 
 use std::time::Duration;
 
@@ -20,6 +21,16 @@ pub enum RemoteError {
     CircuitOpen {
         service: &'static str,
         retry_after: Duration,
+    },
+    /// 401/403: the service refused leadsync's credentials (a rotated or wrong key, a revoked
+    /// app, a token without access). Every call fails the same way until someone fixes them, so
+    /// the request was not processed and the job is not at fault: it waits, bounded, instead of
+    /// being parked.
+    #[error("{service} refused leadsync's credentials (HTTP {status})")]
+    CredentialsRejected {
+        service: &'static str,
+        status: u16,
+        excerpt: String,
     },
     /// A 4xx validation error or a contact that cannot be synced: retrying cannot help.
     #[error("{service} refused the request ({status:?}): {reason}")]
@@ -47,6 +58,7 @@ impl RemoteError {
             RemoteError::Transient { status, .. } | RemoteError::Permanent { status, .. } => {
                 *status
             }
+            RemoteError::CredentialsRejected { status, .. } => Some(*status),
             RemoteError::CircuitOpen { .. } => None,
         }
     }
@@ -70,6 +82,11 @@ impl RemoteError {
                 },
                 status: Some(status),
                 retry_after,
+            },
+            401 | 403 => RemoteError::CredentialsRejected {
+                service,
+                status,
+                excerpt,
             },
             _ => RemoteError::Permanent {
                 service,
@@ -105,6 +122,28 @@ pub fn excerpt(body: &str) -> String {
         end -= 1;
     }
     body[..end].trim().to_string()
+}
+
+/// The `api` dimension of the `credentials_rejected` metric for a service.
+pub fn credentials_api(service: &str) -> &'static str {
+    if service.starts_with("CallTools") {
+        "calltools"
+    } else {
+        "ghl"
+    }
+}
+
+/// Which credentials an operator has to look at after a [`RemoteError::CredentialsRejected`].
+pub fn credentials_hint(service: &str) -> &'static str {
+    match service {
+        "CallTools" => "check CALLTOOLS_API_KEY (was the key rotated in CallTools?)",
+        "GoHighLevel OAuth" => {
+            "check GHL_OAUTH_CLIENT_ID and GHL_OAUTH_CLIENT_SECRET against the Marketplace app"
+        }
+        _ => {
+            "check GHL_API_TOKEN (was the Private Integration rotated?) or, with OAuth, authorise the app again"
+        }
+    }
 }
 
 /// Reads `Retry-After` given in seconds (the form APIs use; HTTP dates are ignored).
@@ -156,6 +195,35 @@ mod tests {
         };
         assert_eq!(status, Some(400));
         assert!(excerpt.contains("invalid email"));
+    }
+
+    #[test]
+    fn refused_credentials_are_neither_transient_nor_permanent() {
+        for status in [401, 403] {
+            let e = RemoteError::from_status(
+                "CallTools",
+                status,
+                None,
+                r#"{"detail":"Invalid token."}"#,
+            );
+            assert_eq!(
+                e,
+                RemoteError::CredentialsRejected {
+                    service: "CallTools",
+                    status,
+                    excerpt: r#"{"detail":"Invalid token."}"#.into(),
+                }
+            );
+            assert!(!e.is_transient(), "{status}");
+            assert_eq!(e.status(), Some(status));
+        }
+    }
+
+    #[test]
+    fn the_metric_dimension_names_the_api() {
+        assert_eq!(credentials_api("CallTools"), "calltools");
+        assert_eq!(credentials_api("GoHighLevel"), "ghl");
+        assert_eq!(credentials_api("GoHighLevel OAuth"), "ghl");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 mod backfill;
 mod bad_input;
 mod batches;
+mod credentials;
 mod dlq;
 mod dnd;
 mod failures;

@@ -52,7 +52,7 @@ async fn info(State(st): State<AppState>) -> Response {
         "calltools_base_url": st.url,
         "location_id": cfg.location_id,
         "ghl_api_token": cfg.ghl_api_token,
-        "calltools_api_key": cfg.calltools_api_key,
+        "calltools_api_key": *lock(&st.calltools_api_key),
         "marketplace_webhook_url": cfg.marketplace_webhook_url,
         "workflow_webhook_url": cfg.workflow_webhook_url,
         "workflow_trigger_tag": cfg.workflow_trigger_tag,

@@ -1,5 +1,6 @@
-//! `/_sandbox/calltools/...`: faults, the account's variants (modes), the API call log, and
-//! direct access to the account's contacts and buckets (not logged as API calls).
+//! `/_sandbox/calltools/...`: faults, the account's variants (modes), the API call log, the API
+//! key the account accepts (rotated as an admin would in CallTools' settings), and direct access
+//! to the account's contacts and buckets (not logged as API calls).
 
 use std::time::Instant;
 
@@ -29,6 +30,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/contacts", get(contacts).post(seed_contact))
         .route("/buckets", post(add_bucket))
         .route("/modes", get(get_modes).post(set_modes))
+        .route("/api_key", get(get_api_key).post(rotate_api_key))
 }
 
 /// The account variants: `{"placement": "inline"|"ignored", "bucket_listing":
@@ -44,6 +46,30 @@ async fn set_modes(State(st): State<AppState>, body: Bytes) -> Response {
     };
     lock(&st.calltools).modes = modes;
     Json(json!(modes)).into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApiKey {
+    api_key: String,
+}
+
+async fn get_api_key(State(st): State<AppState>) -> Response {
+    Json(json!({ "api_key": *lock(&st.calltools_api_key) })).into_response()
+}
+
+/// From now on only `api_key` authenticates: the key leadsync holds is refused with DRF's 401
+/// `Invalid token.` until it is set back.
+async fn rotate_api_key(State(st): State<AppState>, body: Bytes) -> Response {
+    let k: ApiKey = match parse_json(&body) {
+        Ok(k) => k,
+        Err(r) => return r.into_response(),
+    };
+    if k.api_key.trim().is_empty() || k.api_key.contains(char::is_whitespace) {
+        return admin_error(StatusCode::BAD_REQUEST, "api_key must be one word");
+    }
+    *lock(&st.calltools_api_key) = k.api_key;
+    get_api_key(State(st)).await
 }
 
 fn faults_json(faults: &Faults) -> Value {

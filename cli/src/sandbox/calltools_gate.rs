@@ -86,13 +86,14 @@ pub(crate) async fn token_auth(State(st): State<AppState>, req: Request, next: N
         .get("authorization")
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
     let words: Vec<&str> = header.as_deref().unwrap_or("").split_whitespace().collect();
+    let accepted = lock(&st.calltools_api_key).clone();
     let refusal = match words.as_slice() {
         [scheme, ..] if !scheme.eq_ignore_ascii_case("token") => {
             Some("Authentication credentials were not provided.")
         }
         [] => Some("Authentication credentials were not provided."),
         [_] => Some("Invalid token header. No credentials provided."),
-        [_, key] if *key == st.cfg.calltools_api_key => None,
+        [_, key] if *key == accepted => None,
         [_, _] => Some("Invalid token."),
         _ => Some("Invalid token header. Token string should not contain spaces."),
     };

@@ -5,7 +5,9 @@
 //!
 //! Admin: `GET /_sandbox/ghl/oauth` shows the current refresh token and counts;
 //! `POST /_sandbox/ghl/oauth` sets `expires_in`, `revoke_access` (refuse every access token
-//! issued so far) or `refresh_token` (the app authorised again: a new chain starts).
+//! issued so far), `refresh_token` (the app authorised again: a new chain starts) or
+//! `answer_delay_ms` (a slow token endpoint: the refresh token is spent when the request
+//! arrives, the answer comes this much later).
 
 use std::collections::HashMap;
 
@@ -28,6 +30,7 @@ pub(crate) struct OAuth {
     /// Issued access tokens and when each expires (epoch ms).
     access: HashMap<String, i64>,
     expires_in_secs: u64,
+    answer_delay_ms: u64,
     refreshes: u64,
     refused: u64,
 }
@@ -38,6 +41,7 @@ impl Default for OAuth {
             refresh_token: FIRST_REFRESH_TOKEN.into(),
             access: HashMap::new(),
             expires_in_secs: 86_399,
+            answer_delay_ms: 0,
             refreshes: 0,
             refused: 0,
         }
@@ -84,14 +88,27 @@ pub(crate) async fn token(State(st): State<AppState>, Form(form): Form<TokenForm
             "The sandbox plays the refresh_token grant only",
         );
     }
+    let (answer, delay) = rotate(&st, form.refresh_token.as_deref());
+    if delay > 0 {
+        super::support::sleep_or_shutdown(std::time::Duration::from_millis(delay), &st.shutdown)
+            .await;
+    }
+    answer
+}
+
+/// Spends `refresh_token` and issues its successor (or refuses it), at once; the answer and how
+/// long to hold it back.
+fn rotate(st: &AppState, refresh_token: Option<&str>) -> (Response, u64) {
     let mut o = lock(&st.oauth);
-    if form.refresh_token.as_deref() != Some(o.refresh_token.as_str()) {
+    let delay = o.answer_delay_ms;
+    if refresh_token != Some(o.refresh_token.as_str()) {
         o.refused += 1;
-        return oauth_error(
+        let refused = oauth_error(
             StatusCode::BAD_REQUEST,
             "invalid_grant",
             "Invalid grant: refresh token is invalid",
         );
+        return (refused, delay);
     }
     o.refreshes += 1;
     let n = o.refreshes;
@@ -100,7 +117,7 @@ pub(crate) async fn token(State(st): State<AppState>, Form(form): Form<TokenForm
     let expires_in = o.expires_in_secs;
     o.access
         .insert(access.clone(), now_ms() + expires_in as i64 * 1000);
-    Json(json!({
+    let answer = Json(json!({
         "access_token": access,
         "token_type": "Bearer",
         "expires_in": expires_in,
@@ -109,13 +126,15 @@ pub(crate) async fn token(State(st): State<AppState>, Form(form): Form<TokenForm
         "userType": "Location",
         "locationId": st.cfg.location_id,
     }))
-    .into_response()
+    .into_response();
+    (answer, delay)
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct OAuthSettings {
     expires_in: Option<u64>,
+    answer_delay_ms: Option<u64>,
     #[serde(default)]
     revoke_access: bool,
     refresh_token: Option<String>,
@@ -126,6 +145,7 @@ struct OAuthView<'a> {
     client_id: &'static str,
     refresh_token: &'a str,
     expires_in: u64,
+    answer_delay_ms: u64,
     refreshes: u64,
     refused: u64,
     live_access_tokens: usize,
@@ -137,6 +157,7 @@ fn view(o: &OAuth) -> Response {
         client_id: CLIENT_ID,
         refresh_token: &o.refresh_token,
         expires_in: o.expires_in_secs,
+        answer_delay_ms: o.answer_delay_ms,
         refreshes: o.refreshes,
         refused: o.refused,
         live_access_tokens: o.access.values().filter(|&&e| e > now).count(),
@@ -156,6 +177,9 @@ pub(crate) async fn set_settings(State(st): State<AppState>, body: axum::body::B
     let mut o = lock(&st.oauth);
     if let Some(secs) = settings.expires_in {
         o.expires_in_secs = secs;
+    }
+    if let Some(ms) = settings.answer_delay_ms {
+        o.answer_delay_ms = ms;
     }
     if settings.revoke_access {
         o.access.clear();

@@ -32,6 +32,8 @@ pub(crate) struct Inner {
     pub search_cursor: Mutex<CursorStyle>,
     pub calltools: Mutex<CtWorld>,
     pub calltools_calls: CallLog,
+    /// The API key CallTools accepts now: the configured one until a test rotates it.
+    pub calltools_api_key: Mutex<String>,
     pub faults: Mutex<Faults>,
     /// The OAuth token chain (`/oauth/token`).
     pub oauth: Mutex<OAuth>,
@@ -64,6 +66,7 @@ impl Inner {
             search_cursor: Mutex::new(CursorStyle::default()),
             calltools: Mutex::new(CtWorld::new(&cfg.buckets)),
             calltools_calls: CallLog::default(),
+            calltools_api_key: Mutex::new(cfg.calltools_api_key.clone()),
             faults: Mutex::new(Faults::default()),
             oauth: Mutex::new(OAuth::default()),
             meta: Meta::new(&cfg)?,
@@ -90,6 +93,7 @@ impl Inner {
         *lock(&self.search_cursor) = CursorStyle::default();
         *lock(&self.calltools) = CtWorld::new(&self.cfg.buckets);
         self.calltools_calls.clear();
+        *lock(&self.calltools_api_key) = self.cfg.calltools_api_key.clone();
         *lock(&self.faults) = Faults::default();
         *lock(&self.oauth) = OAuth::default();
         self.meta.reset(&self.cfg);

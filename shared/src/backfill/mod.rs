@@ -177,7 +177,7 @@ impl Backfill {
                 run
             }
         };
-        self.drive(scan, run, deadline_ms).await
+        crate::invocation::within(deadline_ms, self.drive(scan, run, deadline_ms)).await
     }
 
     async fn new_run(&self, scan: &dyn Scan, req: &Request) -> Result<Run, BackfillError> {
@@ -241,6 +241,22 @@ impl Backfill {
             let pages_before = run.pages;
             let page = match self.page(scan, &run, deadline_ms - reserve).await {
                 Ok(page) => page,
+                // Every page would be refused the same way until someone fixes them: stop and
+                // say so, rather than pausing to try again at every resume tick.
+                Err(RemoteError::CredentialsRejected {
+                    service, status, ..
+                }) => {
+                    metrics::counter!("credentials_rejected", "api" => crate::remote::credentials_api(service))
+                        .increment(1);
+                    tracing::error!(run_id = %run.run_id, source, service, status, "leadsync's credentials were refused; the run stops");
+                    run.errors += 1;
+                    run.status = Status::Failed;
+                    run.error = Some(format!(
+                        "{service} refused leadsync's credentials (HTTP {status}); the run stopped: {}. The next scheduled run starts again",
+                        crate::remote::credentials_hint(service)
+                    ));
+                    return self.finish(scan, run).await;
+                }
                 Err(e) if e.is_transient() => {
                     tracing::warn!(run_id = %run.run_id, source, error = %e, "the source keeps refusing; pausing the run");
                     run.errors += 1;

@@ -447,6 +447,30 @@ async fn a_scan_that_fails_part_way_keeps_what_it_saw_and_touches_nothing_else()
 }
 
 #[tokio::test]
+async fn refused_credentials_stop_the_run_at_once_and_say_what_to_fix() {
+    let w = world((0..12).map(contact).collect());
+    w.ghl.fail_next_after(
+        1,
+        RemoteError::from_status("GoHighLevel", 401, None, r#"{"message":"Invalid JWT"}"#),
+    );
+    let run = finished(
+        w.backfill
+            .handle(&Request::default(), later())
+            .await
+            .unwrap(),
+    );
+    assert_eq!(run.status, Status::Failed);
+    let error = run.error.unwrap_or_default();
+    assert!(
+        error.contains("refused leadsync's credentials (HTTP 401)")
+            && error.contains("GHL_API_TOKEN"),
+        "{error}"
+    );
+    assert_eq!(w.ghl.calls(), 2, "the refused page is not asked again");
+    assert!(w.checkpoints.current("ghl", LOC).await.unwrap().is_none());
+}
+
+#[tokio::test]
 async fn a_run_in_progress_is_continued_not_doubled() {
     let w = world((0..12).map(contact).collect());
     w.ghl.fail_next_after(

@@ -56,6 +56,13 @@ pub fn entry_for(job: &SyncJob, outcome: &Outcome, receive_count: u32, at_ms: i6
         Outcome::Retry { reason, .. } | Outcome::Defer { reason, .. } => {
             (Some(reason.clone()), None, None)
         }
+        Outcome::CredentialsRejected {
+            service, status, ..
+        } => (
+            Some(format!("{service} refused leadsync's credentials")),
+            Some(*status),
+            None,
+        ),
         Outcome::Park { reason, status, .. } => (Some(reason.clone()), *status, None),
     };
     EventEntry {

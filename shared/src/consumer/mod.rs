@@ -7,6 +7,7 @@
 //! at once (and deleted from the main queue) instead of burning `maxReceiveCount`.
 
 pub mod apply;
+pub mod credentials;
 pub mod event;
 pub mod meta;
 pub mod outcome;
@@ -116,7 +117,7 @@ impl Consumer {
             }
             out
         });
-        futures::future::join_all(runs)
+        crate::invocation::within(deadline_ms, futures::future::join_all(runs))
             .await
             .into_iter()
             .flatten()
@@ -133,6 +134,7 @@ impl Consumer {
         let (job, outcome) = match job {
             Ok(job) => {
                 let outcome = self.process(&job, deadline_ms).await;
+                let outcome = self.weigh_credentials(outcome, msg);
                 record_outcome_metrics(&job, &outcome);
                 (Some(job), outcome)
             }
@@ -184,6 +186,8 @@ impl Consumer {
                 true
             }
             Outcome::Defer { after, .. } => self.defer(msg, job, *after).await,
+            // Weighed before settling; one that was not waits like a first deferral.
+            Outcome::CredentialsRejected { .. } => self.defer(msg, job, self.retry.base).await,
             Outcome::Park {
                 reason,
                 status,
@@ -216,6 +220,25 @@ impl Consumer {
 }
 
 impl Consumer {
+    /// Turns a refusal of leadsync's credentials into a wait or, once the job has waited long
+    /// enough, a park ([`credentials::wait_or_park`]), and counts it.
+    fn weigh_credentials(&self, outcome: Outcome, msg: &SqsMessage) -> Outcome {
+        if let Outcome::CredentialsRejected {
+            service, status, ..
+        } = &outcome
+        {
+            metrics::counter!("credentials_rejected", "api" => crate::remote::credentials_api(service))
+                .increment(1);
+            tracing::error!(
+                service,
+                status,
+                "leadsync's credentials were refused; the job waits for them to be fixed"
+            );
+        }
+        let (since, deferrals) = event::deferral(msg);
+        credentials::wait_or_park(outcome, since, deferrals, now_ms(), &self.retry)
+    }
+
     /// Sends a job that was not attempted back as a new message, so waiting out an outage or a
     /// busy contact does not count towards `maxReceiveCount`. Past the deferral budget, or if
     /// the send fails, it is retried in place like any transient failure. Returns whether the
@@ -294,7 +317,7 @@ pub fn outcome_dimension(o: &Outcome) -> &'static str {
         Outcome::Skipped(_) => "skipped",
         Outcome::Stored { .. } => "stored",
         Outcome::Retry { .. } => "retried",
-        Outcome::Defer { .. } => "deferred",
+        Outcome::Defer { .. } | Outcome::CredentialsRejected { .. } => "deferred",
         Outcome::Park { .. } => "parked",
     }
 }
@@ -325,6 +348,7 @@ mod tests {
             base: Duration::from_secs(10),
             max: Duration::from_secs(900),
             defer_for: Duration::from_secs(86_400),
+            auth_wait: Duration::from_secs(14_400),
         };
         for attempt in 1..=12 {
             let ceiling = Duration::from_secs((10u64 << (attempt - 1)).min(900));

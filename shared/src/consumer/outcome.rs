@@ -72,6 +72,14 @@ pub enum Outcome {
         reason: String,
         after: Duration,
     },
+    /// The service refused leadsync's credentials (401/403): the job was not at fault and waits
+    /// for them to be fixed. The consumer turns this into a deferral, or into a park once the
+    /// job has waited `LEADSYNC_AUTH_WAIT_MAX_SECS` ([`crate::consumer::credentials`]).
+    CredentialsRejected {
+        service: &'static str,
+        status: u16,
+        excerpt: String,
+    },
     /// Permanent: the job goes to the dead-letter queue now, with its reason.
     Park {
         reason: String,
@@ -89,6 +97,7 @@ impl Outcome {
             Outcome::Stored { what } => format!("stored:{what}"),
             Outcome::Retry { .. } => "retry".into(),
             Outcome::Defer { .. } => "deferred".into(),
+            Outcome::CredentialsRejected { .. } => "credentials_rejected".into(),
             Outcome::Park { .. } => "parked".into(),
         }
     }
@@ -132,6 +141,15 @@ impl From<RemoteError> for Outcome {
                     "{service}: circuit open after repeated failures; waiting for a probe to succeed"
                 ),
                 after: retry_after,
+            },
+            RemoteError::CredentialsRejected {
+                service,
+                status,
+                excerpt,
+            } => Outcome::CredentialsRejected {
+                service,
+                status,
+                excerpt,
             },
             RemoteError::Permanent {
                 service,

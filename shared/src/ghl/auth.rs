@@ -6,6 +6,12 @@
 //! the app again. So a refresh is done by one invocation at a time (a lease on the stored tokens),
 //! and its result is saved — conditional on the version it read — before the new access token is
 //! sent anywhere. An invocation that finds the lease taken waits and reads what the other saved.
+//!
+//! The lease must outlive the token call, or a second invocation could send the same refresh
+//! token while the first still waits for its answer: the call is bounded by
+//! [`OAuthSettings::call_timeout`], and the lease lasts that long plus a margin. A refresh that
+//! the invocation's end could cut short would spend the refresh token and lose its successor, so
+//! none starts without a lease's worth of time left in the invocation ([`crate::invocation`]).
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -13,7 +19,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::Deserialize;
 
-use crate::clock::now_ms;
+use crate::clock::{Clock, WallClock};
 use crate::remote::RemoteError;
 use crate::secret::Secret;
 use crate::store::StoreError;
@@ -78,11 +84,12 @@ pub trait TokenStore: Send + Sync {
         replacing: Option<u64>,
     ) -> Result<bool, StoreError>;
     /// Takes the refresh lease until `until_ms`, if the tokens are still at `version` and nobody
-    /// holds an unexpired lease.
+    /// holds a lease that is unexpired at `now_ms`.
     async fn claim_refresh(
         &self,
         account: &str,
         version: u64,
+        now_ms: i64,
         until_ms: i64,
     ) -> Result<bool, StoreError>;
     /// Saves rotated tokens as `version + 1` and frees the lease, if still at `version`.
@@ -151,7 +158,7 @@ impl TokenEndpoint for GhlTokenEndpoint {
             .await
             .map_err(|e| RemoteError::from_reqwest(SERVICE, &e))?;
         if status != 200 {
-            return Err(RemoteError::from_status(SERVICE, status, wait, &text));
+            return Err(token_error(status, wait, &text));
         }
         // The answer holds secrets: an unreadable one is reported without its text.
         let a: TokenAnswer = serde_json::from_str(&text).map_err(|e| RemoteError::Permanent {
@@ -168,22 +175,59 @@ impl TokenEndpoint for GhlTokenEndpoint {
     }
 }
 
+/// A refused refresh. `invalid_grant` (RFC 6749 §5.2) says the refresh token itself is spent or
+/// revoked, whatever the status: the chain is broken. Anything else is classified as any answer
+/// is — a 401 `invalid_client` is a refusal of the client credentials, which leaves the refresh
+/// token unspent, so jobs wait for someone to fix them.
+pub fn token_error(status: u16, wait: Option<Duration>, body: &str) -> RemoteError {
+    let error = serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v["error"].as_str().map(str::to_owned));
+    if error.as_deref() == Some("invalid_grant") {
+        return RemoteError::Permanent {
+            service: SERVICE,
+            reason: format!("HTTP {status}: invalid_grant"),
+            status: Some(status),
+            excerpt: crate::remote::excerpt(body),
+        };
+    }
+    RemoteError::from_status(SERVICE, status, wait, body)
+}
+
 /// How an OAuth token is kept fresh.
 #[derive(Debug, Clone, Copy)]
 pub struct OAuthSettings {
     /// Refresh this long before the access token expires (GHL's own SDK uses 30 s).
     pub refresh_margin: Duration,
-    /// How long a refresh may hold the lease.
-    pub lease: Duration,
+    /// The longest a token call may take; the token endpoint's HTTP client uses it too.
+    pub call_timeout: Duration,
+    /// How much longer than the call the lease lasts: the save after it, and clock differences
+    /// between execution environments.
+    pub lease_margin: Duration,
     /// How long an invocation waits for another one's refresh before giving up for now.
     pub wait_for_other: Duration,
+}
+
+impl OAuthSettings {
+    /// How long a refresh holds the lease: always longer than its call can take.
+    pub fn lease(&self) -> Duration {
+        self.call_timeout + self.lease_margin
+    }
+
+    /// Whether a refresh may start at `now_ms` in an invocation that ends at `deadline_ms`
+    /// (`None`: outside one): only with the whole lease still ahead, so the invocation cannot
+    /// end between spending the refresh token and saving its successor.
+    pub fn may_start_refresh(&self, now_ms: i64, deadline_ms: Option<i64>) -> bool {
+        deadline_ms.is_none_or(|d| d - now_ms >= self.lease().as_millis() as i64)
+    }
 }
 
 impl Default for OAuthSettings {
     fn default() -> Self {
         Self {
             refresh_margin: Duration::from_secs(300),
-            lease: Duration::from_secs(20),
+            call_timeout: Duration::from_secs(30),
+            lease_margin: Duration::from_secs(10),
             wait_for_other: Duration::from_secs(25),
         }
     }
@@ -196,6 +240,7 @@ pub struct OAuthToken {
     endpoint: std::sync::Arc<dyn TokenEndpoint>,
     seed: Option<Secret>,
     settings: OAuthSettings,
+    clock: std::sync::Arc<dyn Clock>,
     cached: Mutex<Option<(Secret, i64)>>,
 }
 
@@ -213,12 +258,23 @@ impl OAuthToken {
             endpoint,
             seed,
             settings,
+            clock: std::sync::Arc::new(WallClock),
             cached: Mutex::new(None),
         }
     }
 
+    /// Reads the time from `clock` instead of the wall clock.
+    pub fn with_clock(mut self, clock: std::sync::Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
     fn fresh(&self, expires_at_ms: i64) -> bool {
-        expires_at_ms - self.settings.refresh_margin.as_millis() as i64 > now_ms()
+        expires_at_ms - self.settings.refresh_margin.as_millis() as i64 > self.now_ms()
     }
 
     fn cache(&self, token: &Secret, expires_at_ms: i64) {
@@ -277,16 +333,38 @@ impl OAuthToken {
 
     /// Refreshes the stored tokens at `version`, or waits for whoever holds the lease.
     async fn refresh_or_wait(&self, stored: &StoredTokens) -> Result<Option<Secret>, RemoteError> {
-        let until = now_ms() + self.settings.lease.as_millis() as i64;
+        let now = self.now_ms();
+        if !self
+            .settings
+            .may_start_refresh(now, crate::invocation::deadline_ms())
+        {
+            return self.without_refresh(stored, now).map(Some);
+        }
+        let until = now + self.settings.lease().as_millis() as i64;
         if !self
             .store
-            .claim_refresh(&self.account, stored.version, until)
+            .claim_refresh(&self.account, stored.version, now, until)
             .await
             .map_err(store_error)?
         {
             return Ok(None);
         }
-        let grant = match self.endpoint.refresh(&stored.refresh_token).await {
+        let call = self.endpoint.refresh(&stored.refresh_token);
+        let answer = tokio::time::timeout(self.settings.call_timeout, call)
+            .await
+            .unwrap_or_else(|_| {
+                // The lease is kept until it expires: the endpoint may still spend the token.
+                Err(RemoteError::Transient {
+                    service: SERVICE,
+                    reason: format!(
+                        "the token endpoint did not answer within {} s",
+                        self.settings.call_timeout.as_secs()
+                    ),
+                    status: None,
+                    retry_after: None,
+                })
+            });
+        let grant = match answer {
             Ok(g) => g,
             Err(RemoteError::Permanent {
                 status, excerpt, ..
@@ -317,7 +395,7 @@ impl OAuthToken {
         let rotated = StoredTokens {
             access_token: Some(grant.access_token.clone()),
             refresh_token: grant.refresh_token,
-            expires_at_ms: now_ms() + grant.expires_in.as_millis() as i64,
+            expires_at_ms: self.now_ms() + grant.expires_in.as_millis() as i64,
             version: stored.version + 1,
             seed_hash: stored.seed_hash.clone(),
             broken: false,
@@ -345,6 +423,23 @@ impl OAuthToken {
         self.cache(&grant.access_token, rotated.expires_at_ms);
         Ok(Some(grant.access_token))
     }
+
+    /// Too little of the invocation is left to refresh safely: the stored access token while it
+    /// still works (it is only inside the refresh margin), else a wait for the next invocation.
+    fn without_refresh(&self, stored: &StoredTokens, now: i64) -> Result<Secret, RemoteError> {
+        match &stored.access_token {
+            Some(token) if stored.expires_at_ms > now => Ok(token.clone()),
+            _ => Err(RemoteError::Transient {
+                service: SERVICE,
+                reason: format!(
+                    "too little of this invocation is left to refresh the GHL token safely (a refresh needs {} s)",
+                    self.settings.lease().as_secs()
+                ),
+                status: None,
+                retry_after: Some(Duration::from_secs(1)),
+            }),
+        }
+    }
 }
 
 #[async_trait]
@@ -356,7 +451,7 @@ impl AccessToken for OAuthToken {
         {
             return Ok(token.clone());
         }
-        let give_up = now_ms() + self.settings.wait_for_other.as_millis() as i64;
+        let give_up = self.now_ms() + self.settings.wait_for_other.as_millis() as i64;
         loop {
             let stored = self.stored().await?;
             if let Some(token) = &stored.access_token
@@ -368,7 +463,7 @@ impl AccessToken for OAuthToken {
             if let Some(token) = self.refresh_or_wait(&stored).await? {
                 return Ok(token);
             }
-            if now_ms() > give_up {
+            if self.now_ms() > give_up {
                 return Err(RemoteError::Transient {
                     service: SERVICE,
                     reason: "another invocation is refreshing the GHL token".into(),
@@ -449,11 +544,12 @@ impl TokenStore for MemoryTokenStore {
         &self,
         account: &str,
         version: u64,
+        now_ms: i64,
         until_ms: i64,
     ) -> Result<bool, StoreError> {
         let mut all = self.lock()?;
         match all.get_mut(account) {
-            Some((t, lease)) if t.version == version && *lease < now_ms() => {
+            Some((t, lease)) if t.version == version && *lease < now_ms => {
                 *lease = until_ms;
                 Ok(true)
             }
@@ -498,19 +594,26 @@ mod tests {
 
     use super::*;
 
-    /// GHL's token endpoint: each refresh token works once and is replaced.
+    /// GHL's token endpoint: each refresh token works once and is replaced the moment the
+    /// request arrives; the answer comes `delay` later.
     struct RotatingEndpoint {
         current: Mutex<String>,
         calls: AtomicU32,
+        refused: AtomicU32,
         delay: Duration,
     }
 
     impl RotatingEndpoint {
         fn new(first: &str) -> Arc<Self> {
+            Self::slow(first, Duration::from_millis(50))
+        }
+
+        fn slow(first: &str, delay: Duration) -> Arc<Self> {
             Arc::new(Self {
                 current: Mutex::new(first.into()),
                 calls: AtomicU32::new(0),
-                delay: Duration::from_millis(50),
+                refused: AtomicU32::new(0),
+                delay,
             })
         }
     }
@@ -519,23 +622,49 @@ mod tests {
     impl TokenEndpoint for RotatingEndpoint {
         async fn refresh(&self, refresh_token: &Secret) -> Result<Grant, RemoteError> {
             let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+            let accepted = {
+                let mut current = self.current.lock().unwrap();
+                let accepted = refresh_token.expose() == current.as_str();
+                if accepted {
+                    *current = format!("refresh-{n}");
+                }
+                accepted
+            };
             tokio::time::sleep(self.delay).await;
-            let mut current = self.current.lock().unwrap();
-            if refresh_token.expose() != current.as_str() {
-                return Err(RemoteError::from_status(
-                    SERVICE,
-                    401,
-                    None,
-                    r#"{"error":"invalid_grant"}"#,
-                ));
+            if !accepted {
+                self.refused.fetch_add(1, Ordering::SeqCst);
+                return Err(token_error(400, None, r#"{"error":"invalid_grant"}"#));
             }
-            *current = format!("refresh-{n}");
             Ok(Grant {
                 access_token: Secret::new(format!("access-{n}")),
                 refresh_token: Secret::new(format!("refresh-{n}")),
                 expires_in: Duration::from_secs(86_399),
             })
         }
+    }
+
+    /// Epoch time on tokio's clock, which a paused test advances as fast as it likes.
+    struct PausedClock(tokio::time::Instant);
+
+    impl Clock for PausedClock {
+        fn now_ms(&self) -> i64 {
+            1_800_000_000_000 + self.0.elapsed().as_millis() as i64
+        }
+    }
+
+    /// The consumer's Lambda timeout (template.yaml, ConsumerFunction).
+    const CONSUMER_TIMEOUT: Duration = Duration::from_secs(60);
+
+    /// A cold invocation of the consumer starting now on `clock`, asking for a token.
+    fn invocation(
+        store: &Arc<MemoryTokenStore>,
+        endpoint: &Arc<RotatingEndpoint>,
+        clock: &Arc<PausedClock>,
+        timeout: Duration,
+    ) -> tokio::task::JoinHandle<Result<Secret, RemoteError>> {
+        let token = token(store, endpoint).with_clock(clock.clone());
+        let deadline = clock.now_ms() + timeout.as_millis() as i64;
+        tokio::spawn(async move { crate::invocation::within(deadline, token.current()).await })
     }
 
     fn token(store: &Arc<MemoryTokenStore>, endpoint: &Arc<RotatingEndpoint>) -> OAuthToken {
@@ -589,6 +718,80 @@ mod tests {
         );
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_token_endpoint_never_gets_a_refresh_token_twice() {
+        // GIVEN a token endpoint that takes 25 s to answer and accepts each refresh token once
+        let clock = Arc::new(PausedClock(tokio::time::Instant::now()));
+        let store = Arc::new(MemoryTokenStore::default());
+        let endpoint = RotatingEndpoint::slow("refresh-0", Duration::from_secs(25));
+        // WHEN two invocations need a token 21 s apart, the first one's refresh still under way
+        let first = invocation(&store, &endpoint, &clock, CONSUMER_TIMEOUT);
+        tokio::time::sleep(Duration::from_secs(21)).await;
+        let second = invocation(&store, &endpoint, &clock, CONSUMER_TIMEOUT);
+        let (first, second) = (first.await.unwrap(), second.await.unwrap());
+        // THEN both get the one rotated token and the chain goes on from its successor
+        assert_eq!(first.unwrap().expose(), "access-1");
+        assert_eq!(second.unwrap().expose(), "access-1");
+        assert_eq!(endpoint.calls.load(Ordering::SeqCst), 1);
+        assert_eq!(
+            endpoint.refused.load(Ordering::SeqCst),
+            0,
+            "a refresh token was sent twice"
+        );
+        let saved = store.load("loc").await.unwrap().unwrap();
+        assert_eq!(saved.refresh_token.expose(), "refresh-1");
+        assert!(!saved.broken);
+    }
+
+    #[test]
+    fn the_lease_outlives_the_token_call_and_fits_in_a_consumer_invocation() {
+        let s = OAuthSettings::default();
+        assert!(s.lease() > s.call_timeout);
+        assert!(s.call_timeout > Duration::from_secs(25));
+        assert!(s.may_start_refresh(0, Some(CONSUMER_TIMEOUT.as_millis() as i64)));
+        assert!(!s.may_start_refresh(0, Some(s.lease().as_millis() as i64 - 1)));
+        assert!(s.may_start_refresh(0, None), "outside an invocation");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_refresh_starts_without_a_leases_worth_of_time_left() {
+        let clock = Arc::new(PausedClock(tokio::time::Instant::now()));
+        let store = Arc::new(MemoryTokenStore::default());
+        let endpoint = RotatingEndpoint::new("refresh-0");
+        let late = OAuthSettings::default().lease() - Duration::from_secs(1);
+        // Nothing stored yet: the job waits for an invocation with time to refresh.
+        let e = invocation(&store, &endpoint, &clock, late)
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert!(
+            e.is_transient() && e.to_string().contains("too little"),
+            "{e}"
+        );
+        assert_eq!(endpoint.calls.load(Ordering::SeqCst), 0);
+        // With time, the refresh happens; four minutes before it expires (inside the margin)...
+        let first = invocation(&store, &endpoint, &clock, CONSUMER_TIMEOUT)
+            .await
+            .unwrap()
+            .unwrap();
+        tokio::time::sleep(Duration::from_secs(86_399 - 240)).await;
+        // ...a late invocation uses the token, which still works, instead of refreshing.
+        let again = invocation(&store, &endpoint, &clock, late).await.unwrap();
+        assert_eq!(again.unwrap(), first);
+        assert_eq!(endpoint.calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn invalid_grant_breaks_the_chain_and_invalid_client_waits() {
+        let spent = token_error(401, None, r#"{"error":"invalid_grant"}"#);
+        assert!(matches!(spent, RemoteError::Permanent { .. }), "{spent:?}");
+        let client = token_error(401, None, r#"{"error":"invalid_client"}"#);
+        assert!(
+            matches!(client, RemoteError::CredentialsRejected { status: 401, .. }),
+            "{client:?}"
+        );
+    }
+
     #[tokio::test]
     async fn a_refused_token_is_refreshed_not_reused() {
         let store = Arc::new(MemoryTokenStore::default());
@@ -635,7 +838,7 @@ mod tests {
         assert!(!e.is_transient(), "{e}");
         let text = e.to_string();
         assert!(
-            text.contains("401") && text.contains("authorise the app again"),
+            text.contains("400") && text.contains("authorise the app again"),
             "{text}"
         );
     }

@@ -7,7 +7,6 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use crate::clock::now_ms;
 use crate::ghl::auth::{StoredTokens, TokenStore};
 use crate::secret::Secret;
 use crate::store::StoreError;
@@ -95,6 +94,7 @@ impl TokenStore for DynamoTokenStore {
         &self,
         account: &str,
         version: u64,
+        now_ms: i64,
         until_ms: i64,
     ) -> Result<bool, StoreError> {
         let result = self
@@ -108,7 +108,7 @@ impl TokenStore for DynamoTokenStore {
             )
             .expression_attribute_values(":until", n(until_ms))
             .expression_attribute_values(":v", n(version as i64))
-            .expression_attribute_values(":now", n(now_ms()))
+            .expression_attribute_values(":now", n(now_ms))
             .send()
             .await;
         applied(result)

@@ -48,6 +48,45 @@ async fn only_token_auth_is_accepted() {
 }
 
 #[tokio::test]
+async fn a_rotated_api_key_refuses_the_old_one_until_it_is_set_back() {
+    let sb = sandbox().await;
+    let url = format!("{}/api/contacts/", sb.url);
+    let old = SandboxConfig::default().calltools_api_key;
+    let with = |key: &str| {
+        http()
+            .get(&url)
+            .header("authorization", format!("Token {key}"))
+            .send()
+    };
+    // WHEN an admin rotates the key in CallTools
+    let (status, v) = admin(
+        &sb,
+        Method::POST,
+        "/calltools/api_key",
+        Some(json!({"api_key": "rotated-key"})),
+    )
+    .await;
+    assert_eq!((status, v["api_key"].as_str()), (200, Some("rotated-key")));
+    // THEN the old key is an invalid token and the new one works
+    let r = with(&old).await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({"detail": "Invalid token."})
+    );
+    assert_eq!(with("rotated-key").await.unwrap().status(), 200);
+    // AND setting the old one back restores it
+    admin(
+        &sb,
+        Method::POST,
+        "/calltools/api_key",
+        Some(json!({"api_key": old})),
+    )
+    .await;
+    assert_eq!(with(&old).await.unwrap().status(), 200);
+}
+
+#[tokio::test]
 async fn a_path_without_its_trailing_slash_is_an_html_404() {
     let sb = sandbox().await;
     for path in ["/api/contacts", "/api/buckets/11237", "/api/contacts/abc/"] {

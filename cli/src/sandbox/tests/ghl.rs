@@ -223,3 +223,41 @@ async fn unknown_ghl_routes_are_nest_style_404s() {
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["message"], "Cannot POST /opportunities/search");
 }
+
+#[tokio::test]
+async fn a_slow_token_endpoint_spends_the_refresh_token_when_the_request_arrives() {
+    use crate::sandbox::ghl_oauth::{CLIENT_ID, CLIENT_SECRET, FIRST_REFRESH_TOKEN};
+    let sb = sandbox().await;
+    let (status, _) = admin(
+        &sb,
+        reqwest::Method::POST,
+        "/ghl/oauth",
+        Some(json!({"answer_delay_ms": 400})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let refresh = || {
+        http()
+            .post(format!("{}/oauth/token", sb.url))
+            .form(&[
+                ("client_id", CLIENT_ID),
+                ("client_secret", CLIENT_SECRET),
+                ("grant_type", "refresh_token"),
+                ("refresh_token", FIRST_REFRESH_TOKEN),
+            ])
+            .send()
+    };
+    let started = std::time::Instant::now();
+    let first = tokio::spawn(refresh());
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    // The same refresh token again while the first answer is still held back: already spent.
+    let second = refresh().await.unwrap();
+    assert_eq!(second.status(), 400);
+    assert_eq!(
+        second.json::<Value>().await.unwrap()["error"],
+        "invalid_grant"
+    );
+    let first = first.await.unwrap().unwrap();
+    assert!(started.elapsed() >= std::time::Duration::from_millis(400));
+    assert_eq!(first.status(), 200);
+}
