@@ -12,6 +12,7 @@ use crate::calltools::upsert::{ContactWrite, MembershipChange};
 use crate::consumer::Consumer;
 use crate::consumer::outcome::{Outcome, SkipReason};
 use crate::consumer::target::{Policy, Target, target};
+use crate::consumer::unconfirmed::{marked, may_have_created};
 use crate::contact::{Contact, ContactKey, PhoneError, normalize_phone, source_hash};
 use crate::job::{GhlContactJob, GhlTrigger, Origin, SyncJob};
 use crate::rules::{Membership, OnTagRemoved};
@@ -169,6 +170,10 @@ impl Consumer {
         if is_older(contact.version_ms, state.version_ms) {
             return (Outcome::Skipped(SkipReason::Stale), None);
         }
+        let state = match self.settle_unconfirmed_create(state).await {
+            Ok(s) => s,
+            Err(e) => return (e.into(), None),
+        };
         let version_ms = contact.version_ms.max(state.version_ms);
         let seen = ContactState {
             version_ms,
@@ -238,6 +243,7 @@ impl Consumer {
                     read_at_ms: state.read_at_ms,
                     source_hash: state.source_hash.clone(),
                     do_not_call: contact.do_not_call,
+                    unconfirmed_create_phone: None,
                 };
                 (
                     Outcome::Synced {
@@ -248,20 +254,29 @@ impl Consumer {
                     Some(new_state),
                 )
             }
+            Err(e) if write.known_id.is_none() && may_have_created(&e) => {
+                (e.into(), Some(marked(state, &write.phone)))
+            }
             Err(e) => (e.into(), None),
         }
     }
 
     /// The contact was deleted in the source. Nothing is ever deleted in CallTools; with
     /// `remove_from_bucket` it leaves the rule buckets, as if its tags had been removed.
-    async fn contact_gone(&self, state: ContactState) -> (Outcome, Option<ContactState>) {
+    async fn contact_gone(&self, leased: ContactState) -> (Outcome, Option<ContactState>) {
+        // The contact cannot be read any more: a lost create is looked up by its saved phone.
+        let state = match self.settle_unconfirmed_create(leased.clone()).await {
+            Ok(s) => s,
+            Err(e) => return (e.into(), None),
+        };
+        let learned = (state != leased).then(|| state.clone());
         let Some(id) = state.calltools_id else {
-            return (Outcome::Skipped(SkipReason::Deleted), None);
+            return (Outcome::Skipped(SkipReason::Deleted), learned);
         };
         if self.rules.on_tag_removed == OnTagRemoved::Keep
             || (state.buckets.is_empty() && state.tags.is_empty())
         {
-            return (Outcome::Skipped(SkipReason::Deleted), None);
+            return (Outcome::Skipped(SkipReason::Deleted), learned);
         }
         let change = MembershipChange {
             remove_buckets: state.buckets.clone(),

@@ -11,6 +11,7 @@ pub mod event;
 pub mod meta;
 pub mod outcome;
 pub mod target;
+mod unconfirmed;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
