@@ -7,6 +7,7 @@ mod batches;
 mod dlq;
 mod dnd;
 mod failures;
+mod lost_answer;
 mod meta;
 mod meta_backfill;
 mod meta_subscription;
