@@ -103,7 +103,10 @@ mod tests {
         assert_eq!(s.calltools_id, Some(42));
         assert_eq!(s.buckets, BTreeSet::from([1, 2]));
         assert_eq!(s.tags, BTreeSet::from([9]));
-        assert_eq!(s.sink_hash, None, "the next write is never skipped as unchanged");
+        assert_eq!(
+            s.sink_hash, None,
+            "the next write is never skipped as unchanged"
+        );
         assert_eq!(s.unconfirmed_create_phone, None);
         assert_eq!(s.version_ms, Some(5));
     }
