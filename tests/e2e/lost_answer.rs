@@ -43,8 +43,14 @@ async fn faults_cleared(t: &TestStack) -> Result<()> {
     t.set_faults(json!({})).await
 }
 
-/// Waits for the one CallTools contact with `phone` to be in no bucket.
-async fn out_of_every_bucket(t: &TestStack, phone: &str, mode: DuplicateMode) -> Result<()> {
+/// Waits for the one CallTools contact with `phone` to be in no bucket (and, if `flagged`,
+/// marked `do_not_contact`).
+async fn out_of_every_bucket(
+    t: &TestStack,
+    phone: &str,
+    mode: DuplicateMode,
+    flagged: bool,
+) -> Result<()> {
     let left = eventually(
         Duration::from_secs(60),
         &format!("the contact created unseen to leave its bucket ({mode:?})"),
@@ -52,7 +58,10 @@ async fn out_of_every_bucket(t: &TestStack, phone: &str, mode: DuplicateMode) ->
             let now = t.calltools_with_phone(phone).await?;
             Ok(now
                 .iter()
-                .all(|c| c["buckets"].as_array().is_some_and(Vec::is_empty))
+                .all(|c| {
+                    c["buckets"].as_array().is_some_and(Vec::is_empty)
+                        && (!flagged || c["do_not_contact"] == true)
+                })
                 .then_some(now))
         },
     )
@@ -73,7 +82,7 @@ async fn a_contact_created_unseen_then_untagged_leaves_the_bucket() -> Result<()
             .await?
             .error_for_status()?;
         faults_cleared(&t).await?;
-        out_of_every_bucket(&t, phone, mode).await?;
+        out_of_every_bucket(&t, phone, mode, false).await?;
         t.stop().await;
     }
     Ok(())
@@ -90,7 +99,26 @@ async fn a_contact_created_unseen_then_deleted_in_ghl_leaves_the_bucket() -> Res
             .await?
             .error_for_status()?;
         faults_cleared(&t).await?;
-        out_of_every_bucket(&t, phone, mode).await?;
+        out_of_every_bucket(&t, phone, mode, false).await?;
+        t.stop().await;
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_contact_created_unseen_then_put_on_dnd_is_flagged_and_leaves_the_bucket() -> Result<()> {
+    for mode in MODES {
+        let phone = "+14155550193";
+        let (t, id) = lost_create(mode, "Edsger", phone).await?;
+        t.sandbox_client()
+            .call(
+                reqwest::Method::POST,
+                &format!("/_sandbox/ghl/contacts/{id}/dnd"),
+                Some(json!({"dnd": true})),
+            )
+            .await?;
+        faults_cleared(&t).await?;
+        out_of_every_bucket(&t, phone, mode, true).await?;
         t.stop().await;
     }
     Ok(())
