@@ -237,6 +237,16 @@ impl Rules {
         m
     }
 
+    /// Every bucket and CallTools tag any rule can give a contact.
+    pub fn every_membership(&self) -> Membership {
+        let mut m = Membership::default();
+        for rule in self.rules() {
+            m.buckets.extend(rule.bucket.clone());
+            m.calltools_tags.extend(rule.calltools_tags.iter().cloned());
+        }
+        m
+    }
+
     fn tag_rules(&self) -> impl Iterator<Item = (&String, &Rule)> {
         self.rules
             .iter()

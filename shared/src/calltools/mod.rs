@@ -178,6 +178,13 @@ impl CallToolsSink {
         Ok(applied)
     }
 
+    /// The id of a CallTools contact carrying `e164`, if any (a lookup that works whatever the
+    /// account's duplicate handling).
+    pub async fn find_existing(&self, e164: &str) -> Result<Option<i64>, RemoteError> {
+        let found = self.guarded(self.api.find_by_phone(e164)).await?;
+        Ok(found.iter().find(|c| c.has_phone(e164)).map(|c| c.id))
+    }
+
     /// Puts a circuit breaker around every CallTools call of this sink.
     pub fn with_breaker(mut self, breaker: Arc<CircuitBreaker>) -> Self {
         self.breaker = Some(breaker);

@@ -12,6 +12,7 @@ use crate::calltools::upsert::{ContactWrite, MembershipChange};
 use crate::consumer::Consumer;
 use crate::consumer::outcome::{Outcome, SkipReason};
 use crate::consumer::target::{Policy, Target, target};
+use crate::consumer::unconfirmed::{marked, may_have_created};
 use crate::contact::{Contact, ContactKey, PhoneError, normalize_phone, source_hash};
 use crate::job::{GhlContactJob, GhlTrigger, JobVersion, Origin, SyncJob};
 use crate::rules::{Membership, OnTagRemoved};
@@ -170,6 +171,10 @@ impl Consumer {
         if is_older(contact.version_ms, state.version_ms) {
             return (Outcome::Skipped(SkipReason::Stale), None);
         }
+        let state = match self.settle_unconfirmed_create(state).await {
+            Ok(s) => s,
+            Err(e) => return (e.into(), None),
+        };
         let version_ms = contact.version_ms.max(state.version_ms);
         let seen = ContactState {
             version_ms,
@@ -238,6 +243,7 @@ impl Consumer {
                     tags: target.tags,
                     updated_at_ms: None,
                     do_not_call: contact.do_not_call,
+                    unconfirmed_create_phone: None,
                     ..state
                 };
                 (
@@ -249,6 +255,9 @@ impl Consumer {
                     Some(new_state),
                 )
             }
+            Err(e) if write.known_id.is_none() && may_have_created(&e) => {
+                (e.into(), Some(marked(state, &write.phone)))
+            }
             Err(e) => (e.into(), None),
         }
     }
@@ -257,18 +266,24 @@ impl Consumer {
     /// `remove_from_bucket` it leaves the rule buckets, as if its tags had been removed. Its
     /// source hash is forgotten either way: a contact GHL restores (or shows again) unchanged
     /// must look changed to the backfill, or nothing would ever put it back.
-    async fn contact_gone(&self, state: ContactState) -> (Outcome, Option<ContactState>) {
-        let forgotten = state.source_hash.is_some().then(|| ContactState {
+    async fn contact_gone(&self, leased: ContactState) -> (Outcome, Option<ContactState>) {
+        // The contact cannot be read any more: a lost create is looked up by its saved phone.
+        let state = match self.settle_unconfirmed_create(leased.clone()).await {
+            Ok(s) => s,
+            Err(e) => return (e.into(), None),
+        };
+        let forgotten = ContactState {
             source_hash: None,
             ..state.clone()
-        });
+        };
+        let learned = (forgotten != leased).then(|| forgotten.clone());
         let Some(id) = state.calltools_id else {
-            return (Outcome::Skipped(SkipReason::Deleted), forgotten);
+            return (Outcome::Skipped(SkipReason::Deleted), learned);
         };
         if self.rules.on_tag_removed == OnTagRemoved::Keep
             || (state.buckets.is_empty() && state.tags.is_empty())
         {
-            return (Outcome::Skipped(SkipReason::Deleted), forgotten);
+            return (Outcome::Skipped(SkipReason::Deleted), learned);
         }
         let change = MembershipChange {
             remove_buckets: state.buckets.clone(),

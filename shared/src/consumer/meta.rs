@@ -55,7 +55,10 @@ impl Consumer {
         }
         let channel = j.event.channel.as_str();
         let wanted = self.rules.membership_for_source(channel);
-        if wanted.is_empty() && state.calltools_id.is_none() {
+        if wanted.is_empty()
+            && state.calltools_id.is_none()
+            && state.unconfirmed_create_phone.is_none()
+        {
             return (self.stored(j), None);
         }
         let contact = match meta.store.contact(&key).await {

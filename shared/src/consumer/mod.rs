@@ -12,6 +12,7 @@ pub mod event;
 pub mod meta;
 pub mod outcome;
 pub mod target;
+mod unconfirmed;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

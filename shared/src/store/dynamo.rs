@@ -154,6 +154,7 @@ pub(super) fn state_from(item: &Item) -> ContactState {
         read_at_ms: get_n(item, "read_at_ms"),
         source_hash: get_s(item, "source_hash").map(str::to_string),
         do_not_call: get_s(item, "do_not_call").and_then(DoNotCall::from_label),
+        unconfirmed_create_phone: get_s(item, "unconfirmed_create_phone").map(str::to_string),
     }
 }
 
@@ -198,7 +199,7 @@ fn id_set(ids: &BTreeSet<i64>) -> Option<AttributeValue> {
 fn state_attributes(
     k: &ContactKey,
     state: &ContactState,
-) -> [(&'static str, Option<AttributeValue>); 11] {
+) -> [(&'static str, Option<AttributeValue>); 12] {
     [
         ("version_ms", state.version_ms.map(n)),
         ("webhook_ms", state.webhook_ms.map(n)),
@@ -210,6 +211,10 @@ fn state_attributes(
         ("read_at_ms", state.read_at_ms.map(n)),
         ("source_hash", state.source_hash.clone().map(s)),
         ("do_not_call", state.do_not_call.map(|d| s(d.as_str()))),
+        (
+            "unconfirmed_create_phone",
+            state.unconfirmed_create_phone.clone().map(s),
+        ),
         // The `ByContact` index key, so the contact id alone finds this state (`leadsync trace`).
         ("contact", Some(s(contact_index_key(&k.source, &k.id)))),
     ]

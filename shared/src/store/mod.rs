@@ -60,6 +60,10 @@ pub struct ContactState {
     /// The source's do-not-call this state was decided with (and applied in CallTools, for a
     /// mapped contact): lifting it is what clears the `do_not_contact` leadsync set.
     pub do_not_call: Option<crate::contact::DoNotCall>,
+    /// The E.164 phone of a create whose answer was lost (a timeout, a 5xx, a dropped
+    /// connection): CallTools may hold the contact though leadsync has no id for it. The next job
+    /// looks it up by this phone before deciding anything.
+    pub unconfirmed_create_phone: Option<String>,
 }
 
 /// The answer to "may I process this job?".
@@ -75,6 +79,8 @@ pub enum JobClaim {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+// One per job, moved once: boxing the state would cost an allocation to save a copy.
+#[allow(clippy::large_enum_variant)]
 pub enum Lease {
     Held(ContactState),
     Busy,

@@ -1,0 +1,149 @@
+//! Creates whose answer was lost. The POST may have reached CallTools and created the contact
+//! though leadsync saw a timeout, a 5xx or a dropped connection, so it has no id for it. The
+//! contact's state keeps the phone the create used; the next job looks it up by that phone
+//! before deciding anything, so a contact that left every rule, was deleted or went DND before a
+//! retry succeeded is still taken out of its buckets instead of staying dialable unseen.
+
+use crate::calltools::ResolvedMembership;
+use crate::consumer::Consumer;
+use crate::remote::RemoteError;
+use crate::store::ContactState;
+
+impl Consumer {
+    /// `state` with its lost create settled: the contact found in CallTools becomes mapped,
+    /// or the marker is dropped when nobody has the phone. Unchanged without a marker.
+    pub(crate) async fn settle_unconfirmed_create(
+        &self,
+        state: ContactState,
+    ) -> Result<ContactState, RemoteError> {
+        let Some(phone) = state.unconfirmed_create_phone.as_deref() else {
+            return Ok(state);
+        };
+        if state.calltools_id.is_some() {
+            return Ok(forgotten(state));
+        }
+        match self.sink.find_existing(phone).await? {
+            Some(id) => {
+                let possible = self.sink.resolve(&self.rules.every_membership()).await?;
+                metrics::counter!("unconfirmed_creates", "outcome" => "found").increment(1);
+                Ok(adopted(state, id, possible))
+            }
+            None => {
+                metrics::counter!("unconfirmed_creates", "outcome" => "absent").increment(1);
+                Ok(forgotten(state))
+            }
+        }
+    }
+}
+
+/// Whether a failed write with no known id may still have created the contact: the request
+/// may have been sent and processed (a timeout, a 5xx, a dropped connection). An open circuit
+/// sent nothing, and a 4xx is CallTools refusing it.
+pub(crate) fn may_have_created(e: &RemoteError) -> bool {
+    matches!(e, RemoteError::Transient { .. })
+}
+
+/// The state to keep after a create whose answer was lost: `state` (what the job leased, with
+/// no id) plus the marker, and no source read: the change the job read is not applied, so
+/// neither its retry (`Covered`) nor the backfill (same source hash) may take it as done.
+pub(crate) fn marked(state: ContactState, phone: &str) -> ContactState {
+    metrics::counter!("unconfirmed_creates", "outcome" => "marked").increment(1);
+    ContactState {
+        unconfirmed_create_phone: Some(phone.to_string()),
+        read_at_ms: None,
+        source_hash: None,
+        ..state
+    }
+}
+
+/// The contact found by the lost create's phone, mapped. Which buckets and tags the create put
+/// it in is not known, so every one the rules can give counts as possibly present: the next
+/// write removes whatever its target leaves out.
+fn adopted(state: ContactState, id: i64, possible: ResolvedMembership) -> ContactState {
+    ContactState {
+        calltools_id: Some(id),
+        buckets: possible.buckets,
+        tags: possible.tags,
+        sink_hash: None,
+        unconfirmed_create_phone: None,
+        ..state
+    }
+}
+
+fn forgotten(state: ContactState) -> ContactState {
+    ContactState {
+        unconfirmed_create_phone: None,
+        ..state
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    fn lost() -> ContactState {
+        ContactState {
+            version_ms: Some(5),
+            read_at_ms: Some(7),
+            source_hash: Some("h".into()),
+            unconfirmed_create_phone: Some("+14155550100".into()),
+            ..ContactState::default()
+        }
+    }
+
+    #[test]
+    fn a_contact_found_after_a_lost_create_is_mapped_and_may_be_in_every_rule_bucket() {
+        let possible = ResolvedMembership {
+            buckets: BTreeSet::from([1, 2]),
+            tags: BTreeSet::from([9]),
+        };
+        let s = adopted(lost(), 42, possible);
+        assert_eq!(s.calltools_id, Some(42));
+        assert_eq!(s.buckets, BTreeSet::from([1, 2]));
+        assert_eq!(s.tags, BTreeSet::from([9]));
+        assert_eq!(
+            s.sink_hash, None,
+            "the next write is never skipped as unchanged"
+        );
+        assert_eq!(s.unconfirmed_create_phone, None);
+        assert_eq!(s.version_ms, Some(5));
+    }
+
+    #[test]
+    fn the_marker_records_no_source_read_so_the_retry_and_the_backfill_still_apply_the_change() {
+        let leased = ContactState {
+            unconfirmed_create_phone: None,
+            ..lost()
+        };
+        let s = marked(leased, "+14155550100");
+        assert_eq!(s.unconfirmed_create_phone.as_deref(), Some("+14155550100"));
+        assert_eq!(s.read_at_ms, None, "a retry is not covered");
+        assert_eq!(s.source_hash, None, "the backfill sees a change");
+        assert_eq!(s.version_ms, Some(5), "the version applied before");
+    }
+
+    #[test]
+    fn only_a_failure_that_may_have_reached_calltools_may_have_created() {
+        let transient = RemoteError::Transient {
+            service: "CallTools",
+            reason: "timeout".into(),
+            status: None,
+            retry_after: None,
+        };
+        let refused = RemoteError::Permanent {
+            service: "CallTools",
+            reason: "bad phone".into(),
+            status: Some(400),
+            excerpt: String::new(),
+        };
+        let open = RemoteError::CircuitOpen {
+            service: "CallTools",
+            retry_after: std::time::Duration::from_secs(1),
+        };
+        assert!(may_have_created(&transient));
+        assert!(!may_have_created(&refused));
+        assert!(!may_have_created(&open));
+    }
+}
