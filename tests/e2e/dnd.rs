@@ -259,3 +259,22 @@ async fn with_on_dnd_flag_the_contact_is_flagged_but_keeps_its_bucket() -> Resul
     t.stop().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_contact_put_on_dnd_after_its_phone_was_erased_still_leaves_the_dialer() -> Result<()> {
+    let t = stack().start().await?;
+    // GIVEN a cold lead, dialable from its bucket
+    let phone = "+14155550187";
+    let id = t.create_tagged_contact("Phil", phone, "cold lead").await?;
+    in_bucket(&t, phone, COLD_LEADS).await?;
+    drained(&t, WAIT).await?;
+    // WHEN a rep erases its phone in GHL, then it is put on DND
+    t.update_ghl_contact(&id, json!({"phone": ""})).await?;
+    set_dnd(&t, &id, json!({"dnd": true})).await?;
+    // THEN CallTools still flags it and takes it out of the bucket, though nothing else about
+    // it can be written without a phone
+    let contact = undialable(&t, phone).await?;
+    assert_eq!(contact["_phone_numbers"], json!([phone]), "{contact}");
+    t.stop().await;
+    Ok(())
+}

@@ -13,8 +13,11 @@ use leadsync_tests::*;
 use serde_json::{Value, json};
 
 /// Dimensions leadsync may use: few values each. Contact ids and request ids are properties.
-const DIMENSIONS: [&str; 9] = [
+/// Every dimension a function may emit; each takes a handful of values (a method, an API, an HTTP
+/// status, an AWS call name), never an id.
+const DIMENSIONS: [&str; 14] = [
     "service", "function", "source", "outcome", "reason", "sink", "origin", "class", "to",
+    "method", "api", "call", "status", "meaning",
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -54,7 +54,10 @@ pub fn measure(posts: usize, rounds: usize) -> Result<MetaIngressFigure> {
     headers.insert("x-hub-signature-256", HeaderValue::from_str(&signature)?);
     let key = hmac::Key::new(hmac::HMAC_SHA256, played.meta_app_secret.as_bytes());
     let tag = hex::decode(&signature["sha256=".len()..])?;
-    let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+    // Timers: ingress bounds every AWS call with a timeout, as it does in Lambda.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()?;
     let chunks = posts.div_ceil(CHUNK).max(1);
     let mut best_ingress = vec![Duration::MAX; chunks];
     let mut best_floor = vec![Duration::MAX; chunks];

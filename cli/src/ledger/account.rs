@@ -172,12 +172,30 @@ pub fn account(o: &Observed) -> Ledger {
     l
 }
 
-/// The job a delivery is about: what ingress names it (`ghl:<webhookId>` for a Marketplace
-/// webhook, a digest of the body for a workflow one), whatever the answer was.
-fn job_of(d: &Delivery) -> String {
-    match &d.webhook_id {
-        Some(id) => format!("ghl:{id}"),
-        None => leadsync::ingress::ghl::body_job_id("ghlwf", d.body.as_bytes()),
+/// The job a delivery is about: what ingress names it, whatever the answer was. A Marketplace
+/// webhook's is `ghl:<webhookId>`. A workflow webhook's is its body's digest and its arrival on
+/// ingress's clock: the answer names it; a delivery whose answer was lost may still have made a
+/// job, found as one of that body that no answer named (`unnamed`, taken once each); otherwise
+/// the digest alone, which no job carries.
+fn job_of(d: &Delivery, unnamed: &mut BTreeSet<&str>) -> String {
+    if let Some(id) = &d.webhook_id {
+        return format!("ghl:{id}");
+    }
+    let body = leadsync::ingress::ghl::body_job_id("ghlwf", d.body.as_bytes());
+    let of_this_body = format!("{body}:");
+    if let Some(answered) = accepted_job(d).filter(|a| a.starts_with(&of_this_body)) {
+        return answered;
+    }
+    let found = unnamed
+        .iter()
+        .find(|j| j.starts_with(&of_this_body))
+        .copied();
+    match found {
+        Some(job) => {
+            unnamed.remove(job);
+            job.to_string()
+        }
+        None => body,
     }
 }
 
@@ -190,10 +208,16 @@ fn balance_deliveries(o: &Observed, l: &mut Ledger, violations: &mut Vec<String>
     for e in &o.events {
         logged.entry(e.job_id.as_str()).or_default().push(e);
     }
+    let named: BTreeSet<String> = o.deliveries.iter().filter_map(accepted_job).collect();
+    let mut unnamed: BTreeSet<&str> = logged
+        .keys()
+        .copied()
+        .filter(|j| j.starts_with("ghlwf:") && !named.contains(*j))
+        .collect();
     // job → (deliveries answered 202, deliveries that may have made an entry unseen)
     let mut jobs: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     for d in &o.deliveries {
-        let job = job_of(d);
+        let job = job_of(d, &mut unnamed);
         let counts = jobs.entry(job.clone()).or_default();
         if let Some(answered) = accepted_job(d) {
             l.accepted += 1;
@@ -455,8 +479,9 @@ mod tests {
 
     const WORKFLOW_BODY: &str = r#"{"contact_id":"c1"}"#;
 
-    fn workflow_job() -> String {
-        leadsync::ingress::ghl::body_job_id("ghlwf", WORKFLOW_BODY.as_bytes())
+    /// The job ingress names a workflow delivery that arrived at `arrival_ms`.
+    fn workflow_job(arrival_ms: i64) -> String {
+        leadsync::ingress::ghl::workflow_job_id(WORKFLOW_BODY.as_bytes(), arrival_ms)
     }
 
     fn workflow(status: u16, answer: Value) -> Delivery {
@@ -483,14 +508,14 @@ mod tests {
                 ),
                 delivery(Some("w2"), 1, 429, json!({"error": "queue_unavailable"})),
                 delivery(Some("w2"), 2, 202, enqueued("ghl:w2")),
-                workflow(202, enqueued(&workflow_job())),
-                workflow(202, enqueued(&workflow_job())),
+                workflow(202, enqueued(&workflow_job(3))),
+                workflow(202, enqueued(&workflow_job(4))),
             ],
             events: vec![
                 event("ghl:w1", 1, "synced", None),
                 event("ghl:w2", 2, "skipped", Some("stale")),
-                event(&workflow_job(), 3, "skipped", Some("covered")),
-                event(&workflow_job(), 4, "skipped", Some("duplicate_job")),
+                event(&workflow_job(3), 3, "skipped", Some("covered")),
+                event(&workflow_job(4), 4, "skipped", Some("unchanged")),
             ],
             ghl_contacts: vec![
                 json!({"id": "c1", "firstName": "Ada", "lastName": "L", "email": "a@x.io", "phone": "+14152000001", "tags": ["Cold Lead"]}),
@@ -575,6 +600,25 @@ mod tests {
         assert!(account(&o).violations.iter().any(|v| v.contains("ghl:w5")));
         // The first enqueue had happened before its answer was lost: the job is there.
         o.events.push(event("ghl:w5", 5, "synced", None));
+        assert!(account(&o).balances(), "{:#?}", account(&o).violations);
+    }
+
+    #[test]
+    fn a_workflow_delivery_whose_answer_was_lost_is_covered_by_the_job_it_made() {
+        let mut o = balanced();
+        o.deliveries.push(Delivery {
+            status: None,
+            error: Some("timed out".into()),
+            answer: None,
+            ..workflow(202, json!({}))
+        });
+        let l = account(&o);
+        assert!(
+            l.violations.iter().any(|v| v.contains("lost")),
+            "no job made: {:#?}",
+            l.violations
+        );
+        o.events.push(event(&workflow_job(9), 9, "synced", None));
         assert!(account(&o).balances(), "{:#?}", account(&o).violations);
     }
 

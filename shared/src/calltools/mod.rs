@@ -216,11 +216,13 @@ impl CallToolsSink {
         result
     }
 
-    /// Takes a mapped contact out of buckets/tags, confirmed like any write; a contact already
-    /// gone from CallTools has nothing left to remove. Returns the calls spent.
+    /// Takes a mapped contact out of buckets/tags, confirmed like any write, setting `fields`
+    /// (e.g. `do_not_contact`) in the same call; a contact already gone from CallTools has
+    /// nothing left to remove. Returns the calls spent.
     pub async fn remove_membership(
         &self,
         id: i64,
+        fields: &Map<String, Value>,
         change: &MembershipChange,
     ) -> Result<u32, RemoteError> {
         let known = self.known_placement().await;
@@ -229,6 +231,7 @@ impl CallToolsSink {
                 self.api.as_ref(),
                 known,
                 id,
+                fields,
                 change,
             ))
             .await?;

@@ -282,14 +282,15 @@ pub async fn remove_membership(
     api: &dyn CallToolsApi,
     known: Option<Placement>,
     id: i64,
+    fields: &Map<String, Value>,
     change: &MembershipChange,
 ) -> Result<Option<Applied>, RemoteError> {
     let sent = change.with_buckets_if(Placement::try_inline(known));
     // Only bucket removals, in an account that needs the bucket call: no contact PATCH to make.
-    let (answer, calls) = if sent.is_empty() {
+    let (answer, calls) = if sent.is_empty() && fields.is_empty() {
         (None, 0)
     } else {
-        match api.update_contact(id, &body(&Map::new(), &sent)).await? {
+        match api.update_contact(id, &body(fields, &sent)).await? {
             Some(answer) => (Some(answer), 1),
             None => return Ok(None),
         }
@@ -735,10 +736,11 @@ mod tests {
             remove_buckets: [11237].into(),
             ..Default::default()
         };
-        let applied = remove_membership(&api, Some(Placement::BucketPatch), 42, &change)
-            .await
-            .unwrap()
-            .expect("the contact exists");
+        let applied =
+            remove_membership(&api, Some(Placement::BucketPatch), 42, &Map::new(), &change)
+                .await
+                .unwrap()
+                .expect("the contact exists");
         assert_eq!(applied.calls, 1);
         assert_eq!(
             api.calls(),
@@ -757,7 +759,9 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            remove_membership(&api, None, 42, &change).await.unwrap(),
+            remove_membership(&api, None, 42, &Map::new(), &change)
+                .await
+                .unwrap(),
             None
         );
     }

@@ -185,8 +185,20 @@ impl Consumer {
         }
         let phone = match normalize_phone(contact.phone.as_deref(), &self.default_region) {
             Ok(p) => p,
-            Err(PhoneError::Missing) => return (Outcome::Skipped(SkipReason::NoPhone), Some(seen)),
-            Err(_) => return (Outcome::Skipped(SkipReason::InvalidPhone), Some(seen)),
+            Err(e) => {
+                let reason = match e {
+                    PhoneError::Missing => SkipReason::NoPhone,
+                    _ => SkipReason::InvalidPhone,
+                };
+                // Nothing is written for a contact without a dialable phone, but one already in
+                // CallTools must still leave the dialer when DND or the rules say so.
+                return match state.calltools_id {
+                    Some(id) if contact.do_not_call.is_some() || wanted.is_empty() => {
+                        self.withdraw(id, &contact, seen, wanted, reason).await
+                    }
+                    _ => (Outcome::Skipped(reason), Some(seen)),
+                };
+            }
         };
         let resolved = match self.sink.resolve(&wanted).await {
             Ok(r) => r,
@@ -262,6 +274,72 @@ impl Consumer {
         }
     }
 
+    /// Takes a mapped contact that has no dialable phone any more out of what DND and the rules
+    /// no longer allow: removals and the `do_not_contact` flag only, never an addition, never
+    /// its fields. With nothing to take away it is skipped for `reason`.
+    async fn withdraw(
+        &self,
+        id: i64,
+        contact: &Contact,
+        state: ContactState,
+        wanted: Membership,
+        reason: SkipReason,
+    ) -> (Outcome, Option<ContactState>) {
+        let resolved = match self.sink.resolve(&wanted).await {
+            Ok(r) => r,
+            Err(e) => return (e.into(), None),
+        };
+        let policy = Policy {
+            on_tag_removed: self.rules.on_tag_removed,
+            on_dnd: self.rules.on_dnd,
+        };
+        let planned = match target(contact.do_not_call, &state, resolved, policy) {
+            Target::Write(planned) => planned,
+            Target::NotCreated(dnc) => return (Outcome::Skipped(SkipReason::DoNotCall(dnc)), None),
+        };
+        let current = ResolvedMembership {
+            buckets: state.buckets.clone(),
+            tags: state.tags.clone(),
+        };
+        let change = MembershipChange {
+            add_buckets: BTreeSet::new(),
+            add_tags: BTreeSet::new(),
+            ..change_between(&current, &planned.membership)
+        };
+        let mut fields = Map::new();
+        if planned.do_not_contact == Some(true) && state.do_not_call.is_none() {
+            fields.insert("do_not_contact".into(), Value::Bool(true));
+        }
+        let seen = ContactState {
+            do_not_call: contact.do_not_call.or(state.do_not_call),
+            ..state.clone()
+        };
+        if change.is_empty() && fields.is_empty() {
+            return (Outcome::Skipped(reason), Some(seen));
+        }
+        match self.sink.remove_membership(id, &fields, &change).await {
+            Ok(calls) => {
+                metrics::counter!("sink_calls", "sink" => "calltools").increment(u64::from(calls));
+                let new_state = ContactState {
+                    buckets: &state.buckets - &change.remove_buckets,
+                    tags: &state.tags - &change.remove_tags,
+                    // A phone that comes back is written in full.
+                    sink_hash: None,
+                    ..seen
+                };
+                (
+                    Outcome::Synced {
+                        calltools_id: id,
+                        calls,
+                        do_not_call: contact.do_not_call,
+                    },
+                    Some(new_state),
+                )
+            }
+            Err(e) => (e.into(), None),
+        }
+    }
+
     /// The contact was deleted in the source. Nothing is ever deleted in CallTools; with
     /// `remove_from_bucket` it leaves the rule buckets, as if its tags had been removed. Its
     /// source hash is forgotten either way: a contact GHL restores (or shows again) unchanged
@@ -290,7 +368,7 @@ impl Consumer {
             remove_tags: state.tags.clone(),
             ..Default::default()
         };
-        match self.sink.remove_membership(id, &change).await {
+        match self.sink.remove_membership(id, &Map::new(), &change).await {
             Ok(calls) => {
                 metrics::counter!("sink_calls", "sink" => "calltools").increment(u64::from(calls));
                 let new_state = ContactState {

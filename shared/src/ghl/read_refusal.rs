@@ -150,10 +150,7 @@ mod tests {
     fn other_statuses_are_left_to_the_usual_classification() {
         assert!(matches!(
             refused(401, r#"{"message":"Contact not found"}"#),
-            ReadRefusal::Failed(RemoteError::Permanent {
-                status: Some(401),
-                ..
-            })
+            ReadRefusal::Failed(RemoteError::CredentialsRejected { .. })
         ));
         assert!(matches!(
             refused(503, ""),
