@@ -138,6 +138,16 @@ impl TestStack {
         .await
     }
 
+    /// Removes `tag` in GHL (which fires ContactTagUpdate), as `tag` adds one.
+    pub async fn untag(&self, id: &str, tag: &str) -> Result<Value> {
+        self.admin(
+            reqwest::Method::DELETE,
+            &format!("/_sandbox/ghl/contacts/{id}/tags"),
+            Some(json!({"tags": [tag]})),
+        )
+        .await
+    }
+
     pub async fn ghl_contact(&self, id: &str) -> Result<Value> {
         Ok(self
             .admin(

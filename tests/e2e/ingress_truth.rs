@@ -43,13 +43,7 @@ async fn a_tag_added_removed_and_added_again_through_the_workflow_ends_in_the_bu
     // GIVEN a contact tagged (the workflow fired), then untagged
     let id = t.create_tagged_contact("Wanda", phone, "cold lead").await?;
     in_bucket(&t, phone, COLD_LEADS).await?;
-    t.sandbox_client()
-        .call(
-            reqwest::Method::DELETE,
-            &format!("/_sandbox/ghl/contacts/{id}/tags"),
-            Some(json!({"tags": ["cold lead"]})),
-        )
-        .await?;
+    t.untag(&id, "cold lead").await?;
     out_of_bucket(&t, phone, COLD_LEADS).await?;
     webhooks_delivered(&t, LIMIT).await?;
 

@@ -75,12 +75,7 @@ async fn a_contact_created_unseen_then_untagged_leaves_the_bucket() -> Result<()
     for mode in MODES {
         let phone = "+14155550191";
         let (t, id) = lost_create(mode, "Grace", phone).await?;
-        t.http
-            .delete(format!("{}/_sandbox/ghl/contacts/{id}/tags", t.sandbox()))
-            .json(&json!({"tags": ["cold lead"]}))
-            .send()
-            .await?
-            .error_for_status()?;
+        t.untag(&id, "cold lead").await?;
         faults_cleared(&t).await?;
         out_of_every_bucket(&t, phone, mode, false).await?;
         t.stop().await;

@@ -183,12 +183,7 @@ async fn removing_the_tag_takes_the_contact_out_of_the_bucket() -> Result<()> {
         .await?;
     let contact = in_bucket(&t, "+14155550136", COLD_LEADS).await?;
     settled(&t, Duration::from_secs(30)).await?;
-    t.http
-        .delete(format!("{}/_sandbox/ghl/contacts/{id}/tags", t.sandbox()))
-        .json(&json!({"tags": ["cold lead"]}))
-        .send()
-        .await?
-        .error_for_status()?;
+    t.untag(&id, "cold lead").await?;
     eventually(
         Duration::from_secs(30),
         "the contact to leave the bucket",
