@@ -2,6 +2,7 @@
 //! commands, shared by the binary and the end-to-end tests.
 #![forbid(unsafe_code)]
 
+pub mod attacks;
 pub mod bench;
 pub mod commands;
 pub mod dlq;

@@ -21,6 +21,8 @@ use crate::consumer::{Consumer, ConsumerParts};
 use crate::ghl::auth::{GhlTokenEndpoint, OAuthSettings, OAuthToken};
 use crate::ghl::client::GhlClient;
 use crate::ghl::verify::{GhlVerifier, KeyError};
+use crate::ingress::allow::AllowList;
+use crate::ingress::committed_keys::{CommittedKey, refuse_committed_keys};
 use crate::ingress::meta::MetaIngress;
 use crate::ingress::{Ingress, IngressSettings, TimeLimits};
 use crate::meta::Channel;
@@ -40,6 +42,8 @@ pub enum BuildError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Key(#[from] KeyError),
+    #[error(transparent)]
+    CommittedKey(#[from] CommittedKey),
     #[error("HTTP client: {0}")]
     Http(String),
 }
@@ -74,8 +78,10 @@ pub const INGRESS_TIME_LIMITS: TimeLimits = TimeLimits {
 };
 
 pub fn build_ingress(cfg: &Config, aws: &SdkConfig) -> Result<Ingress, BuildError> {
+    refuse_committed_keys(cfg)?;
     let verifier =
-        GhlVerifier::from_pem(&cfg.ghl.ed25519_public_key_pem, &cfg.ghl.rsa_public_key_pem)?;
+        GhlVerifier::from_pem(&cfg.ghl.ed25519_public_key_pem, &cfg.ghl.rsa_public_key_pem)?
+            .with_legacy(cfg.ghl.legacy_signature);
     // GHL retries only a 429: a slow AWS call must end in one, never in a timeout. Ingress holds
     // each call to its share of the request's time; the SDK's own limit stops its retries too.
     let timeouts = TimeoutConfig::builder()
@@ -101,6 +107,7 @@ pub fn build_ingress(cfg: &Config, aws: &SdkConfig) -> Result<Ingress, BuildErro
             timestamp_tolerance: cfg.ghl.timestamp_tolerance,
             workflow_secret: cfg.ghl.workflow_secret.value().cloned(),
             default_location_id: cfg.ghl.default_location_id.clone(),
+            allow: allow_list(cfg),
             meta: cfg.meta.app_secret.value().map(|secret| MetaIngress {
                 verifier: MetaVerifier::new(secret),
                 verify_token: cfg.meta.verify_token.value().cloned(),
@@ -112,6 +119,27 @@ pub fn build_ingress(cfg: &Config, aws: &SdkConfig) -> Result<Ingress, BuildErro
         Arc::new(store),
         Arc::new(events),
     ))
+}
+
+/// The accounts this deployment serves: its GHL location, its Page and Instagram account. A
+/// route with none configured ignores every webhook, which the cold start says once.
+pub fn allow_list(cfg: &Config) -> AllowList {
+    let allow = AllowList::new(
+        cfg.ghl.default_location_id.clone(),
+        cfg.ghl.app_id.clone(),
+        [cfg.meta.page_id.clone(), cfg.meta.ig_account_id.clone()]
+            .into_iter()
+            .flatten(),
+    );
+    if !allow.has_ghl_locations() {
+        tracing::warn!("GHL_LOCATION_ID is not set: every GoHighLevel webhook is ignored");
+    }
+    if cfg.meta.app_secret.value().is_some() && !allow.has_meta_accounts() {
+        tracing::warn!(
+            "META_PAGE_ID and META_IG_ACCOUNT_ID are not set: every Meta webhook is ignored"
+        );
+    }
+    allow
 }
 
 pub fn build_consumer(cfg: &Config, aws: &SdkConfig) -> Result<Consumer, BuildError> {

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use thiserror::Error;
 
+use crate::ghl::verify::LegacySignature;
 use crate::rules::{OnDnd, OnTagRemoved, Rules};
 use crate::secret::Secret;
 
@@ -79,6 +80,10 @@ pub struct GhlConfig {
     pub max_requests_per_second: Option<std::num::NonZeroU32>,
     /// OAuth instead of a Private Integration Token, when `GHL_OAUTH_CLIENT_ID` is set.
     pub oauth: Option<GhlOAuthConfig>,
+    /// Our Marketplace app: a webhook body naming another app is not ours.
+    pub app_id: Option<String>,
+    /// Whether a body signed only with the legacy RSA `x-wh-signature` is accepted.
+    pub legacy_signature: LegacySignature,
 }
 
 /// A Marketplace app's OAuth credentials. The refresh token is only where the chain starts: once
@@ -150,6 +155,9 @@ pub struct Config {
     pub retry: RetryPolicy,
     pub breaker: crate::breaker::BreakerSettings,
     pub default_region: String,
+    /// Set by `leadsync local` only: the committed sandbox keys verify webhooks there and
+    /// nowhere else ([`crate::ingress::committed_keys`]).
+    pub local_stack: bool,
 }
 
 impl Config {
@@ -255,6 +263,20 @@ impl Config {
                     "GHL_MAX_REQUESTS_PER_SECOND",
                     10,
                 )?),
+                app_id: crate::ingress::allow::ghl_app_id(
+                    var("GHL_APP_ID").as_deref(),
+                    var("GHL_OAUTH_CLIENT_ID").as_deref(),
+                ),
+                legacy_signature: match var("GHL_LEGACY_SIGNATURE").as_deref().map(str::trim) {
+                    None | Some("accept") => LegacySignature::Accept,
+                    Some("refuse") => LegacySignature::Refuse,
+                    Some(other) => {
+                        return Err(ConfigError::Invalid {
+                            name: "GHL_LEGACY_SIGNATURE",
+                            reason: format!("{other:?}: use accept or refuse"),
+                        });
+                    }
+                },
                 oauth: var("GHL_OAUTH_CLIENT_ID").map(|client_id| GhlOAuthConfig {
                     client_id,
                     client_secret: secret(
@@ -328,6 +350,7 @@ impl Config {
                 cache_max_age: Duration::from_secs(5),
             },
             default_region: var("LEADSYNC_DEFAULT_PHONE_REGION").unwrap_or_else(|| "US".into()),
+            local_stack: var("LEADSYNC_LOCAL_STACK").as_deref() == Some("1"),
         })
     }
 
@@ -513,6 +536,31 @@ mod tests {
         );
         let c = config(&[("CALLTOOLS_MAX_REQUESTS_PER_SECOND", "0")]).unwrap();
         assert_eq!(c.calltools.max_requests_per_second, None);
+    }
+
+    #[test]
+    fn the_legacy_signature_is_accepted_until_refused() {
+        assert_eq!(
+            config(&[]).unwrap().ghl.legacy_signature,
+            LegacySignature::Accept
+        );
+        let c = config(&[("GHL_LEGACY_SIGNATURE", "refuse")]).unwrap();
+        assert_eq!(c.ghl.legacy_signature, LegacySignature::Refuse);
+        let err = config(&[("GHL_LEGACY_SIGNATURE", "off")]).unwrap_err();
+        assert!(err.to_string().contains("GHL_LEGACY_SIGNATURE"), "{err}");
+    }
+
+    #[test]
+    fn our_ghl_app_is_configured_or_read_from_the_oauth_client_id() {
+        assert_eq!(config(&[]).unwrap().ghl.app_id, None);
+        let c = config(&[("GHL_OAUTH_CLIENT_ID", "65f0aa-x1y2")]).unwrap();
+        assert_eq!(c.ghl.app_id.as_deref(), Some("65f0aa"));
+        let c = config(&[
+            ("GHL_APP_ID", "mine"),
+            ("GHL_OAUTH_CLIENT_ID", "65f0aa-x1y2"),
+        ])
+        .unwrap();
+        assert_eq!(c.ghl.app_id.as_deref(), Some("mine"));
     }
 
     #[test]

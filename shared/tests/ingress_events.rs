@@ -9,6 +9,7 @@ use aws_lc_rs::signature::Ed25519KeyPair;
 use base64::Engine;
 use leadsync::clock::now_ms;
 use leadsync::ghl::verify::GhlVerifier;
+use leadsync::ingress::allow::AllowList;
 use leadsync::ingress::meta::MetaIngress;
 use leadsync::ingress::{Ingress, IngressSettings, http::handle_request};
 use leadsync::job::{GhlTrigger, SyncJob};
@@ -29,6 +30,15 @@ fn ingress(queue: Arc<MemoryQueue>, ledger: Arc<MemoryLedger>) -> Ingress {
             timestamp_tolerance: Duration::from_secs(300),
             workflow_secret: Some(Secret::new("sandbox-workflow-secret")),
             default_location_id: None,
+            // The sandbox's location, Page and Instagram account (cli/src/local, cli/src/sandbox).
+            allow: AllowList::new(
+                ["ve9EPM428h8vShlRW1KT".to_string(), "L1".to_string()],
+                None,
+                [
+                    "100000000000001".to_string(),
+                    "17841400000000001".to_string(),
+                ],
+            ),
             // The sandbox's Meta app (cli/src/sandbox: SandboxConfig::default()).
             meta: Some(MetaIngress {
                 verifier: MetaVerifier::new(&Secret::new("sandbox-meta-app-secret")),

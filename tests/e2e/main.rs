@@ -1,6 +1,8 @@
 //! End-to-end tests: real handlers, real AWS SDK calls against moto, the sandbox playing
 //! GoHighLevel and CallTools over HTTP.
 
+mod allow_list;
+mod attacks;
 mod backfill;
 mod bad_input;
 mod batches;

@@ -16,6 +16,7 @@ use base64::engine::general_purpose::STANDARD;
 use hdrhistogram::Histogram;
 use lambda_http::http::{self, HeaderMap, HeaderValue};
 use leadsync::ghl::verify::GhlVerifier;
+use leadsync::ingress::allow::AllowList;
 use leadsync::ingress::{GHL_MARKETPLACE_PATH, Ingress, IngressSettings};
 use leadsync::memory::{CountingEventLog, MemoryLedger, MemoryQueue};
 use serde::Serialize;
@@ -272,6 +273,7 @@ fn fresh_ingress() -> Result<(Ingress, Arc<MemoryQueue>, Arc<CountingEventLog>)>
             timestamp_tolerance: Duration::from_secs(300),
             workflow_secret: None,
             default_location_id: None,
+            allow: AllowList::new([crate::local::SANDBOX_LOCATION_ID.to_string()], None, []),
             meta: None,
             time_limits: leadsync::app::INGRESS_TIME_LIMITS,
         },

@@ -11,6 +11,7 @@ use aws_lc_rs::hmac;
 use hdrhistogram::Histogram;
 use lambda_http::http::{HeaderMap, HeaderValue};
 use leadsync::ghl::verify::GhlVerifier;
+use leadsync::ingress::allow::AllowList;
 use leadsync::ingress::meta::MetaIngress;
 use leadsync::ingress::{Ingress, IngressSettings, META_PATH};
 use leadsync::memory::{CountingEventLog, MemoryLedger, MemoryQueue};
@@ -126,6 +127,14 @@ fn ingress(played: &SandboxConfig) -> Result<(Ingress, Arc<MemoryQueue>)> {
             timestamp_tolerance: Duration::from_secs(300),
             workflow_secret: None,
             default_location_id: None,
+            allow: AllowList::new(
+                [],
+                None,
+                [
+                    played.meta_page_id.clone(),
+                    played.meta_ig_account_id.clone(),
+                ],
+            ),
             meta: Some(MetaIngress {
                 verifier: MetaVerifier::new(&Secret::new(played.meta_app_secret.clone())),
                 verify_token: None,

@@ -103,6 +103,7 @@ pub struct Report {
     pub cold_start: ColdStartFigure,
     pub backfill: backfill::BackfillFigure,
     pub meta_ingress: meta_ingress::MetaIngressFigure,
+    pub attacks: crate::attacks::AttackTable,
 }
 
 pub async fn run(args: BenchArgs) -> Result<()> {
@@ -139,7 +140,10 @@ pub async fn measure(sizes: Sizes) -> Result<Report> {
     progress("backfill");
     let backfill =
         backfill::measure(&moto.url, sizes.backfill_contacts, sizes.backfill_changed).await?;
+    progress("attack suite");
+    let attacks = attack_suite(&moto.url).await?;
     Ok(Report {
+        attacks,
         meta_ingress,
         backfill,
         sizes,
@@ -149,6 +153,22 @@ pub async fn measure(sizes: Sizes) -> Result<Report> {
         binaries,
         cold_start,
     })
+}
+
+/// The attack suite against a stack of its own, with no consumer: what it queued stays to be
+/// counted.
+async fn attack_suite(moto_url: &str) -> Result<crate::attacks::AttackTable> {
+    let stack = crate::local::Stack::start(crate::local::StackOptions {
+        stack_name: format!("bench-{}-attacks", std::process::id()),
+        moto_url: Some(moto_url.to_string()),
+        start_consumer: false,
+        ..crate::local::StackOptions::default()
+    })
+    .await
+    .context("starting the attack suite's local stack")?;
+    let table = crate::attacks::run(&stack).await;
+    stack.stop().await;
+    table
 }
 
 /// Progress goes to stderr so `--json` output stays clean.

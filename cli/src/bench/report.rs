@@ -189,6 +189,14 @@ pub fn print_table(r: &Report) {
         "   by construction: the states are seeded with the backfill's own hash of each search result (local::seed), not saved by the consumer, so \"nothing changed\" finds 0 jobs and 0 CallTools calls here whatever the consumer stores; that its stored hash agrees is the e2e test backfill::the_backfill_repairs_exactly_the_missed_webhooks_and_then_finds_nothing"
     );
     print_meta_ingress(&r.meta_ingress);
+    println!(
+        "\n7. Attack suite: each route of a local stack without a consumer (limit: bypasses = 0, enqueued by attacks = 0)"
+    );
+    print!("{}", r.attacks.render());
+    println!(
+        "   verdict: {}",
+        verdict(r.attacks.bypasses() == 0 && r.attacks.enqueued == 0, "FAIL")
+    );
 }
 
 fn print_meta_ingress(m: &super::meta_ingress::MetaIngressFigure) {

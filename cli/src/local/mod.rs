@@ -216,6 +216,8 @@ impl Stack {
                 vars.insert(k.into(), v.into());
             }
         }
+        // The committed sandbox keys verify webhooks here and nowhere else.
+        vars.insert("LEADSYNC_LOCAL_STACK".into(), "1".into());
         // Retries come back in seconds locally, not minutes.
         vars.insert("LEADSYNC_RETRY_BASE_SECS".into(), "1".into());
         vars.insert("LEADSYNC_RETRY_MAX_SECS".into(), "20".into());

@@ -2,7 +2,9 @@
 //!
 //! `x-ghl-signature` (Ed25519) is checked first; only when it is absent is the legacy
 //! `x-wh-signature` (RSA-SHA256, PKCS#1 v1.5, GHL's 4096-bit key) tried — the order of GHL's own
-//! SDK, so a forged RSA header cannot rescue a bad Ed25519 one.
+//! SDK, so a forged RSA header cannot rescue a bad Ed25519 one. Once GHL has retired the legacy
+//! header (quoted for both 2026-07-01 and 2026-09-01), `GHL_LEGACY_SIGNATURE=refuse` turns the
+//! RSA path off; `webhooks_legacy_signature{outcome}` shows whether anything still uses it.
 
 use aws_lc_rs::signature::{ED25519, ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256};
 use base64::Engine;
@@ -56,6 +58,14 @@ pub struct KeyError {
 pub struct GhlVerifier {
     ed25519: ParsedPublicKey,
     rsa: ParsedPublicKey,
+    legacy: LegacySignature,
+}
+
+/// Whether a body signed only with the legacy `x-wh-signature` is accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LegacySignature {
+    Accept,
+    Refuse,
 }
 
 impl std::fmt::Debug for GhlVerifier {
@@ -93,7 +103,16 @@ impl GhlVerifier {
                 which: "RSA",
                 reason: e.to_string(),
             })?;
-        Ok(Self { ed25519, rsa })
+        Ok(Self {
+            ed25519,
+            rsa,
+            legacy: LegacySignature::Accept,
+        })
+    }
+
+    pub fn with_legacy(mut self, legacy: LegacySignature) -> Self {
+        self.legacy = legacy;
+        self
     }
 
     /// Verifies the header values (`x-ghl-signature`, `x-wh-signature`) against `body`.
@@ -115,6 +134,12 @@ impl GhlVerifier {
                 .map_err(|_| SignatureError::Invalid);
         }
         if let Some(sig) = wh {
+            if self.legacy == LegacySignature::Refuse {
+                metrics::counter!("webhooks_legacy_signature", "outcome" => "refused").increment(1);
+                // Answered as a body without `x-ghl-signature`, which it is.
+                return Err(SignatureError::Missing);
+            }
+            metrics::counter!("webhooks_legacy_signature", "outcome" => "checked").increment(1);
             let sig = decode_signature(sig)?;
             return self
                 .rsa
@@ -180,6 +205,36 @@ mod tests {
         assert_eq!(
             v.verify(Some(&long), None, b"{}"),
             Err(SignatureError::Malformed)
+        );
+    }
+
+    #[test]
+    fn the_legacy_header_is_not_checked_once_refused() {
+        use aws_lc_rs::rand::SystemRandom;
+        use aws_lc_rs::signature::RsaKeyPair;
+        let private = include_str!("../../../cli/src/sandbox/keys/ghl_test_rsa4096.pem");
+        let public = include_str!("../../../cli/src/sandbox/keys/ghl_test_rsa4096.pub.pem");
+        let ed = include_str!("../../../cli/src/sandbox/keys/ghl_test_ed25519.pub.pem");
+        let key = RsaKeyPair::from_pkcs8(&decode_pem(private).unwrap()).unwrap();
+        let mut sig = vec![0; key.public_modulus_len()];
+        let body = br#"{"type":"ContactCreate"}"#;
+        key.sign(
+            &aws_lc_rs::signature::RSA_PKCS1_SHA256,
+            &SystemRandom::new(),
+            body,
+            &mut sig,
+        )
+        .unwrap();
+        let sig = base64::engine::general_purpose::STANDARD.encode(sig);
+        let v = GhlVerifier::from_pem(ed, public).unwrap();
+        assert_eq!(
+            v.verify(None, Some(sig.as_bytes()), body),
+            Ok(SignatureScheme::Rsa)
+        );
+        let v = v.with_legacy(LegacySignature::Refuse);
+        assert_eq!(
+            v.verify(None, Some(sig.as_bytes()), body),
+            Err(SignatureError::Missing)
         );
     }
 

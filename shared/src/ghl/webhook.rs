@@ -43,6 +43,8 @@ pub struct MarketplaceContactEvent {
     pub webhook_id: Option<String>,
     /// The envelope `timestamp`, epoch ms.
     pub timestamp_ms: Option<i64>,
+    /// The Marketplace app the webhook was sent for, when the body says.
+    pub app_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -57,6 +59,8 @@ struct MarketplaceHead<'a> {
     webhook_id: Option<Cow<'a, str>>,
     #[serde(borrow)]
     timestamp: Option<Timestamp<'a>>,
+    #[serde(rename = "appId", borrow)]
+    app_id: Option<Cow<'a, str>>,
 }
 
 /// The envelope `timestamp`: a number (seconds or milliseconds) or an ISO-8601 string.
@@ -103,13 +107,8 @@ impl<'de: 'a, 'a> Deserialize<'de> for Timestamp<'a> {
 }
 
 pub fn parse_marketplace(body: &[u8]) -> Result<MarketplaceEvent, PayloadError> {
-    // One UTF-8 check of the whole body costs less than serde_json checking every string it
-    // reads; a body that fails it still gets the byte parser's verdict, as before.
-    let head: MarketplaceHead = match std::str::from_utf8(body) {
-        Ok(text) => serde_json::from_str(text),
-        Err(_) => serde_json::from_slice(body),
-    }
-    .map_err(|e| PayloadError::NotJson(e.to_string()))?;
+    let head: MarketplaceHead =
+        serde_json::from_str(utf8(body)?).map_err(|e| PayloadError::NotJson(e.to_string()))?;
     let event_type = non_empty(head.event_type).ok_or(PayloadError::Missing("type"))?;
     let Some(trigger) = GhlTrigger::from_event_type(&event_type) else {
         return Ok(MarketplaceEvent::Other {
@@ -123,12 +122,17 @@ pub fn parse_marketplace(body: &[u8]) -> Result<MarketplaceEvent, PayloadError> 
         _ => None,
     };
     let timestamp_ms = head.timestamp.map(parse_timestamp).transpose()?;
+    let app_id = match head.app_id {
+        Some(id) if !id.trim().is_empty() => Some(valid_id(Some(id), "appId")?),
+        _ => None,
+    };
     Ok(MarketplaceEvent::Contact(MarketplaceContactEvent {
         trigger,
         location_id,
         contact_id,
         webhook_id,
         timestamp_ms,
+        app_id,
     }))
 }
 
@@ -169,7 +173,7 @@ struct WorkflowLocation<'a> {
 /// (`contactID`/`contactId`); never the top-level `id`, which is the workflow event's own id.
 pub fn parse_workflow(body: &[u8]) -> Result<WorkflowEvent, PayloadError> {
     let wf: WorkflowBody =
-        serde_json::from_slice(body).map_err(|e| PayloadError::NotJson(e.to_string()))?;
+        serde_json::from_str(utf8(body)?).map_err(|e| PayloadError::NotJson(e.to_string()))?;
     let (custom_contact, custom_location) = match wf.custom_data {
         Some(ids) => (ids.contact_id, ids.location_id),
         None => (None, None),
@@ -188,6 +192,14 @@ pub fn parse_workflow(body: &[u8]) -> Result<WorkflowEvent, PayloadError> {
         contact_id,
         location_id,
     })
+}
+
+/// The whole body must be UTF-8, as JSON requires — not only the fields read here: the body
+/// travels on as the job's payload, and the parser skips the fields it does not read unchecked.
+/// One check of the whole body also costs less than serde_json checking every string it reads.
+fn utf8(body: &[u8]) -> Result<&str, PayloadError> {
+    std::str::from_utf8(body)
+        .map_err(|e| PayloadError::NotJson(format!("the body is not UTF-8: {e}")))
 }
 
 fn non_empty(value: Option<Cow<'_, str>>) -> Option<Cow<'_, str>> {
@@ -323,6 +335,32 @@ mod tests {
             parse_marketplace(deep.as_bytes()),
             Err(PayloadError::NotJson(_))
         ));
+    }
+
+    #[test]
+    fn invalid_utf8_anywhere_in_the_body_is_malformed() {
+        let mut body = br#"{"type":"ContactCreate","locationId":"L","id":"C","note":"x"}"#.to_vec();
+        let at = body.iter().position(|b| *b == b'x').unwrap();
+        body[at] = 0xff;
+        assert!(matches!(
+            parse_marketplace(&body),
+            Err(PayloadError::NotJson(m)) if m.contains("UTF-8")
+        ));
+        let mut wf = br#"{"contact_id":"C1","first_name":"x"}"#.to_vec();
+        let at = wf.iter().position(|b| *b == b'x').unwrap();
+        wf[at] = 0xc3;
+        assert!(matches!(parse_workflow(&wf), Err(PayloadError::NotJson(_))));
+    }
+
+    #[test]
+    fn the_app_id_is_read_when_the_body_has_one() {
+        let body = br#"{"type":"ContactCreate","locationId":"L","id":"C","appId":"app1"}"#;
+        let MarketplaceEvent::Contact(e) = parse_marketplace(body).unwrap() else {
+            panic!()
+        };
+        assert_eq!(e.app_id.as_deref(), Some("app1"));
+        let body = br#"{"type":"ContactCreate","locationId":"L","id":"C","appId":"../x"}"#;
+        assert_eq!(parse_marketplace(body), Err(PayloadError::Invalid("appId")));
     }
 
     #[test]

@@ -3,6 +3,8 @@
 use serde::Serialize;
 use serde_json::json;
 
+use super::allow::Foreign;
+
 /// Why a request was refused; each maps to one status and one metric reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rejection {
@@ -142,14 +144,45 @@ impl Answer {
         }
     }
 
+    /// An event type leadsync does not act on (notes, tasks, another Meta `object`).
     pub fn ignored(source: &'static str, event_type: &str) -> Self {
-        metrics::counter!("webhooks_ignored", "source" => source).increment(1);
-        Self {
-            status: 200,
-            body: json!({"status": "ignored", "event_type": event_type}).to_string(),
-            retry_after_secs: None,
-            content_type: "application/json",
-        }
+        metrics::counter!("webhooks_ignored", "source" => source, "reason" => "event_type")
+            .increment(1);
+        Self::json(
+            200,
+            json!({"status": "ignored", "event_type": event_type}).to_string(),
+        )
+    }
+
+    /// A verified event for an account that is not ours ([`super::allow`]). The answer says no
+    /// more than `ignored`: which accounts are ours is not the sender's to learn.
+    pub fn foreign(source: &'static str, why: Foreign) -> Self {
+        metrics::counter!("webhooks_ignored", "source" => source, "reason" => why.reason())
+            .increment(1);
+        tracing::warn!(
+            source,
+            reason = why.reason(),
+            "verified webhook for an account that is not ours ignored"
+        );
+        Self::json(200, r#"{"status":"ignored"}"#.to_string())
+    }
+
+    /// A route whose secret is not configured refuses everything, and answers exactly as it
+    /// would a request with a wrong signature or secret: a 401 must not tell a caller how the
+    /// stack is configured. The operator learns it from the metric and the error line.
+    pub fn not_configured(
+        source: &'static str,
+        variable: &'static str,
+        looks_like: Rejection,
+    ) -> Self {
+        metrics::counter!("webhooks_rejected", "source" => source, "reason" => "not_configured")
+            .increment(1);
+        tracing::error!(
+            source,
+            variable,
+            "webhook refused: the route's secret is not configured"
+        );
+        Self::refusal(&looks_like)
     }
 
     /// A 401: the request did not prove it came from the source.
@@ -176,6 +209,11 @@ impl Answer {
             reason = why.reason(),
             "webhook rejected"
         );
+        Self::refusal(&why)
+    }
+
+    /// The answer to a refusal, without counting it.
+    fn refusal(why: &Rejection) -> Self {
         Self {
             status: why.status(),
             body: json!({"error": why.reason(), "message": why.message()}).to_string(),

@@ -15,9 +15,7 @@ use aws_lc_rs::digest;
 
 use crate::clock::now_ms;
 use crate::contact::ContactKey;
-use crate::ghl::webhook::{
-    MarketplaceContactEvent, MarketplaceEvent, parse_marketplace, parse_workflow,
-};
+use crate::ghl::webhook::{MarketplaceEvent, parse_marketplace, parse_workflow};
 use crate::ingress::budget::Budget;
 use crate::ingress::{Answer, Ingress, Rejection};
 use crate::job::{GhlContactJob, GhlTrigger, SyncJob};
@@ -51,35 +49,50 @@ impl Ingress {
                 );
             }
         };
+        if let Err(why) = self
+            .settings
+            .allow
+            .ghl(&event.location_id, event.app_id.as_deref())
+        {
+            return Answer::foreign(SOURCE, why);
+        }
+        // Without a time a replay cannot be told from a delivery: GHL's envelope always has one.
+        let Some(ts) = event.timestamp_ms else {
+            return Answer::unauthorized(
+                SOURCE,
+                "timestamp_missing",
+                "the body has no timestamp; a signed body without one could be replayed forever",
+            );
+        };
         let budget = self.settings.time_limits.start();
         let now = now_ms();
-        if let Some(ts) = event.timestamp_ms {
-            let tolerance = self.settings.timestamp_tolerance.as_millis() as i64;
-            if (now - ts).abs() > tolerance {
-                let retry_of_ours = match &event.webhook_id {
-                    Some(id) => match budget
-                        .call("webhook_retry_check", self.ledger.retry_allowed(SOURCE, id))
-                        .await
-                    {
-                        Ok(allowed) => allowed,
-                        Err(e) => return busy("store_unavailable", &e.to_string()),
-                    },
-                    None => false,
-                };
-                if !retry_of_ours {
-                    return Answer::unauthorized(
-                        SOURCE,
-                        "timestamp_stale",
-                        format!(
-                            "the timestamp is {} s away from now; the tolerance is {} s",
-                            (now - ts).abs() / 1000,
-                            tolerance / 1000
-                        ),
-                    );
-                }
+        let tolerance = self.settings.timestamp_tolerance.as_millis();
+        // `abs_diff`: any i64 the body carries, however far off, cannot overflow the check.
+        let skew = u128::from(now.abs_diff(ts));
+        if skew > tolerance {
+            let retry_of_ours = match &event.webhook_id {
+                Some(id) => match budget
+                    .call("webhook_retry_check", self.ledger.retry_allowed(SOURCE, id))
+                    .await
+                {
+                    Ok(allowed) => allowed,
+                    Err(e) => return busy("store_unavailable", &e.to_string()),
+                },
+                None => false,
+            };
+            if !retry_of_ours {
+                return Answer::unauthorized(
+                    SOURCE,
+                    "timestamp_stale",
+                    format!(
+                        "the timestamp is {} s away from now; the tolerance is {} s",
+                        skew / 1000,
+                        tolerance / 1000
+                    ),
+                );
             }
         }
-        let job_id = marketplace_job_id(&event, body, now);
+        let job_id = marketplace_job_id(event.webhook_id.as_deref(), body);
         if let Some(id) = &event.webhook_id {
             match budget
                 .call("webhook_claim", self.ledger.claim_webhook(SOURCE, id, now))
@@ -114,7 +127,7 @@ impl Ingress {
             location_id: event.location_id,
             contact_id: event.contact_id,
             trigger: event.trigger,
-            version_ms: event.timestamp_ms,
+            version_ms: Some(ts),
             received_at_ms: now,
             payload: raw_payload(body),
         });
@@ -124,18 +137,10 @@ impl Ingress {
 
     pub(crate) async fn ghl_workflow(&self, headers: &::http::HeaderMap, body: &[u8]) -> Answer {
         let Some(secret) = &self.settings.workflow_secret else {
-            return Answer::unauthorized(
-                SOURCE,
-                "secret_not_configured",
-                "GHL_WORKFLOW_SECRET is not configured; workflow webhooks are refused",
-            );
+            return Answer::not_configured(SOURCE, "GHL_WORKFLOW_SECRET", secret_invalid());
         };
         if !presented_secret(headers).is_some_and(|p| secret.matches(p)) {
-            return Answer::unauthorized(
-                SOURCE,
-                "secret_invalid",
-                "missing or wrong Authorization: Bearer / X-API-Key secret",
-            );
+            return Answer::rejected(SOURCE, secret_invalid());
         }
         metrics::counter!("webhooks_verified", "source" => SOURCE).increment(1);
         let event = match parse_workflow(body) {
@@ -161,6 +166,9 @@ impl Ingress {
                 },
             );
         };
+        if let Err(why) = self.settings.allow.ghl(&location_id, None) {
+            return Answer::foreign(SOURCE, why);
+        }
         let budget = self.settings.time_limits.start();
         let now = now_ms();
         let job = SyncJob::GhlContact(GhlContactJob {
@@ -212,6 +220,13 @@ impl Ingress {
     }
 }
 
+fn secret_invalid() -> Rejection {
+    Rejection::Unauthorized {
+        reason: "secret_invalid",
+        message: "missing or wrong Authorization: Bearer / X-API-Key secret".into(),
+    }
+}
+
 fn busy(reason: &'static str, error: &str) -> Answer {
     tracing::error!(
         reason,
@@ -243,22 +258,15 @@ pub fn body_job_id(prefix: &str, body: &[u8]) -> String {
 /// A Marketplace delivery's job id. GHL retries a delivery (only one we answered 429) with the
 /// same bytes, so what the bytes carry decides:
 /// - `webhookId`: `ghl:<webhookId>`, one id per delivery, its retries included;
-/// - no `webhookId` but a `timestamp`: the body's hash. The event time is in the body, so a later
-///   change — even one that puts the contact back exactly as it was — hashes differently, and a
-///   retry hashes the same. (Two identical bodies with the same `timestamp` cannot be told apart
-///   from a retry; the consumer's read of the contact and the backfill cover that case.)
-/// - neither: nothing tells a retry from a later identical change, so the arrival time is part of
-///   the id. A retry of a queued job then runs twice, which costs a GHL read; swallowing a change
-///   would cost the lead.
-pub fn marketplace_job_id(
-    event: &MarketplaceContactEvent,
-    body: &[u8],
-    received_at_ms: i64,
-) -> String {
-    match (&event.webhook_id, event.timestamp_ms) {
-        (Some(id), _) => format!("ghl:{id}"),
-        (None, Some(_)) => body_job_id("ghl", body),
-        (None, None) => arrival_job_id("ghl", body, received_at_ms),
+/// - no `webhookId`: the body's hash. The event time is in the body (a body without one is
+///   refused), so a later change — even one that puts the contact back exactly as it was —
+///   hashes differently, and a retry hashes the same. (Two identical bodies with the same
+///   `timestamp` cannot be told apart from a retry; the consumer's read of the contact and the
+///   backfill cover that case.)
+pub fn marketplace_job_id(webhook_id: Option<&str>, body: &[u8]) -> String {
+    match webhook_id {
+        Some(id) => format!("ghl:{id}"),
+        None => body_job_id("ghl", body),
     }
 }
 

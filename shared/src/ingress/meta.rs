@@ -9,12 +9,13 @@ use ::http::HeaderName;
 use serde::Serialize;
 
 use crate::clock::now_ms;
+use crate::ingress::allow::Foreign;
 use crate::ingress::budget::Budget;
 use crate::ingress::ghl::body_job_id;
 use crate::ingress::{Answer, Ingress, Rejection};
 use crate::job::{MetaJob, Origin, SyncJob};
 use crate::meta::event::EventKind;
-use crate::meta::verify::MetaVerifier;
+use crate::meta::verify::{MetaSignatureError, MetaVerifier, read_header};
 use crate::meta::webhook::{Batch, Item, parse};
 use crate::secret::Secret;
 use crate::store::events::Received;
@@ -63,14 +64,20 @@ impl Ingress {
     }
 
     pub(crate) async fn meta_events(&self, headers: &::http::HeaderMap, body: &[u8]) -> Answer {
+        let signature = headers.get(&X_HUB_SIGNATURE_256).map(|v| v.as_bytes());
         let Some(meta) = &self.settings.meta else {
-            return Answer::unauthorized(
+            let looks_like = read_header(signature)
+                .err()
+                .unwrap_or(MetaSignatureError::Invalid);
+            return Answer::not_configured(
                 SOURCE,
-                "secret_not_configured",
-                "META_APP_SECRET is not configured; Meta webhooks are refused",
+                "META_APP_SECRET",
+                Rejection::Unauthorized {
+                    reason: looks_like.reason(),
+                    message: looks_like.to_string(),
+                },
             );
         };
-        let signature = headers.get(&X_HUB_SIGNATURE_256).map(|v| v.as_bytes());
         if let Err(e) = meta.verifier.verify(signature, body) {
             return Answer::unauthorized(SOURCE, e.reason(), e.to_string());
         }
@@ -89,9 +96,14 @@ impl Ingress {
         };
         let now = now_ms();
         let mut jobs = Vec::with_capacity(items.len());
-        let mut ignored = 0usize;
+        let (mut ignored, mut foreign) = (0usize, 0usize);
         for item in items {
             match item {
+                Item::Event { event, .. }
+                    if self.settings.allow.meta_account(&event.account_id).is_err() =>
+                {
+                    foreign += 1;
+                }
                 Item::Event { event, raw } => jobs.push(SyncJob::Meta(MetaJob {
                     job_id: job_id(&event.kind, raw),
                     event,
@@ -101,10 +113,23 @@ impl Ingress {
                 })),
                 Item::Unknown { kind } => {
                     tracing::info!(kind, "Meta webhook item of a kind leadsync does not act on");
-                    metrics::counter!("webhook_items_ignored", "source" => SOURCE).increment(1);
+                    metrics::counter!("webhook_items_ignored", "source" => SOURCE, "reason" => "kind")
+                        .increment(1);
                     ignored += 1;
                 }
             }
+        }
+        if foreign > 0 {
+            metrics::counter!("webhook_items_ignored", "source" => SOURCE, "reason" => Foreign::Account.reason())
+                .increment(foreign as u64);
+            if jobs.is_empty() {
+                return Answer::foreign(SOURCE, Foreign::Account);
+            }
+            tracing::warn!(
+                foreign,
+                "Meta webhook items for a Page or account that is not ours ignored"
+            );
+            ignored += foreign;
         }
         let budget = self.settings.time_limits.start();
         if let Err(e) = budget

@@ -4,8 +4,10 @@
 //! webhook only when answered 429, so 429 is what we answer when we cannot take the event *now*
 //! (queue or store unavailable), and every other refusal is final.
 
+pub mod allow;
 pub mod answer;
 pub mod budget;
+pub mod committed_keys;
 pub mod ghl;
 pub mod http;
 pub mod meta;
@@ -36,6 +38,8 @@ pub struct IngressSettings {
     pub timestamp_tolerance: Duration,
     pub workflow_secret: Option<Secret>,
     pub default_location_id: Option<String>,
+    /// The accounts whose webhooks are acted on ([`allow`]).
+    pub allow: allow::AllowList,
     /// Messenger / Instagram, when `META_APP_SECRET` is configured.
     pub meta: Option<meta::MetaIngress>,
     /// How long a request may wait on AWS ([`budget`]).

@@ -106,6 +106,23 @@ impl EventKind {
         }
     }
 
+    /// Every message id the event carries, to be checked before any is used.
+    pub fn message_ids(&self) -> Box<dyn Iterator<Item = &str> + '_> {
+        match self {
+            Self::Message(m) => {
+                Box::new(std::iter::once(m.mid.as_str()).chain(m.reply_to.as_deref()))
+            }
+            Self::Edit { mid, .. } | Self::Unsend { mid } | Self::Reaction { mid, .. } => {
+                Box::new(std::iter::once(mid.as_str()))
+            }
+            Self::Postback { mid, .. } => Box::new(mid.as_deref().into_iter()),
+            Self::Delivery { mids, .. } => Box::new(mids.iter().map(String::as_str)),
+            Self::Read { .. } | Self::Conversation { .. } | Self::RefreshProfile => {
+                Box::new(std::iter::empty())
+            }
+        }
+    }
+
     /// Whether this event means the person is talking to the Page (a contact and conversation
     /// exist from here on), rather than a receipt about messages.
     pub fn is_activity(&self) -> bool {

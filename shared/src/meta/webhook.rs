@@ -183,7 +183,13 @@ pub fn parse(body: &[u8]) -> Result<Batch<'_>, WebhookError> {
             .map(|raw| (raw, false))
             .chain(entry.standby.into_iter().map(|raw| (raw, true)));
         for (raw, standby) in placed {
-            items.push(read_item(channel, &account, raw, standby));
+            items.push(if is_graph_id(&account) {
+                read_item(channel, &account, raw, standby)
+            } else {
+                Item::Unknown {
+                    kind: INVALID_ID.into(),
+                }
+            });
         }
     }
     Ok(Batch::Items { channel, items })
@@ -261,8 +267,12 @@ fn read_item<'a>(channel: Channel, account: &str, raw: &'a RawValue, standby: bo
     } else {
         return unknown(&first_key(raw.get()));
     };
+    if !kind.message_ids().all(is_message_id) {
+        return unknown(INVALID_ID);
+    }
     match user {
-        Some(user_id) if !user_id.is_empty() => Item::Event {
+        Some(user_id) if !is_graph_id(&user_id) => unknown(INVALID_ID),
+        Some(user_id) => Item::Event {
             event: MetaEvent {
                 channel,
                 account_id: account.to_string(),
@@ -275,6 +285,25 @@ fn read_item<'a>(channel: Channel, account: &str, raw: &'a RawValue, standby: bo
         },
         _ => unknown("no_sender"),
     }
+}
+
+/// The kind of an item whose ids are not Meta's: it is dropped before an id reaches a DynamoDB
+/// key or a Graph API path.
+const INVALID_ID: &str = "invalid_id";
+
+/// Page, Instagram account, PSID and IGSID ids are decimal numbers; a PSID is the path of the
+/// profile read, so nothing else may pass.
+pub fn is_graph_id(id: &str) -> bool {
+    (1..=32).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Message ids (`m_…` on Messenger, base64 text on Instagram) go into job ids and keys: letters,
+/// digits and the few marks they use, never `#` (the key separator), spaces or controls.
+pub fn is_message_id(mid: &str) -> bool {
+    (1..=512).contains(&mid.len())
+        && mid
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-.=+/:".contains(&b))
 }
 
 /// The item's event key for the "unknown kind" metric: its first key that is not an envelope field.

@@ -13,6 +13,7 @@ use tokio::time::Instant;
 use super::*;
 use crate::app::INGRESS_TIME_LIMITS;
 use crate::ghl::verify::GhlVerifier;
+use crate::ingress::allow::AllowList;
 use crate::ingress::{GHL_MARKETPLACE_PATH, IngressSettings};
 use crate::memory::{MemoryEventLog, MemoryLedger, MemoryQueue};
 use crate::queue::{JobQueue, QueueError};
@@ -34,6 +35,7 @@ fn ingress(
             timestamp_tolerance: Duration::from_secs(300),
             workflow_secret: None,
             default_location_id: Some("L1".into()),
+            allow: AllowList::new(["L1".to_string()], None, []),
             meta: None,
             time_limits: INGRESS_TIME_LIMITS,
         },
@@ -288,34 +290,149 @@ impl crate::store::events::EventLog for SlowEventLog {
 
 #[test]
 fn job_ids_collapse_a_retry_of_one_delivery_but_not_a_later_identical_change() {
-    let event = |webhook_id: Option<&str>, timestamp_ms: Option<i64>| MarketplaceContactEvent {
-        trigger: GhlTrigger::ContactTagUpdate,
-        location_id: "L1".into(),
-        contact_id: "C1".into(),
-        webhook_id: webhook_id.map(str::to_owned),
-        timestamp_ms,
-    };
-    let body = br#"{"type":"ContactTagUpdate","id":"C1","tags":["cold lead"]}"#;
-    let (first, retry) = (1_000, 1_000 + 600_000);
+    let body = br#"{"type":"ContactTagUpdate","id":"C1","tags":["cold lead"],"timestamp":1}"#;
+    let later = br#"{"type":"ContactTagUpdate","id":"C1","tags":["cold lead"],"timestamp":2}"#;
+    let first = 1_000;
     // A webhookId names the delivery, retries included.
-    let with_id = event(Some("wh-1"), Some(1));
-    assert_eq!(marketplace_job_id(&with_id, body, first), "ghl:wh-1");
-    assert_eq!(marketplace_job_id(&with_id, body, retry), "ghl:wh-1");
-    // Without one, the body's own timestamp is in its hash: a retry carries the same bytes.
-    let timed = event(None, Some(1));
+    assert_eq!(marketplace_job_id(Some("wh-1"), body), "ghl:wh-1");
+    // Without one, the body's own timestamp is in its hash: a retry carries the same bytes, a
+    // later change another time.
     assert_eq!(
-        marketplace_job_id(&timed, body, first),
-        marketplace_job_id(&timed, body, retry)
+        marketplace_job_id(None, body),
+        marketplace_job_id(None, body)
     );
-    // With neither, and on the workflow route, a later delivery is a later change.
-    let bare = event(None, None);
     assert_ne!(
-        marketplace_job_id(&bare, body, first),
-        marketplace_job_id(&bare, body, first + 1)
+        marketplace_job_id(None, body),
+        marketplace_job_id(None, later)
     );
+    // On the workflow route a later delivery is a later change.
     assert_ne!(
         workflow_job_id(body, first),
         workflow_job_id(body, first + 1)
     );
     assert_eq!(workflow_job_id(body, first), workflow_job_id(body, first));
+}
+
+async fn deliver_body(i: &Ingress, body: &[u8]) -> Answer {
+    let der = crate::pem::decode_pem(ED25519_PRIVATE).unwrap();
+    let key = Ed25519KeyPair::from_pkcs8(&der).unwrap();
+    let sig = base64::engine::general_purpose::STANDARD.encode(key.sign(body));
+    let mut h = ::http::HeaderMap::new();
+    h.insert("x-ghl-signature", sig.parse().unwrap());
+    i.handle("POST", GHL_MARKETPLACE_PATH, "", &h, body).await
+}
+
+#[tokio::test]
+async fn a_signed_webhook_for_another_location_or_app_costs_no_write_and_no_job() {
+    let ledger = Arc::new(TestLedger::default());
+    let queue = Arc::new(TestQueue::default());
+    let events = Arc::new(crate::memory::CountingEventLog::default());
+    let i = ingress(queue.clone(), ledger.clone(), events.clone());
+    let foreign = tag_update("wh-9").replace("\"L1\"", "\"L2\"");
+    let a = deliver(&i, &foreign).await;
+    assert_eq!(
+        (a.status, a.body.as_str()),
+        (200, r#"{"status":"ignored"}"#)
+    );
+    let mut other_app = tag_update("wh-8");
+    other_app.insert_str(1, r#""appId":"their-app","#);
+    let mut with_app = ingress(queue.clone(), ledger.clone(), events.clone());
+    with_app.settings.allow = AllowList::new(["L1".to_string()], Some("our-app".into()), []);
+    let a = deliver(&with_app, &other_app).await;
+    assert_eq!(
+        (a.status, a.body.as_str()),
+        (200, r#"{"status":"ignored"}"#)
+    );
+    assert_eq!(ledger.calls.load(Ordering::SeqCst), 0, "no DynamoDB call");
+    assert_eq!(events.received(), 0);
+    assert!(queue.jobs.is_empty());
+    // The same bodies for our location and app are taken.
+    let ours = other_app.replace("their-app", "our-app");
+    assert_eq!(deliver(&with_app, &ours).await.status, 202);
+    assert_eq!(deliver(&i, &tag_update("wh-9")).await.status, 202);
+}
+
+#[tokio::test]
+async fn a_body_without_a_timestamp_is_refused_and_no_timestamp_can_overflow_the_check() {
+    let queue = Arc::new(TestQueue::default());
+    let i = ingress(
+        queue.clone(),
+        Arc::new(MemoryLedger::default()),
+        Arc::new(MemoryEventLog::default()),
+    );
+    let missing = br#"{"type":"ContactTagUpdate","locationId":"L1","id":"C1","webhookId":"w1"}"#;
+    let a = deliver_body(&i, missing).await;
+    assert_eq!(a.status, 401, "{}", a.body);
+    assert!(a.body.contains("timestamp_missing"), "{}", a.body);
+    for ts in [
+        "-9223372036854775808",
+        "9223372036854775807",
+        "-9223372036854",
+    ] {
+        let body = format!(
+            r#"{{"type":"ContactTagUpdate","locationId":"L1","id":"C1","timestamp":{ts}}}"#
+        );
+        let a = deliver_body(&i, body.as_bytes()).await;
+        assert_eq!(a.status, 401, "{ts}: {}", a.body);
+        assert!(a.body.contains("timestamp_stale"), "{}", a.body);
+    }
+    assert!(queue.jobs.is_empty());
+}
+
+#[tokio::test]
+async fn a_signed_body_with_invalid_utf8_in_a_skipped_field_is_malformed() {
+    let queue = Arc::new(TestQueue::default());
+    let i = ingress(
+        queue.clone(),
+        Arc::new(MemoryLedger::default()),
+        Arc::new(MemoryEventLog::default()),
+    );
+    let mut body = tag_update("wh-u").into_bytes();
+    let at = body.windows(9).position(|w| w == b"cold lead").unwrap();
+    body[at] = 0xff;
+    let a = deliver_body(&i, &body).await;
+    assert_eq!(a.status, 400, "{}", a.body);
+    assert!(a.body.contains("malformed"), "{}", a.body);
+    assert!(queue.jobs.is_empty());
+}
+
+#[tokio::test]
+async fn an_unconfigured_workflow_secret_answers_as_a_wrong_one() {
+    let queue = Arc::new(TestQueue::default());
+    let mut i = ingress(
+        queue.clone(),
+        Arc::new(MemoryLedger::default()),
+        Arc::new(MemoryEventLog::default()),
+    );
+    let body = br#"{"contact_id":"C1","location":{"id":"L1"}}"#;
+    let mut h = ::http::HeaderMap::new();
+    h.insert("authorization", "Bearer guess".parse().unwrap());
+    let unconfigured = i
+        .handle("POST", crate::ingress::GHL_WORKFLOW_PATH, "", &h, body)
+        .await;
+    i.settings.workflow_secret = Some(crate::secret::Secret::new("the-secret"));
+    let wrong = i
+        .handle("POST", crate::ingress::GHL_WORKFLOW_PATH, "", &h, body)
+        .await;
+    assert_eq!(unconfigured, wrong, "nothing tells the two apart");
+    assert!(
+        !unconfigured.body.contains("configured"),
+        "{}",
+        unconfigured.body
+    );
+    // The workflow route checks the location too.
+    h.insert("authorization", "Bearer the-secret".parse().unwrap());
+    let foreign = br#"{"contact_id":"C1","location":{"id":"L2"}}"#;
+    let a = i
+        .handle("POST", crate::ingress::GHL_WORKFLOW_PATH, "", &h, foreign)
+        .await;
+    assert_eq!(
+        (a.status, a.body.as_str()),
+        (200, r#"{"status":"ignored"}"#)
+    );
+    assert!(queue.jobs.is_empty());
+    let a = i
+        .handle("POST", crate::ingress::GHL_WORKFLOW_PATH, "", &h, body)
+        .await;
+    assert_eq!(a.status, 202, "{}", a.body);
 }

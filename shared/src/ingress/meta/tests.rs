@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 use super::*;
 use crate::ghl::verify::GhlVerifier;
 use crate::ingress::IngressSettings;
+use crate::ingress::allow::AllowList;
 use crate::memory::{MemoryEventLog, MemoryLedger, MemoryQueue};
 
 const ED25519: &str = include_str!("../../../../cli/src/sandbox/keys/ghl_test_ed25519.pub.pem");
@@ -23,6 +24,7 @@ fn ingress(queue: Arc<MemoryQueue>, meta: bool) -> Ingress {
             timestamp_tolerance: Duration::from_secs(300),
             workflow_secret: None,
             default_location_id: None,
+            allow: AllowList::new([], None, ["100".to_string()]),
             meta,
             time_limits: crate::app::INGRESS_TIME_LIMITS,
         },
@@ -42,7 +44,7 @@ fn signed(body: &str) -> ::http::HeaderMap {
 }
 
 fn message(mid: &str, user: &str, text: &str) -> Value {
-    json!({"sender":{"id":user},"recipient":{"id":"PAGE"},"timestamp":1_700_000_000_000i64,
+    json!({"sender":{"id":user},"recipient":{"id":"100"},"timestamp":1_700_000_000_000i64,
            "message":{"mid":mid,"text":text}})
 }
 
@@ -91,12 +93,12 @@ async fn a_batched_post_becomes_one_job_per_item_across_entries_and_standby() {
     let queue = Arc::new(MemoryQueue::default());
     let i = ingress(queue.clone(), true);
     let items: Vec<Value> = (0..50)
-        .map(|n| message(&format!("m_{n}"), &format!("U{}", n % 7), "hi"))
+        .map(|n| message(&format!("m_{n}"), &format!("900{}", n % 7), "hi"))
         .collect();
     let body = json!({"object":"page","entry":[
-        {"id":"PAGE","time":1,"messaging":items[..20]},
-        {"id":"PAGE","time":2,"messaging":items[20..45]},
-        {"id":"PAGE","time":3,"standby":items[45..]},
+        {"id":"100","time":1,"messaging":items[..20]},
+        {"id":"100","time":2,"messaging":items[20..45]},
+        {"id":"100","time":3,"standby":items[45..]},
     ]})
     .to_string();
     let a = post(&i, &body, &signed(&body)).await;
@@ -109,7 +111,7 @@ async fn a_batched_post_becomes_one_job_per_item_across_entries_and_standby() {
     let jobs = queue.jobs();
     assert_eq!(jobs.len(), 50);
     assert_eq!(jobs[0].id(), "meta:msg:m_0");
-    assert_eq!(jobs[0].contact_key().to_string(), "messenger:PAGE:U0");
+    assert_eq!(jobs[0].contact_key().to_string(), "messenger:100:9000");
     let SyncJob::Meta(j) = &jobs[49] else {
         panic!()
     };
@@ -125,7 +127,7 @@ async fn signature_attacks_are_refused_and_nothing_is_enqueued() {
     let queue = Arc::new(MemoryQueue::default());
     let i = ingress(queue.clone(), true);
     let body =
-        json!({"object":"page","entry":[{"id":"PAGE","messaging":[message("m_1","U1","hi")]}]})
+        json!({"object":"page","entry":[{"id":"100","messaging":[message("m_1","9001","hi")]}]})
             .to_string();
     let good = signed(&body);
     let mut cases: Vec<(&str, ::http::HeaderMap, String)> = Vec::new();
@@ -149,9 +151,52 @@ async fn signature_attacks_are_refused_and_nothing_is_enqueued() {
         assert!(a.body.contains(reason), "{}", a.body);
     }
     assert!(queue.is_empty());
+    // Without an app secret every request is answered as one signed with a secret we do not
+    // have: a 401 tells no one how the stack is configured.
     let unconfigured = ingress(queue.clone(), false);
-    assert_eq!(post(&unconfigured, &body, &good).await.status, 401);
+    assert_eq!(
+        post(&unconfigured, &body, &good).await,
+        post(&i, &body, &signed("another body")).await
+    );
+    let mut missing = good.clone();
+    missing.remove("x-hub-signature-256");
+    assert_eq!(
+        post(&unconfigured, &body, &missing).await,
+        post(&i, &body, &missing).await
+    );
     assert!(queue.is_empty());
+}
+
+#[tokio::test]
+async fn items_for_another_page_or_with_ids_that_are_not_metas_are_ignored() {
+    let queue = Arc::new(MemoryQueue::default());
+    let i = ingress(queue.clone(), true);
+    let foreign =
+        json!({"object":"page","entry":[{"id":"999","messaging":[message("m_1","9001","hi")]}]})
+            .to_string();
+    let a = post(&i, &foreign, &signed(&foreign)).await;
+    assert_eq!(
+        (a.status, a.body.as_str()),
+        (200, r#"{"status":"ignored"}"#)
+    );
+    let mixed = json!({"object":"page","entry":[
+        {"id":"999","messaging":[message("m_2","9001","theirs")]},
+        {"id":"100","messaging":[message("m_3","9001","ours")]},
+        {"id":"../100","messaging":[message("m_4","9001","path")]},
+        {"id":"100","messaging":[message("m_5","me/accounts","path")]},
+        {"id":"100","messaging":[message("m#6","9001","key separator")]},
+    ]})
+    .to_string();
+    let a = post(&i, &mixed, &signed(&mixed)).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert!(
+        a.body.contains(r#""jobs":1"#) && a.body.contains(r#""ignored":4"#),
+        "{}",
+        a.body
+    );
+    let jobs = queue.jobs();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].id(), "meta:msg:m_3");
 }
 
 #[tokio::test]
@@ -159,7 +204,7 @@ async fn non_ascii_signed_in_meta_escaped_form_is_verified_on_the_raw_bytes() {
     let queue = Arc::new(MemoryQueue::default());
     let i = ingress(queue.clone(), true);
     // Meta escapes non-ASCII and signs that text; re-serialising would give other bytes.
-    let body = r#"{"object":"page","entry":[{"id":"PAGE","time":1,"messaging":[{"sender":{"id":"U1"},"recipient":{"id":"PAGE"},"timestamp":1700000000000,"message":{"mid":"m_u","text":"Gr\u00fc\u00dfe \ud83d\udc4b"}}]}]}"#;
+    let body = r#"{"object":"page","entry":[{"id":"100","time":1,"messaging":[{"sender":{"id":"9001"},"recipient":{"id":"100"},"timestamp":1700000000000,"message":{"mid":"m_u","text":"Gr\u00fc\u00dfe \ud83d\udc4b"}}]}]}"#;
     let a = post(&i, body, &signed(body)).await;
     assert_eq!(a.status, 200, "{}", a.body);
     let SyncJob::Meta(j) = &queue.jobs()[0] else {
@@ -179,9 +224,9 @@ async fn non_ascii_signed_in_meta_escaped_form_is_verified_on_the_raw_bytes() {
 async fn unknown_kinds_other_objects_bad_bodies_and_a_queue_outage_have_their_answers() {
     let queue = Arc::new(MemoryQueue::default());
     let i = ingress(queue.clone(), true);
-    let unknown = json!({"object":"page","entry":[{"id":"PAGE","messaging":[
-        {"sender":{"id":"U1"},"recipient":{"id":"PAGE"},"timestamp":1,"game_play":{"game_id":"g"}},
-        message("m_1","U1","hi")]}]})
+    let unknown = json!({"object":"page","entry":[{"id":"100","messaging":[
+        {"sender":{"id":"9001"},"recipient":{"id":"100"},"timestamp":1,"game_play":{"game_id":"g"}},
+        message("m_1","9001","hi")]}]})
     .to_string();
     let a = post(&i, &unknown, &signed(&unknown)).await;
     assert_eq!(a.status, 200);
@@ -228,10 +273,10 @@ async fn a_batch_of_1000_updates_is_not_refused_for_its_size() {
     let i = ingress(queue.clone(), true);
     let text = "x".repeat(400);
     let items: Vec<Value> = (0..1000)
-        .map(|n| message(&format!("m_{n}"), &format!("U{n}"), &text))
+        .map(|n| message(&format!("m_{n}"), &format!("900{n}"), &text))
         .collect();
     let body =
-        json!({"object":"page","entry":[{"id":"PAGE","time":1,"messaging":items}]}).to_string();
+        json!({"object":"page","entry":[{"id":"100","time":1,"messaging":items}]}).to_string();
     assert!(body.len() > 131_072 * 3, "{} bytes", body.len());
     let a = post(&i, &body, &signed(&body)).await;
     assert_eq!(a.status, 200, "{}", a.body);

@@ -21,12 +21,12 @@ fn events(body: &str) -> (Channel, Vec<MetaEvent>, Vec<String>) {
 #[test]
 fn every_entry_and_every_messaging_and_standby_item_is_an_event() {
     let body = r#"{"object":"page","entry":[
-        {"id":"P1","time":1,"messaging":[
-            {"sender":{"id":"U1"},"recipient":{"id":"P1"},"timestamp":1000,"message":{"mid":"m_1","text":"hi","quick_reply":{"payload":"+14155550100"}}},
-            {"sender":{"id":"U2"},"recipient":{"id":"P1"},"timestamp":1001,"delivery":{"mids":["m_0"],"watermark":999}}
+        {"id":"101","time":1,"messaging":[
+            {"sender":{"id":"9001"},"recipient":{"id":"101"},"timestamp":1000,"message":{"mid":"m_1","text":"hi","quick_reply":{"payload":"+14155550100"}}},
+            {"sender":{"id":"9002"},"recipient":{"id":"101"},"timestamp":1001,"delivery":{"mids":["m_0"],"watermark":999}}
         ]},
-        {"id":"P1","time":2,"standby":[
-            {"sender":{"id":"P1"},"recipient":{"id":"U3"},"timestamp":1002,"message":{"mid":"m_2","text":"from the inbox","is_echo":true,"app_id":1}}
+        {"id":"101","time":2,"standby":[
+            {"sender":{"id":"101"},"recipient":{"id":"9003"},"timestamp":1002,"message":{"mid":"m_2","text":"from the inbox","is_echo":true,"app_id":1}}
         ]}
     ]}"#;
     let (channel, events, unknown) = events(body);
@@ -40,26 +40,26 @@ fn every_entry_and_every_messaging_and_standby_item_is_an_event() {
         (m.mid.as_str(), m.quick_reply.as_deref()),
         ("m_1", Some("+14155550100"))
     );
-    assert_eq!(events[0].user_id, "U1");
+    assert_eq!(events[0].user_id, "9001");
     assert_eq!(events[1].kind.name(), "delivery");
     // The echo's contact is the recipient; it came on standby.
     assert_eq!(
         (events[2].user_id.as_str(), events[2].standby),
-        ("U3", true)
+        ("9003", true)
     );
     assert_eq!(events[2].kind.name(), "echo");
 }
 
 #[test]
 fn instagram_unsend_edit_reaction_seen_and_postback() {
-    let body = r#"{"object":"instagram","entry":[{"id":"IG1","time":1,"messaging":[
-        {"sender":{"id":"S1"},"recipient":{"id":"IG1"},"timestamp":5,"message":{"mid":"m_9","is_deleted":true}},
-        {"sender":{"id":"S1"},"recipient":{"id":"IG1"},"timestamp":6,"message_edit":{"mid":"m_8","text":"fixed","num_edit":2}},
-        {"sender":{"id":"S1"},"recipient":{"id":"IG1"},"timestamp":7,"reaction":{"mid":"m_8","action":"react","reaction":"love","emoji":"\u2764"}},
-        {"sender":{"id":"S1"},"recipient":{"id":"IG1"},"timestamp":8,"read":{"mid":"m_8"}},
-        {"sender":{"id":"S1"},"recipient":{"id":"IG1"},"timestamp":9,"postback":{"mid":"m_7","title":"Get Started","payload":"START"}},
-        {"sender":{"id":"S1"},"recipient":{"id":"IG1"},"timestamp":10,"game_play":{"game_id":"g"}},
-        {"recipient":{"id":"IG1"},"timestamp":11,"optin":{"type":"one_time_notif_req","user_ref":"r"}}
+    let body = r#"{"object":"instagram","entry":[{"id":"17841","time":1,"messaging":[
+        {"sender":{"id":"8001"},"recipient":{"id":"17841"},"timestamp":5,"message":{"mid":"m_9","is_deleted":true}},
+        {"sender":{"id":"8001"},"recipient":{"id":"17841"},"timestamp":6,"message_edit":{"mid":"m_8","text":"fixed","num_edit":2}},
+        {"sender":{"id":"8001"},"recipient":{"id":"17841"},"timestamp":7,"reaction":{"mid":"m_8","action":"react","reaction":"love","emoji":"\u2764"}},
+        {"sender":{"id":"8001"},"recipient":{"id":"17841"},"timestamp":8,"read":{"mid":"m_8"}},
+        {"sender":{"id":"8001"},"recipient":{"id":"17841"},"timestamp":9,"postback":{"mid":"m_7","title":"Get Started","payload":"START"}},
+        {"sender":{"id":"8001"},"recipient":{"id":"17841"},"timestamp":10,"game_play":{"game_id":"g"}},
+        {"recipient":{"id":"17841"},"timestamp":11,"optin":{"type":"one_time_notif_req","user_ref":"r"}}
     ]}]}"#;
     let (channel, events, unknown) = events(body);
     assert_eq!(channel, Channel::Instagram);
@@ -77,7 +77,7 @@ fn instagram_unsend_edit_reaction_seen_and_postback() {
     assert!(
         events
             .iter()
-            .all(|e| e.account_id == "IG1" && e.user_id == "S1")
+            .all(|e| e.account_id == "17841" && e.user_id == "8001")
     );
 }
 
@@ -92,7 +92,7 @@ fn other_objects_and_malformed_bodies() {
     }
     // A broken item is one unknown item, not a failed POST.
     let (_, events, unknown) = events(
-        r#"{"object":"page","entry":[{"id":"P","messaging":[{"sender":{"id":"U"},"message":{"text":"no mid"}},{"sender":{"id":"U"},"timestamp":3,"message":{"mid":"m"}}]}]}"#,
+        r#"{"object":"page","entry":[{"id":"100","messaging":[{"sender":{"id":"9000"},"message":{"text":"no mid"}},{"sender":{"id":"9000"},"timestamp":3,"message":{"mid":"m"}}]}]}"#,
     );
     assert_eq!(
         (events.len(), unknown.as_slice()),
@@ -102,7 +102,7 @@ fn other_objects_and_malformed_bodies() {
 
 #[test]
 fn non_ascii_text_in_meta_escaped_form_reads_back_as_text() {
-    let body = r#"{"object":"page","entry":[{"id":"P","messaging":[{"sender":{"id":"U"},"timestamp":3,"message":{"mid":"m","text":"Gr\u00fc\u00dfe \ud83d\udc4b"}}]}]}"#;
+    let body = r#"{"object":"page","entry":[{"id":"100","messaging":[{"sender":{"id":"9000"},"timestamp":3,"message":{"mid":"m","text":"Gr\u00fc\u00dfe \ud83d\udc4b"}}]}]}"#;
     let Batch::Items { items, .. } = parse(body.as_bytes()).unwrap() else {
         panic!()
     };
