@@ -80,6 +80,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn ingress_refuses_exactly_these_keys_and_secrets_outside_the_local_stack() {
+        use leadsync::ingress::committed_keys::{
+            PUBLIC_KEY_FINGERPRINTS, SECRET_FINGERPRINTS, fingerprint,
+        };
+        for pem in [ED25519_PUBLIC_PEM, RSA_PUBLIC_PEM] {
+            let der = pem_to_der(pem, "PUBLIC KEY").unwrap();
+            assert!(PUBLIC_KEY_FINGERPRINTS.contains(&fingerprint(&der).as_str()));
+        }
+        let played = crate::sandbox::SandboxConfig::default();
+        for secret in [
+            crate::local::SANDBOX_WORKFLOW_SECRET,
+            &played.meta_app_secret,
+            &played.meta_verify_token,
+        ] {
+            assert!(SECRET_FINGERPRINTS.contains(&fingerprint(secret.as_bytes()).as_str()));
+        }
+    }
+
+    #[test]
     fn public_pems_belong_to_the_committed_private_keys() {
         let ed_spki = pem_to_der(ED25519_PUBLIC_PEM, "PUBLIC KEY").unwrap();
         assert_eq!(ed_spki.len(), 44, "12-byte SPKI header + 32-byte key");
