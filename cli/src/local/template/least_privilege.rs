@@ -1,4 +1,4 @@
-//! What template.yaml lets each function do, and what its edge lets in, written out in full.
+//! What template.yaml lets each function do, written out in full.
 //!
 //! Every IAM role is read as a reviewer would read it: one line per action, resource and allowed
 //! partition-key prefix (`dynamodb:LeadingKeys`), with the condition the statement exists under.
@@ -12,7 +12,7 @@ use serde_yaml::Value;
 
 use super::Template;
 
-fn template() -> Template {
+pub(super) fn template() -> Template {
     Template::load(
         &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml"),
         "leadsync-local",
@@ -20,7 +20,7 @@ fn template() -> Template {
     .unwrap()
 }
 
-fn tagged<'a>(v: &'a Value, tag: &str) -> Option<&'a Value> {
+pub(super) fn tagged<'a>(v: &'a Value, tag: &str) -> Option<&'a Value> {
     match v {
         Value::Tagged(t) if t.tag == tag => Some(&t.value),
         _ => None,
@@ -45,7 +45,7 @@ fn conditional(v: &Value) -> (&Value, String) {
     }
 }
 
-fn list(v: Option<&Value>) -> Vec<&Value> {
+pub(super) fn list(v: Option<&Value>) -> Vec<&Value> {
     match v {
         None => Vec::new(),
         Some(Value::Sequence(s)) => s.iter().collect(),
@@ -357,120 +357,4 @@ fn a_widened_role_is_noticed() {
             "{to:?} went unnoticed"
         );
     }
-}
-
-#[test]
-fn the_edge_firewall_exists_only_when_turned_on_and_is_off_by_default() {
-    let t = template();
-    assert_eq!(t.params.get("EdgeWaf").and_then(Value::as_str), Some("off"));
-    let cond = tagged(&t.doc["Conditions"]["UseEdgeWaf"], "Equals")
-        .and_then(Value::as_sequence)
-        .expect("UseEdgeWaf: !Equals [...]");
-    assert_eq!(
-        tagged(&cond[0], "Ref").and_then(Value::as_str),
-        Some("EdgeWaf")
-    );
-    assert_eq!(cond[1].as_str(), Some("on"));
-    let edge: Vec<&str> = t
-        .resources()
-        .filter(|(_, r)| {
-            let ty = r["Type"].as_str().unwrap_or_default();
-            ty.starts_with("AWS::WAFv2::") || ty.starts_with("AWS::CloudFront::")
-        })
-        .map(|(id, r)| {
-            assert_eq!(r["Condition"].as_str(), Some("UseEdgeWaf"), "{id}");
-            id
-        })
-        .collect();
-    assert_eq!(edge, ["EdgeWebAcl", "EdgeDistribution"]);
-    for (id, o) in t.doc["Outputs"].as_mapping().unwrap() {
-        if serde_yaml::to_string(o)
-            .unwrap()
-            .contains("EdgeDistribution")
-        {
-            assert_eq!(o["Condition"].as_str(), Some("UseEdgeWaf"), "{id:?}");
-        }
-    }
-    // The web ACL is CloudFront's (AWS WAF cannot be attached to an HTTP API), sheds unsigned
-    // floods per IP, and keeps no sampled requests (they would hold the workflow secret).
-    let acl = &t.doc["Resources"]["EdgeWebAcl"]["Properties"];
-    assert_eq!(acl["Scope"].as_str(), Some("CLOUDFRONT"));
-    let rule = &list(acl.get("Rules"))[0];
-    assert!(rule["Action"].get("Block").is_some());
-    let rate = &rule["Statement"]["RateBasedStatement"];
-    assert_eq!(rate["AggregateKeyType"].as_str(), Some("IP"));
-    assert!(rate["ScopeDownStatement"].get("NotStatement").is_some());
-    for visibility in [&acl["VisibilityConfig"], &rule["VisibilityConfig"]] {
-        assert_eq!(visibility["SampledRequestsEnabled"].as_bool(), Some(false));
-    }
-}
-
-#[test]
-fn every_webhook_route_has_its_own_throttle() {
-    let t = template();
-    let api = &t.doc["Resources"]["HttpApi"]["Properties"];
-    let settings = api["RouteSettings"].as_mapping().expect("RouteSettings");
-    let throttled: BTreeSet<String> = settings
-        .iter()
-        .map(|(route, s)| {
-            let route = route.as_str().unwrap().to_string();
-            assert!(s.get("ThrottlingBurstLimit").is_some(), "{route}: burst");
-            assert!(s.get("ThrottlingRateLimit").is_some(), "{route}: rate");
-            route
-        })
-        .collect();
-    let routes: BTreeSet<String> = super::events(&t.doc["Resources"]["IngressFunction"])
-        .filter(|e| e["Type"].as_str() == Some("HttpApi"))
-        .map(|e| {
-            let p = &e["Properties"];
-            format!(
-                "{} {}",
-                p["Method"].as_str().unwrap(),
-                p["Path"].as_str().unwrap()
-            )
-        })
-        .collect();
-    assert_eq!(throttled, routes);
-}
-
-#[test]
-fn the_access_log_is_json_without_body_header_or_query_string() {
-    let t = template();
-    let settings = &t.doc["Resources"]["HttpApi"]["Properties"]["AccessLogSettings"];
-    assert_eq!(
-        tagged(&settings["DestinationArn"], "GetAtt").and_then(Value::as_str),
-        Some("HttpApiAccessLogGroup.Arn")
-    );
-    assert!(
-        t.doc["Resources"]["HttpApiAccessLogGroup"]["Properties"]
-            .get("RetentionInDays")
-            .is_some()
-    );
-    let format = settings["Format"].as_str().expect("a literal format");
-    let line: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_str(format).expect("the format is a JSON object");
-    // Exactly these variables: `$context.path` and friends would log the Meta handshake's query
-    // string (its verify token); `$request.*`, `$input.*` would log headers or the body.
-    let variables: BTreeSet<&str> = line
-        .values()
-        .map(|v| v.as_str().expect("every value is one variable"))
-        .collect();
-    assert_eq!(
-        variables,
-        BTreeSet::from([
-            "$context.requestId",
-            "$context.requestTime",
-            "$context.routeKey",
-            "$context.status",
-            "$context.responseLength",
-            "$context.responseLatency",
-            "$context.integrationStatus",
-            "$context.integrationLatency",
-            "$context.error.message",
-            "$context.integrationErrorMessage",
-            "$context.protocol",
-            "$context.identity.sourceIp",
-            "$context.identity.userAgent",
-        ])
-    );
 }
