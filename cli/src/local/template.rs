@@ -421,6 +421,11 @@ fn key_schema(t: &Template, v: Option<&Value>) -> Result<Vec<KeySchemaElement>> 
 }
 
 #[cfg(test)]
+mod edge;
+#[cfg(test)]
+mod least_privilege;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -1,5 +1,8 @@
-//! The DynamoDB adapter of the event log, in the state table: pk is the contact's, so a contact's
-//! entries sit beside its state; the `ByContact` index finds both from the contact id alone.
+//! The DynamoDB adapter of the event log, in the state table. An entry's partition is
+//! `E#<source>#<account>#<contact>`: the contact's, under a prefix of its own, so a role may be
+//! allowed the log without the contact's state or Meta items (`dynamodb:LeadingKeys` in
+//! template.yaml sees only the partition key). The `ByContact` index finds entries and state from
+//! the contact id alone.
 
 use std::collections::HashMap;
 
@@ -144,12 +147,11 @@ impl DynamoEventLog {
                 Some(format!("#outcome IN ({})", names.join(", ")))
             }
         };
-        let pk = format!("C#{}", contact.storage_id());
         let req = self
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(pk))
+            .key("pk", s(event_pk(contact)))
             .key("sk", s(event_sort_key(received_at_ms, job_id)))
             .update_expression(u.expression())
             .set_expression_attribute_names(Some(u.names))
@@ -386,10 +388,23 @@ fn full_update(e: &EventEntry) -> Expr {
     u
 }
 
-/// The account from `C#<source>#<account>#<contact>`.
+/// The partition of a contact's event entries.
+fn event_pk(contact: &ContactKey) -> String {
+    format!("{EVENT_PK_PREFIX}{}", contact.storage_id())
+}
+
+const EVENT_PK_PREFIX: &str = "E#";
+/// Where entries were written before they had a prefix of their own: beside the contact's state.
+/// Read until they expire (30 days), never written.
+const LEGACY_EVENT_PK_PREFIX: &str = "C#";
+
+/// The account from `E#<source>#<account>#<contact>` (or the legacy `C#…`) of an entry, or from
+/// `C#<source>#<account>#<contact>` of a state item.
 fn account_of(item: &Item, source: &str, contact_id: &str) -> Option<String> {
-    get_s(item, "pk")?
-        .strip_prefix(&format!("C#{source}#"))?
+    let pk = get_s(item, "pk")?;
+    [EVENT_PK_PREFIX, LEGACY_EVENT_PK_PREFIX]
+        .iter()
+        .find_map(|prefix| pk.strip_prefix(&format!("{prefix}{source}#")))?
         .strip_suffix(&format!("#{contact_id}"))
         .map(str::to_string)
 }
@@ -483,8 +498,21 @@ mod tests {
 
     #[test]
     fn the_account_comes_from_the_partition_key() {
-        let item = HashMap::from([("pk".to_string(), s("C#ghl#loc#1#c1"))]);
-        assert_eq!(account_of(&item, "ghl", "c1").as_deref(), Some("loc#1"));
-        assert_eq!(account_of(&item, "fb", "c1"), None);
+        for pk in ["E#ghl#loc#1#c1", "C#ghl#loc#1#c1"] {
+            let item = HashMap::from([("pk".to_string(), s(pk))]);
+            assert_eq!(account_of(&item, "ghl", "c1").as_deref(), Some("loc#1"));
+            assert_eq!(account_of(&item, "fb", "c1"), None);
+        }
+    }
+
+    #[test]
+    fn event_entries_are_partitioned_apart_from_the_contacts_state_and_meta_items() {
+        // The ingress role is allowed `E#*` partitions and no `C#*` one (template.yaml): an entry
+        // written beside the contact's state would need the whole contact, PII and mapping included.
+        let contact = ContactKey::ghl("loc", "c1");
+        let pk = event_pk(&contact);
+        assert_eq!(pk, "E#ghl#loc#c1");
+        assert_ne!(pk, crate::store::dynamo::contact_pk(&contact));
+        assert!(!pk.starts_with("C#"));
     }
 }

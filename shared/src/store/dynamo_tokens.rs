@@ -1,7 +1,7 @@
 //! GHL OAuth tokens in the state table (`AUTH#<source>#<account>` / `TOKENS`), encrypted at rest
 //! with the table's KMS key. Every change is conditional on the version read, so a rotated
-//! refresh token is saved exactly once or not at all. The ingress role may not read these items
-//! (template.yaml denies `AUTH#*` keys to it).
+//! refresh token is saved exactly once or not at all. Only the consumer and backfill roles are
+//! allowed `AUTH#*` keys, and only with OAuth configured (template.yaml).
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;

@@ -8,11 +8,17 @@
 //! | contact state + CallTools mapping | `C#<source>#<account>#<contact>` | `STATE` |
 //! | job idempotency marker (TTL) | `J#<job id>` | `JOB` |
 //! | webhook id seen: `PENDING` until its job is on the queue, then `ACCEPTED` (TTL) | `W#<source>#<webhook id>` | `WEBHOOK` |
-//! | event log entry, one per job (TTL) | `C#<source>#<account>#<contact>` | `E#<received ms>#<job id>` |
+//! | event log entry, one per job (TTL) | `E#<source>#<account>#<contact>` | `E#<received ms>#<job id>` |
+//! | GHL OAuth tokens | `AUTH#ghl#<location>` | `TOKENS` |
+//! | circuit breaker | `B#<name>` | `BREAKER` |
+//! | backfill checkpoint, finished runs | `BF#<source>#<account>` | `CURRENT`, `RUN#<started ms>#<run id>` |
+//! | Meta contact, conversation, messages | `C#<channel>#<page>#<psid>` | `META`, `CONV`, `M#<mid>` |
 //! | CallTools placement method learned | `P#calltools#<silo host>#<key digest>` | `PLACEMENT` |
 //!
 //! Contact state and event entries carry `contact` = `<source>#<contact id>`, the key of the
-//! `ByContact` index.
+//! `ByContact` index. Each role's IAM policy (template.yaml) allows only the partition prefixes
+//! it uses (`dynamodb:LeadingKeys`), so a new kind of item needs a prefix of its own; the
+//! template test in `cli/src/local/template/least_privilege.rs` lists them per role.
 
 pub mod dynamo;
 pub mod dynamo_backfill;
