@@ -2,12 +2,17 @@
 //! through it, so AWS can become unreachable for ingress at an exact point of a request — a
 //! network partition that starts at the enqueue, after the webhook id was recorded — while the
 //! consumer and the test still reach moto directly.
+//!
+//! A test can also make the link refuse chosen `SendMessageBatch` entries the way SQS refuses an
+//! entry (a failed entry, `SenderFault`), for whatever reason SQS might still have once every
+//! character is inside its set: that is how the parking of a refused entry is exercised.
 
 use std::sync::{Arc, Mutex};
 
 use anyhow::Result;
-use axum::body::{Body, to_bytes};
-use axum::http::{HeaderMap, Request, Response, StatusCode};
+use axum::body::{Body, Bytes, to_bytes};
+use axum::http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
+use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
@@ -21,9 +26,12 @@ struct Cut {
     cut: bool,
 }
 
+const SEND_MESSAGE_BATCH: &str = "AmazonSQS.SendMessageBatch";
+
 pub struct AwsLink {
     pub url: String,
     cut: Arc<Mutex<Cut>>,
+    refused: Arc<Mutex<Option<String>>>,
     task: JoinHandle<()>,
 }
 
@@ -38,10 +46,12 @@ impl AwsLink {
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let url = format!("http://{}", listener.local_addr()?);
         let cut = Arc::new(Mutex::new(Cut::default()));
+        let refused = Arc::new(Mutex::new(None));
         let forward = Forward {
             moto: moto_url.trim_end_matches('/').to_owned(),
             http: reqwest::Client::new(),
             cut: cut.clone(),
+            refused: refused.clone(),
         };
         let forward = Arc::new(forward);
         let app = axum::Router::new().fallback(move |req: Request<Body>| {
@@ -51,7 +61,19 @@ impl AwsLink {
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Ok(Self { url, cut, task })
+        Ok(Self {
+            url,
+            cut,
+            refused,
+            task,
+        })
+    }
+
+    /// From now on every `SendMessageBatch` entry whose body contains `marker` fails alone, as
+    /// an entry SQS refuses does (`InvalidMessageContents`, a sender fault); the other entries
+    /// of the batch go through.
+    pub fn refuse_entries_containing(&self, marker: &str) {
+        *self.refused.lock().unwrap_or_else(|p| p.into_inner()) = Some(marker.to_owned());
     }
 
     /// From the first call of `operation` (its `X-Amz-Target`, e.g. `AmazonSQS.SendMessage`)
@@ -77,6 +99,7 @@ struct Forward {
     moto: String,
     http: reqwest::Client,
     cut: Arc<Mutex<Cut>>,
+    refused: Arc<Mutex<Option<String>>>,
 }
 
 impl Forward {
@@ -92,9 +115,26 @@ impl Forward {
         let Ok(body) = to_bytes(body, MAX_BODY).await else {
             return answer(StatusCode::PAYLOAD_TOO_LARGE, HeaderMap::new(), Vec::new());
         };
+        let refused = self.refused_entries(&parts.headers, &body);
+        let body = match &refused {
+            Some((kept, _)) => Bytes::from(kept.to_string()),
+            None => body,
+        };
+        if let Some((kept, failed)) = &refused
+            && kept["Entries"].as_array().is_none_or(Vec::is_empty)
+        {
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                axum::http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/x-amz-json-1.0"),
+            );
+            let all_failed = json!({"Successful": [], "Failed": failed});
+            return answer(StatusCode::OK, headers, all_failed.to_string().into_bytes());
+        }
         let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
         let mut headers = parts.headers.clone();
         headers.remove(axum::http::header::HOST);
+        headers.remove(axum::http::header::CONTENT_LENGTH);
         let sent = self
             .http
             .request(parts.method, format!("{}{path}", self.moto))
@@ -109,10 +149,53 @@ impl Forward {
                 headers.remove(axum::http::header::TRANSFER_ENCODING);
                 headers.remove(axum::http::header::CONTENT_LENGTH);
                 let body = resp.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
-                answer(status, headers, body)
+                match refused {
+                    Some((_, failed)) if status.is_success() => {
+                        answer(status, headers, with_failed(&body, failed))
+                    }
+                    _ => answer(status, headers, body),
+                }
             }
             Err(_) => answer(StatusCode::BAD_GATEWAY, HeaderMap::new(), Vec::new()),
         }
+    }
+
+    /// For a `SendMessageBatch` with entries to refuse: the request without them, and their
+    /// failures as SQS reports them.
+    fn refused_entries(&self, headers: &HeaderMap, body: &[u8]) -> Option<(Value, Vec<Value>)> {
+        let marker = self
+            .refused
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()?;
+        if headers.get("x-amz-target").map(HeaderValue::as_bytes)
+            != Some(SEND_MESSAGE_BATCH.as_bytes())
+        {
+            return None;
+        }
+        let mut request: Value = serde_json::from_slice(body).ok()?;
+        let entries = request["Entries"].as_array()?.clone();
+        let (refused, kept): (Vec<Value>, Vec<Value>) = entries.into_iter().partition(|e| {
+            e["MessageBody"]
+                .as_str()
+                .is_some_and(|b| b.contains(&marker))
+        });
+        if refused.is_empty() {
+            return None;
+        }
+        request["Entries"] = Value::Array(kept);
+        let failed = refused
+            .iter()
+            .map(|e| {
+                json!({
+                    "Id": e["Id"],
+                    "SenderFault": true,
+                    "Code": "InvalidMessageContents",
+                    "Message": "refused by the local stack's link, as SQS refuses an entry",
+                })
+            })
+            .collect();
+        Some((request, failed))
     }
 
     fn is_cut(&self, headers: &HeaderMap) -> bool {
@@ -126,6 +209,18 @@ impl Forward {
         }
         cut.cut
     }
+}
+
+/// moto's `SendMessageBatch` answer with the refused entries added to its `Failed`.
+fn with_failed(body: &[u8], refused: Vec<Value>) -> Vec<u8> {
+    let Ok(mut out) = serde_json::from_slice::<Value>(body) else {
+        return body.to_vec();
+    };
+    match out["Failed"].as_array_mut() {
+        Some(failed) => failed.extend(refused),
+        None => out["Failed"] = Value::Array(refused),
+    }
+    out.to_string().into_bytes()
 }
 
 fn answer(status: StatusCode, headers: HeaderMap, body: Vec<u8>) -> Response<Body> {

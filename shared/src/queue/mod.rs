@@ -1,6 +1,7 @@
 //! The job queue: ingress enqueues; the consumer delays transient failures and parks permanent
 //! ones in the dead-letter queue with their reason.
 
+pub mod charset;
 pub mod sqs;
 
 use std::time::Duration;
