@@ -280,7 +280,9 @@ async fn an_entry_sqs_refuses_is_parked_alone_with_its_reason() -> Result<()> {
         new_messenger_user(&t, "Ada Refused").await?,
     ];
     // GIVEN SQS refuses one entry of the batch, whatever its reason
-    t.stack.ingress_link.refuse_entries_containing("m_refused");
+    t.stack
+        .ingress_link
+        .refuse_messages_containing(&t.stack.resources.queue_url, "m_refused");
     let (body, signature) = messenger_post(&[
         (&users[0], "m_kept", "\"kept\""),
         (&users[1], "m_refused", "\"refused\""),
@@ -334,6 +336,42 @@ async fn an_entry_sqs_refuses_is_parked_alone_with_its_reason() -> Result<()> {
         ),
         ("messenger", "InvalidMessageContents", Some(1.0))
     );
+    t.stop().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_marketplace_job_sqs_refuses_is_parked_instead_of_retried_forever() -> Result<()> {
+    let t = stack().without_consumer().start().await?;
+    // GIVEN SQS refuses the job of one delivery, whatever its reason
+    t.stack
+        .ingress_link
+        .refuse_messages_containing(&t.stack.resources.queue_url, "wh-refused");
+    let body = marketplace_body(
+        "ContactUpdate",
+        "nmFmQEsNgz6AVpgLVUJ0",
+        now_ms(),
+        "wh-refused",
+    );
+    // WHEN GHL delivers it
+    let (status, answer) = t.post_signed(&body).await?;
+    // THEN GHL is not asked to retry (a 429 would bring the same refusal back for hours): the
+    // job waits in the DLQ with its reason, and nothing is on the queue
+    assert_eq!(status, 202, "{answer}");
+    let parked = t.dead_letters().await?;
+    let [letter] = parked.as_slice() else {
+        bail!("one parked job expected, {} found", parked.len())
+    };
+    let reason = letter
+        .message_attributes()
+        .and_then(|a| a.get("reason"))
+        .and_then(|v| v.string_value());
+    assert_eq!(reason, Some("queue_refused: InvalidMessageContents"));
+    assert_eq!(
+        SyncJob::from_json(letter.body().context("body")?)?.id(),
+        "ghl:wh-refused"
+    );
+    assert_eq!(t.queue_depth(&t.stack.resources.queue_url).await?, 0);
     t.stop().await;
     Ok(())
 }
