@@ -6,6 +6,14 @@
 
 use std::borrow::Cow;
 
+use serde::de::DeserializeOwned;
+
+/// An API answer read with [`replace_lone_surrogates`] first: one cut emoji in one name reads
+/// as U+FFFD instead of making the whole answer unreadable.
+pub fn from_str_lenient<T: DeserializeOwned>(json: &str) -> serde_json::Result<T> {
+    serde_json::from_str(&replace_lone_surrogates(json))
+}
+
 /// `json` with every unpaired `\uD800`–`\uDFFF` escape written as `\uFFFD`.
 pub fn replace_lone_surrogates(json: &str) -> Cow<'_, str> {
     let bytes = json.as_bytes();

@@ -54,8 +54,8 @@ for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
 # InvalidMessageContents, SendMessageBatch fails that entry alone. moto takes anything.
 from moto.sqs.models import SQSBackend
 from moto.sqs.exceptions import SQSException
-REFUSED = "Invalid characters found. Valid unicode characters are #x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF"
 import re
+REFUSED = "Invalid characters found. Valid unicode characters are #x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF"
 outside_sqs_set = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 def acceptable(body, attributes):
     values = [a.get("StringValue") for a in (attributes or {}).values() if isinstance(a, dict)]

@@ -17,7 +17,7 @@ use super::Channel;
 use super::subscription::SubscribedApp;
 use crate::remote::{RemoteError, excerpt};
 use crate::secret::Secret;
-use crate::surrogates::replace_lone_surrogates;
+use crate::surrogates::from_str_lenient;
 
 const SERVICE: &str = "Graph API";
 pub const DEFAULT_GRAPH_VERSION: &str = "v26.0";
@@ -251,7 +251,7 @@ impl GraphApi for GraphClient {
 /// A 200 answer's JSON. A text cut inside an emoji leaves an unpaired surrogate escape, which
 /// would make the whole page unreadable, and every run stop at it: it reads as U+FFFD.
 fn read_answer(text: &str) -> serde_json::Result<Value> {
-    serde_json::from_str(&replace_lone_surrogates(text))
+    from_str_lenient(text)
 }
 
 /// The detailed messages of a conversation's `messages` field; Meta details only the 20 most
