@@ -92,7 +92,8 @@ pub fn build_ingress(cfg: &Config, aws: &SdkConfig) -> Result<Ingress, BuildErro
             .timeout_config(timeouts.clone())
             .build(),
     );
-    let queue = SqsQueue::new(sqs, cfg.require_queue_url()?, None);
+    // The dead-letter queue takes a job SQS refuses, parked alone with its reason.
+    let queue = SqsQueue::new(sqs, cfg.require_queue_url()?, cfg.dlq_url.clone());
     let dynamo = aws_sdk_dynamodb::Client::from_conf(
         aws_sdk_dynamodb::config::Builder::from(aws)
             .timeout_config(timeouts)
@@ -258,7 +259,7 @@ pub fn build_backfill(cfg: &Config, aws: &SdkConfig) -> Result<Backfill, BuildEr
     let queue = SqsQueue::new(
         aws_sdk_sqs::Client::new(aws),
         cfg.require_queue_url()?,
-        None,
+        cfg.dlq_url.clone(),
     );
     let meta = meta_parts(
         cfg,

@@ -3,10 +3,13 @@
 //! It is self-describing and versioned (`"kind": "ghl_contact.v1"`): a message parked in the DLQ
 //! before a deploy still parses after it.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 
 use crate::contact::ContactKey;
 use crate::meta::event::MetaEvent;
+use crate::queue::charset;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "kind")]
@@ -170,8 +173,14 @@ impl SyncJob {
         }
     }
 
+    /// The job as a queue message body: JSON that SQS always takes, since text from a webhook or
+    /// a Graph page can hold characters outside SQS's set ([`charset::escape_json`]).
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self).expect("a job always serialises")
+        let json = serde_json::to_string(self).expect("a job always serialises");
+        match charset::escape_json(&json) {
+            Cow::Borrowed(_) => json,
+            Cow::Owned(escaped) => escaped,
+        }
     }
 
     pub fn from_json(body: &str) -> Result<Self, serde_json::Error> {
@@ -207,6 +216,26 @@ mod tests {
         let back = SyncJob::from_json(&json).unwrap();
         assert_eq!(back.id(), "ghl:abc");
         assert_eq!(back.contact_key(), ContactKey::ghl("loc", "c1"));
+    }
+
+    #[test]
+    fn a_job_body_is_inside_sqs_characters_and_decodes_to_the_same_job() {
+        let text = "a\u{FFFF}b\u{FFFE}c\u{1}d 😀";
+        let job = SyncJob::GhlContact(GhlContactJob {
+            job_id: "ghl:abc".into(),
+            location_id: "loc".into(),
+            contact_id: "c1".into(),
+            trigger: GhlTrigger::Workflow,
+            version_ms: None,
+            received_at_ms: 1,
+            payload: text.into(),
+        });
+        let json = job.to_json();
+        assert!(json.chars().all(charset::sqs_allows), "{json}");
+        let SyncJob::GhlContact(back) = SyncJob::from_json(&json).unwrap() else {
+            panic!("a GHL job")
+        };
+        assert_eq!(back.payload, text);
     }
 
     #[test]

@@ -23,4 +23,5 @@ pub mod remote;
 pub mod rules;
 pub mod secret;
 pub mod store;
+pub mod surrogates;
 pub mod telemetry;

@@ -19,6 +19,7 @@ mod meta_subscription;
 mod oauth;
 mod placement;
 mod signatures;
+mod sqs_characters;
 mod stats;
 mod sync;
 mod trace;

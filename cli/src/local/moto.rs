@@ -49,6 +49,32 @@ def atomic(write):
     return locked
 for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
     setattr(DynamoDBBackend, name, atomic(getattr(DynamoDBBackend, name)))
+# SQS refuses a message whose body or String attribute value has a character outside
+# #x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF: SendMessage answers
+# InvalidMessageContents, SendMessageBatch fails that entry alone. moto takes anything.
+from moto.sqs.models import SQSBackend
+from moto.sqs.exceptions import SQSException
+import re
+REFUSED = "Invalid characters found. Valid unicode characters are #x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF"
+outside_sqs_set = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+def acceptable(body, attributes):
+    values = [a.get("StringValue") for a in (attributes or {}).values() if isinstance(a, dict)]
+    return not any(outside_sqs_set.search(v or "") for v in [body] + values)
+send_one = SQSBackend.send_message
+def send_message(self, queue_name, message_body, message_attributes=None, *args, **kwargs):
+    if not acceptable(message_body, message_attributes):
+        raise SQSException("InvalidMessageContents", REFUSED)
+    return send_one(self, queue_name, message_body, message_attributes, *args, **kwargs)
+SQSBackend.send_message = send_message
+send_batch = SQSBackend.send_message_batch
+def send_message_batch(self, queue_name, entries):
+    taken = {k: e for k, e in entries.items()
+             if acceptable(e.get("MessageBody"), e.get("MessageAttributes"))}
+    refused = [{"Id": e["Id"], "SenderFault": True, "Code": "InvalidMessageContents",
+                "Message": REFUSED} for k, e in entries.items() if k not in taken]
+    messages, failed = send_batch(self, queue_name, taken) if taken else ([], [])
+    return messages, failed + refused
+SQSBackend.send_message_batch = send_message_batch
 from moto.server import main
 main(["-H", "127.0.0.1", "-p", sys.argv[1]])
 "#;

@@ -16,6 +16,7 @@ use crate::ghl::search::{SearchPage, SearchQuery, parse_page};
 use crate::ghl::webhook::parse_iso_ms;
 use crate::remote::{RemoteError, retry_after};
 use crate::secret::Secret;
+use crate::surrogates::from_str_lenient;
 
 const SERVICE: &str = "GoHighLevel";
 pub const API_VERSION: &str = "2021-07-28";
@@ -178,7 +179,7 @@ impl GhlApi for GhlClient {
         let (status, wait, text) = self.send(self.http.get(&url)).await?;
         match status {
             200 => {
-                let env: ContactEnvelope = serde_json::from_str(&text)
+                let env: ContactEnvelope = from_str_lenient(&text)
                     .map_err(|e| unreadable(format!("unreadable contact: {e}"), &text))?;
                 Ok(Some(env.contact.into_contact()))
             }
@@ -206,7 +207,7 @@ impl GhlApi for GhlClient {
         if status != 200 {
             return Err(RemoteError::from_status(SERVICE, status, wait, &text));
         }
-        let body: serde_json::Value = serde_json::from_str(&text)
+        let body: serde_json::Value = from_str_lenient(&text)
             .map_err(|e| unreadable(format!("unreadable search answer: {e}"), &text))?;
         parse_page(&body, query.page_limit).map_err(|reason| unreadable(reason, &text))
     }
@@ -247,6 +248,17 @@ mod tests {
         .unwrap();
         assert_eq!(env.contact.id.as_deref(), Some("c1"));
         assert_eq!(env.contact.into_contact(), Contact::default());
+    }
+
+    #[test]
+    fn a_contact_whose_name_ends_in_a_cut_emoji_is_still_read() {
+        let answer =
+            r#"{"contact": {"id": "c1", "firstName": "Ada \ud83d", "phone": "+14155550100"}}"#;
+        assert!(serde_json::from_str::<ContactEnvelope>(answer).is_err());
+        let env: ContactEnvelope = from_str_lenient(answer).unwrap();
+        let contact = env.contact.into_contact();
+        assert_eq!(contact.first_name.as_deref(), Some("Ada \u{FFFD}"));
+        assert_eq!(contact.phone.as_deref(), Some("+14155550100"));
     }
 
     #[test]

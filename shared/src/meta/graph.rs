@@ -17,6 +17,7 @@ use super::Channel;
 use super::subscription::SubscribedApp;
 use crate::remote::{RemoteError, excerpt};
 use crate::secret::Secret;
+use crate::surrogates::from_str_lenient;
 
 const SERVICE: &str = "Graph API";
 pub const DEFAULT_GRAPH_VERSION: &str = "v26.0";
@@ -141,7 +142,7 @@ impl GraphClient {
             .await
             .map_err(|e| RemoteError::from_reqwest(SERVICE, &e))?;
         if status == 200 {
-            return serde_json::from_str(&text).map_err(|e| RemoteError::Permanent {
+            return read_answer(&text).map_err(|e| RemoteError::Permanent {
                 service: SERVICE,
                 reason: format!("unreadable answer: {e}"),
                 status: Some(200),
@@ -245,6 +246,12 @@ impl GraphApi for GraphClient {
             .filter_map(SubscribedApp::from_graph)
             .collect())
     }
+}
+
+/// A 200 answer's JSON. A text cut inside an emoji leaves an unpaired surrogate escape, which
+/// would make the whole page unreadable, and every run stop at it: it reads as U+FFFD.
+fn read_answer(text: &str) -> serde_json::Result<Value> {
+    from_str_lenient(text)
 }
 
 /// The detailed messages of a conversation's `messages` field; Meta details only the 20 most
@@ -409,6 +416,17 @@ mod tests {
         assert!(
             !graph_error(400, None, r#"{"error":{"code":100,"message":"bad field"}}"#)
                 .is_transient()
+        );
+    }
+
+    #[test]
+    fn a_page_with_a_lone_surrogate_in_a_message_is_still_read() {
+        let page = r#"{"data":[{"id":"c1","messages":{"data":[{"id":"m1","message":"cut \ud83d","created_time":"2025-01-01T00:00:00+0000"}]}}]}"#;
+        assert!(serde_json::from_str::<Value>(page).is_err());
+        let v = read_answer(page).unwrap();
+        assert_eq!(
+            v["data"][0]["messages"]["data"][0]["message"],
+            "cut \u{FFFD}"
         );
     }
 

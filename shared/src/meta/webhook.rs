@@ -10,6 +10,7 @@ use thiserror::Error;
 
 use super::Channel;
 use super::event::{Attachment, EventKind, Message, MetaEvent};
+use crate::surrogates::replace_lone_surrogates;
 
 #[derive(Debug, Error)]
 pub enum WebhookError {
@@ -197,7 +198,7 @@ pub fn parse(body: &[u8]) -> Result<Batch<'_>, WebhookError> {
 
 fn read_item<'a>(channel: Channel, account: &str, raw: &'a RawValue, standby: bool) -> Item<'a> {
     let unknown = |kind: &str| Item::Unknown { kind: kind.into() };
-    let Ok(item) = serde_json::from_str::<RawItem>(raw.get()) else {
+    let Ok(item) = serde_json::from_str::<RawItem>(&replace_lone_surrogates(raw.get())) else {
         return unknown("unreadable");
     };
     let sender = item.sender.and_then(|p| p.id).map(Id::into_string);

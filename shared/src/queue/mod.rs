@@ -1,6 +1,7 @@
 //! The job queue: ingress enqueues; the consumer delays transient failures and parks permanent
 //! ones in the dead-letter queue with their reason.
 
+pub mod charset;
 pub mod sqs;
 
 use std::time::Duration;
@@ -42,8 +43,12 @@ pub struct Deferred {
 
 #[async_trait]
 pub trait JobQueue: Send + Sync {
+    /// `Ok` once the job is on the queue, or — when SQS refuses this very message — parked alone
+    /// in the dead-letter queue with the refusal as its reason; `Err` when the queue is out of
+    /// reach, so the sender can be asked to retry.
     async fn enqueue(&self, job: &SyncJob) -> Result<(), QueueError>;
-    /// Enqueues many jobs; `Err` when any could not be sent (some may have been).
+    /// Enqueues many jobs, each as [`JobQueue::enqueue`] does: a refused one never fails the
+    /// others. `Err` when any could not be sent (some may have been).
     async fn enqueue_batch(&self, jobs: &[SyncJob]) -> Result<(), QueueError> {
         for job in jobs {
             self.enqueue(job).await?;

@@ -4,11 +4,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
-use aws_sdk_sqs::error::DisplayErrorContext;
+use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
 
 use crate::clock::now_ms;
 use crate::job::SyncJob;
+use crate::queue::charset::replace_refused;
 use crate::queue::{Deferred, JobQueue, Parked, QueueError, Redelivery};
 
 /// SQS caps a visibility timeout at 12 hours.
@@ -33,12 +34,60 @@ impl SqsQueue {
     }
 }
 
-fn text(v: impl Into<String>) -> MessageAttributeValue {
+/// A `String` attribute; SQS refuses the whole message for one character outside its set in
+/// an attribute value, so those become U+FFFD.
+fn text(v: impl AsRef<str>) -> MessageAttributeValue {
     MessageAttributeValue::builder()
         .data_type("String")
-        .string_value(v)
+        .string_value(replace_refused(v.as_ref()))
         .build()
         .expect("data type and value are set")
+}
+
+/// The codes with which SQS refuses one message for what it is (its characters, its size):
+/// sending it again cannot help. Anything else is about the queue or the service.
+fn refuses_the_message(code: Option<&str>) -> bool {
+    matches!(
+        code,
+        Some("InvalidMessageContents" | "InvalidParameterValue")
+    )
+}
+
+/// The refusal's code as a metric dimension (`reason`): SQS's known codes, never free text.
+fn code_dimension(code: &str) -> &'static str {
+    match code {
+        "InvalidMessageContents" => "InvalidMessageContents",
+        "InvalidParameterValue" => "InvalidParameterValue",
+        _ => "other",
+    }
+}
+
+impl SqsQueue {
+    /// Parks a job SQS refused alone in the dead-letter queue, with the refusal as its reason,
+    /// so neither it nor the rest of its batch blocks the sender. The body's characters are
+    /// already inside SQS's set ([`SyncJob::to_json`]); what SQS still refused is replaced, so
+    /// the DLQ takes what the queue did not.
+    async fn park_refused(&self, job: &SyncJob, code: &str) -> Result<(), QueueError> {
+        let code = code_dimension(code);
+        metrics::counter!("jobs_refused_by_queue", "source" => job.source(), "reason" => code)
+            .increment(1);
+        tracing::error!(
+            job_id = job.id(),
+            source = job.source(),
+            code,
+            "SQS refused the job; it is parked alone in the dead-letter queue"
+        );
+        let parked = Parked {
+            job_id: job.id().to_string(),
+            source: job.source().to_string(),
+            contact: job.contact_key().to_string(),
+            reason: format!("queue_refused: {code}"),
+            http_status: None,
+            response_excerpt: String::new(),
+            replay_count: 0,
+        };
+        self.park(&replace_refused(&job.to_json()), &parked).await
+    }
 }
 
 fn number(v: impl ToString) -> MessageAttributeValue {
@@ -51,20 +100,29 @@ fn number(v: impl ToString) -> MessageAttributeValue {
 
 #[async_trait]
 impl JobQueue for SqsQueue {
+    /// `SendMessage`; a job SQS refuses for what it is is parked instead ([`Self::park_refused`]).
     async fn enqueue(&self, job: &SyncJob) -> Result<(), QueueError> {
-        self.client
+        let sent = self
+            .client
             .send_message()
             .queue_url(&self.queue_url)
             .message_body(job.to_json())
             .message_attributes("source", text(job.source()))
             .message_attributes("job_id", text(job.id()))
             .send()
-            .await
-            .map_err(|e| QueueError(DisplayErrorContext(e).to_string()))?;
-        Ok(())
+            .await;
+        match sent {
+            Ok(_) => Ok(()),
+            Err(e) if refuses_the_message(e.code()) => {
+                let code = e.code().unwrap_or_default().to_string();
+                self.park_refused(job, &code).await
+            }
+            Err(e) => Err(QueueError(DisplayErrorContext(e).to_string())),
+        }
     }
 
-    /// `SendMessageBatch`, ten at a time; entries SQS refuses are sent once more, then reported.
+    /// `SendMessageBatch`, ten at a time. An entry SQS refuses for what it is (a sender fault)
+    /// is parked alone; other refused entries are sent once more, then reported.
     async fn enqueue_batch(&self, jobs: &[SyncJob]) -> Result<(), QueueError> {
         for chunk in jobs.chunks(10) {
             let mut pending: Vec<(usize, &SyncJob)> = chunk.iter().enumerate().collect();
@@ -89,7 +147,18 @@ impl JobQueue for SqsQueue {
                     .send()
                     .await
                     .map_err(|e| QueueError(DisplayErrorContext(e).to_string()))?;
-                let failed: Vec<String> = out.failed().iter().map(|f| f.id().to_string()).collect();
+                let mut failed = Vec::new();
+                for f in out.failed() {
+                    let Some(&(_, job)) = pending.iter().find(|(i, _)| format!("m{i}") == f.id())
+                    else {
+                        continue;
+                    };
+                    if f.sender_fault() {
+                        self.park_refused(job, f.code()).await?;
+                    } else {
+                        failed.push(f.id().to_string());
+                    }
+                }
                 pending.retain(|(i, _)| failed.contains(&format!("m{i}")));
                 if pending.is_empty() {
                     break;
