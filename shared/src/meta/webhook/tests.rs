@@ -122,9 +122,9 @@ fn non_ascii_text_in_meta_escaped_form_reads_back_as_text() {
 #[test]
 fn message_text_with_characters_sqs_refuses_or_a_lone_surrogate_is_still_an_event() {
     // GIVEN U+FFFF and U+FFFE as escapes and as raw characters, and an emoji cut in half.
-    let body = "{\"object\":\"page\",\"entry\":[{\"id\":\"P1\",\"time\":1,\"messaging\":[\
-        {\"sender\":{\"id\":\"U1\"},\"recipient\":{\"id\":\"P1\"},\"timestamp\":1,\"message\":{\"mid\":\"m_1\",\"text\":\"a\\uFFFFb\u{FFFE}c\"}},\
-        {\"sender\":{\"id\":\"U2\"},\"recipient\":{\"id\":\"P1\"},\"timestamp\":2,\"message\":{\"mid\":\"m_2\",\"text\":\"cut \\uD83D here\"}}\
+    let body = "{\"object\":\"page\",\"entry\":[{\"id\":\"101\",\"time\":1,\"messaging\":[\
+        {\"sender\":{\"id\":\"9001\"},\"recipient\":{\"id\":\"101\"},\"timestamp\":1,\"message\":{\"mid\":\"m_1\",\"text\":\"a\\uFFFFb\u{FFFE}c\"}},\
+        {\"sender\":{\"id\":\"9002\"},\"recipient\":{\"id\":\"101\"},\"timestamp\":2,\"message\":{\"mid\":\"m_2\",\"text\":\"cut \\uD83D here\"}}\
     ]}]}";
     let (_, events, unknown) = events(body);
     assert!(unknown.is_empty(), "{unknown:?}");
