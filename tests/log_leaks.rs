@@ -87,11 +87,14 @@ fn emails(line: &str) -> Vec<String> {
     for (at, _) in line.match_indices('@') {
         let before = &line[..at];
         let local_len = before.chars().rev().take_while(|c| local_char(*c)).count();
-        let domain: String = line[at + 1..].chars().take_while(|c| domain_char(*c)).collect();
+        let domain: String = line[at + 1..]
+            .chars()
+            .take_while(|c| domain_char(*c))
+            .collect();
         let domain = domain.trim_end_matches(['.', '-']);
-        let tld_ok = domain
-            .rsplit_once('.')
-            .is_some_and(|(host, tld)| !host.is_empty() && tld.len() >= 2 && tld.chars().all(|c| c.is_ascii_alphabetic()));
+        let tld_ok = domain.rsplit_once('.').is_some_and(|(host, tld)| {
+            !host.is_empty() && tld.len() >= 2 && tld.chars().all(|c| c.is_ascii_alphabetic())
+        });
         if local_len > 0 && tld_ok {
             out.push(format!("{}@{domain}", &before[before.len() - local_len..]));
         }
@@ -143,11 +146,21 @@ mod tests {
     #[test]
     fn a_phone_an_email_and_a_name_are_each_found() {
         assert_eq!(
-            kinds(r#"{"level":"WARN","fields":{"message":"refused","error":"+447700900123 is not valid"}}"#),
+            kinds(
+                r#"{"level":"WARN","fields":{"message":"refused","error":"+447700900123 is not valid"}}"#
+            ),
             ["phone"]
         );
-        assert_eq!(kinds(r#"{"error":"HTTP 400: {\"email\":[\"bob.smith@mail.example.org is invalid\"]}"}"#), ["email"]);
-        assert_eq!(kinds(r#"{"fields":{"message":"profile read","name":"Ada"}}"#), ["test contact's name"]);
+        assert_eq!(
+            kinds(
+                r#"{"error":"HTTP 400: {\"email\":[\"bob.smith@mail.example.org is invalid\"]}"}"#
+            ),
+            ["email"]
+        );
+        assert_eq!(
+            kinds(r#"{"fields":{"message":"profile read","name":"Ada"}}"#),
+            ["test contact's name"]
+        );
     }
 
     #[test]
@@ -156,10 +169,19 @@ mod tests {
             kinds(r#"{"url":"/api/contacts/?phone_number=%2B14155550132"}"#),
             ["test contact's phone"]
         );
-        assert_eq!(kinds("GET /api/contacts/?phone_number=14155550132"), ["test contact's phone"]);
+        assert_eq!(
+            kinds("GET /api/contacts/?phone_number=14155550132"),
+            ["test contact's phone"]
+        );
         let both = kinds(r#"{"error":"+14155550132 taken, ada@example.com"}"#);
-        assert!(both.contains(&"phone") && both.contains(&"test contact's phone"), "{both:?}");
-        assert!(both.contains(&"email") && both.contains(&"test contact's email"), "{both:?}");
+        assert!(
+            both.contains(&"phone") && both.contains(&"test contact's phone"),
+            "{both:?}"
+        );
+        assert!(
+            both.contains(&"email") && both.contains(&"test contact's email"),
+            "{both:?}"
+        );
     }
 
     #[test]

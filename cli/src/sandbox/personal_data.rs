@@ -23,7 +23,12 @@ impl PersonalData {
         }
         for c in lock(&state.calltools).all_contacts() {
             let text = |k: &str| c[k].as_str().map(str::to_owned);
-            data.add(&text("first_name"), &text("last_name"), &None, &text("email"));
+            data.add(
+                &text("first_name"),
+                &text("last_name"),
+                &None,
+                &text("email"),
+            );
             data.add(&None, &None, &None, &text("personal_email_address"));
             for phone in c["_phone_numbers"].as_array().into_iter().flatten() {
                 data.add(&None, &None, &phone.as_str().map(str::to_owned), &None);
