@@ -7,6 +7,7 @@
 //! (digits without a `+`), and the redacted forms leadsync writes (`+1******0132`,
 //! `j***@example.com`).
 
+use std::collections::HashSet;
 use std::fmt;
 
 use leadsync_cli::sandbox::PersonalData;
@@ -24,42 +25,82 @@ impl fmt::Display for Leak {
     }
 }
 
-/// Every piece of personal data in `lines`, known to the sandbox or shaped like it.
+/// Every piece of personal data in `lines`, known to the sandbox or shaped like it. Names are
+/// matched word by word, case-sensitively ("Ada Lovelace" by `Ada` and by `Lovelace`), a
+/// known phone by its digits wherever they stand alone (`%2B14155550132` too); lookups go
+/// through sets, so a stack holding 25,000 imported contacts is checked as fast as one.
 pub fn leaks(lines: &[String], known: &PersonalData) -> Vec<Leak> {
+    let names: HashSet<&str> = known
+        .names
+        .iter()
+        .flat_map(|n| words(n))
+        .filter(|w| w.chars().count() >= 2)
+        .collect();
+    let phones: HashSet<String> = known
+        .phones
+        .iter()
+        .map(|p| p.chars().filter(char::is_ascii_digit).collect::<String>())
+        .filter(|d| d.len() >= 7)
+        .collect();
+    let emails_known: HashSet<String> = known.emails.iter().map(|e| e.to_lowercase()).collect();
     let mut out = Vec::new();
     for line in lines {
-        let mut found = |kind: &'static str, what: String| {
+        let mut found = |kind: &'static str, what: &str| {
             out.push(Leak {
                 kind,
-                found: what,
+                found: what.to_string(),
                 line: line.clone(),
             })
         };
         for phone in e164_numbers(line) {
-            found("phone", phone);
+            found("phone", &phone);
         }
         for email in emails(line) {
-            found("email", email);
+            found("email", &email);
         }
-        for phone in &known.phones {
-            let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
-            if contains_word(line, phone) || (digits.len() >= 7 && contains_number(line, &digits)) {
-                found("test contact's phone", phone.clone());
+        for run in digit_runs(line) {
+            if phones.contains(run) {
+                found("test contact's phone", run);
             }
         }
-        for email in &known.emails {
-            if line.to_lowercase().contains(&email.to_lowercase()) {
-                found("test contact's email", email.clone());
+        for candidate in around_at_signs(line) {
+            if emails_known.contains(&candidate.to_lowercase()) {
+                found("test contact's email", candidate);
             }
         }
-        for name in &known.names {
-            if contains_word(line, name) {
-                found("test contact's name", name.clone());
+        for word in words(line) {
+            if names.contains(word) {
+                found("test contact's name", word);
             }
         }
     }
     out.dedup();
     out
+}
+
+/// Runs of letters and digits.
+fn words(text: &str) -> impl Iterator<Item = &str> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+}
+
+/// Runs of ASCII digits.
+fn digit_runs(text: &str) -> impl Iterator<Item = &str> {
+    text.split(|c: char| !c.is_ascii_digit())
+        .filter(|w| !w.is_empty())
+}
+
+/// The text around each `@`, up to a space, quote, backslash or bracket: where a known email,
+/// whatever characters it holds, would stand.
+fn around_at_signs(line: &str) -> Vec<&str> {
+    let stop = |c: char| c.is_whitespace() || "\"'\\<>()[]{},;".contains(c);
+    line.match_indices('@')
+        .map(|(at, _)| {
+            let start = line[..at].rfind(stop).map_or(0, |i| i + 1);
+            let end = line[at..].find(stop).map_or(line.len(), |i| at + i);
+            &line[start..end]
+        })
+        .collect()
 }
 
 /// `+` and 8 to 15 digits, a digit neither before nor after.
@@ -100,28 +141,6 @@ fn emails(line: &str) -> Vec<String> {
         }
     }
     out
-}
-
-/// `digits` in `line` with no digit right before or after it (`%2B14155550132` holds
-/// `14155550132`; `214155550132` does not).
-fn contains_number(line: &str, digits: &str) -> bool {
-    line.match_indices(digits).any(|(i, _)| {
-        let before = line[..i].chars().next_back();
-        let after = line[i + digits.len()..].chars().next();
-        !before.is_some_and(|c| c.is_ascii_digit()) && !after.is_some_and(|c| c.is_ascii_digit())
-    })
-}
-
-/// `word` in `line` with no letter or digit right before or after it.
-fn contains_word(line: &str, word: &str) -> bool {
-    if word.is_empty() {
-        return false;
-    }
-    line.match_indices(word).any(|(i, _)| {
-        let before = line[..i].chars().next_back();
-        let after = line[i + word.len()..].chars().next();
-        !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric)
-    })
 }
 
 #[cfg(test)]

@@ -176,8 +176,8 @@ pub fn redact_text(text: &str) -> String {
     let mut rest = text;
     while let Some(i) = rest.find(['+', '@']) {
         let (before, from) = rest.split_at(i);
-        if from.starts_with('+') {
-            let digits = from[1..].bytes().take_while(u8::is_ascii_digit).count();
+        if let Some(after) = from.strip_prefix('+') {
+            let digits = after.bytes().take_while(u8::is_ascii_digit).count();
             out.push_str(before);
             if digits >= 6 {
                 out.push_str(&redact_phone(&from[..=digits]));
