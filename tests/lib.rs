@@ -3,9 +3,11 @@
 //! without seeing each other.
 #![forbid(unsafe_code)]
 
+pub mod log_leaks;
+
 use std::collections::HashMap;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -13,9 +15,10 @@ use leadsync::contact::ContactKey;
 use leadsync::store::ContactState;
 use leadsync::store::StateStore;
 use leadsync::store::dynamo::DynamoStore;
+use leadsync_cli::local::logs::StackLogs;
 use leadsync_cli::local::moto::Moto;
 use leadsync_cli::local::{SANDBOX_LOCATION_ID, Stack, StackOptions};
-use leadsync_cli::sandbox::DuplicateMode;
+use leadsync_cli::sandbox::{DuplicateMode, PersonalData};
 use serde_json::{Value, json};
 
 static MOTO: OnceLock<Moto> = OnceLock::new();
@@ -31,6 +34,33 @@ fn moto_url() -> String {
 pub struct TestStack {
     pub stack: Stack,
     pub http: reqwest::Client,
+    _no_leaks: NoLeaks,
+}
+
+/// Fails the test, when its stack's life ends, if a line its functions logged carries personal
+/// data ([`log_leaks`]): after `stop`, or when the stack is dropped without it. A test that
+/// already failed is left to its own message.
+struct NoLeaks {
+    logs: Arc<StackLogs>,
+    known: Box<dyn Fn() -> PersonalData + Send + Sync>,
+}
+
+impl Drop for NoLeaks {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        let found = log_leaks::leaks(&self.logs.lines(), &(self.known)());
+        assert!(
+            found.is_empty(),
+            "personal data in the functions' logs:\n{}",
+            found
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
 }
 
 pub struct StackBuilder {
@@ -82,9 +112,19 @@ impl StackBuilder {
             ..StackOptions::default()
         })
         .await?;
+        let known = stack
+            .sandbox
+            .as_ref()
+            .context("tests run with the sandbox")?
+            .personal_data();
+        let _no_leaks = NoLeaks {
+            logs: stack.logs.clone(),
+            known: Box::new(known),
+        };
         Ok(TestStack {
             stack,
             http: reqwest::Client::new(),
+            _no_leaks,
         })
     }
 }

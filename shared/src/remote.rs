@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use thiserror::Error;
 
+use crate::contact::{redact_email, redact_phone};
+
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum RemoteError {
     /// 429, 5xx, an HTML error page, a timeout, a refused connection: the same call may work later.
@@ -33,6 +35,8 @@ pub enum RemoteError {
         excerpt: String,
     },
     /// A 4xx validation error or a contact that cannot be synced: retrying cannot help.
+    /// `reason` is logged and kept in the event log, so it never quotes the answer; `excerpt`
+    /// (phones and emails masked) goes only to the parked job's `response_excerpt`.
     #[error("{service} refused the request ({status:?}): {reason}")]
     Permanent {
         service: &'static str,
@@ -90,38 +94,114 @@ impl RemoteError {
             },
             _ => RemoteError::Permanent {
                 service,
-                reason: format!("HTTP {status}: {excerpt}"),
+                reason: format!("HTTP {status}{}", answer_fields(body)),
                 status: Some(status),
                 excerpt,
             },
         }
     }
 
-    /// Classifies a failure to get any answer at all.
+    /// Classifies a failure to get any answer at all. The reason names the kind of failure only:
+    /// reqwest's own message carries the URL, whose query can hold a phone number
+    /// (`/api/contacts/?phone_number=…`).
     pub fn from_reqwest(service: &'static str, err: &reqwest::Error) -> Self {
         let reason = if err.is_timeout() {
-            "timed out".to_string()
+            "timed out"
         } else if err.is_connect() {
-            "connection failed".to_string()
+            "connection failed"
+        } else if err.is_decode() || err.is_body() {
+            "the answer could not be read"
         } else {
-            format!("request failed: {err}")
+            "request failed"
         };
         RemoteError::Transient {
             service,
-            reason,
+            reason: reason.into(),
             status: None,
             retry_after: None,
         }
     }
 }
 
-/// The first [`EXCERPT_LEN`] bytes of a response body, cut on a character boundary.
+/// The first [`EXCERPT_LEN`] bytes of a response body, cut on a character boundary, phone
+/// numbers and emails masked ([`redact_text`]): a validation error can echo the contact.
 pub fn excerpt(body: &str) -> String {
     let mut end = body.len().min(EXCERPT_LEN);
     while !body.is_char_boundary(end) {
         end -= 1;
     }
-    body[..end].trim().to_string()
+    redact_text(body[..end].trim())
+}
+
+/// What a log may say about an error answer's body: the names of its top-level JSON fields
+/// (CallTools names each refused field, GoHighLevel and Graph answer `message`/`error`), never
+/// a value, which can quote the contact. Empty for a body that is not a JSON object.
+pub fn answer_fields(body: &str) -> String {
+    match serde_json::from_str::<serde_json::Value>(body) {
+        Ok(serde_json::Value::Object(map)) if !map.is_empty() => {
+            let names: Vec<&str> = map.keys().map(String::as_str).collect();
+            format!(" (fields: {})", names.join(", "))
+        }
+        _ => String::new(),
+    }
+}
+
+/// What a log may say about an answer that did not parse: serde's messages quote the value
+/// they refused (`invalid type: string "+1415…"`), so only the kind of failure, where it was,
+/// and a missing field's name (which is ours, not the contact's).
+pub fn json_error(e: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    let message = e.to_string();
+    let what = match e.classify() {
+        Category::Data if message.starts_with("missing field `") => message
+            .split(" at line")
+            .next()
+            .unwrap_or_default()
+            .to_string(),
+        Category::Data => "a value of an unexpected type or form".to_string(),
+        Category::Syntax => "not JSON".to_string(),
+        Category::Eof => "truncated JSON".to_string(),
+        Category::Io => "unreadable".to_string(),
+    };
+    match e.line() {
+        0 => what,
+        line => format!("{what} (line {line}, column {})", e.column()),
+    }
+}
+
+/// `text` with every E.164-looking number and email address masked by the redaction helpers
+/// ([`redact_phone`], [`redact_email`]).
+pub fn redact_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find(['+', '@']) {
+        let (before, from) = rest.split_at(i);
+        if let Some(after) = from.strip_prefix('+') {
+            let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+            out.push_str(before);
+            if digits >= 6 {
+                out.push_str(&redact_phone(&from[..=digits]));
+            } else {
+                out.push_str(&from[..=digits]);
+            }
+            rest = &from[digits + 1..];
+        } else {
+            let is_local = |c: char| c.is_ascii_alphanumeric() || "._%+-".contains(c);
+            let local = before.len() - before.trim_end_matches(is_local).len();
+            let domain = from[1..]
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '-'))
+                .map_or(from.len(), |d| d + 1);
+            out.push_str(&before[..before.len() - local]);
+            out.push_str(&redact_email(&format!(
+                "{}{}",
+                &before[before.len() - local..],
+                &from[..domain]
+            )));
+            rest = &from[domain..];
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The `api` dimension of the `credentials_rejected` metric for a service.
@@ -195,6 +275,56 @@ mod tests {
         };
         assert_eq!(status, Some(400));
         assert!(excerpt.contains("invalid email"));
+    }
+
+    #[test]
+    fn a_refusal_names_the_refused_fields_and_masks_what_it_quotes() {
+        let body = r#"{"email":["ada.lovelace@example.com is a invalid email address for field email"],"mobile_phone_number":["+14155550132 is taken"]}"#;
+        let e = RemoteError::from_status("CallTools", 400, None, body);
+        let shown = e.to_string();
+        assert!(
+            shown.contains("HTTP 400 (fields: email, mobile_phone_number)"),
+            "{shown}"
+        );
+        assert!(
+            !shown.contains("lovelace") && !shown.contains("4155550132"),
+            "{shown}"
+        );
+        let RemoteError::Permanent { excerpt, .. } = e else {
+            panic!("{shown}")
+        };
+        assert!(
+            excerpt.contains("a***@example.com is a invalid email"),
+            "{excerpt}"
+        );
+        assert!(excerpt.contains("+1******0132 is taken"), "{excerpt}");
+    }
+
+    #[test]
+    fn an_unreadable_answer_is_described_without_the_value_it_held() {
+        let e = serde_json::from_str::<Vec<i64>>(r#"["+14155550132"]"#).unwrap_err();
+        let said = json_error(&e);
+        assert!(!said.contains("4155550132"), "{said}");
+        assert!(said.starts_with("a value of an unexpected type"), "{said}");
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Page {
+            results: Vec<i64>,
+        }
+        let e = serde_json::from_str::<Page>("{}").unwrap_err();
+        assert!(
+            json_error(&e).starts_with("missing field `results`"),
+            "{}",
+            json_error(&e)
+        );
+    }
+
+    #[test]
+    fn text_keeps_its_words_and_loses_its_phones_and_emails() {
+        assert_eq!(
+            redact_text("call +14155550132 or mail john.doe@example.com, ref +12 and x@y"),
+            "call +1******0132 or mail j***@example.com, ref +12 and x***@y"
+        );
     }
 
     #[test]

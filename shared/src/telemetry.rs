@@ -9,21 +9,34 @@ pub mod emf;
 use std::sync::Once;
 
 use metrics_cloudwatch_embedded::Collector;
+use tracing_subscriber::util::SubscriberInitExt;
 
 /// JSON logs filtered by `RUST_LOG` (default `info`), without ANSI colours or the time
 /// (CloudWatch stamps every line).
 pub fn init_json_logs() {
-    let _ = tracing_subscriber::fmt()
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = json_logs(filter, std::io::stdout).try_init();
+}
+
+/// The functions' log format, written to `writer`: one JSON object per line, fields flattened
+/// beside the message, no target, span or time. The local stack writes the same lines.
+pub fn json_logs<W>(
+    filter: tracing_subscriber::EnvFilter,
+    writer: W,
+) -> impl tracing::Subscriber + Send + Sync + 'static
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    tracing_subscriber::fmt()
         .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
+        .with_env_filter(filter)
         .with_target(false)
         .with_current_span(false)
         .without_time()
         .with_ansi(false)
-        .try_init();
+        .with_writer(writer)
+        .finish()
 }
 
 /// The EMF collector: namespace and service from the Powertools variables, `function` as the

@@ -171,6 +171,8 @@ async fn lifting_dnd_puts_the_contact_back_in_its_bucket_unflagged() -> Result<(
     // THEN it is back in its bucket and no longer flagged
     let contact = in_bucket(&t, phone, COLD_LEADS).await?;
     assert_eq!(contact["do_not_contact"], false, "{contact}");
+    // CallTools shows the write before the consumer saves the state: wait for the job to end.
+    settled(&t, WAIT).await?;
     let state = t.contact_state(&id).await?.context("a state")?;
     assert_eq!(state.do_not_call, None);
     t.stop().await;
@@ -199,6 +201,8 @@ async fn dnd_on_calls_alone_is_enough_and_dnd_on_sms_alone_does_not_block() -> R
     // THEN that is enough to take it out of the dialer
     undialable(&t, phone).await?;
     assert_eq!(t.ghl_contact(&id).await?["dnd"], false);
+    // CallTools shows the write before the consumer saves the state: wait for the job to end.
+    settled(&t, WAIT).await?;
     let state = t.contact_state(&id).await?.context("a state")?;
     assert_eq!(state.do_not_call, Some(DoNotCall::Calls));
     let text = render(&trace(&event_log(&t), "ghl", &id, 20).await?);

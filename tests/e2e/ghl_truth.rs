@@ -54,11 +54,21 @@ async fn a_refused_read_that_is_not_a_not_found_parks_with_its_reason_and_leaves
         // WHEN a change to it arrives
         let job = contact_update(&t, &id, &format!("truth-{answer}")).await?;
 
-        // THEN the job is parked with GoHighLevel's reason, not taken for a deletion
-        let Outcome::Park { reason: why, .. } = t.final_outcome(&job).await? else {
+        // THEN the job is parked with GoHighLevel's reason, not taken for a deletion: its words
+        // stay with the parked job, the logged reason names the answer's fields only
+        let Outcome::Park {
+            reason: why,
+            excerpt,
+            ..
+        } = t.final_outcome(&job).await?
+        else {
             anyhow::bail!("{answer}: the job was not parked");
         };
-        assert!(why.contains(reason), "{answer}: {why}");
+        assert!(excerpt.contains(reason), "{answer}: {excerpt}");
+        assert!(
+            why.contains("(fields: ") && !why.contains(reason),
+            "{answer}: {why}"
+        );
         // AND the contact stays in its bucket, in CallTools and in leadsync's state
         assert_eq!(
             buckets_of(&t, phone).await?,

@@ -12,6 +12,7 @@ mod dnd;
 mod failures;
 mod ghl_truth;
 mod ingress_truth;
+mod log_privacy;
 mod lost_answer;
 mod meta;
 mod meta_backfill;

@@ -20,6 +20,8 @@ use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
 use metrics::{Counter, Gauge, Histogram, HistogramFn, Key, KeyName, Metadata, SharedString, Unit};
 use tokio::sync::{Notify, mpsc};
 
+use super::logs::StackLogs;
+
 /// The most data points one `PutMetricData` request may carry.
 const MAX_DATUMS_PER_PUT: usize = 1000;
 
@@ -154,6 +156,9 @@ pub struct FunctionMetrics {
     registry: Arc<Registry>,
     started: AtomicBool,
     shipper: Arc<Shipper>,
+    /// The stack's log, where the Lambda's EMF documents would be: the metric names and label
+    /// values it writes are checked for personal data like any other line.
+    logs: Arc<StackLogs>,
 }
 
 impl FunctionMetrics {
@@ -162,13 +167,14 @@ impl FunctionMetrics {
     /// far too: the counts add up the same.
     pub async fn invoke<F: Future>(&self, invocation: F) -> F::Output {
         let cold = !self.started.swap(true, Ordering::SeqCst);
-        let out = CURRENT
-            .scope(self.registry.clone(), async {
+        let out = self
+            .logs
+            .capture(CURRENT.scope(self.registry.clone(), async {
                 if cold {
                     metrics::counter!("ColdStart").increment(1);
                 }
                 invocation.await
-            })
+            }))
             .await;
         self.flush();
         out
@@ -186,6 +192,7 @@ impl FunctionMetrics {
                     dimension("function", self.name),
                 ];
                 dimensions.extend(key.labels().map(|l| dimension(l.key(), l.value())));
+                self.logs.push(metric_line(self.name, &key));
                 datum(key.name(), at, &values, dimensions)
             })
             .collect();
@@ -193,6 +200,15 @@ impl FunctionMetrics {
             self.shipper.send(datums);
         }
     }
+}
+
+/// A metric as its EMF document names it: the name and every label, without the values.
+fn metric_line(function: &str, key: &Key) -> String {
+    let labels: serde_json::Map<String, serde_json::Value> = key
+        .labels()
+        .map(|l| (l.key().to_string(), l.value().into()))
+        .collect();
+    serde_json::json!({"function": function, "metric": key.name(), "labels": labels}).to_string()
 }
 
 fn dimension(name: &str, value: &str) -> Dimension {
@@ -210,7 +226,12 @@ pub struct LocalMetrics {
 }
 
 impl LocalMetrics {
-    pub fn start(cloudwatch: aws_sdk_cloudwatch::Client, namespace: &str, service: &str) -> Self {
+    pub fn start(
+        cloudwatch: aws_sdk_cloudwatch::Client,
+        namespace: &str,
+        service: &str,
+        logs: Arc<StackLogs>,
+    ) -> Self {
         let enabled = install_routing();
         if !enabled {
             tracing::warn!(
@@ -224,6 +245,7 @@ impl LocalMetrics {
             registry: Arc::default(),
             started: AtomicBool::new(false),
             shipper: shipper.clone(),
+            logs: logs.clone(),
         };
         Self {
             ingress: function("ingress"),

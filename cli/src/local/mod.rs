@@ -7,6 +7,7 @@ pub mod apigw;
 pub mod aws_link;
 pub mod esm;
 pub mod lambda_api;
+pub mod logs;
 pub mod metrics;
 pub mod moto;
 pub mod seed;
@@ -28,6 +29,7 @@ use apigw::HttpApi;
 use aws_link::AwsLink;
 use esm::EventSourceMapping;
 use lambda_api::{LambdaApi, LocalBackfill};
+use logs::StackLogs;
 use metrics::LocalMetrics;
 use moto::Moto;
 pub use template::{Resources, Template};
@@ -90,6 +92,8 @@ pub struct Stack {
     pub lambda: Option<LambdaApi>,
     /// The functions' metrics, put into moto's CloudWatch as CloudWatch Logs would.
     pub metrics: Arc<LocalMetrics>,
+    /// The functions' log lines (and their metric documents), as CloudWatch Logs would keep them.
+    pub logs: Arc<StackLogs>,
     esm: Option<EventSourceMapping>,
     owned_moto: Option<Moto>,
 }
@@ -232,10 +236,12 @@ impl Stack {
             env(k).or_else(|| vars.get(k).cloned())
         })?;
 
+        let logs = StackLogs::start();
         let metrics = Arc::new(LocalMetrics::start(
             aws_sdk_cloudwatch::Client::new(&aws),
             &resources.metrics_namespace,
             &resources.metrics_service,
+            logs.clone(),
         ));
         let ingress_link = AwsLink::start(&moto_url).await?;
         let ingress_aws = moto_sdk_config(&ingress_link.url).await;
@@ -275,6 +281,7 @@ impl Stack {
             ingress_link,
             lambda,
             metrics,
+            logs,
             esm,
             owned_moto,
         })

@@ -202,6 +202,10 @@ impl MetaWorld {
         Some(user)
     }
 
+    pub fn users(&self) -> impl Iterator<Item = &MetaUser> {
+        self.users.values()
+    }
+
     pub fn user(&self, id: &str) -> Option<&MetaUser> {
         self.users.get(id)
     }

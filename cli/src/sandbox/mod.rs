@@ -58,6 +58,7 @@ mod meta_subscription;
 mod meta_users;
 mod meta_webhook;
 mod paging;
+mod personal_data;
 mod state;
 mod support;
 #[cfg(test)]
@@ -75,6 +76,7 @@ use tokio::task::JoinHandle;
 pub use client::SandboxClient;
 pub use command::{SandboxArgs, run};
 pub use meta_sign::{meta_escaped_json, sign_meta};
+pub use personal_data::PersonalData;
 
 /// How the played CallTools account treats a POST whose phone matches an existing contact
 /// (an account setting, §5.6).
@@ -167,6 +169,7 @@ pub struct Sandbox {
     pub url: String,
     stop: watch::Sender<bool>,
     server: Option<JoinHandle<()>>,
+    state: state::AppState,
 }
 
 pub async fn start(cfg: SandboxConfig) -> anyhow::Result<Sandbox> {
@@ -178,7 +181,7 @@ pub async fn start(cfg: SandboxConfig) -> anyhow::Result<Sandbox> {
     let url = format!("http://{addr}");
     let (stop, stopped) = watch::channel(false);
     let state = Arc::new(state::Inner::new(cfg, url.clone(), stopped.clone())?);
-    let app = router(state);
+    let app = router(state.clone());
     let mut signal = stopped;
     let server = tokio::spawn(async move {
         let shutdown = async move {
@@ -196,6 +199,7 @@ pub async fn start(cfg: SandboxConfig) -> anyhow::Result<Sandbox> {
         url,
         stop,
         server: Some(server),
+        state,
     })
 }
 
@@ -213,6 +217,13 @@ fn router(state: state::AppState) -> Router {
 }
 
 impl Sandbox {
+    /// Reads every name, phone number and email the played accounts hold at the time of the
+    /// call; it keeps working after the server stopped.
+    pub fn personal_data(&self) -> impl Fn() -> PersonalData + Send + Sync + 'static {
+        let state = self.state.clone();
+        move || PersonalData::of(&state)
+    }
+
     pub async fn shutdown(mut self) {
         self.stop.send_replace(true);
         if let Some(mut server) = self.server.take()

@@ -9,7 +9,7 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::remote::{RemoteError, excerpt, retry_after};
+use crate::remote::{RemoteError, json_error, retry_after};
 use crate::secret::Secret;
 
 const SERVICE: &str = "CallTools";
@@ -201,7 +201,7 @@ impl CallToolsClient {
                 .send_json(self.request(reqwest::Method::GET, path).query(&q))
                 .await?;
             let page_of: Page<T> =
-                serde_json::from_value(value).map_err(|e| unreadable(200, &e.to_string()))?;
+                serde_json::from_value(value).map_err(|e| unreadable(200, &json_error(&e)))?;
             out.extend(page_of.results);
             if page_of.next.is_none() {
                 return Ok(out);
@@ -223,7 +223,7 @@ impl CallToolsClient {
             return Err(RemoteError::from_status(SERVICE, status, wait, &text));
         }
         let page: Page<NamedItem> = serde_json::from_value(parse_json(status, &text)?)
-            .map_err(|e| unreadable(status, &e.to_string()))?;
+            .map_err(|e| unreadable(status, &json_error(&e)))?;
         if page.next.is_none() {
             return Ok(Some(page.results));
         }
@@ -311,7 +311,7 @@ impl CallToolsApi for CallToolsClient {
             )
             .await?;
         let page: Page<ListedContact> =
-            serde_json::from_value(value).map_err(|e| unreadable(200, &e.to_string()))?;
+            serde_json::from_value(value).map_err(|e| unreadable(200, &json_error(&e)))?;
         Ok(page.results)
     }
 
@@ -370,7 +370,7 @@ fn unreadable(status: u16, why: &str) -> RemoteError {
         service: SERVICE,
         reason: format!("unexpected answer: {why}"),
         status: Some(status),
-        excerpt: excerpt(why),
+        excerpt: crate::remote::excerpt(why),
     }
 }
 
@@ -390,7 +390,10 @@ pub fn created_from(value: &Value) -> Result<Created, RemoteError> {
     merged.map(Created::Merged).ok_or_else(|| {
         unreadable(
             200,
-            &format!("no contact id in {}", excerpt(&value.to_string())),
+            &format!(
+                "no contact id in the answer{}",
+                crate::remote::answer_fields(&value.to_string())
+            ),
         )
     })
 }

@@ -103,8 +103,8 @@ impl Consumer {
     ) -> Vec<RecordResult> {
         let mut groups: BTreeMap<String, Vec<ParsedRecord<'_>>> = BTreeMap::new();
         for (i, msg) in records.iter().enumerate() {
-            let job =
-                SyncJob::from_json(msg.body.as_deref().unwrap_or("")).map_err(|e| e.to_string());
+            let job = SyncJob::from_json(msg.body.as_deref().unwrap_or(""))
+                .map_err(|e| crate::remote::json_error(&e));
             let group = match &job {
                 Ok(job) => job.contact_key().storage_id(),
                 Err(_) => format!("unreadable#{i}"),
@@ -162,7 +162,8 @@ impl Consumer {
             job_id = job.as_ref().map(SyncJob::id),
             contact = job.as_ref().map(|j| j.contact_key().to_string()),
             outcome = %outcome.label(),
-            detail = ?outcome,
+            reason = outcome.reason(),
+            http_status = outcome.http_status(),
             "job processed"
         );
         RecordResult {

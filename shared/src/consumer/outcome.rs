@@ -102,6 +102,26 @@ impl Outcome {
         }
     }
 
+    /// Why a job was not applied, as the log line and the event log say it: never a response
+    /// excerpt (that stays with the parked job).
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            Outcome::Retry { reason, .. }
+            | Outcome::Defer { reason, .. }
+            | Outcome::Park { reason, .. } => Some(reason),
+            _ => None,
+        }
+    }
+
+    /// The HTTP status of the answer that decided the outcome, when one did.
+    pub fn http_status(&self) -> Option<u16> {
+        match self {
+            Outcome::CredentialsRejected { status, .. } => Some(*status),
+            Outcome::Park { status, .. } => *status,
+            _ => None,
+        }
+    }
+
     pub fn is_final(&self) -> bool {
         matches!(
             self,

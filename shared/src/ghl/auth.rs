@@ -163,7 +163,7 @@ impl TokenEndpoint for GhlTokenEndpoint {
         // The answer holds secrets: an unreadable one is reported without its text.
         let a: TokenAnswer = serde_json::from_str(&text).map_err(|e| RemoteError::Permanent {
             service: SERVICE,
-            reason: format!("unreadable token answer: {e}"),
+            reason: format!("unreadable token answer: {}", crate::remote::json_error(&e)),
             status: Some(200),
             excerpt: String::new(),
         })?;

@@ -14,7 +14,7 @@ use crate::ghl::dnd::{DndSettings, do_not_call};
 use crate::ghl::read_refusal::{ReadRefusal, read_refusal};
 use crate::ghl::search::{SearchPage, SearchQuery, parse_page};
 use crate::ghl::webhook::parse_iso_ms;
-use crate::remote::{RemoteError, retry_after};
+use crate::remote::{RemoteError, json_error, retry_after};
 use crate::secret::Secret;
 use crate::surrogates::from_str_lenient;
 
@@ -179,8 +179,9 @@ impl GhlApi for GhlClient {
         let (status, wait, text) = self.send(self.http.get(&url)).await?;
         match status {
             200 => {
-                let env: ContactEnvelope = from_str_lenient(&text)
-                    .map_err(|e| unreadable(format!("unreadable contact: {e}"), &text))?;
+                let env: ContactEnvelope = from_str_lenient(&text).map_err(|e| {
+                    unreadable(format!("unreadable contact: {}", json_error(&e)), &text)
+                })?;
                 Ok(Some(env.contact.into_contact()))
             }
             400 | 404 | 422 => {
@@ -207,8 +208,12 @@ impl GhlApi for GhlClient {
         if status != 200 {
             return Err(RemoteError::from_status(SERVICE, status, wait, &text));
         }
-        let body: serde_json::Value = from_str_lenient(&text)
-            .map_err(|e| unreadable(format!("unreadable search answer: {e}"), &text))?;
+        let body: serde_json::Value = from_str_lenient(&text).map_err(|e| {
+            unreadable(
+                format!("unreadable search answer: {}", json_error(&e)),
+                &text,
+            )
+        })?;
         parse_page(&body, query.page_limit).map_err(|reason| unreadable(reason, &text))
     }
 }

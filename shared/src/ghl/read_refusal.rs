@@ -49,7 +49,7 @@ pub fn read_refusal(status: u16, retry_after: Option<Duration>, body: &str) -> R
         400 | 422 if messages.iter().any(|m| m.contains("try again")) => {
             ReadRefusal::Failed(RemoteError::Transient {
                 service: SERVICE,
-                reason: format!("HTTP {status}: {}", crate::remote::excerpt(body)),
+                reason: format!("HTTP {status}{}", crate::remote::answer_fields(body)),
                 status: Some(status),
                 retry_after,
             })
@@ -121,7 +121,12 @@ mod tests {
         else {
             panic!()
         };
-        assert!(e.to_string().contains("Version header is invalid"), "{e}");
+        // The log names the answer's fields; its text stays in the excerpt for the DLQ.
+        assert!(e.to_string().contains("HTTP 400 (fields: message)"), "{e}");
+        let RemoteError::Permanent { excerpt, .. } = e else {
+            panic!("{e}")
+        };
+        assert!(excerpt.contains("Version header is invalid"), "{excerpt}");
     }
 
     #[test]

@@ -110,8 +110,8 @@ pub fn parse_page(body: &Value, page_limit: u32) -> Result<SearchPage, String> {
         .ok_or_else(|| "the answer has no contacts array".to_string())?;
     let mut contacts = Vec::with_capacity(raw.len());
     for item in raw {
-        let c: ContactJson =
-            serde_json::from_value(item.clone()).map_err(|e| format!("unreadable contact: {e}"))?;
+        let c: ContactJson = serde_json::from_value(item.clone())
+            .map_err(|e| format!("unreadable contact: {}", crate::remote::json_error(&e)))?;
         let id = c.id.clone().ok_or("a contact without an id")?;
         contacts.push(Found {
             id,

@@ -144,7 +144,7 @@ impl GraphClient {
         if status == 200 {
             return read_answer(&text).map_err(|e| RemoteError::Permanent {
                 service: SERVICE,
-                reason: format!("unreadable answer: {e}"),
+                reason: format!("unreadable answer: {}", crate::remote::json_error(&e)),
                 status: Some(200),
                 excerpt: excerpt(&text),
             });
@@ -324,10 +324,21 @@ pub fn graph_error(status: u16, regain: Option<Duration>, body: &str) -> RemoteE
     let v: Value = serde_json::from_str(body).unwrap_or_default();
     let error = &v["error"];
     let code = error["code"].as_i64();
-    let message = error["message"].as_str().unwrap_or("no message");
     let transient_flag = error["is_transient"].as_bool() == Some(true);
+    // Graph's code, subcode and type are what its error reference is looked up by; its
+    // `message` is left out of the reason, which is logged: it can name the person.
     let reason = match code {
-        Some(c) => format!("code {c}: {message}"),
+        Some(c) => {
+            let subcode = error["error_subcode"]
+                .as_i64()
+                .map(|s| format!(", subcode {s}"))
+                .unwrap_or_default();
+            let kind = error["type"]
+                .as_str()
+                .map(|t| format!(", {t}"))
+                .unwrap_or_default();
+            format!("code {c}{subcode}{kind}")
+        }
         None => format!("HTTP {status}"),
     };
     match code {
