@@ -46,8 +46,10 @@ pub fn ghl_contact(data: &[u8]) {
     let Ok(contact) = parse_contact(&text) else {
         return;
     };
-    let raw: Value = serde_json::from_str(&text).expect("what parse_contact read is JSON");
-    assert_contact_reads(&contact, &raw["contact"]);
+    // A field the parser skips may hold what `Value` refuses (a number like 1e400).
+    if let Ok(raw) = serde_json::from_str::<Value>(&text) {
+        assert_contact_reads(&contact, &raw["contact"]);
+    }
 }
 
 /// What a contact read from GHL's JSON must say: its DND and tags as written there, and a
