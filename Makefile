@@ -10,7 +10,7 @@ SAM_HOME  := $(CURDIR)/.local/samcli
 # SAM CLI: no telemetry and no version check against PyPI (it reads lastVersionCheck as epoch seconds).
 SAM_ENV   := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 __SAM_CLI_APP_DIR="$(SAM_HOME)"
 
-.PHONY: help dev test unit e2e ledger lint fmt bench build validate events venv tools browser clean
+.PHONY: help dev test unit e2e ledger lint fmt bench build validate events venv tools browser clean fuzz-seeds fuzz-smoke
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -31,9 +31,11 @@ e2e: venv browser ## Only the end-to-end tests
 ledger: venv ## The ledger test at full size: 10,000 webhooks under failures, every one accounted for
 	$(CARGO) run --release -p leadsync-cli -- ledger $(LEDGER_ARGS)
 
-lint: tools ## rustfmt, clippy, cfn-lint, sam validate --lint
+lint: tools ## rustfmt, clippy (the fuzz crate too, on stable), cfn-lint, sam validate --lint
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) fmt --manifest-path fuzz/Cargo.toml --check
+	$(CARGO) clippy --manifest-path fuzz/Cargo.toml --target-dir "$(FUZZ_TARGET_DIR)" --all-targets -- -D warnings
 	$(MAKE) validate
 
 validate: tools $(SAM_HOME)/metadata.json ## cfn-lint and sam validate --lint on template.yaml
@@ -42,6 +44,30 @@ validate: tools $(SAM_HOME)/metadata.json ## cfn-lint and sam validate --lint on
 
 fmt: ## Format the code
 	$(CARGO) fmt --all
+	$(CARGO) fmt --manifest-path fuzz/Cargo.toml
+
+# Each fuzz target, its seeds in fuzz/corpus/<target>/ (read only); what the fuzzer adds goes to
+# fuzz/work/<target>/. `-s none`: leadsync forbids unsafe code and cargo-fuzz does not instrument
+# aws-lc's C, so AddressSanitizer would only halve the executions.
+FUZZ_TARGETS := ghl_marketplace ghl_workflow meta_webhook ghl_search_page ghl_contact calltools_answer
+FUZZ_SECONDS ?= 20
+# The fuzz crate is a workspace of its own; on stable it shares the main target directory, so
+# its dependencies are not built twice.
+FUZZ_TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
+fuzz-seeds: ## Every committed fuzz seed through its target's assertions (stable; run by CI)
+	$(CARGO) test --manifest-path fuzz/Cargo.toml --target-dir "$(FUZZ_TARGET_DIR)"
+
+fuzz-smoke: fuzz-seeds ## Then each target FUZZ_SECONDS s (nightly + cargo-fuzz)
+	@if ! rustup run nightly rustc --version >/dev/null 2>&1; then \
+	  echo "fuzz-smoke: fuzzing skipped: no nightly toolchain (rustup toolchain install nightly)"; \
+	elif ! command -v cargo-fuzz >/dev/null 2>&1; then \
+	  echo "fuzz-smoke: fuzzing skipped: cargo-fuzz is not installed (cargo install cargo-fuzz --locked)"; \
+	else for t in $(FUZZ_TARGETS); do \
+	  mkdir -p fuzz/work/$$t; \
+	  echo "fuzz-smoke: $$t for $(FUZZ_SECONDS) s"; \
+	  $(CARGO) +nightly fuzz run -s none $$t fuzz/work/$$t fuzz/corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 2>&1 \
+	    | grep -E '(INITED|DONE|Done [0-9]+ runs|stat::number_of_executed_units|ERROR|panicked|Test unit written)'; \
+	done; fi
 
 bench: venv ## Benchmark: ingress throughput vs raw verify, latency, API calls per contact, size, cold start
 	$(CARGO) run --release -p leadsync-cli -- bench

@@ -24,10 +24,22 @@ const RSA_PUBLIC: &str = include_str!("../../cli/src/sandbox/keys/ghl_test_rsa40
 const ED25519_PRIVATE: &str = include_str!("../../cli/src/sandbox/keys/ghl_test_ed25519.pem");
 
 fn ingress(queue: Arc<MemoryQueue>, ledger: Arc<MemoryLedger>) -> Ingress {
+    ingress_with_tolerance(queue, ledger, Duration::from_secs(300))
+}
+
+/// The Marketplace fixtures carry a fixed `timestamp` (a regenerated file must not change), so
+/// they are read with a tolerance wide enough for any day the tests run.
+const FIXTURE_TOLERANCE: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+fn ingress_with_tolerance(
+    queue: Arc<MemoryQueue>,
+    ledger: Arc<MemoryLedger>,
+    timestamp_tolerance: Duration,
+) -> Ingress {
     Ingress::new(
         IngressSettings {
             max_body_bytes: 131_072,
-            timestamp_tolerance: Duration::from_secs(300),
+            timestamp_tolerance,
             workflow_secret: Some(Secret::new("sandbox-workflow-secret")),
             default_location_id: None,
             // The sandbox's location, Page and Instagram account (cli/src/local, cli/src/sandbox).
@@ -77,7 +89,11 @@ async fn the_marketplace_fixtures_are_enqueued_as_one_job_each() {
         include_str!("../../events/apigw-ghl-contact-tag-update-legacy-rsa.json"),
     ] {
         let queue = Arc::new(MemoryQueue::default());
-        let ingress = ingress(queue.clone(), Arc::new(MemoryLedger::default()));
+        let ingress = ingress_with_tolerance(
+            queue.clone(),
+            Arc::new(MemoryLedger::default()),
+            FIXTURE_TOLERANCE,
+        );
         let (status, answer) = invoke(&ingress, fixture).await;
         assert_eq!(status, 202, "{answer}");
         let job = the_job(&queue);

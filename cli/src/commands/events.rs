@@ -23,10 +23,12 @@ pub struct EventsArgs {
     pub dir: PathBuf,
 }
 
-/// A GHL ContactTagUpdate as GHL documents it (research/ghl_calltools.md §1). It has no
-/// `timestamp`, so it never goes stale as a fixture, and no `webhookId`, so invoking it twice is
-/// not a replay: the job id is a hash of the body and the consumer recognises the duplicate.
-pub const CONTACT_TAG_UPDATE: &str = r#"{"type":"ContactTagUpdate","locationId":"ve9EPM428h8vShlRW1KT","id":"nmFmQEsNgz6AVpgLVUJ0","address1":"3535 1st St N","city":"Birmingham","state":"AL","companyName":"Loram ipsum","country":"US","source":"xyz form","dateAdded":"2021-11-26T12:41:02.193Z","dateOfBirth":"2000-01-05T00:00:00.000Z","dnd":false,"email":"johndeo@example.com","name":"John Deo","firstName":"John","lastName":"Deo","phone":"+14155550132","postalCode":"35203","tags":["cold lead","newsletter"],"website":"https://www.example.com/","attachments":[],"assignedTo":"nmFmQEsNgz6AVpgLVUJ0","customFields":[{"id":"BcdmQEsNgz6AVpgLVUJ0","value":"XYZ Corp"}]}"#;
+/// A GHL ContactTagUpdate as GHL documents it (research/ghl_calltools.md §1), with the envelope's
+/// `timestamp` ingress requires. The time is fixed so the file does not change when regenerated:
+/// a function accepts it only with a large `GHL_WEBHOOK_TOLERANCE_SECS` (README, Deploy). It has
+/// no `webhookId`, so invoking it twice is not a replay: the job id is a hash of the body and the
+/// consumer recognises the duplicate.
+pub const CONTACT_TAG_UPDATE: &str = r#"{"type":"ContactTagUpdate","locationId":"ve9EPM428h8vShlRW1KT","id":"nmFmQEsNgz6AVpgLVUJ0","timestamp":"2026-11-24T12:00:00.000Z","address1":"3535 1st St N","city":"Birmingham","state":"AL","companyName":"Loram ipsum","country":"US","source":"xyz form","dateAdded":"2021-11-26T12:41:02.193Z","dateOfBirth":"2000-01-05T00:00:00.000Z","dnd":false,"email":"johndeo@example.com","name":"John Deo","firstName":"John","lastName":"Deo","phone":"+14155550132","postalCode":"35203","tags":["cold lead","newsletter"],"website":"https://www.example.com/","attachments":[],"assignedTo":"nmFmQEsNgz6AVpgLVUJ0","customFields":[{"id":"BcdmQEsNgz6AVpgLVUJ0","value":"XYZ Corp"}]}"#;
 
 /// The workflow Custom Webhook's default payload (§2.5): tags as one comma-separated string.
 pub const WORKFLOW: &str = r#"{"contact_id":"nmFmQEsNgz6AVpgLVUJ0","first_name":"John","last_name":"Deo","full_name":"John Deo","phone":"+14155550132","email":"johndeo@example.com","tags":"cold lead,newsletter","country":"US","date_created":"2021-11-26T12:41:02.193Z","contact_type":"lead","location":{"id":"ve9EPM428h8vShlRW1KT","name":"Sandbox Location"},"workflow":{"id":"7d3f1c52-9a4b-4e0f-8b61-2c5e9d0a7f13","name":"Cold lead → CallTools"},"triggerData":{},"customData":{}}"#;

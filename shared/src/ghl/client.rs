@@ -108,6 +108,13 @@ impl ContactJson {
     }
 }
 
+/// Reads a `GET /contacts/{id}` answer (`{"contact": {...}}`). Public, rather than private to
+/// [`GhlClient::get_contact`], so the fuzz crate can reach the parser GHL's answers go through.
+pub fn parse_contact(text: &str) -> Result<Contact, serde_json::Error> {
+    let env: ContactEnvelope = from_str_lenient(text)?;
+    Ok(env.contact.into_contact())
+}
+
 /// GHL writes `null` for an empty list as for an empty text (research, corrections of
 /// 2026-12-04, "Nulls"); `#[serde(default)]` alone only covers a missing key.
 fn null_as_empty<'de, D, T>(deserializer: D) -> Result<T, D::Error>
@@ -178,12 +185,9 @@ impl GhlApi for GhlClient {
         let url = format!("{}/contacts/{}", self.base_url, contact_id);
         let (status, wait, text) = self.send(self.http.get(&url)).await?;
         match status {
-            200 => {
-                let env: ContactEnvelope = from_str_lenient(&text).map_err(|e| {
-                    unreadable(format!("unreadable contact: {}", json_error(&e)), &text)
-                })?;
-                Ok(Some(env.contact.into_contact()))
-            }
+            200 => parse_contact(&text)
+                .map(Some)
+                .map_err(|e| unreadable(format!("unreadable contact: {}", json_error(&e)), &text)),
             400 | 404 | 422 => {
                 let refusal = read_refusal(status, wait, &text);
                 let meaning = match &refusal {
