@@ -81,8 +81,10 @@ pub async fn cold_start(moto_url: &str, samples: usize) -> Result<ColdStartFigur
         "LEADSYNC_QUEUE_URL" => Some(queue_url.clone()),
         "GHL_WEBHOOK_ED25519_PUBLIC_KEY" => Some(keys::ED25519_PUBLIC_PEM.into()),
         "GHL_WEBHOOK_RSA_PUBLIC_KEY" => Some(keys::RSA_PUBLIC_PEM.into()),
-        // The sandbox's committed keys, which ingress accepts only on the local stack.
+        // The sandbox's committed keys, which ingress accepts only on the local stack, and its
+        // location, without which ingress warns that every GHL webhook would be ignored.
         "LEADSYNC_LOCAL_STACK" => Some("1".into()),
+        "GHL_LOCATION_ID" => Some(crate::local::SANDBOX_LOCATION_ID.into()),
         _ => None,
     })?;
     let mut builds = Vec::with_capacity(samples);
