@@ -13,7 +13,7 @@ use crate::consumer::Consumer;
 use crate::consumer::outcome::{Outcome, SkipReason};
 use crate::consumer::target::{Policy, Target, target};
 use crate::consumer::unconfirmed::{marked, may_have_created};
-use crate::contact::{Contact, ContactKey, PhoneError, normalize_phone, source_hash};
+use crate::contact::{Contact, ContactKey, DoNotCall, PhoneError, normalize_phone, source_hash};
 use crate::job::{GhlContactJob, GhlTrigger, JobVersion, Origin, SyncJob};
 use crate::rules::{Membership, OnTagRemoved};
 use crate::store::{ContactState, JobClaim, Lease};
@@ -25,6 +25,22 @@ const BUSY_RETRY: Duration = Duration::from_secs(2);
 const CLOCK_MARGIN_MS: i64 = 1_000;
 
 impl Consumer {
+    /// What CallTools should hold for the contact: the rules' buckets and tags resolved to ids,
+    /// under this deployment's tag-removal and do-not-disturb policies.
+    async fn target(
+        &self,
+        do_not_call: Option<DoNotCall>,
+        state: &ContactState,
+        wanted: &Membership,
+    ) -> Result<Target, Outcome> {
+        let resolved = self.sink.resolve(wanted).await?;
+        let policy = Policy {
+            on_tag_removed: self.rules.on_tag_removed,
+            on_dnd: self.rules.on_dnd,
+        };
+        Ok(target(do_not_call, state, resolved, policy))
+    }
+
     /// Processes one job and leaves the stores consistent whatever the outcome.
     pub async fn process(&self, job: &SyncJob, deadline_ms: i64) -> Outcome {
         // Most of a burst for one GHL contact is stale or covered by a read already made. Both
@@ -200,19 +216,15 @@ impl Consumer {
                 };
             }
         };
-        let resolved = match self.sink.resolve(&wanted).await {
-            Ok(r) => r,
-            Err(e) => return (e.into(), None),
-        };
-        let policy = Policy {
-            on_tag_removed: self.rules.on_tag_removed,
-            on_dnd: self.rules.on_dnd,
+        let planned = match self.target(contact.do_not_call, &state, &wanted).await {
+            Ok(t) => t,
+            Err(outcome) => return (outcome, None),
         };
         let seen = ContactState {
             do_not_call: contact.do_not_call,
             ..seen
         };
-        let planned = match target(contact.do_not_call, &state, resolved, policy) {
+        let planned = match planned {
             Target::NotCreated(dnc) => {
                 return (Outcome::Skipped(SkipReason::DoNotCall(dnc)), Some(seen));
             }
@@ -285,15 +297,11 @@ impl Consumer {
         wanted: Membership,
         reason: SkipReason,
     ) -> (Outcome, Option<ContactState>) {
-        let resolved = match self.sink.resolve(&wanted).await {
-            Ok(r) => r,
-            Err(e) => return (e.into(), None),
+        let planned = match self.target(contact.do_not_call, &state, &wanted).await {
+            Ok(t) => t,
+            Err(outcome) => return (outcome, None),
         };
-        let policy = Policy {
-            on_tag_removed: self.rules.on_tag_removed,
-            on_dnd: self.rules.on_dnd,
-        };
-        let planned = match target(contact.do_not_call, &state, resolved, policy) {
+        let planned = match planned {
             Target::Write(planned) => planned,
             Target::NotCreated(dnc) => return (Outcome::Skipped(SkipReason::DoNotCall(dnc)), None),
         };
