@@ -56,14 +56,7 @@ fn tag_update(webhook_id: &str) -> String {
 }
 
 async fn deliver(i: &Ingress, body: &str) -> Answer {
-    let der = crate::pem::decode_pem(ED25519_PRIVATE).unwrap();
-    let key = Ed25519KeyPair::from_pkcs8(&der).unwrap();
-    let sig = base64::engine::general_purpose::STANDARD.encode(key.sign(body.as_bytes()));
-    let mut h = ::http::HeaderMap::new();
-    h.insert("x-ghl-signature", sig.parse().unwrap());
-    h.insert("content-type", "application/json".parse().unwrap());
-    i.handle("POST", GHL_MARKETPLACE_PATH, "", &h, body.as_bytes())
-        .await
+    deliver_body(i, body.as_bytes()).await
 }
 
 /// A queue that refuses while `down`, takes `delay` per call, and can check the ledger at the
@@ -313,12 +306,14 @@ fn job_ids_collapse_a_retry_of_one_delivery_but_not_a_later_identical_change() {
     assert_eq!(workflow_job_id(body, first), workflow_job_id(body, first));
 }
 
+/// Signs `body` with the sandbox's Ed25519 key and posts it to the Marketplace route.
 async fn deliver_body(i: &Ingress, body: &[u8]) -> Answer {
     let der = crate::pem::decode_pem(ED25519_PRIVATE).unwrap();
     let key = Ed25519KeyPair::from_pkcs8(&der).unwrap();
     let sig = base64::engine::general_purpose::STANDARD.encode(key.sign(body));
     let mut h = ::http::HeaderMap::new();
     h.insert("x-ghl-signature", sig.parse().unwrap());
+    h.insert("content-type", "application/json".parse().unwrap());
     i.handle("POST", GHL_MARKETPLACE_PATH, "", &h, body).await
 }
 
