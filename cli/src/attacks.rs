@@ -187,6 +187,45 @@ fn marketplace(location: &str, webhook_id: &str, timestamp_ms: i64) -> Vec<u8> {
     .into_bytes()
 }
 
+/// `body` with a padding field of `bytes` bytes in front: a body over the route's size limit.
+fn padded(mut body: Vec<u8>, bytes: usize) -> Vec<u8> {
+    body.splice(
+        1..1,
+        format!(r#""pad":"{}","#, "x".repeat(bytes)).into_bytes(),
+    );
+    body
+}
+
+/// The four attacks on a signature header every signed route gets: a forged value, a real one
+/// cut short, none at all and an empty one.
+fn header_attacks(
+    route: &'static str,
+    url: &str,
+    header: &'static str,
+    forged: String,
+    good: &str,
+    body: &[u8],
+) -> Vec<Attack> {
+    let a = |name, headers| Attack {
+        route,
+        name,
+        url: url.to_string(),
+        headers,
+        body: body.to_vec(),
+        expect: Expect::Refused,
+        times: 1,
+    };
+    vec![
+        a("forged signature", vec![(header, forged)]),
+        a(
+            "truncated signature",
+            vec![(header, good[..40].to_string())],
+        ),
+        a("no signature", vec![]),
+        a("empty signature", vec![(header, String::new())]),
+    ]
+}
+
 fn deeply_nested(prefix: &str) -> Vec<u8> {
     format!("{prefix}{}{}}}", "[".repeat(20_000), "]".repeat(20_000)).into_bytes()
 }
@@ -223,11 +262,7 @@ fn ghl_marketplace(url: String) -> Vec<Attack> {
         "firstName":"A\u{fffe}B\u{ffff}C","webhookId":"atk-sqs","timestamp":now})
         .to_string()
         .into_bytes();
-    let mut oversized = marketplace(SANDBOX_LOCATION_ID, "atk-big", now);
-    oversized.splice(
-        1..1,
-        format!(r#""pad":"{}","#, "x".repeat(200_000)).into_bytes(),
-    );
+    let oversized = padded(marketplace(SANDBOX_LOCATION_ID, "atk-big", now), 200_000);
     let route = "ghl";
     let a = |name, (headers, body): (Vec<(&'static str, String)>, Vec<u8>), expect| Attack {
         route,
@@ -238,29 +273,15 @@ fn ghl_marketplace(url: String) -> Vec<Attack> {
         expect,
         times: 1,
     };
-    vec![
-        a(
-            "forged signature",
-            (
-                vec![("x-ghl-signature", STANDARD.encode([7u8; 64]))],
-                body.clone(),
-            ),
-            Expect::Refused,
-        ),
-        a(
-            "truncated signature",
-            (
-                vec![("x-ghl-signature", good[..40].to_string())],
-                body.clone(),
-            ),
-            Expect::Refused,
-        ),
-        a("no signature", (vec![], body.clone()), Expect::Refused),
-        a(
-            "empty signature",
-            (vec![("x-ghl-signature", String::new())], body.clone()),
-            Expect::Refused,
-        ),
+    let mut attacks = header_attacks(
+        route,
+        &url,
+        "x-ghl-signature",
+        STANDARD.encode([7u8; 64]),
+        &good,
+        &body,
+    );
+    attacks.extend([
         a(
             "signed with another key",
             (
@@ -323,7 +344,8 @@ fn ghl_marketplace(url: String) -> Vec<Attack> {
                 Expect::Refused,
             )
         },
-    ]
+    ]);
+    attacks
 }
 
 fn ghl_workflow(url: String) -> Vec<Attack> {
@@ -344,11 +366,7 @@ fn ghl_workflow(url: String) -> Vec<Attack> {
         expect,
         times: 1,
     };
-    let mut oversized = body(SANDBOX_LOCATION_ID);
-    oversized.splice(
-        1..1,
-        format!(r#""pad":"{}","#, "x".repeat(200_000)).into_bytes(),
-    );
+    let oversized = padded(body(SANDBOX_LOCATION_ID), 200_000);
     vec![
         a(
             "forged secret",
@@ -425,11 +443,7 @@ fn meta(url: String) -> Vec<Attack> {
     let reserialised =
         serde_json::to_vec_pretty(&serde_json::from_slice::<Value>(&body).expect("json"))
             .expect("json");
-    let mut oversized = batch(&page, "m_atk_big", "x");
-    oversized.splice(
-        1..1,
-        format!(r#""pad":"{}","#, "x".repeat(5 * 1024 * 1024)).into_bytes(),
-    );
+    let oversized = padded(batch(&page, "m_atk_big", "x"), 5 * 1024 * 1024);
     let route = "meta";
     let a = |name, (headers, body): (Vec<(&'static str, String)>, Vec<u8>), expect| Attack {
         route,
@@ -440,29 +454,15 @@ fn meta(url: String) -> Vec<Attack> {
         expect,
         times: 1,
     };
-    vec![
-        a(
-            "forged signature",
-            (
-                vec![("x-hub-signature-256", format!("sha256={}", "ab".repeat(32)))],
-                body.clone(),
-            ),
-            Expect::Refused,
-        ),
-        a(
-            "truncated signature",
-            (
-                vec![("x-hub-signature-256", good[..40].to_string())],
-                body.clone(),
-            ),
-            Expect::Refused,
-        ),
-        a("no signature", (vec![], body.clone()), Expect::Refused),
-        a(
-            "empty signature",
-            (vec![("x-hub-signature-256", String::new())], body.clone()),
-            Expect::Refused,
-        ),
+    let mut attacks = header_attacks(
+        route,
+        &url,
+        "x-hub-signature-256",
+        format!("sha256={}", "ab".repeat(32)),
+        &good,
+        &body,
+    );
+    attacks.extend([
         a(
             "signed with another app secret",
             (
@@ -526,7 +526,8 @@ fn meta(url: String) -> Vec<Attack> {
                 Expect::Refused,
             )
         },
-    ]
+    ]);
+    attacks
 }
 
 /// Fails with the table when any attack got through.
