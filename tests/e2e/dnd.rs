@@ -77,7 +77,9 @@ async fn a_contact_put_on_dnd_is_flagged_and_leaves_its_bucket_and_a_tag_change_
     let phone = "+14155550181";
     let id = t.create_tagged_contact("Dora", phone, "cold lead").await?;
     in_bucket(&t, phone, COLD_LEADS).await?;
-    drained(&t, WAIT).await?;
+    // Every webhook of the tagging delivered and done: one arriving late would read the contact
+    // after the DND below and apply it before the DND job does.
+    settled(&t, WAIT).await?;
     // WHEN it is put on DND in GHL (ContactDndUpdate)
     set_dnd(&t, &id, json!({"dnd": true})).await?;
     // THEN CallTools flags it and it leaves the bucket, in one write
@@ -129,7 +131,7 @@ async fn dnd_set_without_a_webhook_is_caught_by_the_backfill_which_never_puts_it
     let phone = "+14155550182";
     let id = t.create_tagged_contact("Ines", phone, "cold lead").await?;
     in_bucket(&t, phone, COLD_LEADS).await?;
-    drained(&t, WAIT).await?;
+    settled(&t, WAIT).await?;
     // GIVEN the contact replied STOP: inbound DND, for which GHL sends no webhook
     set_dnd(&t, &id, json!({"dnd": true, "webhook": false})).await?;
     webhooks_delivered(&t, WAIT).await?;
@@ -271,7 +273,7 @@ async fn a_contact_put_on_dnd_after_its_phone_was_erased_still_leaves_the_dialer
     let phone = "+14155550187";
     let id = t.create_tagged_contact("Phil", phone, "cold lead").await?;
     in_bucket(&t, phone, COLD_LEADS).await?;
-    drained(&t, WAIT).await?;
+    settled(&t, WAIT).await?;
     // WHEN a rep erases its phone in GHL, then it is put on DND
     t.update_ghl_contact(&id, json!({"phone": ""})).await?;
     set_dnd(&t, &id, json!({"dnd": true})).await?;
