@@ -158,7 +158,7 @@ fn print_banner(info: &StackInfo) {
             "\nTry it: tag a new sandbox contact \"cold lead\" and watch it reach the CallTools bucket:\n"
         );
         println!("  {exe} demo\n");
-        println!("Or by hand with curl (see README \"Local stack\"):");
+        println!("Or by hand with curl (see docs/sandbox.md):");
         println!(
             "  {}",
             json!({"sandbox contacts": format!("{}/_sandbox/ghl/contacts", info.sandbox_url.as_deref().unwrap_or(""))})

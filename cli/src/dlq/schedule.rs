@@ -1,5 +1,5 @@
-//! The retry schedule table in the README, rendered from the consumer's own defaults and
-//! `retry_delay`, so the documentation cannot drift from the code.
+//! The retry schedule table in `docs/failures-and-replay.md`, rendered from the consumer's own
+//! defaults and `retry_delay`, so the documentation cannot drift from the code.
 
 use std::fmt::Write;
 use std::path::Path;
@@ -89,12 +89,13 @@ fn the_readme_shows_the_retry_schedule_as_configured_by_default() {
     }
 
     let table = render(defaults.retry, max_receive);
-    let readme =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
-            .expect("README.md");
+    let page = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/failures-and-replay.md"),
+    )
+    .expect("docs/failures-and-replay.md");
     assert!(
-        readme.contains(&table),
-        "README.md's retry schedule is out of date; replace it with:\n\n{table}\n"
+        page.contains(&table),
+        "docs/failures-and-replay.md's retry schedule is out of date; replace it with:\n\n{table}\n"
     );
 }
 

@@ -32,7 +32,7 @@ pub const SECRET_FINGERPRINTS: [&str; 3] = [
 #[derive(Debug, Error, PartialEq, Eq)]
 #[error(
     "{0} is the local stack's test key or secret, committed to the repository: anyone could sign \
-     webhooks with it. Configure your own (README: Configuration); it is accepted only by `leadsync local`"
+     webhooks with it. Configure your own (docs/configuration.md); it is accepted only by `leadsync local`"
 )]
 pub struct CommittedKey(pub &'static str);
 
