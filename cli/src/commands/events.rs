@@ -1,6 +1,8 @@
 //! `leadsync events`: writes the sample events in `events/` — API Gateway v2 events for each
-//! ingress route, signed with the sandbox's test keys, and an SQS batch for the consumer. They
-//! feed the tests, `cargo lambda invoke --data-file` and `sam local invoke -e`.
+//! ingress route, signed with the sandbox's test keys, an SQS batch for the consumer, and the
+//! backfill's two scheduled events (the daily run and the resume tick, as `template.yaml`'s
+//! schedules send them). They feed the tests, `cargo lambda invoke --data-file` and
+//! `sam local invoke -e`.
 //!
 //! Signatures are deterministic (Ed25519, RSA PKCS#1 v1.5), so regenerating gives identical
 //! files; a test fails if the committed files drift from what this writes.
@@ -25,9 +27,9 @@ pub struct EventsArgs {
 
 /// A GHL ContactTagUpdate as GHL documents it (research/ghl_calltools.md §1), with the envelope's
 /// `timestamp` ingress requires. The time is fixed so the file does not change when regenerated:
-/// a function accepts it only with a large `GHL_WEBHOOK_TOLERANCE_SECS` (README, Deploy). It has
-/// no `webhookId`, so invoking it twice is not a replay: the job id is a hash of the body and the
-/// consumer recognises the duplicate.
+/// a function accepts it only with a large `GHL_WEBHOOK_TOLERANCE_SECS` (docs/development.md,
+/// "Tests"). It has no `webhookId`, so invoking it twice is not a replay: the job id is a hash of
+/// the body and the consumer recognises the duplicate.
 pub const CONTACT_TAG_UPDATE: &str = r#"{"type":"ContactTagUpdate","locationId":"ve9EPM428h8vShlRW1KT","id":"nmFmQEsNgz6AVpgLVUJ0","timestamp":"2026-11-24T12:00:00.000Z","address1":"3535 1st St N","city":"Birmingham","state":"AL","companyName":"Loram ipsum","country":"US","source":"xyz form","dateAdded":"2021-11-26T12:41:02.193Z","dateOfBirth":"2000-01-05T00:00:00.000Z","dnd":false,"email":"johndeo@example.com","name":"John Deo","firstName":"John","lastName":"Deo","phone":"+14155550132","postalCode":"35203","tags":["cold lead","newsletter"],"website":"https://www.example.com/","attachments":[],"assignedTo":"nmFmQEsNgz6AVpgLVUJ0","customFields":[{"id":"BcdmQEsNgz6AVpgLVUJ0","value":"XYZ Corp"}]}"#;
 
 /// The workflow Custom Webhook's default payload (§2.5): tags as one comma-separated string.
@@ -67,8 +69,19 @@ pub fn all() -> Vec<(&'static str, Value)> {
     ];
     events.extend(meta_events());
     events.push(("sqs-batch.json", sqs_batch()));
+    events.extend(BACKFILL_SCHEDULES.map(|(name, input)| {
+        let event = serde_json::from_str(input).expect("a schedule's input is JSON");
+        (name, event)
+    }));
     events
 }
+
+/// The backfill's GHL schedules in `template.yaml` (`BackfillFunction` → `Events`) and the event
+/// each delivers: EventBridge Scheduler passes the `Input` as the whole event.
+pub const BACKFILL_SCHEDULES: [(&str, &str); 2] = [
+    ("backfill-schedule.json", "{}"),
+    ("backfill-resume.json", r#"{"resume":true}"#),
+];
 
 /// The Meta handshake, and one Messenger and one Instagram POST signed with the sandbox's app
 /// secret, in Meta's escaped form (non-ASCII as `\uXXXX`), as Meta sends them (research §1-3).
@@ -257,5 +270,36 @@ mod tests {
                 "events/{name} is stale; run `leadsync events`"
             );
         }
+    }
+
+    /// The backfill fixtures are what the deployed schedules send, so the test that runs them
+    /// through the backfill (`backfill::tests`) runs what production receives.
+    #[test]
+    fn the_backfill_fixtures_are_the_inputs_of_the_templates_schedules() {
+        let template: serde_yaml::Value = serde_yaml::from_str(
+            &std::fs::read_to_string(
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml"),
+            )
+            .expect("template.yaml"),
+        )
+        .expect("YAML");
+        let events = &template["Resources"]["BackfillFunction"]["Properties"]["Events"];
+        let input = |event: &str| -> Value {
+            let text = events[event]["Properties"]["Input"]
+                .as_str()
+                .unwrap_or_else(|| panic!("BackfillFunction has a schedule {event} with an Input"));
+            serde_json::from_str(text).expect("the Input is JSON")
+        };
+        let fixtures: Vec<(&str, Value)> = all()
+            .into_iter()
+            .filter(|(name, _)| name.starts_with("backfill-"))
+            .collect();
+        assert_eq!(
+            fixtures,
+            [
+                ("backfill-schedule.json", input("Run")),
+                ("backfill-resume.json", input("Resume")),
+            ]
+        );
     }
 }

@@ -510,3 +510,42 @@ async fn a_run_in_progress_is_continued_not_doubled() {
     stale.pages += 1;
     assert!(!w.checkpoints.advance(&stale, first.pages).await.unwrap());
 }
+
+/// `events/backfill-schedule.json` and `events/backfill-resume.json` (the inputs of the
+/// template's schedules) read as the Lambda main reads them, and do what each schedule is for: the
+/// daily event starts a run, the tick carries on a run that ran out of time, and a tick with
+/// nothing in progress starts nothing.
+#[tokio::test]
+async fn the_scheduled_event_fixtures_start_a_run_and_resume_it() {
+    let event = |text: &str| Request::from_event(serde_json::from_str(text).unwrap()).unwrap();
+    let schedule = event(include_str!("../../../events/backfill-schedule.json"));
+    let resume = event(include_str!("../../../events/backfill-resume.json"));
+    assert_eq!((schedule.resume, resume.resume), (false, true));
+
+    let w = world((0..12).map(contact).collect());
+    assert_eq!(
+        w.backfill.handle(&resume, later()).await.unwrap(),
+        Ending::Idle,
+        "a tick before any run starts none"
+    );
+    w.ghl.fail_next_after(
+        1,
+        RemoteError::Transient {
+            service: "GoHighLevel",
+            reason: "HTTP 429".into(),
+            status: Some(429),
+            retry_after: Some(Duration::from_secs(120)),
+        },
+    );
+    let paused = match w.backfill.handle(&schedule, later()).await.unwrap() {
+        Ending::Paused(run) => run,
+        other => panic!("the daily event starts a run: {other:?}"),
+    };
+    assert_eq!(paused.pages, 1);
+    let run = finished(w.backfill.handle(&resume, later()).await.unwrap());
+    assert_eq!((run.pages, run.seen, run.enqueued), (3, 12, 12));
+    assert_eq!(
+        w.backfill.handle(&resume, later()).await.unwrap(),
+        Ending::Idle
+    );
+}
