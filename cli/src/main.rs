@@ -43,8 +43,10 @@ enum Command {
     Bench(leadsync_cli::bench::BenchArgs),
 }
 
+/// An error ends the command with one line on stderr — what failed and each cause, never a
+/// `Debug` dump — and exit status 1.
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -52,7 +54,17 @@ async fn main() -> anyhow::Result<()> {
         )
         .with_target(false)
         .init();
-    match Cli::parse().command {
+    match run(Cli::parse().command).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("leadsync: {}", leadsync::error_line::error_line(e.as_ref()));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
         Command::Local { command } => leadsync_cli::commands::local::run(command).await,
         Command::Demo(args) => leadsync_cli::commands::demo::run(args).await,
         Command::Sandbox(args) => leadsync_cli::sandbox::run(args).await,

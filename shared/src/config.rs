@@ -379,7 +379,7 @@ impl Config {
                     .map_err(|e| ConfigError::Ssm {
                         name,
                         parameter: parameter.clone(),
-                        reason: aws_sdk_ssm::error::DisplayErrorContext(e).to_string(),
+                        reason: crate::error_line::error_line(&e),
                     })?;
                 let value =
                     out.parameter

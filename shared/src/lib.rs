@@ -11,6 +11,7 @@ pub mod clock;
 pub mod config;
 pub mod consumer;
 pub mod contact;
+pub mod error_line;
 pub mod ghl;
 pub mod ingress;
 pub mod invocation;

@@ -14,7 +14,6 @@ mod schedule;
 
 use std::collections::BTreeMap;
 
-use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
 use leadsync::job::SyncJob;
 use serde::Serialize;
@@ -36,10 +35,10 @@ pub struct SqsError {
 }
 
 impl SqsError {
-    pub(crate) fn new(operation: &'static str, e: impl std::error::Error) -> Self {
+    pub(crate) fn new(operation: &'static str, e: impl std::error::Error + 'static) -> Self {
         Self {
             operation,
-            detail: DisplayErrorContext(e).to_string(),
+            detail: leadsync::error_line::error_line(&e),
         }
     }
 }

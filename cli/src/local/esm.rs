@@ -110,7 +110,7 @@ impl Poller {
             .message_attribute_names("All")
             .send()
             .await
-            .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())?;
+            .map_err(|e| leadsync::error_line::error_line(&e))?;
         Ok(out.messages.unwrap_or_default())
     }
 
@@ -158,7 +158,7 @@ impl Poller {
                 .send()
                 .await
         {
-            tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(e), "delete after a successful batch failed; the records will be redelivered and found done");
+            tracing::warn!(error = %leadsync::error_line::error_line(&e), "delete after a successful batch failed; the records will be redelivered and found done");
         }
     }
 

@@ -337,7 +337,7 @@ async fn ship(
                 .send()
                 .await
             {
-                tracing::warn!(error = %aws_sdk_cloudwatch::error::DisplayErrorContext(e), "PutMetricData failed");
+                tracing::warn!(error = %leadsync::error_line::error_line(&e), "PutMetricData failed");
                 failed += 1;
             }
         }

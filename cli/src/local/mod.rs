@@ -112,7 +112,7 @@ pub async fn queue_depth(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Result<u
         .map_err(|e| {
             anyhow::anyhow!(
                 "SQS GetQueueAttributes: {}",
-                aws_sdk_sqs::error::DisplayErrorContext(e)
+                leadsync::error_line::error_line(&e)
             )
         })?;
     Ok(out

@@ -331,9 +331,7 @@ impl Template {
                 return Ok(name);
             }
             Err(e) => {
-                return Err(anyhow!(
-                    aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string()
-                ));
+                return Err(anyhow!(leadsync::error_line::error_line(&e)));
             }
         }
         if let Some(ttl) = p.get("TimeToLiveSpecification") {
@@ -347,9 +345,7 @@ impl Template {
                 )
                 .send()
                 .await
-                .map_err(|e| {
-                    anyhow!(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())
-                })?;
+                .map_err(|e| anyhow!(leadsync::error_line::error_line(&e)))?;
         }
         Ok(name)
     }
@@ -386,7 +382,7 @@ impl Template {
         let out = req
             .send()
             .await
-            .map_err(|e| anyhow!(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?;
+            .map_err(|e| anyhow!(leadsync::error_line::error_line(&e)))?;
         out.queue_url
             .ok_or_else(|| anyhow!("moto returned no URL for {name}"))
     }

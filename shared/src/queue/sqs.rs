@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
-use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_sqs::error::ProvideErrorMetadata;
 use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
 
 use crate::clock::now_ms;
@@ -117,7 +117,7 @@ impl JobQueue for SqsQueue {
                 let code = e.code().unwrap_or_default().to_string();
                 self.park_refused(job, &code).await
             }
-            Err(e) => Err(QueueError(DisplayErrorContext(e).to_string())),
+            Err(e) => Err(QueueError(crate::error_line::error_line(&e))),
         }
     }
 
@@ -146,7 +146,7 @@ impl JobQueue for SqsQueue {
                     .set_entries(Some(entries))
                     .send()
                     .await
-                    .map_err(|e| QueueError(DisplayErrorContext(e).to_string()))?;
+                    .map_err(|e| QueueError(crate::error_line::error_line(&e)))?;
                 let mut failed = Vec::new();
                 for f in out.failed() {
                     let Some(&(_, job)) = pending.iter().find(|(i, _)| format!("m{i}") == f.id())
@@ -189,7 +189,7 @@ impl Redelivery for SqsQueue {
             .visibility_timeout(delay.as_secs().clamp(0, MAX_VISIBILITY_SECS) as i32)
             .send()
             .await
-            .map_err(|e| QueueError(DisplayErrorContext(e).to_string()))?;
+            .map_err(|e| QueueError(crate::error_line::error_line(&e)))?;
         Ok(())
     }
 
@@ -214,7 +214,7 @@ impl Redelivery for SqsQueue {
         }
         req.send()
             .await
-            .map_err(|e| QueueError(DisplayErrorContext(e).to_string()))?;
+            .map_err(|e| QueueError(crate::error_line::error_line(&e)))?;
         Ok(())
     }
 
@@ -244,7 +244,7 @@ impl Redelivery for SqsQueue {
         }
         req.send()
             .await
-            .map_err(|e| QueueError(DisplayErrorContext(e).to_string()))?;
+            .map_err(|e| QueueError(crate::error_line::error_line(&e)))?;
         Ok(())
     }
 }

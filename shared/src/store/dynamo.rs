@@ -5,7 +5,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, KeysAndAttributes, PutRequest, ReturnValue,
     ReturnValuesOnConditionCheckFailure, WriteRequest,
@@ -68,9 +68,9 @@ pub(super) fn contact_pk(k: &ContactKey) -> String {
 pub(super) fn store_err<E, R>(e: SdkError<E, R>) -> StoreError
 where
     E: std::error::Error + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + 'static,
 {
-    StoreError(DisplayErrorContext(e).to_string())
+    StoreError(crate::error_line::error_line(&e))
 }
 
 /// The three write errors that can carry a failed condition.
@@ -105,7 +105,7 @@ pub(super) fn condition_failed<E: ConditionFailed, R>(e: &SdkError<E, R>) -> boo
 pub(super) fn applied<O, E, R>(result: Result<O, SdkError<E, R>>) -> Result<bool, StoreError>
 where
     E: ConditionFailed + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + 'static,
 {
     match result {
         Ok(_) => Ok(true),
@@ -118,7 +118,7 @@ where
 fn ok_unless_other_error<O, E, R>(result: Result<O, SdkError<E, R>>) -> Result<(), StoreError>
 where
     E: ConditionFailed + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + 'static,
 {
     match result {
         Err(e) if !condition_failed(&e) => Err(store_err(e)),
