@@ -1,6 +1,6 @@
 //! The one place the fuzz targets build an ingress, and the TEST-ONLY keys they sign with.
 //!
-//! The GHL key pair is the sandbox's committed one (`cli/src/sandbox/keys/`); the Meta app
+//! The GHL key pair is the sandbox's committed one (`testdata/keys/`); the Meta app
 //! secret and the workflow secret are written below. Each input is signed with them, so the
 //! fuzzer gets past verification to the parsers and decisions behind it.
 
@@ -21,12 +21,9 @@ use leadsync::meta::verify::MetaVerifier;
 use leadsync::pem::decode_pem;
 use leadsync::secret::Secret;
 
-const GHL_ED25519_PUBLIC_PEM: &str =
-    include_str!("../../cli/src/sandbox/keys/ghl_test_ed25519.pub.pem");
-const GHL_ED25519_PRIVATE_PEM: &str =
-    include_str!("../../cli/src/sandbox/keys/ghl_test_ed25519.pem");
-const GHL_RSA_PUBLIC_PEM: &str =
-    include_str!("../../cli/src/sandbox/keys/ghl_test_rsa4096.pub.pem");
+const GHL_ED25519_PUBLIC_PEM: &str = include_str!("../../testdata/keys/ghl_test_ed25519.pub.pem");
+const GHL_ED25519_PRIVATE_PEM: &str = include_str!("../../testdata/keys/ghl_test_ed25519.pem");
+const GHL_RSA_PUBLIC_PEM: &str = include_str!("../../testdata/keys/ghl_test_rsa4096.pub.pem");
 
 pub const WORKFLOW_SECRET: &str = "fuzz-workflow-secret";
 pub const META_APP_SECRET: &str = "fuzz-meta-app-secret";

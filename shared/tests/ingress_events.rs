@@ -19,9 +19,9 @@ use leadsync::pem::decode_pem;
 use leadsync::secret::Secret;
 use serde_json::Value;
 
-const ED25519_PUBLIC: &str = include_str!("../../cli/src/sandbox/keys/ghl_test_ed25519.pub.pem");
-const RSA_PUBLIC: &str = include_str!("../../cli/src/sandbox/keys/ghl_test_rsa4096.pub.pem");
-const ED25519_PRIVATE: &str = include_str!("../../cli/src/sandbox/keys/ghl_test_ed25519.pem");
+const ED25519_PUBLIC: &str = include_str!("../../testdata/keys/ghl_test_ed25519.pub.pem");
+const RSA_PUBLIC: &str = include_str!("../../testdata/keys/ghl_test_rsa4096.pub.pem");
+const ED25519_PRIVATE: &str = include_str!("../../testdata/keys/ghl_test_ed25519.pem");
 
 fn ingress(queue: Arc<MemoryQueue>, ledger: Arc<MemoryLedger>) -> Ingress {
     ingress_with_tolerance(queue, ledger, Duration::from_secs(300))

@@ -1,5 +1,5 @@
 //! The sandbox's fixed webhook signing keys. TEST ONLY: the private halves are committed in
-//! `keys/` (see its README), so anything that trusts these public keys trusts everyone.
+//! `testdata/keys/` (see its README), so anything that trusts these public keys trusts everyone.
 //!
 //! The local stack configures leadsync's ingress with [`ED25519_PUBLIC_PEM`] and
 //! [`RSA_PUBLIC_PEM`], and the sandbox signs every Marketplace webhook with [`sign_ghl`] the
@@ -13,16 +13,17 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
 /// SPKI PEM of the Ed25519 key behind `x-ghl-signature`.
-pub const ED25519_PUBLIC_PEM: &str = include_str!("keys/ghl_test_ed25519.pub.pem");
+pub const ED25519_PUBLIC_PEM: &str =
+    include_str!("../../../testdata/keys/ghl_test_ed25519.pub.pem");
 /// SPKI PEM of the RSA-4096 key behind the legacy `x-wh-signature`.
-pub const RSA_PUBLIC_PEM: &str = include_str!("keys/ghl_test_rsa4096.pub.pem");
+pub const RSA_PUBLIC_PEM: &str = include_str!("../../../testdata/keys/ghl_test_rsa4096.pub.pem");
 
 /// Meta signs with an HMAC of the App Secret, not a key pair; the helpers live in
 /// [`super::meta_sign`] and are repeated here so every webhook signer is found in one place.
 pub use super::meta_sign::{meta_escaped_json, sign_meta, sign_meta_sha1};
 
-const ED25519_PRIVATE_PEM: &str = include_str!("keys/ghl_test_ed25519.pem");
-const RSA_PRIVATE_PEM: &str = include_str!("keys/ghl_test_rsa4096.pem");
+const ED25519_PRIVATE_PEM: &str = include_str!("../../../testdata/keys/ghl_test_ed25519.pem");
+const RSA_PRIVATE_PEM: &str = include_str!("../../../testdata/keys/ghl_test_rsa4096.pem");
 
 /// Both signatures GoHighLevel could put on one webhook body, base64 like the headers carry them.
 #[derive(Debug, Clone, PartialEq, Eq)]

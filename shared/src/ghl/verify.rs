@@ -212,9 +212,9 @@ mod tests {
     fn the_legacy_header_is_not_checked_once_refused() {
         use aws_lc_rs::rand::SystemRandom;
         use aws_lc_rs::signature::RsaKeyPair;
-        let private = include_str!("../../../cli/src/sandbox/keys/ghl_test_rsa4096.pem");
-        let public = include_str!("../../../cli/src/sandbox/keys/ghl_test_rsa4096.pub.pem");
-        let ed = include_str!("../../../cli/src/sandbox/keys/ghl_test_ed25519.pub.pem");
+        let private = include_str!("../../../testdata/keys/ghl_test_rsa4096.pem");
+        let public = include_str!("../../../testdata/keys/ghl_test_rsa4096.pub.pem");
+        let ed = include_str!("../../../testdata/keys/ghl_test_ed25519.pub.pem");
         let key = RsaKeyPair::from_pkcs8(&decode_pem(private).unwrap()).unwrap();
         let mut sig = vec![0; key.public_modulus_len()];
         let body = br#"{"type":"ContactCreate"}"#;

@@ -1,5 +1,5 @@
 //! Keys and secrets committed to this repository for the local stack: the sandbox's GHL signing
-//! key pairs (`cli/src/sandbox/keys/`), its workflow secret, Meta app secret and verify token.
+//! key pairs (`testdata/keys/`), its workflow secret, Meta app secret and verify token.
 //! Anyone can read them, so anyone could sign with them: outside the local stack (which sets
 //! `LEADSYNC_LOCAL_STACK=1`, something template.yaml never does) ingress refuses to start with
 //! one of them configured. Only SHA-256 fingerprints are kept here, and a test in the CLI crate
@@ -82,8 +82,7 @@ mod tests {
 
     use super::*;
 
-    const SANDBOX_ED25519: &str =
-        include_str!("../../../cli/src/sandbox/keys/ghl_test_ed25519.pub.pem");
+    const SANDBOX_ED25519: &str = include_str!("../../../testdata/keys/ghl_test_ed25519.pub.pem");
 
     fn config(pairs: &[(&str, &str)]) -> Config {
         let map: HashMap<String, String> = pairs

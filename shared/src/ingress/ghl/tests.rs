@@ -19,9 +19,9 @@ use crate::memory::{MemoryEventLog, MemoryLedger, MemoryQueue};
 use crate::queue::{JobQueue, QueueError};
 use crate::store::{StoreError, WebhookLedger};
 
-const ED25519: &str = include_str!("../../../../cli/src/sandbox/keys/ghl_test_ed25519.pub.pem");
-const ED25519_PRIVATE: &str = include_str!("../../../../cli/src/sandbox/keys/ghl_test_ed25519.pem");
-const RSA: &str = include_str!("../../../../cli/src/sandbox/keys/ghl_test_rsa4096.pub.pem");
+const ED25519: &str = include_str!("../../../../testdata/keys/ghl_test_ed25519.pub.pem");
+const ED25519_PRIVATE: &str = include_str!("../../../../testdata/keys/ghl_test_ed25519.pem");
+const RSA: &str = include_str!("../../../../testdata/keys/ghl_test_rsa4096.pub.pem");
 const HANG: Duration = Duration::from_secs(3600);
 
 fn ingress(

@@ -9,8 +9,8 @@ use crate::ingress::IngressSettings;
 use crate::ingress::allow::AllowList;
 use crate::memory::{MemoryEventLog, MemoryLedger, MemoryQueue};
 
-const ED25519: &str = include_str!("../../../../cli/src/sandbox/keys/ghl_test_ed25519.pub.pem");
-const RSA: &str = include_str!("../../../../cli/src/sandbox/keys/ghl_test_rsa4096.pub.pem");
+const ED25519: &str = include_str!("../../../../testdata/keys/ghl_test_ed25519.pub.pem");
+const RSA: &str = include_str!("../../../../testdata/keys/ghl_test_rsa4096.pub.pem");
 const SECRET: &str = "meta-app-secret";
 
 fn ingress(queue: Arc<MemoryQueue>, meta: bool) -> Ingress {
