@@ -11,10 +11,10 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use leadsync::contact::ContactKey;
-use leadsync::store::ContactState;
-use leadsync::store::StateStore;
-use leadsync::store::dynamo::DynamoStore;
+use leadsync::aws::dynamo::DynamoStore;
+use leadsync::domain::contact::ContactKey;
+use leadsync::ports::store::ContactState;
+use leadsync::ports::store::StateStore;
 use leadsync_cli::local::logs::StackLogs;
 use leadsync_cli::local::moto::Moto;
 use leadsync_cli::local::{SANDBOX_LOCATION_ID, Stack, StackOptions};
@@ -232,8 +232,8 @@ impl TestStack {
     }
 
     /// Messenger / Instagram contacts, conversations and messages as the consumer stored them.
-    pub fn meta_store(&self) -> leadsync::store::dynamo_meta::DynamoMetaStore {
-        leadsync::store::dynamo_meta::DynamoMetaStore::new(
+    pub fn meta_store(&self) -> leadsync::aws::dynamo::meta::DynamoMetaStore {
+        leadsync::aws::dynamo::meta::DynamoMetaStore::new(
             aws_sdk_dynamodb::Client::new(&self.stack.aws),
             &self.stack.resources.table,
         )

@@ -13,7 +13,7 @@ use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::Ed25519KeyPair;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use leadsync::clock::now_ms;
+use leadsync::domain::clock::now_ms;
 use serde_json::{Value, json};
 
 use crate::local::{SANDBOX_LOCATION_ID, SANDBOX_WORKFLOW_SECRET, Stack};

@@ -57,7 +57,10 @@ async fn main() -> std::process::ExitCode {
     match run(Cli::parse().command).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("leadsync: {}", leadsync::error_line::error_line(e.as_ref()));
+            eprintln!(
+                "leadsync: {}",
+                leadsync::support::error_line::error_line(e.as_ref())
+            );
             std::process::ExitCode::FAILURE
         }
     }

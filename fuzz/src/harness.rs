@@ -12,14 +12,14 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use leadsync::app::INGRESS_TIME_LIMITS;
-use leadsync::ghl::verify::GhlVerifier;
 use leadsync::ingress::allow::AllowList;
 use leadsync::ingress::meta::MetaIngress;
 use leadsync::ingress::{Answer, Ingress, IngressSettings};
 use leadsync::memory::{CountingEventLog, MemoryLedger, MemoryQueue};
-use leadsync::meta::verify::MetaVerifier;
-use leadsync::pem::decode_pem;
-use leadsync::secret::Secret;
+use leadsync::sources::ghl::verify::GhlVerifier;
+use leadsync::sources::meta::verify::MetaVerifier;
+use leadsync::support::pem::decode_pem;
+use leadsync::support::secret::Secret;
 
 const GHL_ED25519_PUBLIC_PEM: &str = include_str!("../../testdata/keys/ghl_test_ed25519.pub.pem");
 const GHL_ED25519_PRIVATE_PEM: &str = include_str!("../../testdata/keys/ghl_test_ed25519.pem");

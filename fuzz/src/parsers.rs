@@ -2,14 +2,14 @@
 
 use std::collections::BTreeSet;
 
-use leadsync::calltools::client::{
+use leadsync::domain::contact::{Contact, DoNotCall};
+use leadsync::sinks::calltools::client::{
     Created, ListedContact, NamedItem, created_from, listing_not_served,
 };
-use leadsync::calltools::placement::{Placement, bucket_answer_contradicts, learned_from};
-use leadsync::calltools::upsert::MembershipChange;
-use leadsync::contact::{Contact, DoNotCall};
-use leadsync::ghl::client::parse_contact;
-use leadsync::ghl::search::parse_page;
+use leadsync::sinks::calltools::placement::{Placement, bucket_answer_contradicts, learned_from};
+use leadsync::sinks::calltools::upsert::MembershipChange;
+use leadsync::sources::ghl::client::parse_contact;
+use leadsync::sources::ghl::search::parse_page;
 use serde_json::Value;
 
 /// A `POST /contacts/search` answer, read as a full page (cursor wanted) and as a short one.

@@ -3,11 +3,11 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use leadsync::clock::now_ms;
-use leadsync::contact::ContactKey;
-use leadsync::ghl::webhook::{MarketplaceEvent, parse_marketplace, parse_workflow};
+use leadsync::domain::clock::now_ms;
+use leadsync::domain::contact::ContactKey;
 use leadsync::ingress::{GHL_MARKETPLACE_PATH, GHL_WORKFLOW_PATH, META_PATH};
-use leadsync::meta::webhook::{Batch, Item, parse};
+use leadsync::sources::ghl::webhook::{MarketplaceEvent, parse_marketplace, parse_workflow};
+use leadsync::sources::meta::webhook::{Batch, Item, parse};
 
 use crate::harness::{
     LOCATION_ID, META_IG_ACCOUNT_ID, META_PAGE_ID, TIMESTAMP_TOLERANCE, WORKFLOW_SECRET,

@@ -7,11 +7,11 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use crate::clock::{now_ms, now_secs};
-use crate::job::SyncJob;
-use crate::queue::{JobQueue, QueueError};
-use crate::store::events::{EventEntry, EventLog, LoggedEvent, Received, event_sort_key};
-use crate::store::{StoreError, WebhookClaim, WebhookLedger};
+use crate::domain::clock::{now_ms, now_secs};
+use crate::domain::job::SyncJob;
+use crate::ports::events::{EventEntry, EventLog, LoggedEvent, Received, event_sort_key};
+use crate::ports::queue::{JobQueue, QueueError};
+use crate::ports::store::{StoreError, WebhookClaim, WebhookLedger};
 
 /// A queue that keeps what it is sent, or refuses everything when `unavailable`.
 #[derive(Default)]
@@ -248,7 +248,7 @@ impl EventLog for MemoryEventLog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::contact::ContactKey;
+    use crate::domain::contact::ContactKey;
 
     fn entry(job_id: &str, received_at_ms: i64, at_ms: i64) -> EventEntry {
         EventEntry {
@@ -290,7 +290,7 @@ mod tests {
 /// semantics as the DynamoDB adapter; `unreachable()` fails every call.
 #[derive(Default)]
 pub struct MemoryBreakerStore {
-    states: Mutex<HashMap<String, crate::breaker::Shared>>,
+    states: Mutex<HashMap<String, crate::ports::breaker::Shared>>,
     unreachable: bool,
 }
 
@@ -302,7 +302,7 @@ impl MemoryBreakerStore {
         }
     }
 
-    pub fn state(&self, name: &str) -> crate::breaker::Shared {
+    pub fn state(&self, name: &str) -> crate::ports::breaker::Shared {
         self.states
             .lock()
             .ok()
@@ -312,8 +312,8 @@ impl MemoryBreakerStore {
 }
 
 #[async_trait]
-impl crate::breaker::BreakerStore for MemoryBreakerStore {
-    async fn load_breaker(&self, name: &str) -> Result<crate::breaker::Shared, StoreError> {
+impl crate::ports::breaker::BreakerStore for MemoryBreakerStore {
+    async fn load_breaker(&self, name: &str) -> Result<crate::ports::breaker::Shared, StoreError> {
         if self.unreachable {
             return Err(StoreError("unreachable".into()));
         }
@@ -324,7 +324,7 @@ impl crate::breaker::BreakerStore for MemoryBreakerStore {
         &self,
         name: &str,
         expected_version: u64,
-        next: &crate::breaker::Shared,
+        next: &crate::ports::breaker::Shared,
     ) -> Result<bool, StoreError> {
         if self.unreachable {
             return Err(StoreError("unreachable".into()));
@@ -345,7 +345,7 @@ impl crate::breaker::BreakerStore for MemoryBreakerStore {
 /// The placement method per CallTools account, kept in memory; `unreachable()` fails every call.
 #[derive(Default)]
 pub struct MemoryPlacementStore {
-    methods: Mutex<HashMap<String, crate::calltools::placement::Placement>>,
+    methods: Mutex<HashMap<String, crate::sinks::calltools::placement::Placement>>,
     unreachable: bool,
 }
 
@@ -359,11 +359,11 @@ impl MemoryPlacementStore {
 }
 
 #[async_trait]
-impl crate::calltools::placement::PlacementStore for MemoryPlacementStore {
+impl crate::sinks::calltools::placement::PlacementStore for MemoryPlacementStore {
     async fn placement(
         &self,
         account: &str,
-    ) -> Result<Option<crate::calltools::placement::Placement>, StoreError> {
+    ) -> Result<Option<crate::sinks::calltools::placement::Placement>, StoreError> {
         if self.unreachable {
             return Err(StoreError("unreachable".into()));
         }
@@ -378,7 +378,7 @@ impl crate::calltools::placement::PlacementStore for MemoryPlacementStore {
     async fn save_placement(
         &self,
         account: &str,
-        method: crate::calltools::placement::Placement,
+        method: crate::sinks::calltools::placement::Placement,
     ) -> Result<(), StoreError> {
         if self.unreachable {
             return Err(StoreError("unreachable".into()));

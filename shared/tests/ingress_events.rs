@@ -7,16 +7,16 @@ use std::time::Duration;
 use aws_lambda_events::event::sqs::SqsEvent;
 use aws_lc_rs::signature::Ed25519KeyPair;
 use base64::Engine;
-use leadsync::clock::now_ms;
-use leadsync::ghl::verify::GhlVerifier;
+use leadsync::domain::clock::now_ms;
+use leadsync::domain::job::{GhlTrigger, SyncJob};
 use leadsync::ingress::allow::AllowList;
 use leadsync::ingress::meta::MetaIngress;
 use leadsync::ingress::{Ingress, IngressSettings, http::handle_request};
-use leadsync::job::{GhlTrigger, SyncJob};
 use leadsync::memory::{MemoryLedger, MemoryQueue};
-use leadsync::meta::verify::MetaVerifier;
-use leadsync::pem::decode_pem;
-use leadsync::secret::Secret;
+use leadsync::sources::ghl::verify::GhlVerifier;
+use leadsync::sources::meta::verify::MetaVerifier;
+use leadsync::support::pem::decode_pem;
+use leadsync::support::secret::Secret;
 use serde_json::Value;
 
 const ED25519_PUBLIC: &str = include_str!("../../testdata/keys/ghl_test_ed25519.pub.pem");
@@ -73,7 +73,7 @@ async fn invoke(ingress: &Ingress, fixture: &str) -> (u16, Value) {
     (status, serde_json::from_slice(&body).expect("JSON answer"))
 }
 
-fn the_job(queue: &MemoryQueue) -> leadsync::job::GhlContactJob {
+fn the_job(queue: &MemoryQueue) -> leadsync::domain::job::GhlContactJob {
     let jobs = queue.jobs();
     assert_eq!(jobs.len(), 1, "{jobs:?}");
     let SyncJob::GhlContact(j) = jobs[0].clone() else {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Result, bail};
 use leadsync::backfill::{Ending, Request, Status};
-use leadsync::clock::now_ms;
+use leadsync::domain::clock::now_ms;
 use leadsync_tests::*;
 use serde_json::{Value, json};
 

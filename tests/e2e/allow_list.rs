@@ -3,7 +3,7 @@
 //! `ignored` and costs nothing: no job, no GHL call, no DynamoDB write.
 
 use anyhow::Result;
-use leadsync::clock::now_ms;
+use leadsync::domain::clock::now_ms;
 use leadsync_cli::local::SANDBOX_WORKFLOW_SECRET;
 use leadsync_cli::sandbox::{SandboxConfig, sign_meta};
 use leadsync_tests::*;

@@ -6,16 +6,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
+use leadsync::aws::dynamo::DynamoStore;
+use leadsync::aws::dynamo::backfill::DynamoCheckpoints;
+use leadsync::aws::sqs::SqsQueue;
 use leadsync::backfill::memory::MemoryCheckpoints;
 use leadsync::backfill::{Backfill, BackfillSettings, Checkpoints, Ending, Request, Status};
 use leadsync::consumer::{Outcome, SkipReason};
-use leadsync::ghl::client::GhlClient;
 use leadsync::memory::MemoryQueue;
-use leadsync::queue::JobQueue;
-use leadsync::queue::sqs::SqsQueue;
-use leadsync::secret::Secret;
-use leadsync::store::dynamo::DynamoStore;
-use leadsync::store::dynamo_backfill::DynamoCheckpoints;
+use leadsync::ports::queue::JobQueue;
+use leadsync::sources::ghl::client::GhlClient;
+use leadsync::support::secret::Secret;
 use leadsync_cli::commands::backfill::render_runs;
 use leadsync_cli::local::{SANDBOX_GHL_TOKEN, SANDBOX_LOCATION_ID};
 use leadsync_tests::*;
@@ -147,7 +147,10 @@ async fn a_webhook_newer_than_the_backfill_snapshot_wins() -> Result<()> {
         },
     );
     let Ending::Finished(run) = scan
-        .handle(&Request::default(), leadsync::clock::now_ms() + 60_000)
+        .handle(
+            &Request::default(),
+            leadsync::domain::clock::now_ms() + 60_000,
+        )
         .await?
     else {
         anyhow::bail!("the scan did not finish");

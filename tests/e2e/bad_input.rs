@@ -1,7 +1,7 @@
 //! Bad input gets a defined answer and is never enqueued.
 
 use anyhow::Result;
-use leadsync::clock::now_ms;
+use leadsync::domain::clock::now_ms;
 use leadsync_tests::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,12 +2,12 @@
 //! `BatchGetItem` in hundreds, with nothing lost at the chunk edges.
 
 use anyhow::Result;
-use leadsync::contact::ContactKey;
-use leadsync::job::{GhlContactJob, GhlTrigger, SyncJob};
-use leadsync::queue::JobQueue;
-use leadsync::queue::sqs::SqsQueue;
-use leadsync::store::dynamo::DynamoStore;
-use leadsync::store::{ContactState, Lease, StateStore};
+use leadsync::aws::dynamo::DynamoStore;
+use leadsync::aws::sqs::SqsQueue;
+use leadsync::domain::contact::ContactKey;
+use leadsync::domain::job::{GhlContactJob, GhlTrigger, SyncJob};
+use leadsync::ports::queue::JobQueue;
+use leadsync::ports::store::{ContactState, Lease, StateStore};
 use leadsync_cli::local::SANDBOX_LOCATION_ID;
 use leadsync_tests::*;
 

@@ -7,8 +7,8 @@ use std::time::Duration;
 use anyhow::Result;
 use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{Dimension, Statistic};
-use leadsync::clock::now_ms;
 use leadsync::consumer::Outcome;
+use leadsync::domain::clock::now_ms;
 use leadsync_tests::*;
 use serde_json::json;
 

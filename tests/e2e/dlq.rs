@@ -72,7 +72,8 @@ async fn a_parked_job_is_listed_with_its_reason_and_replayed_once_the_cause_is_f
         contact: Some(id.clone()),
         reason: Some("calltools".into()),
         since_ms: Some(
-            dlq::filter::parse_time("1h", leadsync::clock::now_ms()).map_err(anyhow::Error::msg)?,
+            dlq::filter::parse_time("1h", leadsync::domain::clock::now_ms())
+                .map_err(anyhow::Error::msg)?,
         ),
         ..Filter::default()
     };

@@ -6,9 +6,9 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use leadsync::aws::dynamo::events::DynamoEventLog;
 use leadsync::consumer::{Outcome, SkipReason};
-use leadsync::contact::DoNotCall;
-use leadsync::store::dynamo_events::DynamoEventLog;
+use leadsync::domain::contact::DoNotCall;
 use leadsync_cli::commands::trace::{render, trace};
 use leadsync_tests::*;
 use serde_json::{Value, json};

@@ -127,7 +127,7 @@ async fn a_job_that_never_succeeds_ends_in_the_dlq_through_redrive_not_lost() ->
     let body = marketplace_body(
         "ContactTagUpdate",
         "nmFmQEsNgz6AVpgLVUJ0",
-        leadsync::clock::now_ms(),
+        leadsync::domain::clock::now_ms(),
         "outage-1",
     );
     let id = t

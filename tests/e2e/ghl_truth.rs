@@ -23,7 +23,12 @@ async fn synced(t: &TestStack, first: &str, phone: &str) -> Result<String> {
 
 /// Sends GoHighLevel's ContactUpdate for `id` as a signed Marketplace webhook; answers its job id.
 async fn contact_update(t: &TestStack, id: &str, webhook_id: &str) -> Result<String> {
-    let body = marketplace_body("ContactUpdate", id, leadsync::clock::now_ms(), webhook_id);
+    let body = marketplace_body(
+        "ContactUpdate",
+        id,
+        leadsync::domain::clock::now_ms(),
+        webhook_id,
+    );
     let (status, answer) = t.post_signed(&body).await?;
     anyhow::ensure!(status == 202, "ingress answered {status}: {answer}");
     Ok(format!("ghl:{webhook_id}"))
@@ -221,7 +226,7 @@ async fn two_changes_within_one_second_both_reach_calltools_in_order() -> Result
     let t = stack().start().await?;
     // GIVEN GoHighLevel's clock held inside one second (half past it), so both changes below
     // are stamped with the same whole-second webhook timestamp, as GHL documents it
-    let second = leadsync::clock::now_ms() / 1000 * 1000;
+    let second = leadsync::domain::clock::now_ms() / 1000 * 1000;
     t.ghl_account(json!({"frozen_at_ms": second + 500})).await?;
 
     // WHEN a contact is created, tagged, and synced

@@ -6,16 +6,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use leadsync::aws::dynamo::DynamoStore;
+use leadsync::aws::sqs::SqsQueue;
 use leadsync::backfill::memory::MemoryCheckpoints;
 use leadsync::backfill::{Backfill, BackfillSettings, Ending, Request};
 use leadsync::consumer::{Outcome, SkipReason};
-use leadsync::ghl::client::GhlClient;
+use leadsync::domain::rules::{OnTagRemoved, Rules};
 use leadsync::memory::MemoryQueue;
-use leadsync::queue::JobQueue;
-use leadsync::queue::sqs::SqsQueue;
-use leadsync::rules::{OnTagRemoved, Rules};
-use leadsync::secret::Secret;
-use leadsync::store::dynamo::DynamoStore;
+use leadsync::ports::queue::JobQueue;
+use leadsync::sources::ghl::client::GhlClient;
+use leadsync::support::secret::Secret;
 use leadsync_cli::local::{SANDBOX_GHL_TOKEN, SANDBOX_LOCATION_ID, SANDBOX_WORKFLOW_SECRET};
 use leadsync_tests::*;
 use serde_json::{Value, json};
@@ -168,7 +168,10 @@ async fn a_rules_change_makes_the_backfill_apply_a_contact_it_applied_before() -
         );
         async move {
             let Ending::Finished(run) = backfill
-                .handle(&Request::default(), leadsync::clock::now_ms() + 60_000)
+                .handle(
+                    &Request::default(),
+                    leadsync::domain::clock::now_ms() + 60_000,
+                )
                 .await?
             else {
                 anyhow::bail!("the scan did not finish");

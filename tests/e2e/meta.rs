@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use leadsync::meta::Channel;
-use leadsync::meta::store::{Direction, MetaStore};
+use leadsync::sources::meta::Channel;
+use leadsync::sources::meta::store::{Direction, MetaStore};
 use leadsync_cli::sandbox::SandboxConfig;
 use leadsync_tests::*;
 use serde_json::{Value, json};
@@ -17,7 +17,7 @@ fn played() -> SandboxConfig {
     SandboxConfig::default()
 }
 
-fn messenger(user: &str) -> leadsync::contact::ContactKey {
+fn messenger(user: &str) -> leadsync::domain::contact::ContactKey {
     Channel::Messenger.contact_key(&played().meta_page_id, user)
 }
 
@@ -84,7 +84,7 @@ async fn a_new_sender_becomes_a_contact_with_profile_conversation_and_message() 
     })
     .await?;
     assert_eq!(contact.profile.first_name.as_deref(), Some("Ada"));
-    assert_eq!(contact.origin, leadsync::job::Origin::Webhook);
+    assert_eq!(contact.origin, leadsync::domain::job::Origin::Webhook);
     let messages = store.messages(&key).await?;
     assert_eq!(messages[&mid].text.as_deref(), Some("Grüße 👋"));
     assert_eq!(messages[&mid].direction, Direction::In);
@@ -115,7 +115,7 @@ async fn a_new_sender_becomes_a_contact_with_profile_conversation_and_message() 
     );
 
     // `leadsync trace --source messenger PSID` shows both jobs.
-    let log = leadsync::store::dynamo_events::DynamoEventLog::new(
+    let log = leadsync::aws::dynamo::events::DynamoEventLog::new(
         aws_sdk_dynamodb::Client::new(&t.stack.aws),
         &t.stack.resources.table,
     );

@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use leadsync::backfill::{Ending, Request, Run};
-use leadsync::clock::now_ms;
-use leadsync::job::{Origin, SyncJob};
-use leadsync::meta::Channel;
-use leadsync::meta::event::EventKind;
-use leadsync::meta::store::MetaStore;
+use leadsync::domain::clock::now_ms;
+use leadsync::domain::job::{Origin, SyncJob};
+use leadsync::sources::meta::Channel;
+use leadsync::sources::meta::event::EventKind;
+use leadsync::sources::meta::store::MetaStore;
 use leadsync_cli::sandbox::SandboxConfig;
 use leadsync_tests::*;
 use serde_json::json;
@@ -250,7 +250,7 @@ async fn meta_check_tells_a_subscribed_page_from_a_silently_unsubscribed_one() -
     let check = || {
         leadsync_cli::commands::meta::subscription(
             &t.stack.config,
-            leadsync::secret::Secret::new(played.meta_page_token.clone()),
+            leadsync::support::secret::Secret::new(played.meta_page_token.clone()),
             &played.meta_page_id,
             app_id,
         )

@@ -5,8 +5,8 @@
 
 use anyhow::{Context, Result, bail};
 use leadsync::backfill::{Ending, Request, Run};
-use leadsync::clock::now_ms;
-use leadsync::meta::subscription::{REQUIRED_FIELDS, SubscriptionHealth};
+use leadsync::domain::clock::now_ms;
+use leadsync::sources::meta::subscription::{REQUIRED_FIELDS, SubscriptionHealth};
 use leadsync_cli::sandbox::SandboxConfig;
 use leadsync_cli::stats::Target;
 use leadsync_tests::*;
@@ -50,7 +50,7 @@ async fn meta_check(t: &TestStack) -> Result<SubscriptionHealth> {
     let played = SandboxConfig::default();
     leadsync_cli::commands::meta::subscription(
         &t.stack.config,
-        leadsync::secret::Secret::new(played.meta_page_token),
+        leadsync::support::secret::Secret::new(played.meta_page_token),
         &played.meta_page_id,
         t.stack.config.meta.app_id.as_deref(),
     )

@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use anyhow::Result;
-use leadsync::ghl::auth::TokenStore;
-use leadsync::store::dynamo_tokens::DynamoTokenStore;
+use leadsync::aws::dynamo::tokens::DynamoTokenStore;
+use leadsync::sources::ghl::auth::TokenStore;
 use leadsync_cli::local::SANDBOX_LOCATION_ID;
 use leadsync_cli::sandbox::ghl_oauth::{CLIENT_ID, CLIENT_SECRET, FIRST_REFRESH_TOKEN};
 use leadsync_tests::*;

@@ -6,9 +6,9 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use leadsync::calltools::placement::{Placement, PlacementStore, account_id};
+use leadsync::aws::dynamo::DynamoStore;
 use leadsync::consumer::Outcome;
-use leadsync::store::dynamo::DynamoStore;
+use leadsync::sinks::calltools::placement::{Placement, PlacementStore, account_id};
 use leadsync_cli::local::SANDBOX_CALLTOOLS_KEY;
 use leadsync_cli::sandbox::DuplicateMode;
 use leadsync_tests::*;

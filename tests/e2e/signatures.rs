@@ -4,7 +4,7 @@ use anyhow::Result;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair as _};
 use base64::Engine;
-use leadsync::clock::now_ms;
+use leadsync::domain::clock::now_ms;
 use leadsync_tests::*;
 
 fn b64(bytes: &[u8]) -> String {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::Result;
-use leadsync::clock::now_ms;
+use leadsync::domain::clock::now_ms;
 use leadsync_cli::stats::{Target, collect, html, render};
 use leadsync_tests::*;
 use serde_json::json;

@@ -91,11 +91,11 @@ async fn the_same_webhook_delivered_twice_is_answered_once_queued_and_writes_not
     // AND the event log counts the dropped delivery on the original's entry
     let body: serde_json::Value = serde_json::from_str(first["body"].as_str().unwrap_or("{}"))?;
     let job_id = format!("ghl:{}", body["webhookId"].as_str().unwrap_or_default());
-    let log = leadsync::store::dynamo_events::DynamoEventLog::new(
+    let log = leadsync::aws::dynamo::events::DynamoEventLog::new(
         aws_sdk_dynamodb::Client::new(&t.stack.aws),
         &t.stack.resources.table,
     );
-    let events = leadsync::store::events::EventLog::for_contact(&log, "ghl", &id, 20).await?;
+    let events = leadsync::ports::events::EventLog::for_contact(&log, "ghl", &id, 20).await?;
     let original = events
         .iter()
         .find(|e| e.job_id == job_id)

@@ -4,12 +4,12 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use leadsync::aws::dynamo::events::DynamoEventLog;
+use leadsync::aws::sqs::SqsQueue;
 use leadsync::consumer::{Outcome, SkipReason};
-use leadsync::job::{GhlContactJob, GhlTrigger, SyncJob};
-use leadsync::queue::JobQueue;
-use leadsync::queue::sqs::SqsQueue;
-use leadsync::store::dynamo_events::DynamoEventLog;
-use leadsync::store::events::LoggedEvent;
+use leadsync::domain::job::{GhlContactJob, GhlTrigger, SyncJob};
+use leadsync::ports::events::LoggedEvent;
+use leadsync::ports::queue::JobQueue;
 use leadsync_cli::commands::trace::{Trace, render, trace};
 use leadsync_cli::local::SANDBOX_LOCATION_ID;
 use leadsync_tests::*;

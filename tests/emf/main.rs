@@ -7,8 +7,8 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use leadsync::aws::telemetry::emf::{Limited, MAX_METRICS, validate};
 use leadsync::backfill::{Ending, Request};
-use leadsync::telemetry::emf::{Limited, MAX_METRICS, validate};
 use leadsync_tests::*;
 use serde_json::{Value, json};
 
@@ -22,8 +22,8 @@ const DIMENSIONS: [&str; 14] = [
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_functions_metrics_are_valid_emf_with_low_cardinality_dimensions() -> Result<()> {
-    let collector = leadsync::telemetry::init_metrics("e2e").map_err(anyhow::Error::msg)?;
-    leadsync::telemetry::begin_invocation(collector, "request-1");
+    let collector = leadsync::aws::telemetry::init_metrics("e2e").map_err(anyhow::Error::msg)?;
+    leadsync::aws::telemetry::begin_invocation(collector, "request-1");
     let t = stack().start().await?;
     let id = t
         .create_tagged_contact("Emf", "+14152050001", "cold lead")
@@ -43,7 +43,10 @@ async fn every_functions_metrics_are_valid_emf_with_low_cardinality_dimensions()
     .await?;
     let backfill = leadsync::app::build_backfill(&t.stack.config, &t.stack.aws)?;
     let ending = backfill
-        .handle(&Request::default(), leadsync::clock::now_ms() + 60_000)
+        .handle(
+            &Request::default(),
+            leadsync::domain::clock::now_ms() + 60_000,
+        )
         .await?;
     assert!(matches!(ending, Ending::Finished(_)), "{ending:?}");
     drained(&t, Duration::from_secs(30)).await?;

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 use leadsync::backfill::{Ending, Request};
-use leadsync::clock::now_ms;
-use leadsync::ghl::search::MAX_PAGE_LIMIT;
+use leadsync::domain::clock::now_ms;
+use leadsync::sources::ghl::search::MAX_PAGE_LIMIT;
 use reqwest::Method;
 use serde::Serialize;
 use serde_json::json;

@@ -15,10 +15,10 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use hdrhistogram::Histogram;
 use lambda_http::http::{self, HeaderMap, HeaderValue};
-use leadsync::ghl::verify::GhlVerifier;
 use leadsync::ingress::allow::AllowList;
 use leadsync::ingress::{GHL_MARKETPLACE_PATH, Ingress, IngressSettings};
 use leadsync::memory::{CountingEventLog, MemoryLedger, MemoryQueue};
+use leadsync::sources::ghl::verify::GhlVerifier;
 use serde::Serialize;
 
 use super::requests::{bodies, sign_all};

@@ -10,13 +10,13 @@ use anyhow::{Result, bail};
 use aws_lc_rs::hmac;
 use hdrhistogram::Histogram;
 use lambda_http::http::{HeaderMap, HeaderValue};
-use leadsync::ghl::verify::GhlVerifier;
 use leadsync::ingress::allow::AllowList;
 use leadsync::ingress::meta::MetaIngress;
 use leadsync::ingress::{Ingress, IngressSettings, META_PATH};
 use leadsync::memory::{CountingEventLog, MemoryLedger, MemoryQueue};
-use leadsync::meta::verify::MetaVerifier;
-use leadsync::secret::Secret;
+use leadsync::sources::ghl::verify::GhlVerifier;
+use leadsync::sources::meta::verify::MetaVerifier;
+use leadsync::support::secret::Secret;
 use serde::Serialize;
 use serde_json::{Value, json};
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use aws_lc_rs::signature::{ED25519, ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256};
-use leadsync::config::Config;
+use leadsync::app::config::Config;
 use serde::Serialize;
 
 use super::{percentile, us};

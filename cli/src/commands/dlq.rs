@@ -9,7 +9,7 @@ use aws_config::BehaviorVersion;
 use aws_sdk_sqs::Client;
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use leadsync::clock::now_ms;
+use leadsync::domain::clock::now_ms;
 use serde_json::Value;
 
 use crate::commands::local::StackInfo;

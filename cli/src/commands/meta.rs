@@ -9,10 +9,10 @@
 //! local stack's sandbox.
 
 use anyhow::{Context, Result, bail};
-use leadsync::config::Config;
-use leadsync::meta::graph::GraphApi;
-use leadsync::meta::subscription::{SubscriptionHealth, health};
-use leadsync::secret::Secret;
+use leadsync::app::config::Config;
+use leadsync::sources::meta::graph::GraphApi;
+use leadsync::sources::meta::subscription::{SubscriptionHealth, health};
+use leadsync::support::secret::Secret;
 use serde_json::json;
 
 use crate::commands::env_var;

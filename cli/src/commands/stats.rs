@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use leadsync::clock::now_ms;
-use leadsync::store::dynamo_backfill::DynamoCheckpoints;
+use leadsync::aws::dynamo::backfill::DynamoCheckpoints;
+use leadsync::domain::clock::now_ms;
 
 use super::backfill::parse_since;
 use super::env_var;

@@ -7,8 +7,8 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 
 use anyhow::Result;
-use leadsync::store::dynamo_events::{DynamoEventLog, LocatedState};
-use leadsync::store::events::{EventLog, LoggedEvent};
+use leadsync::aws::dynamo::events::{DynamoEventLog, LocatedState};
+use leadsync::ports::events::{EventLog, LoggedEvent};
 use serde::Serialize;
 use time::OffsetDateTime;
 use time::macros::format_description;

@@ -15,7 +15,7 @@ mod schedule;
 use std::collections::BTreeMap;
 
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
-use leadsync::job::SyncJob;
+use leadsync::domain::job::SyncJob;
 use serde::Serialize;
 use thiserror::Error;
 
@@ -38,7 +38,7 @@ impl SqsError {
     pub(crate) fn new(operation: &'static str, e: impl std::error::Error + 'static) -> Self {
         Self {
             operation,
-            detail: leadsync::error_line::error_line(&e),
+            detail: leadsync::support::error_line::error_line(&e),
         }
     }
 }

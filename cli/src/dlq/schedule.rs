@@ -5,7 +5,7 @@ use std::fmt::Write;
 use std::path::Path;
 use std::time::Duration;
 
-use leadsync::config::{Config, RetryPolicy};
+use leadsync::app::config::{Config, RetryPolicy};
 use leadsync::consumer::retry_delay;
 
 use crate::local::Template;

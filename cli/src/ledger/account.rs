@@ -5,8 +5,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use leadsync::job::SyncJob;
-use leadsync::store::events::{LoggedEvent, SETTLED};
+use leadsync::domain::job::SyncJob;
+use leadsync::ports::events::{LoggedEvent, SETTLED};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
-use leadsync::store::dynamo_events::DynamoEventLog;
+use leadsync::aws::dynamo::events::DynamoEventLog;
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -111,7 +111,7 @@ pub async fn run(stack: &Stack, opts: &LedgerOptions) -> Result<Ledger> {
     let sandbox_url = stack
         .sandbox_url()
         .context("the ledger needs the sandbox (unset GHL_API_BASE_URL / CALLTOOLS_BASE_URL)")?;
-    if stack.config.calltools.duplicate_mode != leadsync::config::DuplicateMode::Lookup {
+    if stack.config.calltools.duplicate_mode != leadsync::app::config::DuplicateMode::Lookup {
         bail!("the ledger needs a CallTools account that allows duplicates ({DUPLICATE_MODE:?})");
     }
     let sandbox = SandboxClient::new(reqwest::Client::new(), sandbox_url);

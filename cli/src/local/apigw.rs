@@ -138,7 +138,7 @@ pub fn api_gateway_event(
         Ok(text) => (text.to_string(), false),
         Err(_) => (base64::engine::general_purpose::STANDARD.encode(body), true),
     };
-    let now = leadsync::clock::now_ms();
+    let now = leadsync::domain::clock::now_ms();
     json!({
         "version": "2.0",
         "routeKey": route_key,

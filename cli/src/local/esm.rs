@@ -110,13 +110,13 @@ impl Poller {
             .message_attribute_names("All")
             .send()
             .await
-            .map_err(|e| leadsync::error_line::error_line(&e))?;
+            .map_err(|e| leadsync::support::error_line::error_line(&e))?;
         Ok(out.messages.unwrap_or_default())
     }
 
     async fn invoke(&self, messages: Vec<Message>) {
         let records: Vec<SqsMessage> = messages.iter().map(|m| self.record(m)).collect();
-        let deadline_ms = leadsync::clock::now_ms() + self.timeout.as_millis() as i64;
+        let deadline_ms = leadsync::domain::clock::now_ms() + self.timeout.as_millis() as i64;
         let results = self
             .metrics
             .consumer
@@ -158,7 +158,7 @@ impl Poller {
                 .send()
                 .await
         {
-            tracing::warn!(error = %leadsync::error_line::error_line(&e), "delete after a successful batch failed; the records will be redelivered and found done");
+            tracing::warn!(error = %leadsync::support::error_line::error_line(&e), "delete after a successful batch failed; the records will be redelivered and found done");
         }
     }
 

@@ -17,7 +17,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Response, StatusCode};
 use axum::routing::post;
 use leadsync::backfill::{Backfill, Request};
-use leadsync::clock::now_ms;
+use leadsync::domain::clock::now_ms;
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;

@@ -1,6 +1,6 @@
 //! The functions' log lines on the local stack, as CloudWatch Logs gets them on AWS.
 //!
-//! On AWS each function writes JSON lines to stdout ([`leadsync::telemetry::json_logs`]) and
+//! On AWS each function writes JSON lines to stdout ([`leadsync::aws::telemetry::json_logs`]) and
 //! its EMF metric documents beside them. The local stack runs the functions of every stack in
 //! one process, so, as for metrics, each invocation runs in its stack's scope and a global
 //! subscriber, in the Lambda's format, hands every line to the stack whose invocation wrote it.
@@ -62,7 +62,7 @@ impl StackLogs {
 fn install() -> bool {
     static INSTALLED: OnceLock<bool> = OnceLock::new();
     *INSTALLED.get_or_init(|| {
-        leadsync::telemetry::json_logs(tracing_subscriber::EnvFilter::new(FILTER), Routing)
+        leadsync::aws::telemetry::json_logs(tracing_subscriber::EnvFilter::new(FILTER), Routing)
             .try_init()
             .is_ok()
     })

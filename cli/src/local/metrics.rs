@@ -181,7 +181,7 @@ impl FunctionMetrics {
     }
 
     fn flush(&self) {
-        let at = DateTime::from_millis(leadsync::clock::now_ms());
+        let at = DateTime::from_millis(leadsync::domain::clock::now_ms());
         let datums: Vec<MetricDatum> = self
             .registry
             .drain()
@@ -337,7 +337,7 @@ async fn ship(
                 .send()
                 .await
             {
-                tracing::warn!(error = %leadsync::error_line::error_line(&e), "PutMetricData failed");
+                tracing::warn!(error = %leadsync::support::error_line::error_line(&e), "PutMetricData failed");
                 failed += 1;
             }
         }

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use leadsync::config::Config;
+use leadsync::app::config::Config;
 use leadsync::consumer::RecordResult;
 use tokio::net::TcpListener;
 
@@ -112,7 +112,7 @@ pub async fn queue_depth(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Result<u
         .map_err(|e| {
             anyhow::anyhow!(
                 "SQS GetQueueAttributes: {}",
-                leadsync::error_line::error_line(&e)
+                leadsync::support::error_line::error_line(&e)
             )
         })?;
     Ok(out

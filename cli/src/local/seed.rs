@@ -6,11 +6,11 @@ use std::collections::BTreeSet;
 
 use anyhow::Result;
 use leadsync::app::ghl_client;
-use leadsync::contact::{ContactKey, source_hash};
-use leadsync::ghl::client::GhlApi;
-use leadsync::ghl::search::{MAX_PAGE_LIMIT, SearchPage, SearchQuery};
-use leadsync::store::ContactState;
-use leadsync::store::dynamo::DynamoStore;
+use leadsync::aws::dynamo::DynamoStore;
+use leadsync::domain::contact::{ContactKey, source_hash};
+use leadsync::ports::store::ContactState;
+use leadsync::sources::ghl::client::GhlApi;
+use leadsync::sources::ghl::search::{MAX_PAGE_LIMIT, SearchPage, SearchQuery};
 
 use super::Stack;
 
@@ -63,7 +63,7 @@ pub async fn applied_states(stack: &Stack, except: &BTreeSet<&str>) -> Result<us
             let state = ContactState {
                 version_ms: f.contact.version_ms,
                 source_hash: Some(source_hash(&f.contact, &fingerprint)),
-                read_at_ms: Some(leadsync::clock::now_ms()),
+                read_at_ms: Some(leadsync::domain::clock::now_ms()),
                 ..ContactState::default()
             };
             states.push((ContactKey::ghl(&location, &f.id), state));

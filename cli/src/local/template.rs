@@ -331,7 +331,7 @@ impl Template {
                 return Ok(name);
             }
             Err(e) => {
-                return Err(anyhow!(leadsync::error_line::error_line(&e)));
+                return Err(anyhow!(leadsync::support::error_line::error_line(&e)));
             }
         }
         if let Some(ttl) = p.get("TimeToLiveSpecification") {
@@ -345,7 +345,7 @@ impl Template {
                 )
                 .send()
                 .await
-                .map_err(|e| anyhow!(leadsync::error_line::error_line(&e)))?;
+                .map_err(|e| anyhow!(leadsync::support::error_line::error_line(&e)))?;
         }
         Ok(name)
     }
@@ -382,7 +382,7 @@ impl Template {
         let out = req
             .send()
             .await
-            .map_err(|e| anyhow!(leadsync::error_line::error_line(&e)))?;
+            .map_err(|e| anyhow!(leadsync::support::error_line::error_line(&e)))?;
         out.queue_url
             .ok_or_else(|| anyhow!("moto returned no URL for {name}"))
     }

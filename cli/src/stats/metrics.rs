@@ -125,7 +125,7 @@ impl StackMetrics {
                     .map_err(|e| {
                         anyhow::anyhow!(
                             "CloudWatch GetMetricData: {}",
-                            leadsync::error_line::error_line(&e)
+                            leadsync::support::error_line::error_line(&e)
                         )
                     })?;
                 for r in out.metric_data_results() {
@@ -181,7 +181,7 @@ impl StackMetrics {
                 .map_err(|e| {
                     anyhow::anyhow!(
                         "CloudWatch ListMetrics: {}",
-                        leadsync::error_line::error_line(&e)
+                        leadsync::support::error_line::error_line(&e)
                     )
                 })?;
             for m in page.metrics() {

@@ -8,8 +8,8 @@ pub mod render;
 use std::collections::BTreeMap;
 
 use anyhow::Result;
+use leadsync::aws::dynamo::backfill::DynamoCheckpoints;
 use leadsync::backfill::{Checkpoints, Run};
-use leadsync::store::dynamo_backfill::DynamoCheckpoints;
 use serde::Serialize;
 
 use crate::dlq;

@@ -4,8 +4,9 @@
 #![forbid(unsafe_code)]
 
 use lambda_runtime::{Error, LambdaEvent};
+use leadsync::app;
+use leadsync::aws::telemetry;
 use leadsync::backfill::Request;
-use leadsync::{app, telemetry};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {

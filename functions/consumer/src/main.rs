@@ -3,7 +3,8 @@
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{Error, LambdaEvent};
-use leadsync::{app, telemetry};
+use leadsync::app;
+use leadsync::aws::telemetry;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {

@@ -2,7 +2,8 @@
 #![forbid(unsafe_code)]
 
 use lambda_http::{Error, Request, RequestExt};
-use leadsync::{app, ingress, telemetry};
+use leadsync::aws::telemetry;
+use leadsync::{app, ingress};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {

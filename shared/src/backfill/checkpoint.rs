@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::store::StoreError;
+use crate::ports::store::StoreError;
 
 /// What a run scans.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

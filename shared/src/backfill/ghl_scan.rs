@@ -7,14 +7,14 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::{BackfillError, Candidate, Fetched, Run, Scan, Scope};
-use crate::clock::now_ms;
-use crate::contact::{ContactKey, source_hash};
-use crate::ghl::client::GhlApi;
-use crate::ghl::search::{SearchQuery, updated_since_filter};
-use crate::job::{GhlContactJob, GhlTrigger, SyncJob};
-use crate::remote::RemoteError;
-use crate::rules::Rules;
-use crate::store::StateStore;
+use crate::domain::clock::now_ms;
+use crate::domain::contact::{ContactKey, source_hash};
+use crate::domain::job::{GhlContactJob, GhlTrigger, SyncJob};
+use crate::domain::rules::Rules;
+use crate::ports::remote::RemoteError;
+use crate::ports::store::StateStore;
+use crate::sources::ghl::client::GhlApi;
+use crate::sources::ghl::search::{SearchQuery, updated_since_filter};
 
 pub struct GhlScan {
     ghl: Arc<dyn GhlApi>,

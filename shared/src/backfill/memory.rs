@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use crate::backfill::checkpoint::{Checkpoints, Run};
-use crate::store::StoreError;
+use crate::ports::store::StoreError;
 
 #[derive(Default)]
 pub struct MemoryCheckpoints {

@@ -16,14 +16,14 @@ use futures::StreamExt;
 use serde_json::Value;
 
 use super::{BackfillError, Candidate, Fetched, Run, Scan, Scope};
-use crate::clock::now_ms;
-use crate::job::{MetaJob, Origin, SyncJob};
-use crate::meta::Channel;
-use crate::meta::event::{EventKind, MetaEvent};
-use crate::meta::graph::GraphApi;
-use crate::meta::store::MetaStore;
-use crate::meta::subscription;
-use crate::remote::RemoteError;
+use crate::domain::clock::now_ms;
+use crate::domain::job::{MetaJob, Origin, SyncJob};
+use crate::ports::remote::RemoteError;
+use crate::sources::meta::Channel;
+use crate::sources::meta::event::{EventKind, MetaEvent};
+use crate::sources::meta::graph::GraphApi;
+use crate::sources::meta::store::MetaStore;
+use crate::sources::meta::subscription;
 
 /// How many contacts one run sends for a profile refresh at most: profiles are not rate limited
 /// like conversations, but a first run on a large Page should not flood the queue.

@@ -22,14 +22,14 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::clock::now_ms;
-use crate::contact::ContactKey;
-use crate::ghl::client::GhlApi;
-use crate::job::SyncJob;
-use crate::queue::JobQueue;
-use crate::remote::RemoteError;
-use crate::rules::Rules;
-use crate::store::StateStore;
+use crate::domain::clock::now_ms;
+use crate::domain::contact::ContactKey;
+use crate::domain::job::SyncJob;
+use crate::domain::rules::Rules;
+use crate::ports::queue::JobQueue;
+use crate::ports::remote::RemoteError;
+use crate::ports::store::StateStore;
+use crate::sources::ghl::client::GhlApi;
 pub use checkpoint::{Checkpoints, Run, Scope, Status};
 pub use ghl_scan::GhlScan;
 pub use request::Request;
@@ -52,7 +52,7 @@ impl Default for BackfillSettings {
     fn default() -> Self {
         Self {
             location_id: String::new(),
-            page_limit: crate::ghl::search::MAX_PAGE_LIMIT,
+            page_limit: crate::sources::ghl::search::MAX_PAGE_LIMIT,
             overlap: Duration::from_secs(600),
             reserve: Duration::from_secs(30),
         }
@@ -76,9 +76,9 @@ pub enum Ending {
 #[derive(Debug, Error)]
 pub enum BackfillError {
     #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
+    Store(#[from] crate::ports::store::StoreError),
     #[error(transparent)]
-    Queue(#[from] crate::queue::QueueError),
+    Queue(#[from] crate::ports::queue::QueueError),
     #[error("the backfill has no {0} source configured")]
     NotConfigured(String),
 }
@@ -177,7 +177,7 @@ impl Backfill {
                 run
             }
         };
-        crate::invocation::within(deadline_ms, self.drive(scan, run, deadline_ms)).await
+        crate::support::invocation::within(deadline_ms, self.drive(scan, run, deadline_ms)).await
     }
 
     async fn new_run(&self, scan: &dyn Scan, req: &Request) -> Result<Run, BackfillError> {
@@ -246,14 +246,14 @@ impl Backfill {
                 Err(RemoteError::CredentialsRejected {
                     service, status, ..
                 }) => {
-                    metrics::counter!("credentials_rejected", "api" => crate::remote::credentials_api(service))
+                    metrics::counter!("credentials_rejected", "api" => crate::ports::remote::credentials_api(service))
                         .increment(1);
                     tracing::error!(run_id = %run.run_id, source, service, status, "leadsync's credentials were refused; the run stops");
                     run.errors += 1;
                     run.status = Status::Failed;
                     run.error = Some(format!(
                         "{service} refused leadsync's credentials (HTTP {status}); the run stopped: {}. The next scheduled run starts again",
-                        crate::remote::credentials_hint(service)
+                        crate::ports::remote::credentials_hint(service)
                     ));
                     return self.finish(scan, run).await;
                 }

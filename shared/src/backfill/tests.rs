@@ -9,12 +9,12 @@ use serde_json::json;
 
 use super::memory::MemoryCheckpoints;
 use super::*;
-use crate::contact::Contact;
-use crate::contact::source_hash;
-use crate::ghl::search::{Found, SearchPage, SearchQuery};
-use crate::job::{GhlTrigger, SyncJob};
+use crate::domain::contact::Contact;
+use crate::domain::contact::source_hash;
+use crate::domain::job::{GhlTrigger, SyncJob};
 use crate::memory::MemoryQueue;
-use crate::store::{ContactState, JobClaim, Lease, StoreError};
+use crate::ports::store::{ContactState, JobClaim, Lease, StoreError};
+use crate::sources::ghl::search::{Found, SearchPage, SearchQuery};
 
 const LOC: &str = "loc";
 
@@ -268,7 +268,7 @@ async fn a_rules_change_makes_a_new_job_for_a_contact_at_the_same_version() {
     // WHEN the rules change and the backfill sends it again, unchanged in GHL
     let rules = Rules::from_json(
         r#"[{"tag":"cold lead","bucket_id":7}]"#,
-        crate::rules::OnTagRemoved::RemoveFromBucket,
+        crate::domain::rules::OnTagRemoved::RemoveFromBucket,
     )
     .unwrap();
     let after = world_with_rules(vec![contact(1)], rules);

@@ -7,16 +7,18 @@ use std::time::Duration;
 use aws_lc_rs::digest;
 use serde_json::{Map, Value, json};
 
-use crate::calltools::ResolvedMembership;
-use crate::calltools::upsert::{ContactWrite, MembershipChange};
 use crate::consumer::Consumer;
 use crate::consumer::outcome::{Outcome, SkipReason};
 use crate::consumer::target::{Policy, Target, target};
 use crate::consumer::unconfirmed::{marked, may_have_created};
-use crate::contact::{Contact, ContactKey, DoNotCall, PhoneError, normalize_phone, source_hash};
-use crate::job::{GhlContactJob, GhlTrigger, JobVersion, Origin, SyncJob};
-use crate::rules::{Membership, OnTagRemoved};
-use crate::store::{ContactState, JobClaim, Lease};
+use crate::domain::contact::{
+    Contact, ContactKey, DoNotCall, PhoneError, normalize_phone, source_hash,
+};
+use crate::domain::job::{GhlContactJob, GhlTrigger, JobVersion, Origin, SyncJob};
+use crate::domain::rules::{Membership, OnTagRemoved};
+use crate::ports::store::{ContactState, JobClaim, Lease};
+use crate::sinks::calltools::ResolvedMembership;
+use crate::sinks::calltools::upsert::{ContactWrite, MembershipChange};
 
 /// How long a job waits when another invocation is working on the same contact or job.
 const BUSY_RETRY: Duration = Duration::from_secs(2);
@@ -149,7 +151,7 @@ impl Consumer {
         if j.trigger == GhlTrigger::ContactDelete {
             return self.contact_gone(state).await;
         }
-        let read_at_ms = crate::clock::now_ms();
+        let read_at_ms = crate::domain::clock::now_ms();
         match self.ghl.get_contact(&j.contact_id).await {
             Ok(Some(contact)) => {
                 let state = ContactState {
@@ -472,7 +474,7 @@ fn write_hash(fields: &Map<String, Value>, target: &ResolvedMembership, flagged:
     hex::encode(&d.as_ref()[..16])
 }
 
-pub(crate) fn store_retry(e: crate::store::StoreError) -> Outcome {
+pub(crate) fn store_retry(e: crate::ports::store::StoreError) -> Outcome {
     Outcome::Retry {
         reason: e.to_string(),
         after: None,

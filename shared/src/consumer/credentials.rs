@@ -4,13 +4,13 @@
 //! So the job waits — deferred as a fresh message, which spends none of `maxReceiveCount` — with
 //! a doubling delay, and is parked, with a reason that says what to fix, only once it has waited
 //! `LEADSYNC_AUTH_WAIT_MAX_SECS` (counted from its first deferral). Every refusal counts in
-//! `credentials_rejected{api}` ([`crate::remote::credentials_api`]), which the CredentialsRejected alarm watches.
+//! `credentials_rejected{api}` ([`crate::ports::remote::credentials_api`]), which the CredentialsRejected alarm watches.
 
 use std::time::Duration;
 
-use crate::config::RetryPolicy;
+use crate::app::config::RetryPolicy;
 use crate::consumer::outcome::Outcome;
-use crate::remote::credentials_hint;
+use crate::ports::remote::credentials_hint;
 
 /// The shortest wait between two tries, so a job never comes straight back to the same refusal.
 const MIN_WAIT: Duration = Duration::from_secs(1);

@@ -4,8 +4,8 @@ use aws_lambda_events::event::sqs::SqsMessage;
 
 use crate::consumer::outcome::{Outcome, SkipReason};
 use crate::consumer::{Consumer, outcome_dimension};
-use crate::job::SyncJob;
-use crate::store::events::EventEntry;
+use crate::domain::job::SyncJob;
+use crate::ports::events::EventEntry;
 
 /// The record's SQS receive count: 1 on first delivery, growing with each retry.
 pub(crate) fn receive_count(msg: &SqsMessage) -> u32 {
@@ -88,7 +88,12 @@ impl Consumer {
     /// Records the attempt. The log is for people asking questions later, so a failure to write
     /// it is logged and never fails (or retries) the record.
     pub(crate) async fn log_event(&self, job: &SyncJob, outcome: &Outcome, msg: &SqsMessage) {
-        let entry = entry_for(job, outcome, receive_count(msg), crate::clock::now_ms());
+        let entry = entry_for(
+            job,
+            outcome,
+            receive_count(msg),
+            crate::domain::clock::now_ms(),
+        );
         if let Err(e) = self.events.record(&entry).await {
             tracing::warn!(job_id = %entry.job_id, error = %e, "event log entry not written");
         }
@@ -100,8 +105,8 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::contact::DoNotCall;
-    use crate::job::{GhlContactJob, GhlTrigger};
+    use crate::domain::contact::DoNotCall;
+    use crate::domain::job::{GhlContactJob, GhlTrigger};
 
     fn job() -> SyncJob {
         SyncJob::GhlContact(GhlContactJob {

@@ -10,13 +10,13 @@ use std::sync::Arc;
 
 use crate::consumer::Consumer;
 use crate::consumer::outcome::Outcome;
-use crate::contact::{Contact, ContactKey, normalize_phone};
-use crate::job::MetaJob;
-use crate::meta::Channel;
-use crate::meta::event::{EventKind, Message};
-use crate::meta::graph::{GraphApi, ProfileAnswer, StoredMessage};
-use crate::meta::store::{Direction, MessageChange, MetaMessage, MetaStore, Receipt};
-use crate::store::{ContactState, StoreError};
+use crate::domain::contact::{Contact, ContactKey, normalize_phone};
+use crate::domain::job::MetaJob;
+use crate::ports::store::{ContactState, StoreError};
+use crate::sources::meta::Channel;
+use crate::sources::meta::event::{EventKind, Message};
+use crate::sources::meta::graph::{GraphApi, ProfileAnswer, StoredMessage};
+use crate::sources::meta::store::{Direction, MessageChange, MetaMessage, MetaStore, Receipt};
 
 /// What the consumer needs for Meta jobs.
 #[derive(Clone)]
@@ -102,8 +102,8 @@ impl Consumer {
     ) -> Result<(), StoreError> {
         let e = &j.event;
         let store = &meta.store;
-        let now = crate::clock::now_ms();
-        let created = if e.kind.is_activity() || j.origin == crate::job::Origin::Backfill {
+        let now = crate::domain::clock::now_ms();
+        let created = if e.kind.is_activity() || j.origin == crate::domain::job::Origin::Backfill {
             store.create_contact(key, j.origin, now).await?
         } else {
             false
@@ -247,7 +247,7 @@ impl Consumer {
         channel: Channel,
         user_id: &str,
     ) {
-        let at = crate::clock::now_ms();
+        let at = crate::domain::clock::now_ms();
         let (saved, outcome) = match meta.graph.profile(channel, user_id).await {
             Ok(ProfileAnswer::Found(p)) => (meta.store.set_profile(key, Ok(&p), at).await, "found"),
             Ok(ProfileAnswer::Unavailable { code, .. }) => {

@@ -20,15 +20,15 @@ use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 
-use crate::calltools::CallToolsSink;
-use crate::clock::now_ms;
-use crate::config::RetryPolicy;
-use crate::ghl::client::GhlApi;
-use crate::job::SyncJob;
-use crate::queue::{Deferred, Parked, Redelivery};
-use crate::rules::Rules;
-use crate::store::StateStore;
-use crate::store::events::EventLog;
+use crate::app::config::RetryPolicy;
+use crate::domain::clock::now_ms;
+use crate::domain::job::SyncJob;
+use crate::domain::rules::Rules;
+use crate::ports::events::EventLog;
+use crate::ports::queue::{Deferred, Parked, Redelivery};
+use crate::ports::store::StateStore;
+use crate::sinks::calltools::CallToolsSink;
+use crate::sources::ghl::client::GhlApi;
 
 pub use outcome::{Outcome, SkipReason};
 
@@ -104,7 +104,7 @@ impl Consumer {
         let mut groups: BTreeMap<String, Vec<ParsedRecord<'_>>> = BTreeMap::new();
         for (i, msg) in records.iter().enumerate() {
             let job = SyncJob::from_json(msg.body.as_deref().unwrap_or(""))
-                .map_err(|e| crate::remote::json_error(&e));
+                .map_err(|e| crate::ports::remote::json_error(&e));
             let group = match &job {
                 Ok(job) => job.contact_key().storage_id(),
                 Err(_) => format!("unreadable#{i}"),
@@ -118,7 +118,7 @@ impl Consumer {
             }
             out
         });
-        crate::invocation::within(deadline_ms, futures::future::join_all(runs))
+        crate::support::invocation::within(deadline_ms, futures::future::join_all(runs))
             .await
             .into_iter()
             .flatten()
@@ -144,7 +144,7 @@ impl Consumer {
                 Outcome::Park {
                     reason: format!("unreadable job: {e}"),
                     status: None,
-                    excerpt: crate::remote::excerpt(msg.body.as_deref().unwrap_or("")),
+                    excerpt: crate::ports::remote::excerpt(msg.body.as_deref().unwrap_or("")),
                 },
             ),
         };
@@ -229,7 +229,7 @@ impl Consumer {
             service, status, ..
         } = &outcome
         {
-            metrics::counter!("credentials_rejected", "api" => crate::remote::credentials_api(service))
+            metrics::counter!("credentials_rejected", "api" => crate::ports::remote::credentials_api(service))
                 .increment(1);
             tracing::error!(
                 service,
@@ -298,7 +298,7 @@ fn record_outcome_metrics(job: &SyncJob, outcome: &Outcome) {
                 .record((now - job.received_at_ms()).max(0) as f64);
             // A webhook's change only: a backfill repairs changes of any age on purpose.
             if let SyncJob::GhlContact(j) = job
-                && j.trigger != crate::job::GhlTrigger::Backfill
+                && j.trigger != crate::domain::job::GhlTrigger::Backfill
                 && let Some(version) = j.version_ms
             {
                 metrics::histogram!("source_to_applied_ms", "source" => job.source())

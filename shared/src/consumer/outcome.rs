@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use crate::contact::DoNotCall;
-use crate::remote::RemoteError;
+use crate::domain::contact::DoNotCall;
+use crate::ports::remote::RemoteError;
 
 /// How long a rate-limited job waits when the answer did not say.
 const RATE_LIMITED_WAIT: Duration = Duration::from_secs(5);

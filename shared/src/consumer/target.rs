@@ -2,10 +2,10 @@
 //! policy and overruled by the source's do-not-call. Compliance comes first: while the source
 //! forbids calls, no rule, tag change or `keep` policy makes the contact dialable again.
 
-use crate::calltools::ResolvedMembership;
-use crate::contact::DoNotCall;
-use crate::rules::{OnDnd, OnTagRemoved};
-use crate::store::ContactState;
+use crate::domain::contact::DoNotCall;
+use crate::domain::rules::{OnDnd, OnTagRemoved};
+use crate::ports::store::ContactState;
+use crate::sinks::calltools::ResolvedMembership;
 
 /// How the configuration says to apply the rules.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,10 +4,10 @@
 //! before deciding anything, so a contact that left every rule, was deleted or went DND before a
 //! retry succeeded is still taken out of its buckets instead of staying dialable unseen.
 
-use crate::calltools::ResolvedMembership;
 use crate::consumer::Consumer;
-use crate::remote::RemoteError;
-use crate::store::ContactState;
+use crate::ports::remote::RemoteError;
+use crate::ports::store::ContactState;
+use crate::sinks::calltools::ResolvedMembership;
 
 impl Consumer {
     /// `state` with its lost create settled: the contact found in CallTools becomes mapped,

@@ -8,8 +8,8 @@
 use aws_lc_rs::digest;
 use thiserror::Error;
 
-use crate::config::Config;
-use crate::pem::decode_pem;
+use crate::app::config::Config;
+use crate::support::pem::decode_pem;
 
 /// SHA-256 of each committed public key's DER.
 pub const PUBLIC_KEY_FINGERPRINTS: [&str; 2] = [

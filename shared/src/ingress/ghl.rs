@@ -13,14 +13,14 @@
 use ::http::HeaderName;
 use aws_lc_rs::digest;
 
-use crate::clock::now_ms;
-use crate::contact::ContactKey;
-use crate::ghl::webhook::{MarketplaceEvent, parse_marketplace, parse_workflow};
+use crate::domain::clock::now_ms;
+use crate::domain::contact::ContactKey;
+use crate::domain::job::{GhlContactJob, GhlTrigger, SyncJob};
 use crate::ingress::budget::Budget;
 use crate::ingress::{Answer, Ingress, Rejection};
-use crate::job::{GhlContactJob, GhlTrigger, SyncJob};
-use crate::store::WebhookClaim;
-use crate::store::events::Received;
+use crate::ports::events::Received;
+use crate::ports::store::WebhookClaim;
+use crate::sources::ghl::webhook::{MarketplaceEvent, parse_marketplace, parse_workflow};
 
 const SOURCE: &str = "ghl";
 /// Header names made once: a lookup by `&str` parses and validates the name every time.

@@ -8,17 +8,17 @@
 use ::http::HeaderName;
 use serde::Serialize;
 
-use crate::clock::now_ms;
+use crate::domain::clock::now_ms;
+use crate::domain::job::{MetaJob, Origin, SyncJob};
 use crate::ingress::allow::Foreign;
 use crate::ingress::budget::Budget;
 use crate::ingress::ghl::body_job_id;
 use crate::ingress::{Answer, Ingress, Rejection};
-use crate::job::{MetaJob, Origin, SyncJob};
-use crate::meta::event::EventKind;
-use crate::meta::verify::{MetaSignatureError, MetaVerifier, read_header};
-use crate::meta::webhook::{Batch, Item, parse};
-use crate::secret::Secret;
-use crate::store::events::Received;
+use crate::ports::events::Received;
+use crate::sources::meta::event::EventKind;
+use crate::sources::meta::verify::{MetaSignatureError, MetaVerifier, read_header};
+use crate::sources::meta::webhook::{Batch, Item, parse};
+use crate::support::secret::Secret;
 
 pub(crate) const SOURCE: &str = "meta";
 static X_HUB_SIGNATURE_256: HeaderName = HeaderName::from_static("x-hub-signature-256");

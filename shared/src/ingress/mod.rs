@@ -15,11 +15,11 @@ pub mod meta;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::ghl::verify::GhlVerifier;
-use crate::queue::JobQueue;
-use crate::secret::Secret;
-use crate::store::WebhookLedger;
-use crate::store::events::EventLog;
+use crate::ports::events::EventLog;
+use crate::ports::queue::JobQueue;
+use crate::ports::store::WebhookLedger;
+use crate::sources::ghl::verify::GhlVerifier;
+use crate::support::secret::Secret;
 
 pub use answer::{Answer, Rejection};
 pub use budget::TimeLimits;

@@ -3,9 +3,9 @@
 
 use std::collections::BTreeSet;
 
-use leadsync::ghl::client::{GhlApi, GhlClient};
-use leadsync::ghl::search::{SearchQuery, any_tag_filter};
-use leadsync::secret::Secret;
+use leadsync::sources::ghl::client::{GhlApi, GhlClient};
+use leadsync::sources::ghl::search::{SearchQuery, any_tag_filter};
+use leadsync::support::secret::Secret;
 use serde_json::json;
 
 use super::*;

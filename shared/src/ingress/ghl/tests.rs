@@ -12,12 +12,12 @@ use tokio::time::Instant;
 
 use super::*;
 use crate::app::INGRESS_TIME_LIMITS;
-use crate::ghl::verify::GhlVerifier;
 use crate::ingress::allow::AllowList;
 use crate::ingress::{GHL_MARKETPLACE_PATH, IngressSettings};
 use crate::memory::{MemoryEventLog, MemoryLedger, MemoryQueue};
-use crate::queue::{JobQueue, QueueError};
-use crate::store::{StoreError, WebhookLedger};
+use crate::ports::queue::{JobQueue, QueueError};
+use crate::ports::store::{StoreError, WebhookLedger};
+use crate::sources::ghl::verify::GhlVerifier;
 
 const ED25519: &str = include_str!("../../../../testdata/keys/ghl_test_ed25519.pub.pem");
 const ED25519_PRIVATE: &str = include_str!("../../../../testdata/keys/ghl_test_ed25519.pem");
@@ -27,7 +27,7 @@ const HANG: Duration = Duration::from_secs(3600);
 fn ingress(
     queue: Arc<dyn JobQueue>,
     ledger: Arc<dyn WebhookLedger>,
-    events: Arc<dyn crate::store::events::EventLog>,
+    events: Arc<dyn crate::ports::events::EventLog>,
 ) -> Ingress {
     Ingress::new(
         IngressSettings {
@@ -257,7 +257,7 @@ async fn when_every_aws_call_is_slow_the_answer_comes_within_the_total_budget() 
 struct SlowEventLog(Duration);
 
 #[async_trait]
-impl crate::store::events::EventLog for SlowEventLog {
+impl crate::ports::events::EventLog for SlowEventLog {
     async fn received(&self, _: &Received<'_>) -> Result<(), StoreError> {
         tokio::time::sleep(self.0).await;
         Ok(())
@@ -266,7 +266,7 @@ impl crate::store::events::EventLog for SlowEventLog {
         tokio::time::sleep(self.0).await;
         Ok(())
     }
-    async fn record(&self, _: &crate::store::events::EventEntry) -> Result<(), StoreError> {
+    async fn record(&self, _: &crate::ports::events::EventEntry) -> Result<(), StoreError> {
         tokio::time::sleep(self.0).await;
         Ok(())
     }
@@ -275,7 +275,7 @@ impl crate::store::events::EventLog for SlowEventLog {
         _: &str,
         _: &str,
         _: usize,
-    ) -> Result<Vec<crate::store::events::LoggedEvent>, StoreError> {
+    ) -> Result<Vec<crate::ports::events::LoggedEvent>, StoreError> {
         tokio::time::sleep(self.0).await;
         Ok(Vec::new())
     }
@@ -308,7 +308,7 @@ fn job_ids_collapse_a_retry_of_one_delivery_but_not_a_later_identical_change() {
 
 /// Signs `body` with the sandbox's Ed25519 key and posts it to the Marketplace route.
 async fn deliver_body(i: &Ingress, body: &[u8]) -> Answer {
-    let der = crate::pem::decode_pem(ED25519_PRIVATE).unwrap();
+    let der = crate::support::pem::decode_pem(ED25519_PRIVATE).unwrap();
     let key = Ed25519KeyPair::from_pkcs8(&der).unwrap();
     let sig = base64::engine::general_purpose::STANDARD.encode(key.sign(body));
     let mut h = ::http::HeaderMap::new();
@@ -405,7 +405,7 @@ async fn an_unconfigured_workflow_secret_answers_as_a_wrong_one() {
     let unconfigured = i
         .handle("POST", crate::ingress::GHL_WORKFLOW_PATH, "", &h, body)
         .await;
-    i.settings.workflow_secret = Some(crate::secret::Secret::new("the-secret"));
+    i.settings.workflow_secret = Some(crate::support::secret::Secret::new("the-secret"));
     let wrong = i
         .handle("POST", crate::ingress::GHL_WORKFLOW_PATH, "", &h, body)
         .await;

@@ -4,10 +4,10 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::*;
-use crate::ghl::verify::GhlVerifier;
 use crate::ingress::IngressSettings;
 use crate::ingress::allow::AllowList;
 use crate::memory::{MemoryEventLog, MemoryLedger, MemoryQueue};
+use crate::sources::ghl::verify::GhlVerifier;
 
 const ED25519: &str = include_str!("../../../../testdata/keys/ghl_test_ed25519.pub.pem");
 const RSA: &str = include_str!("../../../../testdata/keys/ghl_test_rsa4096.pub.pem");
@@ -210,7 +210,7 @@ async fn non_ascii_signed_in_meta_escaped_form_is_verified_on_the_raw_bytes() {
     let SyncJob::Meta(j) = &queue.jobs()[0] else {
         panic!()
     };
-    let crate::meta::event::EventKind::Message(m) = &j.event.kind else {
+    let crate::sources::meta::event::EventKind::Message(m) = &j.event.kind else {
         panic!()
     };
     assert_eq!(m.text.as_deref(), Some("Grüße 👋"));
@@ -249,7 +249,7 @@ async fn unknown_kinds_other_objects_bad_bodies_and_a_queue_outage_have_their_an
 #[test]
 fn the_same_message_is_one_job_wherever_it_comes_from() {
     let m = |mid: &str| {
-        EventKind::Message(crate::meta::event::Message {
+        EventKind::Message(crate::sources::meta::event::Message {
             mid: mid.into(),
             text: None,
             attachments: vec![],

@@ -1,0 +1,306 @@
+//! Builds the ingress and consumer from configuration: the one place that turns `Config` and an
+//! AWS SDK configuration into live adapters. Lambda mains and the local stack both call it, so
+//! what runs locally is what runs on AWS — only the configuration differs.
+
+pub mod config;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
+use thiserror::Error;
+
+use crate::app::config::{Config, ConfigError};
+use crate::aws::dynamo::DynamoStore;
+use crate::aws::dynamo::backfill::DynamoCheckpoints;
+use crate::aws::dynamo::events::DynamoEventLog;
+use crate::aws::dynamo::meta::DynamoMetaStore;
+use crate::aws::dynamo::tokens::DynamoTokenStore;
+use crate::aws::sqs::SqsQueue;
+use crate::backfill::meta_scan::{MetaAccount, MetaScan};
+use crate::backfill::{Backfill, BackfillSettings};
+use crate::consumer::meta::MetaParts;
+use crate::consumer::{Consumer, ConsumerParts};
+use crate::ingress::allow::AllowList;
+use crate::ingress::committed_keys::{CommittedKey, refuse_committed_keys};
+use crate::ingress::meta::MetaIngress;
+use crate::ingress::{Ingress, IngressSettings, TimeLimits};
+use crate::ports::breaker::CircuitBreaker;
+use crate::sinks::calltools::CallToolsSink;
+use crate::sinks::calltools::client::CallToolsClient;
+use crate::sinks::calltools::placement::account_id;
+use crate::sources::ghl::auth::{GhlTokenEndpoint, OAuthSettings, OAuthToken};
+use crate::sources::ghl::client::GhlClient;
+use crate::sources::ghl::verify::{GhlVerifier, KeyError};
+use crate::sources::meta::Channel;
+use crate::sources::meta::graph::GraphClient;
+use crate::sources::meta::verify::MetaVerifier;
+use crate::support::secret::Secret;
+
+#[derive(Debug, Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error(transparent)]
+    CommittedKey(#[from] CommittedKey),
+    #[error("HTTP client: {0}")]
+    Http(String),
+}
+
+/// The AWS SDK configuration from the environment (`AWS_ENDPOINT_URL` points it at moto).
+pub async fn load_aws() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest()).load().await
+}
+
+/// Reads `Config` from the environment and resolves `*_PARAM` secrets from SSM.
+pub async fn load_config(aws: &SdkConfig) -> Result<Config, ConfigError> {
+    let mut cfg = Config::from_env()?;
+    cfg.resolve_secrets(&aws_sdk_ssm::Client::new(aws)).await?;
+    Ok(cfg)
+}
+
+pub fn http_client(timeout: Duration) -> Result<reqwest::Client, BuildError> {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(Duration::from_secs(5))
+        .user_agent(concat!("leadsync/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| BuildError::Http(e.to_string()))
+}
+
+/// How long ingress may wait on AWS: one call, its attempts included, and all of a request's
+/// calls together. The total stays inside Meta's 5 s and GHL's 10 s wait for an answer and the
+/// function's 10 s `Timeout` (template.yaml), with room for verification and a cold start.
+pub const INGRESS_TIME_LIMITS: TimeLimits = TimeLimits {
+    per_call: Duration::from_millis(2_500),
+    total: Duration::from_secs(4),
+};
+
+pub fn build_ingress(cfg: &Config, aws: &SdkConfig) -> Result<Ingress, BuildError> {
+    refuse_committed_keys(cfg)?;
+    let verifier =
+        GhlVerifier::from_pem(&cfg.ghl.ed25519_public_key_pem, &cfg.ghl.rsa_public_key_pem)?
+            .with_legacy(cfg.ghl.legacy_signature);
+    // GHL retries only a 429: a slow AWS call must end in one, never in a timeout. Ingress holds
+    // each call to its share of the request's time; the SDK's own limit stops its retries too.
+    let timeouts = TimeoutConfig::builder()
+        .operation_timeout(INGRESS_TIME_LIMITS.per_call)
+        .build();
+    let sqs = aws_sdk_sqs::Client::from_conf(
+        aws_sdk_sqs::config::Builder::from(aws)
+            .timeout_config(timeouts.clone())
+            .build(),
+    );
+    // The dead-letter queue takes a job SQS refuses, parked alone with its reason.
+    let queue = SqsQueue::new(sqs, cfg.require_queue_url()?, cfg.dlq_url.clone());
+    let dynamo = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(aws)
+            .timeout_config(timeouts)
+            .build(),
+    );
+    let table = cfg.require_table()?;
+    let store = DynamoStore::new(dynamo.clone(), table);
+    let events = DynamoEventLog::new(dynamo, table);
+    Ok(Ingress::new(
+        IngressSettings {
+            max_body_bytes: cfg.max_body_bytes,
+            timestamp_tolerance: cfg.ghl.timestamp_tolerance,
+            workflow_secret: cfg.ghl.workflow_secret.value().cloned(),
+            default_location_id: cfg.ghl.default_location_id.clone(),
+            allow: allow_list(cfg),
+            meta: cfg.meta.app_secret.value().map(|secret| MetaIngress {
+                verifier: MetaVerifier::new(secret),
+                verify_token: cfg.meta.verify_token.value().cloned(),
+            }),
+            time_limits: INGRESS_TIME_LIMITS,
+        },
+        verifier,
+        Arc::new(queue),
+        Arc::new(store),
+        Arc::new(events),
+    ))
+}
+
+/// The accounts this deployment serves: its GHL location, its Page and Instagram account. A
+/// route with none configured ignores every webhook, which the cold start says once.
+pub fn allow_list(cfg: &Config) -> AllowList {
+    let allow = AllowList::new(
+        cfg.ghl.default_location_id.clone(),
+        cfg.ghl.app_id.clone(),
+        [cfg.meta.page_id.clone(), cfg.meta.ig_account_id.clone()]
+            .into_iter()
+            .flatten(),
+    );
+    if !allow.has_ghl_locations() {
+        tracing::warn!("GHL_LOCATION_ID is not set: every GoHighLevel webhook is ignored");
+    }
+    if cfg.meta.app_secret.value().is_some() && !allow.has_meta_accounts() {
+        tracing::warn!(
+            "META_PAGE_ID and META_IG_ACCOUNT_ID are not set: every Meta webhook is ignored"
+        );
+    }
+    allow
+}
+
+pub fn build_consumer(cfg: &Config, aws: &SdkConfig) -> Result<Consumer, BuildError> {
+    let http = http_client(cfg.calltools.request_timeout)?;
+    let calltools_base = cfg
+        .calltools
+        .base_url
+        .clone()
+        .ok_or(ConfigError::Missing("CALLTOOLS_BASE_URL"))?;
+    let calltools_key = cfg.calltools.api_key.require("CALLTOOLS_API_KEY")?.clone();
+    let account = account_id(&calltools_base, calltools_key.expose());
+    let calltools = CallToolsClient::new(http.clone(), calltools_base, calltools_key)
+        .with_rate_limit(cfg.calltools.max_requests_per_second);
+    let queue = SqsQueue::new(
+        aws_sdk_sqs::Client::new(aws),
+        cfg.require_queue_url()?,
+        Some(cfg.require_dlq_url()?.to_string()),
+    );
+    let dynamodb = aws_sdk_dynamodb::Client::new(aws);
+    let table = cfg.require_table()?;
+    let meta = meta_parts(cfg, &http, &dynamodb, table);
+    let ghl = ghl_client(cfg, http, &dynamodb, table)?;
+    let store = Arc::new(DynamoStore::new(dynamodb.clone(), table));
+    let breaker = CircuitBreaker::new("calltools", cfg.breaker, store.clone());
+    let sink = CallToolsSink::new(Arc::new(calltools), &cfg.calltools)
+        .with_breaker(Arc::new(breaker))
+        .with_placement_store(store.clone(), account);
+    Ok(Consumer::new(ConsumerParts {
+        store,
+        events: Arc::new(DynamoEventLog::new(dynamodb, table)),
+        ghl: Arc::new(ghl),
+        sink,
+        redelivery: Arc::new(queue),
+        rules: cfg.rules.clone(),
+        retry: cfg.retry,
+        default_region: cfg.default_region.clone(),
+        meta,
+    }))
+}
+
+/// The Graph API client and the Meta store, when a Page access token is configured.
+fn meta_parts(
+    cfg: &Config,
+    http: &reqwest::Client,
+    dynamodb: &aws_sdk_dynamodb::Client,
+    table: &str,
+) -> Option<MetaParts> {
+    let token = cfg.meta.page_access_token.value()?;
+    Some(MetaParts {
+        store: Arc::new(DynamoMetaStore::new(dynamodb.clone(), table)),
+        graph: Arc::new(graph_client(cfg, http.clone(), token.clone())),
+    })
+}
+
+pub fn graph_client(cfg: &Config, http: reqwest::Client, token: Secret) -> GraphClient {
+    GraphClient::new(
+        http,
+        &cfg.meta.graph_api_base_url,
+        &cfg.meta.graph_version,
+        token,
+    )
+}
+
+/// The GHL client with a Private Integration Token (`GHL_API_TOKEN`), or with OAuth tokens kept
+/// in the state table when `GHL_OAUTH_CLIENT_ID` is set.
+pub fn ghl_client(
+    cfg: &Config,
+    http: reqwest::Client,
+    dynamodb: &aws_sdk_dynamodb::Client,
+    table: &str,
+) -> Result<GhlClient, BuildError> {
+    let base = cfg.ghl.api_base_url.clone();
+    let client = match &cfg.ghl.oauth {
+        None => GhlClient::new(
+            http,
+            base,
+            cfg.ghl.api_token.require("GHL_API_TOKEN")?.clone(),
+        ),
+        Some(o) => {
+            let account = cfg
+                .ghl
+                .default_location_id
+                .clone()
+                .ok_or(ConfigError::Missing("GHL_LOCATION_ID"))?;
+            let settings = OAuthSettings::default();
+            // Its own client: the lease is sized for this timeout, not the API calls' one.
+            let endpoint = GhlTokenEndpoint {
+                http: http_client(settings.call_timeout)?,
+                base_url: base.clone(),
+                client_id: o.client_id.clone(),
+                client_secret: o.client_secret.require("GHL_OAUTH_CLIENT_SECRET")?.clone(),
+            };
+            let token = OAuthToken::new(
+                account,
+                Arc::new(DynamoTokenStore::new(dynamodb.clone(), table, "ghl")),
+                Arc::new(endpoint),
+                o.refresh_token.value().cloned(),
+                settings,
+            );
+            GhlClient::with_access(http, base, Arc::new(token))
+        }
+    };
+    Ok(client.with_rate_limit(cfg.ghl.max_requests_per_second))
+}
+
+/// The backfill over the configured GHL location (`GHL_LOCATION_ID`).
+pub fn build_backfill(cfg: &Config, aws: &SdkConfig) -> Result<Backfill, BuildError> {
+    let location_id = cfg
+        .ghl
+        .default_location_id
+        .clone()
+        .ok_or(ConfigError::Missing("GHL_LOCATION_ID"))?;
+    let dynamodb = aws_sdk_dynamodb::Client::new(aws);
+    let table = cfg.require_table()?;
+    let ghl = ghl_client(cfg, http_client(Duration::from_secs(30))?, &dynamodb, table)?;
+    let queue = SqsQueue::new(
+        aws_sdk_sqs::Client::new(aws),
+        cfg.require_queue_url()?,
+        cfg.dlq_url.clone(),
+    );
+    let meta = meta_parts(
+        cfg,
+        &http_client(Duration::from_secs(30))?,
+        &dynamodb,
+        table,
+    );
+    let mut backfill = Backfill::new(
+        Arc::new(ghl),
+        Arc::new(DynamoStore::new(dynamodb.clone(), table)),
+        Arc::new(queue),
+        Arc::new(DynamoCheckpoints::new(dynamodb, table)),
+        cfg.rules.clone(),
+        BackfillSettings {
+            location_id,
+            ..BackfillSettings::default()
+        },
+    );
+    // Messenger (and Instagram, through the same Page) when a Page and its token are configured.
+    if let (Some(meta), Some(page)) = (meta, &cfg.meta.page_id) {
+        let accounts = [
+            (Channel::Messenger, Some(page)),
+            (Channel::Instagram, cfg.meta.ig_account_id.as_ref()),
+        ];
+        for (channel, account) in accounts {
+            if let Some(account) = account {
+                backfill = backfill.with_scan(Arc::new(MetaScan::new(
+                    meta.graph.clone(),
+                    meta.store.clone(),
+                    MetaAccount {
+                        channel,
+                        page_id: page.clone(),
+                        account_id: account.clone(),
+                        app_id: cfg.meta.app_id.clone(),
+                    },
+                    cfg.meta.profile_max_age,
+                )));
+            }
+        }
+    }
+    Ok(backfill)
+}

@@ -1,0 +1,608 @@
+//! The DynamoDB adapter of the store ports: conditional writes do the locking, so no item is
+//! ever read and then written on an assumption. Each child module adapts one more port to the same
+//! table.
+
+pub mod backfill;
+pub mod breaker;
+pub mod events;
+pub mod meta;
+pub mod placement;
+pub mod tokens;
+
+use std::collections::{BTreeSet, HashMap};
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, KeysAndAttributes, PutRequest, ReturnValue,
+    ReturnValuesOnConditionCheckFailure, WriteRequest,
+};
+
+use crate::domain::clock::{now_ms, now_secs};
+use crate::domain::contact::{ContactKey, DoNotCall};
+use crate::ports::events::contact_index_key;
+use crate::ports::store::{
+    ContactState, JobClaim, Lease, StateStore, StoreError, WebhookClaim, WebhookLedger,
+};
+
+/// A completed job is remembered longer than the DLQ keeps messages (14 days), so replaying an
+/// old message that did succeed is still recognised as a duplicate.
+const COMPLETED_JOB_TTL_SECS: i64 = 15 * 86_400;
+/// Long enough to cover GHL's 429 retries (about 70 minutes) with a wide margin.
+const WEBHOOK_TTL_SECS: i64 = 2 * 86_400;
+
+pub(super) type Item = HashMap<String, AttributeValue>;
+
+#[derive(Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub(super) fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub(super) fn table(&self) -> &str {
+        &self.table
+    }
+}
+
+pub(super) fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+pub(super) fn n(v: i64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+pub(super) fn key(pk: String, sk: &str) -> Item {
+    HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])
+}
+
+pub(super) fn contact_pk(k: &ContactKey) -> String {
+    format!("C#{}", k.storage_id())
+}
+
+pub(super) fn store_err<E, R>(e: SdkError<E, R>) -> StoreError
+where
+    E: std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    StoreError(crate::support::error_line::error_line(&e))
+}
+
+/// The three write errors that can carry a failed condition.
+pub(super) trait ConditionFailed {
+    fn condition_failed(&self) -> bool;
+}
+
+impl ConditionFailed for aws_sdk_dynamodb::operation::put_item::PutItemError {
+    fn condition_failed(&self) -> bool {
+        self.is_conditional_check_failed_exception()
+    }
+}
+
+impl ConditionFailed for aws_sdk_dynamodb::operation::update_item::UpdateItemError {
+    fn condition_failed(&self) -> bool {
+        self.is_conditional_check_failed_exception()
+    }
+}
+
+impl ConditionFailed for aws_sdk_dynamodb::operation::delete_item::DeleteItemError {
+    fn condition_failed(&self) -> bool {
+        self.is_conditional_check_failed_exception()
+    }
+}
+
+pub(super) fn condition_failed<E: ConditionFailed, R>(e: &SdkError<E, R>) -> bool {
+    e.as_service_error()
+        .is_some_and(ConditionFailed::condition_failed)
+}
+
+/// A conditional write's result: `true` when it was applied, `false` when its condition failed.
+pub(super) fn applied<O, E, R>(result: Result<O, SdkError<E, R>>) -> Result<bool, StoreError>
+where
+    E: ConditionFailed + std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(e) if condition_failed(&e) => Ok(false),
+        Err(e) => Err(store_err(e)),
+    }
+}
+
+/// For releases: a failed condition means someone else already holds or removed it — fine.
+fn ok_unless_other_error<O, E, R>(result: Result<O, SdkError<E, R>>) -> Result<(), StoreError>
+where
+    E: ConditionFailed + std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    match result {
+        Err(e) if !condition_failed(&e) => Err(store_err(e)),
+        _ => Ok(()),
+    }
+}
+
+pub(super) fn get_n(item: &Item, name: &str) -> Option<i64> {
+    item.get(name)?.as_n().ok()?.parse().ok()
+}
+
+pub(super) fn get_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    item.get(name)?.as_s().ok().map(String::as_str)
+}
+
+fn get_ns(item: &Item, name: &str) -> BTreeSet<i64> {
+    item.get(name)
+        .and_then(|v| v.as_ns().ok())
+        .map(|ns| ns.iter().filter_map(|x| x.parse().ok()).collect())
+        .unwrap_or_default()
+}
+
+pub(super) fn state_from(item: &Item) -> ContactState {
+    ContactState {
+        version_ms: get_n(item, "version_ms"),
+        // Absent in items saved before webhook timestamps were kept apart: no webhook guard.
+        webhook_ms: get_n(item, "webhook_ms"),
+        calltools_id: get_n(item, "calltools_id"),
+        sink_hash: get_s(item, "sink_hash").map(str::to_string),
+        buckets: get_ns(item, "ct_buckets"),
+        tags: get_ns(item, "ct_tags"),
+        updated_at_ms: get_n(item, "updated_at_ms"),
+        read_at_ms: get_n(item, "read_at_ms"),
+        source_hash: get_s(item, "source_hash").map(str::to_string),
+        do_not_call: get_s(item, "do_not_call").and_then(DoNotCall::from_label),
+        unconfirmed_create_phone: get_s(item, "unconfirmed_create_phone").map(str::to_string),
+    }
+}
+
+/// Builds `SET a = :a, … REMOVE x, …` for optional attributes.
+#[derive(Default)]
+struct Update {
+    set: Vec<String>,
+    remove: Vec<String>,
+    values: Item,
+}
+
+impl Update {
+    fn set(&mut self, name: &str, value: Option<AttributeValue>) {
+        match value {
+            Some(v) => {
+                self.set.push(format!("{name} = :{name}"));
+                self.values.insert(format!(":{name}"), v);
+            }
+            None => self.remove.push(name.to_string()),
+        }
+    }
+
+    fn expression(&self) -> String {
+        let mut e = String::new();
+        if !self.set.is_empty() {
+            e.push_str("SET ");
+            e.push_str(&self.set.join(", "));
+        }
+        if !self.remove.is_empty() {
+            e.push_str(" REMOVE ");
+            e.push_str(&self.remove.join(", "));
+        }
+        e
+    }
+}
+
+fn id_set(ids: &BTreeSet<i64>) -> Option<AttributeValue> {
+    (!ids.is_empty()).then(|| AttributeValue::Ns(ids.iter().map(i64::to_string).collect()))
+}
+
+/// A contact state's attributes as saved; `None` ones are removed.
+fn state_attributes(
+    k: &ContactKey,
+    state: &ContactState,
+) -> [(&'static str, Option<AttributeValue>); 12] {
+    [
+        ("version_ms", state.version_ms.map(n)),
+        ("webhook_ms", state.webhook_ms.map(n)),
+        ("calltools_id", state.calltools_id.map(n)),
+        ("sink_hash", state.sink_hash.clone().map(s)),
+        ("ct_buckets", id_set(&state.buckets)),
+        ("ct_tags", id_set(&state.tags)),
+        ("updated_at_ms", Some(n(now_ms()))),
+        ("read_at_ms", state.read_at_ms.map(n)),
+        ("source_hash", state.source_hash.clone().map(s)),
+        ("do_not_call", state.do_not_call.map(|d| s(d.as_str()))),
+        (
+            "unconfirmed_create_phone",
+            state.unconfirmed_create_phone.clone().map(s),
+        ),
+        // The `ByContact` index key, so the contact id alone finds this state (`leadsync trace`).
+        ("contact", Some(s(contact_index_key(&k.source, &k.id)))),
+    ]
+}
+
+impl DynamoStore {
+    /// Writes contact states outright, 25 to a `BatchWriteItem`, with no lease and no condition:
+    /// for filling a table before anything runs on it (the backfill's scale tests and
+    /// benchmark). Never while a consumer runs: it would overwrite what the consumer decided.
+    pub async fn import_states(
+        &self,
+        states: &[(ContactKey, ContactState)],
+    ) -> Result<(), StoreError> {
+        for chunk in states.chunks(25) {
+            let pending: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|(k, state)| {
+                    let mut item = key(contact_pk(k), "STATE");
+                    item.extend(
+                        state_attributes(k, state)
+                            .into_iter()
+                            .filter_map(|(name, v)| Some((name.to_string(), v?))),
+                    );
+                    let put = PutRequest::builder()
+                        .set_item(Some(item))
+                        .build()
+                        .map_err(|e| StoreError(e.to_string()))?;
+                    Ok(WriteRequest::builder().put_request(put).build())
+                })
+                .collect::<Result<_, StoreError>>()?;
+            until_processed(pending, |p| self.batch_write_round(p)).await?;
+        }
+        Ok(())
+    }
+
+    async fn batch_write_round(
+        &self,
+        requests: Vec<WriteRequest>,
+    ) -> Result<(Vec<Item>, Vec<WriteRequest>), StoreError> {
+        let out = self
+            .client
+            .batch_write_item()
+            .request_items(&self.table, requests)
+            .send()
+            .await
+            .map_err(store_err)?;
+        let unprocessed = out
+            .unprocessed_items()
+            .and_then(|u| u.get(&self.table))
+            .cloned()
+            .unwrap_or_default();
+        Ok((Vec::new(), unprocessed))
+    }
+
+    async fn batch_get_round(&self, keys: Vec<Item>) -> Result<(Vec<Item>, Vec<Item>), StoreError> {
+        let request = KeysAndAttributes::builder()
+            .set_keys(Some(keys))
+            .consistent_read(true)
+            .build()
+            .map_err(|e| StoreError(e.to_string()))?;
+        let mut out = self
+            .client
+            .batch_get_item()
+            .request_items(&self.table, request)
+            .send()
+            .await
+            .map_err(store_err)?;
+        let found = out
+            .responses
+            .as_mut()
+            .and_then(|r| r.remove(&self.table))
+            .unwrap_or_default();
+        let unprocessed = out
+            .unprocessed_keys()
+            .and_then(|u| u.get(&self.table))
+            .map(|k| k.keys().to_vec())
+            .unwrap_or_default();
+        Ok((found, unprocessed))
+    }
+}
+
+/// Runs a batch call until DynamoDB has processed every request: what a `BatchGetItem` or
+/// `BatchWriteItem` answers as unprocessed (throttling, the 16 MB answer limit) is sent again
+/// after a growing pause. Returns every item the rounds answered.
+async fn until_processed<T, F, Fut>(
+    mut pending: Vec<T>,
+    mut round_trip: F,
+) -> Result<Vec<Item>, StoreError>
+where
+    F: FnMut(Vec<T>) -> Fut,
+    Fut: std::future::Future<Output = Result<(Vec<Item>, Vec<T>), StoreError>>,
+{
+    const ROUNDS: u32 = 8;
+    let mut answered = Vec::new();
+    for round in 0..ROUNDS {
+        if pending.is_empty() {
+            break;
+        }
+        if round > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(50 << (round - 1).min(5))).await;
+        }
+        let (items, unprocessed) = round_trip(pending).await?;
+        answered.extend(items);
+        pending = unprocessed;
+    }
+    if !pending.is_empty() {
+        return Err(StoreError(format!(
+            "{} batch requests still unprocessed after {ROUNDS} rounds",
+            pending.len()
+        )));
+    }
+    Ok(answered)
+}
+
+#[async_trait]
+impl StateStore for DynamoStore {
+    async fn claim_job(&self, job_id: &str, lock_until_ms: i64) -> Result<JobClaim, StoreError> {
+        let mut item = key(format!("J#{job_id}"), "JOB");
+        item.insert("status".into(), s("INPROGRESS"));
+        item.insert("lock_until".into(), n(lock_until_ms));
+        item.insert("expires_at".into(), n(lock_until_ms / 1000 + 86_400));
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(
+                "attribute_not_exists(pk) OR (#s = :inprogress AND lock_until < :now) OR expires_at < :now_s",
+            )
+            .expression_attribute_names("#s", "status")
+            .expression_attribute_values(":inprogress", s("INPROGRESS"))
+            .expression_attribute_values(":now", n(now_ms()))
+            .expression_attribute_values(":now_s", n(now_secs()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(JobClaim::Acquired),
+            Err(e) => match e.as_service_error() {
+                Some(se) if se.is_conditional_check_failed_exception() => {
+                    let old = match se {
+                        aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c) => {
+                            c.item().cloned().unwrap_or_default()
+                        }
+                        _ => Item::new(),
+                    };
+                    Ok(match get_s(&old, "status") {
+                        Some("COMPLETE") => JobClaim::Completed {
+                            outcome: get_s(&old, "outcome").unwrap_or("completed").to_string(),
+                        },
+                        _ => JobClaim::InProgress,
+                    })
+                }
+                _ => Err(store_err(e)),
+            },
+        }
+    }
+
+    async fn complete_job(&self, job_id: &str, outcome: &str) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("J#{job_id}"), "JOB")))
+            .update_expression(
+                "SET #s = :complete, outcome = :outcome, expires_at = :exp REMOVE lock_until",
+            )
+            .expression_attribute_names("#s", "status")
+            .expression_attribute_values(":complete", s("COMPLETE"))
+            .expression_attribute_values(":outcome", s(outcome))
+            .expression_attribute_values(":exp", n(now_secs() + COMPLETED_JOB_TTL_SECS))
+            .send()
+            .await
+            .map_err(store_err)?;
+        Ok(())
+    }
+
+    async fn release_job(&self, job_id: &str) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("J#{job_id}"), "JOB")))
+            .condition_expression("#s = :inprogress")
+            .expression_attribute_names("#s", "status")
+            .expression_attribute_values(":inprogress", s("INPROGRESS"))
+            .send()
+            .await;
+        ok_unless_other_error(result)
+    }
+
+    async fn lease_contact(
+        &self,
+        k: &ContactKey,
+        owner: &str,
+        until_ms: i64,
+    ) -> Result<Lease, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(contact_pk(k), "STATE")))
+            .update_expression("SET lease_owner = :owner, lease_until = :until")
+            .condition_expression(
+                "attribute_not_exists(lease_until) OR lease_until < :now OR lease_owner = :owner",
+            )
+            .expression_attribute_values(":owner", s(owner))
+            .expression_attribute_values(":until", n(until_ms))
+            .expression_attribute_values(":now", n(now_ms()))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => Ok(Lease::Held(state_from(&out.attributes.unwrap_or_default()))),
+            Err(e) if condition_failed(&e) => Ok(Lease::Busy),
+            Err(e) => Err(store_err(e)),
+        }
+    }
+
+    async fn save_contact(
+        &self,
+        k: &ContactKey,
+        owner: &str,
+        state: &ContactState,
+    ) -> Result<(), StoreError> {
+        let mut u = Update::default();
+        for (name, value) in state_attributes(k, state) {
+            u.set(name, value);
+        }
+        u.remove
+            .extend(["lease_owner".to_string(), "lease_until".to_string()]);
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(contact_pk(k), "STATE")))
+            .update_expression(u.expression())
+            .condition_expression("lease_owner = :owner")
+            .expression_attribute_values(":owner", s(owner));
+        for (name, value) in u.values {
+            req = req.expression_attribute_values(name, value);
+        }
+        req.send().await.map_err(|e| {
+            if condition_failed(&e) {
+                StoreError(format!(
+                    "the lease on {k} was lost before the state was saved"
+                ))
+            } else {
+                store_err(e)
+            }
+        })?;
+        Ok(())
+    }
+
+    async fn release_contact(&self, k: &ContactKey, owner: &str) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(contact_pk(k), "STATE")))
+            .update_expression("REMOVE lease_owner, lease_until")
+            .condition_expression("lease_owner = :owner")
+            .expression_attribute_values(":owner", s(owner))
+            .send()
+            .await;
+        ok_unless_other_error(result)
+    }
+
+    async fn contact_state(&self, k: &ContactKey) -> Result<Option<ContactState>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(contact_pk(k), "STATE")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(store_err)?;
+        Ok(out.item.as_ref().map(state_from))
+    }
+
+    /// `BatchGetItem`, 100 keys a call, consistent; unprocessed keys are asked for again.
+    async fn contact_states(
+        &self,
+        keys: &[ContactKey],
+    ) -> Result<HashMap<String, ContactState>, StoreError> {
+        let mut found = HashMap::new();
+        for chunk in keys.chunks(100) {
+            let wanted: Vec<Item> = chunk.iter().map(|k| key(contact_pk(k), "STATE")).collect();
+            for item in until_processed(wanted, |w| self.batch_get_round(w)).await? {
+                if let Some(id) = get_s(&item, "pk").and_then(|pk| pk.strip_prefix("C#")) {
+                    found.insert(id.to_string(), state_from(&item));
+                }
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// A webhook id received, its job not yet confirmed on the queue. Items written as `RETRY` by
+/// earlier versions (a delivery answered 429) read the same way.
+const WEBHOOK_PENDING: &str = "PENDING";
+/// A webhook id whose job is on the queue.
+const WEBHOOK_ACCEPTED: &str = "ACCEPTED";
+
+#[async_trait]
+impl WebhookLedger for DynamoStore {
+    async fn claim_webhook(
+        &self,
+        source: &str,
+        webhook_id: &str,
+        received_at_ms: i64,
+    ) -> Result<WebhookClaim, StoreError> {
+        let mut item = key(format!("W#{source}#{webhook_id}"), "WEBHOOK");
+        item.insert("state".into(), s(WEBHOOK_PENDING));
+        item.insert("received_at_ms".into(), n(received_at_ms));
+        item.insert("expires_at".into(), n(now_secs() + WEBHOOK_TTL_SECS));
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(
+                "attribute_not_exists(pk) OR #st <> :accepted OR expires_at < :now_s",
+            )
+            .expression_attribute_names("#st", "state")
+            .expression_attribute_values(":accepted", s(WEBHOOK_ACCEPTED))
+            .expression_attribute_values(":now_s", n(now_secs()))
+            // The refusal carries the original, so a duplicate costs no extra read.
+            .return_values_on_condition_check_failure(
+                aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld,
+            )
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(WebhookClaim::New),
+            Err(e) if condition_failed(&e) => {
+                let first_received_at_ms = e
+                    .as_service_error()
+                    .and_then(|se| match se {
+                        aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c) => c.item(),
+                        _ => None,
+                    })
+                    .and_then(|old| get_n(old, "received_at_ms"));
+                Ok(WebhookClaim::Replayed {
+                    first_received_at_ms,
+                })
+            }
+            Err(e) => Err(store_err(e)),
+        }
+    }
+
+    async fn mark_queued(&self, source: &str, webhook_id: &str) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("W#{source}#{webhook_id}"), "WEBHOOK")))
+            .update_expression("SET #st = :accepted, expires_at = :exp")
+            .expression_attribute_names("#st", "state")
+            .expression_attribute_values(":accepted", s(WEBHOOK_ACCEPTED))
+            .expression_attribute_values(":exp", n(now_secs() + WEBHOOK_TTL_SECS))
+            .send()
+            .await
+            .map_err(store_err)?;
+        Ok(())
+    }
+
+    async fn retry_allowed(&self, source: &str, webhook_id: &str) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("W#{source}#{webhook_id}"), "WEBHOOK")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(store_err)?;
+        // Expired items may linger (DynamoDB deletes them lazily; moto never does).
+        Ok(out.item.is_some_and(|i| {
+            get_s(&i, "state") != Some(WEBHOOK_ACCEPTED)
+                && get_n(&i, "expires_at").unwrap_or(0) > now_secs()
+        }))
+    }
+}

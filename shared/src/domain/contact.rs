@@ -1,0 +1,260 @@
+//! The normalised contact every source maps into, phone normalisation and PII redaction.
+
+use serde::{Deserialize, Serialize};
+
+/// Identifies a contact across leadsync: source, account (GHL location, Facebook page) and the
+/// source's own contact id. DynamoDB keys start with it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ContactKey {
+    pub source: String,
+    pub account: String,
+    pub id: String,
+}
+
+impl ContactKey {
+    pub fn ghl(location_id: impl Into<String>, contact_id: impl Into<String>) -> Self {
+        Self {
+            source: "ghl".into(),
+            account: location_id.into(),
+            id: contact_id.into(),
+        }
+    }
+
+    /// `SOURCE#ACCOUNT#CONTACT_ID`, the prefix of every item about this contact.
+    pub fn storage_id(&self) -> String {
+        format!("{}#{}#{}", self.source, self.account, self.id)
+    }
+}
+
+impl std::fmt::Display for ContactKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}:{}", self.source, self.account, self.id)
+    }
+}
+
+/// A contact as the source has it now, in leadsync's own terms.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Contact {
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub email: Option<String>,
+    /// The phone exactly as the source gave it; see [`normalize_phone`].
+    pub phone: Option<String>,
+    pub tags: Vec<String>,
+    /// The source's version of this state (GHL `dateUpdated`), epoch milliseconds.
+    pub version_ms: Option<i64>,
+    /// Why the source forbids calling this contact, if it does. A contact that may not be called
+    /// is never dialable, whatever its tags say.
+    pub do_not_call: Option<DoNotCall>,
+}
+
+/// Where a source's "do not call" comes from (GHL: `dnd: true` blocks every channel;
+/// `dndSettings.Call.status == "active"` blocks calls only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DoNotCall {
+    /// Do-not-disturb on every channel (GHL `dnd: true`).
+    AllChannels,
+    /// Do-not-disturb for calls (GHL `dndSettings.Call.status` `"active"`, or any status but
+    /// `"inactive"`: see [`crate::sources::ghl::dnd`]).
+    Calls,
+}
+
+impl DoNotCall {
+    /// The label metrics, the event log and `leadsync trace` use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AllChannels => "dnd",
+            Self::Calls => "dnd_call",
+        }
+    }
+
+    /// The value [`Self::as_str`] gave, read back (a saved state).
+    pub fn from_label(label: &str) -> Option<Self> {
+        [Self::AllChannels, Self::Calls]
+            .into_iter()
+            .find(|d| d.as_str() == label)
+    }
+}
+
+/// A digest of what leadsync takes from a source contact (names, email, phone, tags) under the
+/// given rules ([`Rules::fingerprint`]). The consumer saves it with what it applied; the backfill
+/// compares a scanned contact's digest with it, so an unchanged contact costs nothing.
+///
+/// [`Rules::fingerprint`]: crate::domain::rules::Rules::fingerprint
+pub fn source_hash(c: &Contact, rules_fingerprint: &str) -> String {
+    let text = |v: &Option<String>| v.as_deref().map(str::trim).unwrap_or_default().to_string();
+    let mut tags: Vec<String> = c
+        .tags
+        .iter()
+        .map(|t| crate::domain::rules::normalize_tag(t))
+        .filter(|t| !t.is_empty())
+        .collect();
+    tags.sort();
+    tags.dedup();
+    let mut canonical = serde_json::json!([
+        text(&c.first_name),
+        text(&c.last_name),
+        text(&c.email),
+        text(&c.phone),
+        tags,
+        rules_fingerprint,
+    ]);
+    // Appended only when set, so the digests saved before DND was read stay valid: a DND change
+    // (GHL sends no webhook for some) still makes the backfill enqueue the contact.
+    if let (Some(dnc), Some(parts)) = (c.do_not_call, canonical.as_array_mut()) {
+        parts.push(dnc.as_str().into());
+    }
+    let canonical = canonical.to_string();
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, canonical.as_bytes());
+    hex::encode(&d.as_ref()[..16])
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PhoneError {
+    #[error("the contact has no phone number")]
+    Missing,
+    #[error("the phone number cannot be parsed")]
+    Unparseable,
+    #[error("the phone number is not a valid, dialable number")]
+    Invalid,
+}
+
+/// Normalises a phone number to E.164 (`+15551234567`), reading numbers without a country code
+/// as numbers of `default_region` (ISO 3166 code, e.g. "US").
+///
+/// Numbers that libphonenumber's metadata says cannot exist are rejected here, because CallTools
+/// answers them with a 400 anyway and a call that is bound to fail is a call wasted.
+pub fn normalize_phone(raw: Option<&str>, default_region: &str) -> Result<String, PhoneError> {
+    let raw = raw
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .ok_or(PhoneError::Missing)?;
+    let region = default_region.parse::<phonenumber::country::Id>().ok();
+    let number = phonenumber::parse(region, raw).map_err(|_| PhoneError::Unparseable)?;
+    if !phonenumber::is_valid(&number) {
+        return Err(PhoneError::Invalid);
+    }
+    Ok(number.format().mode(phonenumber::Mode::E164).to_string())
+}
+
+/// `+15551234567` → `+1******4567`: enough to tell numbers apart in a log, not enough to dial.
+pub fn redact_phone(phone: &str) -> String {
+    let chars: Vec<char> = phone.chars().collect();
+    if chars.len() <= 6 {
+        return "*".repeat(chars.len());
+    }
+    let head: String = chars[..2].iter().collect();
+    let tail: String = chars[chars.len() - 4..].iter().collect();
+    format!("{head}{}{tail}", "*".repeat(chars.len() - 6))
+}
+
+/// `john.doe@example.com` → `j***@example.com`.
+pub fn redact_email(email: &str) -> String {
+    match email.split_once('@') {
+        Some((local, domain)) => {
+            let first: String = local.chars().take(1).collect();
+            format!("{first}***@{domain}")
+        }
+        None => "***".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ada() -> Contact {
+        Contact {
+            first_name: Some("Ada".into()),
+            last_name: Some("Lovelace".into()),
+            email: Some("ada@example.com".into()),
+            phone: Some("+14155550100".into()),
+            tags: vec!["Cold Lead".into(), "vip".into()],
+            version_ms: Some(1),
+            do_not_call: None,
+        }
+    }
+
+    #[test]
+    fn the_source_hash_changes_with_what_is_synced_and_nothing_else() {
+        let h = source_hash(&ada(), "rules");
+        let same = Contact {
+            first_name: Some(" Ada ".into()),
+            tags: vec!["vip".into(), "cold  lead".into(), "VIP".into()],
+            version_ms: Some(99),
+            ..ada()
+        };
+        assert_eq!(
+            source_hash(&same, "rules"),
+            h,
+            "spelling, order and version do not count"
+        );
+        let renamed = Contact {
+            first_name: Some("Augusta".into()),
+            ..ada()
+        };
+        assert_ne!(source_hash(&renamed, "rules"), h);
+        let untagged = Contact {
+            tags: vec!["vip".into()],
+            ..ada()
+        };
+        assert_ne!(source_hash(&untagged, "rules"), h);
+        assert_ne!(source_hash(&ada(), "other rules"), h);
+        let dnd = Contact {
+            do_not_call: Some(DoNotCall::Calls),
+            ..ada()
+        };
+        assert_ne!(source_hash(&dnd, "rules"), h, "a DND change is a change");
+    }
+
+    #[test]
+    fn phones_normalise_to_e164() {
+        assert_eq!(
+            normalize_phone(Some("(415) 555-0132"), "US").unwrap(),
+            "+14155550132"
+        );
+        assert_eq!(
+            normalize_phone(Some("+1 415.555.0132"), "US").unwrap(),
+            "+14155550132"
+        );
+        assert_eq!(
+            normalize_phone(Some("14155550132"), "US").unwrap(),
+            "+14155550132"
+        );
+        assert_eq!(
+            normalize_phone(Some("+919509597501"), "US").unwrap(),
+            "+919509597501"
+        );
+        assert_eq!(
+            normalize_phone(Some("020 7946 0018"), "GB").unwrap(),
+            "+442079460018"
+        );
+    }
+
+    #[test]
+    fn missing_and_impossible_phones_are_reported() {
+        assert_eq!(normalize_phone(None, "US"), Err(PhoneError::Missing));
+        assert_eq!(normalize_phone(Some("  "), "US"), Err(PhoneError::Missing));
+        assert_eq!(
+            normalize_phone(Some("call me"), "US"),
+            Err(PhoneError::Unparseable)
+        );
+        // NANP area codes never start with 0 or 1.
+        assert_eq!(
+            normalize_phone(Some("+1 123 555 0132"), "US"),
+            Err(PhoneError::Invalid)
+        );
+        assert_eq!(
+            normalize_phone(Some("12345"), "US"),
+            Err(PhoneError::Invalid)
+        );
+    }
+
+    #[test]
+    fn redaction_keeps_only_what_tells_numbers_apart() {
+        assert_eq!(redact_phone("+14155550132"), "+1******0132");
+        assert_eq!(redact_email("john.doe@example.com"), "j***@example.com");
+        assert_eq!(redact_email("nonsense"), "***");
+    }
+}

@@ -1,0 +1,156 @@
+//! What leadsync remembers, behind small ports: per-job idempotency, per-contact state (version,
+//! sink mapping, what was last written) and webhook-id replay protection.
+//!
+//! One DynamoDB table; every key starts with what it is about:
+//!
+//! | item | pk | sk |
+//! |---|---|---|
+//! | contact state + CallTools mapping | `C#<source>#<account>#<contact>` | `STATE` |
+//! | job idempotency marker (TTL) | `J#<job id>` | `JOB` |
+//! | webhook id seen: `PENDING` until its job is on the queue, then `ACCEPTED` (TTL) | `W#<source>#<webhook id>` | `WEBHOOK` |
+//! | event log entry, one per job (TTL) | `E#<source>#<account>#<contact>` | `E#<received ms>#<job id>` |
+//! | GHL OAuth tokens | `AUTH#ghl#<location>` | `TOKENS` |
+//! | circuit breaker | `B#<name>` | `BREAKER` |
+//! | backfill checkpoint, finished runs | `BF#<source>#<account>` | `CURRENT`, `RUN#<started ms>#<run id>` |
+//! | Meta contact, conversation, messages | `C#<channel>#<page>#<psid>` | `META`, `CONV`, `M#<mid>` |
+//! | CallTools placement method learned | `P#calltools#<silo host>#<key digest>` | `PLACEMENT` |
+//!
+//! Contact state and event entries carry `contact` = `<source>#<contact id>`, the key of the
+//! `ByContact` index. Each role's IAM policy (template.yaml) allows only the partition prefixes
+//! it uses (`dynamodb:LeadingKeys`), so a new kind of item needs a prefix of its own; the
+//! template test in `cli/src/local/template/least_privilege.rs` lists them per role.
+
+use std::collections::BTreeSet;
+
+use async_trait::async_trait;
+use thiserror::Error;
+
+use crate::domain::contact::ContactKey;
+
+#[derive(Debug, Error)]
+#[error("state store unavailable: {0}")]
+pub struct StoreError(pub String);
+
+/// What leadsync last applied for one contact.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContactState {
+    /// GHL's `dateUpdated` (its database's clock, epoch ms, millisecond precision) of the contact
+    /// read last applied. Compared only with other `dateUpdated`s: a later read's, a backfill
+    /// snapshot's.
+    pub version_ms: Option<i64>,
+    /// The Marketplace webhook `timestamp` (GHL's sender clock, epoch ms; whole seconds in GHL's
+    /// documented example) of the newest webhook whose job read and applied the contact.
+    /// Compared only with other webhooks' timestamps: the two clocks differ, and a webhook stamped
+    /// in the same second as an applied read's `dateUpdated` may carry a later change.
+    pub webhook_ms: Option<i64>,
+    pub calltools_id: Option<i64>,
+    /// Hash of the last CallTools write; the same hash means the call can be skipped.
+    pub sink_hash: Option<String>,
+    pub buckets: BTreeSet<i64>,
+    pub tags: BTreeSet<i64>,
+    pub updated_at_ms: Option<i64>,
+    /// When the source read this state was decided on started (epoch ms). A job received
+    /// before it describes a change that read already included.
+    pub read_at_ms: Option<i64>,
+    /// [`crate::domain::contact::source_hash`] of the source contact this state was decided on.
+    pub source_hash: Option<String>,
+    /// The source's do-not-call this state was decided with (and applied in CallTools, for a
+    /// mapped contact): lifting it is what clears the `do_not_contact` leadsync set.
+    pub do_not_call: Option<crate::domain::contact::DoNotCall>,
+    /// The E.164 phone of a create whose answer was lost (a timeout, a 5xx, a dropped
+    /// connection): CallTools may hold the contact though leadsync has no id for it. The next job
+    /// looks it up by this phone before deciding anything.
+    pub unconfirmed_create_phone: Option<String>,
+}
+
+/// The answer to "may I process this job?".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobClaim {
+    Acquired,
+    /// Already processed; `outcome` is what it came to.
+    Completed {
+        outcome: String,
+    },
+    /// Another invocation holds the lock and has not run out of time.
+    InProgress,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+// One per job, moved once: boxing the state would cost an allocation to save a copy.
+#[allow(clippy::large_enum_variant)]
+pub enum Lease {
+    Held(ContactState),
+    Busy,
+}
+
+/// Whether a delivery's job still has to be put on the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookClaim {
+    /// Its job is not known to be on the queue: never seen, or seen by a delivery that did not
+    /// get its job queued (answered 429, or cut short). Enqueue it; the job id is the same, so a
+    /// second copy of a job that did get through is a duplicate the consumer drops.
+    New,
+    /// Its job is on the queue; `first_received_at_ms` (when known) finds the original's log entry.
+    Replayed { first_received_at_ms: Option<i64> },
+}
+
+#[async_trait]
+pub trait StateStore: Send + Sync {
+    /// Takes the job's in-progress lock until `lock_until_ms` (the invocation's deadline, so a
+    /// crashed invocation never blocks the retry).
+    async fn claim_job(&self, job_id: &str, lock_until_ms: i64) -> Result<JobClaim, StoreError>;
+    async fn complete_job(&self, job_id: &str, outcome: &str) -> Result<(), StoreError>;
+    /// Drops the lock of a job that failed, so its retry runs.
+    async fn release_job(&self, job_id: &str) -> Result<(), StoreError>;
+    /// Leases the contact for `owner` until `until_ms` and returns its state; jobs for one
+    /// contact never run side by side, so two of them cannot both create it.
+    async fn lease_contact(
+        &self,
+        key: &ContactKey,
+        owner: &str,
+        until_ms: i64,
+    ) -> Result<Lease, StoreError>;
+    /// Writes the new state and releases the lease, if `owner` still holds it.
+    async fn save_contact(
+        &self,
+        key: &ContactKey,
+        owner: &str,
+        state: &ContactState,
+    ) -> Result<(), StoreError>;
+    async fn release_contact(&self, key: &ContactKey, owner: &str) -> Result<(), StoreError>;
+    async fn contact_state(&self, key: &ContactKey) -> Result<Option<ContactState>, StoreError>;
+    /// The states of many contacts at once, by [`ContactKey::storage_id`]; contacts without
+    /// one are absent from the map.
+    async fn contact_states(
+        &self,
+        keys: &[ContactKey],
+    ) -> Result<std::collections::HashMap<String, ContactState>, StoreError> {
+        let mut found = std::collections::HashMap::new();
+        for key in keys {
+            if let Some(state) = self.contact_state(key).await? {
+                found.insert(key.storage_id(), state);
+            }
+        }
+        Ok(found)
+    }
+}
+
+#[async_trait]
+pub trait WebhookLedger: Send + Sync {
+    /// Records that a delivery of this webhook id arrived; `Replayed` only when an earlier
+    /// delivery's job is known to be on the queue ([`WebhookLedger::mark_queued`]).
+    async fn claim_webhook(
+        &self,
+        source: &str,
+        webhook_id: &str,
+        received_at_ms: i64,
+    ) -> Result<WebhookClaim, StoreError>;
+    /// Records that the id's job is on the queue, so later deliveries are answered as
+    /// duplicates. Called only after the enqueue succeeded: an id is never accepted for a job
+    /// that is not queued.
+    async fn mark_queued(&self, source: &str, webhook_id: &str) -> Result<(), StoreError>;
+    /// Whether this id arrived before and its job was never confirmed queued: a delivery we
+    /// could not take, whose retry — which may come an hour late with the original timestamp —
+    /// is let in.
+    async fn retry_allowed(&self, source: &str, webhook_id: &str) -> Result<bool, StoreError>;
+}
