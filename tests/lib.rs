@@ -18,7 +18,7 @@ use leadsync::ports::store::StateStore;
 use leadsync_cli::local::logs::StackLogs;
 use leadsync_cli::local::moto::Moto;
 use leadsync_cli::local::{SANDBOX_LOCATION_ID, Stack, StackOptions};
-use leadsync_cli::sandbox::{DuplicateMode, PersonalData};
+use leadsync_sandbox::{DuplicateMode, PersonalData};
 use serde_json::{Value, json};
 
 static MOTO: OnceLock<Moto> = OnceLock::new();
@@ -239,8 +239,8 @@ impl TestStack {
         )
     }
 
-    pub fn sandbox_client(&self) -> leadsync_cli::sandbox::SandboxClient {
-        leadsync_cli::sandbox::SandboxClient::new(self.http.clone(), self.sandbox())
+    pub fn sandbox_client(&self) -> leadsync_sandbox::SandboxClient {
+        leadsync_sandbox::SandboxClient::new(self.http.clone(), self.sandbox())
     }
 
     /// The creates (`POST /api/contacts/`) leadsync sent CallTools for `phone`, whatever the
@@ -288,7 +288,7 @@ impl TestStack {
     }
 
     /// How the played GoHighLevel account behaves where research leaves variants open (see
-    /// [`leadsync_cli::sandbox::SandboxClient::ghl_account`]); only the keys given change.
+    /// [`leadsync_sandbox::SandboxClient::ghl_account`]); only the keys given change.
     pub async fn ghl_account(&self, changes: Value) -> Result<Value> {
         self.sandbox_client().ghl_account(changes).await
     }
@@ -364,7 +364,7 @@ impl TestStack {
 
     /// Posts a Marketplace webhook signed with the sandbox's Ed25519 test key.
     pub async fn post_signed(&self, body: &[u8]) -> Result<(u16, Value)> {
-        let sig = leadsync_cli::sandbox::keys::sign_ghl(body);
+        let sig = leadsync_sandbox::keys::sign_ghl(body);
         self.post(
             &self.stack.webhook_url(),
             &[("x-ghl-signature", sig.ed25519_b64)],

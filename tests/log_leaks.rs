@@ -10,7 +10,7 @@
 use std::collections::HashSet;
 use std::fmt;
 
-use leadsync_cli::sandbox::PersonalData;
+use leadsync_sandbox::PersonalData;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Leak {

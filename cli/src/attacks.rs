@@ -17,8 +17,8 @@ use leadsync::domain::clock::now_ms;
 use serde_json::{Value, json};
 
 use crate::local::{SANDBOX_LOCATION_ID, SANDBOX_WORKFLOW_SECRET, Stack};
-use crate::sandbox::keys::sign_ghl;
-use crate::sandbox::{SandboxConfig, sign_meta};
+use leadsync_sandbox::keys::sign_ghl;
+use leadsync_sandbox::{SandboxConfig, sign_meta};
 
 /// Unsigned requests sent at once per route for the flood row.
 const FLOOD: usize = 200;

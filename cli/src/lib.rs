@@ -8,5 +8,4 @@ pub mod commands;
 pub mod dlq;
 pub mod ledger;
 pub mod local;
-pub mod sandbox;
 pub mod stats;

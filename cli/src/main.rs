@@ -24,7 +24,7 @@ enum Command {
     /// Tag a new sandbox contact "cold lead" and show it arriving in the CallTools bucket.
     Demo(leadsync_cli::commands::demo::DemoArgs),
     /// Run only the sandbox that plays GoHighLevel and CallTools.
-    Sandbox(leadsync_cli::sandbox::SandboxArgs),
+    Sandbox(leadsync_sandbox::SandboxArgs),
     /// Write the sample events in events/ (signed with the sandbox test keys).
     Events(leadsync_cli::commands::events::EventsArgs),
     /// The dead-letter queue: list, show and replay parked jobs.
@@ -70,7 +70,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Local { command } => leadsync_cli::commands::local::run(command).await,
         Command::Demo(args) => leadsync_cli::commands::demo::run(args).await,
-        Command::Sandbox(args) => leadsync_cli::sandbox::run(args).await,
+        Command::Sandbox(args) => leadsync_sandbox::run(args).await,
         Command::Bench(args) => leadsync_cli::bench::run(args).await,
         Command::Stats(args) => leadsync_cli::commands::stats::run(args).await,
         Command::Trace(args) => leadsync_cli::commands::trace::run(args).await,

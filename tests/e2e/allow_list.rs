@@ -5,7 +5,7 @@
 use anyhow::Result;
 use leadsync::domain::clock::now_ms;
 use leadsync_cli::local::SANDBOX_WORKFLOW_SECRET;
-use leadsync_cli::sandbox::{SandboxConfig, sign_meta};
+use leadsync_sandbox::{SandboxConfig, sign_meta};
 use leadsync_tests::*;
 use serde_json::json;
 

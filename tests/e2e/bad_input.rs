@@ -12,7 +12,7 @@ async fn bad_requests_get_their_documented_status_and_are_not_enqueued() -> Resu
     let signed = |body: &[u8]| {
         vec![(
             "x-ghl-signature",
-            leadsync_cli::sandbox::keys::sign_ghl(body).ed25519_b64,
+            leadsync_sandbox::keys::sign_ghl(body).ed25519_b64,
         )]
     };
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Result;
 use indicatif::ProgressBar;
 use leadsync_cli::dlq::{self, Filter, ReplayOptions};
-use leadsync_cli::sandbox::DuplicateMode;
+use leadsync_sandbox::DuplicateMode;
 use leadsync_tests::*;
 use serde_json::json;
 

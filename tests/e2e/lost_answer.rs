@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use anyhow::Result;
-use leadsync_cli::sandbox::DuplicateMode;
+use leadsync_sandbox::DuplicateMode;
 use leadsync_tests::*;
 use serde_json::{Value, json};
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use leadsync::sources::meta::Channel;
 use leadsync::sources::meta::store::{Direction, MetaStore};
-use leadsync_cli::sandbox::SandboxConfig;
+use leadsync_sandbox::SandboxConfig;
 use leadsync_tests::*;
 use serde_json::{Value, json};
 

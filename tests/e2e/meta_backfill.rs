@@ -11,7 +11,7 @@ use leadsync::domain::job::{Origin, SyncJob};
 use leadsync::sources::meta::Channel;
 use leadsync::sources::meta::event::EventKind;
 use leadsync::sources::meta::store::MetaStore;
-use leadsync_cli::sandbox::SandboxConfig;
+use leadsync_sandbox::SandboxConfig;
 use leadsync_tests::*;
 use serde_json::json;
 

@@ -7,8 +7,8 @@ use anyhow::{Context, Result, bail};
 use leadsync::backfill::{Ending, Request, Run};
 use leadsync::domain::clock::now_ms;
 use leadsync::sources::meta::subscription::{REQUIRED_FIELDS, SubscriptionHealth};
-use leadsync_cli::sandbox::SandboxConfig;
 use leadsync_cli::stats::Target;
+use leadsync_sandbox::SandboxConfig;
 use leadsync_tests::*;
 use serde_json::{Value, json};
 

@@ -10,7 +10,7 @@ use leadsync::aws::dynamo::DynamoStore;
 use leadsync::consumer::Outcome;
 use leadsync::sinks::calltools::placement::{Placement, PlacementStore, account_id};
 use leadsync_cli::local::SANDBOX_CALLTOOLS_KEY;
-use leadsync_cli::sandbox::DuplicateMode;
+use leadsync_sandbox::DuplicateMode;
 use leadsync_tests::*;
 use serde_json::{Value, json};
 

@@ -22,7 +22,7 @@ async fn signature_attacks_are_refused_and_nothing_is_enqueued() -> Result<()> {
         now_ms(),
         "attack-1",
     );
-    let good = leadsync_cli::sandbox::keys::sign_ghl(&body);
+    let good = leadsync_sandbox::keys::sign_ghl(&body);
 
     let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).expect("key");
     let other_key = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).expect("key");
@@ -35,7 +35,7 @@ async fn signature_attacks_are_refused_and_nothing_is_enqueued() -> Result<()> {
         now_ms() - 10 * 60_000,
         "attack-2",
     );
-    let stale_sig = leadsync_cli::sandbox::keys::sign_ghl(&stale).ed25519_b64;
+    let stale_sig = leadsync_sandbox::keys::sign_ghl(&stale).ed25519_b64;
 
     // (what, headers, body, expected error)
     type Case<'a> = (&'a str, Vec<(&'a str, String)>, Vec<u8>, &'a str);
@@ -139,7 +139,7 @@ async fn the_legacy_rsa_signature_is_accepted_when_it_is_the_only_one() -> Resul
         now_ms(),
         "legacy-1",
     );
-    let sig = leadsync_cli::sandbox::keys::sign_ghl(&body);
+    let sig = leadsync_sandbox::keys::sign_ghl(&body);
     let (status, answer) = t
         .post(
             &t.stack.webhook_url(),

@@ -16,8 +16,8 @@ use leadsync::domain::job::SyncJob;
 use leadsync::sources::meta::Channel;
 use leadsync::sources::meta::store::MetaStore;
 use leadsync_cli::local::{SANDBOX_LOCATION_ID, SANDBOX_WORKFLOW_SECRET};
-use leadsync_cli::sandbox::{SandboxConfig, sign_meta};
 use leadsync_cli::stats::Target;
+use leadsync_sandbox::{SandboxConfig, sign_meta};
 use leadsync_tests::*;
 use serde_json::json;
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use leadsync::consumer::{Outcome, SkipReason};
-use leadsync_cli::sandbox::DuplicateMode;
+use leadsync_sandbox::DuplicateMode;
 use leadsync_tests::*;
 use serde_json::json;
 

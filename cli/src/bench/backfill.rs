@@ -16,7 +16,7 @@ use serde_json::json;
 
 use super::progress;
 use crate::local::{Stack, StackOptions, seed};
-use crate::sandbox::SandboxClient;
+use leadsync_sandbox::SandboxClient;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct BackfillFigure {

@@ -11,8 +11,8 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::local::{SANDBOX_LOCATION_ID, Stack, StackOptions};
-use crate::sandbox::DuplicateMode;
-use crate::sandbox::keys::sign_ghl;
+use leadsync_sandbox::DuplicateMode;
+use leadsync_sandbox::keys::sign_ghl;
 
 /// The CallTools bucket the default rule puts "cold lead" contacts in (sandbox default).
 const COLD_LEADS_BUCKET: i64 = 11237;
@@ -67,8 +67,8 @@ impl Harness {
             .expect("the bench stack always runs the sandbox")
     }
 
-    fn sandbox_client(&self) -> crate::sandbox::SandboxClient {
-        crate::sandbox::SandboxClient::new(self.http.clone(), self.sandbox())
+    fn sandbox_client(&self) -> leadsync_sandbox::SandboxClient {
+        leadsync_sandbox::SandboxClient::new(self.http.clone(), self.sandbox())
     }
 
     async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> Result<Value> {

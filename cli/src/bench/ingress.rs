@@ -22,7 +22,7 @@ use leadsync::sources::ghl::verify::GhlVerifier;
 use serde::Serialize;
 
 use super::requests::{bodies, sign_all};
-use crate::sandbox::keys::{self, GhlSignatures};
+use leadsync_sandbox::keys::{self, GhlSignatures};
 
 /// The ratio of ingress to raw verification throughput the issue asks for.
 pub const TARGET_RATIO: f64 = 0.90;

@@ -20,8 +20,8 @@ use leadsync::support::secret::Secret;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::sandbox::keys;
-use crate::sandbox::{SandboxConfig, meta_escaped_json, sign_meta};
+use leadsync_sandbox::keys;
+use leadsync_sandbox::{SandboxConfig, meta_escaped_json, sign_meta};
 
 /// Items per POST: Meta batches up to 1000, a busy Page sends a few dozen.
 const ITEMS: usize = 50;

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::harness::{Calls, Harness};
 use super::{Sizes, ms, progress};
-use crate::sandbox::DuplicateMode;
+use leadsync_sandbox::DuplicateMode;
 
 /// How often the sandbox's CallTools is polled while waiting for a contact to become dialable.
 const DIALABLE_POLL: Duration = Duration::from_millis(5);

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use super::{percentile, us};
 use crate::local::moto_sdk_config;
-use crate::sandbox::keys;
+use leadsync_sandbox::keys;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct BinaryFigure {

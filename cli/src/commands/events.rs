@@ -15,8 +15,8 @@ use serde_json::{Value, json};
 
 use crate::local::SANDBOX_WORKFLOW_SECRET;
 use crate::local::apigw::api_gateway_event;
-use crate::sandbox::keys::sign_ghl;
-use crate::sandbox::{SandboxConfig, meta_escaped_json, sign_meta};
+use leadsync_sandbox::keys::sign_ghl;
+use leadsync_sandbox::{SandboxConfig, meta_escaped_json, sign_meta};
 
 #[derive(clap::Args)]
 pub struct EventsArgs {

@@ -17,7 +17,7 @@ use serde_json::json;
 
 use crate::commands::env_var;
 use crate::commands::local::StackInfo;
-use crate::sandbox::SandboxConfig;
+use leadsync_sandbox::SandboxConfig;
 
 #[derive(clap::Args)]
 pub struct MetaArgs {

@@ -26,8 +26,8 @@ use serde_json::{Value, json};
 
 use crate::dlq::{self, Filter, ReplayOptions};
 use crate::local::Stack;
-use crate::sandbox::{DuplicateMode, SandboxClient};
 pub use account::{Ledger, Observed, account};
+use leadsync_sandbox::{DuplicateMode, SandboxClient};
 use workload::{Ending, PlannedContact, TAG};
 
 #[derive(Debug, Clone)]

@@ -9,7 +9,7 @@ use rand::{RngExt as _, SeedableRng};
 use reqwest::Method;
 use serde_json::json;
 
-use crate::sandbox::SandboxClient;
+use leadsync_sandbox::SandboxClient;
 
 /// The tag the local rules send to the "Cold Leads" bucket.
 pub const TAG: &str = "cold lead";

@@ -24,21 +24,19 @@ use leadsync::app::config::Config;
 use leadsync::consumer::RecordResult;
 use tokio::net::TcpListener;
 
-use crate::sandbox::{self, DuplicateMode, Sandbox, SandboxConfig};
 use apigw::HttpApi;
 use aws_link::AwsLink;
 use esm::EventSourceMapping;
 use lambda_api::{LambdaApi, LocalBackfill};
+use leadsync_sandbox::{self as sandbox, DuplicateMode, Sandbox, SandboxConfig};
 use logs::StackLogs;
 use metrics::LocalMetrics;
 use moto::Moto;
 pub use template::{Resources, Template};
 
-/// Credentials the sandbox accepts and the local configuration presents.
-pub const SANDBOX_GHL_TOKEN: &str = "pit-sandbox-ghl-token";
-pub const SANDBOX_CALLTOOLS_KEY: &str = "sandbox-calltools-key";
-pub const SANDBOX_WORKFLOW_SECRET: &str = "sandbox-workflow-secret";
-pub const SANDBOX_LOCATION_ID: &str = "ve9EPM428h8vShlRW1KT";
+pub use leadsync_sandbox::{
+    SANDBOX_CALLTOOLS_KEY, SANDBOX_GHL_TOKEN, SANDBOX_LOCATION_ID, SANDBOX_WORKFLOW_SECRET,
+};
 
 /// Variables that, when set in the environment, point the local stack at real services.
 const EXTERNAL: [&str; 2] = ["GHL_API_BASE_URL", "CALLTOOLS_BASE_URL"];

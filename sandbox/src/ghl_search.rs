@@ -264,7 +264,7 @@ pub(crate) fn search(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sandbox::ghl_store::ContactFields;
+    use crate::ghl_store::ContactFields;
 
     fn contact(i: i64, tags: &[&str]) -> GhlContact {
         GhlContact {

@@ -118,7 +118,7 @@ pub(crate) fn envelope(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sandbox::meta_store::Attachment;
+    use crate::meta_store::Attachment;
 
     const ADA: Parties = Parties {
         channel: Channel::Messenger,

@@ -13,17 +13,16 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
 /// SPKI PEM of the Ed25519 key behind `x-ghl-signature`.
-pub const ED25519_PUBLIC_PEM: &str =
-    include_str!("../../../testdata/keys/ghl_test_ed25519.pub.pem");
+pub const ED25519_PUBLIC_PEM: &str = include_str!("../../testdata/keys/ghl_test_ed25519.pub.pem");
 /// SPKI PEM of the RSA-4096 key behind the legacy `x-wh-signature`.
-pub const RSA_PUBLIC_PEM: &str = include_str!("../../../testdata/keys/ghl_test_rsa4096.pub.pem");
+pub const RSA_PUBLIC_PEM: &str = include_str!("../../testdata/keys/ghl_test_rsa4096.pub.pem");
 
 /// Meta signs with an HMAC of the App Secret, not a key pair; the helpers live in
 /// [`super::meta_sign`] and are repeated here so every webhook signer is found in one place.
 pub use super::meta_sign::{meta_escaped_json, sign_meta, sign_meta_sha1};
 
-const ED25519_PRIVATE_PEM: &str = include_str!("../../../testdata/keys/ghl_test_ed25519.pem");
-const RSA_PRIVATE_PEM: &str = include_str!("../../../testdata/keys/ghl_test_rsa4096.pem");
+const ED25519_PRIVATE_PEM: &str = include_str!("../../testdata/keys/ghl_test_ed25519.pem");
+const RSA_PRIVATE_PEM: &str = include_str!("../../testdata/keys/ghl_test_rsa4096.pem");
 
 /// Both signatures GoHighLevel could put on one webhook body, base64 like the headers carry them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,7 +60,7 @@ pub fn sign_ghl(body: &[u8]) -> GhlSignatures {
 
 /// Decodes the first PEM block with the given label. Text before the block (our TEST-ONLY
 /// banner) is ignored, as OpenSSL does.
-pub(crate) fn pem_to_der(pem: &str, label: &str) -> Option<Vec<u8>> {
+pub fn pem_to_der(pem: &str, label: &str) -> Option<Vec<u8>> {
     let begin = format!("-----BEGIN {label}-----");
     let end = format!("-----END {label}-----");
     let start = pem.find(&begin)? + begin.len();
@@ -89,9 +88,9 @@ mod tests {
             let der = pem_to_der(pem, "PUBLIC KEY").unwrap();
             assert!(PUBLIC_KEY_FINGERPRINTS.contains(&fingerprint(&der).as_str()));
         }
-        let played = crate::sandbox::SandboxConfig::default();
+        let played = crate::SandboxConfig::default();
         for secret in [
-            crate::local::SANDBOX_WORKFLOW_SECRET,
+            crate::SANDBOX_WORKFLOW_SECRET,
             &played.meta_app_secret,
             &played.meta_verify_token,
         ] {

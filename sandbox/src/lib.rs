@@ -11,6 +11,7 @@
 //!   and its signed Messenger/Instagram webhooks, faithful to
 //!   `shared/research/meta_messenger_instagram.md`;
 //! * the control surface under `/_sandbox/` for tests and the local stack.
+#![forbid(unsafe_code)]
 
 mod admin;
 mod call_log;
@@ -46,7 +47,7 @@ mod meta_faults;
 mod meta_fields;
 mod meta_graph;
 mod meta_graph_error;
-pub(crate) mod meta_ids;
+pub mod meta_ids;
 mod meta_nodes;
 mod meta_paging;
 mod meta_rate_limit;
@@ -77,6 +78,12 @@ pub use client::SandboxClient;
 pub use command::{SandboxArgs, run};
 pub use meta_sign::{meta_escaped_json, sign_meta};
 pub use personal_data::PersonalData;
+
+/// Credentials the sandbox accepts and the local configuration presents.
+pub const SANDBOX_GHL_TOKEN: &str = "pit-sandbox-ghl-token";
+pub const SANDBOX_CALLTOOLS_KEY: &str = "sandbox-calltools-key";
+pub const SANDBOX_WORKFLOW_SECRET: &str = "sandbox-workflow-secret";
+pub const SANDBOX_LOCATION_ID: &str = "ve9EPM428h8vShlRW1KT";
 
 /// How the played CallTools account treats a POST whose phone matches an existing contact
 /// (an account setting, §5.6).

@@ -10,7 +10,7 @@ use time::macros::format_description;
 use super::meta_users::Channel;
 
 /// The app whose token the sandbox accepts; echoes of its own sends carry it as `app_id`.
-pub(crate) const APP_ID: u64 = 1_000_000_000_000_099;
+pub const APP_ID: u64 = 1_000_000_000_000_099;
 pub(crate) const APP_NAME: &str = "leadsync";
 /// The played Page's display name, as participants and `from` show it.
 pub(crate) const PAGE_NAME: &str = "Sandbox Page";

@@ -8,7 +8,7 @@ use reqwest::header::HeaderMap;
 use serde_json::json;
 
 use super::*;
-use crate::sandbox::sign_meta;
+use crate::sign_meta;
 
 const TOKEN: &str = "EAAsandboxPageToken0001";
 const PAGE: &str = "100000000000001";
