@@ -12,15 +12,15 @@ use serde_json::json;
 
 use super::state::AppState;
 use super::support::lock;
-use super::{calltools_admin, ghl_admin, meta_admin};
+use crate::{calltools, ghl, meta};
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/info", get(info))
         .route("/reset", post(reset))
-        .nest("/ghl", ghl_admin::router())
-        .nest("/calltools", calltools_admin::router())
-        .nest("/meta", meta_admin::router())
+        .nest("/ghl", ghl::admin::router())
+        .nest("/calltools", calltools::admin::router())
+        .nest("/meta", meta::admin::router())
         .fallback(|| async { admin_error(StatusCode::NOT_FOUND, "no such sandbox endpoint") })
 }
 
@@ -63,7 +63,7 @@ async fn info(State(st): State<AppState>) -> Response {
         "ed25519_public_pem": super::keys::ED25519_PUBLIC_PEM,
         "rsa_public_pem": super::keys::RSA_PUBLIC_PEM,
         "graph_api_base_url": st.url,
-        "meta_app_id": super::meta_ids::APP_ID.to_string(),
+        "meta_app_id": crate::meta::ids::APP_ID.to_string(),
         "meta_app_secret": cfg.meta_app_secret,
         "meta_verify_token": cfg.meta_verify_token,
         "meta_page_id": cfg.meta_page_id,

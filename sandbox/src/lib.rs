@@ -15,50 +15,15 @@
 
 mod admin;
 mod call_log;
-mod calltools_admin;
-mod calltools_api;
-mod calltools_fields;
-mod calltools_gate;
-mod calltools_store;
-mod calltools_validate;
+mod calltools;
 mod client;
 mod command;
-mod drf;
+mod delivery;
 mod faults;
-mod ghl_account;
-mod ghl_admin;
-mod ghl_api;
-mod ghl_chaos;
-mod ghl_delivery;
-pub mod ghl_oauth;
-mod ghl_rate_limit;
-mod ghl_render;
-mod ghl_search;
-mod ghl_store;
-mod ghl_webhooks;
+pub mod ghl;
 pub mod keys;
-mod meta_admin;
-mod meta_admin_events;
-mod meta_batch;
-mod meta_conversations;
-mod meta_delivery;
-mod meta_events;
-mod meta_faults;
-mod meta_fields;
-mod meta_graph;
-mod meta_graph_error;
-pub mod meta_ids;
-mod meta_nodes;
-mod meta_paging;
-mod meta_rate_limit;
-mod meta_render;
+pub mod meta;
 pub mod meta_sign;
-mod meta_state;
-mod meta_store;
-mod meta_subscription;
-mod meta_users;
-mod meta_webhook;
-mod paging;
 mod personal_data;
 mod state;
 mod support;
@@ -213,12 +178,12 @@ pub async fn start(cfg: SandboxConfig) -> anyhow::Result<Sandbox> {
 fn router(state: state::AppState) -> Router {
     Router::new()
         .nest("/_sandbox", admin::router())
-        .nest_service("/api", calltools_api::router(state.clone()))
-        .merge(ghl_api::router(state.clone()))
+        .nest_service("/api", calltools::api::router(state.clone()))
+        .merge(ghl::api::router(state.clone()))
         // Outermost: Graph paths (`/v26.0/...`) never reach GoHighLevel's routes.
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            meta_graph::divert,
+            meta::graph::divert,
         ))
         .with_state(state)
 }

@@ -7,16 +7,16 @@ use tokio::sync::watch;
 
 use super::SandboxConfig;
 use super::call_log::CallLog;
-use super::calltools_store::CtWorld;
-use super::faults::Faults;
-use super::ghl_chaos::Chaos;
-use super::ghl_delivery::DeliveryLog;
-use super::ghl_oauth::OAuth;
-use super::ghl_rate_limit::RateLimiter;
-use super::ghl_search::CursorStyle;
-use super::ghl_store::GhlStore;
-use super::meta_state::Meta;
 use super::support::lock;
+use crate::calltools::store::CtWorld;
+use crate::delivery::ghl::DeliveryLog;
+use crate::faults::calltools::Faults;
+use crate::faults::delivery::Chaos;
+use crate::ghl::oauth::OAuth;
+use crate::ghl::rate_limit::RateLimiter;
+use crate::ghl::search::CursorStyle;
+use crate::ghl::store::GhlStore;
+use crate::meta::state::Meta;
 
 pub(crate) type AppState = Arc<Inner>;
 
@@ -54,7 +54,7 @@ impl Inner {
         shutdown: watch::Receiver<bool>,
     ) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder()
-            .timeout(super::ghl_delivery::DELIVERY_TIMEOUT)
+            .timeout(crate::delivery::ghl::DELIVERY_TIMEOUT)
             .no_proxy()
             .build()?;
         Ok(Self {

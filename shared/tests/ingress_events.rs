@@ -42,7 +42,7 @@ fn ingress_with_tolerance(
             timestamp_tolerance,
             workflow_secret: Some(Secret::new("sandbox-workflow-secret")),
             default_location_id: None,
-            // The sandbox's location, Page and Instagram account (cli/src/local, cli/src/sandbox).
+            // The sandbox's location, Page and Instagram account (cli/src/local, sandbox/).
             allow: AllowList::new(
                 ["ve9EPM428h8vShlRW1KT".to_string(), "L1".to_string()],
                 None,
@@ -51,7 +51,7 @@ fn ingress_with_tolerance(
                     "17841400000000001".to_string(),
                 ],
             ),
-            // The sandbox's Meta app (cli/src/sandbox: SandboxConfig::default()).
+            // The sandbox's Meta app (sandbox/: SandboxConfig::default()).
             meta: Some(MetaIngress {
                 verifier: MetaVerifier::new(&Secret::new("sandbox-meta-app-secret")),
                 verify_token: Some(Secret::new("sandbox-meta-verify-token")),

@@ -183,7 +183,7 @@ impl Stack {
         let mut vars: HashMap<String, String> = HashMap::new();
         if let Some(sb) = &sandbox {
             let played = SandboxConfig::default();
-            let app_id = sandbox::meta_ids::APP_ID.to_string();
+            let app_id = sandbox::meta::ids::APP_ID.to_string();
             for (k, v) in [
                 ("META_GRAPH_API_BASE_URL", sb.url.as_str()),
                 ("META_APP_ID", app_id.as_str()),

@@ -226,7 +226,7 @@ async fn unknown_ghl_routes_are_nest_style_404s() {
 
 #[tokio::test]
 async fn a_slow_token_endpoint_spends_the_refresh_token_when_the_request_arrives() {
-    use crate::ghl_oauth::{CLIENT_ID, CLIENT_SECRET, FIRST_REFRESH_TOKEN};
+    use crate::ghl::oauth::{CLIENT_ID, CLIENT_SECRET, FIRST_REFRESH_TOKEN};
     let sb = sandbox().await;
     let (status, _) = admin(
         &sb,

@@ -1,0 +1,232 @@
+//! Sends webhooks the way GoHighLevel does (§2.4): asynchronously after the write, with a 10 s
+//! timeout, retrying a Marketplace webhook only when the receiver answers 429 (up to 6 retries,
+//! `ghl_retry_interval` apart plus jitter, identical bytes). Any other status, a timeout or a
+//! connection error is final: the event is lost, exactly the hazard leadsync must live with.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rand::RngExt as _;
+use serde::Serialize;
+
+use crate::faults::delivery::Fate;
+use crate::ghl::store::Event;
+use crate::ghl::webhooks::{Outbound, outbound};
+use crate::state::AppState;
+use crate::support::{iso_ms, lock, now_ms, sleep_or_shutdown};
+
+pub(crate) const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
+/// The first attempt plus six retries.
+pub(crate) const MAX_ATTEMPTS: u32 = 7;
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Delivery {
+    pub seq: u64,
+    pub at: String,
+    pub kind: String,
+    pub webhook_id: Option<String>,
+    pub contact_id: String,
+    pub url: String,
+    /// 1 for the first try, up to 7.
+    pub attempt: u32,
+    /// `null` when no HTTP answer came (timeout, connection refused) or it was dropped.
+    pub status: Option<u16>,
+    pub error: Option<String>,
+    /// The receiver's answer (its first 300 bytes), as GHL's webhook logs show it.
+    pub answer: Option<String>,
+    /// A second delivery of the same bytes (at-least-once), not a retry.
+    pub duplicate: bool,
+    /// How long it was held back so later webhooks overtook it.
+    pub held_ms: u64,
+    /// The exact body sent, for tests that compare retries byte for byte.
+    pub body: String,
+}
+
+#[derive(Default, Clone)]
+pub(crate) struct DeliveryLog {
+    log: Arc<Mutex<(u64, Vec<Delivery>)>>,
+    /// Webhooks dispatched whose delivery has not ended: held back, on the wire, or waiting to
+    /// retry a 429. A test waits for 0 before it counts what the receiver was sent.
+    in_flight: Arc<AtomicUsize>,
+}
+
+/// One dispatched webhook counted in flight until its delivery ends, however it ends.
+struct InFlight(Arc<AtomicUsize>);
+
+impl InFlight {
+    fn start(log: &DeliveryLog) -> Self {
+        log.in_flight.fetch_add(1, Ordering::SeqCst);
+        Self(log.in_flight.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// How one attempt went, as logged.
+#[derive(Default)]
+struct Attempt {
+    number: u32,
+    status: Option<u16>,
+    error: Option<String>,
+    answer: Option<String>,
+    duplicate: bool,
+    held_ms: u64,
+}
+
+impl DeliveryLog {
+    fn push(&self, out: &Outbound, a: Attempt) {
+        let mut log = lock(&self.log);
+        log.0 += 1;
+        let seq = log.0;
+        log.1.push(Delivery {
+            seq,
+            at: iso_ms(now_ms()),
+            kind: out.kind.clone(),
+            webhook_id: out.webhook_id.clone(),
+            contact_id: out.contact_id.clone(),
+            url: out.url.clone(),
+            attempt: a.number,
+            status: a.status,
+            error: a.error,
+            answer: a.answer,
+            duplicate: a.duplicate,
+            held_ms: a.held_ms,
+            body: String::from_utf8_lossy(&out.body).into_owned(),
+        });
+    }
+
+    pub fn all(&self) -> Vec<Delivery> {
+        lock(&self.log).1.clone()
+    }
+
+    pub fn clear(&self) {
+        lock(&self.log).1.clear();
+    }
+
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::SeqCst)
+    }
+}
+
+/// Starts delivering the events' webhooks in the background and returns at once: GoHighLevel
+/// answers the write before its webhooks go out.
+pub(crate) fn dispatch(st: &AppState, events: Vec<Event>) {
+    let generation = st.generation();
+    let account = lock(&st.ghl).account.clone();
+    for out in outbound(&st.cfg, &account, events) {
+        let fate = lock(&st.chaos).next();
+        let st = st.clone();
+        let in_flight = InFlight::start(&st.deliveries);
+        tokio::spawn(async move {
+            deliver(&st, &out, generation, fate).await;
+            drop(in_flight);
+        });
+    }
+}
+
+async fn deliver(st: &AppState, out: &Outbound, generation: u64, fate: Fate) {
+    let held_ms = u64::try_from(fate.hold.as_millis()).unwrap_or(u64::MAX);
+    if fate.dropped {
+        st.deliveries.push(
+            out,
+            Attempt {
+                error: Some("dropped".to_owned()),
+                ..Attempt::default()
+            },
+        );
+        return;
+    }
+    if !fate.hold.is_zero() && !sleep_or_shutdown(fate.hold, &st.shutdown).await {
+        return;
+    }
+    for number in 1..=MAX_ATTEMPTS {
+        if st.generation() != generation || *st.shutdown.borrow() {
+            return;
+        }
+        let Some(status) = attempt(st, out, number, false, held_ms).await else {
+            return;
+        };
+        if number == 1 && fate.duplicate {
+            attempt(st, out, number, true, held_ms).await;
+        }
+        if status != 429 || !out.retry_on_429 || number == MAX_ATTEMPTS {
+            return;
+        }
+        if !sleep_or_shutdown(retry_delay(st.cfg.ghl_retry_interval), &st.shutdown).await {
+            return;
+        }
+    }
+}
+
+/// Sends the webhook once and logs it; `None` when no answer came (final, as in GHL).
+async fn attempt(
+    st: &AppState,
+    out: &Outbound,
+    number: u32,
+    duplicate: bool,
+    held_ms: u64,
+) -> Option<u16> {
+    let mut request = st.http.post(&out.url).body(out.body.clone());
+    for (name, value) in &out.headers {
+        request = request.header(*name, value);
+    }
+    let mut shutdown = st.shutdown.clone();
+    let result = tokio::select! {
+        r = request.send() => r,
+        _ = shutdown.wait_for(|stop| *stop) => return None,
+    };
+    let logged = Attempt {
+        number,
+        duplicate,
+        held_ms,
+        ..Attempt::default()
+    };
+    match result {
+        Ok(response) => {
+            let status = response.status().as_u16();
+            let text = response.text().await.unwrap_or_default();
+            let answer = text.chars().take(300).collect::<String>();
+            st.deliveries.push(
+                out,
+                Attempt {
+                    status: Some(status),
+                    answer: Some(answer),
+                    ..logged
+                },
+            );
+            Some(status)
+        }
+        Err(e) => {
+            let why = if e.is_timeout() {
+                "timeout"
+            } else {
+                "connection error"
+            };
+            st.deliveries.push(
+                out,
+                Attempt {
+                    error: Some(why.to_owned()),
+                    ..logged
+                },
+            );
+            None
+        }
+    }
+}
+
+/// The interval plus up to 10 % jitter (the article says "randomized jitter" without a size).
+fn retry_delay(interval: Duration) -> Duration {
+    let max_jitter_ms = u64::try_from(interval.as_millis() / 10).unwrap_or(u64::MAX);
+    let jitter = if max_jitter_ms == 0 {
+        0
+    } else {
+        rand::rng().random_range(0..=max_jitter_ms)
+    };
+    interval.saturating_add(Duration::from_millis(jitter))
+}
