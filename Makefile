@@ -16,8 +16,8 @@ help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 dev: venv ## Run the whole pipeline locally (moto + sandbox + ingress + consumer); Ctrl-C stops it
-	$(CARGO) build -p leadsync-cli
-	./target/debug/leadsync local up
+	$(CARGO) build -p leadsync-cli -p leadsync-dev
+	./target/debug/leadsync-dev local up
 
 test: venv ## Run every test (unit, fixtures, end-to-end against moto and the sandbox)
 	@$(BROWSER_NOTE)
@@ -32,7 +32,7 @@ e2e: venv ## Only the end-to-end tests
 	$(CARGO) test -p leadsync-tests
 
 ledger: venv ## The ledger test at full size: 10,000 webhooks under failures, every one accounted for
-	$(CARGO) run --release -p leadsync-cli -- ledger $(LEDGER_ARGS)
+	$(CARGO) run --release -p leadsync-dev -- ledger $(LEDGER_ARGS)
 
 lint: tools ## rustfmt, clippy (the fuzz crate too, on stable), cfn-lint, sam validate --lint
 	$(CARGO) fmt --all --check
@@ -73,7 +73,7 @@ fuzz-smoke: fuzz-seeds ## Then each target FUZZ_SECONDS s (nightly + cargo-fuzz)
 	done; fi
 
 bench: venv ## Benchmark: ingress throughput vs raw verify, latency, API calls per contact, size, cold start
-	$(CARGO) run --release -p leadsync-cli -- bench
+	$(CARGO) run --release -p leadsync-dev -- bench
 
 build: tools $(SAM_HOME)/metadata.json ## sam build (cargo-lambda, arm64, no Docker)
 	rustup target add aarch64-unknown-linux-gnu
@@ -81,7 +81,7 @@ build: tools $(SAM_HOME)/metadata.json ## sam build (cargo-lambda, arm64, no Doc
 	@ls -l .aws-sam/build/*/bootstrap
 
 events: ## Regenerate the sample events in events/ from the sandbox test keys
-	$(CARGO) run -q -p leadsync-cli -- events
+	$(CARGO) run -q -p leadsync-dev -- events
 
 venv: $(VENV)/.dev-installed ## Python venv with moto (for make dev / make test)
 tools: venv $(VENV)/.tools-installed ## Also cfn-lint, the SAM CLI and cargo-lambda

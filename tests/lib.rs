@@ -15,9 +15,9 @@ use leadsync::aws::dynamo::DynamoStore;
 use leadsync::domain::contact::ContactKey;
 use leadsync::ports::store::ContactState;
 use leadsync::ports::store::StateStore;
-use leadsync_cli::local::logs::StackLogs;
-use leadsync_cli::local::moto::Moto;
-use leadsync_cli::local::{SANDBOX_LOCATION_ID, Stack, StackOptions};
+use leadsync_local::logs::StackLogs;
+use leadsync_local::moto::Moto;
+use leadsync_local::{SANDBOX_LOCATION_ID, Stack, StackOptions};
 use leadsync_sandbox::{DuplicateMode, PersonalData};
 use serde_json::{Value, json};
 

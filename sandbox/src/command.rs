@@ -1,4 +1,4 @@
-//! `leadsync sandbox`: run the sandbox in the foreground until Ctrl-C.
+//! `leadsync-dev sandbox`: run the sandbox in the foreground until Ctrl-C.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;

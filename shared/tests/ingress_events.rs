@@ -42,7 +42,7 @@ fn ingress_with_tolerance(
             timestamp_tolerance,
             workflow_secret: Some(Secret::new("sandbox-workflow-secret")),
             default_location_id: None,
-            // The sandbox's location, Page and Instagram account (cli/src/local, sandbox/).
+            // The sandbox's location, Page and Instagram account (local/src, sandbox/).
             allow: AllowList::new(
                 ["ve9EPM428h8vShlRW1KT".to_string(), "L1".to_string()],
                 None,

@@ -38,7 +38,7 @@ async fn of_25000_contacts_the_backfill_enqueues_exactly_the_never_synced_5_perc
         .step_by(MISSED_EVERY)
         .map(String::as_str)
         .collect();
-    let seeded = leadsync_cli::local::seed::applied_states(&t.stack, &missed).await?;
+    let seeded = leadsync_local::seed::applied_states(&t.stack, &missed).await?;
     assert_eq!(seeded, CONTACTS - missed.len());
 
     // WHEN a full run is cut short after a few seconds and resumed

@@ -4,7 +4,7 @@
 
 use anyhow::Result;
 use leadsync::domain::clock::now_ms;
-use leadsync_cli::local::SANDBOX_WORKFLOW_SECRET;
+use leadsync_local::SANDBOX_WORKFLOW_SECRET;
 use leadsync_sandbox::{SandboxConfig, sign_meta};
 use leadsync_tests::*;
 use serde_json::json;

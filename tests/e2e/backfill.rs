@@ -17,7 +17,7 @@ use leadsync::ports::queue::JobQueue;
 use leadsync::sources::ghl::client::GhlClient;
 use leadsync::support::secret::Secret;
 use leadsync_cli::commands::backfill::render_runs;
-use leadsync_cli::local::{SANDBOX_GHL_TOKEN, SANDBOX_LOCATION_ID};
+use leadsync_local::{SANDBOX_GHL_TOKEN, SANDBOX_LOCATION_ID};
 use leadsync_tests::*;
 use serde_json::json;
 

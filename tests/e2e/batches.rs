@@ -8,7 +8,7 @@ use leadsync::domain::contact::ContactKey;
 use leadsync::domain::job::{GhlContactJob, GhlTrigger, SyncJob};
 use leadsync::ports::queue::JobQueue;
 use leadsync::ports::store::{ContactState, Lease, StateStore};
-use leadsync_cli::local::SANDBOX_LOCATION_ID;
+use leadsync_local::SANDBOX_LOCATION_ID;
 use leadsync_tests::*;
 
 fn job(i: usize) -> SyncJob {

@@ -16,7 +16,7 @@ use leadsync::memory::MemoryQueue;
 use leadsync::ports::queue::JobQueue;
 use leadsync::sources::ghl::client::GhlClient;
 use leadsync::support::secret::Secret;
-use leadsync_cli::local::{SANDBOX_GHL_TOKEN, SANDBOX_LOCATION_ID, SANDBOX_WORKFLOW_SECRET};
+use leadsync_local::{SANDBOX_GHL_TOKEN, SANDBOX_LOCATION_ID, SANDBOX_WORKFLOW_SECRET};
 use leadsync_tests::*;
 use serde_json::{Value, json};
 

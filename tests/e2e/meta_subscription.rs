@@ -7,7 +7,6 @@ use anyhow::{Context, Result, bail};
 use leadsync::backfill::{Ending, Request, Run};
 use leadsync::domain::clock::now_ms;
 use leadsync::sources::meta::subscription::{REQUIRED_FIELDS, SubscriptionHealth};
-use leadsync_cli::stats::Target;
 use leadsync_sandbox::SandboxConfig;
 use leadsync_tests::*;
 use serde_json::{Value, json};
@@ -33,7 +32,9 @@ async fn messenger_run(t: &TestStack) -> Result<(Run, f64)> {
         other => bail!("the run did not finish: {other:?}"),
     };
     t.stack.metrics.settled().await;
-    let readings = Target::for_stack(&t.stack)
+    let readings = t
+        .stack
+        .stats_target()
         .metrics
         .read(started - 60_000, now_ms() + 60_000)
         .await?;

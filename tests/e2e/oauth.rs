@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Result;
 use leadsync::aws::dynamo::tokens::DynamoTokenStore;
 use leadsync::sources::ghl::auth::TokenStore;
-use leadsync_cli::local::SANDBOX_LOCATION_ID;
+use leadsync_local::SANDBOX_LOCATION_ID;
 use leadsync_sandbox::ghl::oauth::{CLIENT_ID, CLIENT_SECRET, FIRST_REFRESH_TOKEN};
 use leadsync_tests::*;
 use serde_json::json;

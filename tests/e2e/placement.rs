@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use leadsync::aws::dynamo::DynamoStore;
 use leadsync::consumer::Outcome;
 use leadsync::sinks::calltools::placement::{Placement, PlacementStore, account_id};
-use leadsync_cli::local::SANDBOX_CALLTOOLS_KEY;
+use leadsync_local::SANDBOX_CALLTOOLS_KEY;
 use leadsync_sandbox::DuplicateMode;
 use leadsync_tests::*;
 use serde_json::{Value, json};

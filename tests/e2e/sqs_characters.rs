@@ -15,8 +15,7 @@ use leadsync::domain::clock::now_ms;
 use leadsync::domain::job::SyncJob;
 use leadsync::sources::meta::Channel;
 use leadsync::sources::meta::store::MetaStore;
-use leadsync_cli::local::{SANDBOX_LOCATION_ID, SANDBOX_WORKFLOW_SECRET};
-use leadsync_cli::stats::Target;
+use leadsync_local::{SANDBOX_LOCATION_ID, SANDBOX_WORKFLOW_SECRET};
 use leadsync_sandbox::{SandboxConfig, sign_meta};
 use leadsync_tests::*;
 use serde_json::json;
@@ -320,7 +319,9 @@ async fn an_entry_sqs_refuses_is_parked_alone_with_its_reason() -> Result<()> {
     assert_eq!(job.id(), "meta:msg:m_refused", "the job itself, to replay");
     // AND it is counted, by source and SQS's code
     t.stack.metrics.settled().await;
-    let readings = Target::for_stack(&t.stack)
+    let readings = t
+        .stack
+        .stats_target()
         .metrics
         .read(started - 60_000, now_ms() + 60_000)
         .await?;

@@ -11,7 +11,7 @@ use leadsync::domain::job::{GhlContactJob, GhlTrigger, SyncJob};
 use leadsync::ports::events::LoggedEvent;
 use leadsync::ports::queue::JobQueue;
 use leadsync_cli::commands::trace::{Trace, render, trace};
-use leadsync_cli::local::SANDBOX_LOCATION_ID;
+use leadsync_local::SANDBOX_LOCATION_ID;
 use leadsync_tests::*;
 
 fn job<'a>(t: &'a Trace, job_id: &str) -> Option<&'a LoggedEvent> {

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use anyhow::Result;
-use leadsync_cli::ledger::{self, LedgerOptions, STACK_SETTINGS};
+use leadsync_dev::ledger::{self, LedgerOptions, STACK_SETTINGS};
 use leadsync_tests::stack;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

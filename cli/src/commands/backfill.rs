@@ -15,9 +15,9 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::local::StackInfo;
 use super::trace::time;
 use super::{env_var, state_table};
+use crate::target::StackInfo;
 
 #[derive(clap::Args)]
 pub struct BackfillArgs {
@@ -166,7 +166,7 @@ impl BackfillFunction {
         let name = stack
             .backfill_function
             .context("the local stack did not name its backfill function")?;
-        let aws = crate::local::moto_sdk_config(&stack.moto_url).await;
+        let aws = crate::target::moto_sdk_config(&stack.moto_url).await;
         Ok(Self::new(&aws, Some(&url), name))
     }
 

@@ -12,9 +12,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use leadsync::domain::clock::now_ms;
 use serde_json::Value;
 
-use crate::commands::local::StackInfo;
 use crate::dlq::move_task::{self, MoveProgress};
 use crate::dlq::{self, Filter, ParkedMessage, ReplayOptions, ReplayReport};
+use crate::target::StackInfo;
 
 #[derive(Args)]
 pub struct DlqArgs {
@@ -125,7 +125,7 @@ impl Queues {
         }
         let info =
             StackInfo::read().context("no --dlq-url or LEADSYNC_DLQ_URL, and no local stack")?;
-        let aws = crate::local::moto_sdk_config(&info.moto_url).await;
+        let aws = crate::target::moto_sdk_config(&info.moto_url).await;
         Ok(Self {
             client: Client::new(&aws),
             queue_url: Some(info.queue_url),

@@ -16,8 +16,7 @@ use leadsync::support::secret::Secret;
 use serde_json::json;
 
 use crate::commands::env_var;
-use crate::commands::local::StackInfo;
-use leadsync_sandbox::SandboxConfig;
+use crate::target::StackInfo;
 
 #[derive(clap::Args)]
 pub struct MetaArgs {
@@ -124,12 +123,14 @@ async fn config() -> Result<(Config, Secret)> {
     let sandbox = stack
         .sandbox_url
         .context("the local stack runs without the sandbox; set META_PAGE_ACCESS_TOKEN")?;
-    let played = SandboxConfig::default();
+    let token = stack
+        .meta_page_token
+        .context(".local/stack.json predates `meta check`: restart `make dev`")?;
     let cfg = Config::from_lookup(|k| match k {
         "META_GRAPH_API_BASE_URL" => Some(sandbox.clone()),
         "META_PAGE_ID" => stack.meta_page_id.clone(),
         "META_APP_ID" => stack.meta_app_id.clone(),
         _ => None,
     })?;
-    Ok((cfg, Secret::new(played.meta_page_token)))
+    Ok((cfg, Secret::new(token)))
 }

@@ -2,20 +2,16 @@
 
 use anyhow::{Context, Result};
 
-use local::StackInfo;
+use crate::target::StackInfo;
 
 pub mod backfill;
-pub mod demo;
 pub mod dlq;
-pub mod events;
-pub mod ledger;
-pub mod local;
 pub mod meta;
 pub mod stats;
 pub mod trace;
 
 /// The deployed state table (`LEADSYNC_TABLE` + the usual AWS configuration), or else the local
-/// stack's, as `leadsync local up` described it in `.local/stack.json`.
+/// stack's, as `leadsync-dev local up` described it in `.local/stack.json`.
 pub async fn state_table(what: &str) -> Result<(aws_sdk_dynamodb::Client, String)> {
     if let Some(table) = env_var("LEADSYNC_TABLE") {
         let aws = leadsync::app::load_aws().await;
@@ -23,7 +19,7 @@ pub async fn state_table(what: &str) -> Result<(aws_sdk_dynamodb::Client, String
     }
     let stack = StackInfo::read()
         .with_context(|| format!("set LEADSYNC_TABLE to {what} a deployed stack"))?;
-    let aws = crate::local::moto_sdk_config(&stack.moto_url).await;
+    let aws = crate::target::moto_sdk_config(&stack.moto_url).await;
     Ok((aws_sdk_dynamodb::Client::new(&aws), stack.table))
 }
 

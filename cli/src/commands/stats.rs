@@ -11,9 +11,9 @@ use leadsync::domain::clock::now_ms;
 
 use super::backfill::parse_since;
 use super::env_var;
-use super::local::StackInfo;
 use crate::stats::metrics::StackMetrics;
 use crate::stats::{Target, collect, html, render};
+use crate::target::StackInfo;
 
 #[derive(clap::Args)]
 pub struct StatsArgs {
@@ -104,7 +104,7 @@ async fn resolve(stack: Option<String>) -> Result<Target> {
     }
     let info =
         StackInfo::read().context("pass --stack (or set LEADSYNC_STACK) for a deployed stack")?;
-    let aws = crate::local::moto_sdk_config(&info.moto_url).await;
+    let aws = crate::target::moto_sdk_config(&info.moto_url).await;
     Ok(Target {
         metrics: StackMetrics {
             client: aws_sdk_cloudwatch::Client::new(&aws),

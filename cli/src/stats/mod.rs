@@ -13,7 +13,7 @@ use leadsync::backfill::{Checkpoints, Run};
 use serde::Serialize;
 
 use crate::dlq;
-use crate::local::queue_depth;
+use crate::target::queue_depth;
 use metrics::{Reading, StackMetrics};
 
 /// How many finished backfill runs per source the report shows.
@@ -114,31 +114,6 @@ pub struct Queues {
     pub dlq_depth: Option<u64>,
     /// Seconds since the oldest parked job was parked.
     pub dlq_oldest_age_secs: Option<u64>,
-}
-
-impl Target {
-    /// A local stack's numbers (the tests' and `make dev`'s).
-    pub fn for_stack(stack: &crate::local::Stack) -> Self {
-        let mut accounts = Vec::new();
-        if let Some(l) = &stack.config.ghl.default_location_id {
-            accounts.push(("ghl".to_string(), l.clone()));
-        }
-        Self {
-            metrics: StackMetrics {
-                client: aws_sdk_cloudwatch::Client::new(&stack.aws),
-                namespace: stack.metrics.namespace.clone(),
-                service: stack.metrics.service.clone(),
-            },
-            sqs: aws_sdk_sqs::Client::new(&stack.aws),
-            dlq_url: Some(stack.resources.dlq_url.clone()),
-            queue_url: Some(stack.resources.queue_url.clone()),
-            checkpoints: Some(DynamoCheckpoints::new(
-                aws_sdk_dynamodb::Client::new(&stack.aws),
-                stack.resources.table.clone(),
-            )),
-            accounts,
-        }
-    }
 }
 
 /// Reads everything for `[since_ms, until_ms)`.

@@ -18,7 +18,7 @@
 //! Contact state and event entries carry `contact` = `<source>#<contact id>`, the key of the
 //! `ByContact` index. Each role's IAM policy (template.yaml) allows only the partition prefixes
 //! it uses (`dynamodb:LeadingKeys`), so a new kind of item needs a prefix of its own; the
-//! template test in `cli/src/local/template/least_privilege.rs` lists them per role.
+//! template test in `local/src/template/least_privilege.rs` lists them per role.
 
 use std::collections::BTreeSet;
 

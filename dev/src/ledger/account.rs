@@ -10,7 +10,7 @@ use leadsync::ports::events::{LoggedEvent, SETTLED};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::dlq::ParkedMessage;
+use leadsync_cli::dlq::ParkedMessage;
 
 /// One delivery attempt, as the sandbox GHL logged it.
 #[derive(Debug, Clone, Default, Deserialize)]

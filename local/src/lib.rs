@@ -2,6 +2,7 @@
 //! the ingress handler behind an API Gateway emulation and the consumer behind an SQS event
 //! source mapping emulation, the backfill behind the Lambda Invoke API. The handlers and adapters
 //! are the ones the Lambdas run; only the configuration differs.
+#![forbid(unsafe_code)]
 
 pub mod apigw;
 pub mod aws_link;
@@ -19,10 +20,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::SdkConfig;
 use leadsync::app::config::Config;
 use leadsync::consumer::RecordResult;
 use tokio::net::TcpListener;
+
+pub use leadsync_cli::target::{moto_sdk_config, queue_depth};
 
 use apigw::HttpApi;
 use aws_link::AwsLink;
@@ -96,42 +99,30 @@ pub struct Stack {
     owned_moto: Option<Moto>,
 }
 
-/// Messages on a queue: visible, in flight, or delayed (deferred jobs).
-pub async fn queue_depth(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Result<u64> {
-    use aws_sdk_sqs::types::QueueAttributeName as A;
-    let out = sqs
-        .get_queue_attributes()
-        .queue_url(queue_url)
-        .attribute_names(A::ApproximateNumberOfMessages)
-        .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
-        .attribute_names(A::ApproximateNumberOfMessagesDelayed)
-        .send()
-        .await
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "SQS GetQueueAttributes: {}",
-                leadsync::support::error_line::error_line(&e)
-            )
-        })?;
-    Ok(out
-        .attributes
-        .unwrap_or_default()
-        .values()
-        .filter_map(|v| v.parse::<u64>().ok())
-        .sum())
-}
-
-/// The AWS SDK configuration for a moto endpoint.
-pub async fn moto_sdk_config(url: &str) -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(url)
-        .region(Region::new(template::REGION))
-        .test_credentials()
-        .load()
-        .await
-}
-
 impl Stack {
+    /// A local stack's numbers (the tests' and `make dev`'s).
+    pub fn stats_target(&self) -> leadsync_cli::stats::Target {
+        let mut accounts = Vec::new();
+        if let Some(l) = &self.config.ghl.default_location_id {
+            accounts.push(("ghl".to_string(), l.clone()));
+        }
+        leadsync_cli::stats::Target {
+            metrics: leadsync_cli::stats::metrics::StackMetrics {
+                client: aws_sdk_cloudwatch::Client::new(&self.aws),
+                namespace: self.metrics.namespace.clone(),
+                service: self.metrics.service.clone(),
+            },
+            sqs: aws_sdk_sqs::Client::new(&self.aws),
+            dlq_url: Some(self.resources.dlq_url.clone()),
+            queue_url: Some(self.resources.queue_url.clone()),
+            checkpoints: Some(leadsync::aws::dynamo::backfill::DynamoCheckpoints::new(
+                aws_sdk_dynamodb::Client::new(&self.aws),
+                self.resources.table.clone(),
+            )),
+            accounts,
+        }
+    }
+
     pub async fn start(opts: StackOptions) -> Result<Self> {
         let owned_moto = match opts.moto_url {
             Some(_) => None,

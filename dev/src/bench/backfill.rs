@@ -15,7 +15,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::progress;
-use crate::local::{Stack, StackOptions, seed};
+use leadsync_local::{Stack, StackOptions, seed};
 use leadsync_sandbox::SandboxClient;
 
 #[derive(Debug, Clone, Serialize)]
@@ -139,7 +139,7 @@ fn finished(e: Ending) -> Result<leadsync::backfill::Run> {
 /// Reads every page the full run reads, with the same client settings, and does nothing else.
 async fn page_through(stack: &Stack) -> Result<f64> {
     let start = Instant::now();
-    crate::local::seed::tagged_pages(stack, |_| ()).await?;
+    leadsync_local::seed::tagged_pages(stack, |_| ()).await?;
     Ok(start.elapsed().as_secs_f64())
 }
 

@@ -16,7 +16,7 @@ use base64::engine::general_purpose::STANDARD;
 use leadsync::domain::clock::now_ms;
 use serde_json::{Value, json};
 
-use crate::local::{SANDBOX_LOCATION_ID, SANDBOX_WORKFLOW_SECRET, Stack};
+use leadsync_local::{SANDBOX_LOCATION_ID, SANDBOX_WORKFLOW_SECRET, Stack};
 use leadsync_sandbox::keys::sign_ghl;
 use leadsync_sandbox::{SandboxConfig, sign_meta};
 

@@ -1,4 +1,4 @@
-//! `leadsync ledger`: the ledger test on a stack of its own (`make ledger`). Exits non-zero
+//! `leadsync-dev ledger`: the ledger test on a stack of its own (`make ledger`). Exits non-zero
 //! when the ledger does not balance.
 
 use std::io::IsTerminal as _;
@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 
 use crate::ledger::{self, LedgerOptions, STACK_SETTINGS};
-use crate::local::{Stack, StackOptions};
+use leadsync_local::{Stack, StackOptions};
 
 #[derive(clap::Args)]
 pub struct LedgerArgs {

@@ -1,4 +1,4 @@
-//! `leadsync bench` (`make bench`): the figures that say whether leadsync is fast and frugal,
+//! `leadsync-dev bench` (`make bench`): the figures that say whether leadsync is fast and frugal,
 //! each printed beside a limit measured in the same run on the same machine. Machines are shared
 //! and noisy, so an absolute time means little on its own; a ratio to a same-run limit holds.
 //!
@@ -24,7 +24,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use crate::local::moto::Moto;
+use leadsync_local::moto::Moto;
 
 pub use ingress::IngressFigure;
 pub use report::print_table;
@@ -158,11 +158,11 @@ pub async fn measure(sizes: Sizes) -> Result<Report> {
 /// The attack suite against a stack of its own, with no consumer: what it queued stays to be
 /// counted.
 async fn attack_suite(moto_url: &str) -> Result<crate::attacks::AttackTable> {
-    let stack = crate::local::Stack::start(crate::local::StackOptions {
+    let stack = leadsync_local::Stack::start(leadsync_local::StackOptions {
         stack_name: format!("bench-{}-attacks", std::process::id()),
         moto_url: Some(moto_url.to_string()),
         start_consumer: false,
-        ..crate::local::StackOptions::default()
+        ..leadsync_local::StackOptions::default()
     })
     .await
     .context("starting the attack suite's local stack")?;

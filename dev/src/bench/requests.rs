@@ -4,7 +4,7 @@
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::local::SANDBOX_LOCATION_ID;
+use leadsync_local::SANDBOX_LOCATION_ID;
 use leadsync_sandbox::keys::{self, GhlSignatures};
 
 /// Signs every body with the sandbox test keys, on every core (RSA-4096 signing is slow; none

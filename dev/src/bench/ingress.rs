@@ -273,7 +273,7 @@ fn fresh_ingress() -> Result<(Ingress, Arc<MemoryQueue>, Arc<CountingEventLog>)>
             timestamp_tolerance: Duration::from_secs(300),
             workflow_secret: None,
             default_location_id: None,
-            allow: AllowList::new([crate::local::SANDBOX_LOCATION_ID.to_string()], None, []),
+            allow: AllowList::new([leadsync_local::SANDBOX_LOCATION_ID.to_string()], None, []),
             meta: None,
             time_limits: leadsync::app::INGRESS_TIME_LIMITS,
         },

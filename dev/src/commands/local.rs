@@ -1,13 +1,13 @@
-//! `leadsync local up`: start the local stack in the foreground and say how to use it.
+//! `leadsync-dev local up`: start the local stack in the foreground and say how to use it.
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Subcommand;
-use serde::{Deserialize, Serialize};
+use leadsync_cli::target::{STATE_FILE, StackInfo};
 use serde_json::json;
 
-use crate::local::{Stack, StackOptions};
+use leadsync_local::{Stack, StackOptions};
 
 #[derive(Subcommand)]
 pub enum LocalCommand {
@@ -23,50 +23,6 @@ pub enum LocalCommand {
         #[arg(long, default_value = "template.yaml")]
         template: PathBuf,
     },
-}
-
-/// Where `local up` writes what other commands need to find the running stack.
-pub const STATE_FILE: &str = ".local/stack.json";
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct StackInfo {
-    pub webhook_url: String,
-    pub workflow_url: String,
-    pub sandbox_url: Option<String>,
-    pub moto_url: String,
-    pub table: String,
-    pub queue_url: String,
-    pub dlq_url: String,
-    /// The Lambda Invoke endpoint of the local backfill, and its function name.
-    #[serde(default)]
-    pub lambda_url: Option<String>,
-    #[serde(default)]
-    pub backfill_function: Option<String>,
-    /// The GHL location the stack syncs.
-    #[serde(default)]
-    pub ghl_location_id: Option<String>,
-    /// The Facebook Page and Instagram account the stack reads (the sandbox's).
-    #[serde(default)]
-    pub meta_page_id: Option<String>,
-    #[serde(default)]
-    pub meta_ig_account_id: Option<String>,
-    /// The Meta app the stack runs as (the sandbox's).
-    #[serde(default)]
-    pub meta_app_id: Option<String>,
-    /// The stack's name (its metrics' `service` dimension) and metrics namespace.
-    #[serde(default)]
-    pub stack_name: Option<String>,
-    #[serde(default)]
-    pub metrics_namespace: Option<String>,
-}
-
-impl StackInfo {
-    pub fn read() -> Result<Self> {
-        let text = std::fs::read_to_string(STATE_FILE).with_context(|| {
-            format!("{STATE_FILE} not found: is `make dev` running in this directory?")
-        })?;
-        Ok(serde_json::from_str(&text)?)
-    }
 }
 
 pub async fn run(cmd: LocalCommand) -> Result<()> {
@@ -102,6 +58,9 @@ async fn up(api_port: u16, sandbox_port: u16, template: PathBuf) -> Result<()> {
         meta_page_id: stack.config.meta.page_id.clone(),
         meta_ig_account_id: stack.config.meta.ig_account_id.clone(),
         meta_app_id: stack.config.meta.app_id.clone(),
+        meta_page_token: stack
+            .sandbox_url()
+            .map(|_| leadsync_sandbox::SandboxConfig::default().meta_page_token),
         stack_name: Some(stack.metrics.service.clone()),
         metrics_namespace: Some(stack.metrics.namespace.clone()),
     };
@@ -124,7 +83,7 @@ fn print_banner(info: &StackInfo) {
                 .ok()
                 .map(|r| format!("./{}", r.display()))
         })
-        .unwrap_or_else(|| "leadsync".into());
+        .unwrap_or_else(|| "leadsync-dev".into());
     println!("leadsync is running locally (Ctrl-C stops everything)\n");
     println!("  GHL Marketplace webhook URL  {}", info.webhook_url);
     println!("  GHL workflow webhook URL     {}", info.workflow_url);

@@ -7,7 +7,7 @@
 //! CallTools account allows duplicate phones ([`DUPLICATE_MODE`]), so a second create would
 //! show as a second contact instead of being merged away.
 //!
-//! `leadsync ledger` runs it on its own stack (`make ledger`); the end-to-end tests run a
+//! `leadsync-dev ledger` runs it on its own stack (`make ledger`); the end-to-end tests run a
 //! smaller one on theirs.
 
 pub mod account;
@@ -24,9 +24,9 @@ use leadsync::aws::dynamo::events::DynamoEventLog;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::dlq::{self, Filter, ReplayOptions};
-use crate::local::Stack;
 pub use account::{Ledger, Observed, account};
+use leadsync_cli::dlq::{self, Filter, ReplayOptions};
+use leadsync_local::Stack;
 use leadsync_sandbox::{DuplicateMode, SandboxClient};
 use workload::{Ending, PlannedContact, TAG};
 

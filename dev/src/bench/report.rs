@@ -9,7 +9,7 @@ pub fn print_table(r: &Report) {
         Some(cpu) => format!("pinned to CPU {cpu}"),
         None => "one thread, not pinned".into(),
     };
-    println!("leadsync bench — every figure beside a limit measured in this run\n");
+    println!("leadsync-dev bench — every figure beside a limit measured in this run\n");
 
     println!(
         "1. Ingress in-process: ContactTagUpdate, {} B body, queue + ledger in memory; {} rounds × {} requests, {pinned}",

@@ -11,7 +11,7 @@ use leadsync::app::config::Config;
 use serde::Serialize;
 
 use super::{percentile, us};
-use crate::local::moto_sdk_config;
+use leadsync_local::moto_sdk_config;
 use leadsync_sandbox::keys;
 
 #[derive(Debug, Clone, Serialize)]
@@ -84,7 +84,7 @@ pub async fn cold_start(moto_url: &str, samples: usize) -> Result<ColdStartFigur
         // The sandbox's committed keys, which ingress accepts only on the local stack, and its
         // location, without which ingress warns that every GHL webhook would be ignored.
         "LEADSYNC_LOCAL_STACK" => Some("1".into()),
-        "GHL_LOCATION_ID" => Some(crate::local::SANDBOX_LOCATION_ID.into()),
+        "GHL_LOCATION_ID" => Some(leadsync_local::SANDBOX_LOCATION_ID.into()),
         _ => None,
     })?;
     let mut builds = Vec::with_capacity(samples);

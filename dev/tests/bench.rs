@@ -1,7 +1,7 @@
-//! `leadsync bench --quick` produces every figure. Timings are never asserted: tests assert
+//! `leadsync-dev bench --quick` produces every figure. Timings are never asserted: tests assert
 //! behaviour, the benchmark reports numbers. Needs moto (`make venv`), like the end-to-end tests.
 
-use leadsync_cli::bench::{BenchArgs, Sizes, measure, print_table};
+use leadsync_dev::bench::{BenchArgs, Sizes, measure, print_table};
 use serde_json::Value;
 
 /// Fields that are legitimately empty: a binary that is not built, pinning that `taskset` could

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::local::{SANDBOX_LOCATION_ID, Stack, StackOptions};
+use leadsync_local::{SANDBOX_LOCATION_ID, Stack, StackOptions};
 use leadsync_sandbox::DuplicateMode;
 use leadsync_sandbox::keys::sign_ghl;
 

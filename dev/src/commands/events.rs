@@ -1,4 +1,4 @@
-//! `leadsync events`: writes the sample events in `events/` — API Gateway v2 events for each
+//! `leadsync-dev events`: writes the sample events in `events/` — API Gateway v2 events for each
 //! ingress route, signed with the sandbox's test keys, an SQS batch for the consumer, and the
 //! backfill's two scheduled events (the daily run and the resume tick, as `template.yaml`'s
 //! schedules send them). They feed the tests, `cargo lambda invoke --data-file` and
@@ -13,8 +13,8 @@ use anyhow::Result;
 use axum::http::HeaderMap;
 use serde_json::{Value, json};
 
-use crate::local::SANDBOX_WORKFLOW_SECRET;
-use crate::local::apigw::api_gateway_event;
+use leadsync_local::SANDBOX_WORKFLOW_SECRET;
+use leadsync_local::apigw::api_gateway_event;
 use leadsync_sandbox::keys::sign_ghl;
 use leadsync_sandbox::{SandboxConfig, meta_escaped_json, sign_meta};
 
@@ -263,11 +263,11 @@ mod tests {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../events");
         for (name, v) in all() {
             let committed = std::fs::read_to_string(dir.join(name))
-                .unwrap_or_else(|e| panic!("events/{name}: {e}; run `leadsync events`"));
+                .unwrap_or_else(|e| panic!("events/{name}: {e}; run `leadsync-dev events`"));
             assert_eq!(
                 committed,
                 render(&v),
-                "events/{name} is stale; run `leadsync events`"
+                "events/{name} is stale; run `leadsync-dev events`"
             );
         }
     }

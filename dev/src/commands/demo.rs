@@ -1,4 +1,4 @@
-//! `leadsync demo`: the first thing to try. Creates a sandbox GoHighLevel contact, tags it
+//! `leadsync-dev demo`: the first thing to try. Creates a sandbox GoHighLevel contact, tags it
 //! "cold lead" like a sales rep would, and waits for it to appear in the CallTools bucket.
 
 use std::time::{Duration, Instant};
@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
-use super::local::StackInfo;
+use leadsync_cli::target::StackInfo;
 
 #[derive(clap::Args)]
 pub struct DemoArgs {
