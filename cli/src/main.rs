@@ -10,6 +10,8 @@ use clap::{Parser, Subcommand};
     about = "Operate leadsync: inspect, replay and backfill a stack"
 )]
 struct Cli {
+    #[command(flatten)]
+    target: leadsync_cli::target::TargetArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -39,7 +41,8 @@ async fn main() -> std::process::ExitCode {
         )
         .with_target(false)
         .init();
-    match run(Cli::parse().command).await {
+    let cli = Cli::parse();
+    match run(cli.target, cli.command).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!(
@@ -51,12 +54,18 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-async fn run(command: Command) -> anyhow::Result<()> {
+async fn run(target: leadsync_cli::target::TargetArgs, command: Command) -> anyhow::Result<()> {
+    let target = leadsync_cli::target::Target::resolve(
+        target,
+        |name| std::env::var(name).ok(),
+        leadsync_cli::target::StackInfo::read,
+    )?;
+    let target = &target;
     match command {
-        Command::Stats(args) => leadsync_cli::commands::stats::run(args).await,
-        Command::Trace(args) => leadsync_cli::commands::trace::run(args).await,
-        Command::Dlq(args) => leadsync_cli::commands::dlq::run(args).await,
-        Command::Backfill(args) => leadsync_cli::commands::backfill::run(args).await,
-        Command::Meta(args) => leadsync_cli::commands::meta::run(args).await,
+        Command::Stats(args) => leadsync_cli::commands::stats::run(args, target).await,
+        Command::Trace(args) => leadsync_cli::commands::trace::run(args, target).await,
+        Command::Dlq(args) => leadsync_cli::commands::dlq::run(args, target).await,
+        Command::Backfill(args) => leadsync_cli::commands::backfill::run(args, target).await,
+        Command::Meta(args) => leadsync_cli::commands::meta::run(args, target).await,
     }
 }

@@ -44,3 +44,25 @@ fn meta_check_with_ssm_unreachable_says_so_in_one_line() {
         assert!(!line.contains(debug), "no Debug dump ({debug}): {line}");
     }
 }
+
+#[test]
+fn a_command_with_no_stack_to_work_on_says_how_to_name_one() {
+    let dir = std::env::temp_dir().join(format!("leadsync-no-stack-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let out = Command::new(env!("CARGO_BIN_EXE_leadsync"))
+        .args(["trace", "--source", "ghl", "abc123"])
+        .current_dir(&dir)
+        .env_clear()
+        .output()
+        .expect("leadsync runs");
+    let _ = std::fs::remove_dir(&dir);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one line: {stderr}");
+    assert!(
+        lines[0].starts_with("leadsync: no stack to work on"),
+        "{stderr}"
+    );
+    assert!(lines[0].contains("--stack NAME"), "{stderr}");
+}

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, bail};
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::InvocationType;
 use leadsync::aws::dynamo::backfill::DynamoCheckpoints;
@@ -15,9 +15,9 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use super::state_table;
 use super::trace::time;
-use super::{env_var, state_table};
-use crate::target::StackInfo;
+use crate::target::Target;
 
 #[derive(clap::Args)]
 pub struct BackfillArgs {
@@ -69,14 +69,14 @@ pub struct StatusArgs {
     pub json: bool,
 }
 
-pub async fn run(args: BackfillArgs) -> Result<()> {
+pub async fn run(args: BackfillArgs, target: &Target) -> Result<()> {
     match args.command {
-        BackfillCommand::Run(a) => run_command(a).await,
-        BackfillCommand::Status(a) => status_command(a).await,
+        BackfillCommand::Run(a) => run_command(a, target).await,
+        BackfillCommand::Status(a) => status_command(a, target).await,
     }
 }
 
-async fn run_command(args: RunArgs) -> Result<()> {
+async fn run_command(args: RunArgs, target: &Target) -> Result<()> {
     let request = Request {
         source: Some(args.source.clone()),
         full: args.full,
@@ -87,7 +87,7 @@ async fn run_command(args: RunArgs) -> Result<()> {
             .transpose()?,
         resume: false,
     };
-    let function = BackfillFunction::resolve().await?;
+    let function = BackfillFunction::on(target).await?;
     if args.no_wait {
         function.invoke_async(&request).await?;
         println!(
@@ -151,23 +151,10 @@ impl BackfillFunction {
         }
     }
 
-    /// The deployed function (`LEADSYNC_BACKFILL_FUNCTION` + the usual AWS configuration), or
-    /// else the local stack's.
-    async fn resolve() -> Result<Self> {
-        if let Some(name) = env_var("LEADSYNC_BACKFILL_FUNCTION") {
-            let aws = leadsync::app::load_aws().await;
-            return Ok(Self::new(&aws, None, name));
-        }
-        let stack = StackInfo::read()
-            .context("set LEADSYNC_BACKFILL_FUNCTION to run the backfill of a deployed stack")?;
-        let url = stack.lambda_url.ok_or_else(|| {
-            anyhow!("the local stack runs no backfill: start it with GHL_LOCATION_ID set")
-        })?;
-        let name = stack
-            .backfill_function
-            .context("the local stack did not name its backfill function")?;
-        let aws = crate::target::moto_sdk_config(&stack.moto_url).await;
-        Ok(Self::new(&aws, Some(&url), name))
+    /// The target's backfill function.
+    async fn on(target: &Target) -> Result<Self> {
+        let (endpoint, name) = target.backfill_function()?;
+        Ok(Self::new(&target.aws().await, endpoint, name))
     }
 
     /// Invokes until the run ends: a run that pauses at the function's deadline is taken on
@@ -265,21 +252,18 @@ pub fn parse_since(text: &str, now_ms: i64) -> Result<i64> {
     }
 }
 
-async fn status_command(args: StatusArgs) -> Result<()> {
+async fn status_command(args: StatusArgs, target: &Target) -> Result<()> {
     let source = args.source.as_str();
-    let (variable, from_stack): (&str, fn(StackInfo) -> Option<String>) = match source {
-        "messenger" => ("META_PAGE_ID", |s| s.meta_page_id),
-        "instagram" => ("META_IG_ACCOUNT_ID", |s| s.meta_ig_account_id),
-        _ => ("GHL_LOCATION_ID", |s| s.ghl_location_id),
+    let variable = match source {
+        "messenger" => "META_PAGE_ID",
+        "instagram" => "META_IG_ACCOUNT_ID",
+        _ => "GHL_LOCATION_ID",
     };
-    let location = match args.location.or_else(|| env_var(variable)) {
-        Some(l) => l,
-        None => StackInfo::read()
-            .ok()
-            .and_then(from_stack)
-            .with_context(|| format!("pass --account or set {variable}"))?,
-    };
-    let (client, table) = state_table("read the backfill runs of").await?;
+    let location = args
+        .location
+        .or_else(|| target.account(source))
+        .with_context(|| format!("pass --account or set {variable}"))?;
+    let (client, table) = state_table(target).await?;
     let checkpoints = DynamoCheckpoints::new(client, table);
     let current = checkpoints.current(source, &location).await?;
     let history = checkpoints.history(source, &location, args.limit).await?;

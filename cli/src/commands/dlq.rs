@@ -5,7 +5,6 @@ use std::io::IsTerminal;
 use std::num::NonZeroU32;
 
 use anyhow::{Context, Result, bail};
-use aws_config::BehaviorVersion;
 use aws_sdk_sqs::Client;
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -14,18 +13,12 @@ use serde_json::Value;
 
 use crate::dlq::move_task::{self, MoveProgress};
 use crate::dlq::{self, Filter, ParkedMessage, ReplayOptions, ReplayReport};
-use crate::target::StackInfo;
+use crate::target::Target;
 
 #[derive(Args)]
 pub struct DlqArgs {
     #[command(subcommand)]
     command: DlqCommand,
-    /// The main job queue (replays go there). Without both URLs: the `make dev` stack.
-    #[arg(long, env = "LEADSYNC_QUEUE_URL", global = true)]
-    queue_url: Option<String>,
-    /// The dead-letter queue, read with the normal AWS configuration.
-    #[arg(long, env = "LEADSYNC_DLQ_URL", global = true)]
-    dlq_url: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -111,25 +104,15 @@ struct Queues {
 }
 
 impl Queues {
-    async fn resolve(queue_url: Option<String>, dlq_url: Option<String>) -> Result<Self> {
-        if let Some(dlq_url) = dlq_url {
-            let aws = aws_config::load_defaults(BehaviorVersion::latest()).await;
-            return Ok(Self {
-                client: Client::new(&aws),
-                queue_url,
-                dlq_url,
-            });
-        }
-        if queue_url.is_some() {
-            bail!("--queue-url needs --dlq-url (or LEADSYNC_DLQ_URL) too");
-        }
-        let info =
-            StackInfo::read().context("no --dlq-url or LEADSYNC_DLQ_URL, and no local stack")?;
-        let aws = crate::target::moto_sdk_config(&info.moto_url).await;
+    async fn on(target: &Target) -> Result<Self> {
+        let dlq_url = target
+            .dlq_url()
+            .context("this needs the deployed dead-letter queue: --dlq-url or LEADSYNC_DLQ_URL")?
+            .to_string();
         Ok(Self {
-            client: Client::new(&aws),
-            queue_url: Some(info.queue_url),
-            dlq_url: info.dlq_url,
+            client: Client::new(&target.aws().await),
+            queue_url: target.queue_url().map(str::to_string),
+            dlq_url,
         })
     }
 
@@ -140,8 +123,8 @@ impl Queues {
     }
 }
 
-pub async fn run(args: DlqArgs) -> Result<()> {
-    let q = Queues::resolve(args.queue_url, args.dlq_url).await?;
+pub async fn run(args: DlqArgs, target: &Target) -> Result<()> {
+    let q = Queues::on(target).await?;
     match args.command {
         DlqCommand::List { filter, json } => {
             let listing = dlq::list(&q.client, &q.dlq_url, &filter.into_filter()?).await?;

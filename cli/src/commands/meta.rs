@@ -15,8 +15,7 @@ use leadsync::sources::meta::subscription::{SubscriptionHealth, health};
 use leadsync::support::secret::Secret;
 use serde_json::json;
 
-use crate::commands::env_var;
-use crate::target::StackInfo;
+use crate::target::Target;
 
 #[derive(clap::Args)]
 pub struct MetaArgs {
@@ -43,9 +42,9 @@ pub struct CheckArgs {
     pub json: bool,
 }
 
-pub async fn run(args: MetaArgs) -> Result<()> {
+pub async fn run(args: MetaArgs, target: &Target) -> Result<()> {
     match args.command {
-        MetaCommand::Check(a) => check(a).await,
+        MetaCommand::Check(a) => check(a, target).await,
     }
 }
 
@@ -71,8 +70,8 @@ pub async fn subscription(
 
 /// Exits 0 when leadsync's app is subscribed with every field it reads, 1 when it is not, and
 /// 2 when it cannot be told (no app id): a script must not read "unknown" as either.
-async fn check(args: CheckArgs) -> Result<()> {
-    let (cfg, token) = config().await?;
+async fn check(args: CheckArgs, target: &Target) -> Result<()> {
+    let (cfg, token) = config(target).await?;
     let page = args
         .page
         .or_else(|| cfg.meta.page_id.clone())
@@ -103,28 +102,29 @@ async fn check(args: CheckArgs) -> Result<()> {
     }
 }
 
-/// The configuration from the environment (secrets resolved from SSM), or the local stack's
-/// sandbox when no Page token is configured.
-async fn config() -> Result<(Config, Secret)> {
-    if env_var("META_PAGE_ACCESS_TOKEN").is_some()
-        || env_var("META_PAGE_ACCESS_TOKEN_PARAM").is_some()
-    {
-        let aws = leadsync::app::load_aws().await;
-        let cfg = leadsync::app::load_config(&aws).await?;
-        let token = cfg
-            .meta
-            .page_access_token
-            .require("META_PAGE_ACCESS_TOKEN")?
-            .clone();
-        return Ok((cfg, token));
-    }
-    let stack = StackInfo::read()
-        .context("set META_PAGE_ACCESS_TOKEN (and META_PAGE_ID) to check a real Page")?;
+/// A deployed stack's configuration from the environment (secrets resolved from SSM), or the
+/// local stack's sandbox.
+async fn config(target: &Target) -> Result<(Config, Secret)> {
+    let stack = match target {
+        Target::Deployed(_) => {
+            let aws = leadsync::app::load_aws().await;
+            let cfg = leadsync::app::load_config(&aws).await?;
+            let token = cfg
+                .meta
+                .page_access_token
+                .require("META_PAGE_ACCESS_TOKEN")?
+                .clone();
+            return Ok((cfg, token));
+        }
+        Target::Local(stack) => stack,
+    };
     let sandbox = stack
         .sandbox_url
+        .clone()
         .context("the local stack runs without the sandbox; set META_PAGE_ACCESS_TOKEN")?;
     let token = stack
         .meta_page_token
+        .clone()
         .context(".local/stack.json predates `meta check`: restart `make dev`")?;
     let cfg = Config::from_lookup(|k| match k {
         "META_GRAPH_API_BASE_URL" => Some(sandbox.clone()),

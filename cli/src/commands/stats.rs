@@ -10,10 +10,9 @@ use leadsync::aws::dynamo::backfill::DynamoCheckpoints;
 use leadsync::domain::clock::now_ms;
 
 use super::backfill::parse_since;
-use super::env_var;
 use crate::stats::metrics::StackMetrics;
-use crate::stats::{Target, collect, html, render};
-use crate::target::StackInfo;
+use crate::stats::{collect, html, render};
+use crate::target::Target;
 
 #[derive(clap::Args)]
 pub struct StatsArgs {
@@ -31,14 +30,10 @@ pub struct StatsArgs {
     /// Also write the dashboard's main graphs and these numbers into one self-contained page.
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
-    /// The deployed stack's name (its metrics' `service` dimension); without it and without
-    /// `LEADSYNC_STACK`, the `make dev` stack in this directory.
-    #[arg(long, env = "LEADSYNC_STACK")]
-    pub stack: Option<String>,
 }
 
-pub async fn run(args: StatsArgs) -> Result<()> {
-    let target = resolve(args.stack.clone()).await?;
+pub async fn run(args: StatsArgs, target: &Target) -> Result<()> {
+    let target = resolve(target).await?;
     loop {
         let until = now_ms();
         let since = parse_since(&args.since, until)?;
@@ -71,63 +66,27 @@ pub async fn run(args: StatsArgs) -> Result<()> {
     }
 }
 
-/// A deployed stack from the environment (`LEADSYNC_STACK` or `--stack`, with `LEADSYNC_TABLE`,
-/// `LEADSYNC_QUEUE_URL`, `LEADSYNC_DLQ_URL` and the usual AWS configuration), else the local one.
-async fn resolve(stack: Option<String>) -> Result<Target> {
-    let accounts = |ghl: Option<String>, page: Option<String>, ig: Option<String>| {
-        [("ghl", ghl), ("messenger", page), ("instagram", ig)]
-            .into_iter()
-            .filter_map(|(s, a)| Some((s.to_string(), a?)))
-            .collect::<Vec<_>>()
-    };
-    if let Some(service) = stack {
-        let aws = leadsync::app::load_aws().await;
-        let table = env_var("LEADSYNC_TABLE");
-        return Ok(Target {
-            metrics: StackMetrics {
-                client: aws_sdk_cloudwatch::Client::new(&aws),
-                namespace: env_var("POWERTOOLS_METRICS_NAMESPACE")
-                    .unwrap_or_else(|| "leadsync".into()),
-                service,
-            },
-            sqs: aws_sdk_sqs::Client::new(&aws),
-            dlq_url: env_var("LEADSYNC_DLQ_URL"),
-            queue_url: env_var("LEADSYNC_QUEUE_URL"),
-            checkpoints: table
-                .map(|t| DynamoCheckpoints::new(aws_sdk_dynamodb::Client::new(&aws), t)),
-            accounts: accounts(
-                env_var("GHL_LOCATION_ID"),
-                env_var("META_PAGE_ID"),
-                env_var("META_IG_ACCOUNT_ID"),
-            ),
-        });
-    }
-    let info =
-        StackInfo::read().context("pass --stack (or set LEADSYNC_STACK) for a deployed stack")?;
-    let aws = crate::target::moto_sdk_config(&info.moto_url).await;
-    Ok(Target {
+/// Where the numbers come from, on the target: its metrics, queues and backfill checkpoints.
+async fn resolve(target: &Target) -> Result<crate::stats::Target> {
+    let aws = target.aws().await;
+    let (namespace, service) = target.metrics()?;
+    let accounts = ["ghl", "messenger", "instagram"]
+        .into_iter()
+        .filter_map(|source| Some((source.to_string(), target.account(source)?)))
+        .collect();
+    Ok(crate::stats::Target {
         metrics: StackMetrics {
             client: aws_sdk_cloudwatch::Client::new(&aws),
-            namespace: info
-                .metrics_namespace
-                .clone()
-                .unwrap_or_else(|| "leadsync".into()),
-            service: info
-                .stack_name
-                .clone()
-                .context(".local/stack.json predates metrics: restart `make dev`")?,
+            namespace,
+            service,
         },
         sqs: aws_sdk_sqs::Client::new(&aws),
-        dlq_url: Some(info.dlq_url.clone()),
-        queue_url: Some(info.queue_url.clone()),
-        checkpoints: Some(DynamoCheckpoints::new(
-            aws_sdk_dynamodb::Client::new(&aws),
-            info.table.clone(),
-        )),
-        accounts: accounts(
-            info.ghl_location_id,
-            info.meta_page_id,
-            info.meta_ig_account_id,
-        ),
+        dlq_url: target.dlq_url().map(str::to_string),
+        queue_url: target.queue_url().map(str::to_string),
+        checkpoints: target
+            .table()
+            .ok()
+            .map(|t| DynamoCheckpoints::new(aws_sdk_dynamodb::Client::new(&aws), t.to_string())),
+        accounts,
     })
 }

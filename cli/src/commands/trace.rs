@@ -13,6 +13,8 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use time::macros::format_description;
 
+use crate::target::Target;
+
 #[derive(clap::Args)]
 pub struct TraceArgs {
     /// The source's own contact id (for GoHighLevel, the contact id in its URL).
@@ -88,8 +90,8 @@ pub async fn trace(
     })
 }
 
-pub async fn run(args: TraceArgs) -> Result<()> {
-    let log = event_log().await?;
+pub async fn run(args: TraceArgs, target: &Target) -> Result<()> {
+    let log = event_log(target).await?;
     let found = trace(&log, &args.source, &args.contact_id, args.limit).await?;
     let text = if args.json {
         serde_json::to_string_pretty(&found)? + "\n"
@@ -103,8 +105,8 @@ pub async fn run(args: TraceArgs) -> Result<()> {
     }
 }
 
-async fn event_log() -> Result<DynamoEventLog> {
-    let (client, table) = super::state_table("trace").await?;
+async fn event_log(target: &Target) -> Result<DynamoEventLog> {
+    let (client, table) = super::state_table(target).await?;
     Ok(DynamoEventLog::new(client, table))
 }
 
