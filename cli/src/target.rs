@@ -97,6 +97,7 @@ pub async fn moto_sdk_config(url: &str) -> SdkConfig {
 /// [`DEPLOYED_SECRETS`]): a command never falls back to the local stack behind an operator's
 /// back.
 #[derive(clap::Args, Debug, Clone, Default)]
+#[command(next_help_heading = "Which stack")]
 pub struct TargetArgs {
     /// The deployed stack's name (its metrics' `service` dimension). Without it and without the
     /// options below: the `make dev` stack in this directory (`.local/stack.json`).
