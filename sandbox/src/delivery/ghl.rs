@@ -7,9 +7,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rand::RngExt as _;
 use serde::Serialize;
 
+use crate::delivery::{self, Retries, RetryOn, Wire, post};
 use crate::faults::delivery::Fate;
 use crate::ghl::store::Event;
 use crate::ghl::webhooks::{Outbound, outbound};
@@ -145,88 +145,35 @@ async fn deliver(st: &AppState, out: &Outbound, generation: u64, fate: Fate) {
     if !fate.hold.is_zero() && !sleep_or_shutdown(fate.hold, &st.shutdown).await {
         return;
     }
-    for number in 1..=MAX_ATTEMPTS {
-        if st.generation() != generation || *st.shutdown.borrow() {
-            return;
-        }
-        let Some(status) = attempt(st, out, number, false, held_ms).await else {
-            return;
-        };
-        if number == 1 && fate.duplicate {
-            attempt(st, out, number, true, held_ms).await;
-        }
-        if status != 429 || !out.retry_on_429 || number == MAX_ATTEMPTS {
-            return;
-        }
-        if !sleep_or_shutdown(retry_delay(st.cfg.ghl_retry_interval), &st.shutdown).await {
-            return;
-        }
-    }
-}
-
-/// Sends the webhook once and logs it; `None` when no answer came (final, as in GHL).
-async fn attempt(
-    st: &AppState,
-    out: &Outbound,
-    number: u32,
-    duplicate: bool,
-    held_ms: u64,
-) -> Option<u16> {
-    let mut request = st.http.post(&out.url).body(out.body.clone());
-    for (name, value) in &out.headers {
-        request = request.header(*name, value);
-    }
-    let mut shutdown = st.shutdown.clone();
-    let result = tokio::select! {
-        r = request.send() => r,
-        _ = shutdown.wait_for(|stop| *stop) => return None,
+    let retries = Retries {
+        on: RetryOn::TooManyRequests,
+        // Workflow webhooks are never retried.
+        max_attempts: if out.retry_on_429 { MAX_ATTEMPTS } else { 1 },
+        interval: st.cfg.ghl_retry_interval,
+        jitter: true,
     };
-    let logged = Attempt {
-        number,
-        duplicate,
-        held_ms,
-        ..Attempt::default()
+    let wire = Wire {
+        url: &out.url,
+        body: &out.body,
+        headers: &out.headers,
     };
-    match result {
-        Ok(response) => {
-            let status = response.status().as_u16();
-            let text = response.text().await.unwrap_or_default();
-            let answer = text.chars().take(300).collect::<String>();
+    let attempt = |number: u32, duplicate: bool| {
+        let wire = &wire;
+        async move {
+            let answer = post(&st.http, wire, &st.shutdown).await?;
             st.deliveries.push(
                 out,
                 Attempt {
-                    status: Some(status),
-                    answer: Some(answer),
-                    ..logged
+                    number,
+                    status: answer.status,
+                    error: answer.error.clone(),
+                    answer: answer.excerpt.clone(),
+                    duplicate,
+                    held_ms,
                 },
             );
-            Some(status)
+            Some(answer)
         }
-        Err(e) => {
-            let why = if e.is_timeout() {
-                "timeout"
-            } else {
-                "connection error"
-            };
-            st.deliveries.push(
-                out,
-                Attempt {
-                    error: Some(why.to_owned()),
-                    ..logged
-                },
-            );
-            None
-        }
-    }
-}
-
-/// The interval plus up to 10 % jitter (the article says "randomized jitter" without a size).
-fn retry_delay(interval: Duration) -> Duration {
-    let max_jitter_ms = u64::try_from(interval.as_millis() / 10).unwrap_or(u64::MAX);
-    let jitter = if max_jitter_ms == 0 {
-        0
-    } else {
-        rand::rng().random_range(0..=max_jitter_ms)
     };
-    interval.saturating_add(Duration::from_millis(jitter))
+    delivery::deliver(st, generation, retries, fate.duplicate, attempt, |_| {}).await;
 }

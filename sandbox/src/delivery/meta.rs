@@ -11,11 +11,12 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
+use crate::delivery::{self, Answer, Retries, RetryOn, Wire, post};
 use crate::meta::users::Channel;
 use crate::meta::webhook::{Item, envelope};
 use crate::meta_sign::{meta_escaped_json, sign_meta, sign_meta_sha1};
 use crate::state::AppState;
-use crate::support::{lock, now_ms, sleep_or_shutdown};
+use crate::support::{lock, now_ms};
 
 /// Meta wants a 200 "within 5 or less seconds".
 pub(crate) const DELIVERY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -99,25 +100,13 @@ impl DeliveryLog {
     }
 }
 
-/// How one attempt went.
-#[derive(Debug, Clone, Default)]
-struct Answer {
-    status: Option<u16>,
-    error: Option<String>,
-}
-
-impl Answer {
-    fn succeeded(&self) -> bool {
-        self.status.is_some_and(|s| (200..300).contains(&s))
+/// How the first POST went, as an admin call answers it: `{"status": .., "error"?: ..}`.
+fn first_json(answer: &Answer) -> Value {
+    let mut v = json!({ "status": answer.status });
+    if let Some(e) = &answer.error {
+        v["error"] = json!(e);
     }
-
-    fn json(&self) -> Value {
-        let mut v = json!({ "status": self.status });
-        if let Some(e) = &self.error {
-            v["error"] = json!(e);
-        }
-        v
-    }
+    v
 }
 
 /// How the webhook of an admin call goes out.
@@ -164,7 +153,7 @@ pub(crate) async fn send(st: &AppState, out: Outbound, duplicate: bool, wait: bo
         return json!({ "status": null, "pending": true });
     }
     match first_rx.await {
-        Ok(answer) => answer.json(),
+        Ok(answer) => first_json(&answer),
         Err(_) => json!({ "status": null, "error": "stopped" }),
     }
 }
@@ -176,57 +165,28 @@ async fn deliver(
     generation: u64,
     first: oneshot::Sender<Answer>,
 ) {
-    let Some(answer) = attempt(st, &out, 1, false).await else {
-        return;
+    let retries = Retries {
+        on: RetryOn::AnyFailure,
+        max_attempts: RETRIES + 1,
+        interval: st.cfg.meta_retry_interval,
+        jitter: false,
     };
-    if duplicate {
-        attempt(st, &out, 1, true).await;
-    }
-    let mut done = answer.succeeded();
+    let wire = Wire {
+        url: &out.url,
+        body: &out.body,
+        headers: &out.headers,
+    };
+    let attempt = |number: u32, duplicate: bool| {
+        let (wire, out) = (&wire, &out);
+        async move {
+            let answer = post(&st.meta.http, wire, &st.shutdown).await?;
+            st.meta.deliveries.push(out, number, duplicate, &answer);
+            Some(answer)
+        }
+    };
     // The receiver may have gone (an async admin call): nobody to tell.
-    let _ = first.send(answer);
-    for number in 2..=RETRIES + 1 {
-        if done
-            || !sleep_or_shutdown(st.cfg.meta_retry_interval, &st.shutdown).await
-            || st.generation() != generation
-        {
-            return;
-        }
-        match attempt(st, &out, number, false).await {
-            Some(answer) => done = answer.succeeded(),
-            None => return,
-        }
-    }
-}
-
-/// POSTs once and logs it; `None` only when the sandbox is shutting down.
-async fn attempt(st: &AppState, out: &Outbound, number: u32, duplicate: bool) -> Option<Answer> {
-    let mut request = st.meta.http.post(&out.url).body(out.body.clone());
-    for (name, value) in &out.headers {
-        request = request.header(*name, value);
-    }
-    let mut shutdown = st.shutdown.clone();
-    let result = tokio::select! {
-        r = request.send() => r,
-        _ = shutdown.wait_for(|stop| *stop) => return None,
+    let tell = |answer: &Answer| {
+        let _ = first.send(answer.clone());
     };
-    let answer = match result {
-        Ok(response) => Answer {
-            status: Some(response.status().as_u16()),
-            error: None,
-        },
-        Err(e) => Answer {
-            status: None,
-            error: Some(
-                if e.is_timeout() {
-                    "timeout"
-                } else {
-                    "connection error"
-                }
-                .to_owned(),
-            ),
-        },
-    };
-    st.meta.deliveries.push(out, number, duplicate, &answer);
-    Some(answer)
+    delivery::deliver(st, generation, retries, duplicate, attempt, tell).await;
 }
