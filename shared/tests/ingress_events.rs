@@ -155,7 +155,7 @@ async fn the_meta_fixtures_answer_the_handshake_and_enqueue_one_job_per_item() {
         assert_eq!(answer["jobs"], items);
         let jobs = queue.jobs();
         assert_eq!(jobs.len(), items);
-        assert!(jobs.iter().all(|j| j.source() == source));
+        assert!(jobs.iter().all(|j| j.source().as_str() == source));
     }
     // A fixture whose body is changed by one byte no longer verifies.
     let tampered = include_str!("../../events/apigw-meta-messenger.json").replace("Sure", "sure");

@@ -11,6 +11,7 @@ use crate::domain::clock::now_ms;
 use crate::domain::contact::{ContactKey, source_hash};
 use crate::domain::job::{GhlContactJob, GhlTrigger, SyncJob};
 use crate::domain::rules::Rules;
+use crate::domain::source::Source;
 use crate::ports::remote::RemoteError;
 use crate::ports::store::StateStore;
 use crate::sources::ghl::client::GhlApi;
@@ -60,8 +61,8 @@ impl GhlScan {
 
 #[async_trait]
 impl Scan for GhlScan {
-    fn source(&self) -> &'static str {
-        "ghl"
+    fn source(&self) -> Source {
+        Source::Ghl
     }
 
     fn account(&self) -> &str {

@@ -26,6 +26,7 @@ use crate::domain::clock::now_ms;
 use crate::domain::contact::ContactKey;
 use crate::domain::job::SyncJob;
 use crate::domain::rules::Rules;
+use crate::domain::source::Source;
 use crate::ports::queue::JobQueue;
 use crate::ports::remote::RemoteError;
 use crate::ports::store::StateStore;
@@ -87,7 +88,7 @@ pub enum BackfillError {
 #[async_trait::async_trait]
 pub trait Scan: Send + Sync {
     /// `ghl`, `messenger`, `instagram`: the run's source and the request's `source`.
-    fn source(&self) -> &'static str;
+    fn source(&self) -> Source;
     /// The location, Page or Instagram account scanned.
     fn account(&self) -> &str;
     /// The page at the run's cursor.
@@ -163,7 +164,7 @@ impl Backfill {
         let scan = self
             .scans
             .iter()
-            .find(|s| s.source() == source)
+            .find(|s| s.source().as_str() == source)
             .ok_or_else(|| BackfillError::NotConfigured(source.to_string()))?
             .as_ref();
         let run = match self.checkpoints.current(source, scan.account()).await? {
@@ -191,7 +192,7 @@ impl Backfill {
             // run of all is a full one.
             let last = self
                 .checkpoints
-                .history(scan.source(), scan.account(), 10)
+                .history(scan.source().as_str(), scan.account(), 10)
                 .await?
                 .into_iter()
                 .find(|r| r.status == Status::Done);
@@ -205,7 +206,7 @@ impl Backfill {
         };
         Ok(Run {
             run_id: format!("{now:013}-{:04x}", rand::random::<u16>()),
-            source: scan.source().into(),
+            source: scan.source().to_string(),
             account: scan.account().to_string(),
             scope,
             since_ms,
@@ -231,7 +232,7 @@ impl Backfill {
         mut run: Run,
         deadline_ms: i64,
     ) -> Result<Ending, BackfillError> {
-        let source = scan.source();
+        let source = scan.source().as_str();
         run.invocations += 1;
         let reserve = self.settings.reserve.as_millis() as i64;
         loop {
@@ -323,7 +324,7 @@ impl Backfill {
     }
 
     async fn finish(&self, scan: &dyn Scan, mut run: Run) -> Result<Ending, BackfillError> {
-        let source = scan.source();
+        let source = scan.source().as_str();
         let now = now_ms();
         run.finished_at_ms = Some(now);
         self.checkpoints.finish(&run).await?;

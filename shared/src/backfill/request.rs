@@ -6,8 +6,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-/// The sources a backfill can read.
-pub const SOURCES: [&str; 3] = ["ghl", "messenger", "instagram"];
+use crate::domain::source::Source;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -41,11 +40,11 @@ impl Request {
         let req: Request = serde_json::from_value(event)
             .map_err(|e| format!("not a backfill request ({e}); expected {{\"source\", \"since\", \"full\", \"resume\"}}"))?;
         if let Some(s) = &req.source
-            && !SOURCES.contains(&s.as_str())
+            && s.parse::<Source>().is_err()
         {
             return Err(format!(
                 "unknown source {s:?}; the backfill reads {}",
-                SOURCES.join(", ")
+                Source::ALL.map(Source::as_str).join(", ")
             ));
         }
         if req.full && req.since_ms.is_some() {

@@ -154,7 +154,7 @@ impl Consumer {
         if let Some(job) = &job {
             self.log_event(job, &outcome, msg).await;
         }
-        let source = job.as_ref().map_or("unknown", SyncJob::source);
+        let source = job.as_ref().map_or("unknown", |j| j.source().as_str());
         metrics::counter!("jobs_processed", "source" => source, "outcome" => outcome_dimension(&outcome))
             .increment(1);
         tracing::info!(
@@ -197,7 +197,7 @@ impl Consumer {
             } => {
                 let parked = Parked {
                     job_id: job.map(|j| j.id().to_string()).unwrap_or_default(),
-                    source: job.map_or("unknown", SyncJob::source).to_string(),
+                    source: job.map_or("unknown", |j| j.source().as_str()).to_string(),
                     contact: job.map(|j| j.contact_key().to_string()).unwrap_or_default(),
                     reason: reason.clone(),
                     http_status: *status,
@@ -294,19 +294,19 @@ fn record_outcome_metrics(job: &SyncJob, outcome: &Outcome) {
     let now = now_ms();
     match outcome {
         Outcome::Synced { .. } => {
-            metrics::histogram!("sync_latency_ms", "source" => job.source())
+            metrics::histogram!("sync_latency_ms", "source" => job.source().as_str())
                 .record((now - job.received_at_ms()).max(0) as f64);
             // A webhook's change only: a backfill repairs changes of any age on purpose.
             if let SyncJob::GhlContact(j) = job
                 && j.trigger != crate::domain::job::GhlTrigger::Backfill
                 && let Some(version) = j.version_ms
             {
-                metrics::histogram!("source_to_applied_ms", "source" => job.source())
+                metrics::histogram!("source_to_applied_ms", "source" => job.source().as_str())
                     .record((now - version).max(0) as f64);
             }
         }
         Outcome::Skipped(reason) => {
-            metrics::counter!("jobs_skipped", "source" => job.source(), "reason" => reason.as_str())
+            metrics::counter!("jobs_skipped", "source" => job.source().as_str(), "reason" => reason.as_str())
                 .increment(1);
         }
         _ => {}

@@ -2,11 +2,13 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::source::Source;
+
 /// Identifies a contact across leadsync: source, account (GHL location, Facebook page) and the
 /// source's own contact id. DynamoDB keys start with it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ContactKey {
-    pub source: String,
+    pub source: Source,
     pub account: String,
     pub id: String,
 }
@@ -14,7 +16,7 @@ pub struct ContactKey {
 impl ContactKey {
     pub fn ghl(location_id: impl Into<String>, contact_id: impl Into<String>) -> Self {
         Self {
-            source: "ghl".into(),
+            source: Source::Ghl,
             account: location_id.into(),
             id: contact_id.into(),
         }

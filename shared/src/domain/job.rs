@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::aws::sqs::charset;
 use crate::domain::contact::ContactKey;
+use crate::domain::source::Source;
 use crate::sources::meta::event::MetaEvent;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -150,10 +151,10 @@ impl SyncJob {
         }
     }
 
-    pub fn source(&self) -> &'static str {
+    pub fn source(&self) -> Source {
         match self {
-            SyncJob::GhlContact(_) => "ghl",
-            SyncJob::Meta(j) => j.event.channel.as_str(),
+            SyncJob::GhlContact(_) => Source::Ghl,
+            SyncJob::Meta(j) => j.event.channel.source(),
         }
     }
 

@@ -5,3 +5,4 @@ pub mod clock;
 pub mod contact;
 pub mod job;
 pub mod rules;
+pub mod source;

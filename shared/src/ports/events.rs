@@ -100,7 +100,7 @@ impl LoggedEvent {
             .as_ref()
             .is_some_and(|e| SETTLED.contains(&e.outcome.as_str()));
         let mut e = existing.unwrap_or_else(|| LoggedEvent {
-            source: entry.contact.source.clone(),
+            source: entry.contact.source.to_string(),
             account: entry.contact.account.clone(),
             contact_id: entry.contact.id.clone(),
             job_id: entry.job_id.clone(),
@@ -142,7 +142,7 @@ impl LoggedEvent {
     /// The entry ingress writes for a webhook it queued.
     pub fn queued(r: &Received<'_>, at_ms: i64) -> LoggedEvent {
         LoggedEvent {
-            source: r.contact.source.clone(),
+            source: r.contact.source.to_string(),
             account: r.contact.account.clone(),
             contact_id: r.contact.id.clone(),
             job_id: r.job_id.to_string(),

@@ -68,7 +68,7 @@ impl DynamoEventLog {
                 let account = account_of(item, source, contact_id)?;
                 Some(LocatedState {
                     contact: ContactKey {
-                        source: source.into(),
+                        source: source.parse().ok()?,
                         account,
                         id: contact_id.into(),
                     },
@@ -360,7 +360,7 @@ fn received_update(r: &Received<'_>, at_ms: i64) -> Expr {
     u.set("trigger", s(r.trigger));
     u.set(
         "contact",
-        s(contact_index_key(&r.contact.source, &r.contact.id)),
+        s(contact_index_key(r.contact.source.as_str(), &r.contact.id)),
     );
     u.set("received_at_ms", n(r.received_at_ms));
     u.set_if_absent("outcome", s(QUEUED));
@@ -375,7 +375,7 @@ fn full_update(e: &EventEntry) -> Expr {
     u.set("trigger", s(&e.trigger));
     u.set(
         "contact",
-        s(contact_index_key(&e.contact.source, &e.contact.id)),
+        s(contact_index_key(e.contact.source.as_str(), &e.contact.id)),
     );
     u.set("received_at_ms", n(e.received_at_ms));
     u.set_if_absent("first_seen_ms", n(e.at_ms));

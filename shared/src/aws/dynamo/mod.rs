@@ -224,7 +224,10 @@ fn state_attributes(
             state.unconfirmed_create_phone.clone().map(s),
         ),
         // The `ByContact` index key, so the contact id alone finds this state (`leadsync trace`).
-        ("contact", Some(s(contact_index_key(&k.source, &k.id)))),
+        (
+            "contact",
+            Some(s(contact_index_key(k.source.as_str(), &k.id))),
+        ),
     ]
 }
 

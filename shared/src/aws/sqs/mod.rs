@@ -71,11 +71,11 @@ impl SqsQueue {
     /// the DLQ takes what the queue did not.
     async fn park_refused(&self, job: &SyncJob, code: &str) -> Result<(), QueueError> {
         let code = code_dimension(code);
-        metrics::counter!("jobs_refused_by_queue", "source" => job.source(), "reason" => code)
+        metrics::counter!("jobs_refused_by_queue", "source" => job.source().as_str(), "reason" => code)
             .increment(1);
         tracing::error!(
             job_id = job.id(),
-            source = job.source(),
+            source = job.source().as_str(),
             code,
             "SQS refused the job; it is parked alone in the dead-letter queue"
         );
@@ -109,7 +109,7 @@ impl JobQueue for SqsQueue {
             .send_message()
             .queue_url(&self.queue_url)
             .message_body(job.to_json())
-            .message_attributes("source", text(job.source()))
+            .message_attributes("source", text(job.source().as_str()))
             .message_attributes("job_id", text(job.id()))
             .send()
             .await;
@@ -135,7 +135,7 @@ impl JobQueue for SqsQueue {
                         SendMessageBatchRequestEntry::builder()
                             .id(format!("m{i}"))
                             .message_body(job.to_json())
-                            .message_attributes("source", text(job.source()))
+                            .message_attributes("source", text(job.source().as_str()))
                             .message_attributes("job_id", text(job.id()))
                             .build()
                             .map_err(|e| QueueError(e.to_string()))

@@ -15,6 +15,7 @@ pub mod webhook;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::contact::ContactKey;
+use crate::domain::source::Source;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -41,9 +42,17 @@ impl Channel {
         }
     }
 
+    /// The contact source this channel's users are.
+    pub fn source(self) -> Source {
+        match self {
+            Self::Messenger => Source::Messenger,
+            Self::Instagram => Source::Instagram,
+        }
+    }
+
     pub fn contact_key(self, account_id: &str, user_id: &str) -> ContactKey {
         ContactKey {
-            source: self.as_str().into(),
+            source: self.source(),
             account: account_id.into(),
             id: user_id.into(),
         }

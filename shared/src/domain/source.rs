@@ -1,0 +1,94 @@
+//! Where a contact comes from. The names are the ones stored in DynamoDB keys, jobs, metrics and
+//! the event log, so they never change.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// A GoHighLevel contact.
+    Ghl,
+    /// A Facebook Messenger user of the Page.
+    Messenger,
+    /// An Instagram user of the professional account.
+    Instagram,
+}
+
+impl Source {
+    pub const ALL: [Source; 3] = [Source::Ghl, Source::Messenger, Source::Instagram];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Ghl => "ghl",
+            Source::Messenger => "messenger",
+            Source::Instagram => "instagram",
+        }
+    }
+
+    /// Who sends its webhooks (the `source` of ingress's metrics): `ghl` or `meta`.
+    pub fn provider(self) -> &'static str {
+        match self {
+            Source::Ghl => "ghl",
+            Source::Messenger | Source::Instagram => "meta",
+        }
+    }
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A source name that is none of [`Source::ALL`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown source {0:?}: expected ghl, messenger or instagram")]
+pub struct UnknownSource(pub String);
+
+impl FromStr for Source {
+    type Err = UnknownSource;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Source::ALL
+            .into_iter()
+            .find(|source| source.as_str() == s)
+            .ok_or_else(|| UnknownSource(s.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_through_text_and_json() {
+        for source in Source::ALL {
+            assert_eq!(source.as_str().parse::<Source>(), Ok(source));
+            let json = serde_json::to_string(&source).unwrap();
+            assert_eq!(json, format!("\"{source}\""));
+            assert_eq!(serde_json::from_str::<Source>(&json).unwrap(), source);
+        }
+    }
+
+    #[test]
+    fn an_unknown_or_differently_cased_name_is_refused() {
+        for name in ["GHL", "facebook", "", "ghl "] {
+            let err = name.parse::<Source>().unwrap_err();
+            assert!(
+                err.to_string()
+                    .contains("expected ghl, messenger or instagram")
+            );
+        }
+        assert!(serde_json::from_str::<Source>("\"whatsapp\"").is_err());
+    }
+
+    #[test]
+    fn messenger_and_instagram_come_through_meta() {
+        assert_eq!(Source::Ghl.provider(), "ghl");
+        assert_eq!(Source::Messenger.provider(), "meta");
+        assert_eq!(Source::Instagram.provider(), "meta");
+    }
+}
