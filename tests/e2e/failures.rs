@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use leadsync::consumer::{Outcome, RecordResult};
+use leadsync::domain::sink::SinkId;
 use leadsync_sandbox::DuplicateMode;
 use leadsync_tests::*;
 use serde_json::json;
@@ -37,7 +38,7 @@ async fn a_calltools_503_then_200_is_synced_on_retry() -> Result<()> {
     assert!(
         t.contact_state(&id)
             .await?
-            .and_then(|s| s.calltools_id)
+            .and_then(|s| s.sink(SinkId::CallTools).id)
             .is_some()
     );
     t.stop().await;
@@ -265,7 +266,7 @@ async fn an_outage_longer_than_the_retry_budget_does_not_burn_max_receive_count(
     assert!(
         t.contact_state(&id)
             .await?
-            .is_some_and(|s| s.calltools_id.is_some())
+            .is_some_and(|s| s.sink(SinkId::CallTools).id.is_some())
     );
     t.stop().await;
     Ok(())

@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use leadsync::backfill::Status;
 use leadsync::consumer::Outcome;
+use leadsync::domain::sink::SinkId;
 use leadsync_tests::*;
 use serde_json::{Value, json};
 
@@ -82,7 +83,7 @@ async fn a_refused_read_that_is_not_a_not_found_parks_with_its_reason_and_leaves
         );
         let state = t.contact_state(&id).await?.context("state")?;
         assert!(
-            !state.buckets.is_empty() && state.source_hash.is_some(),
+            !state.sink(SinkId::CallTools).buckets.is_empty() && state.source_hash.is_some(),
             "{answer}"
         );
     }

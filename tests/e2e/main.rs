@@ -21,6 +21,7 @@ mod oauth;
 mod placement;
 mod signatures;
 mod sqs_characters;
+mod state_migration;
 mod stats;
 mod sync;
 mod trace;

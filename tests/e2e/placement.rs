@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use leadsync::aws::dynamo::DynamoStore;
 use leadsync::consumer::Outcome;
+use leadsync::domain::sink::SinkId;
 use leadsync::sinks::calltools::placement::{Placement, PlacementStore, account_id};
 use leadsync_local::SANDBOX_CALLTOOLS_KEY;
 use leadsync_sandbox::DuplicateMode;
@@ -183,7 +184,9 @@ async fn a_contact_deleted_in_calltools_comes_back_with_its_whole_membership() -
     assert_ne!(again["id"].as_i64(), Some(old));
     drained(&t, WAIT).await?;
     assert_eq!(
-        t.contact_state(&id).await?.and_then(|s| s.calltools_id),
+        t.contact_state(&id)
+            .await?
+            .and_then(|s| s.sink(SinkId::CallTools).id),
         again["id"].as_i64()
     );
     t.stop().await;

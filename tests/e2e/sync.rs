@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use leadsync::consumer::{Outcome, SkipReason};
+use leadsync::domain::sink::SinkId;
 use leadsync_sandbox::DuplicateMode;
 use leadsync_tests::*;
 use serde_json::json;
@@ -49,11 +50,14 @@ async fn a_contact_tagged_cold_lead_lands_once_in_the_bucket_with_its_mapping() 
         assert_eq!(writes[0]["method"], "POST");
         let state = t.contact_state(&id).await?.expect("contact state stored");
         assert_eq!(
-            state.calltools_id,
+            state.sink(SinkId::CallTools).id,
             contact["id"].as_i64(),
             "GHL id → CallTools id mapping stored"
         );
-        assert_eq!(state.buckets, BTreeSet::from([COLD_LEADS]));
+        assert_eq!(
+            state.sink(SinkId::CallTools).buckets,
+            BTreeSet::from([COLD_LEADS])
+        );
         t.stop().await;
     }
     Ok(())
@@ -159,7 +163,9 @@ async fn a_contact_already_in_calltools_by_phone_is_merged_not_duplicated() -> R
         assert_eq!(contact["first_name"], "Margaret", "{mode:?}");
         assert_eq!(contact["last_name"], "Tester", "{mode:?}");
         assert_eq!(
-            t.contact_state(&id).await?.and_then(|s| s.calltools_id),
+            t.contact_state(&id)
+                .await?
+                .and_then(|s| s.sink(SinkId::CallTools).id),
             Some(existing)
         );
         let creates = t.calltools_creates_for("+14155550135").await?;

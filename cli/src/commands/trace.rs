@@ -8,6 +8,7 @@ use std::io::Write as _;
 
 use anyhow::Result;
 use leadsync::aws::dynamo::events::{DynamoEventLog, LocatedState};
+use leadsync::domain::sink::SinkId;
 use leadsync::ports::events::{EventLog, LoggedEvent};
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -59,13 +60,14 @@ pub struct StateView {
 
 impl From<LocatedState> for StateView {
     fn from(l: LocatedState) -> Self {
+        let calltools = l.state.sink(SinkId::CallTools).clone();
         Self {
             account: l.contact.account,
             version_ms: l.state.version_ms,
-            calltools_id: l.state.calltools_id,
-            buckets: l.state.buckets,
-            tags: l.state.tags,
-            sink_hash: l.state.sink_hash,
+            calltools_id: calltools.id,
+            buckets: calltools.buckets,
+            tags: calltools.tags,
+            sink_hash: calltools.hash,
             updated_at_ms: l.state.updated_at_ms,
             read_at_ms: l.state.read_at_ms,
             do_not_call: l.state.do_not_call.map(|d| d.as_str()),

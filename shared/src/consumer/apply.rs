@@ -16,7 +16,8 @@ use crate::domain::contact::{
 };
 use crate::domain::job::{GhlContactJob, GhlTrigger, JobVersion, Origin, SyncJob};
 use crate::domain::rules::{Membership, OnTagRemoved};
-use crate::ports::store::{ContactState, JobClaim, Lease};
+use crate::domain::sink::SinkId;
+use crate::ports::store::{ContactState, JobClaim, Lease, SinkState};
 use crate::sinks::calltools::ResolvedMembership;
 use crate::sinks::calltools::upsert::{ContactWrite, MembershipChange};
 
@@ -25,6 +26,8 @@ const BUSY_RETRY: Duration = Duration::from_secs(2);
 /// How much later than a job's arrival a source read must have started to count as including
 /// its change: ingress and consumer run on different hosts, whose clocks may differ a little.
 const CLOCK_MARGIN_MS: i64 = 1_000;
+/// The one sink the consumer writes today.
+const CALLTOOLS: SinkId = SinkId::CallTools;
 
 impl Consumer {
     /// What CallTools should hold for the contact: the rules' buckets and tags resolved to ids,
@@ -161,7 +164,7 @@ impl Consumer {
                     ..state
                 };
                 let wanted = self.rules.membership_for(&contact.tags);
-                let first_sync = state.calltools_id.is_none();
+                let first_sync = state.sink(CALLTOOLS).id.is_none();
                 let (outcome, saved) = self.sync_contact(contact, state, wanted).await;
                 record_do_not_call(&outcome);
                 if first_sync && matches!(outcome, Outcome::Synced { .. }) {
@@ -198,7 +201,8 @@ impl Consumer {
             version_ms,
             ..state.clone()
         };
-        if wanted.is_empty() && state.calltools_id.is_none() {
+        let ct = state.sink(CALLTOOLS).clone();
+        if wanted.is_empty() && ct.id.is_none() {
             return (Outcome::Skipped(SkipReason::NotInAnyRule), Some(seen));
         }
         let phone = match normalize_phone(contact.phone.as_deref(), &self.default_region) {
@@ -210,7 +214,7 @@ impl Consumer {
                 };
                 // Nothing is written for a contact without a dialable phone, but one already in
                 // CallTools must still leave the dialer when DND or the rules say so.
-                return match state.calltools_id {
+                return match ct.id {
                     Some(id) if contact.do_not_call.is_some() || wanted.is_empty() => {
                         self.withdraw(id, &contact, seen, wanted, reason).await
                     }
@@ -235,23 +239,23 @@ impl Consumer {
         let target = planned.membership;
         let mut fields = self.sink.fields(&contact, &phone);
         let hash = write_hash(&fields, &target, planned.do_not_contact == Some(true));
-        if state.calltools_id.is_some() && state.sink_hash.as_deref() == Some(hash.as_str()) {
+        if ct.id.is_some() && ct.hash.as_deref() == Some(hash.as_str()) {
             return (Outcome::Skipped(SkipReason::Unchanged), Some(seen));
         }
         // In the fields, so a create, a PATCH and a merge all carry it in their one call.
         if let Some(flag) = planned.do_not_contact {
             fields.insert("do_not_contact".into(), Value::Bool(flag));
         }
-        let base = if state.calltools_id.is_some() {
+        let base = if ct.id.is_some() {
             ResolvedMembership {
-                buckets: state.buckets.clone(),
-                tags: state.tags.clone(),
+                buckets: ct.buckets.clone(),
+                tags: ct.tags.clone(),
             }
         } else {
             ResolvedMembership::default()
         };
         let write = ContactWrite {
-            known_id: state.calltools_id,
+            known_id: ct.id,
             phone,
             fields,
             change: change_between(&base, &target),
@@ -261,17 +265,20 @@ impl Consumer {
             Ok(applied) => {
                 metrics::counter!("sink_calls", "sink" => "calltools")
                     .increment(u64::from(applied.calls));
-                let new_state = ContactState {
-                    version_ms,
-                    calltools_id: Some(applied.calltools_id),
-                    sink_hash: Some(hash),
+                let written = SinkState {
+                    id: Some(applied.calltools_id),
+                    hash: Some(hash),
                     buckets: target.buckets,
                     tags: target.tags,
+                    unconfirmed_create_phone: None,
+                };
+                let new_state = ContactState {
+                    version_ms,
                     updated_at_ms: None,
                     do_not_call: contact.do_not_call,
-                    unconfirmed_create_phone: None,
                     ..state
-                };
+                }
+                .with_sink(CALLTOOLS, written);
                 (
                     Outcome::Synced {
                         calltools_id: applied.calltools_id,
@@ -307,9 +314,10 @@ impl Consumer {
             Target::Write(planned) => planned,
             Target::NotCreated(dnc) => return (Outcome::Skipped(SkipReason::DoNotCall(dnc)), None),
         };
+        let ct = state.sink(CALLTOOLS).clone();
         let current = ResolvedMembership {
-            buckets: state.buckets.clone(),
-            tags: state.tags.clone(),
+            buckets: ct.buckets.clone(),
+            tags: ct.tags.clone(),
         };
         let change = MembershipChange {
             add_buckets: BTreeSet::new(),
@@ -330,13 +338,14 @@ impl Consumer {
         match self.sink.remove_membership(id, &fields, &change).await {
             Ok(calls) => {
                 metrics::counter!("sink_calls", "sink" => "calltools").increment(u64::from(calls));
-                let new_state = ContactState {
-                    buckets: &state.buckets - &change.remove_buckets,
-                    tags: &state.tags - &change.remove_tags,
+                let left = SinkState {
+                    buckets: &ct.buckets - &change.remove_buckets,
+                    tags: &ct.tags - &change.remove_tags,
                     // A phone that comes back is written in full.
-                    sink_hash: None,
-                    ..seen
+                    hash: None,
+                    ..ct
                 };
+                let new_state = seen.with_sink(CALLTOOLS, left);
                 (
                     Outcome::Synced {
                         calltools_id: id,
@@ -365,29 +374,34 @@ impl Consumer {
             ..state.clone()
         };
         let learned = (forgotten != leased).then(|| forgotten.clone());
-        let Some(id) = state.calltools_id else {
+        let ct = state.sink(CALLTOOLS).clone();
+        let Some(id) = ct.id else {
             return (Outcome::Skipped(SkipReason::Deleted), learned);
         };
         if self.rules.on_tag_removed == OnTagRemoved::Keep
-            || (state.buckets.is_empty() && state.tags.is_empty())
+            || (ct.buckets.is_empty() && ct.tags.is_empty())
         {
             return (Outcome::Skipped(SkipReason::Deleted), learned);
         }
         let change = MembershipChange {
-            remove_buckets: state.buckets.clone(),
-            remove_tags: state.tags.clone(),
+            remove_buckets: ct.buckets.clone(),
+            remove_tags: ct.tags.clone(),
             ..Default::default()
         };
         match self.sink.remove_membership(id, &Map::new(), &change).await {
             Ok(calls) => {
                 metrics::counter!("sink_calls", "sink" => "calltools").increment(u64::from(calls));
-                let new_state = ContactState {
+                let left = SinkState {
                     buckets: BTreeSet::new(),
                     tags: BTreeSet::new(),
-                    sink_hash: None,
+                    hash: None,
+                    ..ct
+                };
+                let new_state = ContactState {
                     source_hash: None,
                     ..state
-                };
+                }
+                .with_sink(CALLTOOLS, left);
                 (
                     Outcome::Synced {
                         calltools_id: id,

@@ -12,6 +12,7 @@ use crate::consumer::Consumer;
 use crate::consumer::outcome::Outcome;
 use crate::domain::contact::{Contact, ContactKey, normalize_phone};
 use crate::domain::job::MetaJob;
+use crate::domain::sink::SinkId;
 use crate::ports::store::{ContactState, StoreError};
 use crate::sources::meta::Channel;
 use crate::sources::meta::event::{EventKind, Message};
@@ -56,8 +57,11 @@ impl Consumer {
         let channel = j.event.channel.as_str();
         let wanted = self.rules.membership_for_source(channel);
         if wanted.is_empty()
-            && state.calltools_id.is_none()
-            && state.unconfirmed_create_phone.is_none()
+            && state.sink(SinkId::CallTools).id.is_none()
+            && state
+                .sink(SinkId::CallTools)
+                .unconfirmed_create_phone
+                .is_none()
         {
             return (self.stored(j), None);
         }

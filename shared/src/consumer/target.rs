@@ -4,6 +4,7 @@
 
 use crate::domain::contact::DoNotCall;
 use crate::domain::rules::{OnDnd, OnTagRemoved};
+use crate::domain::sink::SinkId;
 use crate::ports::store::ContactState;
 use crate::sinks::calltools::ResolvedMembership;
 
@@ -40,7 +41,8 @@ pub fn target(
     rules: ResolvedMembership,
     policy: Policy,
 ) -> Target {
-    let mapped = state.calltools_id.is_some();
+    let sink = state.sink(SinkId::CallTools);
+    let mapped = sink.id.is_some();
     if let (Some(dnc), false) = (do_not_call, mapped) {
         return Target::NotCreated(dnc);
     }
@@ -50,8 +52,8 @@ pub fn target(
         match policy.on_tag_removed {
             OnTagRemoved::RemoveFromBucket => rules,
             OnTagRemoved::Keep => ResolvedMembership {
-                buckets: &rules.buckets | &state.buckets,
-                tags: &rules.tags | &state.tags,
+                buckets: &rules.buckets | &sink.buckets,
+                tags: &rules.tags | &sink.tags,
             },
         }
     };
@@ -70,6 +72,7 @@ mod tests {
     use std::collections::BTreeSet;
 
     use super::*;
+    use crate::ports::store::SinkState;
 
     const FLAG_AND_REMOVE: Policy = Policy {
         on_tag_removed: OnTagRemoved::RemoveFromBucket,
@@ -85,12 +88,15 @@ mod tests {
 
     /// Mapped to CallTools 42 and in the Cold Leads bucket.
     fn synced() -> ContactState {
-        ContactState {
-            calltools_id: Some(42),
-            buckets: BTreeSet::from([11237]),
-            tags: BTreeSet::from([5]),
-            ..ContactState::default()
-        }
+        ContactState::default().with_sink(
+            SinkId::CallTools,
+            SinkState {
+                id: Some(42),
+                buckets: BTreeSet::from([11237]),
+                tags: BTreeSet::from([5]),
+                ..SinkState::default()
+            },
+        )
     }
 
     fn write(t: Target) -> Planned {
@@ -176,10 +182,15 @@ mod tests {
     fn lifting_dnd_clears_the_flag_once_and_puts_the_contact_back() {
         let flagged = ContactState {
             do_not_call: Some(DoNotCall::AllChannels),
-            buckets: BTreeSet::new(),
-            tags: BTreeSet::new(),
             ..synced()
-        };
+        }
+        .with_sink(
+            SinkId::CallTools,
+            SinkState {
+                id: Some(42),
+                ..SinkState::default()
+            },
+        );
         let p = write(target(None, &flagged, cold_leads(), FLAG_AND_REMOVE));
         assert_eq!(p.membership, cold_leads());
         assert_eq!(p.do_not_contact, Some(false));

@@ -5,8 +5,9 @@
 //! retry succeeded is still taken out of its buckets instead of staying dialable unseen.
 
 use crate::consumer::Consumer;
+use crate::domain::sink::SinkId;
 use crate::ports::remote::RemoteError;
-use crate::ports::store::ContactState;
+use crate::ports::store::{ContactState, SinkState};
 use crate::sinks::calltools::ResolvedMembership;
 
 impl Consumer {
@@ -16,10 +17,11 @@ impl Consumer {
         &self,
         state: ContactState,
     ) -> Result<ContactState, RemoteError> {
-        let Some(phone) = state.unconfirmed_create_phone.as_deref() else {
+        let ct = state.sink(SinkId::CallTools);
+        let Some(phone) = ct.unconfirmed_create_phone.as_deref() else {
             return Ok(state);
         };
-        if state.calltools_id.is_some() {
+        if ct.id.is_some() {
             return Ok(forgotten(state));
         }
         match self.sink.find_existing(phone).await? {
@@ -48,33 +50,38 @@ pub(crate) fn may_have_created(e: &RemoteError) -> bool {
 /// neither its retry (`Covered`) nor the backfill (same source hash) may take it as done.
 pub(crate) fn marked(state: ContactState, phone: &str) -> ContactState {
     metrics::counter!("unconfirmed_creates", "outcome" => "marked").increment(1);
-    ContactState {
+    let ct = SinkState {
         unconfirmed_create_phone: Some(phone.to_string()),
+        ..state.sink(SinkId::CallTools).clone()
+    };
+    ContactState {
         read_at_ms: None,
         source_hash: None,
         ..state
     }
+    .with_sink(SinkId::CallTools, ct)
 }
 
 /// The contact found by the lost create's phone, mapped. Which buckets and tags the create put
 /// it in is not known, so every one the rules can give counts as possibly present: the next
 /// write removes whatever its target leaves out.
 fn adopted(state: ContactState, id: i64, possible: ResolvedMembership) -> ContactState {
-    ContactState {
-        calltools_id: Some(id),
+    let ct = SinkState {
+        id: Some(id),
         buckets: possible.buckets,
         tags: possible.tags,
-        sink_hash: None,
+        hash: None,
         unconfirmed_create_phone: None,
-        ..state
-    }
+    };
+    state.with_sink(SinkId::CallTools, ct)
 }
 
 fn forgotten(state: ContactState) -> ContactState {
-    ContactState {
+    let ct = SinkState {
         unconfirmed_create_phone: None,
-        ..state
-    }
+        ..state.sink(SinkId::CallTools).clone()
+    };
+    state.with_sink(SinkId::CallTools, ct)
 }
 
 #[cfg(test)]
@@ -88,9 +95,15 @@ mod tests {
             version_ms: Some(5),
             read_at_ms: Some(7),
             source_hash: Some("h".into()),
-            unconfirmed_create_phone: Some("+14155550100".into()),
             ..ContactState::default()
         }
+        .with_sink(
+            SinkId::CallTools,
+            SinkState {
+                unconfirmed_create_phone: Some("+14155550100".into()),
+                ..SinkState::default()
+            },
+        )
     }
 
     #[test]
@@ -100,25 +113,28 @@ mod tests {
             tags: BTreeSet::from([9]),
         };
         let s = adopted(lost(), 42, possible);
-        assert_eq!(s.calltools_id, Some(42));
-        assert_eq!(s.buckets, BTreeSet::from([1, 2]));
-        assert_eq!(s.tags, BTreeSet::from([9]));
+        let ct = s.sink(SinkId::CallTools);
+        assert_eq!(ct.id, Some(42));
+        assert_eq!(ct.buckets, BTreeSet::from([1, 2]));
+        assert_eq!(ct.tags, BTreeSet::from([9]));
         assert_eq!(
-            s.sink_hash, None,
+            ct.hash, None,
             "the next write is never skipped as unchanged"
         );
-        assert_eq!(s.unconfirmed_create_phone, None);
+        assert_eq!(ct.unconfirmed_create_phone, None);
         assert_eq!(s.version_ms, Some(5));
     }
 
     #[test]
     fn the_marker_records_no_source_read_so_the_retry_and_the_backfill_still_apply_the_change() {
-        let leased = ContactState {
-            unconfirmed_create_phone: None,
-            ..lost()
-        };
+        let leased = lost().with_sink(SinkId::CallTools, SinkState::default());
         let s = marked(leased, "+14155550100");
-        assert_eq!(s.unconfirmed_create_phone.as_deref(), Some("+14155550100"));
+        assert_eq!(
+            s.sink(SinkId::CallTools)
+                .unconfirmed_create_phone
+                .as_deref(),
+            Some("+14155550100")
+        );
         assert_eq!(s.read_at_ms, None, "a retry is not covered");
         assert_eq!(s.source_hash, None, "the backfill sees a change");
         assert_eq!(s.version_ms, Some(5), "the version applied before");

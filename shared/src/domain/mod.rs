@@ -5,4 +5,5 @@ pub mod clock;
 pub mod contact;
 pub mod job;
 pub mod rules;
+pub mod sink;
 pub mod source;

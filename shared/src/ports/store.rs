@@ -20,18 +20,20 @@
 //! it uses (`dynamodb:LeadingKeys`), so a new kind of item needs a prefix of its own; the
 //! template test in `local/src/template/least_privilege.rs` lists them per role.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
 use thiserror::Error;
 
 use crate::domain::contact::ContactKey;
+use crate::domain::sink::SinkId;
 
 #[derive(Debug, Error)]
 #[error("state store unavailable: {0}")]
 pub struct StoreError(pub String);
 
-/// What leadsync last applied for one contact.
+/// What leadsync last applied for one contact: the source read it decided on, and what each
+/// sink was given.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ContactState {
     /// GHL's `dateUpdated` (its database's clock, epoch ms, millisecond precision) of the contact
@@ -43,24 +45,59 @@ pub struct ContactState {
     /// Compared only with other webhooks' timestamps: the two clocks differ, and a webhook stamped
     /// in the same second as an applied read's `dateUpdated` may carry a later change.
     pub webhook_ms: Option<i64>,
-    pub calltools_id: Option<i64>,
-    /// Hash of the last CallTools write; the same hash means the call can be skipped.
-    pub sink_hash: Option<String>,
-    pub buckets: BTreeSet<i64>,
-    pub tags: BTreeSet<i64>,
     pub updated_at_ms: Option<i64>,
     /// When the source read this state was decided on started (epoch ms). A job received
     /// before it describes a change that read already included.
     pub read_at_ms: Option<i64>,
     /// [`crate::domain::contact::source_hash`] of the source contact this state was decided on.
     pub source_hash: Option<String>,
-    /// The source's do-not-call this state was decided with (and applied in CallTools, for a
+    /// The source's do-not-call this state was decided with (and applied in each sink, for a
     /// mapped contact): lifting it is what clears the `do_not_contact` leadsync set.
     pub do_not_call: Option<crate::domain::contact::DoNotCall>,
+    /// What each sink was last given; a sink never written to has no entry.
+    pub sinks: BTreeMap<SinkId, SinkState>,
+}
+
+/// What leadsync last gave one sink for a contact.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SinkState {
+    /// The sink's own id for the contact (CallTools: its contact id).
+    pub id: Option<i64>,
+    /// Hash of the last write; the same hash means the call can be skipped.
+    pub hash: Option<String>,
+    /// The groups (CallTools buckets) and labels (CallTools tags) the last write left, by id.
+    pub buckets: BTreeSet<i64>,
+    pub tags: BTreeSet<i64>,
     /// The E.164 phone of a create whose answer was lost (a timeout, a 5xx, a dropped
-    /// connection): CallTools may hold the contact though leadsync has no id for it. The next job
+    /// connection): the sink may hold the contact though leadsync has no id for it. The next job
     /// looks it up by this phone before deciding anything.
     pub unconfirmed_create_phone: Option<String>,
+}
+
+static NEVER_WRITTEN: SinkState = SinkState {
+    id: None,
+    hash: None,
+    buckets: BTreeSet::new(),
+    tags: BTreeSet::new(),
+    unconfirmed_create_phone: None,
+};
+
+impl ContactState {
+    /// What `sink` was last given (the empty state when nothing yet).
+    pub fn sink(&self, sink: SinkId) -> &SinkState {
+        self.sinks.get(&sink).unwrap_or(&NEVER_WRITTEN)
+    }
+
+    /// This state with `sink`'s entry replaced. An empty entry is dropped, so two states that
+    /// hold the same are equal.
+    pub fn with_sink(mut self, sink: SinkId, state: SinkState) -> Self {
+        if state == SinkState::default() {
+            self.sinks.remove(&sink);
+        } else {
+            self.sinks.insert(sink, state);
+        }
+        self
+    }
 }
 
 /// The answer to "may I process this job?".

@@ -21,9 +21,10 @@ use aws_sdk_dynamodb::types::{
 
 use crate::domain::clock::{now_ms, now_secs};
 use crate::domain::contact::{ContactKey, DoNotCall};
+use crate::domain::sink::SinkId;
 use crate::ports::events::contact_index_key;
 use crate::ports::store::{
-    ContactState, JobClaim, Lease, StateStore, StoreError, WebhookClaim, WebhookLedger,
+    ContactState, JobClaim, Lease, SinkState, StateStore, StoreError, WebhookClaim, WebhookLedger,
 };
 
 /// A completed job is remembered longer than the DLQ keeps messages (14 days), so replaying an
@@ -31,6 +32,9 @@ use crate::ports::store::{
 const COMPLETED_JOB_TTL_SECS: i64 = 15 * 86_400;
 /// Long enough to cover GHL's 429 retries (about 70 minutes) with a wide margin.
 const WEBHOOK_TTL_SECS: i64 = 2 * 86_400;
+/// The contact state's attribute with one entry per sink: `{"calltools": {id, hash, buckets,
+/// tags, unconfirmed_create_phone}}`.
+const SINKS: &str = "sinks";
 
 pub(super) type Item = HashMap<String, AttributeValue>;
 
@@ -150,38 +154,92 @@ fn get_ns(item: &Item, name: &str) -> BTreeSet<i64> {
 }
 
 pub(super) fn state_from(item: &Item) -> ContactState {
-    ContactState {
+    let state = ContactState {
         version_ms: get_n(item, "version_ms"),
         // Absent in items saved before webhook timestamps were kept apart: no webhook guard.
         webhook_ms: get_n(item, "webhook_ms"),
-        calltools_id: get_n(item, "calltools_id"),
-        sink_hash: get_s(item, "sink_hash").map(str::to_string),
-        buckets: get_ns(item, "ct_buckets"),
-        tags: get_ns(item, "ct_tags"),
         updated_at_ms: get_n(item, "updated_at_ms"),
         read_at_ms: get_n(item, "read_at_ms"),
         source_hash: get_s(item, "source_hash").map(str::to_string),
         do_not_call: get_s(item, "do_not_call").and_then(DoNotCall::from_label),
-        unconfirmed_create_phone: get_s(item, "unconfirmed_create_phone").map(str::to_string),
+        sinks: Default::default(),
+    };
+    SinkId::ALL.into_iter().fold(state, |state, sink| {
+        state.with_sink(sink, sink_state_from(item, sink))
+    })
+}
+
+/// One sink's entry: from the `sinks` map, or, in an item saved before there was one, from the
+/// CallTools attributes that came before it.
+fn sink_state_from(item: &Item, sink: SinkId) -> SinkState {
+    let entry = item
+        .get(SINKS)
+        .and_then(|v| v.as_m().ok())
+        .and_then(|m| m.get(sink.as_str()))
+        .and_then(|v| v.as_m().ok());
+    match (entry, sink) {
+        (Some(m), _) => SinkState {
+            id: get_n(m, "id"),
+            hash: get_s(m, "hash").map(str::to_string),
+            buckets: get_ns(m, "buckets"),
+            tags: get_ns(m, "tags"),
+            unconfirmed_create_phone: get_s(m, "unconfirmed_create_phone").map(str::to_string),
+        },
+        (None, SinkId::CallTools) => SinkState {
+            id: get_n(item, "calltools_id"),
+            hash: get_s(item, "sink_hash").map(str::to_string),
+            buckets: get_ns(item, "ct_buckets"),
+            tags: get_ns(item, "ct_tags"),
+            unconfirmed_create_phone: get_s(item, "unconfirmed_create_phone").map(str::to_string),
+        },
     }
 }
 
-/// Builds `SET a = :a, … REMOVE x, …` for optional attributes.
+/// The `sinks` map: one entry per sink written to, each holding only what it has (DynamoDB
+/// refuses an empty number set).
+fn sinks_attribute(state: &ContactState) -> Option<AttributeValue> {
+    let entries: HashMap<String, AttributeValue> = state
+        .sinks
+        .iter()
+        .map(|(sink, st)| {
+            let fields: Item = [
+                ("id", st.id.map(n)),
+                ("hash", st.hash.clone().map(s)),
+                ("buckets", id_set(&st.buckets)),
+                ("tags", id_set(&st.tags)),
+                (
+                    "unconfirmed_create_phone",
+                    st.unconfirmed_create_phone.clone().map(s),
+                ),
+            ]
+            .into_iter()
+            .filter_map(|(k, v)| Some((k.to_string(), v?)))
+            .collect();
+            (sink.as_str().to_string(), AttributeValue::M(fields))
+        })
+        .collect();
+    (!entries.is_empty()).then_some(AttributeValue::M(entries))
+}
+
+/// Builds `SET #a = :a, … REMOVE #x, …` for optional attributes. Every name goes through an
+/// alias, so no attribute can collide with one of DynamoDB's reserved words.
 #[derive(Default)]
 struct Update {
     set: Vec<String>,
     remove: Vec<String>,
+    names: HashMap<String, String>,
     values: Item,
 }
 
 impl Update {
     fn set(&mut self, name: &str, value: Option<AttributeValue>) {
+        self.names.insert(format!("#{name}"), name.to_string());
         match value {
             Some(v) => {
-                self.set.push(format!("{name} = :{name}"));
+                self.set.push(format!("#{name} = :{name}"));
                 self.values.insert(format!(":{name}"), v);
             }
-            None => self.remove.push(name.to_string()),
+            None => self.remove.push(format!("#{name}")),
         }
     }
 
@@ -204,24 +262,30 @@ fn id_set(ids: &BTreeSet<i64>) -> Option<AttributeValue> {
 }
 
 /// A contact state's attributes as saved; `None` ones are removed.
+///
+/// The CallTools entry is also mirrored into the attributes that came before the `sinks` map, so
+/// a consumer rolled back to a release that knows only those still finds every mapping (and does
+/// not create a second contact). They can go one release after every item has been rewritten.
 fn state_attributes(
     k: &ContactKey,
     state: &ContactState,
-) -> [(&'static str, Option<AttributeValue>); 12] {
+) -> [(&'static str, Option<AttributeValue>); 13] {
+    let ct = state.sink(SinkId::CallTools);
     [
         ("version_ms", state.version_ms.map(n)),
         ("webhook_ms", state.webhook_ms.map(n)),
-        ("calltools_id", state.calltools_id.map(n)),
-        ("sink_hash", state.sink_hash.clone().map(s)),
-        ("ct_buckets", id_set(&state.buckets)),
-        ("ct_tags", id_set(&state.tags)),
+        (SINKS, sinks_attribute(state)),
+        ("calltools_id", ct.id.map(n)),
+        ("sink_hash", ct.hash.clone().map(s)),
+        ("ct_buckets", id_set(&ct.buckets)),
+        ("ct_tags", id_set(&ct.tags)),
         ("updated_at_ms", Some(n(now_ms()))),
         ("read_at_ms", state.read_at_ms.map(n)),
         ("source_hash", state.source_hash.clone().map(s)),
         ("do_not_call", state.do_not_call.map(|d| s(d.as_str()))),
         (
             "unconfirmed_create_phone",
-            state.unconfirmed_create_phone.clone().map(s),
+            ct.unconfirmed_create_phone.clone().map(s),
         ),
         // The `ByContact` index key, so the contact id alone finds this state (`leadsync trace`).
         (
@@ -454,8 +518,8 @@ impl StateStore for DynamoStore {
         for (name, value) in state_attributes(k, state) {
             u.set(name, value);
         }
-        u.remove
-            .extend(["lease_owner".to_string(), "lease_until".to_string()]);
+        u.set("lease_owner", None);
+        u.set("lease_until", None);
         let mut req = self
             .client
             .update_item()
@@ -466,6 +530,9 @@ impl StateStore for DynamoStore {
             .expression_attribute_values(":owner", s(owner));
         for (name, value) in u.values {
             req = req.expression_attribute_values(name, value);
+        }
+        for (alias, name) in u.names {
+            req = req.expression_attribute_names(alias, name);
         }
         req.send().await.map_err(|e| {
             if condition_failed(&e) {
@@ -607,5 +674,117 @@ impl WebhookLedger for DynamoStore {
             get_s(&i, "state") != Some(WEBHOOK_ACCEPTED)
                 && get_n(&i, "expires_at").unwrap_or(0) > now_secs()
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ns(ids: &[i64]) -> AttributeValue {
+        AttributeValue::Ns(ids.iter().map(i64::to_string).collect())
+    }
+
+    /// A contact state as a release before the `sinks` map saved it.
+    fn legacy_item() -> Item {
+        Item::from([
+            ("version_ms".to_string(), n(100)),
+            ("calltools_id".to_string(), n(4242)),
+            ("sink_hash".to_string(), s("h1")),
+            ("ct_buckets".to_string(), ns(&[11237])),
+            ("ct_tags".to_string(), ns(&[5, 6])),
+            ("source_hash".to_string(), s("src")),
+            ("do_not_call".to_string(), s("dnd")),
+        ])
+    }
+
+    fn calltools(id: i64, hash: &str, buckets: &[i64]) -> SinkState {
+        SinkState {
+            id: Some(id),
+            hash: Some(hash.to_string()),
+            buckets: buckets.iter().copied().collect(),
+            ..SinkState::default()
+        }
+    }
+
+    #[test]
+    fn an_item_saved_before_the_sinks_map_reads_as_the_calltools_entry() {
+        let state = state_from(&legacy_item());
+        assert_eq!(state.version_ms, Some(100));
+        assert_eq!(state.do_not_call, Some(DoNotCall::AllChannels));
+        assert_eq!(
+            state.sink(SinkId::CallTools),
+            &SinkState {
+                tags: BTreeSet::from([5, 6]),
+                ..calltools(4242, "h1", &[11237])
+            }
+        );
+    }
+
+    #[test]
+    fn the_sinks_map_wins_over_the_attributes_it_replaces() {
+        let key = ContactKey::ghl("loc", "c1");
+        let newer = ContactState::default().with_sink(SinkId::CallTools, calltools(7, "h2", &[1]));
+        let mut item = legacy_item();
+        for (name, value) in state_attributes(&key, &newer) {
+            match value {
+                Some(v) => item.insert(name.to_string(), v),
+                None => item.remove(name),
+            };
+        }
+        // A half-migrated item: the map says 7 while an old attribute still says 4242.
+        item.insert("calltools_id".to_string(), n(4242));
+        assert_eq!(
+            state_from(&item).sink(SinkId::CallTools),
+            &calltools(7, "h2", &[1])
+        );
+    }
+
+    #[test]
+    fn a_saved_state_reads_back_the_same_and_mirrors_calltools_for_a_rollback() {
+        let key = ContactKey::ghl("loc", "c1");
+        let state = ContactState {
+            version_ms: Some(9),
+            source_hash: Some("src".into()),
+            ..ContactState::default()
+        }
+        .with_sink(
+            SinkId::CallTools,
+            SinkState {
+                unconfirmed_create_phone: Some("+14155550100".into()),
+                ..calltools(7, "h2", &[1, 2])
+            },
+        );
+        let item: Item = state_attributes(&key, &state)
+            .into_iter()
+            .filter_map(|(k, v)| Some((k.to_string(), v?)))
+            .collect();
+        let read = state_from(&item);
+        assert_eq!(read.sinks, state.sinks);
+        assert_eq!(read.version_ms, Some(9));
+        assert_eq!(
+            get_n(&item, "calltools_id"),
+            Some(7),
+            "mirrored for a rollback"
+        );
+        assert_eq!(get_ns(&item, "ct_buckets"), BTreeSet::from([1, 2]));
+        let entry = item[SINKS].as_m().unwrap()["calltools"].as_m().unwrap();
+        assert!(
+            !entry.contains_key("tags"),
+            "an empty set is left out: DynamoDB refuses an empty NS"
+        );
+    }
+
+    #[test]
+    fn a_contact_no_sink_has_seen_saves_no_sinks_map() {
+        let key = ContactKey::ghl("loc", "c1");
+        let seen = ContactState {
+            version_ms: Some(1),
+            ..ContactState::default()
+        };
+        let attributes = state_attributes(&key, &seen);
+        let sinks = attributes.iter().find(|(k, _)| *k == SINKS).unwrap();
+        assert!(sinks.1.is_none());
+        assert!(state_from(&Item::new()).sinks.is_empty());
     }
 }
