@@ -1,25 +1,18 @@
 //! One job, start to end: idempotency claim, contact lease, version guard, re-read from the
-//! source, rules, change detection, CallTools upsert, new state.
+//! source, then the CallTools plan (`sinks::calltools::plan`) carried out, and the new state.
 
-use std::collections::BTreeSet;
 use std::time::Duration;
-
-use aws_lc_rs::digest;
-use serde_json::{Map, Value, json};
 
 use crate::consumer::Consumer;
 use crate::consumer::outcome::{Outcome, SkipReason};
-use crate::consumer::target::{Policy, Target, target};
 use crate::consumer::unconfirmed::{marked, may_have_created};
-use crate::domain::contact::{
-    Contact, ContactKey, DoNotCall, PhoneError, normalize_phone, source_hash,
-};
+use crate::domain::contact::{Contact, ContactKey, source_hash};
 use crate::domain::job::{GhlContactJob, GhlTrigger, JobVersion, Origin, SyncJob};
-use crate::domain::rules::{Membership, OnTagRemoved};
+use crate::domain::rules::Membership;
 use crate::domain::sink::SinkId;
-use crate::ports::store::{ContactState, JobClaim, Lease, SinkState};
-use crate::sinks::calltools::ResolvedMembership;
-use crate::sinks::calltools::upsert::{ContactWrite, MembershipChange};
+use crate::ports::store::{ContactState, JobClaim, Lease};
+use crate::sinks::calltools::plan::{PlanInput, Step, is_stale, plan, plan_gone, written};
+use crate::sinks::calltools::target::Policy;
 
 /// How long a job waits when another invocation is working on the same contact or job.
 const BUSY_RETRY: Duration = Duration::from_secs(2);
@@ -30,22 +23,6 @@ const CLOCK_MARGIN_MS: i64 = 1_000;
 const CALLTOOLS: SinkId = SinkId::CallTools;
 
 impl Consumer {
-    /// What CallTools should hold for the contact: the rules' buckets and tags resolved to ids,
-    /// under this deployment's tag-removal and do-not-disturb policies.
-    async fn target(
-        &self,
-        do_not_call: Option<DoNotCall>,
-        state: &ContactState,
-        wanted: &Membership,
-    ) -> Result<Target, Outcome> {
-        let resolved = self.sink.resolve(wanted).await?;
-        let policy = Policy {
-            on_tag_removed: self.rules.on_tag_removed,
-            on_dnd: self.rules.on_dnd,
-        };
-        Ok(target(do_not_call, state, resolved, policy))
-    }
-
     /// Processes one job and leaves the stores consistent whatever the outcome.
     pub async fn process(&self, job: &SyncJob, deadline_ms: i64) -> Outcome {
         // Most of a burst for one GHL contact is stale or covered by a read already made. Both
@@ -182,236 +159,98 @@ impl Consumer {
         }
     }
 
-    /// Brings CallTools to `wanted` for this contact (the rules' membership for it).
+    /// Brings CallTools in line with `contact` as the source has it now: the pure [`plan`]
+    /// decides, this carries it out (resolving ids only when the plan asks for them).
     pub(crate) async fn sync_contact(
         &self,
         contact: Contact,
         state: ContactState,
         wanted: Membership,
     ) -> (Outcome, Option<ContactState>) {
-        if is_older(contact.version_ms, state.version_ms) {
+        if is_stale(&contact, &state) {
             return (Outcome::Skipped(SkipReason::Stale), None);
         }
         let state = match self.settle_unconfirmed_create(state).await {
             Ok(s) => s,
             Err(e) => return (e.into(), None),
         };
-        let version_ms = contact.version_ms.max(state.version_ms);
-        let seen = ContactState {
-            version_ms,
-            ..state.clone()
+        let input = PlanInput {
+            contact: &contact,
+            wanted: &wanted,
+            state: &state,
+            policy: Policy {
+                on_tag_removed: self.rules.on_tag_removed,
+                on_dnd: self.rules.on_dnd,
+            },
+            default_region: &self.default_region,
+            fields: self.sink.field_names(),
         };
-        let ct = state.sink(CALLTOOLS).clone();
-        if wanted.is_empty() && ct.id.is_none() {
-            return (Outcome::Skipped(SkipReason::NotInAnyRule), Some(seen));
+        let mut step = plan(&input, None);
+        if step == Step::NeedIds {
+            let resolved = match self.sink.resolve(&wanted).await {
+                Ok(r) => r,
+                Err(e) => return (e.into(), None),
+            };
+            step = plan(&input, Some(&resolved));
         }
-        let phone = match normalize_phone(contact.phone.as_deref(), &self.default_region) {
-            Ok(p) => p,
-            Err(e) => {
-                let reason = match e {
-                    PhoneError::Missing => SkipReason::NoPhone,
-                    _ => SkipReason::InvalidPhone,
-                };
-                // Nothing is written for a contact without a dialable phone, but one already in
-                // CallTools must still leave the dialer when DND or the rules say so.
-                return match ct.id {
-                    Some(id) if contact.do_not_call.is_some() || wanted.is_empty() => {
-                        self.withdraw(id, &contact, seen, wanted, reason).await
-                    }
-                    _ => (Outcome::Skipped(reason), Some(seen)),
-                };
-            }
-        };
-        let planned = match self.target(contact.do_not_call, &state, &wanted).await {
-            Ok(t) => t,
-            Err(outcome) => return (outcome, None),
-        };
-        let seen = ContactState {
-            do_not_call: contact.do_not_call,
-            ..seen
-        };
-        let planned = match planned {
-            Target::NotCreated(dnc) => {
-                return (Outcome::Skipped(SkipReason::DoNotCall(dnc)), Some(seen));
-            }
-            Target::Write(planned) => planned,
-        };
-        let target = planned.membership;
-        let mut fields = self.sink.fields(&contact, &phone);
-        let hash = write_hash(&fields, &target, planned.do_not_contact == Some(true));
-        if ct.id.is_some() && ct.hash.as_deref() == Some(hash.as_str()) {
-            return (Outcome::Skipped(SkipReason::Unchanged), Some(seen));
-        }
-        // In the fields, so a create, a PATCH and a merge all carry it in their one call.
-        if let Some(flag) = planned.do_not_contact {
-            fields.insert("do_not_contact".into(), Value::Bool(flag));
-        }
-        let base = if ct.id.is_some() {
-            ResolvedMembership {
-                buckets: ct.buckets.clone(),
-                tags: ct.tags.clone(),
-            }
-        } else {
-            ResolvedMembership::default()
-        };
-        let write = ContactWrite {
-            known_id: ct.id,
-            phone,
-            fields,
-            change: change_between(&base, &target),
-            target: target.clone(),
-        };
-        match self.sink.upsert(&write).await {
-            Ok(applied) => {
-                metrics::counter!("sink_calls", "sink" => "calltools")
-                    .increment(u64::from(applied.calls));
-                let written = SinkState {
-                    id: Some(applied.calltools_id),
-                    hash: Some(hash),
-                    buckets: target.buckets,
-                    tags: target.tags,
-                    unconfirmed_create_phone: None,
-                };
-                let new_state = ContactState {
-                    version_ms,
-                    updated_at_ms: None,
-                    do_not_call: contact.do_not_call,
-                    ..state
-                }
-                .with_sink(CALLTOOLS, written);
-                (
-                    Outcome::Synced {
-                        calltools_id: applied.calltools_id,
-                        calls: applied.calls,
-                        do_not_call: contact.do_not_call,
-                    },
-                    Some(new_state),
-                )
-            }
-            Err(e) if write.known_id.is_none() && may_have_created(&e) => {
-                (e.into(), Some(marked(state, &write.phone)))
-            }
-            Err(e) => (e.into(), None),
-        }
+        self.carry_out(step, &contact).await
     }
 
-    /// Takes a mapped contact that has no dialable phone any more out of what DND and the rules
-    /// no longer allow: removals and the `do_not_contact` flag only, never an addition, never
-    /// its fields. With nothing to take away it is skipped for `reason`.
-    async fn withdraw(
-        &self,
-        id: i64,
-        contact: &Contact,
-        state: ContactState,
-        wanted: Membership,
-        reason: SkipReason,
-    ) -> (Outcome, Option<ContactState>) {
-        let planned = match self.target(contact.do_not_call, &state, &wanted).await {
-            Ok(t) => t,
-            Err(outcome) => return (outcome, None),
-        };
-        let planned = match planned {
-            Target::Write(planned) => planned,
-            Target::NotCreated(dnc) => return (Outcome::Skipped(SkipReason::DoNotCall(dnc)), None),
-        };
-        let ct = state.sink(CALLTOOLS).clone();
-        let current = ResolvedMembership {
-            buckets: ct.buckets.clone(),
-            tags: ct.tags.clone(),
-        };
-        let change = MembershipChange {
-            add_buckets: BTreeSet::new(),
-            add_tags: BTreeSet::new(),
-            ..change_between(&current, &planned.membership)
-        };
-        let mut fields = Map::new();
-        if planned.do_not_contact == Some(true) && state.do_not_call.is_none() {
-            fields.insert("do_not_contact".into(), Value::Bool(true));
-        }
-        let seen = ContactState {
-            do_not_call: contact.do_not_call.or(state.do_not_call),
-            ..state.clone()
-        };
-        if change.is_empty() && fields.is_empty() {
-            return (Outcome::Skipped(reason), Some(seen));
-        }
-        match self.sink.remove_membership(id, &fields, &change).await {
-            Ok(calls) => {
-                metrics::counter!("sink_calls", "sink" => "calltools").increment(u64::from(calls));
-                let left = SinkState {
-                    buckets: &ct.buckets - &change.remove_buckets,
-                    tags: &ct.tags - &change.remove_tags,
-                    // A phone that comes back is written in full.
-                    hash: None,
-                    ..ct
-                };
-                let new_state = seen.with_sink(CALLTOOLS, left);
-                (
-                    Outcome::Synced {
-                        calltools_id: id,
-                        calls,
-                        do_not_call: contact.do_not_call,
-                    },
-                    Some(new_state),
-                )
-            }
-            Err(e) => (e.into(), None),
-        }
-    }
-
-    /// The contact was deleted in the source. Nothing is ever deleted in CallTools; with
-    /// `remove_from_bucket` it leaves the rule buckets, as if its tags had been removed. Its
-    /// source hash is forgotten either way: a contact GHL restores (or shows again) unchanged
-    /// must look changed to the backfill, or nothing would ever put it back.
+    /// The contact was deleted in the source: [`plan_gone`] decides what it leaves behind.
     async fn contact_gone(&self, leased: ContactState) -> (Outcome, Option<ContactState>) {
         // The contact cannot be read any more: a lost create is looked up by its saved phone.
         let state = match self.settle_unconfirmed_create(leased.clone()).await {
             Ok(s) => s,
             Err(e) => return (e.into(), None),
         };
-        let forgotten = ContactState {
-            source_hash: None,
-            ..state.clone()
-        };
-        let learned = (forgotten != leased).then(|| forgotten.clone());
-        let ct = state.sink(CALLTOOLS).clone();
-        let Some(id) = ct.id else {
-            return (Outcome::Skipped(SkipReason::Deleted), learned);
-        };
-        if self.rules.on_tag_removed == OnTagRemoved::Keep
-            || (ct.buckets.is_empty() && ct.tags.is_empty())
-        {
-            return (Outcome::Skipped(SkipReason::Deleted), learned);
-        }
-        let change = MembershipChange {
-            remove_buckets: ct.buckets.clone(),
-            remove_tags: ct.tags.clone(),
-            ..Default::default()
-        };
-        match self.sink.remove_membership(id, &Map::new(), &change).await {
-            Ok(calls) => {
-                metrics::counter!("sink_calls", "sink" => "calltools").increment(u64::from(calls));
-                let left = SinkState {
-                    buckets: BTreeSet::new(),
-                    tags: BTreeSet::new(),
-                    hash: None,
-                    ..ct
-                };
-                let new_state = ContactState {
-                    source_hash: None,
-                    ..state
+        let step = plan_gone(&state, &leased, self.rules.on_tag_removed);
+        self.carry_out(step, &Contact::default()).await
+    }
+
+    /// Makes the write or the removals a plan decided, and says what they came to.
+    async fn carry_out(&self, step: Step, contact: &Contact) -> (Outcome, Option<ContactState>) {
+        match step {
+            Step::Skip { reason, save } => (Outcome::Skipped(reason), save),
+            Step::NeedIds => unreachable!("the plan is made again with the ids it asked for"),
+            Step::Write { write, hash, base } => match self.sink.upsert(&write).await {
+                Ok(applied) => {
+                    metrics::counter!("sink_calls", "sink" => "calltools")
+                        .increment(u64::from(applied.calls));
+                    let id = applied.calltools_id;
+                    (
+                        Outcome::Synced {
+                            calltools_id: id,
+                            calls: applied.calls,
+                            do_not_call: contact.do_not_call,
+                        },
+                        Some(written(base, contact, write, hash, id)),
+                    )
                 }
-                .with_sink(CALLTOOLS, left);
-                (
-                    Outcome::Synced {
-                        calltools_id: id,
-                        calls,
-                        do_not_call: None,
-                    },
-                    Some(new_state),
-                )
-            }
-            Err(e) => (e.into(), None),
+                Err(e) if write.known_id.is_none() && may_have_created(&e) => {
+                    (e.into(), Some(marked(base, &write.phone)))
+                }
+                Err(e) => (e.into(), None),
+            },
+            Step::Withdraw {
+                id,
+                fields,
+                change,
+                after,
+            } => match self.sink.remove_membership(id, &fields, &change).await {
+                Ok(calls) => {
+                    metrics::counter!("sink_calls", "sink" => "calltools")
+                        .increment(u64::from(calls));
+                    (
+                        Outcome::Synced {
+                            calltools_id: id,
+                            calls,
+                            do_not_call: contact.do_not_call,
+                        },
+                        Some(after),
+                    )
+                }
+                Err(e) => (e.into(), None),
+            },
         }
     }
 }
@@ -463,29 +302,6 @@ fn newest_webhook(j: &GhlContactJob, state: &ContactState) -> Option<i64> {
 
 fn is_covered(received_at_ms: i64, read_at_ms: Option<i64>) -> bool {
     read_at_ms.is_some_and(|read| read > received_at_ms.saturating_add(CLOCK_MARGIN_MS))
-}
-
-fn change_between(from: &ResolvedMembership, to: &ResolvedMembership) -> MembershipChange {
-    MembershipChange {
-        add_buckets: &to.buckets - &from.buckets,
-        remove_buckets: &from.buckets - &to.buckets,
-        add_tags: &to.tags - &from.tags,
-        remove_tags: &from.tags - &to.tags,
-    }
-}
-
-/// A digest of what a CallTools write would leave behind (fields + membership + whether it
-/// flags `do_not_contact`). serde_json's maps are ordered, so equal writes hash equally.
-fn write_hash(fields: &Map<String, Value>, target: &ResolvedMembership, flagged: bool) -> String {
-    let mut canonical = json!({"fields": fields, "buckets": target.buckets, "tags": target.tags});
-    // Only when set, so the hashes saved before DND was handled stay valid; lifting DND changes
-    // the hash back, so it is written.
-    if flagged {
-        canonical["do_not_contact"] = Value::Bool(true);
-    }
-    let canonical = canonical.to_string();
-    let d = digest::digest(&digest::SHA256, canonical.as_bytes());
-    hex::encode(&d.as_ref()[..16])
 }
 
 pub(crate) fn store_retry(e: crate::ports::store::StoreError) -> Outcome {
@@ -597,16 +413,6 @@ mod tests {
                 &ContactState::default()
             ),
             Some(1)
-        );
-    }
-
-    #[test]
-    fn the_write_hash_changes_with_the_do_not_contact_flag_so_lifting_dnd_writes_again() {
-        let fields = Map::new();
-        let none = ResolvedMembership::default();
-        assert_ne!(
-            write_hash(&fields, &none, true),
-            write_hash(&fields, &none, false)
         );
     }
 

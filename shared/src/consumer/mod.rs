@@ -11,7 +11,6 @@ pub mod credentials;
 pub mod event;
 pub mod meta;
 pub mod outcome;
-pub mod target;
 mod unconfirmed;
 
 use std::collections::BTreeMap;

@@ -2,6 +2,8 @@
 
 pub mod client;
 pub mod placement;
+pub mod plan;
+pub mod target;
 pub mod upsert;
 
 use std::collections::{BTreeSet, HashMap};
@@ -17,6 +19,7 @@ use crate::ports::breaker::{CallResult, CircuitBreaker, Permit};
 use crate::ports::remote::RemoteError;
 use crate::sinks::calltools::client::CallToolsApi;
 use crate::sinks::calltools::placement::{Placement, PlacementStore};
+use crate::sinks::calltools::plan::{FieldNames, contact_fields};
 use crate::sinks::calltools::upsert::{Applied, ContactWrite, MembershipChange, upsert};
 
 /// Membership resolved to CallTools ids.
@@ -30,8 +33,7 @@ pub struct CallToolsSink {
     api: Arc<dyn CallToolsApi>,
     breaker: Option<Arc<CircuitBreaker>>,
     mode: DuplicateMode,
-    phone_field: String,
-    email_field: String,
+    field_names: FieldNames,
     /// Bucket and tag names resolve to ids once per cold start, not once per contact.
     bucket_ids: Mutex<Option<HashMap<String, i64>>>,
     tag_ids: Mutex<HashMap<String, i64>>,
@@ -51,8 +53,10 @@ impl CallToolsSink {
             api,
             breaker: None,
             mode: cfg.duplicate_mode,
-            phone_field: cfg.phone_field.clone(),
-            email_field: cfg.email_field.clone(),
+            field_names: FieldNames {
+                phone: cfg.phone_field.clone(),
+                email: cfg.email_field.clone(),
+            },
             bucket_ids: Mutex::new(None),
             tag_ids: Mutex::new(HashMap::new()),
             placement: PlacementMemory {
@@ -151,20 +155,12 @@ impl CallToolsSink {
 
     /// The contact's CallTools fields: non-empty values only.
     pub fn fields(&self, contact: &Contact, e164: &str) -> Map<String, Value> {
-        let mut f = Map::new();
-        let mut put = |key: &str, value: Option<&str>| {
-            if let Some(v) = value.map(str::trim).filter(|v| !v.is_empty()) {
-                f.insert(key.to_string(), Value::from(v));
-            }
-        };
-        put("first_name", contact.first_name.as_deref());
-        put("last_name", contact.last_name.as_deref());
-        put(&self.phone_field, Some(e164));
-        put(
-            &self.email_field,
-            contact.email.as_deref().filter(|e| plausible_email(e)),
-        );
-        f
+        contact_fields(&self.field_names, contact, e164)
+    }
+
+    /// The account's fields for the phone and the email.
+    pub fn field_names(&self) -> &FieldNames {
+        &self.field_names
     }
 
     pub async fn upsert(&self, write: &ContactWrite) -> Result<Applied, RemoteError> {

@@ -75,7 +75,7 @@ impl MembershipChange {
 }
 
 /// One contact's write: its non-empty fields, phone and membership.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContactWrite {
     pub known_id: Option<i64>,
     pub phone: String,
