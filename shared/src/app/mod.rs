@@ -167,6 +167,7 @@ pub fn build_consumer(cfg: &Config, aws: &SdkConfig) -> Result<Consumer, BuildEr
     let ghl = ghl_client(cfg, http, &dynamodb, table)?;
     let store = Arc::new(DynamoStore::new(dynamodb.clone(), table));
     let breaker = CircuitBreaker::new("calltools", cfg.breaker, store.clone());
+    // The one place a sink is registered: the consumer knows only the `Sink` trait.
     let sink = CallToolsSink::new(Arc::new(calltools), &cfg.calltools)
         .with_breaker(Arc::new(breaker))
         .with_placement_store(store.clone(), account);
@@ -174,7 +175,7 @@ pub fn build_consumer(cfg: &Config, aws: &SdkConfig) -> Result<Consumer, BuildEr
         store,
         events: Arc::new(DynamoEventLog::new(dynamodb, table)),
         ghl: Arc::new(ghl),
-        sink,
+        sink: Arc::new(sink),
         redelivery: Arc::new(queue),
         rules: cfg.rules.clone(),
         retry: cfg.retry,

@@ -5,14 +5,13 @@ use std::time::Duration;
 
 use crate::consumer::Consumer;
 use crate::consumer::outcome::{Outcome, SkipReason};
-use crate::consumer::unconfirmed::{marked, may_have_created};
 use crate::domain::contact::{Contact, ContactKey, source_hash};
 use crate::domain::job::{GhlContactJob, GhlTrigger, JobVersion, Origin, SyncJob};
 use crate::domain::rules::Membership;
 use crate::domain::sink::SinkId;
 use crate::ports::store::{ContactState, JobClaim, Lease};
-use crate::sinks::calltools::plan::{PlanInput, Step, is_stale, plan, plan_gone, written};
-use crate::sinks::calltools::target::Policy;
+use crate::sinks::SinkContext;
+use crate::sinks::calltools::plan::is_stale;
 
 /// How long a job waits when another invocation is working on the same contact or job.
 const BUSY_RETRY: Duration = Duration::from_secs(2);
@@ -159,8 +158,8 @@ impl Consumer {
         }
     }
 
-    /// Brings CallTools in line with `contact` as the source has it now: the pure [`plan`]
-    /// decides, this carries it out (resolving ids only when the plan asks for them).
+    /// Hands the contact as the source has it now to the sink. A stale read (older than what was
+    /// applied) goes no further.
     pub(crate) async fn sync_contact(
         &self,
         contact: Contact,
@@ -170,87 +169,20 @@ impl Consumer {
         if is_stale(&contact, &state) {
             return (Outcome::Skipped(SkipReason::Stale), None);
         }
-        let state = match self.settle_unconfirmed_create(state).await {
-            Ok(s) => s,
-            Err(e) => return (e.into(), None),
-        };
-        let input = PlanInput {
-            contact: &contact,
-            wanted: &wanted,
-            state: &state,
-            policy: Policy {
-                on_tag_removed: self.rules.on_tag_removed,
-                on_dnd: self.rules.on_dnd,
-            },
-            default_region: &self.default_region,
-            fields: self.sink.field_names(),
-        };
-        let mut step = plan(&input, None);
-        if step == Step::NeedIds {
-            let resolved = match self.sink.resolve(&wanted).await {
-                Ok(r) => r,
-                Err(e) => return (e.into(), None),
-            };
-            step = plan(&input, Some(&resolved));
-        }
-        self.carry_out(step, &contact).await
+        self.sink
+            .sync(&contact, &wanted, state, &self.sink_context())
+            .await
     }
 
-    /// The contact was deleted in the source: [`plan_gone`] decides what it leaves behind.
+    /// The contact was deleted in the source, or can no longer be read.
     async fn contact_gone(&self, leased: ContactState) -> (Outcome, Option<ContactState>) {
-        // The contact cannot be read any more: a lost create is looked up by its saved phone.
-        let state = match self.settle_unconfirmed_create(leased.clone()).await {
-            Ok(s) => s,
-            Err(e) => return (e.into(), None),
-        };
-        let step = plan_gone(&state, &leased, self.rules.on_tag_removed);
-        self.carry_out(step, &Contact::default()).await
+        self.sink.gone(leased, &self.sink_context()).await
     }
 
-    /// Makes the write or the removals a plan decided, and says what they came to.
-    async fn carry_out(&self, step: Step, contact: &Contact) -> (Outcome, Option<ContactState>) {
-        match step {
-            Step::Skip { reason, save } => (Outcome::Skipped(reason), save),
-            Step::NeedIds => unreachable!("the plan is made again with the ids it asked for"),
-            Step::Write { write, hash, base } => match self.sink.upsert(&write).await {
-                Ok(applied) => {
-                    metrics::counter!("sink_calls", "sink" => "calltools")
-                        .increment(u64::from(applied.calls));
-                    let id = applied.calltools_id;
-                    (
-                        Outcome::Synced {
-                            calltools_id: id,
-                            calls: applied.calls,
-                            do_not_call: contact.do_not_call,
-                        },
-                        Some(written(base, contact, write, hash, id)),
-                    )
-                }
-                Err(e) if write.known_id.is_none() && may_have_created(&e) => {
-                    (e.into(), Some(marked(base, &write.phone)))
-                }
-                Err(e) => (e.into(), None),
-            },
-            Step::Withdraw {
-                id,
-                fields,
-                change,
-                after,
-            } => match self.sink.remove_membership(id, &fields, &change).await {
-                Ok(calls) => {
-                    metrics::counter!("sink_calls", "sink" => "calltools")
-                        .increment(u64::from(calls));
-                    (
-                        Outcome::Synced {
-                            calltools_id: id,
-                            calls,
-                            do_not_call: contact.do_not_call,
-                        },
-                        Some(after),
-                    )
-                }
-                Err(e) => (e.into(), None),
-            },
+    fn sink_context(&self) -> SinkContext<'_> {
+        SinkContext {
+            rules: &self.rules,
+            default_region: &self.default_region,
         }
     }
 }

@@ -11,7 +11,6 @@ pub mod credentials;
 pub mod event;
 pub mod meta;
 pub mod outcome;
-mod unconfirmed;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -26,7 +25,7 @@ use crate::domain::rules::Rules;
 use crate::ports::events::EventLog;
 use crate::ports::queue::{Deferred, Parked, Redelivery};
 use crate::ports::store::StateStore;
-use crate::sinks::calltools::CallToolsSink;
+use crate::sinks::Sink;
 use crate::sources::ghl::client::GhlApi;
 
 pub use outcome::{Outcome, SkipReason};
@@ -34,7 +33,7 @@ pub use outcome::{Outcome, SkipReason};
 pub struct Consumer {
     pub(crate) store: Arc<dyn StateStore>,
     pub(crate) ghl: Arc<dyn GhlApi>,
-    pub(crate) sink: CallToolsSink,
+    pub(crate) sink: Arc<dyn Sink>,
     pub(crate) redelivery: Arc<dyn Redelivery>,
     pub(crate) events: Arc<dyn EventLog>,
     pub(crate) rules: Rules,
@@ -50,7 +49,8 @@ pub struct Consumer {
 pub struct ConsumerParts {
     pub store: Arc<dyn StateStore>,
     pub ghl: Arc<dyn GhlApi>,
-    pub sink: CallToolsSink,
+    /// Where contacts go (registered in `app`).
+    pub sink: Arc<dyn Sink>,
     pub redelivery: Arc<dyn Redelivery>,
     /// Where each settled record is recorded (`leadsync trace`).
     pub events: Arc<dyn EventLog>,

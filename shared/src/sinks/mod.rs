@@ -1,4 +1,48 @@
-//! Where contacts go: the CallTools dialer (its client, the upsert and the bucket placement
-//! method it learns per account).
+//! Where contacts go. Each sink is a folder implementing [`Sink`]: it decides with a pure plan
+//! (what to write, or why nothing) and carries it out. The consumer reads the contact from its
+//! source and hands it to the sink `app` registered; a sink's memory of what it was given lives
+//! in its own entry of the contact state (`ContactState::sink`).
+//!
+//! Today: the CallTools dialer (its client, the upsert, the bucket placement method it learns
+//! per account, and the plan).
 
 pub mod calltools;
+
+use async_trait::async_trait;
+
+use crate::consumer::outcome::Outcome;
+use crate::domain::contact::Contact;
+use crate::domain::rules::{Membership, Rules};
+use crate::domain::sink::SinkId;
+use crate::ports::store::ContactState;
+
+/// This deployment's rules and defaults, as a sink decides with them.
+pub struct SinkContext<'a> {
+    pub rules: &'a Rules,
+    /// For phones written without a country code.
+    pub default_region: &'a str,
+}
+
+/// A destination for contacts. Both calls run under the contact's lease; the state they return
+/// (if any) is saved before the lease is released.
+#[async_trait]
+pub trait Sink: Send + Sync {
+    fn id(&self) -> SinkId;
+
+    /// Brings the sink in line with `contact`, to which the rules give `wanted`; `state` is what
+    /// was last applied. Returns what it came to and the state to save, if anything changed.
+    async fn sync(
+        &self,
+        contact: &Contact,
+        wanted: &Membership,
+        state: ContactState,
+        ctx: &SinkContext<'_>,
+    ) -> (Outcome, Option<ContactState>);
+
+    /// The contact is gone from its source (deleted, or no longer readable).
+    async fn gone(
+        &self,
+        leased: ContactState,
+        ctx: &SinkContext<'_>,
+    ) -> (Outcome, Option<ContactState>);
+}

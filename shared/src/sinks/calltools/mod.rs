@@ -3,7 +3,9 @@
 pub mod client;
 pub mod placement;
 pub mod plan;
+pub mod sink;
 pub mod target;
+pub mod unconfirmed;
 pub mod upsert;
 
 use std::collections::{BTreeSet, HashMap};

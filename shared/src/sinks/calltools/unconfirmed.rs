@@ -4,18 +4,19 @@
 //! before deciding anything, so a contact that left every rule, was deleted or went DND before a
 //! retry succeeded is still taken out of its buckets instead of staying dialable unseen.
 
-use crate::consumer::Consumer;
+use crate::domain::rules::Rules;
 use crate::domain::sink::SinkId;
 use crate::ports::remote::RemoteError;
 use crate::ports::store::{ContactState, SinkState};
-use crate::sinks::calltools::ResolvedMembership;
+use crate::sinks::calltools::{CallToolsSink, ResolvedMembership};
 
-impl Consumer {
+impl CallToolsSink {
     /// `state` with its lost create settled: the contact found in CallTools becomes mapped,
     /// or the marker is dropped when nobody has the phone. Unchanged without a marker.
     pub(crate) async fn settle_unconfirmed_create(
         &self,
         state: ContactState,
+        rules: &Rules,
     ) -> Result<ContactState, RemoteError> {
         let ct = state.sink(SinkId::CallTools);
         let Some(phone) = ct.unconfirmed_create_phone.as_deref() else {
@@ -24,9 +25,9 @@ impl Consumer {
         if ct.id.is_some() {
             return Ok(forgotten(state));
         }
-        match self.sink.find_existing(phone).await? {
+        match self.find_existing(phone).await? {
             Some(id) => {
-                let possible = self.sink.resolve(&self.rules.every_membership()).await?;
+                let possible = self.resolve(&rules.every_membership()).await?;
                 metrics::counter!("unconfirmed_creates", "outcome" => "found").increment(1);
                 Ok(adopted(state, id, possible))
             }

@@ -1,0 +1,121 @@
+//! The CallTools [`Sink`]: settle a lost create, plan, resolve ids only when the plan asks,
+//! then make the one write (or the removals) and say what they came to.
+
+use async_trait::async_trait;
+
+use crate::consumer::outcome::Outcome;
+use crate::domain::contact::Contact;
+use crate::domain::rules::Membership;
+use crate::domain::sink::SinkId;
+use crate::ports::store::ContactState;
+use crate::sinks::calltools::CallToolsSink;
+use crate::sinks::calltools::plan::{PlanInput, Step, plan, plan_gone, written};
+use crate::sinks::calltools::target::Policy;
+use crate::sinks::calltools::unconfirmed::{marked, may_have_created};
+use crate::sinks::{Sink, SinkContext};
+
+#[async_trait]
+impl Sink for CallToolsSink {
+    fn id(&self) -> SinkId {
+        SinkId::CallTools
+    }
+
+    async fn sync(
+        &self,
+        contact: &Contact,
+        wanted: &Membership,
+        state: ContactState,
+        ctx: &SinkContext<'_>,
+    ) -> (Outcome, Option<ContactState>) {
+        let state = match self.settle_unconfirmed_create(state, ctx.rules).await {
+            Ok(s) => s,
+            Err(e) => return (e.into(), None),
+        };
+        let input = PlanInput {
+            contact,
+            wanted,
+            state: &state,
+            policy: Policy {
+                on_tag_removed: ctx.rules.on_tag_removed,
+                on_dnd: ctx.rules.on_dnd,
+            },
+            default_region: ctx.default_region,
+            fields: self.field_names(),
+        };
+        let mut step = plan(&input, None);
+        if step == Step::NeedIds {
+            let resolved = match self.resolve(wanted).await {
+                Ok(r) => r,
+                Err(e) => return (e.into(), None),
+            };
+            step = plan(&input, Some(&resolved));
+        }
+        self.carry_out(step, contact).await
+    }
+
+    async fn gone(
+        &self,
+        leased: ContactState,
+        ctx: &SinkContext<'_>,
+    ) -> (Outcome, Option<ContactState>) {
+        // The contact cannot be read any more: a lost create is looked up by its saved phone.
+        let state = match self
+            .settle_unconfirmed_create(leased.clone(), ctx.rules)
+            .await
+        {
+            Ok(s) => s,
+            Err(e) => return (e.into(), None),
+        };
+        let step = plan_gone(&state, &leased, ctx.rules.on_tag_removed);
+        self.carry_out(step, &Contact::default()).await
+    }
+}
+
+impl CallToolsSink {
+    /// Makes the write or the removals a plan decided, and says what they came to.
+    async fn carry_out(&self, step: Step, contact: &Contact) -> (Outcome, Option<ContactState>) {
+        match step {
+            Step::Skip { reason, save } => (Outcome::Skipped(reason), save),
+            Step::NeedIds => unreachable!("the plan is made again with the ids it asked for"),
+            Step::Write { write, hash, base } => match self.upsert(&write).await {
+                Ok(applied) => {
+                    metrics::counter!("sink_calls", "sink" => SinkId::CallTools.as_str())
+                        .increment(u64::from(applied.calls));
+                    let id = applied.calltools_id;
+                    (
+                        Outcome::Synced {
+                            calltools_id: id,
+                            calls: applied.calls,
+                            do_not_call: contact.do_not_call,
+                        },
+                        Some(written(base, contact, write, hash, id)),
+                    )
+                }
+                Err(e) if write.known_id.is_none() && may_have_created(&e) => {
+                    (e.into(), Some(marked(base, &write.phone)))
+                }
+                Err(e) => (e.into(), None),
+            },
+            Step::Withdraw {
+                id,
+                fields,
+                change,
+                after,
+            } => match self.remove_membership(id, &fields, &change).await {
+                Ok(calls) => {
+                    metrics::counter!("sink_calls", "sink" => SinkId::CallTools.as_str())
+                        .increment(u64::from(calls));
+                    (
+                        Outcome::Synced {
+                            calltools_id: id,
+                            calls,
+                            do_not_call: contact.do_not_call,
+                        },
+                        Some(after),
+                    )
+                }
+                Err(e) => (e.into(), None),
+            },
+        }
+    }
+}
