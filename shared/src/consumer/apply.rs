@@ -74,7 +74,9 @@ impl Consumer {
             SyncJob::Meta(j) => self.apply_meta(j, deadline_ms).await,
         };
         let bookkeeping = if outcome.is_final() {
-            self.store.complete_job(job_id, &outcome.label()).await
+            self.store
+                .complete_job(job_id, &outcome.marker_label())
+                .await
         } else {
             // A failed job must not look done: its retry or replay has to run again.
             self.store.release_job(job_id).await

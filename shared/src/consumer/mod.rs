@@ -30,7 +30,7 @@ use crate::rules::Rules;
 use crate::store::StateStore;
 use crate::store::events::EventLog;
 
-pub use outcome::{Outcome, SkipReason};
+pub use outcome::{Outcome, OutcomeKind, SkipReason};
 
 pub struct Consumer {
     pub(crate) store: Arc<dyn StateStore>,
@@ -161,7 +161,8 @@ impl Consumer {
             message_id = %message_id,
             job_id = job.as_ref().map(SyncJob::id),
             contact = job.as_ref().map(|j| j.contact_key().to_string()),
-            outcome = %outcome.label(),
+            outcome = %outcome.kind(),
+            skip_reason = outcome.skip_reason().map(SkipReason::as_str),
             reason = outcome.reason(),
             http_status = outcome.http_status(),
             "job processed"
@@ -313,15 +314,9 @@ fn record_outcome_metrics(job: &SyncJob, outcome: &Outcome) {
     }
 }
 
+/// The `outcome` dimension of `jobs_processed`: [`Outcome::kind`].
 pub fn outcome_dimension(o: &Outcome) -> &'static str {
-    match o {
-        Outcome::Synced { .. } => "synced",
-        Outcome::Skipped(_) => "skipped",
-        Outcome::Stored { .. } => "stored",
-        Outcome::Retry { .. } => "retried",
-        Outcome::Defer { .. } | Outcome::CredentialsRejected { .. } => "deferred",
-        Outcome::Park { .. } => "parked",
-    }
+    o.kind().as_str()
 }
 
 /// The wait before attempt `attempt + 1`: `base × 2^(attempt-1)`, capped at `max`, with jitter
