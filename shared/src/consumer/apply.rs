@@ -474,7 +474,10 @@ fn write_hash(fields: &Map<String, Value>, target: &ResolvedMembership, flagged:
     hex::encode(&d.as_ref()[..16])
 }
 
+/// Every store failure is retried, as before; whether DynamoDB called it transient is logged, so
+/// a run of `transient: false` (a refused permission, an invalid request) stands out.
 pub(crate) fn store_retry(e: crate::store::StoreError) -> Outcome {
+    tracing::warn!(error = %e, transient = e.is_transient(), "state store call failed; the job is retried");
     Outcome::Retry {
         reason: e.to_string(),
         after: None,
