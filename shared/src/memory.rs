@@ -83,7 +83,7 @@ impl WebhookLedger for MemoryLedger {
         let mut seen = self
             .seen
             .lock()
-            .map_err(|_| StoreError("poisoned".into()))?;
+            .map_err(|_| StoreError::permanent("poisoned"))?;
         // One hash lookup, like the one conditional write it stands in for.
         match seen.entry(format!("{source}#{webhook_id}")) {
             std::collections::hash_map::Entry::Occupied(mut e) => match *e.get() {
@@ -106,7 +106,7 @@ impl WebhookLedger for MemoryLedger {
         let mut seen = self
             .seen
             .lock()
-            .map_err(|_| StoreError("poisoned".into()))?;
+            .map_err(|_| StoreError::permanent("poisoned"))?;
         let entry = seen
             .entry(format!("{source}#{webhook_id}"))
             .or_insert(Seen::Pending { received_at_ms: 0 });
@@ -120,7 +120,7 @@ impl WebhookLedger for MemoryLedger {
         Ok(matches!(
             self.seen
                 .lock()
-                .map_err(|_| StoreError("poisoned".into()))?
+                .map_err(|_| StoreError::permanent("poisoned"))?
                 .get(&format!("{source}#{webhook_id}")),
             Some(Seen::Pending { .. })
         ))
@@ -180,7 +180,7 @@ impl EventLog for MemoryEventLog {
         let mut entries = self
             .entries
             .lock()
-            .map_err(|_| StoreError("poisoned".into()))?;
+            .map_err(|_| StoreError::permanent("poisoned"))?;
         entries
             .entry((
                 r.contact.storage_id(),
@@ -194,7 +194,7 @@ impl EventLog for MemoryEventLog {
         let mut entries = self
             .entries
             .lock()
-            .map_err(|_| StoreError("poisoned".into()))?;
+            .map_err(|_| StoreError::permanent("poisoned"))?;
         let key = (
             original.contact.storage_id(),
             event_sort_key(original.received_at_ms, original.job_id),
@@ -209,7 +209,7 @@ impl EventLog for MemoryEventLog {
         let mut entries = self
             .entries
             .lock()
-            .map_err(|_| StoreError("poisoned".into()))?;
+            .map_err(|_| StoreError::permanent("poisoned"))?;
         let key = (
             entry.contact.storage_id(),
             event_sort_key(entry.received_at_ms, &entry.job_id),
@@ -228,7 +228,7 @@ impl EventLog for MemoryEventLog {
         let entries = self
             .entries
             .lock()
-            .map_err(|_| StoreError("poisoned".into()))?;
+            .map_err(|_| StoreError::permanent("poisoned"))?;
         let mut found: Vec<(&String, &LoggedEvent)> = entries
             .iter()
             .filter(|(_, e)| e.source == source && e.contact_id == contact_id)
@@ -315,7 +315,7 @@ impl MemoryBreakerStore {
 impl crate::ports::breaker::BreakerStore for MemoryBreakerStore {
     async fn load_breaker(&self, name: &str) -> Result<crate::ports::breaker::Shared, StoreError> {
         if self.unreachable {
-            return Err(StoreError("unreachable".into()));
+            return Err(StoreError::transient("unreachable"));
         }
         Ok(self.state(name))
     }
@@ -327,12 +327,12 @@ impl crate::ports::breaker::BreakerStore for MemoryBreakerStore {
         next: &crate::ports::breaker::Shared,
     ) -> Result<bool, StoreError> {
         if self.unreachable {
-            return Err(StoreError("unreachable".into()));
+            return Err(StoreError::transient("unreachable"));
         }
         let mut states = self
             .states
             .lock()
-            .map_err(|_| StoreError("poisoned".into()))?;
+            .map_err(|_| StoreError::permanent("poisoned"))?;
         let current = states.get(name).map_or(0, |s| s.version);
         if current != expected_version {
             return Ok(false);
@@ -365,12 +365,12 @@ impl crate::sinks::calltools::placement::PlacementStore for MemoryPlacementStore
         account: &str,
     ) -> Result<Option<crate::sinks::calltools::placement::Placement>, StoreError> {
         if self.unreachable {
-            return Err(StoreError("unreachable".into()));
+            return Err(StoreError::transient("unreachable"));
         }
         Ok(self
             .methods
             .lock()
-            .map_err(|_| StoreError("poisoned".into()))?
+            .map_err(|_| StoreError::permanent("poisoned"))?
             .get(account)
             .copied())
     }
@@ -381,11 +381,11 @@ impl crate::sinks::calltools::placement::PlacementStore for MemoryPlacementStore
         method: crate::sinks::calltools::placement::Placement,
     ) -> Result<(), StoreError> {
         if self.unreachable {
-            return Err(StoreError("unreachable".into()));
+            return Err(StoreError::transient("unreachable"));
         }
         self.methods
             .lock()
-            .map_err(|_| StoreError("poisoned".into()))?
+            .map_err(|_| StoreError::permanent("poisoned"))?
             .insert(account.to_string(), method);
         Ok(())
     }

@@ -2,13 +2,15 @@
 //! applied version, CallTools id, buckets) and every job of the last 30 days with its outcome —
 //! found through the `ByContact` index from the contact id alone.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::io::Write as _;
 
 use anyhow::Result;
 use leadsync::aws::dynamo::events::{DynamoEventLog, LocatedState};
+use leadsync::domain::contact::ContactKey;
 use leadsync::domain::sink::SinkId;
+use leadsync::domain::source::Source;
 use leadsync::ports::events::{EventLog, LoggedEvent};
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -40,6 +42,28 @@ pub struct Trace {
     pub states: Vec<StateView>,
     /// Newest first.
     pub events: Vec<LoggedEvent>,
+}
+
+impl Trace {
+    /// The contact as the consumer's log lines name it (`span.contact`), per account it was
+    /// found in: its id never reaches the span, this hash does.
+    pub fn log_hashes(&self) -> BTreeMap<String, String> {
+        let Ok(source) = self.source.parse::<Source>() else {
+            return BTreeMap::new();
+        };
+        let accounts = self.states.iter().map(|s| &s.account);
+        let accounts = accounts.chain(self.events.iter().map(|e| &e.account));
+        accounts
+            .map(|account| {
+                let key = ContactKey {
+                    source,
+                    account: account.clone(),
+                    id: self.contact_id.clone(),
+                };
+                (account.clone(), key.log_hash())
+            })
+            .collect()
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -96,7 +120,9 @@ pub async fn run(args: TraceArgs, target: &Target) -> Result<()> {
     let log = event_log(target).await?;
     let found = trace(&log, &args.source, &args.contact_id, args.limit).await?;
     let text = if args.json {
-        serde_json::to_string_pretty(&found)? + "\n"
+        let mut json = serde_json::to_value(&found)?;
+        json["log_contacts"] = serde_json::to_value(found.log_hashes())?;
+        serde_json::to_string_pretty(&json)? + "\n"
     } else {
         render(&found)
     };
@@ -116,6 +142,12 @@ async fn event_log(target: &Target) -> Result<DynamoEventLog> {
 pub fn render(t: &Trace) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{} contact {}", t.source, t.contact_id);
+    for (account, hash) in t.log_hashes() {
+        let _ = writeln!(
+            out,
+            "  in the logs      span.contact = {hash} (account {account})"
+        );
+    }
     if t.states.is_empty() {
         let _ = writeln!(
             out,
@@ -301,6 +333,23 @@ mod tests {
         assert!(text.contains("do not call      dnd_call\n"), "{text}");
         assert!(
             text.contains("CallTools 48210001, do not call: dnd_call"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_text_gives_the_contact_hash_the_consumers_log_lines_carry() {
+        let t = Trace {
+            source: "ghl".into(),
+            contact_id: "c1".into(),
+            states: vec![],
+            events: vec![event("synced", None)],
+        };
+        let hash = ContactKey::ghl("loc", "c1").log_hash();
+        assert_eq!(hash.len(), 12);
+        let text = render(&t);
+        assert!(
+            text.contains(&format!("span.contact = {hash} (account loc)\n")),
             "{text}"
         );
     }

@@ -16,7 +16,7 @@ pub struct MemoryCheckpoints {
 }
 
 fn poisoned<T>(_: T) -> StoreError {
-    StoreError("poisoned".into())
+    StoreError::permanent("poisoned")
 }
 
 fn account_key(source: &str, account: &str) -> String {

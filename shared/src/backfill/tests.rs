@@ -128,7 +128,7 @@ impl States {
 }
 
 fn unused<T>() -> Result<T, StoreError> {
-    Err(StoreError("not used by the backfill".into()))
+    Err(StoreError::permanent("not used by the backfill"))
 }
 
 #[async_trait]

@@ -55,7 +55,9 @@ impl Consumer {
             SyncJob::Meta(j) => self.apply_meta(j, deadline_ms).await,
         };
         let bookkeeping = if outcome.is_final() {
-            self.store.complete_job(job_id, &outcome.label()).await
+            self.store
+                .complete_job(job_id, &outcome.marker_label())
+                .await
         } else {
             // A failed job must not look done: its retry or replay has to run again.
             self.store.release_job(job_id).await
@@ -236,7 +238,10 @@ fn is_covered(received_at_ms: i64, read_at_ms: Option<i64>) -> bool {
     read_at_ms.is_some_and(|read| read > received_at_ms.saturating_add(CLOCK_MARGIN_MS))
 }
 
+/// Every store failure is retried, as before; whether DynamoDB called it transient is logged, so
+/// a run of `transient: false` (a refused permission, an invalid request) stands out.
 pub(crate) fn store_retry(e: crate::ports::store::StoreError) -> Outcome {
+    tracing::warn!(error = %e, transient = e.is_transient(), "state store call failed; the job is retried");
     Outcome::Retry {
         reason: e.to_string(),
         after: None,

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use tracing::Instrument;
 
 use crate::app::config::RetryPolicy;
 use crate::domain::clock::now_ms;
@@ -28,7 +29,7 @@ use crate::ports::store::StateStore;
 use crate::sinks::Sink;
 use crate::sources::ghl::client::GhlApi;
 
-pub use outcome::{Outcome, SkipReason};
+pub use outcome::{Outcome, OutcomeKind, SkipReason};
 
 pub struct Consumer {
     pub(crate) store: Arc<dyn StateStore>,
@@ -113,7 +114,12 @@ impl Consumer {
         let runs = groups.into_values().map(|records| async move {
             let mut out = Vec::with_capacity(records.len());
             for (msg, job) in records {
-                out.push(self.process_record(msg, job, deadline_ms).await);
+                let span = record_span(job.as_ref().ok());
+                out.push(
+                    self.process_record(msg, job, deadline_ms)
+                        .instrument(span)
+                        .await,
+                );
             }
             out
         });
@@ -156,11 +162,13 @@ impl Consumer {
         let source = job.as_ref().map_or("unknown", |j| j.source().as_str());
         metrics::counter!("jobs_processed", "source" => source, "outcome" => outcome_dimension(&outcome))
             .increment(1);
+        tracing::Span::current().record("outcome", outcome.kind().as_str());
         tracing::info!(
             message_id = %message_id,
             job_id = job.as_ref().map(SyncJob::id),
             contact = job.as_ref().map(|j| j.contact_key().to_string()),
-            outcome = %outcome.label(),
+            outcome = %outcome.kind(),
+            skip_reason = outcome.skip_reason().map(SkipReason::as_str),
             reason = outcome.reason(),
             http_status = outcome.http_status(),
             "job processed"
@@ -278,6 +286,19 @@ impl Consumer {
     }
 }
 
+/// The span every line about one record is written in: the job, its source, the contact as its
+/// [`ContactKey::log_hash`](crate::domain::contact::ContactKey::log_hash) (never its id, phone, email or
+/// name) and, once settled, the outcome. An unreadable job has only the outcome.
+fn record_span(job: Option<&SyncJob>) -> tracing::Span {
+    tracing::info_span!(
+        "record",
+        job_id = job.map(SyncJob::id),
+        source = job.map(|j| j.source().as_str()),
+        contact = job.map(|j| j.contact_key().log_hash()),
+        outcome = tracing::field::Empty,
+    )
+}
+
 /// The `batchItemFailures` answer for these results.
 pub fn batch_response(results: &[RecordResult]) -> SqsBatchResponse {
     let mut response = SqsBatchResponse::default();
@@ -312,15 +333,9 @@ fn record_outcome_metrics(job: &SyncJob, outcome: &Outcome) {
     }
 }
 
+/// The `outcome` dimension of `jobs_processed`: [`Outcome::kind`].
 pub fn outcome_dimension(o: &Outcome) -> &'static str {
-    match o {
-        Outcome::Synced { .. } => "synced",
-        Outcome::Skipped(_) => "skipped",
-        Outcome::Stored { .. } => "stored",
-        Outcome::Retry { .. } => "retried",
-        Outcome::Defer { .. } | Outcome::CredentialsRejected { .. } => "deferred",
-        Outcome::Park { .. } => "parked",
-    }
+    o.kind().as_str()
 }
 
 /// The wait before attempt `attempt + 1`: `base × 2^(attempt-1)`, capped at `max`, with jitter
@@ -342,6 +357,61 @@ pub fn retry_delay(policy: RetryPolicy, attempt: u32, retry_after: Option<Durati
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One line written in a record's span, in the functions' JSON format.
+    fn line_in_record_span(job: &SyncJob, outcome: &Outcome) -> serde_json::Value {
+        #[derive(Clone, Default)]
+        struct Buffer(Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Buffer {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let logs = crate::aws::telemetry::json_logs(
+            tracing_subscriber::EnvFilter::new("info"),
+            move || writer.clone(),
+        );
+        tracing::subscriber::with_default(logs, || {
+            let _entered = record_span(Some(job)).entered();
+            tracing::Span::current().record("outcome", outcome.kind().as_str());
+            tracing::info!("job processed");
+        });
+        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        serde_json::from_str(text.trim()).unwrap()
+    }
+
+    #[test]
+    fn a_records_lines_name_its_job_source_outcome_and_contact_hash_never_the_contact_id() {
+        let job = SyncJob::GhlContact(crate::domain::job::GhlContactJob {
+            job_id: "ghl:w1".into(),
+            location_id: "loc1".into(),
+            contact_id: "contact42".into(),
+            trigger: crate::domain::job::GhlTrigger::ContactTagUpdate,
+            version_ms: None,
+            received_at_ms: 1_000,
+            payload: "{}".into(),
+        });
+        let retry = Outcome::Retry {
+            reason: "CallTools: HTTP 503".into(),
+            after: None,
+        };
+        let line = line_in_record_span(&job, &retry);
+        let span = &line["span"];
+        assert_eq!(span["name"], "record");
+        assert_eq!(span["job_id"], "ghl:w1");
+        assert_eq!(span["source"], "ghl");
+        assert_eq!(span["outcome"], "retried");
+        let hash = crate::domain::contact::ContactKey::ghl("loc1", "contact42").log_hash();
+        assert_eq!(span["contact"], hash.as_str());
+        assert_eq!(hash.len(), 12);
+        assert!(!span.to_string().contains("contact42"), "{span}");
+    }
 
     #[test]
     fn retry_delays_grow_with_jitter_and_honour_retry_after() {

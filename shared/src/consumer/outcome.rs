@@ -88,9 +88,64 @@ pub enum Outcome {
     },
 }
 
+/// What became of a record, in the one vocabulary the `jobs_processed` metric's `outcome`
+/// dimension, the event log's `outcome` and the "job processed" log line share. The strings are
+/// the dashboard's and the stored event entries': they do not change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutcomeKind {
+    Synced,
+    Skipped,
+    Stored,
+    Retried,
+    Deferred,
+    Parked,
+}
+
+impl OutcomeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutcomeKind::Synced => "synced",
+            OutcomeKind::Skipped => "skipped",
+            OutcomeKind::Stored => "stored",
+            OutcomeKind::Retried => "retried",
+            OutcomeKind::Deferred => "deferred",
+            OutcomeKind::Parked => "parked",
+        }
+    }
+}
+
+impl std::fmt::Display for OutcomeKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl Outcome {
-    /// The label stored with a completed job and used as the metric dimension.
-    pub fn label(&self) -> String {
+    /// What became of the record: a job refused for leadsync's credentials waits like any
+    /// deferred one.
+    pub fn kind(&self) -> OutcomeKind {
+        match self {
+            Outcome::Synced { .. } => OutcomeKind::Synced,
+            Outcome::Skipped(_) => OutcomeKind::Skipped,
+            Outcome::Stored { .. } => OutcomeKind::Stored,
+            Outcome::Retry { .. } => OutcomeKind::Retried,
+            Outcome::Defer { .. } | Outcome::CredentialsRejected { .. } => OutcomeKind::Deferred,
+            Outcome::Park { .. } => OutcomeKind::Parked,
+        }
+    }
+
+    /// Why a skipped job was skipped.
+    pub fn skip_reason(&self) -> Option<SkipReason> {
+        match self {
+            Outcome::Skipped(r) => Some(*r),
+            _ => None,
+        }
+    }
+
+    /// The label stored in a completed job's `J#` marker (`synced`, `skipped:stale`,
+    /// `stored:message`, …). Persisted: markers written before keep reading, so these strings
+    /// do not change. Logs and metrics say [`Outcome::kind`] instead.
+    pub fn marker_label(&self) -> String {
         match self {
             Outcome::Synced { .. } => "synced".into(),
             Outcome::Skipped(r) => format!("skipped:{}", r.as_str()),
@@ -182,5 +237,77 @@ impl From<RemoteError> for Outcome {
                 excerpt,
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn every_outcome() -> Vec<Outcome> {
+        vec![
+            Outcome::Synced {
+                calltools_id: 1,
+                calls: 1,
+                do_not_call: None,
+            },
+            Outcome::Skipped(SkipReason::Stale),
+            Outcome::Stored { what: "message" },
+            Outcome::Retry {
+                reason: "CallTools: HTTP 503".into(),
+                after: None,
+            },
+            Outcome::Defer {
+                reason: "circuit open".into(),
+                after: Duration::from_secs(1),
+            },
+            Outcome::CredentialsRejected {
+                service: "CallTools",
+                status: 401,
+                excerpt: String::new(),
+            },
+            Outcome::Park {
+                reason: "CallTools: HTTP 400".into(),
+                status: Some(400),
+                excerpt: String::new(),
+            },
+        ]
+    }
+
+    #[test]
+    fn each_outcome_is_one_of_the_six_values_the_dashboard_searches() {
+        let kinds: Vec<&str> = every_outcome().iter().map(|o| o.kind().as_str()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "synced", "skipped", "stored", "retried", "deferred", "deferred", "parked"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_job_marker_labels_stay_as_stored_markers_spell_them() {
+        let labels: Vec<String> = every_outcome().iter().map(Outcome::marker_label).collect();
+        assert_eq!(
+            labels,
+            [
+                "synced",
+                "skipped:stale",
+                "stored:message",
+                "retry",
+                "deferred",
+                "credentials_rejected",
+                "parked"
+            ]
+        );
+    }
+
+    #[test]
+    fn only_a_skipped_job_has_a_skip_reason() {
+        let reasons: Vec<Option<&str>> = every_outcome()
+            .iter()
+            .map(|o| o.skip_reason().map(SkipReason::as_str))
+            .collect();
+        assert_eq!(reasons, [None, Some("stale"), None, None, None, None, None]);
     }
 }

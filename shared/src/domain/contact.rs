@@ -22,6 +22,14 @@ impl ContactKey {
         }
     }
 
+    /// How the consumer's log lines name the contact (the `contact` field of their `record`
+    /// span): the first 12 hex digits of the SHA-256 of [`ContactKey::storage_id`]. `leadsync
+    /// trace` prints it, so an operator can find the lines without the logs holding the id.
+    pub fn log_hash(&self) -> String {
+        let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, self.storage_id().as_bytes());
+        hex::encode(&d.as_ref()[..6])
+    }
+
     /// `SOURCE#ACCOUNT#CONTACT_ID`, the prefix of every item about this contact.
     pub fn storage_id(&self) -> String {
         format!("{}#{}#{}", self.source, self.account, self.id)

@@ -29,8 +29,38 @@ use crate::domain::contact::ContactKey;
 use crate::domain::sink::SinkId;
 
 #[derive(Debug, Error)]
-#[error("state store unavailable: {0}")]
-pub struct StoreError(pub String);
+#[error("state store unavailable: {message}")]
+pub struct StoreError {
+    message: String,
+    transient: bool,
+}
+
+impl StoreError {
+    /// A failure that retrying may get past: throttling, a 5xx, a timeout, a lost connection.
+    pub fn transient(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            transient: true,
+        }
+    }
+
+    /// A failure that the same call would meet again: a failed condition, a refused or invalid
+    /// request, an item leadsync cannot read.
+    pub fn permanent(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            transient: false,
+        }
+    }
+
+    pub fn is_transient(&self) -> bool {
+        self.transient
+    }
+
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
 
 /// What leadsync last applied for one contact: the source read it decided on, and what each
 /// sink was given.

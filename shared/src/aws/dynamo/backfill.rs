@@ -28,7 +28,7 @@ fn item(run: &Run, sk: &str) -> Result<Item, StoreError> {
     let mut item = key(pk(&run.source, &run.account), sk);
     item.insert(
         "run".into(),
-        s(serde_json::to_string(run).map_err(|e| StoreError(e.to_string()))?),
+        s(serde_json::to_string(run).map_err(|e| StoreError::permanent(e.to_string()))?),
     );
     item.insert("run_id".into(), s(&run.run_id));
     item.insert("pages".into(), n(i64::from(run.pages)));
@@ -36,8 +36,10 @@ fn item(run: &Run, sk: &str) -> Result<Item, StoreError> {
 }
 
 fn run_from(item: &Item) -> Result<Run, StoreError> {
-    let json = get_s(item, "run").ok_or_else(|| StoreError("checkpoint without a run".into()))?;
-    serde_json::from_str(json).map_err(|e| StoreError(format!("unreadable checkpoint: {e}")))
+    let json =
+        get_s(item, "run").ok_or_else(|| StoreError::permanent("checkpoint without a run"))?;
+    serde_json::from_str(json)
+        .map_err(|e| StoreError::permanent(format!("unreadable checkpoint: {e}")))
 }
 
 impl DynamoCheckpoints {

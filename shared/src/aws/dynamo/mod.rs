@@ -13,7 +13,8 @@ use std::collections::{BTreeSet, HashMap};
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
     AttributeValue, KeysAndAttributes, PutRequest, ReturnValue,
     ReturnValuesOnConditionCheckFailure, WriteRequest,
@@ -77,12 +78,48 @@ pub(super) fn contact_pk(k: &ContactKey) -> String {
     format!("C#{}", k.storage_id())
 }
 
-pub(super) fn store_err<E, R>(e: SdkError<E, R>) -> StoreError
+/// A failed DynamoDB call as a [`StoreError`] that says whether retrying can help.
+pub(super) fn store_err<E>(e: SdkError<E, HttpResponse>) -> StoreError
 where
-    E: std::error::Error + 'static,
-    R: std::fmt::Debug + 'static,
+    E: ProvideErrorMetadata + std::error::Error + 'static,
 {
-    StoreError(crate::support::error_line::error_line(&e))
+    let message = crate::support::error_line::error_line(&e);
+    if is_transient(&e) {
+        StoreError::transient(message)
+    } else {
+        StoreError::permanent(message)
+    }
+}
+
+/// DynamoDB's error codes for "not now" rather than "not this": throttling (which the SDK has
+/// already retried), a failure on its side, a request that timed out, a transaction conflict.
+const TRANSIENT_CODES: &[&str] = &[
+    "ThrottlingException",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "TransactionConflictException",
+    "RequestTimeout",
+    "RequestTimeoutException",
+];
+
+/// Whether the same call may succeed later: a timeout, a connection that failed or an answer
+/// cut short, throttling, a 5xx. A failed condition, a validation error, a refused permission
+/// or a request that could not be built would fail again.
+pub(super) fn is_transient<E: ProvideErrorMetadata>(e: &SdkError<E, HttpResponse>) -> bool {
+    match e {
+        SdkError::TimeoutError(_) | SdkError::ResponseError(_) => true,
+        // A connector's "user" error is the client's own configuration.
+        SdkError::DispatchFailure(d) => !d.is_user(),
+        SdkError::ServiceError(s) => {
+            let status = s.raw().status();
+            status.is_server_error()
+                || status.as_u16() == 429
+                || e.code().is_some_and(|c| TRANSIENT_CODES.contains(&c))
+        }
+        _ => false,
+    }
 }
 
 /// The three write errors that can carry a failed condition.
@@ -114,10 +151,11 @@ pub(super) fn condition_failed<E: ConditionFailed, R>(e: &SdkError<E, R>) -> boo
 }
 
 /// A conditional write's result: `true` when it was applied, `false` when its condition failed.
-pub(super) fn applied<O, E, R>(result: Result<O, SdkError<E, R>>) -> Result<bool, StoreError>
+pub(super) fn applied<O, E>(
+    result: Result<O, SdkError<E, HttpResponse>>,
+) -> Result<bool, StoreError>
 where
-    E: ConditionFailed + std::error::Error + 'static,
-    R: std::fmt::Debug + 'static,
+    E: ConditionFailed + ProvideErrorMetadata + std::error::Error + 'static,
 {
     match result {
         Ok(_) => Ok(true),
@@ -127,10 +165,11 @@ where
 }
 
 /// For releases: a failed condition means someone else already holds or removed it — fine.
-fn ok_unless_other_error<O, E, R>(result: Result<O, SdkError<E, R>>) -> Result<(), StoreError>
+fn ok_unless_other_error<O, E>(
+    result: Result<O, SdkError<E, HttpResponse>>,
+) -> Result<(), StoreError>
 where
-    E: ConditionFailed + std::error::Error + 'static,
-    R: std::fmt::Debug + 'static,
+    E: ConditionFailed + ProvideErrorMetadata + std::error::Error + 'static,
 {
     match result {
         Err(e) if !condition_failed(&e) => Err(store_err(e)),
@@ -316,7 +355,7 @@ impl DynamoStore {
                     let put = PutRequest::builder()
                         .set_item(Some(item))
                         .build()
-                        .map_err(|e| StoreError(e.to_string()))?;
+                        .map_err(|e| StoreError::permanent(e.to_string()))?;
                     Ok(WriteRequest::builder().put_request(put).build())
                 })
                 .collect::<Result<_, StoreError>>()?;
@@ -349,7 +388,7 @@ impl DynamoStore {
             .set_keys(Some(keys))
             .consistent_read(true)
             .build()
-            .map_err(|e| StoreError(e.to_string()))?;
+            .map_err(|e| StoreError::permanent(e.to_string()))?;
         let mut out = self
             .client
             .batch_get_item()
@@ -396,7 +435,7 @@ where
         pending = unprocessed;
     }
     if !pending.is_empty() {
-        return Err(StoreError(format!(
+        return Err(StoreError::transient(format!(
             "{} batch requests still unprocessed after {ROUNDS} rounds",
             pending.len()
         )));
@@ -536,7 +575,7 @@ impl StateStore for DynamoStore {
         }
         req.send().await.map_err(|e| {
             if condition_failed(&e) {
-                StoreError(format!(
+                StoreError::permanent(format!(
                     "the lease on {k} was lost before the state was saved"
                 ))
             } else {
@@ -679,6 +718,12 @@ impl WebhookLedger for DynamoStore {
 
 #[cfg(test)]
 mod tests {
+    use aws_sdk_dynamodb::error::{ConnectorError, ErrorMetadata};
+    use aws_sdk_dynamodb::operation::put_item::PutItemError;
+    use aws_sdk_dynamodb::types::error::{
+        ConditionalCheckFailedException, ProvisionedThroughputExceededException,
+    };
+
     use super::*;
 
     fn ns(ids: &[i64]) -> AttributeValue {
@@ -786,5 +831,61 @@ mod tests {
         let sinks = attributes.iter().find(|(k, _)| *k == SINKS).unwrap();
         assert!(sinks.1.is_none());
         assert!(state_from(&Item::new()).sinks.is_empty());
+    }
+
+    fn answer(status: u16) -> HttpResponse {
+        HttpResponse::new(status.try_into().expect("a status"), "{}".into())
+    }
+
+    fn service(e: PutItemError, status: u16) -> SdkError<PutItemError, HttpResponse> {
+        SdkError::service_error(e, answer(status))
+    }
+
+    fn coded(code: &str) -> PutItemError {
+        PutItemError::generic(ErrorMetadata::builder().code(code).build())
+    }
+
+    #[test]
+    fn throttling_a_5xx_a_timeout_and_a_lost_connection_are_transient() {
+        // As the SDK reads it: the modelled error, its code in the metadata.
+        let throttled = PutItemError::ProvisionedThroughputExceededException(
+            ProvisionedThroughputExceededException::builder()
+                .meta(
+                    ErrorMetadata::builder()
+                        .code("ProvisionedThroughputExceededException")
+                        .build(),
+                )
+                .build(),
+        );
+        for e in [
+            service(throttled, 400),
+            service(coded("ThrottlingException"), 400),
+            service(coded("RequestLimitExceeded"), 400),
+            service(coded("InternalServerError"), 500),
+            service(coded("SomethingNew"), 503),
+            SdkError::timeout_error("no answer in 3 s"),
+            SdkError::dispatch_failure(ConnectorError::io("connection reset".into())),
+            SdkError::response_error("cut short", answer(200)),
+        ] {
+            let err = store_err(e);
+            assert!(err.is_transient(), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_failed_condition_a_refusal_or_a_bad_request_is_not_transient() {
+        let condition = PutItemError::ConditionalCheckFailedException(
+            ConditionalCheckFailedException::builder().build(),
+        );
+        for e in [
+            service(condition, 400),
+            service(coded("ValidationException"), 400),
+            service(coded("AccessDeniedException"), 400),
+            SdkError::construction_failure("no table name"),
+            SdkError::dispatch_failure(ConnectorError::user("bad TLS configuration".into())),
+        ] {
+            let err = store_err(e);
+            assert!(!err.is_transient(), "{err}");
+        }
     }
 }

@@ -37,7 +37,7 @@ impl DynamoTokenStore {
 
 fn tokens_from(item: &Item) -> Result<StoredTokens, StoreError> {
     let refresh = get_s(item, "refresh_token")
-        .ok_or_else(|| StoreError("stored GHL tokens without a refresh token".into()))?;
+        .ok_or_else(|| StoreError::permanent("stored GHL tokens without a refresh token"))?;
     Ok(StoredTokens {
         access_token: get_s(item, "access_token").map(Secret::new),
         refresh_token: Secret::new(refresh),

@@ -19,8 +19,10 @@ pub fn init_json_logs() {
     let _ = json_logs(filter, std::io::stdout).try_init();
 }
 
-/// The functions' log format, written to `writer`: one JSON object per line, fields flattened
-/// beside the message, no target, span or time. The local stack writes the same lines.
+/// The functions' log format, written to `writer`: one JSON object per line, the event's fields
+/// under `fields`, the innermost span's under `span` (the consumer's `record`: job, source,
+/// contact hash, outcome) and every open span's under `spans`; no target or time. The local
+/// stack writes the same lines.
 pub fn json_logs<W>(
     filter: tracing_subscriber::EnvFilter,
     writer: W,
@@ -32,7 +34,7 @@ where
         .json()
         .with_env_filter(filter)
         .with_target(false)
-        .with_current_span(false)
+        .with_current_span(true)
         .without_time()
         .with_ansi(false)
         .with_writer(writer)

@@ -106,7 +106,7 @@ impl TestLedger {
         let n = self.calls.fetch_add(1, Ordering::SeqCst);
         match self.fail_after {
             Some(ok) if n >= ok && !self.restored.load(Ordering::SeqCst) => {
-                Err(StoreError("DynamoDB is unreachable".into()))
+                Err(StoreError::transient("DynamoDB is unreachable"))
             }
             _ => Ok(()),
         }

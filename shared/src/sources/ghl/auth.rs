@@ -331,7 +331,7 @@ impl OAuthToken {
             .load(&self.account)
             .await
             .map_err(store_error)?
-            .ok_or_else(|| store_error(StoreError("the stored tokens vanished".into())))
+            .ok_or_else(|| store_error(StoreError::permanent("the stored tokens vanished")))
     }
 
     /// Refreshes the stored tokens at `version`, or waits for whoever holds the lease.
@@ -514,7 +514,7 @@ impl MemoryTokenStore {
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, Tokens>, StoreError> {
         self.tokens
             .lock()
-            .map_err(|_| StoreError("token store lock poisoned".into()))
+            .map_err(|_| StoreError::permanent("token store lock poisoned"))
     }
 }
 

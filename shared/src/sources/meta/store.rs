@@ -189,7 +189,7 @@ impl MemoryMetaStore {
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, Memory>, StoreError> {
         self.inner
             .lock()
-            .map_err(|_| StoreError("meta store lock poisoned".into()))
+            .map_err(|_| StoreError::permanent("meta store lock poisoned"))
     }
 }
 
@@ -239,7 +239,7 @@ impl MetaStore for MemoryMetaStore {
         let c = m
             .contacts
             .get_mut(&key.storage_id())
-            .ok_or_else(|| StoreError("no such contact".into()))?;
+            .ok_or_else(|| StoreError::permanent("no such contact"))?;
         match profile {
             Ok(p) => {
                 c.profile = p.clone();
