@@ -146,6 +146,15 @@ impl TargetArgs {
 /// Variables only a deployed stack's configuration has: set, they name it too.
 pub const DEPLOYED_SECRETS: [&str; 2] = ["META_PAGE_ACCESS_TOKEN", "META_PAGE_ACCESS_TOKEN_PARAM"];
 
+/// The variable that names the account a source syncs, as the functions read it.
+pub fn account_variable(source: &str) -> &'static str {
+    match source {
+        "messenger" => "META_PAGE_ID",
+        "instagram" => "META_IG_ACCOUNT_ID",
+        _ => "GHL_LOCATION_ID",
+    }
+}
+
 /// The stack every `leadsync` command works on, decided once, before the command runs.
 #[derive(Debug)]
 pub enum Target {
@@ -243,12 +252,9 @@ impl Target {
     /// The account a source syncs: for a deployed stack from the same variables the functions
     /// read (`GHL_LOCATION_ID`, `META_PAGE_ID`, `META_IG_ACCOUNT_ID`), else the local stack's.
     pub fn account(&self, source: &str) -> Option<String> {
-        let variable = match source {
-            "messenger" => "META_PAGE_ID",
-            "instagram" => "META_IG_ACCOUNT_ID",
-            _ => "GHL_LOCATION_ID",
-        };
-        let from_env = std::env::var(variable).ok().filter(|v| !v.is_empty());
+        let from_env = std::env::var(account_variable(source))
+            .ok()
+            .filter(|v| !v.is_empty());
         match self {
             Self::Deployed(_) => from_env,
             Self::Local(info) => from_env.or_else(|| match source {

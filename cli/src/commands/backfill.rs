@@ -17,7 +17,7 @@ use time::format_description::well_known::Rfc3339;
 
 use super::state_table;
 use super::trace::time;
-use crate::target::Target;
+use crate::target::{Target, account_variable};
 
 #[derive(clap::Args)]
 pub struct BackfillArgs {
@@ -254,15 +254,10 @@ pub fn parse_since(text: &str, now_ms: i64) -> Result<i64> {
 
 async fn status_command(args: StatusArgs, target: &Target) -> Result<()> {
     let source = args.source.as_str();
-    let variable = match source {
-        "messenger" => "META_PAGE_ID",
-        "instagram" => "META_IG_ACCOUNT_ID",
-        _ => "GHL_LOCATION_ID",
-    };
     let location = args
         .location
         .or_else(|| target.account(source))
-        .with_context(|| format!("pass --account or set {variable}"))?;
+        .with_context(|| format!("pass --account or set {}", account_variable(source)))?;
     let (client, table) = state_table(target).await?;
     let checkpoints = DynamoCheckpoints::new(client, table);
     let current = checkpoints.current(source, &location).await?;

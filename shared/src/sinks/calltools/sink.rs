@@ -79,15 +79,9 @@ impl CallToolsSink {
             Step::NeedIds => unreachable!("the plan is made again with the ids it asked for"),
             Step::Write { write, hash, base } => match self.upsert(&write).await {
                 Ok(applied) => {
-                    metrics::counter!("sink_calls", "sink" => SinkId::CallTools.as_str())
-                        .increment(u64::from(applied.calls));
                     let id = applied.calltools_id;
                     (
-                        Outcome::Synced {
-                            calltools_id: id,
-                            calls: applied.calls,
-                            do_not_call: contact.do_not_call,
-                        },
+                        synced(id, applied.calls, contact),
                         Some(written(base, contact, write, hash, id)),
                     )
                 }
@@ -102,20 +96,20 @@ impl CallToolsSink {
                 change,
                 after,
             } => match self.remove_membership(id, &fields, &change).await {
-                Ok(calls) => {
-                    metrics::counter!("sink_calls", "sink" => SinkId::CallTools.as_str())
-                        .increment(u64::from(calls));
-                    (
-                        Outcome::Synced {
-                            calltools_id: id,
-                            calls,
-                            do_not_call: contact.do_not_call,
-                        },
-                        Some(after),
-                    )
-                }
+                Ok(calls) => (synced(id, calls, contact), Some(after)),
                 Err(e) => (e.into(), None),
             },
         }
+    }
+}
+
+/// A write or removal CallTools answered: counted, and what the job came to.
+fn synced(id: i64, calls: u32, contact: &Contact) -> Outcome {
+    metrics::counter!("sink_calls", "sink" => SinkId::CallTools.as_str())
+        .increment(u64::from(calls));
+    Outcome::Synced {
+        calltools_id: id,
+        calls,
+        do_not_call: contact.do_not_call,
     }
 }
