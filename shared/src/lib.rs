@@ -22,5 +22,11 @@ pub mod ports;
 pub mod aws;
 
 pub mod app;
-pub mod memory;
 pub mod support;
+
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+
+/// The in-memory adapters, at the path the benchmark, the fuzz harness and the tests know.
+#[cfg(any(test, feature = "testing"))]
+pub use testing::memory;

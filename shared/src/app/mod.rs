@@ -181,6 +181,7 @@ pub fn build_consumer(cfg: &Config, aws: &SdkConfig) -> Result<Consumer, BuildEr
         retry: cfg.retry,
         default_region: cfg.default_region.clone(),
         meta,
+        clock: Arc::new(crate::domain::clock::WallClock),
     }))
 }
 

@@ -1,11 +1,10 @@
 //! The backfill against a scripted GHL, in-memory checkpoints and queue, and a state map.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
-use serde_json::json;
 
 use super::memory::MemoryCheckpoints;
 use super::*;
@@ -14,7 +13,8 @@ use crate::domain::contact::source_hash;
 use crate::domain::job::{GhlTrigger, SyncJob};
 use crate::memory::MemoryQueue;
 use crate::ports::store::{ContactState, JobClaim, Lease, StoreError};
-use crate::sources::ghl::search::{Found, SearchPage, SearchQuery};
+use crate::sources::ghl::search::Found;
+use crate::testing::ghl::FakeGhl;
 
 const LOC: &str = "loc";
 
@@ -30,84 +30,6 @@ fn contact(i: usize) -> Found {
             version_ms: Some(1_000 + i as i64),
             do_not_call: None,
         },
-    }
-}
-
-/// GHL's search over `contacts`, pages of `page_limit`; the cursor is the next index. Queued
-/// failures answer the next calls first.
-struct FakeGhl {
-    contacts: Vec<Found>,
-    failures: Mutex<VecDeque<RemoteError>>,
-    /// From this call on (by number), answer this error until it has been answered twice.
-    fail_at: Mutex<Option<(usize, RemoteError)>>,
-    calls: Mutex<Vec<Instant>>,
-}
-
-impl FakeGhl {
-    fn new(contacts: Vec<Found>) -> Self {
-        Self {
-            contacts,
-            failures: Mutex::new(VecDeque::new()),
-            fail_at: Mutex::new(None),
-            calls: Mutex::new(Vec::new()),
-        }
-    }
-
-    fn fail_next(&self, e: RemoteError) {
-        self.failures.lock().unwrap().push_back(e);
-    }
-
-    /// Fails the call after `ok` more successful ones (and, for a wait longer than the
-    /// invocation, every retry of it too).
-    fn fail_next_after(&self, ok: usize, e: RemoteError) {
-        *self.fail_at.lock().unwrap() = Some((self.calls() + ok, e));
-    }
-
-    fn calls(&self) -> usize {
-        self.calls.lock().unwrap().len()
-    }
-}
-
-#[async_trait]
-impl GhlApi for FakeGhl {
-    async fn get_contact(&self, _: &str) -> Result<Option<Contact>, RemoteError> {
-        unreachable!("the backfill never reads single contacts")
-    }
-
-    async fn search_contacts(&self, q: &SearchQuery) -> Result<SearchPage, RemoteError> {
-        let n = {
-            let mut calls = self.calls.lock().unwrap();
-            calls.push(Instant::now());
-            calls.len() - 1
-        };
-        if let Some(e) = self.failures.lock().unwrap().pop_front() {
-            return Err(e);
-        }
-        {
-            let mut fail_at = self.fail_at.lock().unwrap();
-            if let Some((at, e)) = fail_at.as_ref()
-                && n >= *at
-            {
-                let e = e.clone();
-                if n > *at {
-                    *fail_at = None;
-                }
-                return Err(e);
-            }
-        }
-        let start = q
-            .search_after
-            .as_ref()
-            .and_then(|v| v.as_u64())
-            .unwrap_or(0) as usize;
-        let end = (start + q.page_limit as usize).min(self.contacts.len());
-        let page = self.contacts[start..end].to_vec();
-        let full = page.len() == q.page_limit as usize;
-        Ok(SearchPage {
-            contacts: page,
-            total: Some(self.contacts.len() as u64),
-            next: full.then(|| json!(end)),
-        })
     }
 }
 

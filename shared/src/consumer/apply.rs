@@ -132,7 +132,7 @@ impl Consumer {
         if j.trigger == GhlTrigger::ContactDelete {
             return self.contact_gone(state).await;
         }
-        let read_at_ms = crate::domain::clock::now_ms();
+        let read_at_ms = self.clock.now().get();
         match self.ghl.get_contact(&j.contact_id).await {
             Ok(Some(contact)) => {
                 let state = ContactState {

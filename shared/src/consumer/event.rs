@@ -88,12 +88,7 @@ impl Consumer {
     /// Records the attempt. The log is for people asking questions later, so a failure to write
     /// it is logged and never fails (or retries) the record.
     pub(crate) async fn log_event(&self, job: &SyncJob, outcome: &Outcome, msg: &SqsMessage) {
-        let entry = entry_for(
-            job,
-            outcome,
-            receive_count(msg),
-            crate::domain::clock::now_ms(),
-        );
+        let entry = entry_for(job, outcome, receive_count(msg), self.clock.now_ms());
         if let Err(e) = self.events.record(&entry).await {
             tracing::warn!(job_id = %entry.job_id, error = %e, "event log entry not written");
         }

@@ -106,7 +106,7 @@ impl Consumer {
     ) -> Result<(), StoreError> {
         let e = &j.event;
         let store = &meta.store;
-        let now = crate::domain::clock::now_ms();
+        let now = self.clock.now_ms();
         let created = if e.kind.is_activity() || j.origin == crate::domain::job::Origin::Backfill {
             store.create_contact(key, j.origin, now).await?
         } else {
@@ -251,7 +251,7 @@ impl Consumer {
         channel: Channel,
         user_id: &str,
     ) {
-        let at = crate::domain::clock::now_ms();
+        let at = self.clock.now_ms();
         let (saved, outcome) = match meta.graph.profile(channel, user_id).await {
             Ok(ProfileAnswer::Found(p)) => (meta.store.set_profile(key, Ok(&p), at).await, "found"),
             Ok(ProfileAnswer::Unavailable { code, .. }) => {

@@ -7,6 +7,10 @@
 //! at once (and deleted from the main queue) instead of burning `maxReceiveCount`.
 
 pub mod apply;
+/// Whole batches on the test kit.
+#[cfg(test)]
+#[path = "tests/batch.rs"]
+mod batch_tests;
 pub mod credentials;
 pub mod event;
 pub mod meta;
@@ -20,7 +24,7 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use tracing::Instrument;
 
 use crate::app::config::RetryPolicy;
-use crate::domain::clock::now_ms;
+use crate::domain::clock::{Clock, Millis};
 use crate::domain::job::SyncJob;
 use crate::domain::rules::Rules;
 use crate::ports::events::EventLog;
@@ -44,6 +48,8 @@ pub struct Consumer {
     pub(crate) default_region: String,
     /// Messenger / Instagram, when configured.
     pub(crate) meta: Option<meta::MetaParts>,
+    /// "Now" for every decision the consumer makes about time (waits, reads, latencies).
+    pub(crate) clock: Arc<dyn Clock>,
 }
 
 /// Everything the consumer depends on.
@@ -59,6 +65,8 @@ pub struct ConsumerParts {
     pub retry: RetryPolicy,
     pub default_region: String,
     pub meta: Option<meta::MetaParts>,
+    /// [`crate::domain::clock::WallClock`] in a function; a test's own clock in the kit.
+    pub clock: Arc<dyn Clock>,
 }
 
 /// A record with its job, or why it could not be read.
@@ -87,6 +95,7 @@ impl Consumer {
             retry: p.retry,
             default_region: p.default_region,
             meta: p.meta,
+            clock: p.clock,
         }
     }
 
@@ -141,7 +150,7 @@ impl Consumer {
             Ok(job) => {
                 let outcome = self.process(&job, deadline_ms).await;
                 let outcome = self.weigh_credentials(outcome, msg);
-                record_outcome_metrics(&job, &outcome);
+                record_outcome_metrics(&job, &outcome, self.clock.now());
                 (Some(job), outcome)
             }
             Err(e) => (
@@ -245,7 +254,7 @@ impl Consumer {
             );
         }
         let (since, deferrals) = event::deferral(msg);
-        credentials::wait_or_park(outcome, since, deferrals, now_ms(), &self.retry)
+        credentials::wait_or_park(outcome, since, deferrals, self.clock.now_ms(), &self.retry)
     }
 
     /// Sends a job that was not attempted back as a new message, so waiting out an outage or a
@@ -253,10 +262,10 @@ impl Consumer {
     /// the send fails, it is retried in place like any transient failure. Returns whether the
     /// record is a batch item failure.
     async fn defer(&self, msg: &SqsMessage, job: Option<&SyncJob>, after: Duration) -> bool {
-        let now = now_ms();
+        let now = self.clock.now();
         let (since, deferrals) = event::deferral(msg);
-        let since = since.unwrap_or(now);
-        let within_budget = now - since < self.retry.defer_for.as_millis() as i64;
+        let since = since.unwrap_or(now.get());
+        let within_budget = now.get() - since < self.retry.defer_for.as_millis() as i64;
         if let Some(job) = job.filter(|_| within_budget) {
             let deferred = Deferred {
                 job_id: job.id().to_string(),
@@ -310,8 +319,8 @@ pub fn batch_response(results: &[RecordResult]) -> SqsBatchResponse {
 
 /// What one settled record says about the pipeline: how long a change took to apply (from its
 /// arrival, and from the source's own time when it has one), and why a job was skipped.
-fn record_outcome_metrics(job: &SyncJob, outcome: &Outcome) {
-    let now = now_ms();
+fn record_outcome_metrics(job: &SyncJob, outcome: &Outcome, now: Millis) {
+    let now = now.get();
     match outcome {
         Outcome::Synced { .. } => {
             metrics::histogram!("sync_latency_ms", "source" => job.source().as_str())

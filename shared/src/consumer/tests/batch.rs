@@ -1,0 +1,231 @@
+//! What a batch does with each record: today's behaviour, one rule per test.
+
+use std::time::Duration;
+
+use crate::consumer::{Outcome, SkipReason};
+use crate::domain::clock::Clock;
+use crate::domain::rules::Rules;
+use crate::ports::remote::RemoteError;
+use crate::testing::kit::ConsumerKit;
+use crate::testing::store::JobMarker;
+
+fn kit() -> ConsumerKit {
+    ConsumerKit::new(Rules::default_rules()).with_contact("c1", ConsumerKit::lead("Ada"))
+}
+
+fn calltools_503() -> RemoteError {
+    RemoteError::from_status("CallTools", 503, None, "")
+}
+
+fn calltools_401() -> RemoteError {
+    RemoteError::from_status("CallTools", 401, None, r#"{"detail":"Invalid token."}"#)
+}
+
+#[tokio::test]
+async fn the_same_job_delivered_twice_is_written_once_then_skipped_as_a_duplicate() {
+    let kit = kit();
+    let consumer = kit.consumer();
+    let job = kit.ghl_job("ghl:w1", "c1", None);
+    let first = kit.run(&consumer, &[kit.message(&job)]).await;
+    assert!(
+        matches!(first[0].outcome, Outcome::Synced { .. }),
+        "{first:?}"
+    );
+    let writes = kit.calltools.writes();
+    assert_eq!(writes.len(), 1, "{writes:?}");
+
+    let second = kit.run(&consumer, &[kit.message(&job)]).await;
+
+    assert_eq!(
+        second[0].outcome,
+        Outcome::Skipped(SkipReason::DuplicateJob)
+    );
+    assert!(!second[0].failed);
+    assert_eq!(kit.calltools.writes(), writes, "no second write");
+    assert_eq!(kit.ghl.reads().len(), 1, "no second read");
+}
+
+#[tokio::test]
+async fn two_jobs_for_one_contact_run_one_after_the_other_in_arrival_order() {
+    let kit = kit();
+    let consumer = kit.consumer();
+    let older = kit.ghl_job("ghl:w1", "c1", Some(1_000));
+    let newer = kit.ghl_job("ghl:w2", "c1", Some(2_000));
+
+    let results = kit
+        .run(&consumer, &[kit.message(&older), kit.message(&newer)])
+        .await;
+
+    let ids: Vec<_> = results.iter().map(|r| r.job_id.as_deref()).collect();
+    assert_eq!(ids, [Some("ghl:w1"), Some("ghl:w2")]);
+    assert!(
+        results.iter().all(|r| !r.failed && r.outcome.is_final()),
+        "neither was busy nor stale: {results:?}"
+    );
+    let key = ConsumerKit::contact_key("c1");
+    assert_eq!(
+        kit.store.log(),
+        [
+            "claim ghl:w1".to_string(),
+            format!("lease {key} ghl:w1"),
+            format!("save {key} ghl:w1"),
+            "complete ghl:w1 synced".to_string(),
+            "claim ghl:w2".to_string(),
+            format!("lease {key} ghl:w2"),
+            format!("save {key} ghl:w2"),
+            "complete ghl:w2 skipped:unchanged".to_string(),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_contact_leased_by_another_job_is_deferred_as_a_new_message_spending_no_receive() {
+    let kit = kit();
+    let consumer = kit.consumer();
+    let key = ConsumerKit::contact_key("c1");
+    kit.store
+        .hold_lease(&key, "ghl:other", kit.clock.now_ms() + 30_000);
+    let job = kit.ghl_job("ghl:w1", "c1", None);
+
+    let results = kit.run(&consumer, &[kit.message(&job)]).await;
+
+    assert!(
+        matches!(results[0].outcome, Outcome::Defer { .. }),
+        "{results:?}"
+    );
+    assert!(!results[0].failed, "the old message is deleted");
+    let deferred = kit.redelivery.deferrals();
+    assert_eq!(deferred.len(), 1);
+    assert_eq!(deferred[0].deferrals, 1);
+    assert_eq!(deferred[0].deferred_since_ms, kit.clock.now_ms());
+    assert!(kit.redelivery.retries().is_empty());
+    assert_eq!(kit.store.job("ghl:w1"), None, "the job marker is released");
+}
+
+#[tokio::test]
+async fn a_job_deferred_for_the_whole_defer_window_is_retried_in_place_as_a_batch_failure() {
+    let kit = kit();
+    let consumer = kit.consumer();
+    let key = ConsumerKit::contact_key("c1");
+    kit.store
+        .hold_lease(&key, "ghl:other", kit.clock.now_ms() + 30_000);
+    let job = kit.ghl_job("ghl:w1", "c1", None);
+    kit.run(&consumer, &[kit.message(&job)]).await;
+    let mut msg = kit.redelivery.last_deferred_message().unwrap();
+    let first = kit.redelivery.calls().len();
+    kit.clock.advance(kit.retry.defer_for);
+    kit.store
+        .hold_lease(&key, "ghl:other", kit.clock.now_ms() + 30_000);
+    msg.receipt_handle = Some("rh-late".into());
+
+    let results = kit.run(&consumer, &[msg]).await;
+
+    assert!(
+        matches!(results[0].outcome, Outcome::Defer { .. }),
+        "{results:?}"
+    );
+    assert!(results[0].failed);
+    let later = &kit.redelivery.calls()[first..];
+    assert!(
+        matches!(later, [crate::testing::queue::Redelivered::RetryLater { receipt_handle, .. }] if receipt_handle == "rh-late"),
+        "{later:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_unreadable_body_is_parked_at_once() {
+    let kit = kit();
+    let consumer = kit.consumer();
+
+    let results = kit.run(&consumer, &[kit.raw_message("{not a job")]).await;
+
+    assert!(
+        matches!(&results[0].outcome, Outcome::Park { reason, .. } if reason.starts_with("unreadable job"))
+    );
+    assert!(!results[0].failed);
+    let parked = kit.redelivery.parked();
+    assert_eq!(parked.len(), 1);
+    assert_eq!(parked[0].source, "unknown");
+}
+
+#[tokio::test]
+async fn an_unreadable_body_that_cannot_be_parked_stays_on_the_queue_as_a_batch_failure() {
+    let kit = kit();
+    let consumer = kit.consumer();
+    kit.redelivery.fail_parks(true);
+
+    let results = kit.run(&consumer, &[kit.raw_message("{not a job")]).await;
+
+    assert!(matches!(results[0].outcome, Outcome::Park { .. }));
+    assert!(results[0].failed);
+    assert_eq!(kit.redelivery.parked().len(), 1, "the park was tried");
+}
+
+#[tokio::test]
+async fn a_calltools_503_is_retried_with_a_delay_and_the_job_marker_released() {
+    let kit = kit();
+    let consumer = kit.consumer();
+    kit.calltools.fail_next_write(calltools_503());
+    let job = kit.ghl_job("ghl:w1", "c1", None);
+
+    let results = kit.run(&consumer, &[kit.message(&job)]).await;
+
+    assert!(
+        matches!(&results[0].outcome, Outcome::Retry { reason, .. } if reason.contains("503")),
+        "{results:?}"
+    );
+    assert!(results[0].failed);
+    assert_eq!(kit.redelivery.retries().len(), 1);
+    assert_eq!(kit.store.job("ghl:w1"), None, "a retry must run again");
+    let again = kit.run(&consumer, &[kit.message(&job)]).await;
+    assert!(
+        matches!(again[0].outcome, Outcome::Synced { .. }),
+        "{again:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_calltools_401_waits_as_a_deferral_and_is_parked_once_the_auth_wait_is_over() {
+    let kit = kit();
+    let consumer = kit.consumer();
+    kit.calltools.fail_every_call(calltools_401());
+    let job = kit.ghl_job("ghl:w1", "c1", None);
+
+    let first = kit.run(&consumer, &[kit.message(&job)]).await;
+
+    assert!(
+        matches!(first[0].outcome, Outcome::Defer { .. }),
+        "{first:?}"
+    );
+    assert!(!first[0].failed);
+    assert_eq!(kit.redelivery.deferrals().len(), 1);
+    assert!(kit.redelivery.parked().is_empty());
+    assert!(!matches!(
+        kit.store.job("ghl:w1"),
+        Some(JobMarker::Complete { .. })
+    ));
+
+    kit.clock.advance(kit.retry.auth_wait);
+    let msg = kit.redelivery.last_deferred_message().unwrap();
+    let later = kit.run(&consumer, &[msg]).await;
+
+    assert!(
+        matches!(&later[0].outcome, Outcome::Park { status: Some(401), reason, .. } if reason.contains("LEADSYNC_AUTH_WAIT_MAX_SECS")),
+        "{later:?}"
+    );
+    assert!(!later[0].failed);
+    assert_eq!(kit.redelivery.parked().len(), 1);
+    assert_eq!(kit.redelivery.deferrals().len(), 1, "no further deferral");
+}
+
+#[tokio::test]
+async fn a_source_read_is_stamped_with_the_kit_clock() {
+    let kit = kit();
+    let consumer = kit.consumer();
+    kit.clock.advance(Duration::from_secs(5));
+    let job = kit.ghl_job("ghl:w1", "c1", None);
+    kit.run(&consumer, &[kit.message(&job)]).await;
+    let item = kit.store.contact(&ConsumerKit::contact_key("c1")).unwrap();
+    assert_eq!(item.state.read_at_ms, Some(kit.clock.now_ms()));
+    assert_eq!(item.state.updated_at_ms, Some(kit.clock.now_ms()));
+}

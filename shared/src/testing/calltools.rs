@@ -1,0 +1,193 @@
+//! A CallTools account in miniature.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use serde_json::{Map, Value, json};
+
+use crate::ports::remote::RemoteError;
+use crate::sinks::calltools::client::{CallToolsApi, Created, ListedContact, NamedItem};
+
+/// A CallTools account in miniature: it keeps each contact's buckets and tags, answers
+/// writes with the contact as it now is, and records every call. `ignores_inline_buckets`
+/// plays the account that answers 2xx to `add_buckets` and ignores it. `buckets` is what the
+/// bucket listing answers; tags are found or created by name.
+#[derive(Default)]
+pub struct FakeCallTools {
+    pub calls: Mutex<Vec<String>>,
+    pub merge_into: Option<i64>,
+    pub existing_by_phone: Vec<ListedContact>,
+    pub gone: Vec<i64>,
+    pub ignores_inline_buckets: bool,
+    pub ignores_tags: bool,
+    pub members: Mutex<HashMap<i64, Members>>,
+    pub buckets: Vec<NamedItem>,
+    pub tags: Mutex<HashMap<String, i64>>,
+    /// The next writes (create, contact or bucket PATCH) answer these errors, in order.
+    pub failing_writes: Mutex<VecDeque<RemoteError>>,
+    /// Every call answers this error while it is set.
+    pub down: Mutex<Option<RemoteError>>,
+}
+
+/// A contact's buckets and tags.
+pub type Members = (BTreeSet<i64>, BTreeSet<i64>);
+
+fn ids(body: &Map<String, Value>, key: &str) -> BTreeSet<i64> {
+    body.get(key)
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_i64).collect())
+        .unwrap_or_default()
+}
+
+impl FakeCallTools {
+    pub fn ignoring_inline_buckets() -> Self {
+        Self {
+            ignores_inline_buckets: true,
+            ..Self::default()
+        }
+    }
+
+    /// An account with these buckets, by name, numbered from 11237.
+    pub fn with_buckets<S: AsRef<str>>(names: &[S]) -> Self {
+        Self {
+            buckets: names
+                .iter()
+                .zip(11_237..)
+                .map(|(name, id)| NamedItem {
+                    id,
+                    name: name.as_ref().to_string(),
+                })
+                .collect(),
+            ..Self::default()
+        }
+    }
+
+    /// Every call so far, in order: `POST {body}`, `PATCH <id> {body}`, `PATCH bucket <id>
+    /// {body}`, `GET phone=<e164>`, `GET buckets`, `GET tag=<name>`, `POST tag <name>`.
+    pub fn calls(&self) -> Vec<String> {
+        self.calls.lock().unwrap().clone()
+    }
+
+    /// The calls that change something in the account.
+    pub fn writes(&self) -> Vec<String> {
+        self.calls()
+            .into_iter()
+            .filter(|c| c.starts_with("POST") || c.starts_with("PATCH"))
+            .collect()
+    }
+
+    pub fn buckets_of(&self, id: i64) -> BTreeSet<i64> {
+        self.members
+            .lock()
+            .unwrap()
+            .get(&id)
+            .map(|m| m.0.clone())
+            .unwrap_or_default()
+    }
+
+    /// The next write answers `e` (after the ones queued before it).
+    pub fn fail_next_write(&self, e: RemoteError) {
+        self.failing_writes.lock().unwrap().push_back(e);
+    }
+
+    /// Every call answers `e` until [`FakeCallTools::recover`].
+    pub fn fail_every_call(&self, e: RemoteError) {
+        *self.down.lock().unwrap() = Some(e);
+    }
+
+    pub fn recover(&self) {
+        *self.down.lock().unwrap() = None;
+    }
+
+    /// Records the call; then the error it answers, if any.
+    fn record(&self, call: String) -> Result<(), RemoteError> {
+        let write = call.starts_with("POST") || call.starts_with("PATCH");
+        self.calls.lock().unwrap().push(call);
+        if let Some(e) = self.down.lock().unwrap().clone() {
+            return Err(e);
+        }
+        // Only a write takes the next queued failure; reads leave it for the write.
+        let mut failing = self.failing_writes.lock().unwrap();
+        match failing.front() {
+            Some(_) if write => Err(failing.pop_front().expect("just seen")),
+            _ => Ok(()),
+        }
+    }
+
+    /// Applies a contact write and answers with the contact.
+    fn write(&self, id: i64, body: &Map<String, Value>) -> Value {
+        let mut members = self.members.lock().unwrap();
+        let (buckets, tags) = members.entry(id).or_default();
+        if !self.ignores_inline_buckets {
+            buckets.extend(ids(body, "add_buckets"));
+            buckets.retain(|b| !ids(body, "remove_buckets").contains(b));
+        }
+        if !self.ignores_tags {
+            tags.extend(ids(body, "add_tags"));
+            tags.retain(|t| !ids(body, "remove_tags").contains(t));
+        }
+        json!({"id": id, "buckets": buckets.clone(), "tags": tags.clone()})
+    }
+}
+
+#[async_trait]
+impl CallToolsApi for FakeCallTools {
+    async fn create_contact(&self, body: &Map<String, Value>) -> Result<Created, RemoteError> {
+        self.record(format!("POST {}", Value::Object(body.clone())))?;
+        Ok(match self.merge_into {
+            Some(id) => Created::Merged(id),
+            None => Created::New {
+                id: 100,
+                answer: self.write(100, body),
+            },
+        })
+    }
+    async fn update_contact(
+        &self,
+        id: i64,
+        body: &Map<String, Value>,
+    ) -> Result<Option<Value>, RemoteError> {
+        self.record(format!("PATCH {id} {}", Value::Object(body.clone())))?;
+        Ok((!self.gone.contains(&id)).then(|| self.write(id, body)))
+    }
+    async fn patch_bucket(
+        &self,
+        bucket_id: i64,
+        body: &Map<String, Value>,
+    ) -> Result<Option<Value>, RemoteError> {
+        self.record(format!(
+            "PATCH bucket {bucket_id} {}",
+            Value::Object(body.clone())
+        ))?;
+        let mut members = self.members.lock().unwrap();
+        for c in ids(body, "add_contacts") {
+            members.entry(c).or_default().0.insert(bucket_id);
+        }
+        for c in ids(body, "remove_contacts") {
+            members.entry(c).or_default().0.remove(&bucket_id);
+        }
+        Ok(Some(
+            json!({"id": bucket_id, "name": "Cold Leads", "contact_count": 1}),
+        ))
+    }
+    async fn find_by_phone(&self, e164: &str) -> Result<Vec<ListedContact>, RemoteError> {
+        self.record(format!("GET phone={e164}"))?;
+        Ok(self.existing_by_phone.clone())
+    }
+    async fn list_buckets(&self) -> Result<Vec<NamedItem>, RemoteError> {
+        self.record("GET buckets".into())?;
+        Ok(self.buckets.clone())
+    }
+    async fn find_tag(&self, name: &str) -> Result<Option<i64>, RemoteError> {
+        self.record(format!("GET tag={name}"))?;
+        Ok(self.tags.lock().unwrap().get(name).copied())
+    }
+    async fn create_tag(&self, name: &str) -> Result<i64, RemoteError> {
+        self.record(format!("POST tag {name}"))?;
+        let mut tags = self.tags.lock().unwrap();
+        let id = 268_601 + tags.len() as i64;
+        tags.insert(name.to_string(), id);
+        Ok(id)
+    }
+}
