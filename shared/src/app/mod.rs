@@ -3,6 +3,7 @@
 //! what runs locally is what runs on AWS — only the configuration differs.
 
 pub mod config;
+pub mod registry;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,7 +21,6 @@ use crate::aws::dynamo::tokens::DynamoTokenStore;
 use crate::aws::sqs::SqsQueue;
 use crate::backfill::meta_scan::{MetaAccount, MetaScan};
 use crate::backfill::{Backfill, BackfillSettings};
-use crate::consumer::meta::MetaParts;
 use crate::consumer::{Consumer, ConsumerParts};
 use crate::ingress::allow::AllowList;
 use crate::ingress::committed_keys::{CommittedKey, refuse_committed_keys};
@@ -35,6 +35,7 @@ use crate::sources::ghl::client::GhlClient;
 use crate::sources::ghl::verify::{GhlVerifier, KeyError};
 use crate::sources::meta::Channel;
 use crate::sources::meta::graph::GraphClient;
+use crate::sources::meta::read::MetaReader;
 use crate::sources::meta::verify::MetaVerifier;
 use crate::support::secret::Secret;
 
@@ -163,8 +164,7 @@ pub fn build_consumer(cfg: &Config, aws: &SdkConfig) -> Result<Consumer, BuildEr
     );
     let dynamodb = aws_sdk_dynamodb::Client::new(aws);
     let table = cfg.require_table()?;
-    let meta = meta_parts(cfg, &http, &dynamodb, table);
-    let ghl = ghl_client(cfg, http, &dynamodb, table)?;
+    let sources = registry::contact_sources(cfg, http, &dynamodb, table)?;
     let store = Arc::new(DynamoStore::new(dynamodb.clone(), table));
     let breaker = CircuitBreaker::new("calltools", cfg.breaker, store.clone());
     // The one place a sink is registered: the consumer knows only the `Sink` trait.
@@ -174,26 +174,25 @@ pub fn build_consumer(cfg: &Config, aws: &SdkConfig) -> Result<Consumer, BuildEr
     Ok(Consumer::new(ConsumerParts {
         store,
         events: Arc::new(DynamoEventLog::new(dynamodb, table)),
-        ghl: Arc::new(ghl),
+        sources,
         sink: Arc::new(sink),
         redelivery: Arc::new(queue),
         rules: cfg.rules.clone(),
         retry: cfg.retry,
         default_region: cfg.default_region.clone(),
-        meta,
         clock: Arc::new(crate::domain::clock::WallClock),
     }))
 }
 
 /// The Graph API client and the Meta store, when a Page access token is configured.
-fn meta_parts(
+pub(crate) fn meta_reader(
     cfg: &Config,
     http: &reqwest::Client,
     dynamodb: &aws_sdk_dynamodb::Client,
     table: &str,
-) -> Option<MetaParts> {
+) -> Option<MetaReader> {
     let token = cfg.meta.page_access_token.value()?;
-    Some(MetaParts {
+    Some(MetaReader {
         store: Arc::new(DynamoMetaStore::new(dynamodb.clone(), table)),
         graph: Arc::new(graph_client(cfg, http.clone(), token.clone())),
     })
@@ -265,7 +264,7 @@ pub fn build_backfill(cfg: &Config, aws: &SdkConfig) -> Result<Backfill, BuildEr
         cfg.require_queue_url()?,
         cfg.dlq_url.clone(),
     );
-    let meta = meta_parts(
+    let meta = meta_reader(
         cfg,
         &http_client(Duration::from_secs(30))?,
         &dynamodb,

@@ -13,7 +13,6 @@ pub mod apply;
 mod batch_tests;
 pub mod credentials;
 pub mod event;
-pub mod meta;
 pub mod outcome;
 
 use std::collections::BTreeMap;
@@ -27,17 +26,19 @@ use crate::app::config::RetryPolicy;
 use crate::domain::clock::{Clock, Millis};
 use crate::domain::job::SyncJob;
 use crate::domain::rules::Rules;
+use crate::domain::source::Source;
 use crate::ports::events::EventLog;
 use crate::ports::queue::{Deferred, Parked, Redelivery};
 use crate::ports::store::StateStore;
 use crate::sinks::Sink;
-use crate::sources::ghl::client::GhlApi;
+use crate::sources::ContactSource;
 
 pub use outcome::{Outcome, OutcomeKind, SkipReason};
 
 pub struct Consumer {
     pub(crate) store: Arc<dyn StateStore>,
-    pub(crate) ghl: Arc<dyn GhlApi>,
+    /// Who reads each source's jobs back.
+    pub(crate) sources: BTreeMap<Source, Arc<dyn ContactSource>>,
     pub(crate) sink: Arc<dyn Sink>,
     pub(crate) redelivery: Arc<dyn Redelivery>,
     pub(crate) events: Arc<dyn EventLog>,
@@ -46,8 +47,6 @@ pub struct Consumer {
     pub(crate) rules_fingerprint: String,
     pub(crate) retry: RetryPolicy,
     pub(crate) default_region: String,
-    /// Messenger / Instagram, when configured.
-    pub(crate) meta: Option<meta::MetaParts>,
     /// "Now" for every decision the consumer makes about time (waits, reads, latencies).
     pub(crate) clock: Arc<dyn Clock>,
 }
@@ -55,7 +54,9 @@ pub struct Consumer {
 /// Everything the consumer depends on.
 pub struct ConsumerParts {
     pub store: Arc<dyn StateStore>,
-    pub ghl: Arc<dyn GhlApi>,
+    /// The sources whose jobs it reads (registered in `app::registry`); a job of any other
+    /// source is parked, to be replayed once its source is configured.
+    pub sources: Vec<Arc<dyn ContactSource>>,
     /// Where contacts go (registered in `app`).
     pub sink: Arc<dyn Sink>,
     pub redelivery: Arc<dyn Redelivery>,
@@ -64,7 +65,6 @@ pub struct ConsumerParts {
     pub rules: Rules,
     pub retry: RetryPolicy,
     pub default_region: String,
-    pub meta: Option<meta::MetaParts>,
     /// [`crate::domain::clock::WallClock`] in a function; a test's own clock in the kit.
     pub clock: Arc<dyn Clock>,
 }
@@ -86,7 +86,14 @@ impl Consumer {
     pub fn new(p: ConsumerParts) -> Self {
         Self {
             store: p.store,
-            ghl: p.ghl,
+            sources: p
+                .sources
+                .into_iter()
+                .flat_map(|reader| {
+                    let served: &'static [Source] = reader.serves();
+                    served.iter().map(move |s| (*s, reader.clone()))
+                })
+                .collect(),
             sink: p.sink,
             redelivery: p.redelivery,
             events: p.events,
@@ -94,7 +101,6 @@ impl Consumer {
             rules: p.rules,
             retry: p.retry,
             default_region: p.default_region,
-            meta: p.meta,
             clock: p.clock,
         }
     }

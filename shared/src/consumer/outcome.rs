@@ -240,6 +240,16 @@ impl From<RemoteError> for Outcome {
     }
 }
 
+/// Every store failure is retried, as before; whether DynamoDB called it transient is logged, so
+/// a run of `transient: false` (a refused permission, an invalid request) stands out.
+pub fn store_retry(e: crate::ports::store::StoreError) -> Outcome {
+    tracing::warn!(error = %e, transient = e.is_transient(), "state store call failed; the job is retried");
+    Outcome::Retry {
+        reason: e.to_string(),
+        after: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,6 +15,7 @@ use crate::domain::job::{GhlContactJob, GhlTrigger, SyncJob};
 use crate::domain::rules::{BucketRef, Rules};
 use crate::memory::MemoryEventLog;
 use crate::sinks::calltools::CallToolsSink;
+use crate::sources::ghl::read::GhlReader;
 use crate::testing::calltools::FakeCallTools;
 use crate::testing::clock::ManualClock;
 use crate::testing::ghl::FakeGhl;
@@ -110,14 +111,13 @@ impl ConsumerKit {
         };
         Consumer::new(ConsumerParts {
             store: self.store.clone(),
-            ghl: self.ghl.clone(),
+            sources: vec![Arc::new(GhlReader::new(self.ghl.clone()))],
             sink: Arc::new(CallToolsSink::new(self.calltools.clone(), &cfg)),
             redelivery: self.redelivery.clone(),
             events: self.events.clone(),
             rules: self.rules.clone(),
             retry: self.retry,
             default_region: "US".into(),
-            meta: None,
             clock: self.clock.clone(),
         })
     }

@@ -7,6 +7,7 @@
 
 pub mod event;
 pub mod graph;
+pub mod read;
 pub mod store;
 pub mod subscription;
 pub mod verify;

@@ -8,105 +8,101 @@
 
 use std::sync::Arc;
 
-use crate::consumer::Consumer;
-use crate::consumer::outcome::Outcome;
+use async_trait::async_trait;
+
+use crate::consumer::outcome::{Outcome, store_retry};
+use crate::domain::clock::Clock;
 use crate::domain::contact::{Contact, ContactKey, normalize_phone};
-use crate::domain::job::MetaJob;
+use crate::domain::job::{MetaJob, SyncJob};
 use crate::domain::sink::SinkId;
+use crate::domain::source::Source;
 use crate::ports::store::{ContactState, StoreError};
 use crate::sources::meta::Channel;
 use crate::sources::meta::event::{EventKind, Message};
 use crate::sources::meta::graph::{GraphApi, ProfileAnswer, StoredMessage};
 use crate::sources::meta::store::{Direction, MessageChange, MetaMessage, MetaStore, Receipt};
+use crate::sources::{ContactSource, Read, ReadContext, not_mine};
 
-/// What the consumer needs for Meta jobs.
+/// Messenger and Instagram contacts: leadsync's own store, with profiles from the Graph API.
 #[derive(Clone)]
-pub struct MetaParts {
+pub struct MetaReader {
     pub store: Arc<dyn MetaStore>,
     pub graph: Arc<dyn GraphApi>,
 }
 
-impl Consumer {
-    pub(crate) async fn apply_meta(&self, j: &MetaJob, deadline_ms: i64) -> Outcome {
-        let Some(meta) = self.meta.clone() else {
-            return Outcome::Park {
-                reason: "a Messenger/Instagram job, but Meta is not configured (META_PAGE_ACCESS_TOKEN); replay it once it is".into(),
-                status: None,
-                excerpt: String::new(),
-            };
+#[async_trait]
+impl ContactSource for MetaReader {
+    fn serves(&self) -> &'static [Source] {
+        &[Source::Messenger, Source::Instagram]
+    }
+
+    async fn read(&self, job: &SyncJob, state: ContactState, ctx: &ReadContext<'_>) -> Read {
+        let SyncJob::Meta(j) = job else {
+            return not_mine("meta", job);
         };
         let e = &j.event;
         let key = e.channel.contact_key(&e.account_id, &e.user_id);
-        self.leased(&key, &j.job_id, deadline_ms, |state| {
-            self.apply_meta_leased(meta, j, key.clone(), state)
-        })
-        .await
-    }
-
-    async fn apply_meta_leased(
-        &self,
-        meta: MetaParts,
-        j: &MetaJob,
-        key: ContactKey,
-        state: ContactState,
-    ) -> (Outcome, Option<ContactState>) {
-        match self.store_meta_event(&meta, j, &key).await {
-            Ok(()) => {}
-            Err(e) => return (super::apply::store_retry(e), None),
+        let now = ctx.clock.now_ms();
+        if let Err(e) = self.store_event(j, &key, now, ctx).await {
+            return Read::Settled(store_retry(e), None);
         }
-        let channel = j.event.channel.as_str();
-        let wanted = self.rules.membership_for_source(channel);
+        let wanted = ctx.rules.membership_for_source(e.channel.as_str());
+        let calltools = state.sink(SinkId::CallTools);
         if wanted.is_empty()
-            && state.sink(SinkId::CallTools).id.is_none()
-            && state
-                .sink(SinkId::CallTools)
-                .unconfirmed_create_phone
-                .is_none()
+            && calltools.id.is_none()
+            && calltools.unconfirmed_create_phone.is_none()
         {
-            return (self.stored(j), None);
+            return Read::Settled(stored(j), None);
         }
-        let contact = match meta.store.contact(&key).await {
+        let contact = match self.store.contact(&key).await {
             Ok(Some(c)) => c,
-            Ok(None) => return (self.stored(j), None),
-            Err(e) => return (super::apply::store_retry(e), None),
+            Ok(None) => return Read::Settled(stored(j), None),
+            Err(e) => return Read::Settled(store_retry(e), None),
         };
         if contact.phone.is_none() {
             // Not dialable yet: the rule applies once the person shares a number.
-            return (self.stored(j), None);
+            return Read::Settled(stored(j), None);
         }
         let first = contact
             .profile
             .first_name
             .clone()
             .or(contact.profile.name.clone());
-        let source_contact = Contact {
-            first_name: first,
-            last_name: contact.profile.last_name.clone(),
-            email: contact.email.clone(),
-            phone: contact.phone.clone(),
-            tags: Vec::new(),
-            version_ms: None,
-            do_not_call: None,
-        };
-        self.sync_contact(source_contact, state, wanted).await
-    }
-
-    fn stored(&self, j: &MetaJob) -> Outcome {
-        Outcome::Stored {
-            what: j.event.kind.name(),
+        Read::Found {
+            contact: Contact {
+                first_name: first,
+                last_name: contact.profile.last_name.clone(),
+                email: contact.email.clone(),
+                phone: contact.phone.clone(),
+                tags: Vec::new(),
+                version_ms: None,
+                do_not_call: None,
+            },
+            wanted,
+            state,
+            // Counted where the contact is stored (`store_event`), not where it is dialed.
+            counts_created: None,
         }
     }
+}
 
+fn stored(j: &MetaJob) -> Outcome {
+    Outcome::Stored {
+        what: j.event.kind.name(),
+    }
+}
+
+impl MetaReader {
     /// Everything that goes into leadsync's own store for this event.
-    async fn store_meta_event(
+    async fn store_event(
         &self,
-        meta: &MetaParts,
         j: &MetaJob,
         key: &ContactKey,
+        now: i64,
+        ctx: &ReadContext<'_>,
     ) -> Result<(), StoreError> {
         let e = &j.event;
-        let store = &meta.store;
-        let now = self.clock.now_ms();
+        let store = &self.store;
         let created = if e.kind.is_activity() || j.origin == crate::domain::job::Origin::Backfill {
             store.create_contact(key, j.origin, now).await?
         } else {
@@ -131,7 +127,7 @@ impl Consumer {
                 if !m.echo
                     && let Some(shared) = &m.quick_reply
                 {
-                    let (phone, email) = reachable(shared, &self.default_region);
+                    let (phone, email) = reachable(shared, ctx.default_region);
                     store
                         .set_reachable(key, phone.as_deref(), email.as_deref())
                         .await?;
@@ -204,12 +200,13 @@ impl Consumer {
                 store
                     .touch_conversation(key, Some(e.timestamp_ms), None, Some(conversation_id))
                     .await?;
-                self.store_recent_messages(meta, j, key, messages).await?;
+                self.store_recent_messages(j, key, messages).await?;
             }
             EventKind::RefreshProfile => {}
         }
         if created || e.kind == EventKind::RefreshProfile {
-            self.read_profile(meta, key, e.channel, &e.user_id).await;
+            self.read_profile(key, e.channel, &e.user_id, ctx.clock)
+                .await;
         }
         Ok(())
     }
@@ -218,7 +215,6 @@ impl Consumer {
     /// `mid`.
     async fn store_recent_messages(
         &self,
-        meta: &MetaParts,
         j: &MetaJob,
         key: &ContactKey,
         messages: &[StoredMessage],
@@ -237,34 +233,34 @@ impl Consumer {
                 m.text.clone(),
                 m.created_ms,
             );
-            meta.store.put_message(key, &record).await?;
+            self.store.put_message(key, &record).await?;
         }
         Ok(())
     }
 
     /// Reads a contact's profile; on any failure the contact keeps what is known and is marked
     /// for enrichment. Never fails the job.
-    pub(crate) async fn read_profile(
+    async fn read_profile(
         &self,
-        meta: &MetaParts,
         key: &ContactKey,
         channel: Channel,
         user_id: &str,
+        clock: &dyn Clock,
     ) {
-        let at = self.clock.now_ms();
-        let (saved, outcome) = match meta.graph.profile(channel, user_id).await {
-            Ok(ProfileAnswer::Found(p)) => (meta.store.set_profile(key, Ok(&p), at).await, "found"),
+        let at = clock.now_ms();
+        let (saved, outcome) = match self.graph.profile(channel, user_id).await {
+            Ok(ProfileAnswer::Found(p)) => (self.store.set_profile(key, Ok(&p), at).await, "found"),
             Ok(ProfileAnswer::Unavailable { code, .. }) => {
                 let why = format!("Meta gives no profile for this person (Graph error {code})");
                 (
-                    meta.store.set_profile(key, Err(&why), at).await,
+                    self.store.set_profile(key, Err(&why), at).await,
                     "unavailable",
                 )
             }
             Err(e) => {
                 tracing::warn!(contact = %key, error = %e, "profile not read; the contact is kept and marked for enrichment");
                 (
-                    meta.store.set_profile(key, Err(&e.to_string()), at).await,
+                    self.store.set_profile(key, Err(&e.to_string()), at).await,
                     "failed",
                 )
             }

@@ -1,0 +1,232 @@
+//! GoHighLevel as the consumer reads it: the contact re-read from the API (never the webhook's
+//! body), what the rules want for its tags, and the two checks that let most of a burst for one
+//! contact end on the saved state alone (stale, covered).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::consumer::outcome::SkipReason;
+use crate::domain::contact::source_hash;
+use crate::domain::job::{GhlContactJob, GhlTrigger, JobVersion, Origin, SyncJob};
+use crate::domain::source::Source;
+use crate::ports::store::ContactState;
+use crate::sources::ghl::client::GhlApi;
+use crate::sources::{ContactSource, Read, ReadContext, not_mine};
+
+/// How much later than a job's arrival a source read must have started to count as including
+/// its change: ingress and consumer run on different hosts, whose clocks may differ a little.
+const CLOCK_MARGIN_MS: i64 = 1_000;
+
+/// GoHighLevel contacts, read through its API.
+pub struct GhlReader {
+    api: Arc<dyn GhlApi>,
+}
+
+impl GhlReader {
+    pub fn new(api: Arc<dyn GhlApi>) -> Self {
+        Self { api }
+    }
+}
+
+#[async_trait]
+impl ContactSource for GhlReader {
+    fn serves(&self) -> &'static [Source] {
+        &[Source::Ghl]
+    }
+
+    /// Most of a burst for one GHL contact is stale or covered by a read already made. Both
+    /// follow from the saved state alone, which only moves forward.
+    fn settles_by_state(&self) -> bool {
+        true
+    }
+
+    fn settled_by_state(&self, job: &SyncJob, state: &ContactState) -> Option<SkipReason> {
+        match job {
+            SyncJob::GhlContact(j) => settled_by_state(j, state),
+            _ => None,
+        }
+    }
+
+    async fn read(&self, job: &SyncJob, state: ContactState, ctx: &ReadContext<'_>) -> Read {
+        let SyncJob::GhlContact(j) = job else {
+            return not_mine("ghl", job);
+        };
+        if j.trigger == GhlTrigger::ContactDelete {
+            return Read::Gone(state);
+        }
+        let read_at_ms = ctx.clock.now().get();
+        match self.api.get_contact(&j.contact_id).await {
+            Ok(Some(contact)) => {
+                let wanted = ctx.rules.membership_for(&contact.tags);
+                let state = ContactState {
+                    read_at_ms: Some(read_at_ms),
+                    source_hash: Some(source_hash(&contact, ctx.rules_fingerprint)),
+                    webhook_ms: newest_webhook(j, &state),
+                    ..state
+                };
+                let origin = match j.trigger {
+                    GhlTrigger::Backfill => Origin::Backfill,
+                    _ => Origin::Webhook,
+                };
+                Read::Found {
+                    contact,
+                    wanted,
+                    state,
+                    counts_created: Some(origin),
+                }
+            }
+            Ok(None) => Read::Gone(state),
+            Err(e) => Read::Settled(e.into(), None),
+        }
+    }
+}
+
+fn is_older(candidate: Option<i64>, applied: Option<i64>) -> bool {
+    matches!((candidate, applied), (Some(c), Some(a)) if c < a)
+}
+
+/// Whether the saved state alone settles the job: a version older than the one applied *on the
+/// same clock* is stale (a webhook `timestamp` against the last applied webhook's, a backfill
+/// snapshot's `dateUpdated` against the last applied read's); a job that arrived before the last
+/// source read is covered by it (GHL sends a webhook after the change, so a read that started
+/// later saw it; deletes are never read). Equal versions are never stale: GHL stamps webhooks in
+/// whole seconds, so two changes in one second carry the same `timestamp`, and both are read.
+fn settled_by_state(j: &GhlContactJob, state: &ContactState) -> Option<SkipReason> {
+    let stale = match j.version() {
+        Some(JobVersion::WebhookSent(ms)) => is_older(Some(ms), state.webhook_ms),
+        Some(JobVersion::DateUpdated(ms)) => is_older(Some(ms), state.version_ms),
+        None => false,
+    };
+    if stale {
+        return Some(SkipReason::Stale);
+    }
+    (j.trigger != GhlTrigger::ContactDelete && is_covered(j.received_at_ms, state.read_at_ms))
+        .then_some(SkipReason::Covered)
+}
+
+/// The webhook timestamp to remember once this job's read is applied: the newest seen.
+fn newest_webhook(j: &GhlContactJob, state: &ContactState) -> Option<i64> {
+    match j.version() {
+        Some(JobVersion::WebhookSent(ms)) => Some(state.webhook_ms.map_or(ms, |w| w.max(ms))),
+        _ => state.webhook_ms,
+    }
+}
+
+fn is_covered(received_at_ms: i64, read_at_ms: Option<i64>) -> bool {
+    read_at_ms.is_some_and(|read| read > received_at_ms.saturating_add(CLOCK_MARGIN_MS))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_read_that_started_after_the_job_arrived_covers_it() {
+        assert!(is_covered(10_000, Some(10_000 + CLOCK_MARGIN_MS + 1)));
+    }
+
+    #[test]
+    fn a_read_within_the_clock_margin_or_before_the_job_does_not() {
+        assert!(!is_covered(10_000, Some(10_000 + CLOCK_MARGIN_MS)));
+        assert!(!is_covered(10_000, Some(9_000)));
+        assert!(!is_covered(10_000, None), "never read");
+        assert!(!is_covered(i64::MAX, Some(i64::MAX)), "no overflow");
+    }
+
+    fn job(trigger: GhlTrigger, version_ms: Option<i64>) -> GhlContactJob {
+        GhlContactJob {
+            job_id: "j".into(),
+            location_id: "L".into(),
+            contact_id: "C".into(),
+            trigger,
+            version_ms,
+            received_at_ms: 0,
+            payload: String::new(),
+        }
+    }
+
+    /// Applied: a read whose `dateUpdated` was 10.400 s, from a webhook stamped 10 s.
+    fn applied() -> ContactState {
+        ContactState {
+            version_ms: Some(10_400),
+            webhook_ms: Some(10_000),
+            ..ContactState::default()
+        }
+    }
+
+    #[test]
+    fn a_webhook_in_the_same_second_as_the_applied_one_is_read_not_skipped() {
+        let second = job(GhlTrigger::ContactUpdate, Some(10_000));
+        assert_eq!(settled_by_state(&second, &applied()), None);
+    }
+
+    #[test]
+    fn a_webhook_sent_before_the_applied_one_is_stale() {
+        let older = job(GhlTrigger::ContactTagUpdate, Some(9_000));
+        assert_eq!(
+            settled_by_state(&older, &applied()),
+            Some(SkipReason::Stale)
+        );
+    }
+
+    #[test]
+    fn a_webhook_is_never_compared_with_date_updated() {
+        let only_reads = ContactState {
+            version_ms: Some(50_000),
+            ..ContactState::default()
+        };
+        let webhook = job(GhlTrigger::ContactUpdate, Some(10_000));
+        assert_eq!(settled_by_state(&webhook, &only_reads), None);
+    }
+
+    #[test]
+    fn a_backfill_snapshot_is_compared_with_date_updated_only() {
+        let snapshot_before = job(GhlTrigger::Backfill, Some(10_399));
+        assert_eq!(
+            settled_by_state(&snapshot_before, &applied()),
+            Some(SkipReason::Stale)
+        );
+        let snapshot_same = job(GhlTrigger::Backfill, Some(10_400));
+        assert_eq!(settled_by_state(&snapshot_same, &applied()), None);
+        let webhooks_only_later = ContactState {
+            version_ms: Some(5_000),
+            webhook_ms: Some(99_000),
+            ..ContactState::default()
+        };
+        let snapshot = job(GhlTrigger::Backfill, Some(6_000));
+        assert_eq!(settled_by_state(&snapshot, &webhooks_only_later), None);
+    }
+
+    #[test]
+    fn the_newest_webhook_timestamp_is_remembered_and_a_backfill_leaves_it() {
+        let state = applied();
+        assert_eq!(
+            newest_webhook(&job(GhlTrigger::ContactUpdate, Some(11_000)), &state),
+            Some(11_000)
+        );
+        assert_eq!(
+            newest_webhook(&job(GhlTrigger::ContactUpdate, Some(9_000)), &state),
+            Some(10_000)
+        );
+        assert_eq!(
+            newest_webhook(&job(GhlTrigger::Backfill, Some(20_000)), &state),
+            Some(10_000)
+        );
+        assert_eq!(
+            newest_webhook(
+                &job(GhlTrigger::ContactCreate, Some(1)),
+                &ContactState::default()
+            ),
+            Some(1)
+        );
+    }
+
+    #[test]
+    fn only_a_strictly_older_version_is_stale() {
+        assert!(is_older(Some(1), Some(2)));
+        assert!(!is_older(Some(2), Some(2)));
+        assert!(!is_older(None, Some(2)));
+        assert!(!is_older(Some(1), None));
+    }
+}
