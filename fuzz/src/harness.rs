@@ -13,10 +13,11 @@ use base64::engine::general_purpose::STANDARD;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use leadsync::app::INGRESS_TIME_LIMITS;
 use leadsync::ingress::allow::AllowList;
-use leadsync::ingress::meta::MetaIngress;
-use leadsync::ingress::{Answer, Ingress, IngressSettings};
+use leadsync::ingress::{Answer, Ingress, IngressParts};
 use leadsync::memory::{CountingEventLog, MemoryLedger, MemoryQueue};
+use leadsync::sources::ghl::routes::GhlRoutes;
 use leadsync::sources::ghl::verify::GhlVerifier;
+use leadsync::sources::meta::routes::{MetaIngress, MetaRoutes};
 use leadsync::sources::meta::verify::MetaVerifier;
 use leadsync::support::pem::decode_pem;
 use leadsync::support::secret::Secret;
@@ -47,33 +48,39 @@ pub struct Stack {
 
 /// A fresh ingress with an empty queue and webhook ledger, so inputs never see each other's
 /// webhook ids. `default_location` configures `GHL_LOCATION_ID` (the workflow route's fallback).
-/// The only place the fuzz crate constructs `Ingress` or `IngressSettings`.
+/// The only place the fuzz crate constructs `Ingress`.
 pub fn stack(default_location: bool) -> Stack {
     let queue = Arc::new(MemoryQueue::default());
     let events = Arc::new(CountingEventLog::default());
     let ingress = Ingress::new(
-        IngressSettings {
+        IngressParts {
             max_body_bytes: 131_072,
-            timestamp_tolerance: TIMESTAMP_TOLERANCE,
-            workflow_secret: Some(Secret::new(WORKFLOW_SECRET)),
-            default_location_id: default_location.then(|| LOCATION_ID.to_string()),
             // Every seed is for this location and the sandbox's Page or Instagram account.
             allow: AllowList::new(
                 [LOCATION_ID.to_string()],
                 None,
                 [META_PAGE_ID.to_string(), META_IG_ACCOUNT_ID.to_string()],
             ),
-            meta: Some(MetaIngress {
-                verifier: MetaVerifier::new(&Secret::new(META_APP_SECRET)),
-                verify_token: Some(Secret::new(META_VERIFY_TOKEN)),
-            }),
             time_limits: INGRESS_TIME_LIMITS,
+            queue: queue.clone(),
+            ledger: Arc::new(MemoryLedger::default()),
+            events: events.clone(),
         },
-        GhlVerifier::from_pem(GHL_ED25519_PUBLIC_PEM, GHL_RSA_PUBLIC_PEM)
-            .expect("the sandbox's committed test keys parse"),
-        queue.clone(),
-        Arc::new(MemoryLedger::default()),
-        events.clone(),
+        vec![
+            Arc::new(GhlRoutes {
+                verifier: GhlVerifier::from_pem(GHL_ED25519_PUBLIC_PEM, GHL_RSA_PUBLIC_PEM)
+                    .expect("the sandbox's committed test keys parse"),
+                timestamp_tolerance: TIMESTAMP_TOLERANCE,
+                workflow_secret: Some(Secret::new(WORKFLOW_SECRET)),
+                default_location_id: default_location.then(|| LOCATION_ID.to_string()),
+            }),
+            Arc::new(MetaRoutes {
+                meta: Some(MetaIngress {
+                    verifier: MetaVerifier::new(&Secret::new(META_APP_SECRET)),
+                    verify_token: Some(Secret::new(META_VERIFY_TOKEN)),
+                }),
+            }),
+        ],
     );
     Stack {
         ingress,

@@ -5,8 +5,9 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use leadsync::domain::clock::now_ms;
 use leadsync::domain::contact::ContactKey;
-use leadsync::ingress::{GHL_MARKETPLACE_PATH, GHL_WORKFLOW_PATH, META_PATH};
+use leadsync::sources::ghl::routes::{GHL_MARKETPLACE_PATH, GHL_WORKFLOW_PATH};
 use leadsync::sources::ghl::webhook::{MarketplaceEvent, parse_marketplace, parse_workflow};
+use leadsync::sources::meta::routes::META_PATH;
 use leadsync::sources::meta::webhook::{Batch, Item, parse};
 
 use crate::harness::{

@@ -4,7 +4,8 @@
 
 use std::path::PathBuf;
 
-use leadsync::ingress::{GHL_MARKETPLACE_PATH, GHL_WORKFLOW_PATH, META_PATH};
+use leadsync::sources::ghl::routes::{GHL_MARKETPLACE_PATH, GHL_WORKFLOW_PATH};
+use leadsync::sources::meta::routes::META_PATH;
 
 use crate::harness::{WORKFLOW_SECRET, sign_ghl, sign_meta, stack};
 

@@ -10,10 +10,11 @@ use base64::Engine;
 use leadsync::domain::clock::now_ms;
 use leadsync::domain::job::{GhlTrigger, SyncJob};
 use leadsync::ingress::allow::AllowList;
-use leadsync::ingress::meta::MetaIngress;
-use leadsync::ingress::{Ingress, IngressSettings, http::handle_request};
+use leadsync::ingress::{Ingress, IngressParts, http::handle_request};
 use leadsync::memory::{MemoryLedger, MemoryQueue};
+use leadsync::sources::ghl::routes::GhlRoutes;
 use leadsync::sources::ghl::verify::GhlVerifier;
+use leadsync::sources::meta::routes::{MetaIngress, MetaRoutes};
 use leadsync::sources::meta::verify::MetaVerifier;
 use leadsync::support::pem::decode_pem;
 use leadsync::support::secret::Secret;
@@ -37,11 +38,8 @@ fn ingress_with_tolerance(
     timestamp_tolerance: Duration,
 ) -> Ingress {
     Ingress::new(
-        IngressSettings {
+        IngressParts {
             max_body_bytes: 131_072,
-            timestamp_tolerance,
-            workflow_secret: Some(Secret::new("sandbox-workflow-secret")),
-            default_location_id: None,
             // The sandbox's location, Page and Instagram account (local/src, sandbox/).
             allow: AllowList::new(
                 ["ve9EPM428h8vShlRW1KT".to_string(), "L1".to_string()],
@@ -51,17 +49,27 @@ fn ingress_with_tolerance(
                     "17841400000000001".to_string(),
                 ],
             ),
-            // The sandbox's Meta app (sandbox/: SandboxConfig::default()).
-            meta: Some(MetaIngress {
-                verifier: MetaVerifier::new(&Secret::new("sandbox-meta-app-secret")),
-                verify_token: Some(Secret::new("sandbox-meta-verify-token")),
-            }),
             time_limits: leadsync::app::INGRESS_TIME_LIMITS,
+            queue,
+            ledger,
+            events: Arc::new(leadsync::memory::MemoryEventLog::default()),
         },
-        GhlVerifier::from_pem(ED25519_PUBLIC, RSA_PUBLIC).expect("sandbox keys parse"),
-        queue,
-        ledger,
-        Arc::new(leadsync::memory::MemoryEventLog::default()),
+        vec![
+            Arc::new(GhlRoutes {
+                verifier: GhlVerifier::from_pem(ED25519_PUBLIC, RSA_PUBLIC)
+                    .expect("sandbox keys parse"),
+                timestamp_tolerance,
+                workflow_secret: Some(Secret::new("sandbox-workflow-secret")),
+                default_location_id: None,
+            }),
+            Arc::new(MetaRoutes {
+                // The sandbox's Meta app (sandbox/: SandboxConfig::default()).
+                meta: Some(MetaIngress {
+                    verifier: MetaVerifier::new(&Secret::new("sandbox-meta-app-secret")),
+                    verify_token: Some(Secret::new("sandbox-meta-verify-token")),
+                }),
+            }),
+        ],
     )
 }
 

@@ -16,9 +16,11 @@ use base64::engine::general_purpose::STANDARD;
 use hdrhistogram::Histogram;
 use lambda_http::http::{self, HeaderMap, HeaderValue};
 use leadsync::ingress::allow::AllowList;
-use leadsync::ingress::{GHL_MARKETPLACE_PATH, Ingress, IngressSettings};
+use leadsync::ingress::{Ingress, IngressParts};
 use leadsync::memory::{CountingEventLog, MemoryLedger, MemoryQueue};
+use leadsync::sources::ghl::routes::{GHL_MARKETPLACE_PATH, GhlRoutes};
 use leadsync::sources::ghl::verify::GhlVerifier;
+use leadsync::sources::meta::routes::MetaRoutes;
 use serde::Serialize;
 
 use super::requests::{bodies, sign_all};
@@ -268,19 +270,23 @@ fn fresh_ingress() -> Result<(Ingress, Arc<MemoryQueue>, Arc<CountingEventLog>)>
     let queue = Arc::new(MemoryQueue::default());
     let log = Arc::new(CountingEventLog::default());
     let ingress = Ingress::new(
-        IngressSettings {
+        IngressParts {
             max_body_bytes: 131_072,
-            timestamp_tolerance: Duration::from_secs(300),
-            workflow_secret: None,
-            default_location_id: None,
             allow: AllowList::new([leadsync_local::SANDBOX_LOCATION_ID.to_string()], None, []),
-            meta: None,
             time_limits: leadsync::app::INGRESS_TIME_LIMITS,
+            queue: queue.clone(),
+            ledger: Arc::new(MemoryLedger::default()),
+            events: log.clone(),
         },
-        GhlVerifier::from_pem(keys::ED25519_PUBLIC_PEM, keys::RSA_PUBLIC_PEM)?,
-        queue.clone(),
-        Arc::new(MemoryLedger::default()),
-        log.clone(),
+        vec![
+            Arc::new(GhlRoutes {
+                verifier: GhlVerifier::from_pem(keys::ED25519_PUBLIC_PEM, keys::RSA_PUBLIC_PEM)?,
+                timestamp_tolerance: Duration::from_secs(300),
+                workflow_secret: None,
+                default_location_id: None,
+            }),
+            Arc::new(MetaRoutes { meta: None }),
+        ],
     );
     Ok((ingress, queue, log))
 }

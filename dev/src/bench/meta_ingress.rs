@@ -11,10 +11,11 @@ use aws_lc_rs::hmac;
 use hdrhistogram::Histogram;
 use lambda_http::http::{HeaderMap, HeaderValue};
 use leadsync::ingress::allow::AllowList;
-use leadsync::ingress::meta::MetaIngress;
-use leadsync::ingress::{Ingress, IngressSettings, META_PATH};
+use leadsync::ingress::{Ingress, IngressParts};
 use leadsync::memory::{CountingEventLog, MemoryLedger, MemoryQueue};
+use leadsync::sources::ghl::routes::GhlRoutes;
 use leadsync::sources::ghl::verify::GhlVerifier;
+use leadsync::sources::meta::routes::{META_PATH, MetaIngress, MetaRoutes};
 use leadsync::sources::meta::verify::MetaVerifier;
 use leadsync::support::secret::Secret;
 use serde::Serialize;
@@ -122,11 +123,8 @@ pub fn measure(posts: usize, rounds: usize) -> Result<MetaIngressFigure> {
 fn ingress(played: &SandboxConfig) -> Result<(Ingress, Arc<MemoryQueue>)> {
     let queue = Arc::new(MemoryQueue::default());
     let ingress = Ingress::new(
-        IngressSettings {
+        IngressParts {
             max_body_bytes: 1_048_576,
-            timestamp_tolerance: Duration::from_secs(300),
-            workflow_secret: None,
-            default_location_id: None,
             allow: AllowList::new(
                 [],
                 None,
@@ -135,16 +133,25 @@ fn ingress(played: &SandboxConfig) -> Result<(Ingress, Arc<MemoryQueue>)> {
                     played.meta_ig_account_id.clone(),
                 ],
             ),
-            meta: Some(MetaIngress {
-                verifier: MetaVerifier::new(&Secret::new(played.meta_app_secret.clone())),
-                verify_token: None,
-            }),
             time_limits: leadsync::app::INGRESS_TIME_LIMITS,
+            queue: queue.clone(),
+            ledger: Arc::new(MemoryLedger::default()),
+            events: Arc::new(CountingEventLog::default()),
         },
-        GhlVerifier::from_pem(keys::ED25519_PUBLIC_PEM, keys::RSA_PUBLIC_PEM)?,
-        queue.clone(),
-        Arc::new(MemoryLedger::default()),
-        Arc::new(CountingEventLog::default()),
+        vec![
+            Arc::new(GhlRoutes {
+                verifier: GhlVerifier::from_pem(keys::ED25519_PUBLIC_PEM, keys::RSA_PUBLIC_PEM)?,
+                timestamp_tolerance: Duration::from_secs(300),
+                workflow_secret: None,
+                default_location_id: None,
+            }),
+            Arc::new(MetaRoutes {
+                meta: Some(MetaIngress {
+                    verifier: MetaVerifier::new(&Secret::new(played.meta_app_secret.clone())),
+                    verify_token: None,
+                }),
+            }),
+        ],
     );
     Ok((ingress, queue))
 }

@@ -181,7 +181,7 @@ fn job_of(d: &Delivery, unnamed: &mut BTreeSet<&str>) -> String {
     if let Some(id) = &d.webhook_id {
         return format!("ghl:{id}");
     }
-    let body = leadsync::ingress::ghl::body_job_id("ghlwf", d.body.as_bytes());
+    let body = leadsync::sources::ghl::routes::body_job_id("ghlwf", d.body.as_bytes());
     let of_this_body = format!("{body}:");
     if let Some(answered) = accepted_job(d).filter(|a| a.starts_with(&of_this_body)) {
         return answered;
@@ -481,7 +481,7 @@ mod tests {
 
     /// The job ingress names a workflow delivery that arrived at `arrival_ms`.
     fn workflow_job(arrival_ms: i64) -> String {
-        leadsync::ingress::ghl::workflow_job_id(WORKFLOW_BODY.as_bytes(), arrival_ms)
+        leadsync::sources::ghl::routes::workflow_job_id(WORKFLOW_BODY.as_bytes(), arrival_ms)
     }
 
     fn workflow(status: u16, answer: Value) -> Delivery {

@@ -19,24 +19,20 @@ use crate::aws::dynamo::events::DynamoEventLog;
 use crate::aws::dynamo::meta::DynamoMetaStore;
 use crate::aws::dynamo::tokens::DynamoTokenStore;
 use crate::aws::sqs::SqsQueue;
-use crate::backfill::meta_scan::{MetaAccount, MetaScan};
 use crate::backfill::{Backfill, BackfillSettings};
 use crate::consumer::{Consumer, ConsumerParts};
 use crate::ingress::allow::AllowList;
 use crate::ingress::committed_keys::{CommittedKey, refuse_committed_keys};
-use crate::ingress::meta::MetaIngress;
-use crate::ingress::{Ingress, IngressSettings, TimeLimits};
+use crate::ingress::{Ingress, IngressParts, TimeLimits};
 use crate::ports::breaker::CircuitBreaker;
 use crate::sinks::calltools::CallToolsSink;
 use crate::sinks::calltools::client::CallToolsClient;
 use crate::sinks::calltools::placement::account_id;
 use crate::sources::ghl::auth::{GhlTokenEndpoint, OAuthSettings, OAuthToken};
 use crate::sources::ghl::client::GhlClient;
-use crate::sources::ghl::verify::{GhlVerifier, KeyError};
-use crate::sources::meta::Channel;
+use crate::sources::ghl::verify::KeyError;
 use crate::sources::meta::graph::GraphClient;
 use crate::sources::meta::read::MetaReader;
-use crate::sources::meta::verify::MetaVerifier;
 use crate::support::secret::Secret;
 
 #[derive(Debug, Error)]
@@ -82,9 +78,6 @@ pub const INGRESS_TIME_LIMITS: TimeLimits = TimeLimits {
 
 pub fn build_ingress(cfg: &Config, aws: &SdkConfig) -> Result<Ingress, BuildError> {
     refuse_committed_keys(cfg)?;
-    let verifier =
-        GhlVerifier::from_pem(&cfg.ghl.ed25519_public_key_pem, &cfg.ghl.rsa_public_key_pem)?
-            .with_legacy(cfg.ghl.legacy_signature);
     // GHL retries only a 429: a slow AWS call must end in one, never in a timeout. Ingress holds
     // each call to its share of the request's time; the SDK's own limit stops its retries too.
     let timeouts = TimeoutConfig::builder()
@@ -106,22 +99,15 @@ pub fn build_ingress(cfg: &Config, aws: &SdkConfig) -> Result<Ingress, BuildErro
     let store = DynamoStore::new(dynamo.clone(), table);
     let events = DynamoEventLog::new(dynamo, table);
     Ok(Ingress::new(
-        IngressSettings {
+        IngressParts {
             max_body_bytes: cfg.max_body_bytes,
-            timestamp_tolerance: cfg.ghl.timestamp_tolerance,
-            workflow_secret: cfg.ghl.workflow_secret.value().cloned(),
-            default_location_id: cfg.ghl.default_location_id.clone(),
             allow: allow_list(cfg),
-            meta: cfg.meta.app_secret.value().map(|secret| MetaIngress {
-                verifier: MetaVerifier::new(secret),
-                verify_token: cfg.meta.verify_token.value().cloned(),
-            }),
             time_limits: INGRESS_TIME_LIMITS,
+            queue: Arc::new(queue),
+            ledger: Arc::new(store),
+            events: Arc::new(events),
         },
-        verifier,
-        Arc::new(queue),
-        Arc::new(store),
-        Arc::new(events),
+        registry::webhook_routes(cfg)?,
     ))
 }
 
@@ -281,27 +267,8 @@ pub fn build_backfill(cfg: &Config, aws: &SdkConfig) -> Result<Backfill, BuildEr
             ..BackfillSettings::default()
         },
     );
-    // Messenger (and Instagram, through the same Page) when a Page and its token are configured.
-    if let (Some(meta), Some(page)) = (meta, &cfg.meta.page_id) {
-        let accounts = [
-            (Channel::Messenger, Some(page)),
-            (Channel::Instagram, cfg.meta.ig_account_id.as_ref()),
-        ];
-        for (channel, account) in accounts {
-            if let Some(account) = account {
-                backfill = backfill.with_scan(Arc::new(MetaScan::new(
-                    meta.graph.clone(),
-                    meta.store.clone(),
-                    MetaAccount {
-                        channel,
-                        page_id: page.clone(),
-                        account_id: account.clone(),
-                        app_id: cfg.meta.app_id.clone(),
-                    },
-                    cfg.meta.profile_max_age,
-                )));
-            }
-        }
+    for scan in registry::more_scans(cfg, meta) {
+        backfill = backfill.with_scan(scan);
     }
     Ok(backfill)
 }

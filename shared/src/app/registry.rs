@@ -6,8 +6,39 @@ use std::sync::Arc;
 
 use crate::app::config::Config;
 use crate::app::{BuildError, ghl_client, meta_reader};
+use crate::backfill::Scan;
+use crate::backfill::meta_scan::{MetaAccount, MetaScan};
+use crate::ingress::WebhookRoutes;
 use crate::sources::ContactSource;
 use crate::sources::ghl::read::GhlReader;
+use crate::sources::ghl::routes::GhlRoutes;
+use crate::sources::ghl::verify::GhlVerifier;
+use crate::sources::meta::Channel;
+use crate::sources::meta::read::MetaReader;
+use crate::sources::meta::routes::{MetaIngress, MetaRoutes};
+use crate::sources::meta::verify::MetaVerifier;
+
+/// The routes ingress serves: GoHighLevel's two, and Meta's (which answers 401 until
+/// `META_APP_SECRET` is configured, so a misconfiguration is said, not a 404).
+pub fn webhook_routes(cfg: &Config) -> Result<Vec<Arc<dyn WebhookRoutes>>, BuildError> {
+    let ghl = GhlRoutes {
+        verifier: GhlVerifier::from_pem(
+            &cfg.ghl.ed25519_public_key_pem,
+            &cfg.ghl.rsa_public_key_pem,
+        )?
+        .with_legacy(cfg.ghl.legacy_signature),
+        timestamp_tolerance: cfg.ghl.timestamp_tolerance,
+        workflow_secret: cfg.ghl.workflow_secret.value().cloned(),
+        default_location_id: cfg.ghl.default_location_id.clone(),
+    };
+    let meta = MetaRoutes {
+        meta: cfg.meta.app_secret.value().map(|secret| MetaIngress {
+            verifier: MetaVerifier::new(secret),
+            verify_token: cfg.meta.verify_token.value().cloned(),
+        }),
+    };
+    Ok(vec![Arc::new(ghl), Arc::new(meta)])
+}
 
 /// What the consumer reads jobs back from: GoHighLevel always, Messenger and Instagram when a
 /// Page token is configured (their jobs are parked otherwise, to be replayed once it is).
@@ -24,4 +55,33 @@ pub fn contact_sources(
     let ghl = ghl_client(cfg, http, dynamodb, table)?;
     sources.push(Arc::new(GhlReader::new(Arc::new(ghl))));
     Ok(sources)
+}
+
+/// The backfill's scans besides the GHL location's (which `Backfill::new` makes): Messenger, and
+/// Instagram through the same Page, when a Page and its token are configured.
+pub fn more_scans(cfg: &Config, meta: Option<MetaReader>) -> Vec<Arc<dyn Scan>> {
+    let (Some(meta), Some(page)) = (meta, &cfg.meta.page_id) else {
+        return Vec::new();
+    };
+    let accounts = [
+        (Channel::Messenger, Some(page)),
+        (Channel::Instagram, cfg.meta.ig_account_id.as_ref()),
+    ];
+    accounts
+        .into_iter()
+        .filter_map(|(channel, account)| {
+            let scan = MetaScan::new(
+                meta.graph.clone(),
+                meta.store.clone(),
+                MetaAccount {
+                    channel,
+                    page_id: page.clone(),
+                    account_id: account?.clone(),
+                    app_id: cfg.meta.app_id.clone(),
+                },
+                cfg.meta.profile_max_age,
+            );
+            Some(Arc::new(scan) as Arc<dyn Scan>)
+        })
+        .collect()
 }

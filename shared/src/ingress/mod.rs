@@ -8,67 +8,73 @@ pub mod allow;
 pub mod answer;
 pub mod budget;
 pub mod committed_keys;
-pub mod ghl;
 pub mod http;
-pub mod meta;
 
 use std::sync::Arc;
-use std::time::Duration;
+
+use async_trait::async_trait;
 
 use crate::ports::events::EventLog;
 use crate::ports::queue::JobQueue;
 use crate::ports::store::WebhookLedger;
-use crate::sources::ghl::verify::GhlVerifier;
-use crate::support::secret::Secret;
 
 pub use answer::{Answer, Rejection};
 pub use budget::TimeLimits;
 
-/// Routes served by the ingress function.
-pub const GHL_MARKETPLACE_PATH: &str = "/webhooks/ghl";
-pub const GHL_WORKFLOW_PATH: &str = "/webhooks/ghl/workflow";
-pub const META_PATH: &str = "/webhooks/meta";
-/// The smallest body limit for Meta: one POST may batch up to 1000 updates (research §3), a few
-/// hundred KB and more with attachments; refusing it would lose them all to Meta's retries.
-/// API Gateway accepts 10 MB and Lambda 6 MB, so 4 MiB is safe.
-pub const META_MIN_BODY_LIMIT: usize = 4 * 1024 * 1024;
+/// One path a source serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    pub path: &'static str,
+    /// The smallest body limit the route needs, whatever `MAX_BODY_BYTES` says.
+    pub min_body_limit: usize,
+    /// Whether a `GET` is the source's subscription handshake ([`WebhookRoutes::handshake`]).
+    pub handshake: bool,
+}
 
-pub struct IngressSettings {
+/// A request as a route sees it, after the checks every route shares (method, size, type).
+pub struct Delivery<'a> {
+    pub route: &'a Route,
+    pub headers: &'a ::http::HeaderMap,
+    /// Exactly as received: signatures are verified over these bytes.
+    pub body: &'a [u8],
+}
+
+/// What every route acts with: the queue, the webhook-id ledger, the event log, the accounts
+/// this deployment serves, and how long it may wait on AWS.
+pub struct IngressParts {
     pub max_body_bytes: usize,
-    pub timestamp_tolerance: Duration,
-    pub workflow_secret: Option<Secret>,
-    pub default_location_id: Option<String>,
     /// The accounts whose webhooks are acted on ([`allow`]).
     pub allow: allow::AllowList,
-    /// Messenger / Instagram, when `META_APP_SECRET` is configured.
-    pub meta: Option<meta::MetaIngress>,
     /// How long a request may wait on AWS ([`budget`]).
     pub time_limits: TimeLimits,
+    pub queue: Arc<dyn JobQueue>,
+    pub ledger: Arc<dyn WebhookLedger>,
+    pub events: Arc<dyn EventLog>,
+}
+
+/// A source's webhooks: its routes, each verified and parsed by the source and enqueued as jobs.
+#[async_trait]
+pub trait WebhookRoutes: Send + Sync {
+    /// Who sends them: the `source` of ingress's metrics and answers (`ghl`, `meta`).
+    fn provider(&self) -> &'static str;
+    fn routes(&self) -> &'static [Route];
+    /// A `GET` on a route with `handshake`: the subscription check some providers make.
+    fn handshake(&self, _route: &Route, _query: &str) -> Answer {
+        Answer::rejected(self.provider(), Rejection::MethodNotAllowed)
+    }
+    /// A `POST`: verify, parse, allow-list, enqueue — and the one answer the sender gets.
+    async fn accept(&self, delivery: Delivery<'_>, parts: &IngressParts) -> Answer;
 }
 
 pub struct Ingress {
-    settings: IngressSettings,
-    verifier: GhlVerifier,
-    queue: Arc<dyn JobQueue>,
-    ledger: Arc<dyn WebhookLedger>,
-    events: Arc<dyn EventLog>,
+    parts: IngressParts,
+    sources: Vec<Arc<dyn WebhookRoutes>>,
 }
 
 impl Ingress {
-    pub fn new(
-        settings: IngressSettings,
-        verifier: GhlVerifier,
-        queue: Arc<dyn JobQueue>,
-        ledger: Arc<dyn WebhookLedger>,
-        events: Arc<dyn EventLog>,
-    ) -> Self {
-        Self {
-            settings,
-            verifier,
-            queue,
-            ledger,
-            events,
-        }
+    /// Ingress serving `sources`' routes (registered in `app::registry`).
+    pub fn new(parts: IngressParts, sources: Vec<Arc<dyn WebhookRoutes>>) -> Self {
+        Self { parts, sources }
     }
 
     /// Handles one request: `path` and `query` apart, `body` exactly as received.
@@ -81,41 +87,34 @@ impl Ingress {
         body: &[u8],
     ) -> Answer {
         let path = path.trim_end_matches('/');
-        let (route, source) = match path {
-            GHL_MARKETPLACE_PATH => (Route::GhlMarketplace, "ghl"),
-            GHL_WORKFLOW_PATH => (Route::GhlWorkflow, "ghl"),
-            META_PATH => (Route::Meta, meta::SOURCE),
-            _ => return Answer::rejected("unknown", Rejection::NotFound),
+        let Some((source, route)) = self.sources.iter().find_map(|source| {
+            let route = source.routes().iter().find(|r| r.path == path)?;
+            Some((source.as_ref(), route))
+        }) else {
+            return Answer::rejected("unknown", Rejection::NotFound);
         };
-        metrics::counter!("webhooks_received", "source" => source).increment(1);
-        if matches!(route, Route::Meta) && method == "GET" {
-            return self.meta_handshake(query);
+        let provider = source.provider();
+        metrics::counter!("webhooks_received", "source" => provider).increment(1);
+        if route.handshake && method == "GET" {
+            return source.handshake(route, query);
         }
         if method != "POST" {
-            return Answer::rejected(source, Rejection::MethodNotAllowed);
+            return Answer::rejected(provider, Rejection::MethodNotAllowed);
         }
-        let limit = match route {
-            Route::Meta => self.settings.max_body_bytes.max(META_MIN_BODY_LIMIT),
-            _ => self.settings.max_body_bytes,
-        };
+        let limit = self.parts.max_body_bytes.max(route.min_body_limit);
         if body.len() > limit {
-            return Answer::rejected(source, Rejection::TooLarge { limit });
+            return Answer::rejected(provider, Rejection::TooLarge { limit });
         }
         if !is_json_content_type(headers) {
-            return Answer::rejected(source, Rejection::UnsupportedMediaType);
+            return Answer::rejected(provider, Rejection::UnsupportedMediaType);
         }
-        match route {
-            Route::GhlMarketplace => self.ghl_marketplace(headers, body).await,
-            Route::GhlWorkflow => self.ghl_workflow(headers, body).await,
-            Route::Meta => self.meta_events(headers, body).await,
-        }
+        let delivery = Delivery {
+            route,
+            headers,
+            body,
+        };
+        source.accept(delivery, &self.parts).await
     }
-}
-
-enum Route {
-    GhlMarketplace,
-    GhlWorkflow,
-    Meta,
 }
 
 /// A missing content type is accepted (some senders omit it); a declared non-JSON one is not.

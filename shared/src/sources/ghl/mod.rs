@@ -5,6 +5,7 @@ pub mod client;
 pub mod dnd;
 pub mod read;
 pub mod read_refusal;
+pub mod routes;
 pub mod search;
 pub mod verify;
 pub mod webhook;

@@ -4,13 +4,14 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::*;
-use crate::ingress::IngressSettings;
 use crate::ingress::allow::AllowList;
+use crate::ingress::{Ingress, IngressParts};
 use crate::memory::{MemoryEventLog, MemoryLedger, MemoryQueue};
+use crate::sources::ghl::routes::GhlRoutes;
 use crate::sources::ghl::verify::GhlVerifier;
 
-const ED25519: &str = include_str!("../../../../testdata/keys/ghl_test_ed25519.pub.pem");
-const RSA: &str = include_str!("../../../../testdata/keys/ghl_test_rsa4096.pub.pem");
+const ED25519: &str = include_str!("../../../../../testdata/keys/ghl_test_ed25519.pub.pem");
+const RSA: &str = include_str!("../../../../../testdata/keys/ghl_test_rsa4096.pub.pem");
 const SECRET: &str = "meta-app-secret";
 
 fn ingress(queue: Arc<MemoryQueue>, meta: bool) -> Ingress {
@@ -19,19 +20,23 @@ fn ingress(queue: Arc<MemoryQueue>, meta: bool) -> Ingress {
         verify_token: Some(Secret::new("the-verify-token")),
     });
     Ingress::new(
-        IngressSettings {
+        IngressParts {
             max_body_bytes: 131_072,
-            timestamp_tolerance: Duration::from_secs(300),
-            workflow_secret: None,
-            default_location_id: None,
             allow: AllowList::new([], None, ["100".to_string()]),
-            meta,
             time_limits: crate::app::INGRESS_TIME_LIMITS,
+            queue,
+            ledger: Arc::new(MemoryLedger::default()),
+            events: Arc::new(MemoryEventLog::default()),
         },
-        GhlVerifier::from_pem(ED25519, RSA).expect("test keys"),
-        queue,
-        Arc::new(MemoryLedger::default()),
-        Arc::new(MemoryEventLog::default()),
+        vec![
+            Arc::new(GhlRoutes {
+                verifier: GhlVerifier::from_pem(ED25519, RSA).expect("test keys"),
+                timestamp_tolerance: Duration::from_secs(300),
+                workflow_secret: None,
+                default_location_id: None,
+            }),
+            Arc::new(MetaRoutes { meta }),
+        ],
     )
 }
 
@@ -53,7 +58,7 @@ async fn post(i: &Ingress, body: &str, headers: &::http::HeaderMap) -> Answer {
         .await
 }
 
-const META_PATH_FOR_TESTS: &str = crate::ingress::META_PATH;
+const META_PATH_FOR_TESTS: &str = crate::sources::meta::routes::META_PATH;
 
 #[tokio::test]
 async fn the_handshake_echoes_the_challenge_only_for_the_right_token() {
@@ -285,7 +290,7 @@ async fn a_batch_of_1000_updates_is_not_refused_for_its_size() {
     let ghl = i
         .handle(
             "POST",
-            crate::ingress::GHL_MARKETPLACE_PATH,
+            crate::sources::ghl::routes::GHL_MARKETPLACE_PATH,
             "",
             &signed(&body),
             body.as_bytes(),

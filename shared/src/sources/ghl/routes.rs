@@ -10,25 +10,82 @@
 //! Job ids ([`marketplace_job_id`], [`workflow_job_id`]) collapse GHL's retry of one delivery
 //! and never a later change that happens to send the same bytes.
 
+use std::time::Duration;
+
 use ::http::HeaderName;
+use async_trait::async_trait;
 use aws_lc_rs::digest;
 
 use crate::domain::clock::now_ms;
 use crate::domain::contact::ContactKey;
 use crate::domain::job::{GhlContactJob, GhlTrigger, SyncJob};
 use crate::ingress::budget::Budget;
-use crate::ingress::{Answer, Ingress, Rejection};
+use crate::ingress::{Answer, Delivery, IngressParts, Rejection, Route, WebhookRoutes};
 use crate::ports::events::Received;
 use crate::ports::store::WebhookClaim;
+use crate::sources::ghl::verify::GhlVerifier;
 use crate::sources::ghl::webhook::{MarketplaceEvent, parse_marketplace, parse_workflow};
+use crate::support::secret::Secret;
 
 const SOURCE: &str = "ghl";
 /// Header names made once: a lookup by `&str` parses and validates the name every time.
 static X_GHL_SIGNATURE: HeaderName = HeaderName::from_static("x-ghl-signature");
 static X_WH_SIGNATURE: HeaderName = HeaderName::from_static("x-wh-signature");
 
-impl Ingress {
-    pub(crate) async fn ghl_marketplace(&self, headers: &::http::HeaderMap, body: &[u8]) -> Answer {
+/// The Marketplace app's webhooks (signed by GHL).
+pub const GHL_MARKETPLACE_PATH: &str = "/webhooks/ghl";
+/// The workflow "Custom Webhook" action's (a shared secret).
+pub const GHL_WORKFLOW_PATH: &str = "/webhooks/ghl/workflow";
+const ROUTES: [Route; 2] = [
+    Route {
+        path: GHL_MARKETPLACE_PATH,
+        min_body_limit: 0,
+        handshake: false,
+    },
+    Route {
+        path: GHL_WORKFLOW_PATH,
+        min_body_limit: 0,
+        handshake: false,
+    },
+];
+
+/// GoHighLevel's two routes and what verifying them takes.
+pub struct GhlRoutes {
+    pub verifier: GhlVerifier,
+    /// How far a Marketplace `timestamp` may be from now, either side.
+    pub timestamp_tolerance: Duration,
+    /// The workflow action's secret; without it the route answers 401.
+    pub workflow_secret: Option<Secret>,
+    /// The location of a workflow body that names none.
+    pub default_location_id: Option<String>,
+}
+
+#[async_trait]
+impl WebhookRoutes for GhlRoutes {
+    fn provider(&self) -> &'static str {
+        SOURCE
+    }
+
+    fn routes(&self) -> &'static [Route] {
+        &ROUTES
+    }
+
+    async fn accept(&self, d: Delivery<'_>, parts: &IngressParts) -> Answer {
+        if d.route.path == GHL_WORKFLOW_PATH {
+            self.workflow(parts, d.headers, d.body).await
+        } else {
+            self.marketplace(parts, d.headers, d.body).await
+        }
+    }
+}
+
+impl GhlRoutes {
+    async fn marketplace(
+        &self,
+        parts: &IngressParts,
+        headers: &::http::HeaderMap,
+        body: &[u8],
+    ) -> Answer {
         let ghl_sig = headers.get(&X_GHL_SIGNATURE).map(|v| v.as_bytes());
         let wh_sig = headers.get(&X_WH_SIGNATURE).map(|v| v.as_bytes());
         if let Err(e) = self.verifier.verify(ghl_sig, wh_sig, body) {
@@ -49,11 +106,7 @@ impl Ingress {
                 );
             }
         };
-        if let Err(why) = self
-            .settings
-            .allow
-            .ghl(&event.location_id, event.app_id.as_deref())
-        {
+        if let Err(why) = parts.allow.ghl(&event.location_id, event.app_id.as_deref()) {
             return Answer::foreign(SOURCE, why);
         }
         // Without a time a replay cannot be told from a delivery: GHL's envelope always has one.
@@ -64,15 +117,18 @@ impl Ingress {
                 "the body has no timestamp; a signed body without one could be replayed forever",
             );
         };
-        let budget = self.settings.time_limits.start();
+        let budget = parts.time_limits.start();
         let now = now_ms();
-        let tolerance = self.settings.timestamp_tolerance.as_millis();
+        let tolerance = self.timestamp_tolerance.as_millis();
         // `abs_diff`: any i64 the body carries, however far off, cannot overflow the check.
         let skew = u128::from(now.abs_diff(ts));
         if skew > tolerance {
             let retry_of_ours = match &event.webhook_id {
                 Some(id) => match budget
-                    .call("webhook_retry_check", self.ledger.retry_allowed(SOURCE, id))
+                    .call(
+                        "webhook_retry_check",
+                        parts.ledger.retry_allowed(SOURCE, id),
+                    )
                     .await
                 {
                     Ok(allowed) => allowed,
@@ -95,7 +151,7 @@ impl Ingress {
         let job_id = marketplace_job_id(event.webhook_id.as_deref(), body);
         if let Some(id) = &event.webhook_id {
             match budget
-                .call("webhook_claim", self.ledger.claim_webhook(SOURCE, id, now))
+                .call("webhook_claim", parts.ledger.claim_webhook(SOURCE, id, now))
                 .await
             {
                 Ok(WebhookClaim::New) => {}
@@ -111,7 +167,7 @@ impl Ingress {
                             received_at_ms: first,
                         };
                         if let Err(e) = budget
-                            .call("event_log", self.events.duplicate_delivery(&original))
+                            .call("event_log", parts.events.duplicate_delivery(&original))
                             .await
                         {
                             tracing::warn!(job_id, error = %e, "duplicate delivery not counted in the event log");
@@ -131,12 +187,17 @@ impl Ingress {
             received_at_ms: now,
             payload: raw_payload(body),
         });
-        self.enqueue(&budget, &job, event.webhook_id.as_deref())
+        self.enqueue(parts, &budget, &job, event.webhook_id.as_deref())
             .await
     }
 
-    pub(crate) async fn ghl_workflow(&self, headers: &::http::HeaderMap, body: &[u8]) -> Answer {
-        let Some(secret) = &self.settings.workflow_secret else {
+    async fn workflow(
+        &self,
+        parts: &IngressParts,
+        headers: &::http::HeaderMap,
+        body: &[u8],
+    ) -> Answer {
+        let Some(secret) = &self.workflow_secret else {
             return Answer::not_configured(SOURCE, "GHL_WORKFLOW_SECRET", secret_invalid());
         };
         if !presented_secret(headers).is_some_and(|p| secret.matches(p)) {
@@ -156,7 +217,7 @@ impl Ingress {
         };
         let Some(location_id) = event
             .location_id
-            .or_else(|| self.settings.default_location_id.clone())
+            .or_else(|| self.default_location_id.clone())
         else {
             return Answer::rejected(
                 SOURCE,
@@ -166,10 +227,10 @@ impl Ingress {
                 },
             );
         };
-        if let Err(why) = self.settings.allow.ghl(&location_id, None) {
+        if let Err(why) = parts.allow.ghl(&location_id, None) {
             return Answer::foreign(SOURCE, why);
         }
-        let budget = self.settings.time_limits.start();
+        let budget = parts.time_limits.start();
         let now = now_ms();
         let job = SyncJob::GhlContact(GhlContactJob {
             job_id: workflow_job_id(body, now),
@@ -180,12 +241,18 @@ impl Ingress {
             received_at_ms: now,
             payload: raw_payload(body),
         });
-        self.enqueue(&budget, &job, None).await
+        self.enqueue(parts, &budget, &job, None).await
     }
 
     /// Puts the job on the queue, then — only then — records its webhook id as accepted.
-    async fn enqueue(&self, budget: &Budget, job: &SyncJob, webhook_id: Option<&str>) -> Answer {
-        if let Err(e) = budget.call("enqueue", self.queue.enqueue(job)).await {
+    async fn enqueue(
+        &self,
+        parts: &IngressParts,
+        budget: &Budget,
+        job: &SyncJob,
+        webhook_id: Option<&str>,
+    ) -> Answer {
+        if let Err(e) = budget.call("enqueue", parts.queue.enqueue(job)).await {
             return busy("queue_unavailable", &e.to_string());
         }
         tracing::info!(job_id = job.id(), contact = %job.contact_key(), "webhook enqueued");
@@ -195,7 +262,7 @@ impl Ingress {
         let accepted = async {
             let Some(id) = webhook_id else { return };
             if let Err(e) = budget
-                .call("webhook_queued", self.ledger.mark_queued(SOURCE, id))
+                .call("webhook_queued", parts.ledger.mark_queued(SOURCE, id))
                 .await
             {
                 tracing::warn!(job_id = job.id(), error = %e, "webhook id not marked queued; a replay of it would be enqueued again");
@@ -209,7 +276,7 @@ impl Ingress {
         };
         let logged = async {
             if let Err(e) = budget
-                .call("event_log", self.events.received(&received))
+                .call("event_log", parts.events.received(&received))
                 .await
             {
                 tracing::warn!(job_id = job.id(), error = %e, "event log entry for the webhook not written");

@@ -13,37 +13,56 @@ use tokio::time::Instant;
 use super::*;
 use crate::app::INGRESS_TIME_LIMITS;
 use crate::ingress::allow::AllowList;
-use crate::ingress::{GHL_MARKETPLACE_PATH, IngressSettings};
+use crate::ingress::{Ingress, IngressParts};
 use crate::memory::{MemoryEventLog, MemoryLedger, MemoryQueue};
 use crate::ports::queue::{JobQueue, QueueError};
 use crate::ports::store::{StoreError, WebhookLedger};
 use crate::sources::ghl::verify::GhlVerifier;
+use crate::sources::meta::routes::MetaRoutes;
 
-const ED25519: &str = include_str!("../../../../testdata/keys/ghl_test_ed25519.pub.pem");
-const ED25519_PRIVATE: &str = include_str!("../../../../testdata/keys/ghl_test_ed25519.pem");
-const RSA: &str = include_str!("../../../../testdata/keys/ghl_test_rsa4096.pub.pem");
+const ED25519: &str = include_str!("../../../../../testdata/keys/ghl_test_ed25519.pub.pem");
+const ED25519_PRIVATE: &str = include_str!("../../../../../testdata/keys/ghl_test_ed25519.pem");
+const RSA: &str = include_str!("../../../../../testdata/keys/ghl_test_rsa4096.pub.pem");
 const HANG: Duration = Duration::from_secs(3600);
+
+fn parts(
+    queue: Arc<dyn JobQueue>,
+    ledger: Arc<dyn WebhookLedger>,
+    events: Arc<dyn crate::ports::events::EventLog>,
+) -> IngressParts {
+    IngressParts {
+        max_body_bytes: 131_072,
+        allow: AllowList::new(["L1".to_string()], None, []),
+        time_limits: INGRESS_TIME_LIMITS,
+        queue,
+        ledger,
+        events,
+    }
+}
+
+fn routes() -> GhlRoutes {
+    GhlRoutes {
+        verifier: GhlVerifier::from_pem(ED25519, RSA).expect("test keys"),
+        timestamp_tolerance: Duration::from_secs(300),
+        workflow_secret: None,
+        default_location_id: Some("L1".into()),
+    }
+}
+
+/// Ingress with GHL's routes, and Meta's (unconfigured) beside them as in a deployment.
+fn with(parts: IngressParts, ghl: GhlRoutes) -> Ingress {
+    Ingress::new(
+        parts,
+        vec![Arc::new(ghl), Arc::new(MetaRoutes { meta: None })],
+    )
+}
 
 fn ingress(
     queue: Arc<dyn JobQueue>,
     ledger: Arc<dyn WebhookLedger>,
     events: Arc<dyn crate::ports::events::EventLog>,
 ) -> Ingress {
-    Ingress::new(
-        IngressSettings {
-            max_body_bytes: 131_072,
-            timestamp_tolerance: Duration::from_secs(300),
-            workflow_secret: None,
-            default_location_id: Some("L1".into()),
-            allow: AllowList::new(["L1".to_string()], None, []),
-            meta: None,
-            time_limits: INGRESS_TIME_LIMITS,
-        },
-        GhlVerifier::from_pem(ED25519, RSA).expect("test keys"),
-        queue,
-        ledger,
-        events,
-    )
+    with(parts(queue, ledger, events), routes())
 }
 
 fn tag_update(webhook_id: &str) -> String {
@@ -331,8 +350,13 @@ async fn a_signed_webhook_for_another_location_or_app_costs_no_write_and_no_job(
     );
     let mut other_app = tag_update("wh-8");
     other_app.insert_str(1, r#""appId":"their-app","#);
-    let mut with_app = ingress(queue.clone(), ledger.clone(), events.clone());
-    with_app.settings.allow = AllowList::new(["L1".to_string()], Some("our-app".into()), []);
+    let with_app = with(
+        IngressParts {
+            allow: AllowList::new(["L1".to_string()], Some("our-app".into()), []),
+            ..parts(queue.clone(), ledger.clone(), events.clone())
+        },
+        routes(),
+    );
     let a = deliver(&with_app, &other_app).await;
     assert_eq!(
         (a.status, a.body.as_str()),
@@ -394,20 +418,41 @@ async fn a_signed_body_with_invalid_utf8_in_a_skipped_field_is_malformed() {
 #[tokio::test]
 async fn an_unconfigured_workflow_secret_answers_as_a_wrong_one() {
     let queue = Arc::new(TestQueue::default());
-    let mut i = ingress(
-        queue.clone(),
-        Arc::new(MemoryLedger::default()),
-        Arc::new(MemoryEventLog::default()),
-    );
+    let parts = || {
+        parts(
+            queue.clone(),
+            Arc::new(MemoryLedger::default()),
+            Arc::new(MemoryEventLog::default()),
+        )
+    };
+    let i = with(parts(), routes());
     let body = br#"{"contact_id":"C1","location":{"id":"L1"}}"#;
     let mut h = ::http::HeaderMap::new();
     h.insert("authorization", "Bearer guess".parse().unwrap());
     let unconfigured = i
-        .handle("POST", crate::ingress::GHL_WORKFLOW_PATH, "", &h, body)
+        .handle(
+            "POST",
+            crate::sources::ghl::routes::GHL_WORKFLOW_PATH,
+            "",
+            &h,
+            body,
+        )
         .await;
-    i.settings.workflow_secret = Some(crate::support::secret::Secret::new("the-secret"));
+    let i = with(
+        parts(),
+        GhlRoutes {
+            workflow_secret: Some(crate::support::secret::Secret::new("the-secret")),
+            ..routes()
+        },
+    );
     let wrong = i
-        .handle("POST", crate::ingress::GHL_WORKFLOW_PATH, "", &h, body)
+        .handle(
+            "POST",
+            crate::sources::ghl::routes::GHL_WORKFLOW_PATH,
+            "",
+            &h,
+            body,
+        )
         .await;
     assert_eq!(unconfigured, wrong, "nothing tells the two apart");
     assert!(
@@ -419,7 +464,13 @@ async fn an_unconfigured_workflow_secret_answers_as_a_wrong_one() {
     h.insert("authorization", "Bearer the-secret".parse().unwrap());
     let foreign = br#"{"contact_id":"C1","location":{"id":"L2"}}"#;
     let a = i
-        .handle("POST", crate::ingress::GHL_WORKFLOW_PATH, "", &h, foreign)
+        .handle(
+            "POST",
+            crate::sources::ghl::routes::GHL_WORKFLOW_PATH,
+            "",
+            &h,
+            foreign,
+        )
         .await;
     assert_eq!(
         (a.status, a.body.as_str()),
@@ -427,7 +478,13 @@ async fn an_unconfigured_workflow_secret_answers_as_a_wrong_one() {
     );
     assert!(queue.jobs.is_empty());
     let a = i
-        .handle("POST", crate::ingress::GHL_WORKFLOW_PATH, "", &h, body)
+        .handle(
+            "POST",
+            crate::sources::ghl::routes::GHL_WORKFLOW_PATH,
+            "",
+            &h,
+            body,
+        )
         .await;
     assert_eq!(a.status, 202, "{}", a.body);
 }

@@ -6,15 +6,16 @@
 //! Meta retries. Duplicates are settled by the consumer on the job id (`mid` for messages).
 
 use ::http::HeaderName;
+use async_trait::async_trait;
 use serde::Serialize;
 
 use crate::domain::clock::now_ms;
 use crate::domain::job::{MetaJob, Origin, SyncJob};
 use crate::ingress::allow::Foreign;
 use crate::ingress::budget::Budget;
-use crate::ingress::ghl::body_job_id;
-use crate::ingress::{Answer, Ingress, Rejection};
+use crate::ingress::{Answer, Delivery, IngressParts, Rejection, Route, WebhookRoutes};
 use crate::ports::events::Received;
+use crate::sources::ghl::routes::body_job_id;
 use crate::sources::meta::event::EventKind;
 use crate::sources::meta::verify::{MetaSignatureError, MetaVerifier, read_header};
 use crate::sources::meta::webhook::{Batch, Item, parse};
@@ -25,15 +26,51 @@ static X_HUB_SIGNATURE_256: HeaderName = HeaderName::from_static("x-hub-signatur
 /// The challenge is "an int"; anything much longer is not Meta.
 const MAX_CHALLENGE_LEN: usize = 256;
 
+/// Messenger's and Instagram's one route.
+pub const META_PATH: &str = "/webhooks/meta";
+/// One POST may batch up to 1000 updates (research §3), a few hundred KB and more with
+/// attachments; refusing it would lose them all to Meta's retries. API Gateway accepts 10 MB and
+/// Lambda 6 MB, so 4 MiB is safe.
+pub const META_MIN_BODY_LIMIT: usize = 4 * 1024 * 1024;
+const ROUTES: [Route; 1] = [Route {
+    path: META_PATH,
+    min_body_limit: META_MIN_BODY_LIMIT,
+    handshake: true,
+}];
+
 /// What ingress needs for Meta: the app secret (as a key) and the handshake's verify token.
 pub struct MetaIngress {
     pub verifier: MetaVerifier,
     pub verify_token: Option<Secret>,
 }
 
-impl Ingress {
+/// Meta's route. Served even when `META_APP_SECRET` is not configured, to say so (401).
+pub struct MetaRoutes {
+    pub meta: Option<MetaIngress>,
+}
+
+#[async_trait]
+impl WebhookRoutes for MetaRoutes {
+    fn provider(&self) -> &'static str {
+        SOURCE
+    }
+
+    fn routes(&self) -> &'static [Route] {
+        &ROUTES
+    }
+
+    fn handshake(&self, _route: &Route, query: &str) -> Answer {
+        self.verify_subscription(query)
+    }
+
+    async fn accept(&self, d: Delivery<'_>, parts: &IngressParts) -> Answer {
+        self.events(parts, d.headers, d.body).await
+    }
+}
+
+impl MetaRoutes {
     /// The handshake: the challenge back as-is when the token matches, 403 otherwise.
-    pub(crate) fn meta_handshake(&self, query: &str) -> Answer {
+    fn verify_subscription(&self, query: &str) -> Answer {
         let param = |name: &str| {
             query
                 .split('&')
@@ -41,7 +78,7 @@ impl Ingress {
                 .find(|(k, _)| *k == name)
                 .map(|(_, v)| decode(v))
         };
-        let token_ok = match (&self.settings.meta, param("hub.verify_token")) {
+        let token_ok = match (&self.meta, param("hub.verify_token")) {
             (
                 Some(MetaIngress {
                     verify_token: Some(expected),
@@ -63,9 +100,14 @@ impl Ingress {
         Answer::text(200, challenge)
     }
 
-    pub(crate) async fn meta_events(&self, headers: &::http::HeaderMap, body: &[u8]) -> Answer {
+    async fn events(
+        &self,
+        parts: &IngressParts,
+        headers: &::http::HeaderMap,
+        body: &[u8],
+    ) -> Answer {
         let signature = headers.get(&X_HUB_SIGNATURE_256).map(|v| v.as_bytes());
-        let Some(meta) = &self.settings.meta else {
+        let Some(meta) = &self.meta else {
             let looks_like = read_header(signature)
                 .err()
                 .unwrap_or(MetaSignatureError::Invalid);
@@ -100,7 +142,7 @@ impl Ingress {
         for item in items {
             match item {
                 Item::Event { event, .. }
-                    if self.settings.allow.meta_account(&event.account_id).is_err() =>
+                    if parts.allow.meta_account(&event.account_id).is_err() =>
                 {
                     foreign += 1;
                 }
@@ -131,9 +173,9 @@ impl Ingress {
             );
             ignored += foreign;
         }
-        let budget = self.settings.time_limits.start();
+        let budget = parts.time_limits.start();
         if let Err(e) = budget
-            .call("enqueue", self.queue.enqueue_batch(&jobs))
+            .call("enqueue", parts.queue.enqueue_batch(&jobs))
             .await
         {
             // Some may be on the queue: Meta's retry brings them again and the job ids settle it.
@@ -145,7 +187,7 @@ impl Ingress {
                 },
             );
         }
-        self.log_received(&budget, &jobs).await;
+        log_received(parts, &budget, &jobs).await;
         metrics::counter!("webhook_items_enqueued", "source" => SOURCE)
             .increment(jobs.len() as u64);
         #[derive(Serialize)]
@@ -162,12 +204,13 @@ impl Ingress {
         metrics::counter!("webhooks_enqueued", "source" => SOURCE).increment(1);
         Answer::json(200, serde_json::to_string(&body).unwrap_or_default())
     }
+}
 
-    /// One event-log entry per job, written side by side: the log is for questions later, so
-    /// a failed write only warns.
-    async fn log_received(&self, budget: &Budget, jobs: &[SyncJob]) {
-        let keys: Vec<_> = jobs.iter().map(SyncJob::contact_key).collect();
-        let writes = jobs.iter().zip(&keys).map(|(job, contact)| async move {
+/// One event-log entry per job, written side by side: the log is for questions later, so a failed
+/// write only warns.
+async fn log_received(parts: &IngressParts, budget: &Budget, jobs: &[SyncJob]) {
+    let keys: Vec<_> = jobs.iter().map(SyncJob::contact_key).collect();
+    let writes = jobs.iter().zip(&keys).map(|(job, contact)| async move {
             let received = Received {
                 contact,
                 job_id: job.id(),
@@ -175,14 +218,13 @@ impl Ingress {
                 received_at_ms: job.received_at_ms(),
             };
             if let Err(e) = budget
-                .call("event_log", self.events.received(&received))
+                .call("event_log", parts.events.received(&received))
                 .await
             {
                 tracing::warn!(job_id = job.id(), error = %e, "event log entry for the webhook item not written");
             }
         });
-        futures::future::join_all(writes).await;
-    }
+    futures::future::join_all(writes).await;
 }
 
 /// Messages are one job per `mid` (the same message delivered twice, or once under
