@@ -229,3 +229,55 @@ async fn a_source_read_is_stamped_with_the_kit_clock() {
     assert_eq!(item.state.read_at_ms, Some(kit.clock.now_ms()));
     assert_eq!(item.state.updated_at_ms, Some(kit.clock.now_ms()));
 }
+
+#[tokio::test]
+async fn a_job_of_a_source_no_reader_serves_is_parked_unclaimed_and_the_rest_of_the_batch_goes_on()
+{
+    use crate::domain::job::{MetaJob, Origin, SyncJob};
+    use crate::sources::meta::Channel;
+    use crate::sources::meta::event::{EventKind, MetaEvent};
+    // The kit registers GoHighLevel only, as a deployment without a Page token does.
+    let kit = kit();
+    let consumer = kit.consumer();
+    let messenger = SyncJob::Meta(MetaJob {
+        job_id: "meta:read:1".into(),
+        event: MetaEvent {
+            channel: Channel::Messenger,
+            account_id: "100".into(),
+            user_id: "psid1".into(),
+            timestamp_ms: kit.clock.now_ms(),
+            standby: false,
+            kind: EventKind::Read { watermark: 1 },
+        },
+        received_at_ms: kit.clock.now_ms(),
+        origin: Origin::Webhook,
+        payload: "{}".into(),
+    });
+    let ghl = kit.ghl_job("ghl:w1", "c1", None);
+
+    let results = kit
+        .run(&consumer, &[kit.message(&messenger), kit.message(&ghl)])
+        .await;
+
+    let parked = results
+        .iter()
+        .find(|r| r.job_id.as_deref() == Some("meta:read:1"))
+        .unwrap();
+    match &parked.outcome {
+        Outcome::Park { reason, .. } => assert!(
+            reason.contains("no messenger source is configured"),
+            "{reason}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(kit.store.job("meta:read:1"), None, "never claimed");
+    assert_eq!(kit.redelivery.parked().len(), 1, "parked in the DLQ");
+    let synced = results
+        .iter()
+        .find(|r| r.job_id.as_deref() == Some("ghl:w1"))
+        .unwrap();
+    assert!(
+        matches!(synced.outcome, Outcome::Synced { .. }),
+        "{results:?}"
+    );
+}
