@@ -7,7 +7,6 @@ use std::sync::Arc;
 use crate::app::config::Config;
 use crate::app::{BuildError, ghl_client, meta_reader};
 use crate::backfill::Scan;
-use crate::backfill::meta_scan::{MetaAccount, MetaScan};
 use crate::ingress::WebhookRoutes;
 use crate::sources::ContactSource;
 use crate::sources::ghl::read::GhlReader;
@@ -16,6 +15,7 @@ use crate::sources::ghl::verify::GhlVerifier;
 use crate::sources::meta::Channel;
 use crate::sources::meta::read::MetaReader;
 use crate::sources::meta::routes::{MetaIngress, MetaRoutes};
+use crate::sources::meta::scan::{MetaAccount, MetaScan};
 use crate::sources::meta::verify::MetaVerifier;
 
 /// The routes ingress serves: GoHighLevel's two, and Meta's (which answers 401 until

@@ -9,9 +9,7 @@
 //! the consumer settles as duplicates. Nothing is ever deleted because a scan did not see it.
 
 pub mod checkpoint;
-pub mod ghl_scan;
 pub mod memory;
-pub mod meta_scan;
 mod request;
 #[cfg(test)]
 mod tests;
@@ -31,8 +29,8 @@ use crate::ports::queue::JobQueue;
 use crate::ports::remote::RemoteError;
 use crate::ports::store::StateStore;
 use crate::sources::ghl::client::GhlApi;
+pub use crate::sources::ghl::scan::GhlScan;
 pub use checkpoint::{Checkpoints, Run, Scope, Status};
-pub use ghl_scan::GhlScan;
 pub use request::Request;
 
 /// Waits for one page before the run pauses until the next invocation.

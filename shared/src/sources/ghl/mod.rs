@@ -6,6 +6,7 @@ pub mod dnd;
 pub mod read;
 pub mod read_refusal;
 pub mod routes;
+pub mod scan;
 pub mod search;
 pub mod verify;
 pub mod webhook;

@@ -9,6 +9,7 @@ pub mod event;
 pub mod graph;
 pub mod read;
 pub mod routes;
+pub mod scan;
 pub mod store;
 pub mod subscription;
 pub mod verify;

@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use futures::StreamExt;
 use serde_json::Value;
 
-use super::{BackfillError, Candidate, Fetched, Run, Scan, Scope};
+use crate::backfill::{BackfillError, Candidate, Fetched, Run, Scan, Scope};
 use crate::domain::clock::now_ms;
 use crate::domain::job::{MetaJob, Origin, SyncJob};
 use crate::domain::source::Source;

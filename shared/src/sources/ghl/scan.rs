@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::{BackfillError, Candidate, Fetched, Run, Scan, Scope};
+use crate::backfill::{BackfillError, Candidate, Fetched, Run, Scan, Scope};
 use crate::domain::clock::now_ms;
 use crate::domain::contact::{ContactKey, source_hash};
 use crate::domain::job::{GhlContactJob, GhlTrigger, SyncJob};
