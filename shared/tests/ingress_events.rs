@@ -8,10 +8,11 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use aws_lc_rs::signature::Ed25519KeyPair;
 use base64::Engine;
 use leadsync::domain::clock::now_ms;
-use leadsync::domain::job::{GhlTrigger, SyncJob};
+use leadsync::domain::job::SyncJob;
 use leadsync::ingress::allow::AllowList;
 use leadsync::ingress::{Ingress, IngressParts, http::handle_request};
 use leadsync::memory::{MemoryLedger, MemoryQueue};
+use leadsync::sources::ghl::job::{GhlContactJob, GhlTrigger};
 use leadsync::sources::ghl::routes::GhlRoutes;
 use leadsync::sources::ghl::verify::GhlVerifier;
 use leadsync::sources::meta::routes::{MetaIngress, MetaRoutes};
@@ -81,10 +82,10 @@ async fn invoke(ingress: &Ingress, fixture: &str) -> (u16, Value) {
     (status, serde_json::from_slice(&body).expect("JSON answer"))
 }
 
-fn the_job(queue: &MemoryQueue) -> leadsync::domain::job::GhlContactJob {
+fn the_job(queue: &MemoryQueue) -> GhlContactJob {
     let jobs = queue.jobs();
     assert_eq!(jobs.len(), 1, "{jobs:?}");
-    let SyncJob::GhlContact(j) = jobs[0].clone() else {
+    let Some(j) = jobs[0].payload::<GhlContactJob>().cloned() else {
         panic!("a GHL job")
     };
     j

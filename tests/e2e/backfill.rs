@@ -15,6 +15,8 @@ use leadsync::consumer::{Outcome, SkipReason};
 use leadsync::memory::MemoryQueue;
 use leadsync::ports::queue::JobQueue;
 use leadsync::sources::ghl::client::GhlClient;
+use leadsync::sources::ghl::scan::GhlScan;
+use leadsync::sources::ghl::search::MAX_PAGE_LIMIT;
 use leadsync::support::secret::Secret;
 use leadsync_cli::commands::backfill::render_runs;
 use leadsync_local::{SANDBOX_GHL_TOKEN, SANDBOX_LOCATION_ID};
@@ -129,22 +131,23 @@ async fn a_webhook_newer_than_the_backfill_snapshot_wins() -> Result<()> {
     let cfg = &t.stack.config;
     let snapshot = Arc::new(MemoryQueue::default());
     let scan = Backfill::new(
-        Arc::new(GhlClient::new(
-            reqwest::Client::new(),
-            t.sandbox().to_string(),
-            Secret::new(SANDBOX_GHL_TOKEN),
-        )),
-        Arc::new(DynamoStore::new(
-            aws_sdk_dynamodb::Client::new(&t.stack.aws),
-            &t.stack.resources.table,
-        )),
+        vec![Arc::new(GhlScan::new(
+            Arc::new(GhlClient::new(
+                reqwest::Client::new(),
+                t.sandbox().to_string(),
+                Secret::new(SANDBOX_GHL_TOKEN),
+            )),
+            Arc::new(DynamoStore::new(
+                aws_sdk_dynamodb::Client::new(&t.stack.aws),
+                &t.stack.resources.table,
+            )),
+            cfg.rules.clone(),
+            SANDBOX_LOCATION_ID.into(),
+            MAX_PAGE_LIMIT,
+        ))],
         snapshot.clone(),
         Arc::new(MemoryCheckpoints::default()),
-        cfg.rules.clone(),
-        BackfillSettings {
-            location_id: SANDBOX_LOCATION_ID.into(),
-            ..BackfillSettings::default()
-        },
+        BackfillSettings::default(),
     );
     let Ending::Finished(run) = scan
         .handle(

@@ -5,14 +5,15 @@ use anyhow::Result;
 use leadsync::aws::dynamo::DynamoStore;
 use leadsync::aws::sqs::SqsQueue;
 use leadsync::domain::contact::ContactKey;
-use leadsync::domain::job::{GhlContactJob, GhlTrigger, SyncJob};
+use leadsync::domain::job::SyncJob;
 use leadsync::ports::queue::JobQueue;
 use leadsync::ports::store::{ContactState, Lease, StateStore};
+use leadsync::sources::ghl::job::{GhlContactJob, GhlTrigger};
 use leadsync_local::SANDBOX_LOCATION_ID;
 use leadsync_tests::*;
 
 fn job(i: usize) -> SyncJob {
-    SyncJob::GhlContact(GhlContactJob {
+    SyncJob::new(GhlContactJob {
         job_id: format!("bf:batch-{i}"),
         location_id: SANDBOX_LOCATION_ID.into(),
         contact_id: format!("batch-{i}"),

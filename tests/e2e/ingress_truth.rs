@@ -15,6 +15,8 @@ use leadsync::domain::rules::{OnTagRemoved, Rules};
 use leadsync::memory::MemoryQueue;
 use leadsync::ports::queue::JobQueue;
 use leadsync::sources::ghl::client::GhlClient;
+use leadsync::sources::ghl::scan::GhlScan;
+use leadsync::sources::ghl::search::MAX_PAGE_LIMIT;
 use leadsync::support::secret::Secret;
 use leadsync_local::{SANDBOX_GHL_TOKEN, SANDBOX_LOCATION_ID, SANDBOX_WORKFLOW_SECRET};
 use leadsync_tests::*;
@@ -149,22 +151,23 @@ async fn a_rules_change_makes_the_backfill_apply_a_contact_it_applied_before() -
     let scan = |rules: Rules| {
         let found = Arc::new(MemoryQueue::default());
         let backfill = Backfill::new(
-            Arc::new(GhlClient::new(
-                reqwest::Client::new(),
-                t.sandbox().to_string(),
-                Secret::new(SANDBOX_GHL_TOKEN),
-            )),
-            Arc::new(DynamoStore::new(
-                aws_sdk_dynamodb::Client::new(&t.stack.aws),
-                &t.stack.resources.table,
-            )),
+            vec![Arc::new(GhlScan::new(
+                Arc::new(GhlClient::new(
+                    reqwest::Client::new(),
+                    t.sandbox().to_string(),
+                    Secret::new(SANDBOX_GHL_TOKEN),
+                )),
+                Arc::new(DynamoStore::new(
+                    aws_sdk_dynamodb::Client::new(&t.stack.aws),
+                    &t.stack.resources.table,
+                )),
+                rules,
+                SANDBOX_LOCATION_ID.into(),
+                MAX_PAGE_LIMIT,
+            ))],
             found.clone(),
             Arc::new(MemoryCheckpoints::default()),
-            rules,
-            BackfillSettings {
-                location_id: SANDBOX_LOCATION_ID.into(),
-                ..BackfillSettings::default()
-            },
+            BackfillSettings::default(),
         );
         async move {
             let Ending::Finished(run) = backfill

@@ -10,6 +10,7 @@ use leadsync::domain::clock::now_ms;
 use leadsync::domain::job::{Origin, SyncJob};
 use leadsync::sources::meta::Channel;
 use leadsync::sources::meta::event::EventKind;
+use leadsync::sources::meta::job::MetaJob;
 use leadsync::sources::meta::store::MetaStore;
 use leadsync_sandbox::SandboxConfig;
 use leadsync_tests::*;
@@ -59,7 +60,7 @@ async fn a_page_with_1000_conversations_is_read_in_40_calls_within_the_rate_limi
     assert_eq!(jobs.len(), 1000);
     let mut users = std::collections::BTreeSet::new();
     for job in &jobs {
-        let SyncJob::Meta(j) = job else {
+        let Some(j) = job.payload::<MetaJob>() else {
             bail!("not a Meta job")
         };
         assert_eq!(j.origin, Origin::Backfill);

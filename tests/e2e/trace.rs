@@ -7,9 +7,10 @@ use anyhow::{Context, Result};
 use leadsync::aws::dynamo::events::DynamoEventLog;
 use leadsync::aws::sqs::SqsQueue;
 use leadsync::consumer::{Outcome, SkipReason};
-use leadsync::domain::job::{GhlContactJob, GhlTrigger, SyncJob};
+use leadsync::domain::job::SyncJob;
 use leadsync::ports::events::LoggedEvent;
 use leadsync::ports::queue::JobQueue;
+use leadsync::sources::ghl::job::{GhlContactJob, GhlTrigger};
 use leadsync_cli::commands::trace::{Trace, render, trace};
 use leadsync_local::SANDBOX_LOCATION_ID;
 use leadsync_tests::*;
@@ -54,7 +55,7 @@ async fn the_trace_shows_the_synced_job_and_each_skipped_one_with_its_reason() -
     // and SQS delivers the stale job a second time (at-least-once)
     let logged = trace(&log, "ghl", &id, 20).await?;
     let first = job(&logged, "ghl:trace-stale-1").context("the stale job is logged")?;
-    let redelivery = SyncJob::GhlContact(GhlContactJob {
+    let redelivery = SyncJob::new(GhlContactJob {
         job_id: first.job_id.clone(),
         location_id: SANDBOX_LOCATION_ID.into(),
         contact_id: id.clone(),

@@ -235,13 +235,8 @@ pub fn ghl_client(
     Ok(client.with_rate_limit(cfg.ghl.max_requests_per_second))
 }
 
-/// The backfill over the configured GHL location (`GHL_LOCATION_ID`).
+/// The backfill over the configured GHL location (`GHL_LOCATION_ID`) and Meta accounts.
 pub fn build_backfill(cfg: &Config, aws: &SdkConfig) -> Result<Backfill, BuildError> {
-    let location_id = cfg
-        .ghl
-        .default_location_id
-        .clone()
-        .ok_or(ConfigError::Missing("GHL_LOCATION_ID"))?;
     let dynamodb = aws_sdk_dynamodb::Client::new(aws);
     let table = cfg.require_table()?;
     let ghl = ghl_client(cfg, http_client(Duration::from_secs(30))?, &dynamodb, table)?;
@@ -256,19 +251,11 @@ pub fn build_backfill(cfg: &Config, aws: &SdkConfig) -> Result<Backfill, BuildEr
         &dynamodb,
         table,
     );
-    let mut backfill = Backfill::new(
-        Arc::new(ghl),
-        Arc::new(DynamoStore::new(dynamodb.clone(), table)),
+    let states = Arc::new(DynamoStore::new(dynamodb.clone(), table));
+    Ok(Backfill::new(
+        registry::scans(cfg, Arc::new(ghl), states, meta)?,
         Arc::new(queue),
         Arc::new(DynamoCheckpoints::new(dynamodb, table)),
-        cfg.rules.clone(),
-        BackfillSettings {
-            location_id,
-            ..BackfillSettings::default()
-        },
-    );
-    for scan in registry::more_scans(cfg, meta) {
-        backfill = backfill.with_scan(scan);
-    }
-    Ok(backfill)
+        BackfillSettings::default(),
+    ))
 }

@@ -4,13 +4,17 @@
 
 use std::sync::Arc;
 
-use crate::app::config::Config;
+use crate::app::config::{Config, ConfigError};
 use crate::app::{BuildError, ghl_client, meta_reader};
 use crate::backfill::Scan;
 use crate::ingress::WebhookRoutes;
+use crate::ports::store::StateStore;
 use crate::sources::ContactSource;
+use crate::sources::ghl::client::GhlApi;
 use crate::sources::ghl::read::GhlReader;
 use crate::sources::ghl::routes::GhlRoutes;
+use crate::sources::ghl::scan::GhlScan;
+use crate::sources::ghl::search::MAX_PAGE_LIMIT;
 use crate::sources::ghl::verify::GhlVerifier;
 use crate::sources::meta::Channel;
 use crate::sources::meta::read::MetaReader;
@@ -57,31 +61,46 @@ pub fn contact_sources(
     Ok(sources)
 }
 
-/// The backfill's scans besides the GHL location's (which `Backfill::new` makes): Messenger, and
-/// Instagram through the same Page, when a Page and its token are configured.
-pub fn more_scans(cfg: &Config, meta: Option<MetaReader>) -> Vec<Arc<dyn Scan>> {
+/// The backfill's scans: the GHL location (`GHL_LOCATION_ID`, required), and Messenger and
+/// Instagram through the same Page when a Page and its token are configured.
+pub fn scans(
+    cfg: &Config,
+    ghl: Arc<dyn GhlApi>,
+    states: Arc<dyn StateStore>,
+    meta: Option<MetaReader>,
+) -> Result<Vec<Arc<dyn Scan>>, BuildError> {
+    let location_id = cfg
+        .ghl
+        .default_location_id
+        .clone()
+        .ok_or(ConfigError::Missing("GHL_LOCATION_ID"))?;
+    let mut scans: Vec<Arc<dyn Scan>> = vec![Arc::new(GhlScan::new(
+        ghl,
+        states,
+        cfg.rules.clone(),
+        location_id,
+        MAX_PAGE_LIMIT,
+    ))];
     let (Some(meta), Some(page)) = (meta, &cfg.meta.page_id) else {
-        return Vec::new();
+        return Ok(scans);
     };
     let accounts = [
         (Channel::Messenger, Some(page)),
         (Channel::Instagram, cfg.meta.ig_account_id.as_ref()),
     ];
-    accounts
-        .into_iter()
-        .filter_map(|(channel, account)| {
-            let scan = MetaScan::new(
-                meta.graph.clone(),
-                meta.store.clone(),
-                MetaAccount {
-                    channel,
-                    page_id: page.clone(),
-                    account_id: account?.clone(),
-                    app_id: cfg.meta.app_id.clone(),
-                },
-                cfg.meta.profile_max_age,
-            );
-            Some(Arc::new(scan) as Arc<dyn Scan>)
-        })
-        .collect()
+    for (channel, account) in accounts {
+        let Some(account) = account else { continue };
+        scans.push(Arc::new(MetaScan::new(
+            meta.graph.clone(),
+            meta.store.clone(),
+            MetaAccount {
+                channel,
+                page_id: page.clone(),
+                account_id: account.clone(),
+                app_id: cfg.meta.app_id.clone(),
+            },
+            cfg.meta.profile_max_age,
+        )));
+    }
+    Ok(scans)
 }

@@ -23,13 +23,9 @@ use thiserror::Error;
 use crate::domain::clock::now_ms;
 use crate::domain::contact::ContactKey;
 use crate::domain::job::SyncJob;
-use crate::domain::rules::Rules;
 use crate::domain::source::Source;
 use crate::ports::queue::JobQueue;
 use crate::ports::remote::RemoteError;
-use crate::ports::store::StateStore;
-use crate::sources::ghl::client::GhlApi;
-pub use crate::sources::ghl::scan::GhlScan;
 pub use checkpoint::{Checkpoints, Run, Scope, Status};
 pub use request::Request;
 
@@ -38,8 +34,6 @@ const PAGE_ATTEMPTS: u32 = 5;
 
 #[derive(Debug, Clone)]
 pub struct BackfillSettings {
-    pub location_id: String,
-    pub page_limit: u32,
     /// Incremental runs start this long before the previous run started: contacts changed while
     /// it ran, or stamped with an equal `dateUpdated`, are seen again rather than missed.
     pub overlap: Duration,
@@ -50,8 +44,6 @@ pub struct BackfillSettings {
 impl Default for BackfillSettings {
     fn default() -> Self {
         Self {
-            location_id: String::new(),
-            page_limit: crate::sources::ghl::search::MAX_PAGE_LIMIT,
             overlap: Duration::from_secs(600),
             reserve: Duration::from_secs(30),
         }
@@ -127,33 +119,19 @@ pub struct Backfill {
 }
 
 impl Backfill {
-    /// A backfill of the GHL location in `settings`; [`Backfill::with_scan`] adds sources.
+    /// A backfill over `scans`, one per source and account (`app::registry::scans`).
     pub fn new(
-        ghl: Arc<dyn GhlApi>,
-        states: Arc<dyn StateStore>,
+        scans: Vec<Arc<dyn Scan>>,
         queue: Arc<dyn JobQueue>,
         checkpoints: Arc<dyn Checkpoints>,
-        rules: Rules,
         settings: BackfillSettings,
     ) -> Self {
-        let ghl_scan = GhlScan::new(
-            ghl,
-            states,
-            rules,
-            settings.location_id.clone(),
-            settings.page_limit,
-        );
         Self {
-            scans: vec![Arc::new(ghl_scan)],
+            scans,
             queue,
             checkpoints,
             settings,
         }
-    }
-
-    pub fn with_scan(mut self, scan: Arc<dyn Scan>) -> Self {
-        self.scans.push(scan);
-        self
     }
 
     /// Starts or continues a run and takes pages until it ends or `deadline_ms` nears.

@@ -10,9 +10,13 @@ use super::memory::MemoryCheckpoints;
 use super::*;
 use crate::domain::contact::Contact;
 use crate::domain::contact::source_hash;
-use crate::domain::job::{GhlTrigger, SyncJob};
+use crate::domain::rules::Rules;
+use crate::ports::store::StateStore;
+
 use crate::memory::MemoryQueue;
 use crate::ports::store::{ContactState, JobClaim, Lease, StoreError};
+use crate::sources::ghl::job::{GhlContactJob, GhlTrigger};
+use crate::sources::ghl::scan::GhlScan;
 use crate::sources::ghl::search::Found;
 use crate::testing::ghl::FakeGhl;
 
@@ -100,15 +104,12 @@ fn world_with_rules(contacts: Vec<Found>, rules: Rules) -> World {
     let states = Arc::new(States::default());
     let queue = Arc::new(MemoryQueue::default());
     let checkpoints = Arc::new(MemoryCheckpoints::default());
+    let scan = GhlScan::new(ghl.clone(), states.clone(), rules, LOC.into(), 5);
     let backfill = Backfill::new(
-        ghl.clone(),
-        states.clone(),
+        vec![Arc::new(scan)],
         queue.clone(),
         checkpoints.clone(),
-        rules,
         BackfillSettings {
-            location_id: LOC.into(),
-            page_limit: 5,
             reserve: Duration::ZERO,
             ..BackfillSettings::default()
         },
@@ -161,7 +162,8 @@ async fn only_missing_and_changed_contacts_become_jobs_carrying_their_version() 
         (3, 12, 9, 3)
     );
     assert_eq!(enqueued_ids(&w.queue), ["c003", "c010", "c011"]);
-    let SyncJob::GhlContact(job) = &w.queue.jobs()[0] else {
+    let jobs = w.queue.jobs();
+    let Some(job) = jobs[0].payload::<GhlContactJob>() else {
         panic!("a GHL job")
     };
     assert_eq!(job.trigger, GhlTrigger::Backfill);

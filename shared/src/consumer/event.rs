@@ -101,10 +101,10 @@ mod tests {
 
     use super::*;
     use crate::domain::contact::DoNotCall;
-    use crate::domain::job::{GhlContactJob, GhlTrigger};
+    use crate::sources::ghl::job::{GhlContactJob, GhlTrigger};
 
     fn job() -> SyncJob {
-        SyncJob::GhlContact(GhlContactJob {
+        SyncJob::new(GhlContactJob {
             job_id: "ghl:w1".into(),
             location_id: "loc".into(),
             contact_id: "c1".into(),

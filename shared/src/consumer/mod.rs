@@ -331,11 +331,7 @@ fn record_outcome_metrics(job: &SyncJob, outcome: &Outcome, now: Millis) {
         Outcome::Synced { .. } => {
             metrics::histogram!("sync_latency_ms", "source" => job.source().as_str())
                 .record((now - job.received_at_ms()).max(0) as f64);
-            // A webhook's change only: a backfill repairs changes of any age on purpose.
-            if let SyncJob::GhlContact(j) = job
-                && j.trigger != crate::domain::job::GhlTrigger::Backfill
-                && let Some(version) = j.version_ms
-            {
+            if let Some(version) = job.changed_at_ms() {
                 metrics::histogram!("source_to_applied_ms", "source" => job.source().as_str())
                     .record((now - version).max(0) as f64);
             }
@@ -403,11 +399,11 @@ mod tests {
 
     #[test]
     fn a_records_lines_name_its_job_source_outcome_and_contact_hash_never_the_contact_id() {
-        let job = SyncJob::GhlContact(crate::domain::job::GhlContactJob {
+        let job = SyncJob::new(crate::sources::ghl::job::GhlContactJob {
             job_id: "ghl:w1".into(),
             location_id: "loc1".into(),
             contact_id: "contact42".into(),
-            trigger: crate::domain::job::GhlTrigger::ContactTagUpdate,
+            trigger: crate::sources::ghl::job::GhlTrigger::ContactTagUpdate,
             version_ms: None,
             received_at_ms: 1_000,
             payload: "{}".into(),

@@ -1,39 +1,65 @@
 //! The job envelope that travels on the queue from ingress (and backfill) to the consumer.
 //!
-//! It is self-describing and versioned (`"kind": "ghl_contact.v1"`): a message parked in the DLQ
-//! before a deploy still parses after it.
+//! Each source defines its own job (a [`JobPayload`] in its folder) and registers its kind in
+//! `sources::JOB_KINDS`; the pipeline sees only what every job says about itself ([`Job`]). On
+//! the queue a job is its payload's JSON with a versioned `"kind"` beside its fields
+//! (`"kind": "ghl_contact.v1"`): a message parked in the DLQ before a deploy still parses after
+//! it, because a changed shape gets a new kind and the old one stays registered.
 
+use std::any::Any;
 use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
 
+use serde::de::{DeserializeOwned, Error as _};
 use serde::{Deserialize, Serialize};
 
 use crate::aws::sqs::charset;
 use crate::domain::contact::ContactKey;
 use crate::domain::source::Source;
-use crate::sources::meta::event::MetaEvent;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "kind")]
-pub enum SyncJob {
-    #[serde(rename = "ghl_contact.v1")]
-    GhlContact(GhlContactJob),
-    #[serde(rename = "meta_event.v1")]
-    Meta(MetaJob),
+/// What every job says about itself, whatever its source: all the consumer, the queue and the
+/// event log need to know.
+pub trait Job: fmt::Debug + Send + Sync + 'static {
+    /// Stable across redeliveries of the same change: the idempotency key.
+    fn id(&self) -> &str;
+    fn source(&self) -> Source;
+    fn contact_key(&self) -> ContactKey;
+    /// When the job arrived at leadsync (epoch ms).
+    fn received_at_ms(&self) -> i64;
+    /// What the event was, for the event log (`ContactTagUpdate`, `message`, …).
+    fn trigger(&self) -> &'static str;
+    /// The source's own time of a webhook's change (epoch ms), for `source_to_applied_ms`;
+    /// `None` when the source has none, or for a backfill repair (which is late on purpose).
+    fn changed_at_ms(&self) -> Option<i64> {
+        None
+    }
 }
 
-/// One Messenger / Instagram webhook item, or a conversation found by the backfill.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct MetaJob {
-    /// `meta:msg:<mid>` for messages (the same message twice is one job), otherwise a hash of
-    /// the item.
-    pub job_id: String,
-    pub event: MetaEvent,
-    pub received_at_ms: i64,
-    /// Who created the contact if this job does: `webhook` or `backfill`.
-    #[serde(default = "webhook")]
-    pub origin: Origin,
-    /// The item exactly as received, for the trace.
-    pub payload: String,
+/// A source's job as it travels on the queue.
+pub trait JobPayload: Job + Serialize + DeserializeOwned {
+    /// The versioned name on the queue. A changed shape is a new kind; the old one stays
+    /// registered so parked messages keep parsing.
+    const KIND: &'static str;
+}
+
+/// A job kind the consumer parses, registered in `sources::JOB_KINDS`.
+pub struct JobKind {
+    pub name: &'static str,
+    parse: fn(&str) -> serde_json::Result<SyncJob>,
+}
+
+impl JobKind {
+    pub const fn of<T: JobPayload>() -> Self {
+        Self {
+            name: T::KIND,
+            parse: parse_as::<T>,
+        }
+    }
+}
+
+fn parse_as<T: JobPayload>(body: &str) -> serde_json::Result<SyncJob> {
+    serde_json::from_str::<T>(body).map(SyncJob::new)
 }
 
 /// Where a job came from.
@@ -53,139 +79,115 @@ impl Origin {
     }
 }
 
-fn webhook() -> Origin {
-    Origin::Webhook
+/// A job of any source. Cheap to clone; its source reads its own payload back with
+/// [`SyncJob::payload`].
+#[derive(Clone)]
+pub struct SyncJob(Arc<dyn Erased>);
+
+/// A payload with its type erased: [`Job`], plus its kind, its JSON and a way back to the type.
+trait Erased: Job {
+    fn kind(&self) -> &'static str;
+    fn as_any(&self) -> &dyn Any;
+    fn to_json(&self) -> String;
 }
 
-/// What made GoHighLevel tell us about a contact.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum GhlTrigger {
-    ContactCreate,
-    ContactUpdate,
-    ContactDelete,
-    ContactTagUpdate,
-    ContactDndUpdate,
-    /// The workflow "Custom Webhook" action.
-    Workflow,
-    /// Found changed or missing by the scheduled backfill.
-    Backfill,
-}
-
-impl GhlTrigger {
-    /// The Marketplace event types leadsync acts on; other types are acknowledged and ignored.
-    pub fn from_event_type(event_type: &str) -> Option<Self> {
-        Some(match event_type {
-            "ContactCreate" => Self::ContactCreate,
-            "ContactUpdate" => Self::ContactUpdate,
-            "ContactDelete" => Self::ContactDelete,
-            "ContactTagUpdate" => Self::ContactTagUpdate,
-            "ContactDndUpdate" => Self::ContactDndUpdate,
-            _ => return None,
-        })
+impl<T: JobPayload> Erased for T {
+    fn kind(&self) -> &'static str {
+        T::KIND
     }
 
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::ContactCreate => "ContactCreate",
-            Self::ContactUpdate => "ContactUpdate",
-            Self::ContactDelete => "ContactDelete",
-            Self::ContactTagUpdate => "ContactTagUpdate",
-            Self::ContactDndUpdate => "ContactDndUpdate",
-            Self::Workflow => "Workflow",
-            Self::Backfill => "Backfill",
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn to_json(&self) -> String {
+        #[derive(Serialize)]
+        struct Tagged<'a, T> {
+            kind: &'static str,
+            #[serde(flatten)]
+            payload: &'a T,
         }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct GhlContactJob {
-    /// Stable across redeliveries: `ghl:<webhookId>`, or a hash of the body when there is none.
-    pub job_id: String,
-    pub location_id: String,
-    pub contact_id: String,
-    pub trigger: GhlTrigger,
-    /// The source's own time for this change, epoch ms, when it has one; which clock it is on
-    /// depends on the trigger (see [`GhlContactJob::version`]).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub version_ms: Option<i64>,
-    pub received_at_ms: i64,
-    /// The webhook body exactly as received (text, not re-serialised), for the trace.
-    pub payload: String,
-}
-
-/// A GHL job's version, with the clock it was read from: versions on different clocks are never
-/// compared.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum JobVersion {
-    /// A Marketplace webhook's `timestamp`: GHL's sender clock, when the event was sent.
-    WebhookSent(i64),
-    /// A backfill snapshot: the contact's `dateUpdated` in the search page (GHL's database).
-    DateUpdated(i64),
-}
-
-impl GhlContactJob {
-    pub fn version(&self) -> Option<JobVersion> {
-        let ms = self.version_ms?;
-        Some(match self.trigger {
-            GhlTrigger::Backfill => JobVersion::DateUpdated(ms),
-            _ => JobVersion::WebhookSent(ms),
+        serde_json::to_string(&Tagged {
+            kind: T::KIND,
+            payload: self,
         })
+        .expect("a job always serialises")
     }
 }
 
 impl SyncJob {
+    pub fn new<T: JobPayload>(payload: T) -> Self {
+        Self(Arc::new(payload))
+    }
+
+    /// The payload, if this is a `T` job.
+    pub fn payload<T: JobPayload>(&self) -> Option<&T> {
+        self.0.as_any().downcast_ref::<T>()
+    }
+
+    pub fn kind(&self) -> &'static str {
+        self.0.kind()
+    }
+
     pub fn id(&self) -> &str {
-        match self {
-            SyncJob::GhlContact(j) => &j.job_id,
-            SyncJob::Meta(j) => &j.job_id,
-        }
+        self.0.id()
     }
 
     pub fn contact_key(&self) -> ContactKey {
-        match self {
-            SyncJob::GhlContact(j) => ContactKey::ghl(&j.location_id, &j.contact_id),
-            SyncJob::Meta(j) => j
-                .event
-                .channel
-                .contact_key(&j.event.account_id, &j.event.user_id),
-        }
+        self.0.contact_key()
     }
 
     pub fn source(&self) -> Source {
-        match self {
-            SyncJob::GhlContact(_) => Source::Ghl,
-            SyncJob::Meta(j) => j.event.channel.source(),
-        }
+        self.0.source()
     }
 
-    /// When the job arrived at leadsync (epoch ms).
     pub fn received_at_ms(&self) -> i64 {
-        match self {
-            SyncJob::GhlContact(j) => j.received_at_ms,
-            SyncJob::Meta(j) => j.received_at_ms,
-        }
+        self.0.received_at_ms()
     }
 
-    /// What the event was, for the event log: the GHL trigger or the Meta event kind.
     pub fn trigger(&self) -> &'static str {
-        match self {
-            SyncJob::GhlContact(j) => j.trigger.as_str(),
-            SyncJob::Meta(j) => j.event.kind.name(),
-        }
+        self.0.trigger()
+    }
+
+    pub fn changed_at_ms(&self) -> Option<i64> {
+        self.0.changed_at_ms()
     }
 
     /// The job as a queue message body: JSON that SQS always takes, since text from a webhook or
     /// a Graph page can hold characters outside SQS's set ([`charset::escape_json`]).
     pub fn to_json(&self) -> String {
-        let json = serde_json::to_string(self).expect("a job always serialises");
+        let json = self.0.to_json();
         match charset::escape_json(&json) {
             Cow::Borrowed(_) => json,
             Cow::Owned(escaped) => escaped,
         }
     }
 
-    pub fn from_json(body: &str) -> Result<Self, serde_json::Error> {
-        serde_json::from_str(body)
+    /// Parses a queue message body by its `kind` ([`crate::sources::JOB_KINDS`]).
+    pub fn from_json(body: &str) -> serde_json::Result<Self> {
+        Self::from_json_with(body, crate::sources::JOB_KINDS)
+    }
+
+    fn from_json_with(body: &str, kinds: &[JobKind]) -> serde_json::Result<Self> {
+        #[derive(Deserialize)]
+        struct Kind<'a> {
+            #[serde(borrow)]
+            kind: Cow<'a, str>,
+        }
+        let Kind { kind } = serde_json::from_str(body)?;
+        match kinds.iter().find(|k| k.name == kind) {
+            Some(k) => (k.parse)(body),
+            None => Err(serde_json::Error::custom(format!(
+                "unknown job kind {kind:?}: expected one of {}",
+                kinds.iter().map(|k| k.name).collect::<Vec<_>>().join(", ")
+            ))),
+        }
+    }
+}
+
+impl fmt::Debug for SyncJob {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
     }
 }
 
@@ -193,54 +195,74 @@ impl SyncJob {
 mod tests {
     use super::*;
 
+    /// A source's job as a new source would write it.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    struct FormJob {
+        id: String,
+        form: String,
+        received_at_ms: i64,
+    }
+
+    impl Job for FormJob {
+        fn id(&self) -> &str {
+            &self.id
+        }
+        fn source(&self) -> Source {
+            Source::Ghl
+        }
+        fn contact_key(&self) -> ContactKey {
+            ContactKey::ghl(&self.form, &self.id)
+        }
+        fn received_at_ms(&self) -> i64 {
+            self.received_at_ms
+        }
+        fn trigger(&self) -> &'static str {
+            "submitted"
+        }
+    }
+
+    impl JobPayload for FormJob {
+        const KIND: &'static str = "form.v1";
+    }
+
+    const KINDS: &[JobKind] = &[JobKind::of::<FormJob>()];
+
+    fn form() -> FormJob {
+        FormJob {
+            id: "f1".into(),
+            form: "signup".into(),
+            received_at_ms: 7,
+        }
+    }
+
     #[test]
-    fn a_job_round_trips_with_its_kind_and_exact_payload() {
-        let job = SyncJob::GhlContact(GhlContactJob {
-            job_id: "ghl:abc".into(),
-            location_id: "loc".into(),
-            contact_id: "c1".into(),
-            trigger: GhlTrigger::ContactTagUpdate,
-            version_ms: Some(1_700_000_000_000),
-            received_at_ms: 1_700_000_000_100,
-            payload: r#"{"a": [1, 2]}"#.into(),
-        });
-        let json = job.to_json();
-        assert!(json.starts_with(r#"{"kind":"ghl_contact.v1""#), "{json}");
-        let SyncJob::GhlContact(back) = SyncJob::from_json(&json).unwrap() else {
-            panic!("a GHL job")
-        };
-        let back_payload = back.payload;
+    fn a_registered_kind_round_trips_and_keeps_its_type() {
+        let json = SyncJob::new(form()).to_json();
         assert_eq!(
-            back_payload, r#"{"a": [1, 2]}"#,
-            "the payload survives byte for byte"
+            json,
+            r#"{"kind":"form.v1","id":"f1","form":"signup","received_at_ms":7}"#
         );
-        let back = SyncJob::from_json(&json).unwrap();
-        assert_eq!(back.id(), "ghl:abc");
-        assert_eq!(back.contact_key(), ContactKey::ghl("loc", "c1"));
+        let back = SyncJob::from_json_with(&json, KINDS).unwrap();
+        assert_eq!(back.kind(), "form.v1");
+        assert_eq!(back.payload::<FormJob>(), Some(&form()));
+        assert_eq!(back.id(), "f1");
+        assert_eq!(back.trigger(), "submitted");
+        assert_eq!(back.changed_at_ms(), None);
     }
 
     #[test]
-    fn a_job_body_is_inside_sqs_characters_and_decodes_to_the_same_job() {
-        let text = "a\u{FFFF}b\u{FFFE}c\u{1}d 😀";
-        let job = SyncJob::GhlContact(GhlContactJob {
-            job_id: "ghl:abc".into(),
-            location_id: "loc".into(),
-            contact_id: "c1".into(),
-            trigger: GhlTrigger::Workflow,
-            version_ms: None,
-            received_at_ms: 1,
-            payload: text.into(),
-        });
-        let json = job.to_json();
-        assert!(json.chars().all(charset::sqs_allows), "{json}");
-        let SyncJob::GhlContact(back) = SyncJob::from_json(&json).unwrap() else {
-            panic!("a GHL job")
-        };
-        assert_eq!(back.payload, text);
+    fn an_unknown_or_missing_kind_does_not_parse() {
+        let err = SyncJob::from_json_with(r#"{"kind":"form.v9","id":"x"}"#, KINDS).unwrap_err();
+        assert!(
+            err.to_string().contains(r#"unknown job kind "form.v9""#),
+            "{err}"
+        );
+        assert!(SyncJob::from_json_with(r#"{"id":"x"}"#, KINDS).is_err());
+        assert!(SyncJob::from_json_with("not json", KINDS).is_err());
     }
 
     #[test]
-    fn an_unknown_kind_does_not_parse() {
-        assert!(SyncJob::from_json(r#"{"kind":"ghl_contact.v9","job_id":"x"}"#).is_err());
+    fn a_known_kind_with_a_broken_body_does_not_parse() {
+        assert!(SyncJob::from_json_with(r#"{"kind":"form.v1","id":"x"}"#, KINDS).is_err());
     }
 }

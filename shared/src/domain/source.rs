@@ -27,14 +27,6 @@ impl Source {
             Source::Instagram => "instagram",
         }
     }
-
-    /// Who sends its webhooks (the `source` of ingress's metrics): `ghl` or `meta`.
-    pub fn provider(self) -> &'static str {
-        match self {
-            Source::Ghl => "ghl",
-            Source::Messenger | Source::Instagram => "meta",
-        }
-    }
 }
 
 impl fmt::Display for Source {
@@ -83,12 +75,5 @@ mod tests {
             );
         }
         assert!(serde_json::from_str::<Source>("\"whatsapp\"").is_err());
-    }
-
-    #[test]
-    fn messenger_and_instagram_come_through_meta() {
-        assert_eq!(Source::Ghl.provider(), "ghl");
-        assert_eq!(Source::Messenger.provider(), "meta");
-        assert_eq!(Source::Instagram.provider(), "meta");
     }
 }

@@ -4,7 +4,8 @@
 //! - [`ContactSource`]: what the consumer reads back for one of its jobs, under the contact's lease;
 //! - [`crate::backfill::Scan`]: what the scheduled backfill pages through.
 //!
-//! `app::registry` builds them from configuration: the one list of sources.
+//! A source's jobs are its own type ([`crate::domain::job::JobPayload`], in its folder), listed
+//! here in [`JOB_KINDS`]; `app::registry` builds the three parts from configuration.
 
 pub mod ghl;
 pub mod meta;
@@ -14,10 +15,17 @@ use async_trait::async_trait;
 use crate::consumer::outcome::{Outcome, SkipReason};
 use crate::domain::clock::Clock;
 use crate::domain::contact::Contact;
-use crate::domain::job::{Origin, SyncJob};
+use crate::domain::job::{JobKind, Origin, SyncJob};
 use crate::domain::rules::{Membership, Rules};
 use crate::domain::source::Source;
 use crate::ports::store::ContactState;
+
+/// Every job kind the consumer parses, old ones included: a message parked in the DLQ before a
+/// deploy still parses after it.
+pub const JOB_KINDS: &[JobKind] = &[
+    JobKind::of::<ghl::job::GhlContactJob>(),
+    JobKind::of::<meta::job::MetaJob>(),
+];
 
 /// What reading a job's contact from its source came to.
 #[derive(Debug)]
@@ -86,4 +94,84 @@ pub(crate) fn not_mine(source: &str, job: &SyncJob) -> Read {
         },
         None,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::contact::ContactKey;
+
+    /// Messages as releases before the generic envelope wrote them (the enum `SyncJob` tagged by
+    /// `kind`); the last has no `origin`, as before Meta's backfill.
+    const PARKED: &str = include_str!("../../../testdata/jobs/parked-before-the-envelope.jsonl");
+
+    #[test]
+    fn messages_parked_before_the_envelope_still_parse() {
+        let jobs: Vec<SyncJob> = PARKED
+            .lines()
+            .map(|line| SyncJob::from_json(line).expect("a parked message parses"))
+            .collect();
+        let summary: Vec<_> = jobs
+            .iter()
+            .map(|j| {
+                (
+                    j.kind(),
+                    j.id(),
+                    j.source(),
+                    j.trigger(),
+                    j.received_at_ms(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                (
+                    "ghl_contact.v1",
+                    "ghl:sample-webhook-0001",
+                    Source::Ghl,
+                    "ContactTagUpdate",
+                    1_795_428_000_000
+                ),
+                (
+                    "meta_event.v1",
+                    "meta:msg:m_0001",
+                    Source::Instagram,
+                    "message",
+                    1_795_428_000_100
+                ),
+                (
+                    "meta_event.v1",
+                    "meta:conv:t_1",
+                    Source::Messenger,
+                    "conversation",
+                    1_795_428_000_200
+                ),
+            ]
+        );
+        assert_eq!(
+            jobs[0].contact_key(),
+            ContactKey::ghl("ve9EPM428h8vShlRW1KT", "nmFmQEsNgz6AVpgLVUJ0")
+        );
+        let ghl = jobs[0].payload::<ghl::job::GhlContactJob>().unwrap();
+        assert!(ghl.payload.starts_with(r#"{"type":"ContactTagUpdate""#));
+        let instagram = jobs[1].payload::<meta::job::MetaJob>().unwrap();
+        assert_eq!(
+            instagram.origin,
+            Origin::Webhook,
+            "no origin was a webhook's"
+        );
+        let backfill = jobs[2].payload::<meta::job::MetaJob>().unwrap();
+        assert_eq!(backfill.origin, Origin::Backfill);
+        assert!(jobs[1].payload::<ghl::job::GhlContactJob>().is_none());
+    }
+
+    #[test]
+    fn a_parked_message_is_written_back_as_it_was_read() {
+        for line in PARKED.lines() {
+            let job = SyncJob::from_json(line).unwrap();
+            let again = SyncJob::from_json(&job.to_json()).unwrap();
+            assert_eq!(format!("{again:?}"), format!("{job:?}"));
+        }
+    }
 }

@@ -11,10 +11,11 @@ use crate::app::config::{CallToolsConfig, DuplicateMode, RetryPolicy, SecretSour
 use crate::consumer::{Consumer, ConsumerParts, RecordResult};
 use crate::domain::clock::Clock;
 use crate::domain::contact::{Contact, ContactKey};
-use crate::domain::job::{GhlContactJob, GhlTrigger, SyncJob};
+use crate::domain::job::SyncJob;
 use crate::domain::rules::{BucketRef, Rules};
 use crate::memory::MemoryEventLog;
 use crate::sinks::calltools::CallToolsSink;
+use crate::sources::ghl::job::{GhlContactJob, GhlTrigger};
 use crate::sources::ghl::read::GhlReader;
 use crate::testing::calltools::FakeCallTools;
 use crate::testing::clock::ManualClock;
@@ -124,7 +125,7 @@ impl ConsumerKit {
 
     /// A tag-update webhook's job for `contact_id`, received now, stamped `sent_ms` by GHL.
     pub fn ghl_job(&self, job_id: &str, contact_id: &str, sent_ms: Option<i64>) -> SyncJob {
-        SyncJob::GhlContact(GhlContactJob {
+        SyncJob::new(GhlContactJob {
             job_id: job_id.to_string(),
             location_id: Self::LOCATION.to_string(),
             contact_id: contact_id.to_string(),

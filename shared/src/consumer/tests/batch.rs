@@ -233,13 +233,14 @@ async fn a_source_read_is_stamped_with_the_kit_clock() {
 #[tokio::test]
 async fn a_job_of_a_source_no_reader_serves_is_parked_unclaimed_and_the_rest_of_the_batch_goes_on()
 {
-    use crate::domain::job::{MetaJob, Origin, SyncJob};
+    use crate::domain::job::{Origin, SyncJob};
     use crate::sources::meta::Channel;
     use crate::sources::meta::event::{EventKind, MetaEvent};
+    use crate::sources::meta::job::MetaJob;
     // The kit registers GoHighLevel only, as a deployment without a Page token does.
     let kit = kit();
     let consumer = kit.consumer();
-    let messenger = SyncJob::Meta(MetaJob {
+    let messenger = SyncJob::new(MetaJob {
         job_id: "meta:read:1".into(),
         event: MetaEvent {
             channel: Channel::Messenger,

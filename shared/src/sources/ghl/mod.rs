@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod client;
 pub mod dnd;
+pub mod job;
 pub mod read;
 pub mod read_refusal;
 pub mod routes;

@@ -8,10 +8,11 @@ use async_trait::async_trait;
 
 use crate::consumer::outcome::SkipReason;
 use crate::domain::contact::source_hash;
-use crate::domain::job::{GhlContactJob, GhlTrigger, JobVersion, Origin, SyncJob};
+use crate::domain::job::{Origin, SyncJob};
 use crate::domain::source::Source;
 use crate::ports::store::ContactState;
 use crate::sources::ghl::client::GhlApi;
+use crate::sources::ghl::job::{GhlContactJob, GhlTrigger, JobVersion};
 use crate::sources::{ContactSource, Read, ReadContext, not_mine};
 
 /// How much later than a job's arrival a source read must have started to count as including
@@ -42,14 +43,11 @@ impl ContactSource for GhlReader {
     }
 
     fn settled_by_state(&self, job: &SyncJob, state: &ContactState) -> Option<SkipReason> {
-        match job {
-            SyncJob::GhlContact(j) => settled_by_state(j, state),
-            _ => None,
-        }
+        settled_by_state(job.payload::<GhlContactJob>()?, state)
     }
 
     async fn read(&self, job: &SyncJob, state: ContactState, ctx: &ReadContext<'_>) -> Read {
-        let SyncJob::GhlContact(j) = job else {
+        let Some(j) = job.payload::<GhlContactJob>() else {
             return not_mine("ghl", job);
         };
         if j.trigger == GhlTrigger::ContactDelete {

@@ -18,11 +18,12 @@ use aws_lc_rs::digest;
 
 use crate::domain::clock::now_ms;
 use crate::domain::contact::ContactKey;
-use crate::domain::job::{GhlContactJob, GhlTrigger, SyncJob};
+use crate::domain::job::SyncJob;
 use crate::ingress::budget::Budget;
 use crate::ingress::{Answer, Delivery, IngressParts, Rejection, Route, WebhookRoutes};
 use crate::ports::events::Received;
 use crate::ports::store::WebhookClaim;
+use crate::sources::ghl::job::{GhlContactJob, GhlTrigger};
 use crate::sources::ghl::verify::GhlVerifier;
 use crate::sources::ghl::webhook::{MarketplaceEvent, parse_marketplace, parse_workflow};
 use crate::support::secret::Secret;
@@ -178,7 +179,7 @@ impl GhlRoutes {
                 Err(e) => return busy("store_unavailable", &e.to_string()),
             }
         }
-        let job = SyncJob::GhlContact(GhlContactJob {
+        let job = SyncJob::new(GhlContactJob {
             job_id,
             location_id: event.location_id,
             contact_id: event.contact_id,
@@ -232,7 +233,7 @@ impl GhlRoutes {
         }
         let budget = parts.time_limits.start();
         let now = now_ms();
-        let job = SyncJob::GhlContact(GhlContactJob {
+        let job = SyncJob::new(GhlContactJob {
             job_id: workflow_job_id(body, now),
             location_id,
             contact_id: event.contact_id,

@@ -9,12 +9,13 @@ use async_trait::async_trait;
 use crate::backfill::{BackfillError, Candidate, Fetched, Run, Scan, Scope};
 use crate::domain::clock::now_ms;
 use crate::domain::contact::{ContactKey, source_hash};
-use crate::domain::job::{GhlContactJob, GhlTrigger, SyncJob};
+use crate::domain::job::SyncJob;
 use crate::domain::rules::Rules;
 use crate::domain::source::Source;
 use crate::ports::remote::RemoteError;
 use crate::ports::store::StateStore;
 use crate::sources::ghl::client::GhlApi;
+use crate::sources::ghl::job::{GhlContactJob, GhlTrigger};
 use crate::sources::ghl::search::{SearchQuery, updated_since_filter};
 
 pub struct GhlScan {
@@ -81,7 +82,7 @@ impl Scan for GhlScan {
                 let fingerprint = source_hash(&f.contact, &self.rules_fingerprint);
                 Candidate {
                     key: ContactKey::ghl(location, &f.id),
-                    job: SyncJob::GhlContact(GhlContactJob {
+                    job: SyncJob::new(GhlContactJob {
                         job_id: backfill_job_id(location, &f.id, version, &fingerprint),
                         location_id: location.clone(),
                         contact_id: f.id,

@@ -13,7 +13,7 @@ use thiserror::Error;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::domain::job::GhlTrigger;
+use crate::sources::ghl::job::GhlTrigger;
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum PayloadError {

@@ -7,6 +7,7 @@
 
 pub mod event;
 pub mod graph;
+pub mod job;
 pub mod read;
 pub mod routes;
 pub mod scan;

@@ -13,13 +13,14 @@ use async_trait::async_trait;
 use crate::consumer::outcome::{Outcome, store_retry};
 use crate::domain::clock::Clock;
 use crate::domain::contact::{Contact, ContactKey, normalize_phone};
-use crate::domain::job::{MetaJob, SyncJob};
+use crate::domain::job::SyncJob;
 use crate::domain::sink::SinkId;
 use crate::domain::source::Source;
 use crate::ports::store::{ContactState, StoreError};
 use crate::sources::meta::Channel;
 use crate::sources::meta::event::{EventKind, Message};
 use crate::sources::meta::graph::{GraphApi, ProfileAnswer, StoredMessage};
+use crate::sources::meta::job::MetaJob;
 use crate::sources::meta::store::{Direction, MessageChange, MetaMessage, MetaStore, Receipt};
 use crate::sources::{ContactSource, Read, ReadContext, not_mine};
 
@@ -37,7 +38,7 @@ impl ContactSource for MetaReader {
     }
 
     async fn read(&self, job: &SyncJob, state: ContactState, ctx: &ReadContext<'_>) -> Read {
-        let SyncJob::Meta(j) = job else {
+        let Some(j) = job.payload::<MetaJob>() else {
             return not_mine("meta", job);
         };
         let e = &j.event;

@@ -10,13 +10,14 @@ use async_trait::async_trait;
 use serde::Serialize;
 
 use crate::domain::clock::now_ms;
-use crate::domain::job::{MetaJob, Origin, SyncJob};
+use crate::domain::job::{Origin, SyncJob};
 use crate::ingress::allow::Foreign;
 use crate::ingress::budget::Budget;
 use crate::ingress::{Answer, Delivery, IngressParts, Rejection, Route, WebhookRoutes};
 use crate::ports::events::Received;
 use crate::sources::ghl::routes::body_job_id;
 use crate::sources::meta::event::EventKind;
+use crate::sources::meta::job::MetaJob;
 use crate::sources::meta::verify::{MetaSignatureError, MetaVerifier, read_header};
 use crate::sources::meta::webhook::{Batch, Item, parse};
 use crate::support::secret::Secret;
@@ -146,7 +147,7 @@ impl MetaRoutes {
                 {
                     foreign += 1;
                 }
-                Item::Event { event, raw } => jobs.push(SyncJob::Meta(MetaJob {
+                Item::Event { event, raw } => jobs.push(SyncJob::new(MetaJob {
                     job_id: job_id(&event.kind, raw),
                     event,
                     received_at_ms: now,

@@ -17,12 +17,13 @@ use serde_json::Value;
 
 use crate::backfill::{BackfillError, Candidate, Fetched, Run, Scan, Scope};
 use crate::domain::clock::now_ms;
-use crate::domain::job::{MetaJob, Origin, SyncJob};
+use crate::domain::job::{Origin, SyncJob};
 use crate::domain::source::Source;
 use crate::ports::remote::RemoteError;
 use crate::sources::meta::Channel;
 use crate::sources::meta::event::{EventKind, MetaEvent};
 use crate::sources::meta::graph::GraphApi;
+use crate::sources::meta::job::MetaJob;
 use crate::sources::meta::store::MetaStore;
 use crate::sources::meta::subscription;
 
@@ -90,7 +91,7 @@ impl MetaScan {
     }
 
     fn job(&self, user_id: &str, at_ms: i64, job_id: String, kind: EventKind) -> SyncJob {
-        SyncJob::Meta(MetaJob {
+        SyncJob::new(MetaJob {
             job_id,
             event: MetaEvent {
                 channel: self.channel,

@@ -117,7 +117,7 @@ async fn a_batched_post_becomes_one_job_per_item_across_entries_and_standby() {
     assert_eq!(jobs.len(), 50);
     assert_eq!(jobs[0].id(), "meta:msg:m_0");
     assert_eq!(jobs[0].contact_key().to_string(), "messenger:100:9000");
-    let SyncJob::Meta(j) = &jobs[49] else {
+    let Some(j) = jobs[49].payload::<MetaJob>() else {
         panic!()
     };
     assert!(j.event.standby);
@@ -212,7 +212,8 @@ async fn non_ascii_signed_in_meta_escaped_form_is_verified_on_the_raw_bytes() {
     let body = r#"{"object":"page","entry":[{"id":"100","time":1,"messaging":[{"sender":{"id":"9001"},"recipient":{"id":"100"},"timestamp":1700000000000,"message":{"mid":"m_u","text":"Gr\u00fc\u00dfe \ud83d\udc4b"}}]}]}"#;
     let a = post(&i, body, &signed(body)).await;
     assert_eq!(a.status, 200, "{}", a.body);
-    let SyncJob::Meta(j) = &queue.jobs()[0] else {
+    let jobs = queue.jobs();
+    let Some(j) = jobs[0].payload::<MetaJob>() else {
         panic!()
     };
     let crate::sources::meta::event::EventKind::Message(m) = &j.event.kind else {
