@@ -181,7 +181,7 @@ fn job_of(d: &Delivery, unnamed: &mut BTreeSet<&str>) -> String {
     if let Some(id) = &d.webhook_id {
         return format!("ghl:{id}");
     }
-    let body = leadsync::sources::ghl::routes::body_job_id("ghlwf", d.body.as_bytes());
+    let body = leadsync::ingress::body_job_id("ghlwf", d.body.as_bytes());
     let of_this_body = format!("{body}:");
     if let Some(answered) = accepted_job(d).filter(|a| a.starts_with(&of_this_body)) {
         return answered;

@@ -4,20 +4,17 @@
 use std::time::Duration;
 
 use crate::consumer::Consumer;
-use crate::consumer::outcome::{Outcome, SkipReason, store_retry};
 use crate::domain::contact::{Contact, ContactKey};
 use crate::domain::job::SyncJob;
+use crate::domain::outcome::{Outcome, SkipReason};
 use crate::domain::rules::Membership;
-use crate::domain::sink::SinkId;
+use crate::ports::store::store_retry;
 use crate::ports::store::{ContactState, JobClaim, Lease};
 use crate::sinks::SinkContext;
-use crate::sinks::calltools::plan::is_stale;
 use crate::sources::{ContactSource, Read, ReadContext};
 
 /// How long a job waits when another invocation is working on the same contact or job.
 const BUSY_RETRY: Duration = Duration::from_secs(2);
-/// The one sink the consumer writes today.
-const CALLTOOLS: SinkId = SinkId::CallTools;
 
 impl Consumer {
     /// Processes one job and leaves the stores consistent whatever the outcome.
@@ -144,7 +141,7 @@ impl Consumer {
                 state,
                 counts_created,
             } => {
-                let first_sync = state.sink(CALLTOOLS).id.is_none();
+                let first_sync = state.sink(self.sink.id()).id.is_none();
                 let (outcome, saved) = self.sync_contact(contact, state, wanted).await;
                 let source = job.source().as_str();
                 record_do_not_call(source, &outcome);
@@ -170,7 +167,7 @@ impl Consumer {
         state: ContactState,
         wanted: Membership,
     ) -> (Outcome, Option<ContactState>) {
-        if is_stale(&contact, &state) {
+        if contact.is_older_than(state.version_ms) {
             return (Outcome::Skipped(SkipReason::Stale), None);
         }
         self.sink

@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use crate::app::config::RetryPolicy;
-use crate::consumer::outcome::Outcome;
+use crate::domain::outcome::Outcome;
 use crate::ports::remote::credentials_hint;
 
 /// The shortest wait between two tries, so a job never comes straight back to the same refusal.

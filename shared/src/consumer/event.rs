@@ -2,9 +2,9 @@
 
 use aws_lambda_events::event::sqs::SqsMessage;
 
-use crate::consumer::outcome::{Outcome, SkipReason};
 use crate::consumer::{Consumer, outcome_dimension};
 use crate::domain::job::SyncJob;
+use crate::domain::outcome::{Outcome, SkipReason};
 use crate::ports::events::EventEntry;
 
 /// The record's SQS receive count: 1 on first delivery, growing with each retry.

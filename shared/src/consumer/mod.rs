@@ -13,7 +13,6 @@ pub mod apply;
 mod batch_tests;
 pub mod credentials;
 pub mod event;
-pub mod outcome;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -33,7 +32,7 @@ use crate::ports::store::StateStore;
 use crate::sinks::Sink;
 use crate::sources::ContactSource;
 
-pub use outcome::{Outcome, OutcomeKind, SkipReason};
+pub use crate::domain::outcome::{Outcome, OutcomeKind, SkipReason};
 
 pub struct Consumer {
     pub(crate) store: Arc<dyn StateStore>,

@@ -58,6 +58,14 @@ pub struct Contact {
     pub do_not_call: Option<DoNotCall>,
 }
 
+impl Contact {
+    /// Whether this read is older than the version last applied: only a strictly older version
+    /// is (a contact without a version never is).
+    pub fn is_older_than(&self, applied_ms: Option<i64>) -> bool {
+        matches!((self.version_ms, applied_ms), (Some(read), Some(applied)) if read < applied)
+    }
+}
+
 /// Where a source's "do not call" comes from (GHL: `dnd: true` blocks every channel;
 /// `dndSettings.Call.status == "active"` blocks calls only).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

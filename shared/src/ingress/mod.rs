@@ -13,6 +13,7 @@ pub mod http;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use aws_lc_rs::digest;
 
 use crate::ports::events::EventLog;
 use crate::ports::queue::JobQueue;
@@ -115,6 +116,13 @@ impl Ingress {
         };
         source.accept(delivery, &self.parts).await
     }
+}
+
+/// A job id for bodies without a provider id: identical bodies give identical ids, so an exact
+/// duplicate delivery is recognised by the consumer.
+pub fn body_job_id(prefix: &str, body: &[u8]) -> String {
+    let d = digest::digest(&digest::SHA256, body);
+    format!("{prefix}:{}", hex::encode(&d.as_ref()[..16]))
 }
 
 /// A missing content type is accepted (some senders omit it); a declared non-JSON one is not.

@@ -7,6 +7,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 use crate::domain::contact::{redact_email, redact_phone};
+use crate::domain::outcome::Outcome;
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum RemoteError {
@@ -236,6 +237,65 @@ pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
         .parse::<u64>()
         .ok()
         .map(Duration::from_secs)
+}
+
+/// How long a rate-limited job waits when the answer did not say.
+const RATE_LIMITED_WAIT: Duration = Duration::from_secs(5);
+
+/// What a failed call to a vendor makes of the job.
+impl From<RemoteError> for Outcome {
+    fn from(e: RemoteError) -> Self {
+        match e {
+            // Rate limited: the request was refused, not processed. Waiting for the limit
+            // to pass is not a failure, so it spends no receive.
+            RemoteError::Transient {
+                ref reason,
+                retry_after,
+                service,
+                status: Some(429),
+            } => Outcome::Defer {
+                reason: format!("{service}: {reason} (rate limited)"),
+                after: retry_after.unwrap_or(RATE_LIMITED_WAIT),
+            },
+            RemoteError::Transient {
+                ref reason,
+                retry_after,
+                service,
+                ..
+            } => Outcome::Retry {
+                reason: format!("{service}: {reason}"),
+                after: retry_after,
+            },
+            RemoteError::CircuitOpen {
+                service,
+                retry_after,
+            } => Outcome::Defer {
+                reason: format!(
+                    "{service}: circuit open after repeated failures; waiting for a probe to succeed"
+                ),
+                after: retry_after,
+            },
+            RemoteError::CredentialsRejected {
+                service,
+                status,
+                excerpt,
+            } => Outcome::CredentialsRejected {
+                service,
+                status,
+                excerpt,
+            },
+            RemoteError::Permanent {
+                service,
+                reason,
+                status,
+                excerpt,
+            } => Outcome::Park {
+                reason: format!("{service}: {reason}"),
+                status,
+                excerpt,
+            },
+        }
+    }
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@
 //! it uses (`dynamodb:LeadingKeys`), so a new kind of item needs a prefix of its own; the
 //! template test in `local/src/template/least_privilege.rs` lists them per role.
 
+use crate::domain::outcome::Outcome;
 use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
@@ -220,4 +221,14 @@ pub trait WebhookLedger: Send + Sync {
     /// could not take, whose retry — which may come an hour late with the original timestamp —
     /// is let in.
     async fn retry_allowed(&self, source: &str, webhook_id: &str) -> Result<bool, StoreError>;
+}
+
+/// Every store failure is retried, as before; whether DynamoDB called it transient is logged, so
+/// a run of `transient: false` (a refused permission, an invalid request) stands out.
+pub fn store_retry(e: StoreError) -> Outcome {
+    tracing::warn!(error = %e, transient = e.is_transient(), "state store call failed; the job is retried");
+    Outcome::Retry {
+        reason: e.to_string(),
+        after: None,
+    }
 }

@@ -10,8 +10,8 @@ pub mod calltools;
 
 use async_trait::async_trait;
 
-use crate::consumer::outcome::Outcome;
 use crate::domain::contact::Contact;
+use crate::domain::outcome::Outcome;
 use crate::domain::rules::{Membership, Rules};
 use crate::domain::sink::SinkId;
 use crate::ports::store::ContactState;

@@ -12,10 +12,10 @@ pub mod meta;
 
 use async_trait::async_trait;
 
-use crate::consumer::outcome::{Outcome, SkipReason};
 use crate::domain::clock::Clock;
 use crate::domain::contact::Contact;
 use crate::domain::job::{JobKind, Origin, SyncJob};
+use crate::domain::outcome::{Outcome, SkipReason};
 use crate::domain::rules::{Membership, Rules};
 use crate::domain::source::Source;
 use crate::ports::store::ContactState;

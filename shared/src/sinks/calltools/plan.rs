@@ -9,8 +9,8 @@ use std::collections::BTreeSet;
 use aws_lc_rs::digest;
 use serde_json::{Map, Value, json};
 
-use crate::consumer::outcome::SkipReason;
 use crate::domain::contact::{Contact, PhoneError, normalize_phone};
+use crate::domain::outcome::SkipReason;
 use crate::domain::rules::{Membership, OnTagRemoved};
 use crate::domain::sink::SinkId;
 use crate::ports::store::{ContactState, SinkState};
@@ -88,7 +88,7 @@ pub enum Step {
 
 /// Whether the contact read is older than what was last applied (only a strictly older version).
 pub fn is_stale(contact: &Contact, state: &ContactState) -> bool {
-    matches!((contact.version_ms, state.version_ms), (Some(c), Some(a)) if c < a)
+    contact.is_older_than(state.version_ms)
 }
 
 /// Decides for a contact that exists in the source. `resolved` is `None` until a

@@ -3,8 +3,8 @@
 
 use async_trait::async_trait;
 
-use crate::consumer::outcome::Outcome;
 use crate::domain::contact::Contact;
+use crate::domain::outcome::Outcome;
 use crate::domain::rules::Membership;
 use crate::domain::sink::SinkId;
 use crate::ports::store::ContactState;

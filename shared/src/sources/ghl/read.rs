@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::consumer::outcome::SkipReason;
 use crate::domain::contact::source_hash;
 use crate::domain::job::{Origin, SyncJob};
+use crate::domain::outcome::SkipReason;
 use crate::domain::source::Source;
 use crate::ports::store::ContactState;
 use crate::sources::ghl::client::GhlApi;

@@ -14,11 +14,11 @@ use std::time::Duration;
 
 use ::http::HeaderName;
 use async_trait::async_trait;
-use aws_lc_rs::digest;
 
 use crate::domain::clock::now_ms;
 use crate::domain::contact::ContactKey;
 use crate::domain::job::SyncJob;
+use crate::ingress::body_job_id;
 use crate::ingress::budget::Budget;
 use crate::ingress::{Answer, Delivery, IngressParts, Rejection, Route, WebhookRoutes};
 use crate::ports::events::Received;
@@ -314,13 +314,6 @@ fn presented_secret(headers: &::http::HeaderMap) -> Option<&[u8]> {
         }
     }
     headers.get("x-api-key").map(|v| v.as_bytes().trim_ascii())
-}
-
-/// A job id for bodies without a provider id: identical bodies give identical ids, so an exact
-/// duplicate delivery is recognised by the consumer.
-pub fn body_job_id(prefix: &str, body: &[u8]) -> String {
-    let d = digest::digest(&digest::SHA256, body);
-    format!("{prefix}:{}", hex::encode(&d.as_ref()[..16]))
 }
 
 /// A Marketplace delivery's job id. GHL retries a delivery (only one we answered 429) with the

@@ -10,12 +10,13 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::consumer::outcome::{Outcome, store_retry};
 use crate::domain::clock::Clock;
 use crate::domain::contact::{Contact, ContactKey, normalize_phone};
 use crate::domain::job::SyncJob;
+use crate::domain::outcome::Outcome;
 use crate::domain::sink::SinkId;
 use crate::domain::source::Source;
+use crate::ports::store::store_retry;
 use crate::ports::store::{ContactState, StoreError};
 use crate::sources::meta::Channel;
 use crate::sources::meta::event::{EventKind, Message};

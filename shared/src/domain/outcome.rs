@@ -1,12 +1,9 @@
-//! Where every job ends: synced, skipped for a stated reason, retried later, or parked.
+//! Where every job ends: synced, skipped for a stated reason, retried later, or parked. One
+//! vocabulary for logs, metrics, the event log and the job markers.
 
 use std::time::Duration;
 
 use crate::domain::contact::DoNotCall;
-use crate::ports::remote::RemoteError;
-
-/// How long a rate-limited job waits when the answer did not say.
-const RATE_LIMITED_WAIT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SkipReason {
@@ -182,71 +179,6 @@ impl Outcome {
             self,
             Outcome::Synced { .. } | Outcome::Skipped(_) | Outcome::Stored { .. }
         )
-    }
-}
-
-impl From<RemoteError> for Outcome {
-    fn from(e: RemoteError) -> Self {
-        match e {
-            // Rate limited: the request was refused, not processed. Waiting for the limit
-            // to pass is not a failure, so it spends no receive.
-            RemoteError::Transient {
-                ref reason,
-                retry_after,
-                service,
-                status: Some(429),
-            } => Outcome::Defer {
-                reason: format!("{service}: {reason} (rate limited)"),
-                after: retry_after.unwrap_or(RATE_LIMITED_WAIT),
-            },
-            RemoteError::Transient {
-                ref reason,
-                retry_after,
-                service,
-                ..
-            } => Outcome::Retry {
-                reason: format!("{service}: {reason}"),
-                after: retry_after,
-            },
-            RemoteError::CircuitOpen {
-                service,
-                retry_after,
-            } => Outcome::Defer {
-                reason: format!(
-                    "{service}: circuit open after repeated failures; waiting for a probe to succeed"
-                ),
-                after: retry_after,
-            },
-            RemoteError::CredentialsRejected {
-                service,
-                status,
-                excerpt,
-            } => Outcome::CredentialsRejected {
-                service,
-                status,
-                excerpt,
-            },
-            RemoteError::Permanent {
-                service,
-                reason,
-                status,
-                excerpt,
-            } => Outcome::Park {
-                reason: format!("{service}: {reason}"),
-                status,
-                excerpt,
-            },
-        }
-    }
-}
-
-/// Every store failure is retried, as before; whether DynamoDB called it transient is logged, so
-/// a run of `transient: false` (a refused permission, an invalid request) stands out.
-pub fn store_retry(e: crate::ports::store::StoreError) -> Outcome {
-    tracing::warn!(error = %e, transient = e.is_transient(), "state store call failed; the job is retried");
-    Outcome::Retry {
-        reason: e.to_string(),
-        after: None,
     }
 }
 
