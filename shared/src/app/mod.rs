@@ -24,10 +24,6 @@ use crate::consumer::{Consumer, ConsumerParts};
 use crate::ingress::allow::AllowList;
 use crate::ingress::committed_keys::{CommittedKey, refuse_committed_keys};
 use crate::ingress::{Ingress, IngressParts, TimeLimits};
-use crate::ports::breaker::CircuitBreaker;
-use crate::sinks::calltools::CallToolsSink;
-use crate::sinks::calltools::client::CallToolsClient;
-use crate::sinks::calltools::placement::account_id;
 use crate::sources::ghl::auth::{GhlTokenEndpoint, OAuthSettings, OAuthToken};
 use crate::sources::ghl::client::GhlClient;
 use crate::sources::ghl::verify::KeyError;
@@ -134,15 +130,6 @@ pub fn allow_list(cfg: &Config) -> AllowList {
 
 pub fn build_consumer(cfg: &Config, aws: &SdkConfig) -> Result<Consumer, BuildError> {
     let http = http_client(cfg.calltools.request_timeout)?;
-    let calltools_base = cfg
-        .calltools
-        .base_url
-        .clone()
-        .ok_or(ConfigError::Missing("CALLTOOLS_BASE_URL"))?;
-    let calltools_key = cfg.calltools.api_key.require("CALLTOOLS_API_KEY")?.clone();
-    let account = account_id(&calltools_base, calltools_key.expose());
-    let calltools = CallToolsClient::new(http.clone(), calltools_base, calltools_key)
-        .with_rate_limit(cfg.calltools.max_requests_per_second);
     let queue = SqsQueue::new(
         aws_sdk_sqs::Client::new(aws),
         cfg.require_queue_url()?,
@@ -150,18 +137,14 @@ pub fn build_consumer(cfg: &Config, aws: &SdkConfig) -> Result<Consumer, BuildEr
     );
     let dynamodb = aws_sdk_dynamodb::Client::new(aws);
     let table = cfg.require_table()?;
-    let sources = registry::contact_sources(cfg, http, &dynamodb, table)?;
     let store = Arc::new(DynamoStore::new(dynamodb.clone(), table));
-    let breaker = CircuitBreaker::new("calltools", cfg.breaker, store.clone());
-    // The one place a sink is registered: the consumer knows only the `Sink` trait.
-    let sink = CallToolsSink::new(Arc::new(calltools), &cfg.calltools)
-        .with_breaker(Arc::new(breaker))
-        .with_placement_store(store.clone(), account);
+    let sink = registry::sink(cfg, http.clone(), store.clone())?;
+    let sources = registry::contact_sources(cfg, http, &dynamodb, table)?;
     Ok(Consumer::new(ConsumerParts {
         store,
         events: Arc::new(DynamoEventLog::new(dynamodb, table)),
         sources,
-        sink: Arc::new(sink),
+        sink,
         redelivery: Arc::new(queue),
         rules: cfg.rules.clone(),
         retry: cfg.retry,

@@ -1,14 +1,21 @@
-//! The one list of sources: which of them this deployment reads, built from configuration. A new
-//! source is a folder under `sources/` plus a line here for each part it has (see
-//! docs/architecture.md, "Add a source").
+//! The one list of sources and the sink: which of them this deployment reads and writes, built
+//! from configuration. A new source is a folder under `sources/` plus a line here for each part
+//! it has; a new sink, a folder under `sinks/` and its line in [`sink`] (see
+//! docs/architecture.md, "Add a source" and "Add a sink").
 
 use std::sync::Arc;
 
 use crate::app::config::{Config, ConfigError};
 use crate::app::{BuildError, ghl_client, meta_reader};
+use crate::aws::dynamo::DynamoStore;
 use crate::backfill::Scan;
 use crate::ingress::WebhookRoutes;
+use crate::ports::breaker::CircuitBreaker;
 use crate::ports::store::StateStore;
+use crate::sinks::Sink;
+use crate::sinks::calltools::CallToolsSink;
+use crate::sinks::calltools::client::CallToolsClient;
+use crate::sinks::calltools::placement::account_id;
 use crate::sources::ContactSource;
 use crate::sources::ghl::client::GhlApi;
 use crate::sources::ghl::read::GhlReader;
@@ -103,4 +110,27 @@ pub fn scans(
         )));
     }
     Ok(scans)
+}
+
+/// Where the consumer writes contacts: the CallTools dialer, behind its circuit breaker, with the
+/// bucket-placement method it learns per account remembered in the table.
+pub fn sink(
+    cfg: &Config,
+    http: reqwest::Client,
+    store: Arc<DynamoStore>,
+) -> Result<Arc<dyn Sink>, BuildError> {
+    let base = cfg
+        .calltools
+        .base_url
+        .clone()
+        .ok_or(ConfigError::Missing("CALLTOOLS_BASE_URL"))?;
+    let key = cfg.calltools.api_key.require("CALLTOOLS_API_KEY")?.clone();
+    let account = account_id(&base, key.expose());
+    let calltools = CallToolsClient::new(http, base, key)
+        .with_rate_limit(cfg.calltools.max_requests_per_second);
+    let breaker = CircuitBreaker::new("calltools", cfg.breaker, store.clone());
+    let sink = CallToolsSink::new(Arc::new(calltools), &cfg.calltools)
+        .with_breaker(Arc::new(breaker))
+        .with_placement_store(store, account);
+    Ok(Arc::new(sink))
 }
