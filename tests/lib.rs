@@ -280,8 +280,33 @@ impl TestStack {
             .await
     }
 
+    /// This stack as `leadsync` commands see `make dev`'s (what `.local/stack.json` says).
+    pub fn target(&self) -> leadsync_cli::target::Target {
+        let s = &self.stack;
+        leadsync_cli::target::Target::Local(Box::new(leadsync_cli::target::StackInfo {
+            webhook_url: s.webhook_url(),
+            workflow_url: s.workflow_url(),
+            sandbox_url: s.sandbox_url().map(str::to_string),
+            moto_url: s.moto_url.clone(),
+            table: s.resources.table.clone(),
+            queue_url: s.resources.queue_url.clone(),
+            dlq_url: s.resources.dlq_url.clone(),
+            lambda_url: s.lambda.as_ref().map(|l| l.url.clone()),
+            backfill_function: Some(s.resources.backfill_function.clone()),
+            ghl_location_id: s.config.ghl.default_location_id.clone(),
+            meta_page_id: s.config.meta.page_id.clone(),
+            meta_ig_account_id: s.config.meta.ig_account_id.clone(),
+            meta_app_id: s.config.meta.app_id.clone(),
+            meta_page_token: None,
+            stack_name: Some(s.metrics.service.clone()),
+            metrics_namespace: Some(s.metrics.namespace.clone()),
+            environment: s.environment.clone(),
+        }))
+    }
+
     /// The played CallTools account's variants (`placement`: `inline` / `ignored`;
-    /// `bucket_listing`: `both` / `buckets_only` / `lists_only`), set before the first job.
+    /// `bucket_listing`: `both` / `buckets_only` / `lists_only`; `deletes`: `allowed` /
+    /// `forbidden`), set before the first job.
     pub async fn set_calltools_modes(&self, modes: Value) -> Result<()> {
         self.sandbox_client().set_calltools_modes(modes).await?;
         Ok(())

@@ -4,5 +4,6 @@
 
 pub mod commands;
 pub mod dlq;
+pub mod doctor;
 pub mod stats;
 pub mod target;

@@ -46,6 +46,10 @@ pub struct StackInfo {
     pub stack_name: Option<String>,
     #[serde(default)]
     pub metrics_namespace: Option<String>,
+    /// The variables `make dev` gave its functions besides the shell's (the sandbox's committed
+    /// test values and the stack's own settings, never a real secret), for `leadsync doctor`.
+    #[serde(default)]
+    pub environment: std::collections::BTreeMap<String, String>,
 }
 
 impl StackInfo {

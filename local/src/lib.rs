@@ -84,6 +84,10 @@ pub struct Stack {
     pub aws: SdkConfig,
     pub resources: Resources,
     pub config: Config,
+    /// The variables the functions were given besides the shell's: the sandbox's committed test
+    /// values and the stack's settings (what `leadsync doctor` reads the local stack's
+    /// configuration from).
+    pub environment: std::collections::BTreeMap<String, String>,
     pub sandbox: Option<Sandbox>,
     pub api: HttpApi,
     /// Ingress reaches AWS through this link, which tests can cut.
@@ -265,6 +269,7 @@ impl Stack {
             aws,
             resources,
             config,
+            environment: vars.into_iter().collect(),
             sandbox,
             api,
             ingress_link,

@@ -9,6 +9,7 @@ mod batches;
 mod credentials;
 mod dlq;
 mod dnd;
+mod doctor;
 mod failures;
 mod ghl_truth;
 mod ingress_truth;

@@ -63,6 +63,7 @@ async fn up(api_port: u16, sandbox_port: u16, template: PathBuf) -> Result<()> {
             .map(|_| leadsync_sandbox::SandboxConfig::default().meta_page_token),
         stack_name: Some(stack.metrics.service.clone()),
         metrics_namespace: Some(stack.metrics.namespace.clone()),
+        environment: stack.environment.clone(),
     };
     std::fs::create_dir_all(".local")?;
     std::fs::write(STATE_FILE, serde_json::to_string_pretty(&info)?)?;

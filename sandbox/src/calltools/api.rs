@@ -14,7 +14,7 @@ use crate::calltools::drf;
 use crate::calltools::fields::parse_write;
 use crate::calltools::gate::{gate, token_auth};
 use crate::calltools::paging::paginate;
-use crate::calltools::store::Created;
+use crate::calltools::store::{Created, Deletes};
 use crate::state::AppState;
 use crate::support::lock;
 
@@ -180,7 +180,14 @@ async fn update_contact(
 
 async fn delete_contact(State(st): State<AppState>, Path(raw): Path<String>) -> Response {
     let id = try_resp!(id_or_404(&raw));
-    if lock(&st.calltools).delete(id) {
+    let mut world = lock(&st.calltools);
+    if world.modes.deletes == Deletes::Forbidden {
+        return drf::detail(
+            StatusCode::FORBIDDEN,
+            "You do not have permission to perform this action.",
+        );
+    }
+    if world.delete(id) {
         StatusCode::NO_CONTENT.into_response()
     } else {
         drf::detail(StatusCode::NOT_FOUND, "Not found.")

@@ -57,6 +57,17 @@ impl BucketListing {
     }
 }
 
+/// Whether the API key's role may delete contacts. leadsync never deletes; `leadsync doctor`
+/// removes its probe contact, and an account that forbids it keeps the probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Deletes {
+    #[default]
+    Allowed,
+    /// DRF's 403 `{"detail": "You do not have permission to perform this action."}`.
+    Forbidden,
+}
+
 /// The account's variants, chosen per test through `/_sandbox/calltools/modes`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -65,6 +76,8 @@ pub(crate) struct AccountModes {
     pub placement: Placement,
     #[serde(default)]
     pub bucket_listing: BucketListing,
+    #[serde(default)]
+    pub deletes: Deletes,
 }
 
 pub(crate) struct CtWorld {

@@ -1,5 +1,6 @@
 //! The CallTools account variants leadsync must cope with: contact-level bucket fields
-//! honoured or ignored, and buckets listed at `/api/buckets/`, `/api/lists/` or both.
+//! honoured or ignored, buckets listed at `/api/buckets/`, `/api/lists/` or both, and a key
+//! whose role may or may not delete contacts.
 
 use reqwest::Method;
 use serde_json::json;
@@ -18,7 +19,7 @@ async fn the_default_account_honours_inline_buckets_and_lists_at_both_paths() {
     let (_, modes) = admin(&sb, Method::GET, "/calltools/modes", None).await;
     assert_eq!(
         modes,
-        json!({"placement": "inline", "bucket_listing": "both"})
+        json!({"placement": "inline", "bucket_listing": "both", "deletes": "allowed"})
     );
     let mut body = contact_body(PHONE);
     body["add_buckets"] = json!([11237]);
@@ -117,6 +118,34 @@ async fn modes_are_strict_and_a_reset_restores_the_defaults() {
     let (_, modes) = admin(&sb, Method::GET, "/calltools/modes", None).await;
     assert_eq!(
         modes,
-        json!({"placement": "inline", "bucket_listing": "both"})
+        json!({"placement": "inline", "bucket_listing": "both", "deletes": "allowed"})
     );
+}
+
+#[tokio::test]
+async fn an_account_that_forbids_deletes_answers_403_and_keeps_the_contact() {
+    let sb = sandbox().await;
+    let (s, c) = ct_json(
+        &sb,
+        Method::POST,
+        "/api/contacts/",
+        Some(contact_body(PHONE)),
+    )
+    .await;
+    assert_eq!(s, 201, "{c}");
+    let path = format!("/api/contacts/{}/", c["id"]);
+    set_modes(&sb, json!({"deletes": "forbidden"})).await;
+    let (s, answer) = ct_json(&sb, Method::DELETE, &path, None).await;
+    assert_eq!(
+        (s, answer),
+        (
+            403,
+            json!({"detail": "You do not have permission to perform this action."})
+        )
+    );
+    let (s, _) = ct_json(&sb, Method::GET, &path, None).await;
+    assert_eq!(s, 200, "the contact is still there");
+    set_modes(&sb, json!({"deletes": "allowed"})).await;
+    let (s, _) = ct_json(&sb, Method::DELETE, &path, None).await;
+    assert_eq!(s, 204);
 }

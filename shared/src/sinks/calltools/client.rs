@@ -249,6 +249,48 @@ impl CallToolsClient {
     }
 }
 
+/// What `leadsync doctor` reads and writes to learn how an account is set up. Not part of
+/// [`CallToolsApi`]: the sync never needs them.
+impl CallToolsClient {
+    /// The account's first contact as CallTools renders it (its keys are the account's field
+    /// slugs), or `None` for an account without contacts.
+    pub async fn first_contact(&self) -> Result<Option<Map<String, Value>>, RemoteError> {
+        let value = self
+            .send_json(
+                self.request(reqwest::Method::GET, "/api/contacts/")
+                    .query(&[("page_size", "1"), ("page", "1")]),
+            )
+            .await?;
+        let page: Page<Map<String, Value>> =
+            serde_json::from_value(value).map_err(|e| unreadable(200, &json_error(&e)))?;
+        Ok(page.results.into_iter().next())
+    }
+
+    /// One contact as CallTools renders it, or `None` when it does not exist.
+    pub async fn contact(&self, id: i64) -> Result<Option<Value>, RemoteError> {
+        let path = format!("/api/contacts/{id}/");
+        self.send_found(self.request(reqwest::Method::GET, &path))
+            .await
+    }
+
+    /// Deletes a contact: `true` when it was there, `false` when it was not. An account whose
+    /// API key may not delete answers 403, returned as an error.
+    pub async fn delete_contact(&self, id: i64) -> Result<bool, RemoteError> {
+        let path = format!("/api/contacts/{id}/");
+        let (status, _) = self
+            .send(self.request(reqwest::Method::DELETE, &path))
+            .await?;
+        Ok(status != 404)
+    }
+
+    /// Every bucket, and the path that listed them (`/api/buckets/` or `/api/lists/`).
+    pub async fn bucket_listing(&self) -> Result<(&'static str, Vec<NamedItem>), RemoteError> {
+        let buckets = self.list_buckets().await?;
+        let path = self.remembered_listing().unwrap_or(LISTING_PATHS[0]);
+        Ok((path, buckets))
+    }
+}
+
 /// Whether an answer to a bucket listing says the account does not serve that path: a 404
 /// (Django's HTML page or DRF's "Not found."), 405 or 501, or a 4xx whose body says the
 /// endpoint is not supported (the T-repo's instance was described as "doesn't support this

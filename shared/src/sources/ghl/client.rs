@@ -143,21 +143,23 @@ impl GhlClient {
         &self,
         req: reqwest::RequestBuilder,
     ) -> Result<(u16, Option<std::time::Duration>, String), RemoteError> {
+        let a = self.send_budgeted(req).await?;
+        Ok((a.status, a.wait, a.text))
+    }
+
+    /// [`GhlClient::send`], keeping what the answer's `X-RateLimit-*` headers said.
+    async fn send_budgeted(&self, req: reqwest::RequestBuilder) -> Result<Answered, RemoteError> {
         let retry = req.try_clone();
         let answer = self.send_once(req).await?;
-        match (answer, retry) {
-            ((401, _, _, token), Some(again)) if self.token.refused(&token).await => {
-                let (status, wait, text, _) = self.send_once(again).await?;
-                Ok((status, wait, text))
+        match retry {
+            Some(again) if answer.status == 401 && self.token.refused(&answer.token).await => {
+                self.send_once(again).await
             }
-            ((status, wait, text, _), _) => Ok((status, wait, text)),
+            _ => Ok(answer),
         }
     }
 
-    async fn send_once(
-        &self,
-        req: reqwest::RequestBuilder,
-    ) -> Result<(u16, Option<std::time::Duration>, String, Secret), RemoteError> {
+    async fn send_once(&self, req: reqwest::RequestBuilder) -> Result<Answered, RemoteError> {
         let token = self.token.current().await?;
         if let Some(limiter) = &self.limiter {
             limiter.until_ready().await;
@@ -171,12 +173,84 @@ impl GhlClient {
             .map_err(|e| RemoteError::from_reqwest(SERVICE, &e))?;
         let status = resp.status().as_u16();
         let wait = retry_after(resp.headers()).or_else(|| interval_hint(resp.headers()));
+        let budget = RateBudget::from_headers(resp.headers());
         let text = resp
             .text()
             .await
             .map_err(|e| RemoteError::from_reqwest(SERVICE, &e))?;
-        Ok((status, wait, text, token))
+        Ok(Answered {
+            status,
+            wait,
+            text,
+            token,
+            budget,
+        })
     }
+
+    /// One search page and the rate budget GHL announced with it: what `leadsync doctor` reads
+    /// to say whether the token, the location and the `Version` header work, and how much of
+    /// the day's budget is left.
+    pub async fn search_with_budget(
+        &self,
+        query: &SearchQuery,
+    ) -> Result<(SearchPage, RateBudget), RemoteError> {
+        let url = format!("{}/contacts/search", self.base_url);
+        let a = self
+            .send_budgeted(self.http.post(&url).json(&query.body()))
+            .await?;
+        Ok((search_page(a.status, a.wait, &a.text, query)?, a.budget))
+    }
+}
+
+/// One answer, as [`GhlClient`] reads it.
+struct Answered {
+    status: u16,
+    wait: Option<std::time::Duration>,
+    text: String,
+    /// The token it was sent with, given back to its source when GHL refuses it.
+    token: Secret,
+    budget: RateBudget,
+}
+
+/// GHL's `X-RateLimit-*` headers (research §3.5): the burst window (100 per 10 s) and the day
+/// (200,000), per app and location. `None` where a header is missing or unreadable.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RateBudget {
+    pub burst_max: Option<u64>,
+    pub burst_remaining: Option<u64>,
+    pub daily_max: Option<u64>,
+    pub daily_remaining: Option<u64>,
+}
+
+impl RateBudget {
+    fn from_headers(headers: &reqwest::header::HeaderMap) -> Self {
+        let read = |name: &str| headers.get(name)?.to_str().ok()?.trim().parse().ok();
+        Self {
+            burst_max: read("x-ratelimit-max"),
+            burst_remaining: read("x-ratelimit-remaining"),
+            daily_max: read("x-ratelimit-limit-daily"),
+            daily_remaining: read("x-ratelimit-daily-remaining"),
+        }
+    }
+}
+
+/// A search answer: the page, or why not.
+fn search_page(
+    status: u16,
+    wait: Option<std::time::Duration>,
+    text: &str,
+    query: &SearchQuery,
+) -> Result<SearchPage, RemoteError> {
+    if status != 200 {
+        return Err(RemoteError::from_status(SERVICE, status, wait, text));
+    }
+    let body: serde_json::Value = from_str_lenient(text).map_err(|e| {
+        unreadable(
+            format!("unreadable search answer: {}", json_error(&e)),
+            text,
+        )
+    })?;
+    parse_page(&body, query.page_limit).map_err(|reason| unreadable(reason, text))
 }
 
 #[async_trait]
@@ -209,16 +283,7 @@ impl GhlApi for GhlClient {
     async fn search_contacts(&self, query: &SearchQuery) -> Result<SearchPage, RemoteError> {
         let url = format!("{}/contacts/search", self.base_url);
         let (status, wait, text) = self.send(self.http.post(&url).json(&query.body())).await?;
-        if status != 200 {
-            return Err(RemoteError::from_status(SERVICE, status, wait, &text));
-        }
-        let body: serde_json::Value = from_str_lenient(&text).map_err(|e| {
-            unreadable(
-                format!("unreadable search answer: {}", json_error(&e)),
-                &text,
-            )
-        })?;
-        parse_page(&body, query.page_limit).map_err(|reason| unreadable(reason, &text))
+        search_page(status, wait, &text, query)
     }
 }
 

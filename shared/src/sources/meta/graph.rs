@@ -155,6 +155,12 @@ impl GraphClient {
         Err(graph_error(status, regain, &text))
     }
 
+    /// One node's `fields` (`GET /{id}?fields=…`): what `leadsync doctor` reads to tell that the
+    /// Page token works and reaches the Page and the Instagram account.
+    pub async fn node(&self, id: &str, fields: &str) -> Result<Value, RemoteError> {
+        self.get(id, &[("fields", fields)]).await
+    }
+
     /// Waits for the Conversations API's per-account budget before a call.
     async fn conversations_turn(&self, page_id: &str, channel: Channel) {
         let key = format!("{page_id}#{}", channel.as_str());
