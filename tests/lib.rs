@@ -280,6 +280,29 @@ impl TestStack {
             .await
     }
 
+    /// This stack's numbers, as `leadsync stats` reads them.
+    pub fn stats_target(&self) -> leadsync_cli::stats::Target {
+        let mut accounts = Vec::new();
+        if let Some(l) = &self.stack.config.ghl.default_location_id {
+            accounts.push(("ghl".to_string(), l.clone()));
+        }
+        leadsync_cli::stats::Target {
+            metrics: leadsync_cli::stats::metrics::StackMetrics {
+                client: aws_sdk_cloudwatch::Client::new(&self.stack.aws),
+                namespace: self.stack.metrics.namespace.clone(),
+                service: self.stack.metrics.service.clone(),
+            },
+            sqs: aws_sdk_sqs::Client::new(&self.stack.aws),
+            dlq_url: Some(self.stack.resources.dlq_url.clone()),
+            queue_url: Some(self.stack.resources.queue_url.clone()),
+            checkpoints: Some(leadsync::aws::dynamo::backfill::DynamoCheckpoints::new(
+                aws_sdk_dynamodb::Client::new(&self.stack.aws),
+                self.stack.resources.table.clone(),
+            )),
+            accounts,
+        }
+    }
+
     /// This stack as `leadsync` commands see `make dev`'s (what `.local/stack.json` says).
     pub fn target(&self) -> leadsync_cli::target::Target {
         let s = &self.stack;

@@ -3,11 +3,11 @@
 //! runs its AWS services on moto.
 
 use anyhow::{Context, Result};
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::SdkConfig;
 use serde::{Deserialize, Serialize};
 
 /// The region the local stack's moto serves.
-pub const LOCAL_REGION: &str = "us-east-1";
+pub use leadsync::aws::local::LOCAL_REGION;
 
 /// Where `local up` writes what other commands need to find the running stack.
 pub const STATE_FILE: &str = ".local/stack.json";
@@ -63,37 +63,14 @@ impl StackInfo {
 
 /// Messages on a queue: visible, in flight, or delayed (deferred jobs).
 pub async fn queue_depth(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Result<u64> {
-    use aws_sdk_sqs::types::QueueAttributeName as A;
-    let out = sqs
-        .get_queue_attributes()
-        .queue_url(queue_url)
-        .attribute_names(A::ApproximateNumberOfMessages)
-        .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
-        .attribute_names(A::ApproximateNumberOfMessagesDelayed)
-        .send()
+    leadsync::aws::sqs::queue_depth(sqs, queue_url)
         .await
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "SQS GetQueueAttributes: {}",
-                leadsync::support::error_line::error_line(&e)
-            )
-        })?;
-    Ok(out
-        .attributes
-        .unwrap_or_default()
-        .values()
-        .filter_map(|v| v.parse::<u64>().ok())
-        .sum())
+        .map_err(anyhow::Error::msg)
 }
 
 /// The AWS SDK configuration for a moto endpoint.
 pub async fn moto_sdk_config(url: &str) -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .endpoint_url(url)
-        .region(Region::new(LOCAL_REGION))
-        .test_credentials()
-        .load()
-        .await
+    leadsync::aws::local::endpoint_config(url).await
 }
 
 /// What names a deployed stack. Each option also reads its environment variable, and any one of

@@ -25,7 +25,8 @@ use leadsync::app::config::Config;
 use leadsync::consumer::RecordResult;
 use tokio::net::TcpListener;
 
-pub use leadsync_cli::target::{moto_sdk_config, queue_depth};
+pub use leadsync::aws::local::endpoint_config as moto_sdk_config;
+use leadsync::aws::sqs::queue_depth;
 
 use apigw::HttpApi;
 use aws_link::AwsLink;
@@ -104,29 +105,6 @@ pub struct Stack {
 }
 
 impl Stack {
-    /// A local stack's numbers (the tests' and `make dev`'s).
-    pub fn stats_target(&self) -> leadsync_cli::stats::Target {
-        let mut accounts = Vec::new();
-        if let Some(l) = &self.config.ghl.default_location_id {
-            accounts.push(("ghl".to_string(), l.clone()));
-        }
-        leadsync_cli::stats::Target {
-            metrics: leadsync_cli::stats::metrics::StackMetrics {
-                client: aws_sdk_cloudwatch::Client::new(&self.aws),
-                namespace: self.metrics.namespace.clone(),
-                service: self.metrics.service.clone(),
-            },
-            sqs: aws_sdk_sqs::Client::new(&self.aws),
-            dlq_url: Some(self.resources.dlq_url.clone()),
-            queue_url: Some(self.resources.queue_url.clone()),
-            checkpoints: Some(leadsync::aws::dynamo::backfill::DynamoCheckpoints::new(
-                aws_sdk_dynamodb::Client::new(&self.aws),
-                self.resources.table.clone(),
-            )),
-            accounts,
-        }
-    }
-
     pub async fn start(opts: StackOptions) -> Result<Self> {
         let owned_moto = match opts.moto_url {
             Some(_) => None,
@@ -304,7 +282,9 @@ impl Stack {
 
     /// Messages on a queue of this stack: visible, in flight, or delayed (deferred jobs).
     pub async fn queue_depth(&self, queue_url: &str) -> Result<u64> {
-        queue_depth(&aws_sdk_sqs::Client::new(&self.aws), queue_url).await
+        queue_depth(&aws_sdk_sqs::Client::new(&self.aws), queue_url)
+            .await
+            .map_err(anyhow::Error::msg)
     }
 
     /// Every consumer record result so far.

@@ -15,7 +15,7 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use serde_yaml::Value;
 
 pub const ACCOUNT_ID: &str = "123456789012";
-pub const REGION: &str = leadsync_cli::target::LOCAL_REGION;
+pub const REGION: &str = leadsync::aws::local::LOCAL_REGION;
 
 /// The template with its parameters' defaults, resolved for one stack name.
 pub struct Template {

@@ -33,7 +33,6 @@ async fn messenger_run(t: &TestStack) -> Result<(Run, f64)> {
     };
     t.stack.metrics.settled().await;
     let readings = t
-        .stack
         .stats_target()
         .metrics
         .read(started - 60_000, now_ms() + 60_000)

@@ -323,7 +323,6 @@ async fn an_entry_sqs_refuses_is_parked_alone_with_its_reason() -> Result<()> {
     // AND it is counted, by source and SQS's code
     t.stack.metrics.settled().await;
     let readings = t
-        .stack
         .stats_target()
         .metrics
         .read(started - 60_000, now_ms() + 60_000)

@@ -46,7 +46,7 @@ async fn stats_reports_exactly_what_the_stack_did() -> Result<()> {
     t.stack.metrics.settled().await;
     assert_eq!(t.stack.metrics.failures(), 0);
 
-    let stats = collect(&t.stack.stats_target(), started, now_ms() + 60_000).await?;
+    let stats = collect(&t.stats_target(), started, now_ms() + 60_000).await?;
     let text = render::text(&stats);
 
     // Webhooks: every request the sandbox's GHL got an answer to, plus the forged one.
@@ -136,7 +136,7 @@ async fn the_html_report_renders_its_graphs_in_a_real_browser() -> Result<()> {
     webhooks_delivered(&t, Duration::from_secs(30)).await?;
     drained(&t, Duration::from_secs(30)).await?;
     t.stack.metrics.settled().await;
-    let target = t.stack.stats_target();
+    let target = t.stats_target();
     let stats = collect(&target, started, now_ms() + 60_000).await?;
     let page = html::report(&target, &stats).await?;
     t.stop().await;

@@ -250,3 +250,27 @@ impl Redelivery for SqsQueue {
         Ok(())
     }
 }
+/// Messages on a queue: visible, in flight, or delayed (deferred jobs). The error is one line.
+pub async fn queue_depth(sqs: &Client, queue_url: &str) -> Result<u64, String> {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let out = sqs
+        .get_queue_attributes()
+        .queue_url(queue_url)
+        .attribute_names(A::ApproximateNumberOfMessages)
+        .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+        .attribute_names(A::ApproximateNumberOfMessagesDelayed)
+        .send()
+        .await
+        .map_err(|e| {
+            format!(
+                "SQS GetQueueAttributes: {}",
+                crate::support::error_line::error_line(&e)
+            )
+        })?;
+    Ok(out
+        .attributes
+        .unwrap_or_default()
+        .values()
+        .filter_map(|v| v.parse::<u64>().ok())
+        .sum())
+}
