@@ -26,6 +26,8 @@ enum Command {
     Backfill(leadsync_cli::commands::backfill::BackfillArgs),
     /// Messenger / Instagram: `meta check` tells whether the app is still subscribed to the Page.
     Meta(leadsync_cli::commands::meta::MetaArgs),
+    /// Read every contact leadsync placed back from CallTools: deleted there, or out of a bucket?
+    Audit(leadsync_cli::commands::audit::AuditArgs),
     /// Check every assumption about the accounts before the first lead (exit 1 on a failure).
     Doctor(leadsync_cli::doctor::DoctorArgs),
     /// The numbers first asked for: webhook success, jobs, latency, CallTools errors, drift, DLQ.
@@ -70,5 +72,6 @@ async fn run(target: leadsync_cli::target::TargetArgs, command: Command) -> anyh
         Command::Backfill(args) => leadsync_cli::commands::backfill::run(args, target).await,
         Command::Meta(args) => leadsync_cli::commands::meta::run(args, target).await,
         Command::Doctor(args) => leadsync_cli::doctor::run(args, target).await,
+        Command::Audit(args) => leadsync_cli::commands::audit::run(args, target).await,
     }
 }

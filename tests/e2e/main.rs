@@ -3,6 +3,7 @@
 
 mod allow_list;
 mod attacks;
+mod audit;
 mod backfill;
 mod bad_input;
 mod batches;

@@ -4,6 +4,7 @@ use anyhow::Result;
 
 use crate::target::Target;
 
+pub mod audit;
 pub mod backfill;
 pub mod dlq;
 pub mod meta;

@@ -74,7 +74,7 @@ pub async fn examine(cfg: &Config, target: &Target, args: &DoctorArgs) -> Report
     report
 }
 
-fn calltools_client(
+pub(crate) fn calltools_client(
     cfg: &Config,
 ) -> Result<leadsync::sinks::calltools::client::CallToolsClient, Check> {
     let ct = &cfg.calltools;
@@ -126,7 +126,7 @@ pub async fn run(args: DoctorArgs, target: &Target) -> Result<()> {
 }
 
 /// The configuration the target's functions run with.
-async fn config(target: &Target) -> Result<Config> {
+pub(crate) async fn config(target: &Target) -> Result<Config> {
     match target {
         Target::Deployed(_) => {
             let aws = leadsync::app::load_aws().await;

@@ -34,7 +34,8 @@ pub(crate) fn router() -> Router<AppState> {
 }
 
 /// The account variants: `{"placement": "inline"|"ignored", "bucket_listing":
-/// "both"|"buckets_only"|"lists_only"}`. A POST sets both (a key left out is its default).
+/// "both"|"buckets_only"|"lists_only", "deletes": "allowed"|"forbidden"}`. A POST sets them all
+/// (a key left out is its default).
 async fn get_modes(State(st): State<AppState>) -> Response {
     Json(json!(lock(&st.calltools).modes)).into_response()
 }

@@ -34,6 +34,19 @@ impl ContactKey {
     pub fn storage_id(&self) -> String {
         format!("{}#{}#{}", self.source, self.account, self.id)
     }
+
+    /// The key a [`ContactKey::storage_id`] names; `None` for an unknown source or a malformed id.
+    pub fn from_storage_id(id: &str) -> Option<Self> {
+        let mut parts = id.splitn(3, '#');
+        let source = parts.next()?.parse().ok()?;
+        let account = parts.next()?.to_string();
+        let id = parts.next()?.to_string();
+        Some(Self {
+            source,
+            account,
+            id,
+        })
+    }
 }
 
 impl std::fmt::Display for ContactKey {
@@ -181,6 +194,23 @@ pub fn redact_email(email: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_storage_id_names_its_key_again_and_a_malformed_one_nothing() {
+        let key = ContactKey::ghl("loc#1", "c1");
+        assert_eq!(
+            ContactKey::from_storage_id(&key.storage_id()),
+            Some(ContactKey::ghl("loc", "1#c1")),
+            "a '#' in an account cannot be told from the separator: ids here have none"
+        );
+        let plain = ContactKey::ghl("loc", "c1");
+        assert_eq!(
+            ContactKey::from_storage_id(&plain.storage_id()),
+            Some(plain)
+        );
+        assert_eq!(ContactKey::from_storage_id("ghl#loc"), None);
+        assert_eq!(ContactKey::from_storage_id("fax#loc#c1"), None);
+    }
 
     fn ada() -> Contact {
         Contact {

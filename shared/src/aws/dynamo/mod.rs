@@ -630,6 +630,48 @@ impl StateStore for DynamoStore {
     }
 }
 
+/// One page of the stored contact states: what the sink audit walks.
+pub struct StatePage {
+    pub states: Vec<(ContactKey, ContactState)>,
+    /// Where the next page starts (DynamoDB's `LastEvaluatedKey`); `None` after the last.
+    pub next: Option<Item>,
+}
+
+impl DynamoStore {
+    /// A page of the table's contact states (`sk = STATE`), in the table's order, from `start`.
+    /// A Scan reads every item of the page's range, so a page costs read units for the jobs,
+    /// webhooks and events beside the states too.
+    pub async fn scan_states(
+        &self,
+        start: Option<Item>,
+        limit: i32,
+    ) -> Result<StatePage, StoreError> {
+        let out = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .filter_expression("sk = :state")
+            .expression_attribute_values(":state", s("STATE"))
+            .set_exclusive_start_key(start)
+            .limit(limit)
+            .send()
+            .await
+            .map_err(store_err)?;
+        let states = out
+            .items()
+            .iter()
+            .filter_map(|item| {
+                let pk = get_s(item, "pk")?.strip_prefix("C#")?;
+                Some((ContactKey::from_storage_id(pk)?, state_from(item)))
+            })
+            .collect();
+        Ok(StatePage {
+            states,
+            next: out.last_evaluated_key,
+        })
+    }
+}
+
 /// A webhook id received, its job not yet confirmed on the queue. Items written as `RETRY` by
 /// earlier versions (a delivery answered 429) read the same way.
 const WEBHOOK_PENDING: &str = "PENDING";

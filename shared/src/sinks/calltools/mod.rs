@@ -1,5 +1,6 @@
 //! CallTools as a sink: the HTTP client, field mapping, bucket/tag resolution and the upsert.
 
+pub mod audit;
 pub mod client;
 pub mod placement;
 pub mod plan;

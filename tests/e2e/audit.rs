@@ -1,0 +1,87 @@
+//! `leadsync audit`: contacts leadsync placed and then deleted in CallTools, or taken out of
+//! their bucket there, are found; a contact leadsync itself took out (it lost its tag) is not.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use leadsync::aws::dynamo::DynamoStore;
+use leadsync::sinks::calltools::client::{CallToolsApi, CallToolsClient};
+use leadsync::support::secret::Secret;
+use leadsync_cli::commands::audit::{audit, render};
+use leadsync_tests::*;
+use serde_json::{Map, json};
+
+const COLD_LEADS: i64 = 11237;
+
+async fn calltools_id(t: &TestStack, phone: &str) -> Result<i64> {
+    let found = t.calltools_with_phone(phone).await?;
+    found
+        .first()
+        .and_then(|c| c["id"].as_i64())
+        .with_context(|| format!("a CallTools contact with {phone}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_contact_deleted_or_unbucketed_in_calltools_is_found_and_one_that_lost_its_tag_is_not()
+-> Result<()> {
+    let t = stack().start().await?;
+    let (deleted, unbucketed, untagged) = ("+14152110001", "+14152110002", "+14152110003");
+    // GIVEN three leads synced into the bucket, and one that then lost its tag in GHL
+    t.create_tagged_contact("Del", deleted, "cold lead").await?;
+    t.create_tagged_contact("Unb", unbucketed, "cold lead")
+        .await?;
+    let ghl_untagged = t
+        .create_tagged_contact("Unt", untagged, "cold lead")
+        .await?;
+    settled(&t, Duration::from_secs(30)).await?;
+    t.untag(&ghl_untagged, "cold lead").await?;
+    settled(&t, Duration::from_secs(30)).await?;
+    assert_eq!(
+        t.calltools_with_phone(untagged).await?[0]["buckets"],
+        json!([]),
+        "leadsync took it out"
+    );
+    // WHEN someone deletes one in CallTools and takes another out of the bucket there
+    let ct = &t.stack.config.calltools;
+    let client = CallToolsClient::new(
+        reqwest::Client::new(),
+        ct.base_url.clone().context("base url")?,
+        Secret::new(leadsync_local::SANDBOX_CALLTOOLS_KEY),
+    );
+    let deleted_id = calltools_id(&t, deleted).await?;
+    assert!(client.delete_contact(deleted_id).await?);
+    let unbucketed_id = calltools_id(&t, unbucketed).await?;
+    let mut out = Map::new();
+    out.insert("remove_contacts".into(), json!([unbucketed_id]));
+    client.patch_bucket(COLD_LEADS, &out).await?;
+    // THEN the audit finds those two, and not the one leadsync itself took out
+    let store = DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&t.stack.aws),
+        &t.stack.resources.table,
+    );
+    let report = audit(&store, &client, None).await?;
+    let text = render(&report);
+    assert_eq!(report.checked, 3, "{text}");
+    assert_eq!(report.errors, 0, "{text}");
+    let found: Vec<(i64, &str, Vec<i64>)> = report
+        .drifted
+        .iter()
+        .map(|d| (d.calltools_id, d.kind, d.buckets.clone()))
+        .collect();
+    let mut want = vec![
+        (deleted_id, "deleted", vec![]),
+        (unbucketed_id, "out_of_bucket", vec![COLD_LEADS]),
+    ];
+    want.sort();
+    let mut found_sorted = found.clone();
+    found_sorted.sort();
+    assert_eq!(found_sorted, want, "{text}");
+    assert!(
+        text.contains("2 drifted (1 deleted, 1 out of a bucket)"),
+        "{text}"
+    );
+    // A sample stops early.
+    assert_eq!(audit(&store, &client, Some(1)).await?.checked, 1);
+    t.stop().await;
+    Ok(())
+}
