@@ -1,13 +1,16 @@
 //! `leadsync audit`: contacts leadsync placed and then deleted in CallTools, or taken out of
-//! their bucket there, are found; a contact leadsync itself took out (it lost its tag) is not.
+//! their bucket there, are found and put back through the pipeline; a contact leadsync itself
+//! took out (it lost its tag) is neither found nor put back, even once deleted in CallTools.
 
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use leadsync::aws::dynamo::DynamoStore;
+use leadsync::aws::sqs::SqsQueue;
+use leadsync::ports::queue::JobQueue;
 use leadsync::sinks::calltools::client::{CallToolsApi, CallToolsClient};
 use leadsync::support::secret::Secret;
-use leadsync_cli::commands::audit::{audit, render};
+use leadsync_cli::commands::audit::{audit, render, repair_jobs};
 use leadsync_tests::*;
 use serde_json::{Map, json};
 
@@ -82,6 +85,32 @@ async fn a_contact_deleted_or_unbucketed_in_calltools_is_found_and_one_that_lost
     );
     // A sample stops early.
     assert_eq!(audit(&store, &client, Some(1)).await?.checked, 1);
+
+    // WHEN the untagged one is deleted in CallTools too, and the drift is put back
+    let untagged_id = calltools_id(&t, untagged).await?;
+    assert!(client.delete_contact(untagged_id).await?);
+    let mut report = audit(&store, &client, None).await?;
+    assert_eq!(report.drifted.len(), 3, "{}", render(&report));
+    let jobs = repair_jobs(&mut report, leadsync::domain::clock::now_ms());
+    assert_eq!(jobs.len(), 3);
+    let queue = SqsQueue::new(
+        aws_sdk_sqs::Client::new(&t.stack.aws),
+        &t.stack.resources.queue_url,
+        None,
+    );
+    queue.enqueue_batch(&jobs).await?;
+    for job in &jobs {
+        t.final_outcome(job.id()).await?;
+    }
+    // THEN the two are dialable from the bucket again, and the untagged one stays gone
+    in_bucket(&t, deleted, COLD_LEADS).await?;
+    in_bucket(&t, unbucketed, COLD_LEADS).await?;
+    assert!(
+        t.calltools_with_phone(untagged).await?.is_empty(),
+        "the audit does not fight GHL: the untagged lead is not re-created"
+    );
+    let after = audit(&store, &client, None).await?;
+    assert!(after.drifted.is_empty(), "{}", render(&after));
     t.stop().await;
     Ok(())
 }

@@ -1,8 +1,9 @@
 //! `leadsync audit`: does CallTools still hold what leadsync placed there? Reads every contact
-//! leadsync created or found in CallTools (its stored states) back from CallTools, and reports
-//! the ones deleted there or taken out of a bucket leadsync put them in. Report only: putting
-//! them back goes through the pipeline (the next step of the sink audit), not through this
-//! command.
+//! leadsync created or found in CallTools (its stored states) back from CallTools, and lists the
+//! ones deleted there or taken out of a bucket leadsync put them in. Each GHL one is then put
+//! back through the pipeline (`--report`: only listed): an `Audit` job on the queue, which the
+//! consumer runs under the contact's lease — it looks at CallTools again, reads the contact from
+//! GHL, and writes only what the rules still want. A contact that lost its tag is not put back.
 //!
 //! Cost: one CallTools read per placed contact, at the configured request rate: 10,000 contacts
 //! are 10,000 calls, about 33 minutes at 5 requests per second.
@@ -11,8 +12,16 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use leadsync::aws::dynamo::DynamoStore;
+use leadsync::aws::sqs::SqsQueue;
+use leadsync::domain::clock::now_ms;
+use leadsync::domain::contact::ContactKey;
+use leadsync::domain::job::SyncJob;
 use leadsync::domain::sink::SinkId;
+use leadsync::domain::source::Source;
+use leadsync::ports::queue::JobQueue;
 use leadsync::sinks::calltools::audit::{Drift, drift};
+use leadsync::sinks::calltools::client::CallToolsApi;
+use leadsync::sources::ghl::job::{GhlContactJob, GhlTrigger};
 use serde::Serialize;
 use serde_json::json;
 
@@ -29,6 +38,9 @@ pub struct AuditArgs {
     /// Stop after this many placed contacts (a sample); all of them by default.
     #[arg(long)]
     pub limit: Option<u64>,
+    /// Only list the drift; put nothing back.
+    #[arg(long)]
+    pub report: bool,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -49,11 +61,41 @@ pub struct AuditReport {
 pub struct Drifted {
     /// `source:account:contact`, as `leadsync trace` takes it.
     pub contact: String,
+    #[serde(skip)]
+    pub key: ContactKey,
     pub calltools_id: i64,
     pub kind: &'static str,
     /// The buckets it was taken out of.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub buckets: Vec<i64>,
+    /// The job that puts it back, when one was sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repair_job: Option<String>,
+}
+
+/// The jobs that put the drifted GHL contacts back: one `Audit` job each. Contacts of other
+/// sources are listed, not repaired (their sources have no audit job yet).
+pub fn repair_jobs(report: &mut AuditReport, now_ms: i64) -> Vec<SyncJob> {
+    let mut jobs = Vec::new();
+    for d in &mut report.drifted {
+        let key = d.key.clone();
+        if key.source != Source::Ghl {
+            continue;
+        }
+        let job_id = format!("audit:{now_ms}:{}", key.id);
+        d.repair_job = Some(job_id.clone());
+        jobs.push(SyncJob::new(GhlContactJob {
+            job_id,
+            location_id: key.account,
+            contact_id: key.id,
+            trigger: GhlTrigger::Audit,
+            version_ms: None,
+            received_at_ms: now_ms,
+            payload: json!({"audit": d.kind, "calltools_id": d.calltools_id, "buckets": d.buckets})
+                .to_string(),
+        }));
+    }
+    jobs
 }
 
 /// Reads the placed contacts back from CallTools and compares.
@@ -78,7 +120,7 @@ pub async fn audit(
                 break 'pages;
             }
             report.checked += 1;
-            let observed = match calltools.contact(id).await {
+            let observed = match calltools.get_contact(id).await {
                 Ok(observed) => observed,
                 Err(e) => {
                     report.errors += 1;
@@ -89,12 +131,14 @@ pub async fn audit(
             if let Some(d) = drift(entry, observed.as_ref()) {
                 report.drifted.push(Drifted {
                     contact: key.to_string(),
+                    key: key.clone(),
                     calltools_id: id,
                     kind: d.kind(),
                     buckets: match d {
                         Drift::OutOfBuckets(b) => b.into_iter().collect(),
                         Drift::Deleted => Vec::new(),
                     },
+                    repair_job: None,
                 });
             }
         }
@@ -113,11 +157,36 @@ pub async fn run(args: AuditArgs, target: &Target) -> Result<()> {
         .map_err(|c| anyhow::anyhow!("{}: {}", c.summary, c.fix.unwrap_or_default()))?;
     let (dynamodb, table) = super::state_table(target).await?;
     let store = DynamoStore::new(dynamodb, table);
-    let report = audit(&store, &calltools, args.limit).await?;
+    let mut report = audit(&store, &calltools, args.limit).await?;
+    let mut sent = 0;
+    if !args.report {
+        let jobs = repair_jobs(&mut report, now_ms());
+        if !jobs.is_empty() {
+            let queue_url = target
+                .queue_url()
+                .context("putting contacts back needs the job queue: --queue-url or LEADSYNC_QUEUE_URL (or --report)")?;
+            let queue = SqsQueue::new(
+                aws_sdk_sqs::Client::new(&target.aws().await),
+                queue_url,
+                target.dlq_url().map(str::to_string),
+            );
+            queue
+                .enqueue_batch(&jobs)
+                .await
+                .context("sending the repair jobs")?;
+            sent = jobs.len();
+        }
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&json!(report))?);
     } else {
         print!("{}", render(&report));
+    }
+    if sent > 0 {
+        println!(
+            "{sent} contacts sent to be put back; `leadsync trace CONTACT` shows each one's Audit job"
+        );
+        return Ok(());
     }
     if !report.drifted.is_empty() {
         anyhow::bail!(

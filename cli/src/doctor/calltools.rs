@@ -312,7 +312,7 @@ impl CallToolsChecks<'_> {
     }
 
     async fn phone_lands(&self, id: i64, slug: &str) -> Check {
-        match self.client.contact(id).await {
+        match self.client.get_contact(id).await {
             Ok(Some(contact)) => {
                 let stored = contact["_phone_numbers"]
                     .as_array()
@@ -452,7 +452,7 @@ impl CallToolsChecks<'_> {
     }
 
     async fn reads_in_bucket(&self, id: i64, bucket: i64) -> bool {
-        matches!(self.client.contact(id).await, Ok(Some(c)) if in_bucket(Some(&c), bucket))
+        matches!(self.client.get_contact(id).await, Ok(Some(c)) if in_bucket(Some(&c), bucket))
     }
 
     async fn remove(&self, ids: &[i64]) -> Check {

@@ -141,6 +141,14 @@ impl Consumer {
                 state,
                 counts_created,
             } => {
+                let state = if job.audits_sinks() {
+                    match self.sink.observe(state).await {
+                        Ok(observed) => observed,
+                        Err(outcome) => return (outcome, None),
+                    }
+                } else {
+                    state
+                };
                 let first_sync = state.sink(self.sink.id()).id.is_none();
                 let (outcome, saved) = self.sync_contact(contact, state, wanted).await;
                 let source = job.source().as_str();

@@ -34,6 +34,11 @@ pub trait Job: fmt::Debug + Send + Sync + 'static {
     fn changed_at_ms(&self) -> Option<i64> {
         None
     }
+    /// Whether the job was sent because a sink drifted (the sink audit): the consumer then has
+    /// the sink look again at what it holds before it plans.
+    fn audits_sinks(&self) -> bool {
+        false
+    }
 }
 
 /// A source's job as it travels on the queue.
@@ -68,6 +73,8 @@ fn parse_as<T: JobPayload>(body: &str) -> serde_json::Result<SyncJob> {
 pub enum Origin {
     Webhook,
     Backfill,
+    /// The sink audit put back a contact deleted in the sink.
+    Audit,
 }
 
 impl Origin {
@@ -75,6 +82,7 @@ impl Origin {
         match self {
             Self::Webhook => "webhook",
             Self::Backfill => "backfill",
+            Self::Audit => "audit",
         }
     }
 }
@@ -151,6 +159,10 @@ impl SyncJob {
 
     pub fn changed_at_ms(&self) -> Option<i64> {
         self.0.changed_at_ms()
+    }
+
+    pub fn audits_sinks(&self) -> bool {
+        self.0.audits_sinks()
     }
 
     /// The job as a queue message body: JSON that SQS always takes, since text from a webhook or

@@ -39,6 +39,12 @@ pub trait Sink: Send + Sync {
         ctx: &SinkContext<'_>,
     ) -> (Outcome, Option<ContactState>);
 
+    /// `state` brought in line with what the sink holds now, asked for a job the sink audit
+    /// sent: what it no longer holds is forgotten, so the plan writes it again. Under the lease.
+    async fn observe(&self, state: ContactState) -> Result<ContactState, Outcome> {
+        Ok(state)
+    }
+
     /// The contact is gone from its source (deleted, or no longer readable).
     async fn gone(
         &self,

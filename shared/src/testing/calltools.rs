@@ -19,6 +19,8 @@ pub struct FakeCallTools {
     pub merge_into: Option<i64>,
     pub existing_by_phone: Vec<ListedContact>,
     pub gone: Vec<i64>,
+    /// Contacts deleted since (by a person in CallTools): [`FakeCallTools::delete`].
+    pub deleted: Mutex<BTreeSet<i64>>,
     pub ignores_inline_buckets: bool,
     pub ignores_tags: bool,
     pub members: Mutex<HashMap<i64, Members>>,
@@ -100,6 +102,17 @@ impl FakeCallTools {
         *self.down.lock().unwrap() = None;
     }
 
+    /// Deletes `id` as a person in CallTools would: reads and PATCHes of it answer 404 until a
+    /// create makes it again.
+    pub fn delete(&self, id: i64) {
+        self.deleted.lock().unwrap().insert(id);
+        self.members.lock().unwrap().remove(&id);
+    }
+
+    fn is_gone(&self, id: i64) -> bool {
+        self.gone.contains(&id) || self.deleted.lock().unwrap().contains(&id)
+    }
+
     /// Records the call; then the error it answers, if any.
     fn record(&self, call: String) -> Result<(), RemoteError> {
         let write = call.starts_with("POST") || call.starts_with("PATCH");
@@ -135,6 +148,8 @@ impl FakeCallTools {
 impl CallToolsApi for FakeCallTools {
     async fn create_contact(&self, body: &Map<String, Value>) -> Result<Created, RemoteError> {
         self.record(format!("POST {}", Value::Object(body.clone())))?;
+        // The one id this account gives a new contact, live again if it was deleted.
+        self.deleted.lock().unwrap().remove(&100);
         Ok(match self.merge_into {
             Some(id) => Created::Merged(id),
             None => Created::New {
@@ -149,7 +164,7 @@ impl CallToolsApi for FakeCallTools {
         body: &Map<String, Value>,
     ) -> Result<Option<Value>, RemoteError> {
         self.record(format!("PATCH {id} {}", Value::Object(body.clone())))?;
-        Ok((!self.gone.contains(&id)).then(|| self.write(id, body)))
+        Ok((!self.is_gone(id)).then(|| self.write(id, body)))
     }
     async fn patch_bucket(
         &self,
@@ -169,6 +184,12 @@ impl CallToolsApi for FakeCallTools {
         }
         Ok(Some(
             json!({"id": bucket_id, "name": "Cold Leads", "contact_count": 1}),
+        ))
+    }
+    async fn get_contact(&self, id: i64) -> Result<Option<Value>, RemoteError> {
+        self.record(format!("GET {id}"))?;
+        Ok((!self.is_gone(id)).then(
+            || json!({"id": id, "buckets": self.buckets_of(id).into_iter().collect::<Vec<_>>()}),
         ))
     }
     async fn find_by_phone(&self, e164: &str) -> Result<Vec<ListedContact>, RemoteError> {

@@ -136,6 +136,19 @@ impl ConsumerKit {
         })
     }
 
+    /// The sink audit's job for `contact_id`: CallTools no longer holds what was applied.
+    pub fn audit_job(&self, job_id: &str, contact_id: &str) -> SyncJob {
+        SyncJob::new(GhlContactJob {
+            job_id: job_id.to_string(),
+            location_id: Self::LOCATION.to_string(),
+            contact_id: contact_id.to_string(),
+            trigger: GhlTrigger::Audit,
+            version_ms: None,
+            received_at_ms: self.clock.now_ms(),
+            payload: "{}".into(),
+        })
+    }
+
     /// `job` as SQS delivers it the first time.
     pub fn message(&self, job: &SyncJob) -> SqsMessage {
         self.raw_message(&job.to_json())

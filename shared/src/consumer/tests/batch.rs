@@ -282,3 +282,123 @@ async fn a_job_of_a_source_no_reader_serves_is_parked_unclaimed_and_the_rest_of_
         "{results:?}"
     );
 }
+
+#[tokio::test]
+async fn an_audit_job_puts_back_a_contact_deleted_in_calltools_and_leaves_one_in_line_alone() {
+    let kit = kit();
+    let consumer = kit.consumer();
+    let first = kit
+        .run(
+            &consumer,
+            &[kit.message(&kit.ghl_job("ghl:w1", "c1", None))],
+        )
+        .await;
+    assert!(
+        matches!(first[0].outcome, Outcome::Synced { .. }),
+        "{first:?}"
+    );
+    // Nothing drifted: the audit job reads CallTools and writes nothing.
+    let calm = kit
+        .run(&consumer, &[kit.message(&kit.audit_job("audit:1", "c1"))])
+        .await;
+    assert_eq!(calm[0].outcome, Outcome::Skipped(SkipReason::Unchanged));
+    let writes = kit.calltools.writes();
+    assert_eq!(writes.len(), 1, "{writes:?}");
+    // GIVEN someone deletes the contact in CallTools
+    kit.calltools.delete(100);
+    // WHEN the audit's job for it runs
+    let results = kit
+        .run(&consumer, &[kit.message(&kit.audit_job("audit:2", "c1"))])
+        .await;
+    // THEN it is created again, in its bucket, and the state says so
+    assert!(
+        matches!(
+            results[0].outcome,
+            Outcome::Synced {
+                calltools_id: 100,
+                ..
+            }
+        ),
+        "{results:?}"
+    );
+    let writes = kit.calltools.writes();
+    assert_eq!(writes.len(), 2, "{writes:?}");
+    assert!(writes[1].starts_with("POST"), "{writes:?}");
+    assert_eq!(kit.calltools.buckets_of(100), [11237].into());
+    // A webhook job for the unchanged contact does not notice: only the audit looks.
+    kit.calltools.delete(100);
+    let webhook = kit
+        .run(
+            &consumer,
+            &[kit.message(&kit.ghl_job("ghl:w2", "c1", None))],
+        )
+        .await;
+    assert_eq!(webhook[0].outcome, Outcome::Skipped(SkipReason::Unchanged));
+}
+
+#[tokio::test]
+async fn an_audit_job_puts_a_contact_taken_out_of_its_bucket_back_in() {
+    use crate::sinks::calltools::client::CallToolsApi;
+    let kit = kit();
+    let consumer = kit.consumer();
+    kit.run(
+        &consumer,
+        &[kit.message(&kit.ghl_job("ghl:w1", "c1", None))],
+    )
+    .await;
+    let mut out = serde_json::Map::new();
+    out.insert("remove_contacts".into(), serde_json::json!([100]));
+    kit.calltools.patch_bucket(11237, &out).await.unwrap();
+    assert!(kit.calltools.buckets_of(100).is_empty());
+
+    let results = kit
+        .run(&consumer, &[kit.message(&kit.audit_job("audit:1", "c1"))])
+        .await;
+
+    assert!(
+        matches!(results[0].outcome, Outcome::Synced { .. }),
+        "{results:?}"
+    );
+    assert_eq!(kit.calltools.buckets_of(100), [11237].into());
+    let writes = kit.calltools.writes();
+    assert!(
+        writes.last().unwrap().starts_with("PATCH 100"),
+        "a PATCH of the contact, no second create: {writes:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_audit_job_for_a_contact_that_lost_its_tag_does_not_put_it_back() {
+    let kit = kit();
+    let consumer = kit.consumer();
+    kit.run(
+        &consumer,
+        &[kit.message(&kit.ghl_job("ghl:w1", "c1", None))],
+    )
+    .await;
+    // GIVEN the contact lost its tag in GHL (its webhook not yet applied) and was deleted in
+    // CallTools
+    kit.ghl.put_contact(
+        "c1",
+        crate::domain::contact::Contact {
+            tags: Vec::new(),
+            ..ConsumerKit::lead("Ada")
+        },
+    );
+    kit.calltools.delete(100);
+
+    let results = kit
+        .run(&consumer, &[kit.message(&kit.audit_job("audit:1", "c1"))])
+        .await;
+
+    assert_eq!(
+        results[0].outcome,
+        Outcome::Skipped(SkipReason::NotInAnyRule),
+        "{results:?}"
+    );
+    assert_eq!(
+        kit.calltools.writes().len(),
+        1,
+        "no create: the audit does not fight GHL"
+    );
+}

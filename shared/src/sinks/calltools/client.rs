@@ -78,6 +78,8 @@ pub trait CallToolsApi: Send + Sync {
         body: &Map<String, Value>,
     ) -> Result<Option<Value>, RemoteError>;
     async fn find_by_phone(&self, e164: &str) -> Result<Vec<ListedContact>, RemoteError>;
+    /// One contact as CallTools renders it now, `None` when it answers 404 (deleted).
+    async fn get_contact(&self, id: i64) -> Result<Option<Value>, RemoteError>;
     /// Every bucket, from `/api/buckets/` or, where an account does not serve it, `/api/lists/`.
     async fn list_buckets(&self) -> Result<Vec<NamedItem>, RemoteError>;
     async fn find_tag(&self, name: &str) -> Result<Option<i64>, RemoteError>;
@@ -266,13 +268,6 @@ impl CallToolsClient {
         Ok(page.results.into_iter().next())
     }
 
-    /// One contact as CallTools renders it, or `None` when it does not exist.
-    pub async fn contact(&self, id: i64) -> Result<Option<Value>, RemoteError> {
-        let path = format!("/api/contacts/{id}/");
-        self.send_found(self.request(reqwest::Method::GET, &path))
-            .await
-    }
-
     /// Deletes a contact: `true` when it was there, `false` when it was not. An account whose
     /// API key may not delete answers 403, returned as an error.
     pub async fn delete_contact(&self, id: i64) -> Result<bool, RemoteError> {
@@ -355,6 +350,12 @@ impl CallToolsApi for CallToolsClient {
         let page: Page<ListedContact> =
             serde_json::from_value(value).map_err(|e| unreadable(200, &json_error(&e)))?;
         Ok(page.results)
+    }
+
+    async fn get_contact(&self, id: i64) -> Result<Option<Value>, RemoteError> {
+        let path = format!("/api/contacts/{id}/");
+        self.send_found(self.request(reqwest::Method::GET, &path))
+            .await
     }
 
     async fn list_buckets(&self) -> Result<Vec<NamedItem>, RemoteError> {

@@ -7,8 +7,9 @@ use crate::domain::contact::Contact;
 use crate::domain::outcome::Outcome;
 use crate::domain::rules::Membership;
 use crate::domain::sink::SinkId;
-use crate::ports::store::ContactState;
+use crate::ports::store::{ContactState, SinkState};
 use crate::sinks::calltools::CallToolsSink;
+use crate::sinks::calltools::audit::{Drift, drift};
 use crate::sinks::calltools::plan::{PlanInput, Step, plan, plan_gone, written};
 use crate::sinks::calltools::target::Policy;
 use crate::sinks::calltools::unconfirmed::{marked, may_have_created};
@@ -51,6 +52,34 @@ impl Sink for CallToolsSink {
             step = plan(&input, Some(&resolved));
         }
         self.carry_out(step, contact).await
+    }
+
+    async fn observe(&self, mut state: ContactState) -> Result<ContactState, Outcome> {
+        let entry = state.sink(SinkId::CallTools).clone();
+        let Some(id) = entry.id else {
+            return Ok(state);
+        };
+        let observed = self
+            .guarded(self.api.get_contact(id))
+            .await
+            .map_err(Outcome::from)?;
+        let Some(found) = drift(&entry, observed.as_ref()) else {
+            return Ok(state);
+        };
+        metrics::counter!("sink_drift", "sink" => SinkId::CallTools.as_str(), "kind" => found.kind())
+            .increment(1);
+        let now = match found {
+            // Gone: the next write finds or creates it again, as for a contact never written.
+            Drift::Deleted => SinkState::default(),
+            // Its hash covered the lost buckets: without it the plan writes them again.
+            Drift::OutOfBuckets(lost) => SinkState {
+                hash: None,
+                buckets: entry.buckets.difference(&lost).copied().collect(),
+                ..entry
+            },
+        };
+        state.sinks.insert(SinkId::CallTools, now);
+        Ok(state)
     }
 
     async fn gone(

@@ -19,6 +19,10 @@ pub enum GhlTrigger {
     Workflow,
     /// Found changed or missing by the scheduled backfill.
     Backfill,
+    /// Sent by the sink audit: a sink no longer holds what leadsync gave it (deleted or taken
+    /// out of a bucket there). Nothing changed in GHL; the sink is checked again under the
+    /// lease and brought back in line with the contact as GHL has it.
+    Audit,
 }
 
 impl GhlTrigger {
@@ -43,6 +47,7 @@ impl GhlTrigger {
             Self::ContactDndUpdate => "ContactDndUpdate",
             Self::Workflow => "Workflow",
             Self::Backfill => "Backfill",
+            Self::Audit => "Audit",
         }
     }
 }
@@ -102,6 +107,10 @@ impl Job for GhlContactJob {
 
     fn trigger(&self) -> &'static str {
         self.trigger.as_str()
+    }
+
+    fn audits_sinks(&self) -> bool {
+        self.trigger == GhlTrigger::Audit
     }
 
     /// A webhook's change only: a backfill repairs changes of any age on purpose.
