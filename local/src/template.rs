@@ -314,9 +314,13 @@ impl Template {
                 Some(v) => ProjectionType::from(self.string(v)?.as_str()),
                 None => ProjectionType::All,
             };
+            let mut shown = Projection::builder().projection_type(projection);
+            for a in seq(g.get("Projection").and_then(|p| p.get("NonKeyAttributes"))) {
+                shown = shown.non_key_attributes(self.string(a)?);
+            }
             let mut gsi = GlobalSecondaryIndex::builder()
                 .index_name(self.string(field(g, "IndexName")?)?)
-                .projection(Projection::builder().projection_type(projection).build());
+                .projection(shown.build());
             for k in key_schema(self, g.get("KeySchema"))? {
                 gsi = gsi.key_schema(k);
             }

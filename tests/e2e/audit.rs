@@ -114,3 +114,75 @@ async fn a_contact_deleted_or_unbucketed_in_calltools_is_found_and_one_that_lost
     t.stop().await;
     Ok(())
 }
+
+/// One audit run of the backfill function, as its schedule starts it (`{"source":"calltools"}`).
+async fn audit_run(t: &TestStack) -> Result<leadsync::backfill::Run> {
+    let request = leadsync::backfill::Request {
+        source: Some("calltools".into()),
+        ..Default::default()
+    };
+    match t.backfill_function()?.invoke(&request).await? {
+        leadsync::backfill::Ending::Finished(run) => Ok(run),
+        other => anyhow::bail!("the audit run did not finish: {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scheduled_audit_puts_a_deleted_contact_back_and_in_report_mode_only_counts()
+-> Result<()> {
+    for (mode, repairs) in [("repair", true), ("report", false)] {
+        let t = stack().setting("LEADSYNC_AUDIT", mode).start().await?;
+        let phone = "+14152110011";
+        t.create_tagged_contact("Aud", phone, "cold lead").await?;
+        settled(&t, Duration::from_secs(30)).await?;
+        let ct = &t.stack.config.calltools;
+        let client = CallToolsClient::new(
+            reqwest::Client::new(),
+            ct.base_url.clone().context("base url")?,
+            Secret::new(leadsync_local::SANDBOX_CALLTOOLS_KEY),
+        );
+        // An audit of an account as leadsync left it finds nothing.
+        let calm = audit_run(&t).await?;
+        assert_eq!((calm.seen, calm.enqueued), (1, 0), "{mode}: {calm:?}");
+        // GIVEN the contact is deleted in CallTools
+        assert!(
+            client
+                .delete_contact(calltools_id(&t, phone).await?)
+                .await?
+        );
+        // WHEN the scheduled audit runs
+        let run = audit_run(&t).await?;
+        assert_eq!(run.source, "calltools");
+        assert_eq!(run.seen, 1, "{mode}: {run:?}");
+        if repairs {
+            // THEN its job puts the contact back in the bucket
+            assert_eq!(run.enqueued, 1, "{run:?}");
+            settled(&t, Duration::from_secs(30)).await?;
+            in_bucket(&t, phone, COLD_LEADS).await?;
+        } else {
+            // THEN it is only counted: nothing is sent, nothing written
+            assert_eq!(run.enqueued, 0, "{run:?}");
+            settled(&t, Duration::from_secs(30)).await?;
+            assert!(t.calltools_with_phone(phone).await?.is_empty(), "{mode}");
+        }
+        t.stack.metrics.settled().await;
+        let drift: f64 = t
+            .stats_target()
+            .metrics
+            .read(
+                leadsync::domain::clock::now_ms() - 600_000,
+                leadsync::domain::clock::now_ms() + 60_000,
+            )
+            .await?
+            .iter()
+            .filter(|r| r.name == "sink_drift" && r.dim("sink") == "calltools")
+            .filter_map(|r| r.total())
+            .sum();
+        assert_eq!(
+            drift, 1.0,
+            "{mode}: sink_drift counts the deleted contact once"
+        );
+        t.stop().await;
+    }
+    Ok(())
+}

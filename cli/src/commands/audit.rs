@@ -19,9 +19,10 @@ use leadsync::domain::job::SyncJob;
 use leadsync::domain::sink::SinkId;
 use leadsync::domain::source::Source;
 use leadsync::ports::queue::JobQueue;
+use leadsync::ports::store::StateScan;
 use leadsync::sinks::calltools::audit::{Drift, drift};
 use leadsync::sinks::calltools::client::CallToolsApi;
-use leadsync::sources::ghl::job::{GhlContactJob, GhlTrigger};
+use leadsync::sources::ghl::job::GhlContactJob;
 use serde::Serialize;
 use serde_json::json;
 
@@ -84,16 +85,13 @@ pub fn repair_jobs(report: &mut AuditReport, now_ms: i64) -> Vec<SyncJob> {
         }
         let job_id = format!("audit:{now_ms}:{}", key.id);
         d.repair_job = Some(job_id.clone());
-        jobs.push(SyncJob::new(GhlContactJob {
+        let note = json!({"audit": d.kind, "calltools_id": d.calltools_id, "buckets": d.buckets});
+        jobs.push(SyncJob::new(GhlContactJob::audit(
+            &key,
             job_id,
-            location_id: key.account,
-            contact_id: key.id,
-            trigger: GhlTrigger::Audit,
-            version_ms: None,
-            received_at_ms: now_ms,
-            payload: json!({"audit": d.kind, "calltools_id": d.calltools_id, "buckets": d.buckets})
-                .to_string(),
-        }));
+            now_ms,
+            note.to_string(),
+        )));
     }
     jobs
 }
@@ -106,10 +104,10 @@ pub async fn audit(
 ) -> Result<AuditReport> {
     let started = Instant::now();
     let mut report = AuditReport::default();
-    let mut start = None;
+    let mut cursor = None;
     'pages: loop {
         let page = store
-            .scan_states(start, PAGE)
+            .states_page(cursor.as_ref(), PAGE)
             .await
             .context("reading the contact states")?;
         for (key, state) in page.states {
@@ -143,7 +141,7 @@ pub async fn audit(
             }
         }
         match page.next {
-            Some(next) => start = Some(next),
+            Some(next) => cursor = Some(next),
             None => break,
         }
     }

@@ -43,8 +43,8 @@ pub struct RunArgs {
     /// Read every contact that carries a rule's tag.
     #[arg(long)]
     pub full: bool,
-    /// The source to read: ghl, messenger or instagram.
-    #[arg(long, default_value = "ghl", value_parser = ["ghl", "messenger", "instagram"])]
+    /// The source to read: ghl, messenger or instagram; or calltools, the sink audit.
+    #[arg(long, default_value = "ghl", value_parser = ["ghl", "messenger", "instagram", "calltools"])]
     pub source: String,
     /// Start the run and return at once; the schedule's resume tick carries it on.
     #[arg(long)]
@@ -59,8 +59,8 @@ pub struct StatusArgs {
     /// The GHL location (sub-account); default `GHL_LOCATION_ID`, or the local stack's.
     #[arg(long, alias = "account")]
     pub location: Option<String>,
-    /// Whose runs: ghl, messenger or instagram.
-    #[arg(long, default_value = "ghl", value_parser = ["ghl", "messenger", "instagram"])]
+    /// Whose runs: ghl, messenger or instagram; or calltools, the sink audit.
+    #[arg(long, default_value = "ghl", value_parser = ["ghl", "messenger", "instagram", "calltools"])]
     pub source: String,
     /// At most this many finished runs, newest first.
     #[arg(long, default_value_t = 10)]
@@ -254,10 +254,23 @@ pub fn parse_since(text: &str, now_ms: i64) -> Result<i64> {
 
 async fn status_command(args: StatusArgs, target: &Target) -> Result<()> {
     let source = args.source.as_str();
-    let location = args
-        .location
-        .or_else(|| target.account(source))
-        .with_context(|| format!("pass --account or set {}", account_variable(source)))?;
+    let location = match (args.location, source) {
+        (Some(account), _) => account,
+        // The audit's runs are kept under the CallTools account, named from the silo and key.
+        (None, "calltools") => {
+            let cfg = crate::doctor::config(target).await?;
+            let base = cfg
+                .calltools
+                .base_url
+                .clone()
+                .context("set CALLTOOLS_BASE_URL")?;
+            let key = cfg.calltools.api_key.require("CALLTOOLS_API_KEY")?.clone();
+            leadsync::sinks::calltools::placement::account_id(&base, key.expose())
+        }
+        (None, _) => target
+            .account(source)
+            .with_context(|| format!("pass --account or set {}", account_variable(source)))?,
+    };
     let (client, table) = state_table(target).await?;
     let checkpoints = DynamoCheckpoints::new(client, table);
     let current = checkpoints.current(source, &location).await?;

@@ -218,6 +218,7 @@ fn the_backfill_writes_only_its_checkpoints_and_with_oauth_its_tokens() {
             "dynamodb:GetItem on StateTable keys C#*",
             "dynamodb:BatchGetItem on StateTable keys C#*",
             "dynamodb:Query on StateTable/index/ByProfileAge",
+            "dynamodb:Scan on StateTable/index/ByCallToolsId if AuditOn",
             "dynamodb:GetItem on StateTable keys AUTH#* if UseGhlOAuth",
             "dynamodb:PutItem on StateTable keys AUTH#* if UseGhlOAuth",
             "dynamodb:UpdateItem on StateTable keys AUTH#* if UseGhlOAuth",
@@ -227,6 +228,7 @@ fn the_backfill_writes_only_its_checkpoints_and_with_oauth_its_tokens() {
             "ssm:GetParameter on ssm:GhlOAuthClientSecretParameter if UseGhlOAuth",
             "ssm:GetParameter on ssm:GhlOAuthRefreshTokenParameter if UseGhlOAuth",
             "ssm:GetParameter on ssm:MetaPageAccessTokenParameter if UseMeta",
+            "ssm:GetParameter on ssm:CallToolsApiKeyParameter if AuditOn",
             "kms:Decrypt on key/*",
             "logs:CreateLogStream on BackfillLogGroup",
             "logs:PutLogEvents on BackfillLogGroup",
@@ -247,6 +249,26 @@ fn the_profile_index_the_backfill_may_query_projects_keys_only() {
         index["Projection"]["ProjectionType"].as_str(),
         Some("KEYS_ONLY")
     );
+}
+
+#[test]
+fn the_index_the_sink_audit_may_scan_projects_the_calltools_buckets_only() {
+    // A Scan has no partition-key prefix to condition on; the projection is what keeps names,
+    // phones, messages and the lost-create phone of the sinks map out of its answers.
+    let t = template();
+    let index = list(t.doc["Resources"]["StateTable"]["Properties"].get("GlobalSecondaryIndexes"))
+        .into_iter()
+        .find(|i| i["IndexName"].as_str() == Some("ByCallToolsId"))
+        .expect("the ByCallToolsId index");
+    assert_eq!(
+        index["Projection"]["ProjectionType"].as_str(),
+        Some("INCLUDE")
+    );
+    let shown: Vec<&str> = list(index["Projection"].get("NonKeyAttributes"))
+        .into_iter()
+        .filter_map(|a| a.as_str())
+        .collect();
+    assert_eq!(shown, ["ct_buckets"]);
 }
 
 #[test]

@@ -155,6 +155,8 @@ pub struct Config {
     pub retry: RetryPolicy,
     pub breaker: crate::ports::breaker::BreakerSettings,
     pub default_region: String,
+    /// The sink audit (`LEADSYNC_AUDIT`: `repair`, the default; `report`; or `off`).
+    pub audit: Option<crate::sinks::calltools::audit::AuditMode>,
     /// Set by `leadsync local` only: the committed sandbox keys verify webhooks there and
     /// nowhere else ([`crate::ingress::committed_keys`]).
     pub local_stack: bool,
@@ -180,6 +182,20 @@ impl Config {
             OnTagRemoved::RemoveFromBucket,
         )?;
         let on_dnd: OnDnd = parse_or(var("LEADSYNC_ON_DND"), "LEADSYNC_ON_DND", OnDnd::default())?;
+        let audit = {
+            use crate::sinks::calltools::audit::AuditMode;
+            match var("LEADSYNC_AUDIT").as_deref().map(str::trim) {
+                None | Some("repair") => Some(AuditMode::Repair),
+                Some("report") => Some(AuditMode::Report),
+                Some("off") => None,
+                Some(other) => {
+                    return Err(ConfigError::Invalid {
+                        name: "LEADSYNC_AUDIT",
+                        reason: format!("expected repair, report or off, got {other:?}"),
+                    });
+                }
+            }
+        };
         let mut rules = match var("LEADSYNC_RULES") {
             Some(json) => {
                 Rules::from_json(&json, on_tag_removed).map_err(|reason| ConfigError::Invalid {
@@ -350,6 +366,7 @@ impl Config {
                 cache_max_age: Duration::from_secs(5),
             },
             default_region: var("LEADSYNC_DEFAULT_PHONE_REGION").unwrap_or_else(|| "US".into()),
+            audit,
             local_stack: var("LEADSYNC_LOCAL_STACK").as_deref() == Some("1"),
         })
     }
@@ -583,6 +600,14 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(c.rules.on_dnd, OnDnd::Flag);
+        use crate::sinks::calltools::audit::AuditMode;
+        assert_eq!(config(&[]).unwrap().audit, Some(AuditMode::Repair));
+        assert_eq!(
+            config(&[("LEADSYNC_AUDIT", "report")]).unwrap().audit,
+            Some(AuditMode::Report)
+        );
+        assert_eq!(config(&[("LEADSYNC_AUDIT", "off")]).unwrap().audit, None);
+        assert!(config(&[("LEADSYNC_AUDIT", "fix")]).is_err());
         let err = config(&[("LEADSYNC_ON_DND", "ignore")]).unwrap_err();
         assert!(err.to_string().contains("LEADSYNC_ON_DND"), "{err}");
     }

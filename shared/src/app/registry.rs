@@ -6,14 +6,14 @@
 use std::sync::Arc;
 
 use crate::app::config::{Config, ConfigError};
-use crate::app::{BuildError, ghl_client, meta_reader};
+use crate::app::{BuildError, ghl_client, http_client, meta_reader};
 use crate::aws::dynamo::DynamoStore;
 use crate::backfill::Scan;
 use crate::ingress::WebhookRoutes;
 use crate::ports::breaker::CircuitBreaker;
-use crate::ports::store::StateStore;
 use crate::sinks::Sink;
 use crate::sinks::calltools::CallToolsSink;
+use crate::sinks::calltools::audit::CallToolsAudit;
 use crate::sinks::calltools::client::CallToolsClient;
 use crate::sinks::calltools::placement::account_id;
 use crate::sources::ContactSource;
@@ -68,12 +68,13 @@ pub fn contact_sources(
     Ok(sources)
 }
 
-/// The backfill's scans: the GHL location (`GHL_LOCATION_ID`, required), and Messenger and
-/// Instagram through the same Page when a Page and its token are configured.
+/// The backfill's scans: the GHL location (`GHL_LOCATION_ID`, required); Messenger and
+/// Instagram through the same Page when a Page and its token are configured; and the CallTools
+/// sink audit when CallTools is configured and `LEADSYNC_AUDIT` is not `off`.
 pub fn scans(
     cfg: &Config,
     ghl: Arc<dyn GhlApi>,
-    states: Arc<dyn StateStore>,
+    states: Arc<DynamoStore>,
     meta: Option<MetaReader>,
 ) -> Result<Vec<Arc<dyn Scan>>, BuildError> {
     let location_id = cfg
@@ -83,11 +84,14 @@ pub fn scans(
         .ok_or(ConfigError::Missing("GHL_LOCATION_ID"))?;
     let mut scans: Vec<Arc<dyn Scan>> = vec![Arc::new(GhlScan::new(
         ghl,
-        states,
+        states.clone(),
         cfg.rules.clone(),
         location_id,
         MAX_PAGE_LIMIT,
     ))];
+    if let Some(audit) = sink_audit(cfg, states)? {
+        scans.push(audit);
+    }
     let (Some(meta), Some(page)) = (meta, &cfg.meta.page_id) else {
         return Ok(scans);
     };
@@ -110,6 +114,26 @@ pub fn scans(
         )));
     }
     Ok(scans)
+}
+
+/// The CallTools sink audit, when CallTools is configured for this function and the audit is on.
+fn sink_audit(cfg: &Config, states: Arc<DynamoStore>) -> Result<Option<Arc<dyn Scan>>, BuildError> {
+    let (Some(mode), Some(base), Some(key)) = (
+        cfg.audit,
+        cfg.calltools.base_url.clone(),
+        cfg.calltools.api_key.value().cloned(),
+    ) else {
+        return Ok(None);
+    };
+    let account = account_id(&base, key.expose());
+    let api = CallToolsClient::new(http_client(cfg.calltools.request_timeout)?, base, key)
+        .with_rate_limit(cfg.calltools.max_requests_per_second);
+    Ok(Some(Arc::new(CallToolsAudit {
+        states,
+        api: Arc::new(api),
+        account,
+        mode,
+    })))
 }
 
 /// Where the consumer writes contacts: the CallTools dialer, behind its circuit breaker, with the

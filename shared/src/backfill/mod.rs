@@ -23,7 +23,6 @@ use thiserror::Error;
 use crate::domain::clock::now_ms;
 use crate::domain::contact::ContactKey;
 use crate::domain::job::SyncJob;
-use crate::domain::source::Source;
 use crate::ports::queue::JobQueue;
 use crate::ports::remote::RemoteError;
 pub use checkpoint::{Checkpoints, Run, Scope, Status};
@@ -77,8 +76,9 @@ pub enum BackfillError {
 /// One source's side of a backfill: how a page is read and which of its contacts need a job.
 #[async_trait::async_trait]
 pub trait Scan: Send + Sync {
-    /// `ghl`, `messenger`, `instagram`: the run's source and the request's `source`.
-    fn source(&self) -> Source;
+    /// What is scanned, the run's `source` and the request's: a source (`ghl`, `messenger`,
+    /// `instagram`) or a sink audited (`calltools`).
+    fn name(&self) -> &'static str;
     /// The location, Page or Instagram account scanned.
     fn account(&self) -> &str;
     /// The page at the run's cursor.
@@ -140,7 +140,7 @@ impl Backfill {
         let scan = self
             .scans
             .iter()
-            .find(|s| s.source().as_str() == source)
+            .find(|s| s.name() == source)
             .ok_or_else(|| BackfillError::NotConfigured(source.to_string()))?
             .as_ref();
         let run = match self.checkpoints.current(source, scan.account()).await? {
@@ -168,7 +168,7 @@ impl Backfill {
             // run of all is a full one.
             let last = self
                 .checkpoints
-                .history(scan.source().as_str(), scan.account(), 10)
+                .history(scan.name(), scan.account(), 10)
                 .await?
                 .into_iter()
                 .find(|r| r.status == Status::Done);
@@ -182,7 +182,7 @@ impl Backfill {
         };
         Ok(Run {
             run_id: format!("{now:013}-{:04x}", rand::random::<u16>()),
-            source: scan.source().to_string(),
+            source: scan.name().to_string(),
             account: scan.account().to_string(),
             scope,
             since_ms,
@@ -208,7 +208,7 @@ impl Backfill {
         mut run: Run,
         deadline_ms: i64,
     ) -> Result<Ending, BackfillError> {
-        let source = scan.source().as_str();
+        let source = scan.name();
         run.invocations += 1;
         let reserve = self.settings.reserve.as_millis() as i64;
         loop {
@@ -300,7 +300,7 @@ impl Backfill {
     }
 
     async fn finish(&self, scan: &dyn Scan, mut run: Run) -> Result<Ending, BackfillError> {
-        let source = scan.source().as_str();
+        let source = scan.name();
         let now = now_ms();
         run.finished_at_ms = Some(now);
         self.checkpoints.finish(&run).await?;

@@ -8,10 +8,13 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::domain::source::Source;
 
+/// The sink the backfill audits (`{"source": "calltools"}`): see `sinks::calltools::audit`.
+pub const AUDITED_SINK: &str = "calltools";
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Request {
-    /// The source to read; `ghl` when absent.
+    /// The source to read, or `calltools` for the sink audit; `ghl` when absent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
     /// Scan every tagged contact, not only recent changes.
@@ -41,9 +44,10 @@ impl Request {
             .map_err(|e| format!("not a backfill request ({e}); expected {{\"source\", \"since\", \"full\", \"resume\"}}"))?;
         if let Some(s) = &req.source
             && s.parse::<Source>().is_err()
+            && s != AUDITED_SINK
         {
             return Err(format!(
-                "unknown source {s:?}; the backfill reads {}",
+                "unknown source {s:?}; the backfill reads {} (and audits {AUDITED_SINK})",
                 Source::ALL.map(Source::as_str).join(", ")
             ));
         }

@@ -131,6 +131,23 @@ impl ContactState {
     }
 }
 
+/// A walk over every stored contact state, a page at a time: what the sink audit reads.
+#[async_trait]
+pub trait StateScan: Send + Sync {
+    /// The page after `cursor` (`None`: the first); its `next` is `None` after the last.
+    async fn states_page(
+        &self,
+        cursor: Option<&serde_json::Value>,
+        limit: i32,
+    ) -> Result<StatesPage, StoreError>;
+}
+
+pub struct StatesPage {
+    pub states: Vec<(crate::domain::contact::ContactKey, ContactState)>,
+    /// Opaque, stored in the run's checkpoint.
+    pub next: Option<serde_json::Value>,
+}
+
 /// The answer to "may I process this job?".
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JobClaim {

@@ -25,7 +25,8 @@ use crate::domain::contact::{ContactKey, DoNotCall};
 use crate::domain::sink::SinkId;
 use crate::ports::events::contact_index_key;
 use crate::ports::store::{
-    ContactState, JobClaim, Lease, SinkState, StateStore, StoreError, WebhookClaim, WebhookLedger,
+    ContactState, JobClaim, Lease, SinkState, StateScan, StateStore, StatesPage, StoreError,
+    WebhookClaim, WebhookLedger,
 };
 
 /// A completed job is remembered longer than the DLQ keeps messages (14 days), so replaying an
@@ -36,6 +37,8 @@ const WEBHOOK_TTL_SECS: i64 = 2 * 86_400;
 /// The contact state's attribute with one entry per sink: `{"calltools": {id, hash, buckets,
 /// tags, unconfirmed_create_phone}}`.
 const SINKS: &str = "sinks";
+/// The sparse index of contact states with a CallTools id (`template.yaml`).
+const CALLTOOLS_INDEX: &str = "ByCallToolsId";
 
 pub(super) type Item = HashMap<String, AttributeValue>;
 
@@ -630,28 +633,26 @@ impl StateStore for DynamoStore {
     }
 }
 
-/// One page of the stored contact states: what the sink audit walks.
-pub struct StatePage {
-    pub states: Vec<(ContactKey, ContactState)>,
-    /// Where the next page starts (DynamoDB's `LastEvaluatedKey`); `None` after the last.
-    pub next: Option<Item>,
-}
-
-impl DynamoStore {
-    /// A page of the table's contact states (`sk = STATE`), in the table's order, from `start`.
-    /// A Scan reads every item of the page's range, so a page costs read units for the jobs,
-    /// webhooks and events beside the states too.
-    pub async fn scan_states(
+/// The contact states with a CallTools id, through the sparse `ByCallToolsId` index: each item
+/// holds the keys, the CallTools id and its buckets only (what the audit compares), read
+/// eventually consistently — the consumer looks again under the lease before it acts.
+#[async_trait]
+impl StateScan for DynamoStore {
+    async fn states_page(
         &self,
-        start: Option<Item>,
+        cursor: Option<&serde_json::Value>,
         limit: i32,
-    ) -> Result<StatePage, StoreError> {
+    ) -> Result<StatesPage, StoreError> {
+        let start = cursor.and_then(|c| {
+            let mut k = key(c["pk"].as_str()?.to_string(), c["sk"].as_str()?);
+            k.insert("calltools_id".into(), n(c["calltools_id"].as_i64()?));
+            Some(k)
+        });
         let out = self
             .client
             .scan()
             .table_name(&self.table)
-            .filter_expression("sk = :state")
-            .expression_attribute_values(":state", s("STATE"))
+            .index_name(CALLTOOLS_INDEX)
             .set_exclusive_start_key(start)
             .limit(limit)
             .send()
@@ -665,10 +666,11 @@ impl DynamoStore {
                 Some((ContactKey::from_storage_id(pk)?, state_from(item)))
             })
             .collect();
-        Ok(StatePage {
-            states,
-            next: out.last_evaluated_key,
-        })
+        let next = out
+            .last_evaluated_key
+            .as_ref()
+            .and_then(|k| Some(serde_json::json!({"pk": get_s(k, "pk")?, "sk": get_s(k, "sk")?})));
+        Ok(StatesPage { states, next })
     }
 }
 

@@ -1,13 +1,123 @@
-//! The sink audit's decision: does CallTools still hold what leadsync last gave it? Anyone can
-//! delete a contact in CallTools or take it out of a bucket; leadsync, which compares against
-//! what it last wrote, would never notice. The audit reads each contact leadsync placed and
-//! compares.
+//! The sink audit: does CallTools still hold what leadsync last gave it? Anyone can delete a
+//! contact in CallTools or take it out of a bucket; leadsync, which compares against what it
+//! last wrote, would never notice. The audit reads each contact leadsync placed back from
+//! CallTools and compares ([`drift`]); as a backfill [`Scan`] named `calltools` it runs on a
+//! schedule with checkpoints, and sends an `Audit` job for each GHL contact that drifted
+//! (`LEADSYNC_AUDIT=repair`) or only counts them (`report`). The consumer runs the job under the
+//! contact's lease: the sink looks again, then the plan writes what the rules still want.
+//!
+//! Cost: one CallTools read per placed contact — 10,000 contacts are 10,000 calls, about 33
+//! minutes at 5 requests per second (a bucket filter on the contact listing would be cheaper,
+//! but no account has shown one works).
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
-use serde_json::Value;
+use async_trait::async_trait;
+use serde_json::{Value, json};
 
-use crate::ports::store::SinkState;
+use crate::backfill::{BackfillError, Candidate, Fetched, Run, Scan};
+use crate::domain::job::SyncJob;
+use crate::domain::sink::SinkId;
+use crate::domain::source::Source;
+use crate::ports::remote::RemoteError;
+use crate::ports::store::{SinkState, StateScan};
+use crate::sinks::calltools::client::CallToolsApi;
+use crate::sources::ghl::job::GhlContactJob;
+
+/// What the audit does with drift (`LEADSYNC_AUDIT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditMode {
+    /// Send an `Audit` job for each drifted GHL contact (the default).
+    Repair,
+    /// Count and say, change nothing.
+    Report,
+}
+
+/// Stored items a page reads: each placed contact on it costs one CallTools read, so a page
+/// stays well inside the time the backfill keeps in reserve before its deadline.
+const PAGE_ITEMS: i32 = 50;
+/// Marks a candidate whose CallTools contact is as leadsync left it.
+const IN_LINE: &str = "";
+
+/// The sink audit as a backfill scan.
+pub struct CallToolsAudit {
+    pub states: Arc<dyn StateScan>,
+    pub api: Arc<dyn CallToolsApi>,
+    /// The CallTools account ([`crate::sinks::calltools::placement::account_id`]).
+    pub account: String,
+    pub mode: AuditMode,
+}
+
+#[async_trait]
+impl Scan for CallToolsAudit {
+    fn name(&self) -> &'static str {
+        SinkId::CallTools.as_str()
+    }
+
+    fn account(&self) -> &str {
+        &self.account
+    }
+
+    /// The placed contacts of the next stored page, each read back from CallTools; a
+    /// candidate's fingerprint is its drift's kind (empty when in line).
+    async fn fetch(&self, run: &Run) -> Result<Fetched, RemoteError> {
+        let page = self
+            .states
+            .states_page(run.cursor.as_ref(), PAGE_ITEMS)
+            .await
+            .map_err(|e| RemoteError::Transient {
+                service: "DynamoDB",
+                reason: e.to_string(),
+                status: None,
+                retry_after: None,
+            })?;
+        let mut candidates = Vec::new();
+        for (key, state) in page.states {
+            let entry = state.sink(SinkId::CallTools);
+            let Some(id) = entry.id else { continue };
+            let observed = self.api.get_contact(id).await?;
+            let found = drift(entry, observed.as_ref());
+            if let Some(d) = &found {
+                metrics::counter!("sink_drift", "sink" => SinkId::CallTools.as_str()).increment(1);
+                tracing::info!(contact = %key.log_hash(), calltools_id = id, kind = d.kind(), "CallTools no longer holds what leadsync placed");
+            }
+            let note = json!({
+                "audit": found.as_ref().map(Drift::kind),
+                "calltools_id": id,
+                "buckets": match &found { Some(Drift::OutOfBuckets(b)) => b.iter().copied().collect(), _ => Vec::new() },
+            });
+            candidates.push(Candidate {
+                job: SyncJob::new(GhlContactJob::audit(
+                    &key,
+                    format!("audit:{}:{}", run.run_id, key.id),
+                    crate::domain::clock::now_ms(),
+                    note.to_string(),
+                )),
+                fingerprint: found.as_ref().map_or(IN_LINE, Drift::kind).to_string(),
+                key,
+            });
+        }
+        Ok(Fetched {
+            candidates,
+            next: page.next,
+            total: None,
+        })
+    }
+
+    /// The drifted GHL contacts' jobs, in repair mode. Contacts of other sources are counted
+    /// (`sink_drift`) but not sent: their sources have no audit job yet.
+    async fn changed(&self, candidates: Vec<Candidate>) -> Result<Vec<SyncJob>, BackfillError> {
+        if self.mode == AuditMode::Report {
+            return Ok(Vec::new());
+        }
+        Ok(candidates
+            .into_iter()
+            .filter(|c| c.fingerprint != IN_LINE && c.key.source == Source::Ghl)
+            .map(|c| c.job)
+            .collect())
+    }
+}
 
 /// How CallTools differs from what leadsync last applied.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -66,8 +66,7 @@ impl Sink for CallToolsSink {
         let Some(found) = drift(&entry, observed.as_ref()) else {
             return Ok(state);
         };
-        metrics::counter!("sink_drift", "sink" => SinkId::CallTools.as_str(), "kind" => found.kind())
-            .increment(1);
+        // Counted where it was found (`sink_drift`, by the audit scan), not again here.
         let now = match found {
             // Gone: the next write finds or creates it again, as for a contact never written.
             Drift::Deleted => SinkState::default(),

@@ -79,6 +79,20 @@ pub enum JobVersion {
 }
 
 impl GhlContactJob {
+    /// The sink audit's job for a GHL contact a sink no longer holds as leadsync left it; `note`
+    /// (what drifted) is kept as its payload, for the trace.
+    pub fn audit(key: &ContactKey, job_id: String, received_at_ms: i64, note: String) -> Self {
+        Self {
+            job_id,
+            location_id: key.account.clone(),
+            contact_id: key.id.clone(),
+            trigger: GhlTrigger::Audit,
+            version_ms: None,
+            received_at_ms,
+            payload: note,
+        }
+    }
+
     pub fn version(&self) -> Option<JobVersion> {
         let ms = self.version_ms?;
         Some(match self.trigger {

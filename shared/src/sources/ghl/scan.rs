@@ -62,8 +62,8 @@ impl GhlScan {
 
 #[async_trait]
 impl Scan for GhlScan {
-    fn source(&self) -> Source {
-        Source::Ghl
+    fn name(&self) -> &'static str {
+        Source::Ghl.as_str()
     }
 
     fn account(&self) -> &str {

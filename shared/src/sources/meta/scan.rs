@@ -18,7 +18,6 @@ use serde_json::Value;
 use crate::backfill::{BackfillError, Candidate, Fetched, Run, Scan, Scope};
 use crate::domain::clock::now_ms;
 use crate::domain::job::{Origin, SyncJob};
-use crate::domain::source::Source;
 use crate::ports::remote::RemoteError;
 use crate::sources::meta::Channel;
 use crate::sources::meta::event::{EventKind, MetaEvent};
@@ -83,7 +82,7 @@ impl MetaScan {
             }
         };
         let health = subscription::health(self.app_id.as_deref(), apps);
-        metrics::gauge!("meta_subscribed", "source" => self.source().as_str()).set(health.gauge());
+        metrics::gauge!("meta_subscribed", "source" => self.name()).set(health.gauge());
         if let Some(warning) = health.warning(&self.page_id, self.app_id.as_deref()) {
             tracing::error!(page = %self.page_id, status = health.status(), "{warning}");
             run.warnings.push(warning);
@@ -110,8 +109,8 @@ impl MetaScan {
 
 #[async_trait]
 impl Scan for MetaScan {
-    fn source(&self) -> Source {
-        self.channel.source()
+    fn name(&self) -> &'static str {
+        self.channel.source().as_str()
     }
 
     fn account(&self) -> &str {
@@ -186,8 +185,7 @@ impl Scan for MetaScan {
             .store
             .stale_profiles(self.channel, &self.account_id, older_than, REFRESH_PER_RUN)
             .await?;
-        metrics::gauge!("meta_enrichment_backlog", "source" => self.source().as_str())
-            .set(stale.len() as f64);
+        metrics::gauge!("meta_enrichment_backlog", "source" => self.name()).set(stale.len() as f64);
         let today = now_ms() / 86_400_000;
         Ok(stale
             .iter()
