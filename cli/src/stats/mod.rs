@@ -80,6 +80,8 @@ pub struct Latency {
 #[derive(Debug, Default, Serialize)]
 pub struct Sink {
     pub calls: u64,
+    /// Contacts the sink audit found no longer as leadsync left them (metric `sink_drift`).
+    pub drift: u64,
     pub responses_by_class: BTreeMap<String, u64>,
     /// Answers other than 2xx out of all answers; `None` with no answers.
     pub error_rate: Option<f64>,
@@ -205,6 +207,7 @@ pub fn from_readings(readings: &[Reading]) -> Stats {
                 }
             }
             ("sink_calls", _) => s.sinks.entry(r.dim("sink").to_string()).or_default().calls += n,
+            ("sink_drift", _) => s.sinks.entry(r.dim("sink").to_string()).or_default().drift += n,
             ("sink_responses", _) => {
                 *s.sinks
                     .entry(r.dim("sink").to_string())
@@ -303,6 +306,7 @@ mod tests {
             reading("sync_latency_ms", &[("source", "ghl")], "p99", 120.5),
             reading("sync_latency_ms", &[("source", "ghl")], "SampleCount", 8.0),
             reading("backfill_drift", &[("source", "ghl")], "Maximum", 4.0),
+            reading("sink_drift", &[("sink", "calltools")], "Sum", 3.0),
         ]);
         let w = &s.webhooks["ghl"];
         assert_eq!((w.received, w.rejected), (10, 2));
@@ -312,6 +316,12 @@ mod tests {
         assert_eq!(s.sync_latency_ms["ghl"].p99, Some(120.5));
         assert_eq!(s.sync_latency_ms["ghl"].count, 8);
         assert_eq!(s.backfill.max_drift["ghl"], 4);
+        assert_eq!(s.sinks["calltools"].drift, 3);
+        assert!(
+            crate::stats::render::text(&s).contains("drift found by the audit 3"),
+            "{}",
+            crate::stats::render::text(&s)
+        );
     }
 
     #[test]

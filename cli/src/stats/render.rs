@@ -77,10 +77,11 @@ pub fn text(s: &Stats) -> String {
     for (sink, k) in &s.sinks {
         let _ = writeln!(
             out,
-            "  {sink:<10} {} calls · answers {} · error rate {}",
+            "  {sink:<10} {} calls · answers {} · error rate {} · drift found by the audit {}",
             k.calls,
             counts(&k.responses_by_class),
-            percent(k.error_rate)
+            percent(k.error_rate),
+            k.drift
         );
     }
     out.push_str("\nBackfill\n");
