@@ -303,6 +303,42 @@ impl TestStack {
         }
     }
 
+    /// A backfill scan of the sandbox's GHL location with `rules`, over this stack's table: what
+    /// a test runs beside the stack's own backfill.
+    pub fn ghl_scan(
+        &self,
+        rules: leadsync::domain::rules::Rules,
+    ) -> leadsync::sources::ghl::scan::GhlScan {
+        leadsync::sources::ghl::scan::GhlScan::new(
+            Arc::new(leadsync::sources::ghl::client::GhlClient::new(
+                reqwest::Client::new(),
+                self.sandbox().to_string(),
+                leadsync::support::secret::Secret::new(leadsync_local::SANDBOX_GHL_TOKEN),
+            )),
+            Arc::new(DynamoStore::new(
+                aws_sdk_dynamodb::Client::new(&self.stack.aws),
+                &self.stack.resources.table,
+            )),
+            rules,
+            SANDBOX_LOCATION_ID.into(),
+            leadsync::sources::ghl::search::MAX_PAGE_LIMIT,
+        )
+    }
+
+    /// A CallTools client of the sandbox account, as a person or another integration uses it.
+    pub fn calltools_client(&self) -> Result<leadsync::sinks::calltools::client::CallToolsClient> {
+        Ok(leadsync::sinks::calltools::client::CallToolsClient::new(
+            reqwest::Client::new(),
+            self.stack
+                .config
+                .calltools
+                .base_url
+                .clone()
+                .context("the stack's CallTools base URL")?,
+            leadsync::support::secret::Secret::new(leadsync_local::SANDBOX_CALLTOOLS_KEY),
+        ))
+    }
+
     /// This stack as `leadsync` commands see `make dev`'s (what `.local/stack.json` says).
     pub fn target(&self) -> leadsync_cli::target::Target {
         let s = &self.stack;

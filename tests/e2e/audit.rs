@@ -8,8 +8,7 @@ use anyhow::{Context, Result};
 use leadsync::aws::dynamo::DynamoStore;
 use leadsync::aws::sqs::SqsQueue;
 use leadsync::ports::queue::JobQueue;
-use leadsync::sinks::calltools::client::{CallToolsApi, CallToolsClient};
-use leadsync::support::secret::Secret;
+use leadsync::sinks::calltools::client::CallToolsApi;
 use leadsync_cli::commands::audit::{audit, render, repair_jobs};
 use leadsync_tests::*;
 use serde_json::{Map, json};
@@ -45,12 +44,7 @@ async fn a_contact_deleted_or_unbucketed_in_calltools_is_found_and_one_that_lost
         "leadsync took it out"
     );
     // WHEN someone deletes one in CallTools and takes another out of the bucket there
-    let ct = &t.stack.config.calltools;
-    let client = CallToolsClient::new(
-        reqwest::Client::new(),
-        ct.base_url.clone().context("base url")?,
-        Secret::new(leadsync_local::SANDBOX_CALLTOOLS_KEY),
-    );
+    let client = t.calltools_client()?;
     let deleted_id = calltools_id(&t, deleted).await?;
     assert!(client.delete_contact(deleted_id).await?);
     let unbucketed_id = calltools_id(&t, unbucketed).await?;
@@ -135,12 +129,7 @@ async fn the_scheduled_audit_puts_a_deleted_contact_back_and_in_report_mode_only
         let phone = "+14152110011";
         t.create_tagged_contact("Aud", phone, "cold lead").await?;
         settled(&t, Duration::from_secs(30)).await?;
-        let ct = &t.stack.config.calltools;
-        let client = CallToolsClient::new(
-            reqwest::Client::new(),
-            ct.base_url.clone().context("base url")?,
-            Secret::new(leadsync_local::SANDBOX_CALLTOOLS_KEY),
-        );
+        let client = t.calltools_client()?;
         // An audit of an account as leadsync left it finds nothing.
         let calm = audit_run(&t).await?;
         assert_eq!((calm.seen, calm.enqueued), (1, 0), "{mode}: {calm:?}");

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
-use leadsync::aws::dynamo::DynamoStore;
 use leadsync::aws::dynamo::backfill::DynamoCheckpoints;
 use leadsync::aws::sqs::SqsQueue;
 use leadsync::backfill::memory::MemoryCheckpoints;
@@ -14,12 +13,8 @@ use leadsync::backfill::{Backfill, BackfillSettings, Checkpoints, Ending, Reques
 use leadsync::consumer::{Outcome, SkipReason};
 use leadsync::memory::MemoryQueue;
 use leadsync::ports::queue::JobQueue;
-use leadsync::sources::ghl::client::GhlClient;
-use leadsync::sources::ghl::scan::GhlScan;
-use leadsync::sources::ghl::search::MAX_PAGE_LIMIT;
-use leadsync::support::secret::Secret;
 use leadsync_cli::commands::backfill::render_runs;
-use leadsync_local::{SANDBOX_GHL_TOKEN, SANDBOX_LOCATION_ID};
+use leadsync_local::SANDBOX_LOCATION_ID;
 use leadsync_tests::*;
 use serde_json::json;
 
@@ -131,20 +126,7 @@ async fn a_webhook_newer_than_the_backfill_snapshot_wins() -> Result<()> {
     let cfg = &t.stack.config;
     let snapshot = Arc::new(MemoryQueue::default());
     let scan = Backfill::new(
-        vec![Arc::new(GhlScan::new(
-            Arc::new(GhlClient::new(
-                reqwest::Client::new(),
-                t.sandbox().to_string(),
-                Secret::new(SANDBOX_GHL_TOKEN),
-            )),
-            Arc::new(DynamoStore::new(
-                aws_sdk_dynamodb::Client::new(&t.stack.aws),
-                &t.stack.resources.table,
-            )),
-            cfg.rules.clone(),
-            SANDBOX_LOCATION_ID.into(),
-            MAX_PAGE_LIMIT,
-        ))],
+        vec![Arc::new(t.ghl_scan(cfg.rules.clone()))],
         snapshot.clone(),
         Arc::new(MemoryCheckpoints::default()),
         BackfillSettings::default(),

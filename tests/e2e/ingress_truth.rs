@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use leadsync::aws::dynamo::DynamoStore;
 use leadsync::aws::sqs::SqsQueue;
 use leadsync::backfill::memory::MemoryCheckpoints;
 use leadsync::backfill::{Backfill, BackfillSettings, Ending, Request};
@@ -14,11 +13,7 @@ use leadsync::consumer::{Outcome, SkipReason};
 use leadsync::domain::rules::{OnTagRemoved, Rules};
 use leadsync::memory::MemoryQueue;
 use leadsync::ports::queue::JobQueue;
-use leadsync::sources::ghl::client::GhlClient;
-use leadsync::sources::ghl::scan::GhlScan;
-use leadsync::sources::ghl::search::MAX_PAGE_LIMIT;
-use leadsync::support::secret::Secret;
-use leadsync_local::{SANDBOX_GHL_TOKEN, SANDBOX_LOCATION_ID, SANDBOX_WORKFLOW_SECRET};
+use leadsync_local::SANDBOX_WORKFLOW_SECRET;
 use leadsync_tests::*;
 use serde_json::{Value, json};
 
@@ -151,20 +146,7 @@ async fn a_rules_change_makes_the_backfill_apply_a_contact_it_applied_before() -
     let scan = |rules: Rules| {
         let found = Arc::new(MemoryQueue::default());
         let backfill = Backfill::new(
-            vec![Arc::new(GhlScan::new(
-                Arc::new(GhlClient::new(
-                    reqwest::Client::new(),
-                    t.sandbox().to_string(),
-                    Secret::new(SANDBOX_GHL_TOKEN),
-                )),
-                Arc::new(DynamoStore::new(
-                    aws_sdk_dynamodb::Client::new(&t.stack.aws),
-                    &t.stack.resources.table,
-                )),
-                rules,
-                SANDBOX_LOCATION_ID.into(),
-                MAX_PAGE_LIMIT,
-            ))],
+            vec![Arc::new(t.ghl_scan(rules))],
             found.clone(),
             Arc::new(MemoryCheckpoints::default()),
             BackfillSettings::default(),
