@@ -175,3 +175,57 @@ async fn the_scheduled_audit_puts_a_deleted_contact_back_and_in_report_mode_only
     }
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_walk_over_placed_contacts_reads_each_once_across_pages() -> Result<()> {
+    use leadsync::domain::contact::ContactKey;
+    use leadsync::domain::sink::SinkId;
+    use leadsync::ports::store::{ContactState, SinkState, StateScan};
+    let t = stack().without_consumer().start().await?;
+    let store = DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&t.stack.aws),
+        &t.stack.resources.table,
+    );
+    // GIVEN 120 placed contacts and 5 never placed
+    let states: Vec<(ContactKey, ContactState)> = (0..125)
+        .map(|i| {
+            let placed = SinkState {
+                id: Some(50_000 + i),
+                buckets: [COLD_LEADS].into(),
+                ..SinkState::default()
+            };
+            let state = if i < 120 {
+                ContactState::default().with_sink(SinkId::CallTools, placed)
+            } else {
+                ContactState::default()
+            };
+            (ContactKey::ghl("loc", format!("c{i:03}")), state)
+        })
+        .collect();
+    store.import_states(&states).await?;
+    // WHEN they are walked 50 stored items a page
+    let (mut seen, mut pages, mut cursor) = (Vec::new(), 0, None);
+    loop {
+        let page = store.states_page(cursor.as_ref(), 50).await?;
+        pages += 1;
+        seen.extend(
+            page.states
+                .into_iter()
+                .map(|(k, s)| (k.id, s.sink(SinkId::CallTools).id)),
+        );
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+        assert!(pages < 10, "the walk goes forward");
+    }
+    // THEN each placed one is read once, with its id, and the others not at all
+    seen.sort();
+    let want: Vec<(String, Option<i64>)> = (0..120)
+        .map(|i| (format!("c{i:03}"), Some(50_000 + i)))
+        .collect();
+    assert_eq!(seen, want);
+    assert!(pages >= 3, "{pages} pages");
+    t.stop().await;
+    Ok(())
+}

@@ -286,3 +286,22 @@ async fn a_token_of_another_location_and_a_rotated_calltools_key_are_told_apart(
     t.stop().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_probe_writes_nothing_when_a_real_contact_has_its_number() -> Result<()> {
+    let t = stack().without_consumer().start().await?;
+    let phone = leadsync_cli::doctor::calltools::PROBE_PHONE;
+    t.seed_calltools_contact(json!({"first_name": "Someone", "mobile_phone_number": phone}))
+        .await?;
+    let r = doctor(&t, true).await;
+    let text = r.render();
+    let probe = line(&r, "calltools.probe");
+    assert_eq!(probe.status, Status::Fail, "{text}");
+    assert!(probe.summary.contains("nothing was written"), "{text}");
+    assert!(t.calltools_writes().await?.is_empty(), "{text}");
+    let contacts = t.calltools_contacts().await?;
+    assert_eq!(contacts.len(), 1);
+    assert_eq!(contacts[0]["first_name"], "Someone");
+    t.stop().await;
+    Ok(())
+}

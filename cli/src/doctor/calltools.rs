@@ -10,6 +10,7 @@ use leadsync::app::config::{Config, DuplicateMode};
 use leadsync::domain::rules::{BucketRef, Rule};
 use leadsync::ports::remote::RemoteError;
 use leadsync::sinks::calltools::client::{CallToolsApi, CallToolsClient, Created, NamedItem};
+use leadsync::sinks::calltools::placement::shown;
 use serde_json::{Map, Value, json};
 
 use super::report::{Check, Learned};
@@ -278,14 +279,39 @@ impl CallToolsChecks<'_> {
             }
         };
         let id = match first {
-            Created::New { id, .. } | Created::Merged(id) => id,
+            Created::New { id, .. } => id,
+            // Merged into a contact that already had the number, which the lookup above did
+            // not show: that contact is not ours to place or delete.
+            Created::Merged(other) => {
+                out.push(Check::fail(
+                    AREA,
+                    "calltools.probe",
+                    format!(
+                        "the probe was merged into existing contact {other}, which was not found by number first: the probe stopped there and deletes nothing (that contact's name and do-not-contact were set by the probe)"
+                    ),
+                    format!(
+                        "restore contact {other}'s name and do_not_contact in CallTools, and pass --probe-phone with a number no contact has"
+                    ),
+                ));
+                return out;
+            }
         };
         created.push(id);
         out.push(self.phone_lands(id, &slug).await);
         match self.client.create_contact(&body).await {
-            Ok(Created::Merged(merged)) => {
+            Ok(Created::Merged(merged)) if merged != id => {
+                out.push(Check::fail(
+                    AREA,
+                    "calltools.duplicate_mode",
+                    format!("the second probe create was merged into contact {merged}, not into the probe {id}"),
+                    format!("check contact {merged} in CallTools; set CallToolsDuplicateMode=lookup"),
+                ));
+                out.push(self.remove(&created).await);
+                return out;
+            }
+            Ok(Created::Merged(_)) => {
                 learned.duplicate_mode = Some("merge");
-                out.push(self.duplicate_check("merge", merged == id));
+                out.push(self.duplicate_check("merge", true));
             }
             Ok(Created::New { id: again, .. }) => {
                 created.push(again);
@@ -387,72 +413,99 @@ impl CallToolsChecks<'_> {
     }
 
     /// `add_buckets` on the contact first (one call when it works), then the bucket's own
-    /// `add_contacts`; whichever the contact then shows is the account's method. Undone after.
+    /// `add_contacts`; whichever the contact then shows is the account's method. Whatever
+    /// happens, the probe is taken out of the bucket both ways before this returns.
     async fn placement(&self, id: i64, bucket: i64, learned: &mut Learned) -> Check {
+        let method = self.placement_method(id, bucket).await;
+        let _ = self
+            .client
+            .update_contact(id, &obj(json!({"remove_buckets": [bucket]})))
+            .await;
+        let _ = self
+            .client
+            .patch_bucket(bucket, &obj(json!({"remove_contacts": [id]})))
+            .await;
         let name = "calltools.placement";
-        let inline = obj(json!({"add_buckets": [bucket]}));
-        let shown = match self.client.update_contact(id, &inline).await {
-            Ok(answer) => in_bucket(answer.as_ref(), bucket),
-            Err(e) => {
-                return Check::fail(
+        match method {
+            Ok(Some(method)) => {
+                learned.placement = Some(method);
+                Check::pass(
                     AREA,
                     name,
-                    format!("add_buckets was refused: {e}"),
-                    "give the key's role Contacts Write Update",
-                );
+                    match method {
+                        "inline" => format!(
+                            "add_buckets on the contact places it in bucket {bucket}: one call per contact"
+                        ),
+                        _ => format!(
+                            "add_buckets is ignored; PATCH /api/buckets/{bucket}/ add_contacts places it: one more call per contact"
+                        ),
+                    },
+                )
             }
-        };
-        let method = if shown && self.reads_in_bucket(id, bucket).await {
-            let _ = self
-                .client
-                .update_contact(id, &obj(json!({"remove_buckets": [bucket]})))
-                .await;
-            "inline"
-        } else {
-            let add = obj(json!({"add_contacts": [id]}));
-            if let Err(e) = self.client.patch_bucket(bucket, &add).await {
-                return Check::fail(
-                    AREA,
-                    name,
-                    format!(
-                        "neither placement worked: add_buckets was ignored and PATCH /api/buckets/{bucket}/ failed: {e}"
-                    ),
-                    "give the key's role bucket (list) write",
-                );
-            }
-            if !self.reads_in_bucket(id, bucket).await {
-                return Check::fail(
-                    AREA,
-                    name,
-                    format!(
-                        "neither add_buckets nor PATCH /api/buckets/{bucket}/ put the probe in bucket {bucket}"
-                    ),
-                    "ask CallTools support how this account places contacts in lists through the API",
-                );
-            }
-            let _ = self
-                .client
-                .patch_bucket(bucket, &obj(json!({"remove_contacts": [id]})))
-                .await;
-            "bucket_patch"
-        };
-        learned.placement = Some(method);
-        Check::pass(
-            AREA,
-            name,
-            match method {
-                "inline" => format!(
-                    "add_buckets on the contact places it in bucket {bucket}: one call per contact"
-                ),
-                _ => format!(
-                    "add_buckets is ignored; PATCH /api/buckets/{bucket}/ add_contacts places it: one more call per contact"
-                ),
-            },
-        )
+            Ok(None) => Check::warn(
+                AREA,
+                name,
+                "the account's contacts do not show their buckets: which placement takes effect cannot be read back",
+                "check in CallTools that a synced lead appears in its list; leadsync then places with PATCH /api/buckets/{id}/ as well",
+            ),
+            Err(check) => check,
+        }
     }
 
-    async fn reads_in_bucket(&self, id: i64, bucket: i64) -> bool {
-        matches!(self.client.get_contact(id).await, Ok(Some(c)) if in_bucket(Some(&c), bucket))
+    /// The method that put the probe in `bucket`; `None` when the contact does not show its
+    /// buckets at all.
+    async fn placement_method(&self, id: i64, bucket: i64) -> Result<Option<&'static str>, Check> {
+        let name = "calltools.placement";
+        if let Err(e) = self
+            .client
+            .update_contact(id, &obj(json!({"add_buckets": [bucket]})))
+            .await
+        {
+            return Err(Check::fail(
+                AREA,
+                name,
+                format!("add_buckets was refused: {e}"),
+                "give the key's role Contacts Write Update",
+            ));
+        }
+        match self.buckets_shown(id).await {
+            None => return Ok(None),
+            Some(b) if b.contains(&bucket) => return Ok(Some("inline")),
+            Some(_) => {}
+        }
+        if let Err(e) = self
+            .client
+            .patch_bucket(bucket, &obj(json!({"add_contacts": [id]})))
+            .await
+        {
+            return Err(Check::fail(
+                AREA,
+                name,
+                format!(
+                    "neither placement worked: add_buckets was ignored and PATCH /api/buckets/{bucket}/ failed: {e}"
+                ),
+                "give the key's role bucket (list) write",
+            ));
+        }
+        match self.buckets_shown(id).await {
+            Some(b) if b.contains(&bucket) => Ok(Some("bucket_patch")),
+            _ => Err(Check::fail(
+                AREA,
+                name,
+                format!(
+                    "neither add_buckets nor PATCH /api/buckets/{bucket}/ put the probe in bucket {bucket}"
+                ),
+                "ask CallTools support how this account places contacts in lists through the API",
+            )),
+        }
+    }
+
+    /// The buckets the probe shows when read back, or `None` when its answer shows none.
+    async fn buckets_shown(&self, id: i64) -> Option<std::collections::BTreeSet<i64>> {
+        match self.client.get_contact(id).await {
+            Ok(Some(c)) => shown(&c, "buckets"),
+            _ => None,
+        }
     }
 
     async fn remove(&self, ids: &[i64]) -> Check {
@@ -493,12 +546,6 @@ fn obj(v: Value) -> Map<String, Value> {
         Value::Object(m) => m,
         _ => Map::new(),
     }
-}
-
-fn in_bucket(contact: Option<&Value>, bucket: i64) -> bool {
-    contact
-        .and_then(|c| c["buckets"].as_array())
-        .is_some_and(|b| b.iter().any(|b| b.as_i64() == Some(bucket)))
 }
 
 fn find<'a>(listed: &'a [NamedItem], bucket: &BucketRef) -> Option<&'a NamedItem> {

@@ -93,11 +93,11 @@ pub(crate) fn calltools_client(
     })?;
     let http = leadsync::app::http_client(ct.request_timeout)
         .map_err(|e| fail(e.to_string(), "run doctor again"))?;
-    Ok(leadsync::sinks::calltools::client::CallToolsClient::new(
-        http,
-        base,
-        key.clone(),
-    ))
+    // The live consumer shares the key's budget: the same per-environment rate as one consumer.
+    Ok(
+        leadsync::sinks::calltools::client::CallToolsClient::new(http, base, key.clone())
+            .with_rate_limit(ct.max_requests_per_second),
+    )
 }
 
 pub async fn run(args: DoctorArgs, target: &Target) -> Result<()> {

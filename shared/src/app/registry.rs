@@ -126,8 +126,13 @@ fn sink_audit(cfg: &Config, states: Arc<DynamoStore>) -> Result<Option<Arc<dyn S
         return Ok(None);
     };
     let account = account_id(&base, key.expose());
+    // Half the per-environment rate: the consumers share the key's budget while a run reads.
+    let half = cfg
+        .calltools
+        .max_requests_per_second
+        .map(|r| std::num::NonZeroU32::new(r.get() / 2).unwrap_or(std::num::NonZeroU32::MIN));
     let api = CallToolsClient::new(http_client(cfg.calltools.request_timeout)?, base, key)
-        .with_rate_limit(cfg.calltools.max_requests_per_second);
+        .with_rate_limit(half);
     Ok(Some(Arc::new(CallToolsAudit {
         states,
         api: Arc::new(api),

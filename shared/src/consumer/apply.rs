@@ -162,6 +162,17 @@ impl Consumer {
                 }
                 (outcome, saved)
             }
+            Read::Gone(state) if job.audits_sinks() => {
+                // Deleted in the source too: what the sink no longer holds is forgotten even when
+                // nothing is withdrawn, so the audit does not find the same drift every day.
+                let observed = match self.sink.observe(state.clone()).await {
+                    Ok(observed) => observed,
+                    Err(outcome) => return (outcome, None),
+                };
+                let (outcome, saved) = self.sink.gone(observed.clone(), &self.sink_context()).await;
+                let saved = saved.or_else(|| (observed != state).then_some(observed));
+                (outcome, saved)
+            }
             Read::Gone(state) => self.sink.gone(state, &self.sink_context()).await,
             Read::Settled(outcome, saved) => (outcome, saved),
         }

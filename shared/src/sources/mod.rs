@@ -169,9 +169,18 @@ mod tests {
     #[test]
     fn a_parked_message_is_written_back_as_it_was_read() {
         for line in PARKED.lines() {
-            let job = SyncJob::from_json(line).unwrap();
-            let again = SyncJob::from_json(&job.to_json()).unwrap();
-            assert_eq!(format!("{again:?}"), format!("{job:?}"));
+            let written = SyncJob::from_json(line).unwrap().to_json();
+            let (read, written): (serde_json::Value, serde_json::Value) = (
+                serde_json::from_str(line).unwrap(),
+                serde_json::from_str(&written).unwrap(),
+            );
+            // The same fields and values; only a default left out of the old message (`origin`)
+            // is written out.
+            let mut expected = read.clone();
+            if read["kind"] == "meta_event.v1" && read.get("origin").is_none() {
+                expected["origin"] = "webhook".into();
+            }
+            assert_eq!(written, expected, "{line}");
         }
     }
 }

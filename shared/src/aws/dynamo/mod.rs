@@ -635,7 +635,9 @@ impl StateStore for DynamoStore {
 
 /// The contact states with a CallTools id, through the sparse `ByCallToolsId` index: each item
 /// holds the keys, the CallTools id and its buckets only (what the audit compares), read
-/// eventually consistently — the consumer looks again under the lease before it acts.
+/// eventually consistently — the consumer looks again under the lease before it acts. Event
+/// entries carry a `calltools_id` too, so the index holds them as well: `limit` counts them,
+/// and the filter drops them (each costs read units, not a CallTools call).
 #[async_trait]
 impl StateScan for DynamoStore {
     async fn states_page(
@@ -653,6 +655,9 @@ impl StateScan for DynamoStore {
             .scan()
             .table_name(&self.table)
             .index_name(CALLTOOLS_INDEX)
+            // Event entries carry calltools_id too: only states are compared.
+            .filter_expression("sk = :state")
+            .expression_attribute_values(":state", s("STATE"))
             .set_exclusive_start_key(start)
             .limit(limit)
             .send()
@@ -666,10 +671,14 @@ impl StateScan for DynamoStore {
                 Some((ContactKey::from_storage_id(pk)?, state_from(item)))
             })
             .collect();
-        let next = out
-            .last_evaluated_key
-            .as_ref()
-            .and_then(|k| Some(serde_json::json!({"pk": get_s(k, "pk")?, "sk": get_s(k, "sk")?})));
+        // An index scan resumes from the index key and the table key together.
+        let next = out.last_evaluated_key.as_ref().and_then(|k| {
+            Some(serde_json::json!({
+                "pk": get_s(k, "pk")?,
+                "sk": get_s(k, "sk")?,
+                "calltools_id": get_n(k, "calltools_id")?,
+            }))
+        });
         Ok(StatesPage { states, next })
     }
 }

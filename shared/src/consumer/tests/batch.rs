@@ -402,3 +402,38 @@ async fn an_audit_job_for_a_contact_that_lost_its_tag_does_not_put_it_back() {
         "no create: the audit does not fight GHL"
     );
 }
+
+#[tokio::test]
+async fn an_audit_job_for_a_contact_deleted_in_ghl_too_forgets_the_calltools_contact_once() {
+    let kit = kit();
+    let consumer = kit.consumer();
+    kit.run(
+        &consumer,
+        &[kit.message(&kit.ghl_job("ghl:w1", "c1", None))],
+    )
+    .await;
+    // GIVEN the contact is gone from GHL and from CallTools (its delete webhook lost)
+    kit.ghl.remove_contact("c1");
+    kit.calltools.delete(100);
+
+    let results = kit
+        .run(&consumer, &[kit.message(&kit.audit_job("audit:1", "c1"))])
+        .await;
+
+    assert_eq!(
+        results[0].outcome,
+        Outcome::Skipped(SkipReason::Deleted),
+        "{results:?}"
+    );
+    let state = kit
+        .store
+        .contact(&ConsumerKit::contact_key("c1"))
+        .expect("the state is kept")
+        .state;
+    assert_eq!(
+        state.sink(crate::domain::sink::SinkId::CallTools).id,
+        None,
+        "the CallTools contact is forgotten: the next audit finds nothing"
+    );
+    assert_eq!(kit.calltools.writes().len(), 1, "nothing written");
+}

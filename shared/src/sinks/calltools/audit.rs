@@ -23,6 +23,7 @@ use crate::domain::source::Source;
 use crate::ports::remote::RemoteError;
 use crate::ports::store::{SinkState, StateScan};
 use crate::sinks::calltools::client::CallToolsApi;
+use crate::sinks::calltools::placement::shown;
 use crate::sources::ghl::job::GhlContactJob;
 
 /// What the audit does with drift (`LEADSYNC_AUDIT`).
@@ -59,8 +60,10 @@ impl Scan for CallToolsAudit {
         &self.account
     }
 
-    /// The placed contacts of the next stored page, each read back from CallTools; a
-    /// candidate's fingerprint is its drift's kind (empty when in line).
+    /// The placed GHL contacts of the next stored page, each read back from CallTools; a
+    /// candidate's fingerprint is its drift's kind (empty when in line). A contact CallTools
+    /// refuses to show (a permanent error) is skipped with a log line; a transient failure or
+    /// refused credentials end the page, which the backfill retries or stops as for any scan.
     async fn fetch(&self, run: &Run) -> Result<Fetched, RemoteError> {
         let page = self
             .states
@@ -74,14 +77,22 @@ impl Scan for CallToolsAudit {
             })?;
         let mut candidates = Vec::new();
         for (key, state) in page.states {
+            // Messenger and Instagram contacts have no audit job yet: counting drift that could
+            // never be repaired would only keep the alarm on.
+            if key.source != Source::Ghl {
+                continue;
+            }
             let entry = state.sink(SinkId::CallTools);
             let Some(id) = entry.id else { continue };
-            let observed = self.api.get_contact(id).await?;
+            let observed = match self.api.get_contact(id).await {
+                Ok(observed) => observed,
+                Err(RemoteError::Permanent { status, reason, .. }) => {
+                    tracing::warn!(contact = %key.log_hash(), calltools_id = id, ?status, reason, "CallTools would not show a placed contact; skipped by the audit");
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             let found = drift(entry, observed.as_ref());
-            if let Some(d) = &found {
-                metrics::counter!("sink_drift", "sink" => SinkId::CallTools.as_str()).increment(1);
-                tracing::info!(contact = %key.log_hash(), calltools_id = id, kind = d.kind(), "CallTools no longer holds what leadsync placed");
-            }
             let note = json!({
                 "audit": found.as_ref().map(Drift::kind),
                 "calltools_id": id,
@@ -105,17 +116,21 @@ impl Scan for CallToolsAudit {
         })
     }
 
-    /// The drifted GHL contacts' jobs, in repair mode. Contacts of other sources are counted
-    /// (`sink_drift`) but not sent: their sources have no audit job yet.
+    /// Counts the page's drift (once per page read to the end: a page retried after a failure
+    /// is not counted twice) and, in repair mode, answers the drifted contacts' jobs.
     async fn changed(&self, candidates: Vec<Candidate>) -> Result<Vec<SyncJob>, BackfillError> {
-        if self.mode == AuditMode::Report {
-            return Ok(Vec::new());
-        }
-        Ok(candidates
+        let drifted: Vec<Candidate> = candidates
             .into_iter()
-            .filter(|c| c.fingerprint != IN_LINE && c.key.source == Source::Ghl)
-            .map(|c| c.job)
-            .collect())
+            .filter(|c| c.fingerprint != IN_LINE)
+            .collect();
+        for c in &drifted {
+            metrics::counter!("sink_drift", "sink" => SinkId::CallTools.as_str()).increment(1);
+            tracing::info!(contact = %c.key.log_hash(), kind = c.fingerprint, "CallTools no longer holds what leadsync placed");
+        }
+        Ok(match self.mode {
+            AuditMode::Report => Vec::new(),
+            AuditMode::Repair => drifted.into_iter().map(|c| c.job).collect(),
+        })
     }
 }
 
@@ -139,18 +154,22 @@ impl Drift {
 }
 
 /// The drift between `applied` (the contact's CallTools entry) and `observed` (the contact as
-/// CallTools renders it now, `None` when it answers 404). A contact leadsync never placed, or
-/// whose buckets are all still there, has none. Buckets added by hand are not drift: leadsync
-/// only answers for what it placed.
+/// CallTools renders it now, `None` when it answers 404). None when:
+/// - leadsync never placed the contact, or its buckets are all still there (buckets added by
+///   hand are not drift: leadsync only answers for what it placed);
+/// - the answer does not show bucket membership (some accounts don't): nothing can be told, and
+///   guessing would rewrite every contact every day;
+/// - an agent marked the contact `do_not_contact` in CallTools: an opt-out taken out of its list
+///   is never put back.
 pub fn drift(applied: &SinkState, observed: Option<&Value>) -> Option<Drift> {
     applied.id?;
     let Some(contact) = observed else {
         return Some(Drift::Deleted);
     };
-    let holds: BTreeSet<i64> = contact["buckets"]
-        .as_array()
-        .map(|b| b.iter().filter_map(Value::as_i64).collect())
-        .unwrap_or_default();
+    if contact["do_not_contact"].as_bool() == Some(true) {
+        return None;
+    }
+    let holds = shown(contact, "buckets")?;
     let missing: BTreeSet<i64> = applied.buckets.difference(&holds).copied().collect();
     (!missing.is_empty()).then_some(Drift::OutOfBuckets(missing))
 }
@@ -185,9 +204,42 @@ mod tests {
         let more = json!({"id": 7, "buckets": [11237, 99]});
         assert_eq!(drift(&placed(&[11237]), Some(&more)), None);
         assert_eq!(
-            drift(&placed(&[11237]), Some(&json!({"id": 7, "buckets": null}))),
+            drift(
+                &placed(&[11237]),
+                Some(&json!({"id": 7, "buckets": ["11238"]}))
+            ),
             Some(Drift::OutOfBuckets([11237].into())),
-            "null buckets hold none"
+            "ids as digit strings are read as ids"
+        );
+        assert_eq!(
+            drift(
+                &placed(&[11237]),
+                Some(&json!({"id": 7, "buckets": [{"id": 11237}]}))
+            ),
+            None,
+            "and as {{id}} objects"
+        );
+    }
+
+    #[test]
+    fn an_answer_that_does_not_show_buckets_or_an_agents_opt_out_is_no_drift() {
+        for shows_nothing in [
+            json!({"id": 7}),
+            json!({"id": 7, "buckets": null}),
+            Value::Null,
+        ] {
+            assert_eq!(
+                drift(&placed(&[11237]), Some(&shows_nothing)),
+                None,
+                "{shows_nothing}: membership not shown, nothing can be told"
+            );
+        }
+        let opted_out = json!({"id": 7, "buckets": [], "do_not_contact": true});
+        assert_eq!(drift(&placed(&[11237]), Some(&opted_out)), None);
+        assert_eq!(
+            drift(&placed(&[11237]), None),
+            Some(Drift::Deleted),
+            "a deletion is still seen"
         );
     }
 

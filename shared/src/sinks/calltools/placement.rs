@@ -70,7 +70,7 @@ pub fn account_id(base_url: &str, api_key: &str) -> String {
 
 /// The ids a contact answer shows under `key` (`buckets` or `tags`), or `None` when the answer
 /// does not show that membership at all. Ids may come as numbers, digit strings or `{id}`.
-fn shown(answer: &Value, key: &str) -> Option<BTreeSet<i64>> {
+pub fn shown(answer: &Value, key: &str) -> Option<BTreeSet<i64>> {
     let items = answer.get(key)?.as_array()?;
     Some(
         items
