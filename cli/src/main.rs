@@ -30,6 +30,9 @@ enum Command {
     Audit(leadsync_cli::commands::audit::AuditArgs),
     /// Check every assumption about the accounts before the first lead (exit 1 on a failure).
     Doctor(leadsync_cli::doctor::DoctorArgs),
+    /// CallTools REST hooks for call outcomes: `calltools subscribe [--list | --remove]`.
+    #[command(name = "calltools")]
+    CallTools(leadsync_cli::commands::calltools::CallToolsArgs),
     /// The numbers first asked for: webhook success, jobs, latency, CallTools errors, drift, DLQ.
     Stats(leadsync_cli::commands::stats::StatsArgs),
 }
@@ -73,5 +76,6 @@ async fn run(target: leadsync_cli::target::TargetArgs, command: Command) -> anyh
         Command::Meta(args) => leadsync_cli::commands::meta::run(args, target).await,
         Command::Doctor(args) => leadsync_cli::doctor::run(args, target).await,
         Command::Audit(args) => leadsync_cli::commands::audit::run(args, target).await,
+        Command::CallTools(args) => leadsync_cli::commands::calltools::run(args, target).await,
     }
 }

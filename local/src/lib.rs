@@ -42,6 +42,10 @@ pub use leadsync_sandbox::{
     SANDBOX_CALLTOOLS_KEY, SANDBOX_GHL_TOKEN, SANDBOX_LOCATION_ID, SANDBOX_WORKFLOW_SECRET,
 };
 
+/// The token the local stack's CallTools hook URLs carry (`CALLTOOLS_HOOK_TOKEN`). Not a secret:
+/// it opens the route of a stack on 127.0.0.1 only.
+pub const LOCAL_CALLTOOLS_HOOK_TOKEN: &str = "local-calltools-hook-token-5f0c2a9e71d84b36";
+
 /// Variables that, when set in the environment, point the local stack at real services.
 const EXTERNAL: [&str; 2] = ["GHL_API_BASE_URL", "CALLTOOLS_BASE_URL"];
 
@@ -174,6 +178,7 @@ impl Stack {
                 ("GHL_API_TOKEN", SANDBOX_GHL_TOKEN),
                 ("CALLTOOLS_API_KEY", SANDBOX_CALLTOOLS_KEY),
                 ("GHL_WORKFLOW_SECRET", SANDBOX_WORKFLOW_SECRET),
+                ("CALLTOOLS_HOOK_TOKEN", LOCAL_CALLTOOLS_HOOK_TOKEN),
                 ("GHL_LOCATION_ID", SANDBOX_LOCATION_ID),
                 (
                     "GHL_WEBHOOK_ED25519_PUBLIC_KEY",
@@ -270,6 +275,14 @@ impl Stack {
     /// The Messenger / Instagram callback (`GET` handshake, `POST` events).
     pub fn meta_webhook_url(&self) -> String {
         format!("{}/webhooks/meta", self.api.url)
+    }
+
+    /// Where CallTools posts `model` hooks (`call`, `contact`), with the token.
+    pub fn calltools_hook_url(&self, model: &str) -> String {
+        format!(
+            "{}/webhooks/calltools?model={model}&token={LOCAL_CALLTOOLS_HOOK_TOKEN}",
+            self.api.url
+        )
     }
 
     pub fn sandbox_url(&self) -> Option<&str> {

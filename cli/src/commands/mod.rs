@@ -6,6 +6,7 @@ use crate::target::Target;
 
 pub mod audit;
 pub mod backfill;
+pub mod calltools;
 pub mod dlq;
 pub mod meta;
 pub mod stats;

@@ -147,9 +147,11 @@ const INGRESS: &[&str] = &[
     "dynamodb:PutItem on StateTable keys W#*",
     "dynamodb:UpdateItem on StateTable keys W#*",
     "dynamodb:UpdateItem on StateTable keys E#*",
+    "dynamodb:Query on StateTable/index/ByCallToolsId",
     "sqs:SendMessage on JobQueue",
     "sqs:SendMessage on JobDeadLetterQueue",
     "ssm:GetParameter on ssm:GhlWorkflowSecretParameter",
+    "ssm:GetParameter on ssm:CallToolsHookTokenParameter",
     "ssm:GetParameter on ssm:MetaAppSecretParameter if UseMeta",
     "ssm:GetParameter on ssm:MetaVerifyTokenParameter if UseMeta",
     "kms:Decrypt on key/*",
@@ -161,7 +163,7 @@ const INGRESS: &[&str] = &[
 fn the_internet_facing_ingress_may_write_only_webhook_ids_and_its_event_log_entries() {
     // No job markers (J#), contact state, CallTools mapping or Meta contacts and messages (C#),
     // breaker (B#), placement (P#), checkpoints (BF#) or OAuth tokens (AUTH#); nothing read
-    // beyond its own webhook ids.
+    // beyond its own webhook ids and the CallTools-id index (keys and buckets).
     assert_grants(&template(), "IngressRole", INGRESS);
 }
 

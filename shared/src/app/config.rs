@@ -105,6 +105,9 @@ pub struct CallToolsConfig {
     pub request_timeout: Duration,
     /// Requests per second per execution environment; `None` (0) means unlimited.
     pub max_requests_per_second: Option<std::num::NonZeroU32>,
+    /// The token CallTools' REST hook URLs carry (`?token=`); without it
+    /// `POST /webhooks/calltools` is refused.
+    pub hook_token: SecretSource,
 }
 
 /// Facebook Messenger and Instagram (research/meta_messenger_instagram.md).
@@ -155,6 +158,9 @@ pub struct Config {
     pub retry: RetryPolicy,
     pub breaker: crate::ports::breaker::BreakerSettings,
     pub default_region: String,
+    /// What call outcomes do in GoHighLevel (`LEADSYNC_OUTCOMES`, `GHL_OUTCOME_FIELD_ID`,
+    /// `LEADSYNC_OUTCOME_NOTES`).
+    pub outcomes: crate::sinks::ghl::outcomes::Outcomes,
     /// The sink audit (`LEADSYNC_AUDIT`: `repair`, the default; `report`; or `off`).
     pub audit: Option<crate::sinks::calltools::audit::AuditMode>,
     /// Set by `leadsync local` only: the committed sandbox keys verify webhooks there and
@@ -210,6 +216,24 @@ impl Config {
             }
         };
         rules.on_dnd = on_dnd;
+        let outcomes = crate::sinks::ghl::outcomes::Outcomes::parse(
+            var("LEADSYNC_OUTCOMES").as_deref().unwrap_or("{}"),
+            var("GHL_OUTCOME_FIELD_ID"),
+            match var("LEADSYNC_OUTCOME_NOTES").as_deref().map(str::trim) {
+                None | Some("on") => true,
+                Some("off") => false,
+                Some(other) => {
+                    return Err(ConfigError::Invalid {
+                        name: "LEADSYNC_OUTCOME_NOTES",
+                        reason: format!("expected on or off, got {other:?}"),
+                    });
+                }
+            },
+        )
+        .map_err(|reason| ConfigError::Invalid {
+            name: "LEADSYNC_OUTCOMES",
+            reason,
+        })?;
         let duplicate_mode = match var("CALLTOOLS_DUPLICATE_MODE").as_deref().map(str::trim) {
             None | Some("lookup") => DuplicateMode::Lookup,
             Some("merge") => DuplicateMode::Merge,
@@ -322,7 +346,9 @@ impl Config {
                     "CALLTOOLS_TIMEOUT_MS",
                     10_000,
                 )?),
+                hook_token: secret("CALLTOOLS_HOOK_TOKEN", "CALLTOOLS_HOOK_TOKEN_PARAM"),
             },
+            outcomes,
             meta: MetaConfig {
                 graph_api_base_url: trim_base(
                     var("META_GRAPH_API_BASE_URL")
@@ -377,6 +403,7 @@ impl Config {
             ("GHL_API_TOKEN", &mut self.ghl.api_token),
             ("GHL_WORKFLOW_SECRET", &mut self.ghl.workflow_secret),
             ("CALLTOOLS_API_KEY", &mut self.calltools.api_key),
+            ("CALLTOOLS_HOOK_TOKEN", &mut self.calltools.hook_token),
             ("META_APP_SECRET", &mut self.meta.app_secret),
             ("META_VERIFY_TOKEN", &mut self.meta.verify_token),
             ("META_PAGE_ACCESS_TOKEN", &mut self.meta.page_access_token),

@@ -92,7 +92,7 @@ pub fn build_ingress(cfg: &Config, aws: &SdkConfig) -> Result<Ingress, BuildErro
             .build(),
     );
     let table = cfg.require_table()?;
-    let store = DynamoStore::new(dynamo.clone(), table);
+    let store = Arc::new(DynamoStore::new(dynamo.clone(), table));
     let events = DynamoEventLog::new(dynamo, table);
     Ok(Ingress::new(
         IngressParts {
@@ -100,10 +100,10 @@ pub fn build_ingress(cfg: &Config, aws: &SdkConfig) -> Result<Ingress, BuildErro
             allow: allow_list(cfg),
             time_limits: INGRESS_TIME_LIMITS,
             queue: Arc::new(queue),
-            ledger: Arc::new(store),
+            ledger: store.clone(),
             events: Arc::new(events),
         },
-        registry::webhook_routes(cfg)?,
+        registry::webhook_routes(cfg, store)?,
     ))
 }
 
@@ -138,13 +138,14 @@ pub fn build_consumer(cfg: &Config, aws: &SdkConfig) -> Result<Consumer, BuildEr
     let dynamodb = aws_sdk_dynamodb::Client::new(aws);
     let table = cfg.require_table()?;
     let store = Arc::new(DynamoStore::new(dynamodb.clone(), table));
-    let sink = registry::sink(cfg, http.clone(), store.clone())?;
-    let sources = registry::contact_sources(cfg, http, &dynamodb, table)?;
+    let clients = registry::Clients::new(cfg, http.clone(), &dynamodb, table)?;
+    let sinks = registry::sinks(cfg, &clients, store.clone())?;
+    let sources = registry::contact_sources(cfg, &clients, http, &dynamodb, table);
     Ok(Consumer::new(ConsumerParts {
         store,
         events: Arc::new(DynamoEventLog::new(dynamodb, table)),
         sources,
-        sink,
+        sinks,
         redelivery: Arc::new(queue),
         rules: cfg.rules.clone(),
         retry: cfg.retry,

@@ -1,23 +1,29 @@
-//! The one list of sources and the sink: which of them this deployment reads and writes, built
-//! from configuration. A new source is a folder under `sources/` plus a line here for each part
-//! it has; a new sink, a folder under `sinks/` and its line in [`sink`] (see
+//! The one list of sources and sinks: which of them this deployment reads and writes, and which
+//! sink each source's contacts go to, built from configuration. A new source is a folder under `sources/` plus a line here for each part
+//! it has; a new sink, a folder under `sinks/` and its line in [`sinks`] (see
 //! docs/architecture.md, "Add a source" and "Add a sink").
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::app::config::{Config, ConfigError};
 use crate::app::{BuildError, ghl_client, http_client, meta_reader};
 use crate::aws::dynamo::DynamoStore;
 use crate::backfill::Scan;
+use crate::domain::source::Source;
 use crate::ingress::WebhookRoutes;
 use crate::ports::breaker::CircuitBreaker;
+use crate::ports::store::SinkIndex;
 use crate::sinks::Sink;
 use crate::sinks::calltools::CallToolsSink;
 use crate::sinks::calltools::audit::CallToolsAudit;
 use crate::sinks::calltools::client::CallToolsClient;
 use crate::sinks::calltools::placement::account_id;
+use crate::sinks::ghl::GhlSink;
 use crate::sources::ContactSource;
-use crate::sources::ghl::client::GhlApi;
+use crate::sources::calltools::read::CallToolsReader;
+use crate::sources::calltools::routes::CallToolsRoutes;
+use crate::sources::ghl::client::{GhlApi, GhlClient};
 use crate::sources::ghl::read::GhlReader;
 use crate::sources::ghl::routes::GhlRoutes;
 use crate::sources::ghl::scan::GhlScan;
@@ -29,9 +35,13 @@ use crate::sources::meta::routes::{MetaIngress, MetaRoutes};
 use crate::sources::meta::scan::{MetaAccount, MetaScan};
 use crate::sources::meta::verify::MetaVerifier;
 
-/// The routes ingress serves: GoHighLevel's two, and Meta's (which answers 401 until
-/// `META_APP_SECRET` is configured, so a misconfiguration is said, not a 404).
-pub fn webhook_routes(cfg: &Config) -> Result<Vec<Arc<dyn WebhookRoutes>>, BuildError> {
+/// The routes ingress serves: GoHighLevel's two, Meta's and CallTools' (each answers 401 until
+/// its secret is configured, so a misconfiguration is said, not a 404). `placed` finds the GHL
+/// contact behind a CallTools hook.
+pub fn webhook_routes(
+    cfg: &Config,
+    placed: Arc<dyn SinkIndex>,
+) -> Result<Vec<Arc<dyn WebhookRoutes>>, BuildError> {
     let ghl = GhlRoutes {
         verifier: GhlVerifier::from_pem(
             &cfg.ghl.ed25519_public_key_pem,
@@ -48,24 +58,58 @@ pub fn webhook_routes(cfg: &Config) -> Result<Vec<Arc<dyn WebhookRoutes>>, Build
             verify_token: cfg.meta.verify_token.value().cloned(),
         }),
     };
-    Ok(vec![Arc::new(ghl), Arc::new(meta)])
+    let calltools = CallToolsRoutes {
+        token: cfg.calltools.hook_token.value().cloned(),
+        placed,
+    };
+    Ok(vec![Arc::new(ghl), Arc::new(meta), Arc::new(calltools)])
+}
+
+/// The API clients a consumer shares between its sources and sinks: one per service, so reads
+/// and writes spend one rate limit.
+pub struct Clients {
+    pub ghl: Arc<GhlClient>,
+    pub calltools: Arc<CallToolsClient>,
+}
+
+impl Clients {
+    pub fn new(
+        cfg: &Config,
+        http: reqwest::Client,
+        dynamodb: &aws_sdk_dynamodb::Client,
+        table: &str,
+    ) -> Result<Self, BuildError> {
+        let base = cfg
+            .calltools
+            .base_url
+            .clone()
+            .ok_or(ConfigError::Missing("CALLTOOLS_BASE_URL"))?;
+        let key = cfg.calltools.api_key.require("CALLTOOLS_API_KEY")?.clone();
+        let calltools = CallToolsClient::new(http.clone(), base, key)
+            .with_rate_limit(cfg.calltools.max_requests_per_second);
+        Ok(Self {
+            ghl: Arc::new(ghl_client(cfg, http, dynamodb, table)?),
+            calltools: Arc::new(calltools),
+        })
+    }
 }
 
 /// What the consumer reads jobs back from: GoHighLevel always, Messenger and Instagram when a
 /// Page token is configured (their jobs are parked otherwise, to be replayed once it is).
 pub fn contact_sources(
     cfg: &Config,
+    clients: &Clients,
     http: reqwest::Client,
     dynamodb: &aws_sdk_dynamodb::Client,
     table: &str,
-) -> Result<Vec<Arc<dyn ContactSource>>, BuildError> {
+) -> Vec<Arc<dyn ContactSource>> {
     let mut sources: Vec<Arc<dyn ContactSource>> = Vec::new();
     if let Some(meta) = meta_reader(cfg, &http, dynamodb, table) {
         sources.push(Arc::new(meta));
     }
-    let ghl = ghl_client(cfg, http, dynamodb, table)?;
-    sources.push(Arc::new(GhlReader::new(Arc::new(ghl))));
-    Ok(sources)
+    sources.push(Arc::new(GhlReader::new(clients.ghl.clone())));
+    sources.push(Arc::new(CallToolsReader::new(clients.calltools.clone())));
+    sources
 }
 
 /// The backfill's scans: the GHL location (`GHL_LOCATION_ID`, required); Messenger and
@@ -141,25 +185,33 @@ fn sink_audit(cfg: &Config, states: Arc<DynamoStore>) -> Result<Option<Arc<dyn S
     })))
 }
 
-/// Where the consumer writes contacts: the CallTools dialer, behind its circuit breaker, with the
-/// bucket-placement method it learns per account remembered in the table.
-pub fn sink(
+/// Where the consumer writes each source's contacts: GoHighLevel, Messenger and Instagram
+/// contacts go to the CallTools dialer, behind its circuit breaker, with the bucket-placement
+/// method it learns per account remembered in the table; CallTools' call outcomes go back to
+/// GoHighLevel.
+pub fn sinks(
     cfg: &Config,
-    http: reqwest::Client,
+    clients: &Clients,
     store: Arc<DynamoStore>,
-) -> Result<Arc<dyn Sink>, BuildError> {
+) -> Result<BTreeMap<Source, Arc<dyn Sink>>, BuildError> {
     let base = cfg
         .calltools
         .base_url
         .clone()
         .ok_or(ConfigError::Missing("CALLTOOLS_BASE_URL"))?;
-    let key = cfg.calltools.api_key.require("CALLTOOLS_API_KEY")?.clone();
+    let key = cfg.calltools.api_key.require("CALLTOOLS_API_KEY")?;
     let account = account_id(&base, key.expose());
-    let calltools = CallToolsClient::new(http, base, key)
-        .with_rate_limit(cfg.calltools.max_requests_per_second);
     let breaker = CircuitBreaker::new("calltools", cfg.breaker, store.clone());
-    let sink = CallToolsSink::new(Arc::new(calltools), &cfg.calltools)
-        .with_breaker(Arc::new(breaker))
-        .with_placement_store(store, account);
-    Ok(Arc::new(sink))
+    let dialer: Arc<dyn Sink> = Arc::new(
+        CallToolsSink::new(clients.calltools.clone(), &cfg.calltools)
+            .with_breaker(Arc::new(breaker))
+            .with_placement_store(store, account),
+    );
+    let ghl: Arc<dyn Sink> = Arc::new(GhlSink::new(clients.ghl.clone(), cfg.outcomes.clone()));
+    Ok(BTreeMap::from([
+        (Source::Ghl, dialer.clone()),
+        (Source::Messenger, dialer.clone()),
+        (Source::Instagram, dialer),
+        (Source::CallTools, ghl),
+    ]))
 }

@@ -33,6 +33,7 @@ fn contact(i: usize) -> Found {
             tags: vec!["cold lead".into()],
             version_ms: Some(1_000 + i as i64),
             do_not_call: None,
+            call: None,
         },
     }
 }

@@ -1,5 +1,5 @@
 //! One job, start to end: idempotency claim, contact lease, the contact read back from its
-//! source (`sources::ContactSource`), handed to the sink, and the new state saved.
+//! source (`sources::ContactSource`), handed to that source's sink, and the new state saved.
 
 use std::time::Duration;
 
@@ -10,7 +10,7 @@ use crate::domain::outcome::{Outcome, SkipReason};
 use crate::domain::rules::Membership;
 use crate::ports::store::store_retry;
 use crate::ports::store::{ContactState, JobClaim, Lease};
-use crate::sinks::SinkContext;
+use crate::sinks::{Sink, SinkContext};
 use crate::sources::{ContactSource, Read, ReadContext};
 
 /// How long a job waits when another invocation is working on the same contact or job.
@@ -25,6 +25,13 @@ impl Consumer {
                 reason: format!(
                     "a {source} job, but no {source} source is configured (for Messenger and Instagram: META_PAGE_ACCESS_TOKEN); replay it once it is"
                 ),
+                status: None,
+                excerpt: String::new(),
+            };
+        };
+        let Some(sink) = self.sinks.get(&source).cloned() else {
+            return Outcome::Park {
+                reason: format!("a {source} job, but no sink is configured for {source} contacts"),
                 status: None,
                 excerpt: String::new(),
             };
@@ -57,7 +64,7 @@ impl Consumer {
         }
         let outcome = self
             .leased(&key, job_id, deadline_ms, |state| {
-                self.apply_leased(reader.as_ref(), job, state)
+                self.apply_leased(reader.as_ref(), sink.as_ref(), &key, job, state)
             })
             .await;
         let bookkeeping = if outcome.is_final() {
@@ -121,6 +128,8 @@ impl Consumer {
     async fn apply_leased(
         &self,
         reader: &dyn ContactSource,
+        sink: &dyn Sink,
+        key: &ContactKey,
         job: &SyncJob,
         state: ContactState,
     ) -> (Outcome, Option<ContactState>) {
@@ -142,15 +151,15 @@ impl Consumer {
                 counts_created,
             } => {
                 let state = if job.audits_sinks() {
-                    match self.sink.observe(state).await {
+                    match sink.observe(state).await {
                         Ok(observed) => observed,
                         Err(outcome) => return (outcome, None),
                     }
                 } else {
                     state
                 };
-                let first_sync = state.sink(self.sink.id()).id.is_none();
-                let (outcome, saved) = self.sync_contact(contact, state, wanted).await;
+                let first_sync = state.sink(sink.id()).id.is_none();
+                let (outcome, saved) = self.sync_contact(sink, key, contact, state, wanted).await;
                 let source = job.source().as_str();
                 record_do_not_call(source, &outcome);
                 if let Some(origin) = counts_created
@@ -165,15 +174,15 @@ impl Consumer {
             Read::Gone(state) if job.audits_sinks() => {
                 // Deleted in the source too: what the sink no longer holds is forgotten even when
                 // nothing is withdrawn, so the audit does not find the same drift every day.
-                let observed = match self.sink.observe(state.clone()).await {
+                let observed = match sink.observe(state.clone()).await {
                     Ok(observed) => observed,
                     Err(outcome) => return (outcome, None),
                 };
-                let (outcome, saved) = self.sink.gone(observed.clone(), &self.sink_context()).await;
+                let (outcome, saved) = sink.gone(key, observed.clone(), &self.sink_context()).await;
                 let saved = saved.or_else(|| (observed != state).then_some(observed));
                 (outcome, saved)
             }
-            Read::Gone(state) => self.sink.gone(state, &self.sink_context()).await,
+            Read::Gone(state) => sink.gone(key, state, &self.sink_context()).await,
             Read::Settled(outcome, saved) => (outcome, saved),
         }
     }
@@ -182,6 +191,8 @@ impl Consumer {
     /// applied) goes no further.
     async fn sync_contact(
         &self,
+        sink: &dyn Sink,
+        key: &ContactKey,
         contact: Contact,
         state: ContactState,
         wanted: Membership,
@@ -189,8 +200,7 @@ impl Consumer {
         if contact.is_older_than(state.version_ms) {
             return (Outcome::Skipped(SkipReason::Stale), None);
         }
-        self.sink
-            .sync(&contact, &wanted, state, &self.sink_context())
+        sink.sync(key, &contact, &wanted, state, &self.sink_context())
             .await
     }
 

@@ -11,6 +11,10 @@ pub mod apply;
 #[cfg(test)]
 #[path = "tests/batch.rs"]
 mod batch_tests;
+/// Call outcomes carried back, on the test kit.
+#[cfg(test)]
+#[path = "tests/calls_back.rs"]
+mod calls_back_tests;
 pub mod credentials;
 pub mod event;
 
@@ -38,7 +42,8 @@ pub struct Consumer {
     pub(crate) store: Arc<dyn StateStore>,
     /// Who reads each source's jobs back.
     pub(crate) sources: BTreeMap<Source, Arc<dyn ContactSource>>,
-    pub(crate) sink: Arc<dyn Sink>,
+    /// Where each source's contacts go.
+    pub(crate) sinks: BTreeMap<Source, Arc<dyn Sink>>,
     pub(crate) redelivery: Arc<dyn Redelivery>,
     pub(crate) events: Arc<dyn EventLog>,
     pub(crate) rules: Rules,
@@ -56,8 +61,9 @@ pub struct ConsumerParts {
     /// The sources whose jobs it reads (registered in `app::registry`); a job of any other
     /// source is parked, to be replayed once its source is configured.
     pub sources: Vec<Arc<dyn ContactSource>>,
-    /// Where contacts go (registered in `app`).
-    pub sink: Arc<dyn Sink>,
+    /// Where each source's contacts go (registered in `app::registry`): a source with a reader
+    /// and no sink is a wiring mistake, and its jobs are parked with that said.
+    pub sinks: BTreeMap<Source, Arc<dyn Sink>>,
     pub redelivery: Arc<dyn Redelivery>,
     /// Where each settled record is recorded (`leadsync trace`).
     pub events: Arc<dyn EventLog>,
@@ -93,7 +99,7 @@ impl Consumer {
                     served.iter().map(move |s| (*s, reader.clone()))
                 })
                 .collect(),
-            sink: p.sink,
+            sinks: p.sinks,
             redelivery: p.redelivery,
             events: p.events,
             rules_fingerprint: p.rules.fingerprint(),

@@ -69,6 +69,9 @@ pub struct Contact {
     /// Why the source forbids calling this contact, if it does. A contact that may not be called
     /// is never dialable, whatever its tags say.
     pub do_not_call: Option<DoNotCall>,
+    /// The call whose outcome this read carries back (a dialer as the source); `None` for a
+    /// contact read from where it was created.
+    pub call: Option<Box<crate::domain::call::CallOutcome>>,
 }
 
 impl Contact {
@@ -221,6 +224,7 @@ mod tests {
             tags: vec!["Cold Lead".into(), "vip".into()],
             version_ms: Some(1),
             do_not_call: None,
+            call: None,
         }
     }
 

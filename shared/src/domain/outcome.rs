@@ -24,6 +24,11 @@ pub enum SkipReason {
     Deleted,
     /// The source forbids calling it and it is not in CallTools: it is not created there.
     DoNotCall(DoNotCall),
+    /// A hook from a sink about a contact leadsync did not place there (or no longer as the
+    /// contact the hook names): nothing that is not ours is acted on.
+    NotPlaced,
+    /// A call without a disposition yet: its outcome comes with a later hook.
+    NoOutcome,
 }
 
 impl SkipReason {
@@ -39,6 +44,8 @@ impl SkipReason {
             SkipReason::Deleted => "deleted",
             // `dnd` or `dnd_call`: where the DND came from.
             SkipReason::DoNotCall(dnc) => dnc.as_str(),
+            SkipReason::NotPlaced => "not_placed",
+            SkipReason::NoOutcome => "no_outcome",
         }
     }
 }

@@ -7,14 +7,17 @@ use std::fmt;
 pub enum SinkId {
     /// The CallTools dialer.
     CallTools,
+    /// GoHighLevel, for the call outcomes CallTools reports.
+    Ghl,
 }
 
 impl SinkId {
-    pub const ALL: [SinkId; 1] = [SinkId::CallTools];
+    pub const ALL: [SinkId; 2] = [SinkId::CallTools, SinkId::Ghl];
 
     pub fn as_str(self) -> &'static str {
         match self {
             SinkId::CallTools => "calltools",
+            SinkId::Ghl => "ghl",
         }
     }
 

@@ -15,16 +15,26 @@ pub enum Source {
     Messenger,
     /// An Instagram user of the professional account.
     Instagram,
+    /// The CallTools dialer, as the source of call outcomes (its jobs name the GoHighLevel
+    /// contact the outcome goes back to).
+    #[serde(rename = "calltools")]
+    CallTools,
 }
 
 impl Source {
-    pub const ALL: [Source; 3] = [Source::Ghl, Source::Messenger, Source::Instagram];
+    pub const ALL: [Source; 4] = [
+        Source::Ghl,
+        Source::Messenger,
+        Source::Instagram,
+        Source::CallTools,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Source::Ghl => "ghl",
             Source::Messenger => "messenger",
             Source::Instagram => "instagram",
+            Source::CallTools => "calltools",
         }
     }
 }
@@ -37,7 +47,7 @@ impl fmt::Display for Source {
 
 /// A source name that is none of [`Source::ALL`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown source {0:?}: expected ghl, messenger or instagram")]
+#[error("unknown source {0:?}: expected ghl, messenger, instagram or calltools")]
 pub struct UnknownSource(pub String);
 
 impl FromStr for Source {
@@ -71,7 +81,7 @@ mod tests {
             let err = name.parse::<Source>().unwrap_err();
             assert!(
                 err.to_string()
-                    .contains("expected ghl, messenger or instagram")
+                    .contains("expected ghl, messenger, instagram or calltools")
             );
         }
         assert!(serde_json::from_str::<Source>("\"whatsapp\"").is_err());

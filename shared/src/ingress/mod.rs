@@ -36,6 +36,8 @@ pub struct Route {
 pub struct Delivery<'a> {
     pub route: &'a Route,
     pub headers: &'a ::http::HeaderMap,
+    /// The query string, undecoded (a sender that cannot set headers carries its token here).
+    pub query: &'a str,
     /// Exactly as received: signatures are verified over these bytes.
     pub body: &'a [u8],
 }
@@ -112,6 +114,7 @@ impl Ingress {
         let delivery = Delivery {
             route,
             headers,
+            query,
             body,
         };
         source.accept(delivery, &self.parts).await

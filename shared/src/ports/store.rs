@@ -103,7 +103,23 @@ pub struct SinkState {
     /// connection): the sink may hold the contact though leadsync has no id for it. The next job
     /// looks it up by this phone before deciding anything.
     pub unconfirmed_create_phone: Option<String>,
+    /// The sink itself holds the contact as do-not-contact, set there (an agent in CallTools),
+    /// not by leadsync: leadsync never clears it and never places the contact again.
+    pub opted_out: bool,
+    /// leadsync wrote a do-not-call into this sink (GoHighLevel: DND for calls). Never undone
+    /// by leadsync: only a person lifts it.
+    pub dnd_written: bool,
+    /// The source events this sink carried out (GoHighLevel: the CallTools calls whose outcome
+    /// it wrote), the newest [`DONE_KEPT`]: a duplicate hook finds its call here.
+    pub done: BTreeSet<i64>,
+    /// The source time of the newest event carried out (GoHighLevel: the latest call's start,
+    /// epoch ms): an older call arriving later adds its note but does not overwrite the outcome.
+    pub version_ms: Option<i64>,
 }
+
+/// How many carried-out events a sink entry remembers. Older ones are far behind the hooks'
+/// duplicates and delays; the job marker (15 days) still catches a replayed message.
+pub const DONE_KEPT: usize = 50;
 
 static NEVER_WRITTEN: SinkState = SinkState {
     id: None,
@@ -111,6 +127,10 @@ static NEVER_WRITTEN: SinkState = SinkState {
     buckets: BTreeSet::new(),
     tags: BTreeSet::new(),
     unconfirmed_create_phone: None,
+    opted_out: false,
+    dnd_written: false,
+    done: BTreeSet::new(),
+    version_ms: None,
 };
 
 impl ContactState {
@@ -129,6 +149,19 @@ impl ContactState {
         }
         self
     }
+}
+
+/// The contacts leadsync placed in a sink under the sink's own id: how a hook from the sink
+/// (a call in CallTools) is filed under the contact it is about. Several when the sink merged
+/// contacts (CallTools merges by phone); read eventually consistently, so a contact placed a
+/// moment ago may not be found yet (the backfill finds it later).
+#[async_trait]
+pub trait SinkIndex: Send + Sync {
+    async fn placed_as(
+        &self,
+        sink: SinkId,
+        id: i64,
+    ) -> Result<Vec<crate::domain::contact::ContactKey>, StoreError>;
 }
 
 /// A walk over every stored contact state, a page at a time: what the sink audit reads.

@@ -4,13 +4,16 @@
 //! in its own entry of the contact state (`ContactState::sink`).
 //!
 //! Today: the CallTools dialer (its client, the upsert, the bucket placement method it learns
-//! per account, and the plan).
+//! per account, and the plan), for GoHighLevel, Messenger and Instagram contacts; and
+//! GoHighLevel, for the call outcomes CallTools reports (`app::registry` says which sink each
+//! source's jobs go to).
 
 pub mod calltools;
+pub mod ghl;
 
 use async_trait::async_trait;
 
-use crate::domain::contact::Contact;
+use crate::domain::contact::{Contact, ContactKey};
 use crate::domain::outcome::Outcome;
 use crate::domain::rules::{Membership, Rules};
 use crate::domain::sink::SinkId;
@@ -29,10 +32,11 @@ pub struct SinkContext<'a> {
 pub trait Sink: Send + Sync {
     fn id(&self) -> SinkId;
 
-    /// Brings the sink in line with `contact`, to which the rules give `wanted`; `state` is what
-    /// was last applied. Returns what it came to and the state to save, if anything changed.
+    /// Brings the sink in line with `contact` (stored under `key`), to which the rules give
+    /// `wanted`; `state` is what was last applied. Returns what it came to and the state to save, if anything changed.
     async fn sync(
         &self,
+        key: &ContactKey,
         contact: &Contact,
         wanted: &Membership,
         state: ContactState,
@@ -48,6 +52,7 @@ pub trait Sink: Send + Sync {
     /// The contact is gone from its source (deleted, or no longer readable).
     async fn gone(
         &self,
+        key: &ContactKey,
         leased: ContactState,
         ctx: &SinkContext<'_>,
     ) -> (Outcome, Option<ContactState>);

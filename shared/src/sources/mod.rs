@@ -7,6 +7,7 @@
 //! A source's jobs are its own type ([`crate::domain::job::JobPayload`], in its folder), listed
 //! here in [`JOB_KINDS`]; `app::registry` builds the three parts from configuration.
 
+pub mod calltools;
 pub mod ghl;
 pub mod meta;
 
@@ -25,6 +26,7 @@ use crate::ports::store::ContactState;
 pub const JOB_KINDS: &[JobKind] = &[
     JobKind::of::<ghl::job::GhlContactJob>(),
     JobKind::of::<meta::job::MetaJob>(),
+    JobKind::of::<calltools::job::CallToolsJob>(),
 ];
 
 /// What reading a job's contact from its source came to.

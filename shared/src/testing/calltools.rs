@@ -30,6 +30,10 @@ pub struct FakeCallTools {
     pub failing_writes: Mutex<VecDeque<RemoteError>>,
     /// Every call answers this error while it is set.
     pub down: Mutex<Option<RemoteError>>,
+    /// The account's calls (`GET /api/calls/{id}/`), as CallTools renders them, by id.
+    pub dialed: Mutex<HashMap<i64, Value>>,
+    /// What `GET /api/contacts/{id}/` adds to a contact's rendering (`do_not_contact`, …).
+    pub contact_fields: Mutex<HashMap<i64, Map<String, Value>>>,
 }
 
 /// A contact's buckets and tags.
@@ -188,9 +192,21 @@ impl CallToolsApi for FakeCallTools {
     }
     async fn get_contact(&self, id: i64) -> Result<Option<Value>, RemoteError> {
         self.record(format!("GET {id}"))?;
-        Ok((!self.is_gone(id)).then(
-            || json!({"id": id, "buckets": self.buckets_of(id).into_iter().collect::<Vec<_>>()}),
-        ))
+        if self.is_gone(id) {
+            return Ok(None);
+        }
+        let mut contact =
+            json!({"id": id, "buckets": self.buckets_of(id).into_iter().collect::<Vec<_>>()});
+        if let Some(fields) = self.contact_fields.lock().unwrap().get(&id) {
+            for (k, v) in fields {
+                contact[k] = v.clone();
+            }
+        }
+        Ok(Some(contact))
+    }
+    async fn get_call(&self, id: i64) -> Result<Option<Value>, RemoteError> {
+        self.record(format!("GET call {id}"))?;
+        Ok(self.dialed.lock().unwrap().get(&id).cloned())
     }
     async fn find_by_phone(&self, e164: &str) -> Result<Vec<ListedContact>, RemoteError> {
         self.record(format!("GET phone={e164}"))?;

@@ -119,3 +119,53 @@ impl GhlApi for FakeGhl {
         })
     }
 }
+
+/// GoHighLevel's writes, recorded: `tags+ <id> [..]`, `tags- <id> [..]`, `note <id> <body>`,
+/// `put <id> field=<v> dnd=<bool>`. Queued failures answer the next writes first.
+#[derive(Default)]
+pub struct FakeGhlWrites {
+    writes: Mutex<Vec<String>>,
+    failures: Mutex<VecDeque<RemoteError>>,
+}
+
+impl FakeGhlWrites {
+    pub fn writes(&self) -> Vec<String> {
+        self.writes.lock().unwrap().clone()
+    }
+
+    pub fn fail_next(&self, e: RemoteError) {
+        self.failures.lock().unwrap().push_back(e);
+    }
+
+    fn record(&self, write: String) -> Result<(), RemoteError> {
+        if let Some(e) = self.failures.lock().unwrap().pop_front() {
+            return Err(e);
+        }
+        self.writes.lock().unwrap().push(write);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl crate::sinks::ghl::writes::GhlWrites for FakeGhlWrites {
+    async fn add_tags(&self, id: &str, tags: &[String]) -> Result<(), RemoteError> {
+        self.record(format!("tags+ {id} {tags:?}"))
+    }
+    async fn remove_tags(&self, id: &str, tags: &[String]) -> Result<(), RemoteError> {
+        self.record(format!("tags- {id} {tags:?}"))
+    }
+    async fn add_note(&self, id: &str, body: &str) -> Result<(), RemoteError> {
+        self.record(format!(
+            "note {id} {}",
+            body.lines().next().unwrap_or_default()
+        ))
+    }
+    async fn update_contact(
+        &self,
+        id: &str,
+        u: &crate::sinks::ghl::writes::ContactUpdate,
+    ) -> Result<(), RemoteError> {
+        let field = u.field.as_ref().map_or("-", |(_, v)| v.as_str());
+        self.record(format!("put {id} field={field} dnd={}", u.dnd))
+    }
+}

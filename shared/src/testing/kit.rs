@@ -11,15 +11,22 @@ use crate::app::config::{CallToolsConfig, DuplicateMode, RetryPolicy, SecretSour
 use crate::consumer::{Consumer, ConsumerParts, RecordResult};
 use crate::domain::clock::Clock;
 use crate::domain::contact::{Contact, ContactKey};
+use crate::domain::job::Origin;
 use crate::domain::job::SyncJob;
 use crate::domain::rules::{BucketRef, Rules};
+use crate::domain::source::Source;
 use crate::memory::MemoryEventLog;
 use crate::sinks::calltools::CallToolsSink;
+use crate::sinks::ghl::GhlSink;
+use crate::sinks::ghl::outcomes::Outcomes;
+use crate::sources::calltools::hook::{HookModel, Hooked};
+use crate::sources::calltools::job::CallToolsJob;
+use crate::sources::calltools::read::CallToolsReader;
 use crate::sources::ghl::job::{GhlContactJob, GhlTrigger};
 use crate::sources::ghl::read::GhlReader;
 use crate::testing::calltools::FakeCallTools;
 use crate::testing::clock::ManualClock;
-use crate::testing::ghl::FakeGhl;
+use crate::testing::ghl::{FakeGhl, FakeGhlWrites};
 use crate::testing::queue::MemoryRedelivery;
 use crate::testing::store::MemoryStateStore;
 
@@ -33,6 +40,10 @@ pub struct ConsumerKit {
     pub events: Arc<MemoryEventLog>,
     pub ghl: Arc<FakeGhl>,
     pub calltools: Arc<FakeCallTools>,
+    /// GoHighLevel's writes: where call outcomes go.
+    pub ghl_writes: Arc<FakeGhlWrites>,
+    /// What dispositions do in GHL.
+    pub outcomes: Outcomes,
     pub rules: Rules,
     /// The configuration's defaults (`LEADSYNC_RETRY_*`, `LEADSYNC_DEFER_MAX_SECS`,
     /// `LEADSYNC_AUTH_WAIT_MAX_SECS`).
@@ -64,6 +75,8 @@ impl ConsumerKit {
             events: Arc::new(MemoryEventLog::default()),
             ghl: Arc::new(FakeGhl::new(Vec::new())),
             calltools: Arc::new(FakeCallTools::with_buckets(&bucket_names)),
+            ghl_writes: Arc::new(FakeGhlWrites::default()),
+            outcomes: Outcomes::default(),
             rules,
             retry: RetryPolicy {
                 base: Duration::from_secs(10),
@@ -92,6 +105,7 @@ impl ConsumerKit {
             tags: vec!["cold lead".into()],
             version_ms: None,
             do_not_call: None,
+            call: None,
         }
     }
 
@@ -109,11 +123,25 @@ impl ConsumerKit {
             email_field: "email".into(),
             request_timeout: Duration::from_secs(10),
             max_requests_per_second: None,
+            hook_token: SecretSource::Unset,
         };
         Consumer::new(ConsumerParts {
             store: self.store.clone(),
-            sources: vec![Arc::new(GhlReader::new(self.ghl.clone()))],
-            sink: Arc::new(CallToolsSink::new(self.calltools.clone(), &cfg)),
+            sources: vec![
+                Arc::new(GhlReader::new(self.ghl.clone())),
+                Arc::new(CallToolsReader::new(self.calltools.clone())),
+            ],
+            sinks: {
+                let dialer: Arc<dyn crate::sinks::Sink> =
+                    Arc::new(CallToolsSink::new(self.calltools.clone(), &cfg));
+                let ghl: Arc<dyn crate::sinks::Sink> =
+                    Arc::new(GhlSink::new(self.ghl_writes.clone(), self.outcomes.clone()));
+                [Source::Ghl, Source::Messenger, Source::Instagram]
+                    .into_iter()
+                    .map(|s| (s, dialer.clone()))
+                    .chain([(Source::CallTools, ghl)])
+                    .collect()
+            },
             redelivery: self.redelivery.clone(),
             events: self.events.clone(),
             rules: self.rules.clone(),
@@ -147,6 +175,31 @@ impl ConsumerKit {
             received_at_ms: self.clock.now_ms(),
             payload: "{}".into(),
         })
+    }
+
+    /// A CallTools `Call` hook's job: call `call_id` to CallTools contact `calltools_id`, filed
+    /// under GHL contact `contact_id`, with a disposition posted or not.
+    pub fn call_job(
+        &self,
+        call_id: i64,
+        calltools_id: i64,
+        contact_id: &str,
+        disposed: bool,
+    ) -> SyncJob {
+        let hooked = Hooked {
+            model: HookModel::Call,
+            object_id: call_id,
+            contact_id: calltools_id,
+            disposition_id: disposed.then_some(3),
+            flagged: disposed,
+        };
+        SyncJob::new(CallToolsJob::new(
+            &hooked,
+            Self::contact_key(contact_id),
+            Origin::Webhook,
+            self.clock.now_ms(),
+            b"{}",
+        ))
     }
 
     /// `job` as SQS delivers it the first time.

@@ -230,6 +230,24 @@ impl StateStore for MemoryStateStore {
     }
 }
 
+#[async_trait]
+impl crate::ports::store::SinkIndex for MemoryStateStore {
+    async fn placed_as(
+        &self,
+        sink: crate::domain::sink::SinkId,
+        id: i64,
+    ) -> Result<Vec<ContactKey>, StoreError> {
+        let contacts = self.contacts.lock().unwrap();
+        let mut found: Vec<ContactKey> = contacts
+            .iter()
+            .filter(|(_, item)| item.state.sink(sink).id == Some(id))
+            .filter_map(|(storage_id, _)| ContactKey::from_storage_id(storage_id))
+            .collect();
+        found.sort_by_key(ContactKey::storage_id);
+        Ok(found)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -25,8 +25,8 @@ use crate::domain::contact::{ContactKey, DoNotCall};
 use crate::domain::sink::SinkId;
 use crate::ports::events::contact_index_key;
 use crate::ports::store::{
-    ContactState, JobClaim, Lease, SinkState, StateScan, StateStore, StatesPage, StoreError,
-    WebhookClaim, WebhookLedger,
+    ContactState, JobClaim, Lease, SinkIndex, SinkState, StateScan, StateStore, StatesPage,
+    StoreError, WebhookClaim, WebhookLedger,
 };
 
 /// A completed job is remembered longer than the DLQ keeps messages (14 days), so replaying an
@@ -226,6 +226,10 @@ fn sink_state_from(item: &Item, sink: SinkId) -> SinkState {
             buckets: get_ns(m, "buckets"),
             tags: get_ns(m, "tags"),
             unconfirmed_create_phone: get_s(m, "unconfirmed_create_phone").map(str::to_string),
+            opted_out: get_bool(m, "opted_out"),
+            dnd_written: get_bool(m, "dnd_written"),
+            done: get_ns(m, "done"),
+            version_ms: get_n(m, "version_ms"),
         },
         (None, SinkId::CallTools) => SinkState {
             id: get_n(item, "calltools_id"),
@@ -233,7 +237,9 @@ fn sink_state_from(item: &Item, sink: SinkId) -> SinkState {
             buckets: get_ns(item, "ct_buckets"),
             tags: get_ns(item, "ct_tags"),
             unconfirmed_create_phone: get_s(item, "unconfirmed_create_phone").map(str::to_string),
+            ..SinkState::default()
         },
+        (None, _) => SinkState::default(),
     }
 }
 
@@ -253,6 +259,10 @@ fn sinks_attribute(state: &ContactState) -> Option<AttributeValue> {
                     "unconfirmed_create_phone",
                     st.unconfirmed_create_phone.clone().map(s),
                 ),
+                ("opted_out", flag(st.opted_out)),
+                ("dnd_written", flag(st.dnd_written)),
+                ("done", id_set(&st.done)),
+                ("version_ms", st.version_ms.map(n)),
             ]
             .into_iter()
             .filter_map(|(k, v)| Some((k.to_string(), v?)))
@@ -297,6 +307,15 @@ impl Update {
         }
         e
     }
+}
+
+/// A flag kept only when set, like the other entries' fields.
+fn flag(set: bool) -> Option<AttributeValue> {
+    set.then_some(AttributeValue::Bool(true))
+}
+
+fn get_bool(item: &Item, name: &str) -> bool {
+    item.get(name).and_then(|v| v.as_bool().ok()).copied() == Some(true)
 }
 
 fn id_set(ids: &BTreeSet<i64>) -> Option<AttributeValue> {
@@ -680,6 +699,35 @@ impl StateScan for DynamoStore {
             }))
         });
         Ok(StatesPage { states, next })
+    }
+}
+
+/// The contact states whose CallTools entry has this id, through the same sparse index.
+#[async_trait]
+impl SinkIndex for DynamoStore {
+    async fn placed_as(&self, sink: SinkId, id: i64) -> Result<Vec<ContactKey>, StoreError> {
+        if sink != SinkId::CallTools {
+            // Only CallTools ids are indexed; no other sink sends hooks.
+            return Ok(Vec::new());
+        }
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(CALLTOOLS_INDEX)
+            .key_condition_expression("calltools_id = :id")
+            // Event entries carry calltools_id too.
+            .filter_expression("sk = :state")
+            .expression_attribute_values(":id", n(id))
+            .expression_attribute_values(":state", s("STATE"))
+            .send()
+            .await
+            .map_err(store_err)?;
+        Ok(out
+            .items()
+            .iter()
+            .filter_map(|item| ContactKey::from_storage_id(get_s(item, "pk")?.strip_prefix("C#")?))
+            .collect())
     }
 }
 

@@ -80,6 +80,9 @@ pub trait CallToolsApi: Send + Sync {
     async fn find_by_phone(&self, e164: &str) -> Result<Vec<ListedContact>, RemoteError>;
     /// One contact as CallTools renders it now, `None` when it answers 404 (deleted).
     async fn get_contact(&self, id: i64) -> Result<Option<Value>, RemoteError>;
+    /// One call as CallTools renders it now (`GET /api/calls/{id}/`, the shape its `Call` REST
+    /// hook posts), `None` when it answers 404.
+    async fn get_call(&self, id: i64) -> Result<Option<Value>, RemoteError>;
     /// Every bucket, from `/api/buckets/` or, where an account does not serve it, `/api/lists/`.
     async fn list_buckets(&self) -> Result<Vec<NamedItem>, RemoteError>;
     async fn find_tag(&self, name: &str) -> Result<Option<i64>, RemoteError>;
@@ -117,7 +120,7 @@ impl CallToolsClient {
         self
     }
 
-    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+    pub(crate) fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         debug_assert!(
             path.ends_with('/'),
             "CallTools paths need the trailing slash"
@@ -133,7 +136,10 @@ impl CallToolsClient {
 
     /// Sends, and returns the status and body text of a 2xx or 404 answer; other failures are
     /// classified.
-    async fn send(&self, req: reqwest::RequestBuilder) -> Result<(u16, String), RemoteError> {
+    pub(crate) async fn send(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> Result<(u16, String), RemoteError> {
         let (status, text, wait) = self.send_any(req).await?;
         if (200..300).contains(&status) || status == 404 {
             Ok((status, text))
@@ -180,7 +186,10 @@ impl CallToolsClient {
         parse_json(status, &text).map(Some)
     }
 
-    async fn send_json(&self, req: reqwest::RequestBuilder) -> Result<Value, RemoteError> {
+    pub(crate) async fn send_json(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> Result<Value, RemoteError> {
         let (status, text) = self.send(req).await?;
         if status == 404 {
             return Err(RemoteError::from_status(SERVICE, status, None, &text));
@@ -188,7 +197,7 @@ impl CallToolsClient {
         parse_json(status, &text)
     }
 
-    async fn all_pages<T: for<'de> Deserialize<'de>>(
+    pub(crate) async fn all_pages<T: for<'de> Deserialize<'de>>(
         &self,
         path: &str,
         query: &[(&str, &str)],
@@ -354,6 +363,12 @@ impl CallToolsApi for CallToolsClient {
 
     async fn get_contact(&self, id: i64) -> Result<Option<Value>, RemoteError> {
         let path = format!("/api/contacts/{id}/");
+        self.send_found(self.request(reqwest::Method::GET, &path))
+            .await
+    }
+
+    async fn get_call(&self, id: i64) -> Result<Option<Value>, RemoteError> {
+        let path = format!("/api/calls/{id}/");
         self.send_found(self.request(reqwest::Method::GET, &path))
             .await
     }

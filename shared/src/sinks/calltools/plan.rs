@@ -300,6 +300,7 @@ pub fn written(
         buckets: write.target.buckets,
         tags: write.target.tags,
         unconfirmed_create_phone: None,
+        ..base.sink(CALLTOOLS).clone()
     };
     ContactState {
         version_ms: contact.version_ms.max(base.version_ms),

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 
-use crate::domain::contact::Contact;
+use crate::domain::contact::{Contact, ContactKey};
 use crate::domain::outcome::Outcome;
 use crate::domain::rules::Membership;
 use crate::domain::sink::SinkId;
@@ -23,6 +23,7 @@ impl Sink for CallToolsSink {
 
     async fn sync(
         &self,
+        _key: &ContactKey,
         contact: &Contact,
         wanted: &Membership,
         state: ContactState,
@@ -83,6 +84,7 @@ impl Sink for CallToolsSink {
 
     async fn gone(
         &self,
+        _key: &ContactKey,
         leased: ContactState,
         ctx: &SinkContext<'_>,
     ) -> (Outcome, Option<ContactState>) {

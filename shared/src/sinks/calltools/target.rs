@@ -46,7 +46,10 @@ pub fn target(
     if let (Some(dnc), false) = (do_not_call, mapped) {
         return Target::NotCreated(dnc);
     }
-    let membership = if do_not_call.is_some() && policy.on_dnd.removes() {
+    // An agent's own opt-out in CallTools holds like the source's DND: the policy places the
+    // contact as it would under DND, and leadsync never lifts it.
+    let held = do_not_call.is_some() || sink.opted_out;
+    let membership = if held && policy.on_dnd.removes() {
         ResolvedMembership::default()
     } else {
         match policy.on_tag_removed {
@@ -59,7 +62,8 @@ pub fn target(
     };
     let do_not_contact = match do_not_call {
         Some(_) => policy.on_dnd.flags().then_some(true),
-        None => (state.do_not_call.is_some() && policy.on_dnd.flags()).then_some(false),
+        None => (state.do_not_call.is_some() && policy.on_dnd.flags() && !sink.opted_out)
+            .then_some(false),
     };
     Target::Write(Planned {
         membership,
@@ -200,6 +204,35 @@ mod tests {
             p.do_not_contact, None,
             "an agent's own opt-out is never cleared"
         );
+    }
+
+    #[test]
+    fn an_agents_opt_out_in_calltools_keeps_the_contact_out_even_after_dnd_is_lifted() {
+        // The agent marked the contact do-not-contact; leadsync carried it to GHL as DND, and a
+        // person later lifted that DND in GHL.
+        let opted_out = ContactState {
+            do_not_call: Some(DoNotCall::Calls),
+            ..synced()
+        }
+        .with_sink(
+            SinkId::CallTools,
+            SinkState {
+                id: Some(42),
+                buckets: cold_leads().buckets,
+                opted_out: true,
+                ..SinkState::default()
+            },
+        );
+        let p = write(target(None, &opted_out, cold_leads(), FLAG_AND_REMOVE));
+        assert_eq!(p.membership, ResolvedMembership::default(), "not placed");
+        assert_eq!(p.do_not_contact, None, "the agent's flag is not cleared");
+        let p = write(target(
+            Some(DoNotCall::Calls),
+            &opted_out,
+            cold_leads(),
+            FLAG_AND_REMOVE,
+        ));
+        assert_eq!(p.membership, ResolvedMembership::default());
     }
 
     #[test]

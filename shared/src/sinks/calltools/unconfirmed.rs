@@ -73,6 +73,7 @@ fn adopted(state: ContactState, id: i64, possible: ResolvedMembership) -> Contac
         tags: possible.tags,
         hash: None,
         unconfirmed_create_phone: None,
+        ..state.sink(SinkId::CallTools).clone()
     };
     state.with_sink(SinkId::CallTools, ct)
 }

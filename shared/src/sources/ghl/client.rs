@@ -32,8 +32,8 @@ pub trait GhlApi: Send + Sync {
 }
 
 pub struct GhlClient {
-    http: reqwest::Client,
-    base_url: String,
+    pub(crate) http: reqwest::Client,
+    pub(crate) base_url: String,
     token: Arc<dyn AccessToken>,
     limiter: Option<DefaultDirectRateLimiter>,
 }
@@ -104,6 +104,7 @@ impl ContactJson {
             tags: self.tags,
             version_ms,
             do_not_call: do_not_call(self.dnd, self.dnd_settings.as_ref()),
+            call: None,
         }
     }
 }
@@ -139,7 +140,7 @@ impl GhlClient {
     /// Sends one API request after the rate limit, with the token and `Version` header; returns
     /// the status, the wait GHL asked for (if any) and the body. A token GHL refuses (401) is
     /// given back to its source and the request sent once more with the next one.
-    async fn send(
+    pub(crate) async fn send(
         &self,
         req: reqwest::RequestBuilder,
     ) -> Result<(u16, Option<std::time::Duration>, String), RemoteError> {

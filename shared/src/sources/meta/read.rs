@@ -79,6 +79,7 @@ impl ContactSource for MetaReader {
                 tags: Vec::new(),
                 version_ms: None,
                 do_not_call: None,
+                call: None,
             },
             wanted,
             state,

@@ -1,0 +1,235 @@
+//! GoHighLevel API v2 writes, on the same client as the reads (same token, `Version` header,
+//! rate limiter and budget): tags (`POST`/`DELETE /contacts/{id}/tags`), a note
+//! (`POST /contacts/{id}/notes`), and one contact update (`PUT /contacts/{id}`) for the
+//! last-outcome custom field and DND for calls. Each write counts as done only when GHL's answer
+//! shows it: the tags in the answer's list, a note with an id, the contact with the field's value
+//! and `dndSettings.Call` active.
+
+use async_trait::async_trait;
+use serde_json::{Value, json};
+
+use crate::ports::remote::{RemoteError, json_error};
+use crate::sources::ghl::client::{GhlClient, parse_contact};
+use crate::support::surrogates::from_str_lenient;
+
+const SERVICE: &str = "GoHighLevel";
+
+/// The update GHL is asked for in one `PUT /contacts/{id}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContactUpdate {
+    /// `(custom field id, value)`.
+    pub field: Option<(String, String)>,
+    /// DND for calls.
+    pub dnd: bool,
+}
+
+/// The GHL writes the GHL sink makes. A 404 (the contact was deleted in GHL) is an error with
+/// that status.
+#[async_trait]
+pub trait GhlWrites: Send + Sync {
+    async fn add_tags(&self, contact_id: &str, tags: &[String]) -> Result<(), RemoteError>;
+    async fn remove_tags(&self, contact_id: &str, tags: &[String]) -> Result<(), RemoteError>;
+    async fn add_note(&self, contact_id: &str, body: &str) -> Result<(), RemoteError>;
+    async fn update_contact(
+        &self,
+        contact_id: &str,
+        update: &ContactUpdate,
+    ) -> Result<(), RemoteError>;
+}
+
+#[async_trait]
+impl GhlWrites for GhlClient {
+    async fn add_tags(&self, contact_id: &str, tags: &[String]) -> Result<(), RemoteError> {
+        let url = format!("{}/contacts/{contact_id}/tags", self.base_url);
+        let text = self
+            .written(self.http.post(&url).json(&json!({"tags": tags})))
+            .await?;
+        let held = tags_in(&text)?;
+        match tags.iter().find(|t| !contains_tag(&held, t)) {
+            None => Ok(()),
+            Some(_) => Err(unconfirmed("the tag answer does not list an added tag")),
+        }
+    }
+
+    async fn remove_tags(&self, contact_id: &str, tags: &[String]) -> Result<(), RemoteError> {
+        let url = format!("{}/contacts/{contact_id}/tags", self.base_url);
+        let text = self
+            .written(self.http.delete(&url).json(&json!({"tags": tags})))
+            .await?;
+        let held = tags_in(&text)?;
+        match tags.iter().find(|t| contains_tag(&held, t)) {
+            None => Ok(()),
+            Some(_) => Err(unconfirmed("the tag answer still lists a removed tag")),
+        }
+    }
+
+    async fn add_note(&self, contact_id: &str, body: &str) -> Result<(), RemoteError> {
+        let url = format!("{}/contacts/{contact_id}/notes", self.base_url);
+        let text = self
+            .written(self.http.post(&url).json(&json!({"body": body})))
+            .await?;
+        let answer = read_json(&text)?;
+        match answer.pointer("/note/id").and_then(Value::as_str) {
+            Some(id) if !id.is_empty() => Ok(()),
+            _ => Err(unconfirmed("the note answer has no note id")),
+        }
+    }
+
+    async fn update_contact(
+        &self,
+        contact_id: &str,
+        update: &ContactUpdate,
+    ) -> Result<(), RemoteError> {
+        let url = format!("{}/contacts/{contact_id}", self.base_url);
+        let text = self
+            .written(self.http.put(&url).json(&update_body(update)))
+            .await?;
+        if update.dnd {
+            let contact = parse_contact(&text).map_err(|e| {
+                unconfirmed(&format!("unreadable contact answer: {}", json_error(&e)))
+            })?;
+            if contact.do_not_call.is_none() {
+                return Err(unconfirmed(
+                    "the contact answer does not show DND for calls",
+                ));
+            }
+        }
+        if let Some((id, value)) = &update.field {
+            let answer = read_json(&text)?;
+            if !field_shows(&answer, id, value) {
+                return Err(unconfirmed(
+                    "the contact answer does not show the outcome field's value",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl GhlClient {
+    /// Sends a write; a 2xx answer's body, or the error its status means.
+    async fn written(&self, req: reqwest::RequestBuilder) -> Result<String, RemoteError> {
+        let (status, wait, text) = self.send(req).await?;
+        if (200..300).contains(&status) {
+            Ok(text)
+        } else {
+            Err(RemoteError::from_status(SERVICE, status, wait, &text))
+        }
+    }
+}
+
+/// `PUT /contacts/{id}`'s body: only what changes (a key sent is a value GHL overwrites).
+pub fn update_body(update: &ContactUpdate) -> Value {
+    let mut body = json!({});
+    if let Some((id, value)) = &update.field {
+        body["customFields"] = json!([{"id": id, "field_value": value}]);
+    }
+    if update.dnd {
+        body["dndSettings"] = json!({"Call": {
+            "status": "active",
+            "message": "Do not call: set from CallTools by leadsync",
+            "code": "",
+        }});
+    }
+    body
+}
+
+fn read_json(text: &str) -> Result<Value, RemoteError> {
+    from_str_lenient(text)
+        .map_err(|e| unconfirmed(&format!("unreadable answer: {}", json_error(&e))))
+}
+
+fn tags_in(text: &str) -> Result<Vec<String>, RemoteError> {
+    let answer = read_json(text)?;
+    let tags = answer
+        .get("tags")
+        .and_then(Value::as_array)
+        .ok_or_else(|| unconfirmed("the tag answer has no tags list"))?;
+    Ok(tags
+        .iter()
+        .filter_map(Value::as_str)
+        .map(str::to_string)
+        .collect())
+}
+
+/// GHL keeps tags lower-cased (research, corrections of 2026-12-04), so a tag written as
+/// `Not-Interested` comes back as `not-interested`.
+fn contains_tag(held: &[String], tag: &str) -> bool {
+    held.iter()
+        .any(|h| h.trim().eq_ignore_ascii_case(tag.trim()))
+}
+
+/// Whether a contact answer (`{"contact": {"customFields": [{"id", "value"}]}}`) holds `value`
+/// in field `id`.
+fn field_shows(answer: &Value, id: &str, value: &str) -> bool {
+    answer
+        .pointer("/contact/customFields")
+        .and_then(Value::as_array)
+        .is_some_and(|fields| {
+            fields.iter().any(|f| {
+                f.get("id").and_then(Value::as_str) == Some(id)
+                    && match f.get("value").or_else(|| f.get("field_value")) {
+                        Some(Value::String(s)) => s == value,
+                        Some(Value::Number(n)) => n.to_string() == value,
+                        _ => false,
+                    }
+            })
+        })
+}
+
+/// A 2xx whose answer does not show the write: not counted as done. Retrying may help (GHL
+/// answered before the write was visible) and cannot duplicate the tags or the field; a note is
+/// the one write a retry could repeat, and its answer is checked only for an id. The answer is
+/// not kept: it holds the contact's personal data.
+fn unconfirmed(reason: &str) -> RemoteError {
+    metrics::counter!("sink_write_unconfirmed", "sink" => "ghl").increment(1);
+    RemoteError::Transient {
+        service: SERVICE,
+        reason: reason.to_string(),
+        status: Some(200),
+        retry_after: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_update_sends_only_what_changes() {
+        assert_eq!(update_body(&ContactUpdate::default()), json!({}));
+        let body = update_body(&ContactUpdate {
+            field: Some(("fld".into(), "Not Interested".into())),
+            dnd: true,
+        });
+        assert_eq!(
+            body["customFields"],
+            json!([{"id": "fld", "field_value": "Not Interested"}])
+        );
+        assert_eq!(body["dndSettings"]["Call"]["status"], "active");
+        assert!(
+            body.get("tags").is_none(),
+            "tags in a PUT would replace them all"
+        );
+    }
+
+    #[test]
+    fn a_field_counts_only_when_the_answer_shows_its_value() {
+        let answer = json!({"succeded": true, "contact": {"customFields": [
+            {"id": "other", "value": "x"}, {"id": "fld", "value": "Not Interested"}]}});
+        assert!(field_shows(&answer, "fld", "Not Interested"));
+        assert!(!field_shows(&answer, "fld", "Sale"));
+        assert!(!field_shows(
+            &json!({"contact": {"customFields": null}}),
+            "fld",
+            "x"
+        ));
+    }
+
+    #[test]
+    fn tags_compare_without_case() {
+        let held = vec!["not-interested".to_string()];
+        assert!(contains_tag(&held, "Not-Interested"));
+        assert!(!contains_tag(&held, "call-back"));
+    }
+}

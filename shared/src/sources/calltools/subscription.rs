@@ -1,0 +1,162 @@
+//! CallTools REST hook subscriptions (`/api/resthooksubscriptions/`, research §5.8): what
+//! `leadsync calltools subscribe` lists, creates and removes, and `leadsync doctor` reports.
+//! CallTools does not deduplicate subscriptions, so creating them is made idempotent here: a
+//! model already subscribed at the same URL is left alone.
+
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::ports::remote::RemoteError;
+use crate::sinks::calltools::client::CallToolsClient;
+use crate::sources::calltools::hook::HookModel;
+
+const PATH: &str = "/api/resthooksubscriptions/";
+
+/// One subscription as CallTools lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Subscription {
+    pub id: i64,
+    pub resthook_model: String,
+    pub url: String,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+impl Subscription {
+    /// The URL with its token hidden, for output: the token opens the route.
+    pub fn shown_url(&self) -> String {
+        hide_token(&self.url)
+    }
+}
+
+/// `url` with the value of its `token` parameter replaced by `…`.
+pub fn hide_token(url: &str) -> String {
+    let Some((base, query)) = url.split_once('?') else {
+        return url.to_string();
+    };
+    let query: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some(("token", _)) => "token=…".to_string(),
+            _ => pair.to_string(),
+        })
+        .collect();
+    format!("{base}?{}", query.join("&"))
+}
+
+/// What [`subscribe`] did for each model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subscribed {
+    Created(Subscription),
+    AlreadyThere(Subscription),
+}
+
+/// `{base}/webhooks/calltools?model=<model>&token=<token>`.
+pub fn hook_url(api_base: &str, model: HookModel, token: &str) -> String {
+    format!(
+        "{}/webhooks/calltools?model={}&token={token}",
+        api_base.trim_end_matches('/'),
+        model.as_str()
+    )
+}
+
+impl CallToolsClient {
+    pub async fn hook_subscriptions(&self) -> Result<Vec<Subscription>, RemoteError> {
+        self.all_pages(PATH, &[]).await
+    }
+
+    async fn create_subscription(
+        &self,
+        model: HookModel,
+        url: &str,
+    ) -> Result<Subscription, RemoteError> {
+        let body = json!({
+            "resthook_model": model.resthook_model(),
+            "url": url,
+            "description": "leadsync: call outcomes back to GoHighLevel",
+        });
+        let v = self
+            .send_json(self.request(reqwest::Method::POST, PATH).json(&body))
+            .await?;
+        serde_json::from_value(v.clone()).map_err(|e| RemoteError::Permanent {
+            service: "CallTools",
+            reason: format!("unreadable subscription answer: {e}"),
+            status: Some(201),
+            excerpt: crate::ports::remote::excerpt(&hide_token(&v.to_string())),
+        })
+    }
+
+    pub async fn delete_subscription(&self, id: i64) -> Result<bool, RemoteError> {
+        let path = format!("{PATH}{id}/");
+        let (status, _) = self
+            .send(self.request(reqwest::Method::DELETE, &path))
+            .await?;
+        Ok(status != 404)
+    }
+}
+
+/// Subscribes every model leadsync reads at `url_for(model)`, leaving one already there alone.
+pub async fn subscribe(
+    api: &CallToolsClient,
+    url_for: impl Fn(HookModel) -> String,
+) -> Result<Vec<Subscribed>, RemoteError> {
+    let existing = api.hook_subscriptions().await?;
+    let mut done = Vec::new();
+    for model in HookModel::ALL {
+        let url = url_for(model);
+        let found = existing
+            .iter()
+            .find(|s| s.resthook_model == model.resthook_model() && s.url == url);
+        done.push(match found {
+            Some(s) => Subscribed::AlreadyThere(s.clone()),
+            None => Subscribed::Created(api.create_subscription(model, &url).await?),
+        });
+    }
+    Ok(done)
+}
+
+/// The subscriptions that post to `route` (leadsync's hook route of this stack, any token).
+pub fn ours<'a>(all: &'a [Subscription], route: &str) -> Vec<&'a Subscription> {
+    all.iter()
+        .filter(|s| s.url.split('?').next() == Some(route))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_token_never_shows() {
+        let url = hook_url(
+            "https://x.execute-api.us-east-1.amazonaws.com/",
+            HookModel::Call,
+            "s3cr3t",
+        );
+        assert_eq!(
+            url,
+            "https://x.execute-api.us-east-1.amazonaws.com/webhooks/calltools?model=call&token=s3cr3t"
+        );
+        let shown = hide_token(&url);
+        assert!(!shown.contains("s3cr3t"), "{shown}");
+        assert!(shown.ends_with("?model=call&token=…"));
+        assert_eq!(hide_token("https://x/y"), "https://x/y");
+    }
+
+    #[test]
+    fn ours_are_those_posting_to_the_route_whatever_the_token() {
+        let sub = |id, url: &str| Subscription {
+            id,
+            resthook_model: "Call".into(),
+            url: url.into(),
+            description: None,
+        };
+        let all = [
+            sub(1, "https://a/webhooks/calltools?model=call&token=old"),
+            sub(2, "https://other.example/hook"),
+        ];
+        let found = ours(&all, "https://a/webhooks/calltools");
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].id, 1);
+    }
+}
