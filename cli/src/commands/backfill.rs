@@ -43,8 +43,9 @@ pub struct RunArgs {
     /// Read every contact that carries a rule's tag.
     #[arg(long)]
     pub full: bool,
-    /// The source to read: ghl, messenger or instagram; or calltools, the sink audit.
-    #[arg(long, default_value = "ghl", value_parser = ["ghl", "messenger", "instagram", "calltools"])]
+    /// The source to read: ghl, messenger, instagram or calltools_calls (CallTools' recent
+    /// calls, for outcomes whose hook was lost); or calltools, the sink audit.
+    #[arg(long, default_value = "ghl", value_parser = ["ghl", "messenger", "instagram", "calltools_calls", "calltools"])]
     pub source: String,
     /// Start the run and return at once; the schedule's resume tick carries it on.
     #[arg(long)]
@@ -59,8 +60,8 @@ pub struct StatusArgs {
     /// The GHL location (sub-account); default `GHL_LOCATION_ID`, or the local stack's.
     #[arg(long, alias = "account")]
     pub location: Option<String>,
-    /// Whose runs: ghl, messenger or instagram; or calltools, the sink audit.
-    #[arg(long, default_value = "ghl", value_parser = ["ghl", "messenger", "instagram", "calltools"])]
+    /// Whose runs: ghl, messenger, instagram or calltools_calls; or calltools, the sink audit.
+    #[arg(long, default_value = "ghl", value_parser = ["ghl", "messenger", "instagram", "calltools_calls", "calltools"])]
     pub source: String,
     /// At most this many finished runs, newest first.
     #[arg(long, default_value_t = 10)]
@@ -256,8 +257,9 @@ async fn status_command(args: StatusArgs, target: &Target) -> Result<()> {
     let source = args.source.as_str();
     let location = match (args.location, source) {
         (Some(account), _) => account,
-        // The audit's runs are kept under the CallTools account, named from the silo and key.
-        (None, "calltools") => {
+        // The audit's and the calls' runs are kept under the CallTools account, named from the
+        // silo and key.
+        (None, "calltools" | "calltools_calls") => {
             let cfg = crate::doctor::config(target).await?;
             let base = cfg
                 .calltools

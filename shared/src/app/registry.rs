@@ -23,6 +23,7 @@ use crate::sinks::ghl::GhlSink;
 use crate::sources::ContactSource;
 use crate::sources::calltools::read::CallToolsReader;
 use crate::sources::calltools::routes::CallToolsRoutes;
+use crate::sources::calltools::scan::CallsScan;
 use crate::sources::ghl::client::{GhlApi, GhlClient};
 use crate::sources::ghl::read::GhlReader;
 use crate::sources::ghl::routes::GhlRoutes;
@@ -113,8 +114,9 @@ pub fn contact_sources(
 }
 
 /// The backfill's scans: the GHL location (`GHL_LOCATION_ID`, required); Messenger and
-/// Instagram through the same Page when a Page and its token are configured; and the CallTools
-/// sink audit when CallTools is configured and `LEADSYNC_AUDIT` is not `off`.
+/// Instagram through the same Page when a Page and its token are configured; CallTools' recent
+/// calls when CallTools is configured; and the CallTools sink audit when it is and
+/// `LEADSYNC_AUDIT` is not `off`.
 pub fn scans(
     cfg: &Config,
     ghl: Arc<dyn GhlApi>,
@@ -133,6 +135,9 @@ pub fn scans(
         location_id,
         MAX_PAGE_LIMIT,
     ))];
+    if let Some(calls) = calls_scan(cfg, states.clone())? {
+        scans.push(calls);
+    }
     if let Some(audit) = sink_audit(cfg, states)? {
         scans.push(audit);
     }
@@ -160,6 +165,33 @@ pub fn scans(
     Ok(scans)
 }
 
+/// CallTools' recent calls, for outcomes whose hook was lost, when CallTools is configured for
+/// this function. Read at half the per-environment rate, like the audit.
+fn calls_scan(cfg: &Config, states: Arc<DynamoStore>) -> Result<Option<Arc<dyn Scan>>, BuildError> {
+    let (Some(base), Some(key)) = (
+        cfg.calltools.base_url.clone(),
+        cfg.calltools.api_key.value().cloned(),
+    ) else {
+        return Ok(None);
+    };
+    let account = account_id(&base, key.expose());
+    let api = CallToolsClient::new(http_client(cfg.calltools.request_timeout)?, base, key)
+        .with_rate_limit(half_rate(cfg));
+    Ok(Some(Arc::new(CallsScan::new(
+        Arc::new(api),
+        states.clone(),
+        states,
+        account,
+    ))))
+}
+
+/// Half the per-environment CallTools rate: the consumers share the key's budget while a run reads.
+fn half_rate(cfg: &Config) -> Option<std::num::NonZeroU32> {
+    cfg.calltools
+        .max_requests_per_second
+        .map(|r| std::num::NonZeroU32::new(r.get() / 2).unwrap_or(std::num::NonZeroU32::MIN))
+}
+
 /// The CallTools sink audit, when CallTools is configured for this function and the audit is on.
 fn sink_audit(cfg: &Config, states: Arc<DynamoStore>) -> Result<Option<Arc<dyn Scan>>, BuildError> {
     let (Some(mode), Some(base), Some(key)) = (
@@ -170,13 +202,8 @@ fn sink_audit(cfg: &Config, states: Arc<DynamoStore>) -> Result<Option<Arc<dyn S
         return Ok(None);
     };
     let account = account_id(&base, key.expose());
-    // Half the per-environment rate: the consumers share the key's budget while a run reads.
-    let half = cfg
-        .calltools
-        .max_requests_per_second
-        .map(|r| std::num::NonZeroU32::new(r.get() / 2).unwrap_or(std::num::NonZeroU32::MIN));
     let api = CallToolsClient::new(http_client(cfg.calltools.request_timeout)?, base, key)
-        .with_rate_limit(half);
+        .with_rate_limit(half_rate(cfg));
     Ok(Some(Arc::new(CallToolsAudit {
         states,
         api: Arc::new(api),

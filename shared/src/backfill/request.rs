@@ -7,6 +7,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::domain::source::Source;
+use crate::sources::calltools::scan::CALLS_SCAN;
 
 /// The sink the backfill audits (`{"source": "calltools"}`): see `sinks::calltools::audit`.
 pub const AUDITED_SINK: &str = "calltools";
@@ -14,7 +15,8 @@ pub const AUDITED_SINK: &str = "calltools";
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Request {
-    /// The source to read, or `calltools` for the sink audit; `ghl` when absent.
+    /// The source to read (`ghl`, `messenger`, `instagram`, `calltools_calls` for CallTools'
+    /// recent calls), or `calltools` for the sink audit; `ghl` when absent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
     /// Scan every tagged contact, not only recent changes.
@@ -45,10 +47,13 @@ impl Request {
         if let Some(s) = &req.source
             && s.parse::<Source>().is_err()
             && s != AUDITED_SINK
+            && s != CALLS_SCAN
         {
             return Err(format!(
-                "unknown source {s:?}; the backfill reads {} (and audits {AUDITED_SINK})",
-                Source::ALL.map(Source::as_str).join(", ")
+                "unknown source {s:?}; the backfill reads {}, CallTools' calls ({CALLS_SCAN}) and audits {AUDITED_SINK}",
+                [Source::Ghl, Source::Messenger, Source::Instagram]
+                    .map(Source::as_str)
+                    .join(", ")
             ));
         }
         if req.full && req.since_ms.is_some() {

@@ -32,6 +32,8 @@ pub struct FakeCallTools {
     pub down: Mutex<Option<RemoteError>>,
     /// The account's calls (`GET /api/calls/{id}/`), as CallTools renders them, by id.
     pub dialed: Mutex<HashMap<i64, Value>>,
+    /// Plays the account that ignores `start_time__gte` and lists every call.
+    pub ignores_call_filter: bool,
     /// What `GET /api/contacts/{id}/` adds to a contact's rendering (`do_not_contact`, …).
     pub contact_fields: Mutex<HashMap<i64, Map<String, Value>>>,
 }
@@ -203,6 +205,37 @@ impl CallToolsApi for FakeCallTools {
             }
         }
         Ok(Some(contact))
+    }
+    async fn calls_page(
+        &self,
+        since_ms: i64,
+        page: u32,
+    ) -> Result<(Vec<Value>, bool), RemoteError> {
+        self.record(format!("GET calls since={since_ms} page={page}"))?;
+        let since = crate::sources::calltools::hook::format_datetime(since_ms);
+        let mut calls: Vec<Value> = self
+            .dialed
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|c| {
+                self.ignores_call_filter
+                    || c["start_time"]
+                        .as_str()
+                        .is_some_and(|t| t >= since.as_str())
+            })
+            .cloned()
+            .collect();
+        calls.sort_by_key(|c| {
+            (
+                c["start_time"].as_str().map(str::to_string),
+                c["id"].as_i64(),
+            )
+        });
+        const PAGE: usize = 2;
+        let start = (page as usize - 1) * PAGE;
+        let rest = calls.get(start..).unwrap_or_default();
+        Ok((rest.iter().take(PAGE).cloned().collect(), rest.len() > PAGE))
     }
     async fn get_call(&self, id: i64) -> Result<Option<Value>, RemoteError> {
         self.record(format!("GET call {id}"))?;

@@ -83,6 +83,12 @@ pub trait CallToolsApi: Send + Sync {
     /// One call as CallTools renders it now (`GET /api/calls/{id}/`, the shape its `Call` REST
     /// hook posts), `None` when it answers 404.
     async fn get_call(&self, id: i64) -> Result<Option<Value>, RemoteError>;
+    /// Page `page` (from 1) of the calls started at or after `since_ms`, oldest first
+    /// (`GET /api/calls/?start_time__gte=…&ordering=start_time`), and whether another follows.
+    /// An account may ignore the filter (research: CallTools drops filters it does not know);
+    /// the caller checks each call's time.
+    async fn calls_page(&self, since_ms: i64, page: u32)
+    -> Result<(Vec<Value>, bool), RemoteError>;
     /// Every bucket, from `/api/buckets/` or, where an account does not serve it, `/api/lists/`.
     async fn list_buckets(&self) -> Result<Vec<NamedItem>, RemoteError>;
     async fn find_tag(&self, name: &str) -> Result<Option<i64>, RemoteError>;
@@ -371,6 +377,30 @@ impl CallToolsApi for CallToolsClient {
         let path = format!("/api/calls/{id}/");
         self.send_found(self.request(reqwest::Method::GET, &path))
             .await
+    }
+
+    async fn calls_page(
+        &self,
+        since_ms: i64,
+        page: u32,
+    ) -> Result<(Vec<Value>, bool), RemoteError> {
+        let since = crate::sources::calltools::hook::format_datetime(since_ms);
+        let page = page.to_string();
+        let query = [
+            ("start_time__gte", since.as_str()),
+            ("ordering", "start_time"),
+            ("page_size", PAGE_SIZE),
+            ("page", page.as_str()),
+        ];
+        let value = self
+            .send_json(
+                self.request(reqwest::Method::GET, "/api/calls/")
+                    .query(&query),
+            )
+            .await?;
+        let page_of: Page<Value> =
+            serde_json::from_value(value).map_err(|e| unreadable(200, &json_error(&e)))?;
+        Ok((page_of.results, page_of.next.is_some()))
     }
 
     async fn list_buckets(&self) -> Result<Vec<NamedItem>, RemoteError> {

@@ -60,6 +60,11 @@ pub struct Hooked {
 pub fn parse_hook(model: HookModel, body: &[u8]) -> Result<Hooked, String> {
     let v: Value =
         serde_json::from_slice(body).map_err(|e| format!("the body is not JSON: {e}"))?;
+    hooked(model, &v)
+}
+
+/// What an object (a hook's body, a listed call) names; the error says what is missing.
+pub fn hooked(model: HookModel, v: &Value) -> Result<Hooked, String> {
     let object_id = id_of(v.get("id")).ok_or("the body has no integer id")?;
     match model {
         HookModel::Call => {
