@@ -7,6 +7,8 @@ pub(crate) mod ghl;
 pub(crate) mod meta;
 
 use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use rand::RngExt as _;
@@ -14,6 +16,23 @@ use tokio::sync::watch;
 
 use crate::state::AppState;
 use crate::support::sleep_or_shutdown;
+
+/// One dispatched webhook counted in flight until its delivery ends, however it ends: a test
+/// waits for its vendor's count to reach 0 before it counts what the receiver was sent.
+pub(crate) struct InFlight(Arc<AtomicUsize>);
+
+impl InFlight {
+    pub fn start(counter: &Arc<AtomicUsize>) -> Self {
+        counter.fetch_add(1, Ordering::SeqCst);
+        Self(counter.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
 
 /// Which answers earn another attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
