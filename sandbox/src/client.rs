@@ -61,6 +61,14 @@ impl SandboxClient {
         Ok(v["account"].clone())
     }
 
+    /// The notes of a GoHighLevel contact, oldest first, as `GET /contacts/{id}/notes` shows
+    /// them (read through the admin API, so not in the GHL call log).
+    pub async fn ghl_notes(&self, contact_id: &str) -> Result<Vec<Value>> {
+        let path = format!("/_sandbox/ghl/contacts/{contact_id}/notes");
+        let v = self.call(Method::GET, &path, None).await?;
+        Ok(v["notes"].as_array().cloned().unwrap_or_default())
+    }
+
     /// Calls an admin endpoint; a non-2xx answer is an error carrying the sandbox's message,
     /// an empty answer is `Value::Null`.
     pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Result<Value> {

@@ -3,9 +3,12 @@
 //! `shared/research/meta_messenger_instagram.md`, quirks and failures included.
 //!
 //! One server, four surfaces:
-//! * GoHighLevel's API (`GET /contacts/{id}`, `POST /contacts/search`, `POST /oauth/token`) and
-//!   its outgoing webhooks (Marketplace, signed with the test keys in [`keys`]; workflow "Custom
-//!   Webhook", Bearer-authenticated);
+//! * GoHighLevel's API: reads (`GET /contacts/{id}`, `POST /contacts/search`,
+//!   `POST /oauth/token`) and writes (`POST`/`DELETE /contacts/{id}/tags`,
+//!   `POST`/`GET /contacts/{id}/notes`, `PUT /contacts/{id}` with custom fields, DND and a tag
+//!   list that replaces), all under one token check, rate limit and call log; and its outgoing
+//!   webhooks (Marketplace, signed with the test keys in [`keys`]; workflow "Custom Webhook",
+//!   Bearer-authenticated), raised by API writes as by admin ones;
 //! * CallTools' API under `/api/` (contacts, buckets, tags), with injectable faults;
 //! * Meta's Graph API under `/{version}/` (conversations, messages, profiles, subscribed_apps)
 //!   and its signed Messenger/Instagram webhooks, faithful to

@@ -8,6 +8,7 @@ mod faults;
 mod ghl;
 mod ghl_account;
 mod ghl_search;
+mod ghl_writes;
 mod lifecycle;
 mod meta;
 mod webhooks;
