@@ -1,8 +1,11 @@
 //! Webhook delivery as each vendor does it, through one simulator: the bytes are fixed once and
 //! re-sent unchanged; each vendor differs only in its [`Retries`] and in what its log keeps.
 //! GoHighLevel retries only a 429, six times, ten minutes apart with jitter (`ghl`); Meta retries
-//! any failure at once, twice (`meta`). A sandbox reset or shutdown ends every pending delivery.
+//! any failure at once, twice (`meta`); CallTools' REST hooks are sent once, unsigned, with the
+//! duplicates, delay and drops a test asks for (`calltools`). A sandbox reset or shutdown ends
+//! every pending delivery.
 
+pub(crate) mod calltools;
 pub(crate) mod ghl;
 pub(crate) mod meta;
 

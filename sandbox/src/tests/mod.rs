@@ -2,6 +2,8 @@
 //! stops when the test's handles drop.
 
 mod calltools;
+mod calltools_calls;
+mod calltools_hooks;
 mod calltools_modes;
 mod calltools_writes;
 mod faults;
