@@ -13,3 +13,4 @@ pub(crate) mod render;
 pub(crate) mod search;
 pub(crate) mod store;
 pub(crate) mod webhooks;
+pub(crate) mod write_bodies;
