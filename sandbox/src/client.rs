@@ -1,9 +1,11 @@
 //! A client for the sandbox's admin API (`/_sandbox/...`), shared by the end-to-end tests and
 //! the benchmark.
 
+use std::time::{Duration, Instant};
+
 use anyhow::{Result, bail};
 use reqwest::Method;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 #[derive(Clone)]
 pub struct SandboxClient {
@@ -45,7 +47,8 @@ impl SandboxClient {
     }
 
     /// Sets the played CallTools account's variants, as `POST /_sandbox/calltools/modes` takes
-    /// them: `{"placement": "inline"|"ignored", "bucket_listing": "both"|"buckets_only"|"lists_only"}`.
+    /// them: `{"placement": "inline"|"ignored", "bucket_listing": "both"|"buckets_only"|"lists_only",
+    /// "deletes": "allowed"|"forbidden", "call_time_filter": "honoured"|"ignored"}`.
     pub async fn set_calltools_modes(&self, modes: Value) -> Result<Value> {
         self.call(Method::POST, "/_sandbox/calltools/modes", Some(modes))
             .await
@@ -59,6 +62,90 @@ impl SandboxClient {
             .call(Method::POST, "/_sandbox/ghl/account", Some(changes))
             .await?;
         Ok(v["account"].clone())
+    }
+
+    /// A CallTools agent (agent.smith) calls `contact` and picks `disposition` (exact name, or
+    /// none); answers the Call as `GET /api/calls/{id}/` renders it. Its hooks go out in the
+    /// background: wait for them with [`Self::calltools_hooks_settled`].
+    pub async fn calltools_dial(
+        &self,
+        contact: i64,
+        disposition: Option<&str>,
+        duration: u32,
+    ) -> Result<Value> {
+        self.calltools_dial_with(json!({
+            "contact": contact,
+            "disposition": disposition,
+            "duration": duration,
+            "agent": "agent.smith",
+            "recording": true,
+        }))
+        .await
+    }
+
+    /// The same with the whole `POST /_sandbox/calltools/dial` body (`contact`, `disposition`,
+    /// `duration`, `agent`, `recording`); answers the Call.
+    pub async fn calltools_dial_with(&self, body: Value) -> Result<Value> {
+        let v = self
+            .call(Method::POST, "/_sandbox/calltools/dial", Some(body))
+            .await?;
+        Ok(v["call"].clone())
+    }
+
+    /// An agent sets the contact's `do_not_contact` in the CallTools UI; answers the contact.
+    pub async fn calltools_set_do_not_contact(&self, id: i64, value: bool) -> Result<Value> {
+        let path = format!("/_sandbox/calltools/contacts/{id}/do_not_contact");
+        self.call(Method::POST, &path, Some(json!({ "value": value })))
+            .await
+    }
+
+    /// Every CallTools REST hook POST so far (and every hook dropped), oldest first, each
+    /// `{model, object_id, url, status, dropped}`.
+    pub async fn calltools_hooks(&self) -> Result<Vec<Value>> {
+        let v = self
+            .call(Method::GET, "/_sandbox/calltools/hooks", None)
+            .await?;
+        Ok(v.as_array().cloned().unwrap_or_default())
+    }
+
+    /// Waits until no CallTools hook is in flight (delays and duplicates included), then answers
+    /// them all as [`Self::calltools_hooks`] does; an error after `timeout`.
+    pub async fn calltools_hooks_settled(&self, timeout: Duration) -> Result<Vec<Value>> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let v = self
+                .call(Method::GET, "/_sandbox/calltools/hooks?settled=1", None)
+                .await?;
+            if v["in_flight"] == 0 {
+                return self.calltools_hooks().await;
+            }
+            if Instant::now() >= deadline {
+                bail!(
+                    "{} CallTools hook(s) still in flight after {timeout:?}",
+                    v["in_flight"]
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// How CallTools' hooks misbehave from now on: `{"duplicates": n, "delay_ms": ms,
+    /// "drop_next": n}` (a key left out is 0).
+    pub async fn set_calltools_hook_delivery(&self, settings: Value) -> Result<Value> {
+        self.call(
+            Method::POST,
+            "/_sandbox/calltools/hook_delivery",
+            Some(settings),
+        )
+        .await
+    }
+
+    /// The notes of a GoHighLevel contact, oldest first, as `GET /contacts/{id}/notes` shows
+    /// them (read through the admin API, so not in the GHL call log).
+    pub async fn ghl_notes(&self, contact_id: &str) -> Result<Vec<Value>> {
+        let path = format!("/_sandbox/ghl/contacts/{contact_id}/notes");
+        let v = self.call(Method::GET, &path, None).await?;
+        Ok(v["notes"].as_array().cloned().unwrap_or_default())
     }
 
     /// Calls an admin endpoint; a non-2xx answer is an error carrying the sandbox's message,

@@ -3,10 +3,16 @@
 //! `shared/research/meta_messenger_instagram.md`, quirks and failures included.
 //!
 //! One server, four surfaces:
-//! * GoHighLevel's API (`GET /contacts/{id}`, `POST /contacts/search`, `POST /oauth/token`) and
-//!   its outgoing webhooks (Marketplace, signed with the test keys in [`keys`]; workflow "Custom
-//!   Webhook", Bearer-authenticated);
-//! * CallTools' API under `/api/` (contacts, buckets, tags), with injectable faults;
+//! * GoHighLevel's API: reads (`GET /contacts/{id}`, `POST /contacts/search`,
+//!   `POST /oauth/token`) and writes (`POST`/`DELETE /contacts/{id}/tags`,
+//!   `POST`/`GET /contacts/{id}/notes`, `PUT /contacts/{id}` with custom fields, DND and a tag
+//!   list that replaces), all under one token check, rate limit and call log; and its outgoing
+//!   webhooks (Marketplace, signed with the test keys in [`keys`]; workflow "Custom Webhook",
+//!   Bearer-authenticated), raised by API writes as by admin ones;
+//! * CallTools' API under `/api/` (contacts, buckets, tags, calls, dispositions, REST hook
+//!   subscriptions), with injectable faults, and its REST hooks: the Call an agent makes
+//!   (`/_sandbox/calltools/dial`) and the contact whose `do_not_contact` changes, POSTed
+//!   unsigned to every subscriber, with duplicates, delays and drops on demand;
 //! * Meta's Graph API under `/{version}/` (conversations, messages, profiles, subscribed_apps)
 //!   and its signed Messenger/Instagram webhooks, faithful to
 //!   `shared/research/meta_messenger_instagram.md`;

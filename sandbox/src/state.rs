@@ -9,6 +9,7 @@ use super::SandboxConfig;
 use super::call_log::CallLog;
 use super::support::lock;
 use crate::calltools::store::CtWorld;
+use crate::delivery::calltools::HookLog;
 use crate::delivery::ghl::DeliveryLog;
 use crate::faults::calltools::Faults;
 use crate::faults::delivery::Chaos;
@@ -32,6 +33,8 @@ pub(crate) struct Inner {
     pub search_cursor: Mutex<CursorStyle>,
     pub calltools: Mutex<CtWorld>,
     pub calltools_calls: CallLog,
+    /// CallTools' REST hook deliveries and how they misbehave.
+    pub calltools_hooks: HookLog,
     /// The API key CallTools accepts now: the configured one until a test rotates it.
     pub calltools_api_key: Mutex<String>,
     pub faults: Mutex<Faults>,
@@ -66,6 +69,7 @@ impl Inner {
             search_cursor: Mutex::new(CursorStyle::default()),
             calltools: Mutex::new(CtWorld::new(&cfg.buckets)),
             calltools_calls: CallLog::default(),
+            calltools_hooks: HookLog::default(),
             calltools_api_key: Mutex::new(cfg.calltools_api_key.clone()),
             faults: Mutex::new(Faults::default()),
             oauth: Mutex::new(OAuth::default()),
@@ -93,6 +97,7 @@ impl Inner {
         *lock(&self.search_cursor) = CursorStyle::default();
         *lock(&self.calltools) = CtWorld::new(&self.cfg.buckets);
         self.calltools_calls.clear();
+        self.calltools_hooks.reset();
         *lock(&self.calltools_api_key) = self.cfg.calltools_api_key.clone();
         *lock(&self.faults) = Faults::default();
         *lock(&self.oauth) = OAuth::default();

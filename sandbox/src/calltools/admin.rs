@@ -1,6 +1,7 @@
 //! `/_sandbox/calltools/...`: faults, the account's variants (modes), the API call log, the API
 //! key the account accepts (rotated as an admin would in CallTools' settings), and direct access
-//! to the account's contacts and buckets (not logged as API calls).
+//! to the account's contacts and buckets (not logged as API calls). The agents' calls and the
+//! REST hooks they fire are in [`crate::calltools::dialer`].
 
 use std::time::Instant;
 
@@ -31,11 +32,12 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/buckets", post(add_bucket))
         .route("/modes", get(get_modes).post(set_modes))
         .route("/api_key", get(get_api_key).post(rotate_api_key))
+        .merge(crate::calltools::dialer::router())
 }
 
 /// The account variants: `{"placement": "inline"|"ignored", "bucket_listing":
-/// "both"|"buckets_only"|"lists_only", "deletes": "allowed"|"forbidden"}`. A POST sets them all
-/// (a key left out is its default).
+/// "both"|"buckets_only"|"lists_only", "deletes": "allowed"|"forbidden", "call_time_filter":
+/// "honoured"|"ignored"}`. A POST sets them all (a key left out is its default).
 async fn get_modes(State(st): State<AppState>) -> Response {
     Json(json!(lock(&st.calltools).modes)).into_response()
 }

@@ -1,5 +1,6 @@
-//! The CallTools REST API under `/api/` (§5): contacts, buckets, tags. Trailing slashes are
-//! part of the paths; anything else is Django's HTML 404.
+//! The CallTools REST API under `/api/` (§5): contacts, buckets, tags here; calls, dispositions
+//! and REST hook subscriptions in [`crate::calltools::api_calls`]. Trailing slashes are part of
+//! the paths; anything else is Django's HTML 404.
 
 use axum::Router;
 use axum::body::Bytes;
@@ -10,15 +11,15 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Map, Value, json};
 
-use crate::calltools::drf;
 use crate::calltools::fields::parse_write;
 use crate::calltools::gate::{gate, token_auth};
 use crate::calltools::paging::paginate;
 use crate::calltools::store::{Created, Deletes};
+use crate::calltools::{api_calls, drf};
 use crate::state::AppState;
 use crate::support::lock;
 
-type Params = Query<Vec<(String, String)>>;
+pub(crate) type Params = Query<Vec<(String, String)>>;
 
 /// The service nested at `/api`; its paths here are relative to that.
 pub(crate) fn router(state: AppState) -> Router {
@@ -36,6 +37,17 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/buckets/{id}/", get(get_bucket).patch(patch_bucket))
         .route("/alltags/", get(list_tags).post(create_tag))
         .route("/alltags/{id}/", get(get_tag).patch(patch_tag))
+        .route("/calls/", get(api_calls::list_calls))
+        .route("/calls/{id}/", get(api_calls::get_call))
+        .route("/dispositions/", get(api_calls::list_dispositions))
+        .route(
+            "/resthooksubscriptions/",
+            get(api_calls::list_subscriptions).post(api_calls::create_subscription),
+        )
+        .route(
+            "/resthooksubscriptions/{id}/",
+            get(api_calls::get_subscription).delete(api_calls::delete_subscription),
+        )
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(middleware::from_fn_with_state(state.clone(), token_auth))
         .fallback(|| async { drf::html_not_found() })
@@ -51,7 +63,7 @@ async fn method_not_allowed(method: Method) -> Response {
 }
 
 /// Why a request never reached the view.
-enum Refused {
+pub(crate) enum Refused {
     /// Django routes ids with `[0-9]+`: anything else gets the HTML 404.
     NoRoute,
     UnsupportedMediaType(String),
@@ -78,7 +90,7 @@ impl IntoResponse for Refused {
     }
 }
 
-fn id_or_404(raw: &str) -> Result<i64, Refused> {
+pub(crate) fn id_or_404(raw: &str) -> Result<i64, Refused> {
     raw.parse::<i64>()
         .ok()
         .filter(|_| raw.bytes().all(|b| b.is_ascii_digit()))
@@ -86,7 +98,10 @@ fn id_or_404(raw: &str) -> Result<i64, Refused> {
 }
 
 /// DRF's `JSONParser`: needs a JSON content type and a JSON object.
-fn json_object(headers: &HeaderMap, body: &Bytes) -> Result<Map<String, Value>, Refused> {
+pub(crate) fn json_object(
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<Map<String, Value>, Refused> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -115,6 +130,7 @@ macro_rules! try_resp {
         }
     };
 }
+pub(crate) use try_resp;
 
 async fn list_contacts(
     State(st): State<AppState>,

@@ -1,5 +1,6 @@
 //! CallTools' account state: contacts, buckets (dialer lists) and tags, and the write rules the
-//! API applies to them, duplicate handling included (§5.3–5.6).
+//! API applies to them, duplicate handling included (§5.3–5.6); beside them the agents' calls
+//! and the REST hook subscriptions.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -7,7 +8,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::DuplicateMode;
+use crate::calltools::calls::{CallTimeFilter, Calls};
 use crate::calltools::fields::{ContactWrite, FIELDS, FieldErrors, FieldValue, Kind};
+use crate::calltools::resthooks::Subscriptions;
 
 #[derive(Debug, Clone, Default)]
 pub(crate) struct CtContact {
@@ -78,6 +81,8 @@ pub(crate) struct AccountModes {
     pub bucket_listing: BucketListing,
     #[serde(default)]
     pub deletes: Deletes,
+    #[serde(default)]
+    pub call_time_filter: CallTimeFilter,
 }
 
 pub(crate) struct CtWorld {
@@ -87,6 +92,8 @@ pub(crate) struct CtWorld {
     tags: BTreeMap<i64, String>,
     next_contact_id: i64,
     next_tag_id: i64,
+    pub calls: Calls,
+    pub subscriptions: Subscriptions,
 }
 
 impl CtWorld {
@@ -99,6 +106,8 @@ impl CtWorld {
             // Realistic-looking magnitudes (T-repo ids: buckets 11237, tags 268591).
             next_contact_id: 48_210_001,
             next_tag_id: 268_601,
+            calls: Calls::default(),
+            subscriptions: Subscriptions::default(),
         }
     }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::delivery::{self, Retries, RetryOn, Wire, post};
+use crate::delivery::{self, InFlight, Retries, RetryOn, Wire, post};
 use crate::faults::delivery::Fate;
 use crate::ghl::store::Event;
 use crate::ghl::webhooks::{Outbound, outbound};
@@ -50,22 +50,6 @@ pub(crate) struct DeliveryLog {
     /// Webhooks dispatched whose delivery has not ended: held back, on the wire, or waiting to
     /// retry a 429. A test waits for 0 before it counts what the receiver was sent.
     in_flight: Arc<AtomicUsize>,
-}
-
-/// One dispatched webhook counted in flight until its delivery ends, however it ends.
-struct InFlight(Arc<AtomicUsize>);
-
-impl InFlight {
-    fn start(log: &DeliveryLog) -> Self {
-        log.in_flight.fetch_add(1, Ordering::SeqCst);
-        Self(log.in_flight.clone())
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
 }
 
 /// How one attempt went, as logged.
@@ -122,7 +106,7 @@ pub(crate) fn dispatch(st: &AppState, events: Vec<Event>) {
     for out in outbound(&st.cfg, &account, events) {
         let fate = lock(&st.chaos).next();
         let st = st.clone();
-        let in_flight = InFlight::start(&st.deliveries);
+        let in_flight = InFlight::start(&st.deliveries.in_flight);
         tokio::spawn(async move {
             deliver(&st, &out, generation, fate).await;
             drop(in_flight);

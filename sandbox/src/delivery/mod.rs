@@ -1,12 +1,17 @@
 //! Webhook delivery as each vendor does it, through one simulator: the bytes are fixed once and
 //! re-sent unchanged; each vendor differs only in its [`Retries`] and in what its log keeps.
 //! GoHighLevel retries only a 429, six times, ten minutes apart with jitter (`ghl`); Meta retries
-//! any failure at once, twice (`meta`). A sandbox reset or shutdown ends every pending delivery.
+//! any failure at once, twice (`meta`); CallTools' REST hooks are sent once, unsigned, with the
+//! duplicates, delay and drops a test asks for (`calltools`). A sandbox reset or shutdown ends
+//! every pending delivery.
 
+pub(crate) mod calltools;
 pub(crate) mod ghl;
 pub(crate) mod meta;
 
 use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use rand::RngExt as _;
@@ -14,6 +19,23 @@ use tokio::sync::watch;
 
 use crate::state::AppState;
 use crate::support::sleep_or_shutdown;
+
+/// One dispatched webhook counted in flight until its delivery ends, however it ends: a test
+/// waits for its vendor's count to reach 0 before it counts what the receiver was sent.
+pub(crate) struct InFlight(Arc<AtomicUsize>);
+
+impl InFlight {
+    pub fn start(counter: &Arc<AtomicUsize>) -> Self {
+        counter.fetch_add(1, Ordering::SeqCst);
+        Self(counter.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
 
 /// Which answers earn another attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,5 +1,5 @@
 //! `/_sandbox/ghl/...`: how tests act as a GoHighLevel user (create, edit, tag, delete
-//! contacts) and observe what GoHighLevel sent and received.
+//! contacts) and observe what GoHighLevel sent and received (webhooks, API calls, notes).
 
 use std::collections::BTreeMap;
 
@@ -38,6 +38,7 @@ pub(crate) fn router() -> Router<AppState> {
             axum::routing::post(add_tags).delete(remove_tags),
         )
         .route("/contacts/{id}/dnd", axum::routing::post(set_dnd))
+        .route("/contacts/{id}/notes", get(notes))
         .route("/deliveries", get(deliveries).delete(clear_deliveries))
         .route("/delivery", get(get_chaos).post(set_chaos))
         .route("/search", get(get_search).post(set_search))
@@ -207,6 +208,15 @@ async fn delete_contact(State(st): State<AppState>, Path(id): Path<String>) -> R
         }
         None => no_contact(&id),
     }
+}
+
+/// The contact's notes, oldest first, as `GET /contacts/{id}/notes` shows them (not logged).
+async fn notes(State(st): State<AppState>, Path(id): Path<String>) -> Response {
+    let ghl = lock(&st.ghl);
+    if ghl.get(&id).is_none() {
+        return no_contact(&id);
+    }
+    Json(json!({ "notes": ghl.notes.of(&id) })).into_response()
 }
 
 async fn add_tags(State(st): State<AppState>, Path(id): Path<String>, body: Bytes) -> Response {

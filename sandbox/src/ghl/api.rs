@@ -1,6 +1,6 @@
-//! The GoHighLevel API surface leadsync reads: `GET /contacts/{id}` (§3, §3.1) and
-//! `POST /contacts/search` (§3.3), with the
-//! same auth, `Version` header, error bodies and rate limit as
+//! The GoHighLevel API surface leadsync uses: `GET /contacts/{id}` (§3, §3.1),
+//! `POST /contacts/search` (§3.3) and the writes in [`crate::ghl::api_writes`] (tags, notes,
+//! `PUT /contacts/{id}`), with the same auth, `Version` header, error bodies and rate limit as
 //! `https://services.leadconnectorhq.com`.
 
 use std::time::Instant;
@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
+use crate::ghl::api_writes;
 use crate::ghl::search::search;
 use crate::state::AppState;
 use crate::support::{lock, now_ms, uuid_v4};
@@ -25,14 +26,25 @@ pub(crate) fn router(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/contacts/search", post(search_contacts))
         .route("/oauth/token", post(crate::ghl::oauth::token))
-        .route("/contacts/{id}", get(get_contact))
+        .route(
+            "/contacts/{id}",
+            get(get_contact).put(api_writes::update_contact),
+        )
+        .route(
+            "/contacts/{id}/tags",
+            post(api_writes::add_tags).delete(api_writes::remove_tags),
+        )
+        .route(
+            "/contacts/{id}/notes",
+            get(api_writes::list_notes).post(api_writes::create_note),
+        )
         .method_not_allowed_fallback(not_found)
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state, log_call))
 }
 
 /// GoHighLevel's NestJS-shaped error body; every answer carries a `traceId`.
-fn error(status: StatusCode, message: Value, error: Option<&str>) -> Response {
+pub(crate) fn error(status: StatusCode, message: Value, error: Option<&str>) -> Response {
     let mut body =
         json!({ "statusCode": status.as_u16(), "message": message, "traceId": uuid_v4() });
     if let Some(e) = error {
@@ -76,7 +88,11 @@ async fn search_contacts(State(st): State<AppState>, headers: HeaderMap, body: B
 
 /// What every API call goes through: the token, the burst limit (with its headers on every
 /// answer), the `Version` header.
-fn guarded(st: &AppState, headers: &HeaderMap, handle: impl FnOnce() -> Response) -> Response {
+pub(crate) fn guarded(
+    st: &AppState,
+    headers: &HeaderMap,
+    handle: impl FnOnce() -> Response,
+) -> Response {
     let bearer = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())

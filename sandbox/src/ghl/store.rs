@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::ghl::account::GhlAccount;
+use crate::ghl::notes::Notes;
 use crate::support::ghl_id;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -105,6 +106,7 @@ pub(crate) struct GhlStore {
     contacts: BTreeMap<String, GhlContact>,
     /// The variants this account plays (clock, tag case, empty fields, read answers).
     pub account: GhlAccount,
+    pub notes: Notes,
 }
 
 impl GhlStore {
@@ -113,6 +115,7 @@ impl GhlStore {
             location_id: location_id.to_owned(),
             contacts: BTreeMap::new(),
             account: GhlAccount::default(),
+            notes: Notes::default(),
         }
     }
 
@@ -220,6 +223,42 @@ impl GhlStore {
         Some((contact.clone(), events))
     }
 
+    /// `PUT /contacts/{id}` with `tags`: the list replaces every tag (GHL documents it so).
+    /// One `ContactTagUpdate` for the whole change, and the workflow when the trigger tag is
+    /// among the tags newly added.
+    pub fn replace_tags(
+        &mut self,
+        id: &str,
+        tags: &[String],
+        trigger_tag: &str,
+    ) -> Option<(GhlContact, Vec<Event>)> {
+        let now = self.account.now_ms();
+        let tags = self.stored(tags);
+        let contact = self.contacts.get_mut(id)?;
+        let mut replaced = Vec::new();
+        add_tags(&mut replaced, &tags);
+        let added: Vec<&String> = replaced
+            .iter()
+            .filter(|t| !contact.tags.iter().any(|have| same_tag(have, t)))
+            .collect();
+        let trigger = added.iter().any(|t| same_tag(t, trigger_tag));
+        if added.is_empty() && replaced.len() == contact.tags.len() {
+            return Some((contact.clone(), Vec::new()));
+        }
+        contact.tags = replaced;
+        touch(contact, now);
+        let mut events = vec![Event::Marketplace {
+            kind: "ContactTagUpdate",
+            contact: contact.clone(),
+        }];
+        if trigger {
+            events.push(Event::Workflow {
+                contact: contact.clone(),
+            });
+        }
+        Some((contact.clone(), events))
+    }
+
     /// Sets do-not-disturb; `ContactDndUpdate` (with `dndSettings`) goes out unless the change
     /// is one GoHighLevel sends no webhook for.
     pub fn set_dnd(&mut self, id: &str, change: DndChange) -> Option<(GhlContact, Vec<Event>)> {
@@ -258,6 +297,7 @@ impl GhlStore {
 
     pub fn delete(&mut self, id: &str) -> Option<Vec<Event>> {
         let contact = self.contacts.remove(id)?;
+        self.notes.forget(id);
         Some(vec![Event::Marketplace {
             kind: "ContactDelete",
             contact,

@@ -19,7 +19,7 @@ async fn the_default_account_honours_inline_buckets_and_lists_at_both_paths() {
     let (_, modes) = admin(&sb, Method::GET, "/calltools/modes", None).await;
     assert_eq!(
         modes,
-        json!({"placement": "inline", "bucket_listing": "both", "deletes": "allowed"})
+        json!({"placement": "inline", "bucket_listing": "both", "deletes": "allowed", "call_time_filter": "honoured"})
     );
     let mut body = contact_body(PHONE);
     body["add_buckets"] = json!([11237]);
@@ -118,7 +118,7 @@ async fn modes_are_strict_and_a_reset_restores_the_defaults() {
     let (_, modes) = admin(&sb, Method::GET, "/calltools/modes", None).await;
     assert_eq!(
         modes,
-        json!({"placement": "inline", "bucket_listing": "both", "deletes": "allowed"})
+        json!({"placement": "inline", "bucket_listing": "both", "deletes": "allowed", "call_time_filter": "honoured"})
     );
 }
 

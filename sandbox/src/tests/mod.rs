@@ -2,12 +2,15 @@
 //! stops when the test's handles drop.
 
 mod calltools;
+mod calltools_calls;
+mod calltools_hooks;
 mod calltools_modes;
 mod calltools_writes;
 mod faults;
 mod ghl;
 mod ghl_account;
 mod ghl_search;
+mod ghl_writes;
 mod lifecycle;
 mod meta;
 mod webhooks;
