@@ -639,6 +639,38 @@ impl TestStack {
     }
 }
 
+impl TestStack {
+    /// Subscribes CallTools' hooks to this stack as an operator would:
+    /// `leadsync calltools subscribe`.
+    pub async fn subscribe_calltools(&self) -> Result<()> {
+        use leadsync_cli::commands::calltools::{CallToolsArgs, CallToolsCommand, SubscribeArgs};
+        let args = CallToolsArgs {
+            command: CallToolsCommand::Subscribe(SubscribeArgs::default()),
+        };
+        leadsync_cli::commands::calltools::run(args, &self.target()).await
+    }
+
+    /// Runs the backfill of `source` (`calltools_calls`, …) to its end.
+    pub async fn run_backfill_of(&self, source: &str) -> Result<leadsync::backfill::Run> {
+        let req = leadsync::backfill::Request {
+            source: Some(source.to_string()),
+            ..Default::default()
+        };
+        match self.backfill_function()?.run_to_end(&req, |_| {}).await? {
+            leadsync::backfill::Ending::Finished(run) => Ok(run),
+            other => bail!("the run did not finish: {other:?}"),
+        }
+    }
+}
+
+/// Waits until both directions are quiet: CallTools' hooks delivered, their jobs consumed, the
+/// GHL webhooks of what those jobs wrote delivered, and their jobs consumed.
+pub async fn both_ways_settled(t: &TestStack, limit: Duration) -> Result<()> {
+    t.sandbox_client().calltools_hooks_settled(limit).await?;
+    drained(t, limit).await?;
+    settled(t, limit).await
+}
+
 /// The contact with this phone once it is dialable from the bucket: in it, and not flagged
 /// `do_not_contact` (a flagged contact in a bucket is never called).
 pub async fn in_bucket(t: &TestStack, phone: &str, bucket: i64) -> Result<Value> {

@@ -7,6 +7,7 @@ mod audit;
 mod backfill;
 mod bad_input;
 mod batches;
+mod calls_back;
 mod credentials;
 mod dlq;
 mod dnd;

@@ -17,10 +17,11 @@ use crate::ghl::write_bodies::{note_body, tags_body, update_body};
 use crate::state::AppState;
 use crate::support::{lock, uuid_v4};
 
-/// Writes always answer 404 for a contact that does not exist, whatever the account's
-/// `deleted_answer` makes the read say (the contract leadsync was written against).
-fn unknown_contact() -> Response {
-    let (status, message, kind) = ReadAnswer::NotFound404.answer();
+/// A write to a contact that does not exist answers as the read does (the account's
+/// `deleted_answer`: 400 "Contact not found" by default, or 404). What GoHighLevel answers a
+/// write there is not documented; the read's answer is the one seen.
+fn unknown_contact(answer: ReadAnswer) -> Response {
+    let (status, message, kind) = answer.answer();
     error(status, message, Some(kind))
 }
 
@@ -48,7 +49,7 @@ fn tags_answer(
             json!({ "tags": contact.tags, "traceId": uuid_v4() }),
             events,
         ),
-        None => unknown_contact(),
+        None => unknown_contact(lock(&st.ghl).account.deleted_answer),
     }
 }
 
@@ -101,7 +102,7 @@ pub(crate) async fn create_note(
         };
         let mut ghl = lock(&st.ghl);
         if ghl.get(&id).is_none() {
-            return unknown_contact();
+            return unknown_contact(ghl.account.deleted_answer);
         }
         let at = ghl.account.now_ms();
         let note = ghl.notes.add(&id, text, user_id, at);
@@ -119,7 +120,7 @@ pub(crate) async fn list_notes(
     guarded(&st, &headers, || {
         let ghl = lock(&st.ghl);
         if ghl.get(&id).is_none() {
-            return unknown_contact();
+            return unknown_contact(ghl.account.deleted_answer);
         }
         Json(json!({ "notes": ghl.notes.of(&id), "traceId": uuid_v4() })).into_response()
     })
@@ -154,7 +155,7 @@ pub(crate) async fn update_contact(
         };
         let mut ghl = lock(&st.ghl);
         let Some(current) = ghl.get(&id) else {
-            return unknown_contact();
+            return unknown_contact(ghl.account.deleted_answer);
         };
         if !update.custom_fields.is_empty() {
             let posted = std::mem::take(&mut update.custom_fields);
@@ -183,7 +184,7 @@ pub(crate) async fn update_contact(
             events.extend(raised);
         }
         let Some(after) = ghl.get(&id).cloned() else {
-            return unknown_contact();
+            return unknown_contact(ghl.account.deleted_answer);
         };
         for event in &mut events {
             match event {

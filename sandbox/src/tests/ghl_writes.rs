@@ -318,7 +318,7 @@ async fn put_refuses_unknown_properties_and_wrong_types_with_every_message() {
 }
 
 #[tokio::test]
-async fn every_write_to_an_unknown_contact_is_a_404() {
+async fn every_write_to_an_unknown_contact_answers_as_the_read_does() {
     let sb = sandbox().await;
     let id = "nmFmQEsNgz6AVpgLVUJ0";
     let writes = [
@@ -344,6 +344,26 @@ async fn every_write_to_an_unknown_contact_is_a_404() {
             Some(json!({"dnd": true})),
         ),
     ];
+    // The default account answers as its read does: 400 "Contact not found".
+    for (method, path, body) in writes.clone() {
+        let (s, v) = ghl(&sb, method.clone(), &path, body).await;
+        assert_eq!(
+            (s, v),
+            (
+                400,
+                json!({"statusCode": 400, "message": "Contact not found", "error": "Bad Request"})
+            ),
+            "{method} {path}"
+        );
+    }
+    let (status, _) = admin(
+        &sb,
+        Method::POST,
+        "/ghl/account",
+        Some(json!({"deleted_answer": "not_found_404"})),
+    )
+    .await;
+    assert_eq!(status, 200);
     for (method, path, body) in writes {
         let (s, v) = ghl(&sb, method.clone(), &path, body).await;
         assert_eq!(

@@ -640,6 +640,13 @@ impl StateStore for DynamoStore {
         keys: &[ContactKey],
     ) -> Result<HashMap<String, ContactState>, StoreError> {
         let mut found = HashMap::new();
+        // BatchGetItem refuses a request that names one item twice (several calls of one
+        // contact on a page of calls).
+        let mut seen = std::collections::HashSet::new();
+        let keys: Vec<&ContactKey> = keys
+            .iter()
+            .filter(|k| seen.insert(k.storage_id()))
+            .collect();
         for chunk in keys.chunks(100) {
             let wanted: Vec<Item> = chunk.iter().map(|k| key(contact_pk(k), "STATE")).collect();
             for item in until_processed(wanted, |w| self.batch_get_round(w)).await? {

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use crate::ports::remote::{RemoteError, json_error};
 use crate::sources::ghl::client::{GhlClient, parse_contact};
+use crate::sources::ghl::read_refusal::{ReadRefusal, read_refusal};
 use crate::support::surrogates::from_str_lenient;
 
 const SERVICE: &str = "GoHighLevel";
@@ -23,8 +24,7 @@ pub struct ContactUpdate {
     pub dnd: bool,
 }
 
-/// The GHL writes the GHL sink makes. A 404 (the contact was deleted in GHL) is an error with
-/// that status.
+/// The GHL writes the GHL sink makes. A contact deleted in GHL is [`contact_gone`].
 #[async_trait]
 pub trait GhlWrites: Send + Sync {
     async fn add_tags(&self, contact_id: &str, tags: &[String]) -> Result<(), RemoteError>;
@@ -107,14 +107,30 @@ impl GhlWrites for GhlClient {
 }
 
 impl GhlClient {
-    /// Sends a write; a 2xx answer's body, or the error its status means.
+    /// Sends a write; a 2xx answer's body, or the error its status means. A contact GHL says
+    /// does not exist is answered as its read is (400 "Contact not found" as seen, or 404), and
+    /// comes back as [`contact_gone`] either way.
     async fn written(&self, req: reqwest::RequestBuilder) -> Result<String, RemoteError> {
         let (status, wait, text) = self.send(req).await?;
-        if (200..300).contains(&status) {
-            Ok(text)
-        } else {
-            Err(RemoteError::from_status(SERVICE, status, wait, &text))
+        match status {
+            200..=299 => Ok(text),
+            400 | 404 | 422 => Err(match read_refusal(status, wait, &text) {
+                ReadRefusal::NotFound => contact_gone(),
+                ReadRefusal::Failed(e) => e,
+            }),
+            _ => Err(RemoteError::from_status(SERVICE, status, wait, &text)),
         }
+    }
+}
+
+/// The contact no longer exists in GHL: the one refusal the sink settles as such (status 404,
+/// whatever GHL answered).
+pub fn contact_gone() -> RemoteError {
+    RemoteError::Permanent {
+        service: SERVICE,
+        reason: "the contact no longer exists in GoHighLevel".into(),
+        status: Some(404),
+        excerpt: String::new(),
     }
 }
 
