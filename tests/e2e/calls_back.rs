@@ -59,6 +59,7 @@ fn ghl_writes(calls: &[Value]) -> Vec<String> {
 async fn a_disposition_reaches_ghl_once_under_duplicate_hooks_and_does_not_bounce() -> Result<()> {
     let t = outcome_stack().await?;
     let sb = t.sandbox_client();
+    let started = leadsync::domain::clock::now_ms();
     let (id, ct) = placed_lead(&t, "Nora", "+14155550191").await?;
     // Subscribed twice, as an operator re-running the command would: still one of each.
     t.subscribe_calltools().await?;
@@ -135,6 +136,39 @@ async fn a_disposition_reaches_ghl_once_under_duplicate_hooks_and_does_not_bounc
         api_calls(&t, "ghl", "GET", &format!("/contacts/{id}")).await? > reads_before,
         "the forward sync did read the contact again"
     );
+
+    // Seen like the rest: the reverse direction has its own rows in `leadsync stats`...
+    t.stack.metrics.settled().await;
+    let stats = leadsync_cli::stats::collect(
+        &t.stats_target(),
+        started,
+        leadsync::domain::clock::now_ms() + 60_000,
+    )
+    .await?;
+    let text = leadsync_cli::stats::render::text(&stats);
+    let hooks_in = &stats.webhooks["calltools"];
+    assert_eq!((hooks_in.received, hooks_in.enqueued), (3, 3), "{text}");
+    assert_eq!(
+        stats.jobs["calltools"].by_outcome,
+        std::collections::BTreeMap::from([("skipped".to_string(), 2), ("synced".to_string(), 1)]),
+        "{text}"
+    );
+    assert_eq!(stats.sinks["ghl"].calls, 3, "{text}");
+    assert_eq!(
+        stats.sinks["ghl"].responses_by_class,
+        std::collections::BTreeMap::from([("2xx".to_string(), 3)]),
+        "{text}"
+    );
+    assert_eq!(stats.sync_latency_ms["calltools"].count, 1, "{text}");
+    // ...and `leadsync trace` shows both directions under the one contact.
+    let log = leadsync::aws::dynamo::events::DynamoEventLog::new(
+        aws_sdk_dynamodb::Client::new(&t.stack.aws),
+        &t.stack.resources.table,
+    );
+    let found = leadsync_cli::commands::trace::trace(&log, "ghl", &id, 50).await?;
+    let triggers: Vec<&str> = found.events.iter().map(|e| e.trigger.as_str()).collect();
+    assert!(triggers.contains(&"ContactCreate"), "{triggers:?}");
+    assert!(triggers.contains(&"CallToolsCall"), "{triggers:?}");
     t.stop().await;
     Ok(())
 }

@@ -72,7 +72,7 @@ pub fn page(stats: &Stats, readings: &[Reading]) -> String {
     let mut webhooks = Graph::new("Webhooks in", "per period");
     let mut jobs = Graph::new("Jobs by outcome", "per period");
     let mut latency = Graph::new("Sync latency, webhook in → applied", "ms");
-    let mut answers = Graph::new("CallTools answers by class", "per period");
+    let mut answers = Graph::new("Sink answers by class", "per period");
     let mut drift = Graph::new("Backfill drift: contacts the webhooks missed", "per run");
     let several_sources = stats.sync_latency_ms.len() > 1;
     for r in readings {
@@ -89,7 +89,9 @@ pub fn page(stats: &Stats, readings: &[Reading]) -> String {
                 };
                 latency.add(label, r);
             }
-            ("sink_responses", _) => answers.add(r.dim("class").into(), r),
+            ("sink_responses", _) => {
+                answers.add(format!("{} {}", r.dim("sink"), r.dim("class")), r)
+            }
             ("backfill_drift", _) => drift.add(r.dim("source").into(), r),
             _ => {}
         }
@@ -183,7 +185,7 @@ fn tiles(s: &Stats) -> Vec<(String, &'static str)> {
             p95.map_or_else(|| "-".into(), |v| format!("{v:.0} ms")),
             "sync latency p95",
         ),
-        (rate(errors, answers), "CallTools errors"),
+        (rate(errors, answers), "sink errors"),
         (
             s.queues
                 .dlq_depth

@@ -70,18 +70,23 @@ pub fn text(s: &Stats) -> String {
             l.count
         );
     }
-    out.push_str("\nCallTools\n");
+    out.push_str("\nSinks (calltools: contacts placed; ghl: call outcomes carried back)\n");
     if s.sinks.is_empty() {
         out.push_str("  no calls\n");
     }
     for (sink, k) in &s.sinks {
         let _ = writeln!(
             out,
-            "  {sink:<10} {} calls · answers {} · error rate {} · drift found by the audit {}",
+            "  {sink:<10} {} calls · answers {} · error rate {}{}",
             k.calls,
             counts(&k.responses_by_class),
             percent(k.error_rate),
-            k.drift
+            // Only CallTools is audited.
+            if sink == "calltools" {
+                format!(" · drift found by the audit {}", k.drift)
+            } else {
+                String::new()
+            }
         );
     }
     out.push_str("\nBackfill\n");

@@ -502,7 +502,7 @@ fn sink_response(class: &'static str) {
     metrics::counter!("sink_responses", "sink" => "calltools", "class" => class).increment(1);
 }
 
-fn status_class(status: u16) -> &'static str {
+pub(crate) fn status_class(status: u16) -> &'static str {
     match status {
         200..=299 => "2xx",
         429 => "429",

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use serde_json::{Value, json};
 
 use crate::ports::remote::{RemoteError, json_error};
+use crate::sinks::calltools::client::status_class;
 use crate::sources::ghl::client::{GhlClient, parse_contact};
 use crate::sources::ghl::read_refusal::{ReadRefusal, read_refusal};
 use crate::support::surrogates::from_str_lenient;
@@ -111,7 +112,14 @@ impl GhlClient {
     /// does not exist is answered as its read is (400 "Contact not found" as seen, or 404), and
     /// comes back as [`contact_gone`] either way.
     async fn written(&self, req: reqwest::RequestBuilder) -> Result<String, RemoteError> {
-        let (status, wait, text) = self.send(req).await?;
+        let sent = self.send(req).await;
+        let class = match &sent {
+            Ok((status, _, _)) => status_class(*status),
+            Err(e) if e.is_transient() => "network",
+            Err(_) => "other",
+        };
+        metrics::counter!("sink_responses", "sink" => "ghl", "class" => class).increment(1);
+        let (status, wait, text) = sent?;
         match status {
             200..=299 => Ok(text),
             400 | 404 | 422 => Err(match read_refusal(status, wait, &text) {
