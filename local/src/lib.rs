@@ -179,6 +179,8 @@ impl Stack {
                 ("CALLTOOLS_API_KEY", SANDBOX_CALLTOOLS_KEY),
                 ("GHL_WORKFLOW_SECRET", SANDBOX_WORKFLOW_SECRET),
                 ("CALLTOOLS_HOOK_TOKEN", LOCAL_CALLTOOLS_HOOK_TOKEN),
+                // The local stack runs both directions (the template's default is off).
+                ("LEADSYNC_CALL_OUTCOMES", "on"),
                 ("GHL_LOCATION_ID", SANDBOX_LOCATION_ID),
                 (
                     "GHL_WEBHOOK_ED25519_PUBLIC_KEY",

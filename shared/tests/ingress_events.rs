@@ -8,10 +8,15 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use aws_lc_rs::signature::Ed25519KeyPair;
 use base64::Engine;
 use leadsync::domain::clock::now_ms;
+use leadsync::domain::contact::ContactKey;
 use leadsync::domain::job::SyncJob;
+use leadsync::domain::sink::SinkId;
 use leadsync::ingress::allow::AllowList;
 use leadsync::ingress::{Ingress, IngressParts, http::handle_request};
 use leadsync::memory::{MemoryLedger, MemoryQueue};
+use leadsync::ports::store::{SinkIndex, StoreError};
+use leadsync::sources::calltools::job::CallToolsJob;
+use leadsync::sources::calltools::routes::CallToolsRoutes;
 use leadsync::sources::ghl::job::{GhlContactJob, GhlTrigger};
 use leadsync::sources::ghl::routes::GhlRoutes;
 use leadsync::sources::ghl::verify::GhlVerifier;
@@ -63,6 +68,10 @@ fn ingress_with_tolerance(
                 workflow_secret: Some(Secret::new("sandbox-workflow-secret")),
                 default_location_id: None,
             }),
+            Arc::new(CallToolsRoutes {
+                token: Some(Secret::new(LOCAL_CALLTOOLS_HOOK_TOKEN)),
+                placed: Arc::new(PlacedOne),
+            }),
             Arc::new(MetaRoutes {
                 // The sandbox's Meta app (sandbox/: SandboxConfig::default()).
                 meta: Some(MetaIngress {
@@ -72,6 +81,27 @@ fn ingress_with_tolerance(
             }),
         ],
     )
+}
+
+/// The local stack's CallTools hook token (local/src/lib.rs), which the fixture's URL carries.
+const LOCAL_CALLTOOLS_HOOK_TOKEN: &str = "local-calltools-hook-token-5f0c2a9e71d84b36";
+
+/// The state store's index, as it is once leadsync placed GHL contact `nmFmQEsNgz6AVpgLVUJ0` as
+/// CallTools contact 123 (the contact the fixture's call is about).
+struct PlacedOne;
+
+#[async_trait::async_trait]
+impl SinkIndex for PlacedOne {
+    async fn placed_as(&self, sink: SinkId, id: i64) -> Result<Vec<ContactKey>, StoreError> {
+        Ok(if sink == SinkId::CallTools && id == 123 {
+            vec![ContactKey::ghl(
+                "ve9EPM428h8vShlRW1KT",
+                "nmFmQEsNgz6AVpgLVUJ0",
+            )]
+        } else {
+            Vec::new()
+        })
+    }
 }
 
 async fn invoke(ingress: &Ingress, fixture: &str) -> (u16, Value) {
@@ -170,6 +200,30 @@ async fn the_meta_fixtures_answer_the_handshake_and_enqueue_one_job_per_item() {
     let tampered = include_str!("../../events/apigw-meta-messenger.json").replace("Sure", "sure");
     let (status, _) = invoke(&ingress, &tampered).await;
     assert_eq!(status, 401);
+}
+
+#[tokio::test]
+async fn the_calltools_fixture_is_enqueued_for_the_ghl_contact_placed_as_its_contact() {
+    let queue = Arc::new(MemoryQueue::default());
+    let ingress = ingress(queue.clone(), Arc::new(MemoryLedger::default()));
+    let fixture = include_str!("../../events/apigw-calltools-call.json");
+    let (status, body) = invoke(&ingress, fixture).await;
+    assert_eq!(status, 202, "{body}");
+    let jobs = queue.jobs();
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    let job = jobs[0].payload::<CallToolsJob>().expect("a CallTools job");
+    assert_eq!(job.job_id, "calltools:call:9001:1");
+    assert_eq!(job.calltools_contact_id, 123);
+    assert_eq!(
+        job.ghl,
+        ContactKey::ghl("ve9EPM428h8vShlRW1KT", "nmFmQEsNgz6AVpgLVUJ0")
+    );
+
+    // The token is the proof: without it, nothing is enqueued.
+    let stolen = fixture.replace(LOCAL_CALLTOOLS_HOOK_TOKEN, "guessed-token");
+    let (status, _) = invoke(&ingress, &stolen).await;
+    assert_eq!(status, 401);
+    assert_eq!(queue.jobs().len(), 1);
 }
 
 fn signed_event(body: &str) -> String {

@@ -41,6 +41,8 @@ async fn a_correctly_configured_account_passes_and_the_probe_leaves_nothing_behi
     t.create_tagged_contact("Ada", "+14152100001", "cold lead")
         .await?;
     settled(&t, SETTLE).await?;
+    // AND CallTools' hooks subscribed to the stack
+    t.subscribe_calltools().await?;
     let before = t.calltools_contacts().await?.len();
     // WHEN doctor runs with the write probe
     let r = doctor(&t, true).await;
@@ -64,6 +66,8 @@ async fn a_correctly_configured_account_passes_and_the_probe_leaves_nothing_behi
         "meta.page",
         "meta.instagram",
         "meta.subscription",
+        "outcomes.subscriptions",
+        "outcomes.dispositions",
         "leadsync.table",
         "leadsync.queue",
         "leadsync.dlq",
@@ -226,6 +230,10 @@ async fn an_account_ignoring_add_buckets_and_forbidding_deletes_is_learned_and_t
 async fn an_unsubscribed_meta_app_and_a_refused_ghl_token_fail_without_a_write() -> Result<()> {
     let t = stack()
         .setting("GHL_API_TOKEN", "not-the-token")
+        .setting(
+            "LEADSYNC_OUTCOMES",
+            r#"{"Not Intrested": {"add_tags": ["lost"]}}"#,
+        )
         .without_consumer()
         .start()
         .await?;
@@ -243,6 +251,17 @@ async fn an_unsubscribed_meta_app_and_a_refused_ghl_token_fail_without_a_write()
     let meta = line(&r, "meta.subscription");
     assert_eq!(meta.status, Status::Fail, "{text}");
     assert!(meta.summary.contains("NOT SUBSCRIBED"), "{text}");
+    // No CallTools hook posts to the stack, and the outcome map misspells a disposition.
+    let hooks = line(&r, "outcomes.subscriptions");
+    assert_eq!(hooks.status, Status::Fail, "{text}");
+    assert!(hooks.summary.contains("Call and Contact hooks"), "{text}");
+    let map = line(&r, "outcomes.dispositions");
+    assert_eq!(map.status, Status::Warn, "{text}");
+    assert!(map.summary.contains("\"not intrested\""), "{text}");
+    assert!(
+        !text.contains(leadsync_local::LOCAL_CALLTOOLS_HOOK_TOKEN),
+        "the hook token is never shown"
+    );
     assert_eq!(status(&r, "calltools.probe"), Status::Skip, "{text}");
     assert!(
         t.calltools_writes().await?.is_empty(),

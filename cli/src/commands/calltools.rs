@@ -69,6 +69,11 @@ pub async fn run(args: CallToolsArgs, target: &Target) -> Result<()> {
         }
         return Ok(());
     }
+    anyhow::ensure!(
+        cfg.call_outcomes,
+        "call outcomes are off in this stack, so its CallTools route refuses every hook: \
+         deploy with CallOutcomesBack=on (LEADSYNC_CALL_OUTCOMES=on) first"
+    );
     let token = cfg
         .calltools
         .hook_token

@@ -13,6 +13,7 @@
 pub mod calltools;
 pub mod ghl;
 pub mod meta;
+pub mod outcomes;
 pub mod report;
 pub mod stack;
 
@@ -66,6 +67,7 @@ pub async fn examine(cfg: &Config, target: &Target, args: &DoctorArgs) -> Report
             let found = checks.run(&mut learned).await;
             report.learned = learned;
             report.extend(found);
+            report.extend(outcomes::checks(cfg, &client).await);
         }
         Err(check) => report.push(check),
     }

@@ -1,5 +1,6 @@
 //! `leadsync-dev events`: writes the sample events in `events/` — API Gateway v2 events for each
-//! ingress route, signed with the sandbox's test keys, an SQS batch for the consumer, and the
+//! ingress route (signed with the sandbox's test keys, or for CallTools carrying the local
+//! stack's hook token), an SQS batch for the consumer, and the
 //! backfill's two scheduled events (the daily run and the resume tick, as `template.yaml`'s
 //! schedules send them). They feed the tests, `cargo lambda invoke --data-file` and
 //! `sam local invoke -e`.
@@ -13,8 +14,8 @@ use anyhow::Result;
 use axum::http::HeaderMap;
 use serde_json::{Value, json};
 
-use leadsync_local::SANDBOX_WORKFLOW_SECRET;
 use leadsync_local::apigw::api_gateway_event;
+use leadsync_local::{LOCAL_CALLTOOLS_HOOK_TOKEN, SANDBOX_WORKFLOW_SECRET};
 use leadsync_sandbox::keys::sign_ghl;
 use leadsync_sandbox::{SandboxConfig, meta_escaped_json, sign_meta};
 
@@ -68,6 +69,7 @@ pub fn all() -> Vec<(&'static str, Value)> {
         ),
     ];
     events.extend(meta_events());
+    events.push(("apigw-calltools-call.json", calltools_call_event()));
     events.push(("sqs-batch.json", sqs_batch()));
     events.extend(BACKFILL_SCHEDULES.map(|(name, input)| {
         let event = serde_json::from_str(input).expect("a schedule's input is JSON");
@@ -156,7 +158,28 @@ fn meta_events() -> Vec<(&'static str, Value)> {
     ]
 }
 
+/// A Call as CallTools' REST hook posts it (the object as `GET /api/calls/{id}/` returns it,
+/// research §5.8; the sandbox's shape, which research marks unconfirmed beyond `id`): contact 123
+/// was dialed and given "Not Interested". CallTools does not sign hooks; the subscription URL's
+/// token is the local stack's (`LOCAL_CALLTOOLS_HOOK_TOKEN`, not a secret).
+pub const CALLTOOLS_CALL: &str = r#"{"id":9001,"contact":123,"disposition":{"id":1,"name":"Not Interested","is_dnc":false},"user":{"id":7,"username":"agent.smith","first_name":"Agent","last_name":"Smith"},"duration":84,"start_time":"2026-11-23 10:00:00","end_time":"2026-11-23 10:01:24","recording_url":null,"direction":"outbound"}"#;
+
+fn calltools_call_event() -> Value {
+    let query = format!("model=call&token={LOCAL_CALLTOOLS_HOOK_TOKEN}");
+    http_event(
+        "POST",
+        "/webhooks/calltools",
+        &query,
+        CALLTOOLS_AGENT,
+        &[],
+        CALLTOOLS_CALL,
+    )
+}
+
 const GHL_AGENT: &str = "GoHighLevel-Webhooks";
+/// Research does not record the user agent CallTools' hooks send, and ingress does not read it:
+/// this one only says where the fixture stands in for CallTools.
+const CALLTOOLS_AGENT: &str = "calltools-resthook-fixture";
 const META_AGENT: &str = "facebookexternalua";
 
 fn ghl_event(path: &str, extra: &[(&'static str, &str)], body: &str) -> Value {

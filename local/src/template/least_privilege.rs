@@ -151,7 +151,7 @@ const INGRESS: &[&str] = &[
     "sqs:SendMessage on JobQueue",
     "sqs:SendMessage on JobDeadLetterQueue",
     "ssm:GetParameter on ssm:GhlWorkflowSecretParameter",
-    "ssm:GetParameter on ssm:CallToolsHookTokenParameter",
+    "ssm:GetParameter on ssm:CallToolsHookTokenParameter if CallOutcomesOn",
     "ssm:GetParameter on ssm:MetaAppSecretParameter if UseMeta",
     "ssm:GetParameter on ssm:MetaVerifyTokenParameter if UseMeta",
     "kms:Decrypt on key/*",

@@ -158,6 +158,9 @@ pub struct Config {
     pub retry: RetryPolicy,
     pub breaker: crate::ports::breaker::BreakerSettings,
     pub default_region: String,
+    /// Whether CallTools' call outcomes go back to GoHighLevel (`LEADSYNC_CALL_OUTCOMES`: `off`,
+    /// the default, or `on`). Opt-in: it writes to GHL, which needs the token's write scope.
+    pub call_outcomes: bool,
     /// What call outcomes do in GoHighLevel (`LEADSYNC_OUTCOMES`, `GHL_OUTCOME_FIELD_ID`,
     /// `LEADSYNC_OUTCOME_NOTES`).
     pub outcomes: crate::sinks::ghl::outcomes::Outcomes,
@@ -216,19 +219,19 @@ impl Config {
             }
         };
         rules.on_dnd = on_dnd;
+        let call_outcomes = on_off(
+            var("LEADSYNC_CALL_OUTCOMES"),
+            "LEADSYNC_CALL_OUTCOMES",
+            false,
+        )?;
         let outcomes = crate::sinks::ghl::outcomes::Outcomes::parse(
             var("LEADSYNC_OUTCOMES").as_deref().unwrap_or("{}"),
             var("GHL_OUTCOME_FIELD_ID"),
-            match var("LEADSYNC_OUTCOME_NOTES").as_deref().map(str::trim) {
-                None | Some("on") => true,
-                Some("off") => false,
-                Some(other) => {
-                    return Err(ConfigError::Invalid {
-                        name: "LEADSYNC_OUTCOME_NOTES",
-                        reason: format!("expected on or off, got {other:?}"),
-                    });
-                }
-            },
+            on_off(
+                var("LEADSYNC_OUTCOME_NOTES"),
+                "LEADSYNC_OUTCOME_NOTES",
+                true,
+            )?,
         )
         .map_err(|reason| ConfigError::Invalid {
             name: "LEADSYNC_OUTCOMES",
@@ -348,6 +351,7 @@ impl Config {
                 )?),
                 hook_token: secret("CALLTOOLS_HOOK_TOKEN", "CALLTOOLS_HOOK_TOKEN_PARAM"),
             },
+            call_outcomes,
             outcomes,
             meta: MetaConfig {
                 graph_api_base_url: trim_base(
@@ -395,6 +399,14 @@ impl Config {
             audit,
             local_stack: var("LEADSYNC_LOCAL_STACK").as_deref() == Some("1"),
         })
+    }
+
+    /// The CallTools hook token, only when call outcomes go back to GoHighLevel: without it the
+    /// hook route refuses everything.
+    pub fn calltools_hook_token(&self) -> Option<&Secret> {
+        self.call_outcomes
+            .then(|| self.calltools.hook_token.value())
+            .flatten()
     }
 
     /// Fetches every secret given as an SSM parameter name, once, with decryption.
@@ -512,6 +524,19 @@ fn trim_base(url: String) -> String {
     url.trim().trim_end_matches('/').to_string()
 }
 
+/// An `on`/`off` variable; absent is `default`.
+fn on_off(value: Option<String>, name: &'static str, default: bool) -> Result<bool, ConfigError> {
+    match value.as_deref().map(str::trim) {
+        None => Ok(default),
+        Some("on") => Ok(true),
+        Some("off") => Ok(false),
+        Some(other) => Err(ConfigError::Invalid {
+            name,
+            reason: format!("expected on or off, got {other:?}"),
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
@@ -569,6 +594,25 @@ mod tests {
         assert!(err.to_string().contains("LEADSYNC_MAX_BODY_BYTES"), "{err}");
         let err = config(&[("LEADSYNC_RULES", "[]")]).unwrap_err();
         assert!(err.to_string().contains("LEADSYNC_RULES"), "{err}");
+    }
+
+    #[test]
+    fn call_outcomes_are_opt_in_and_without_them_the_hook_token_is_not_used() {
+        let token = ("CALLTOOLS_HOOK_TOKEN", "t0ken");
+        let off = config(&[token]).unwrap();
+        assert!(!off.call_outcomes);
+        assert!(
+            off.calltools_hook_token().is_none(),
+            "the route refuses all"
+        );
+        let on = config(&[token, ("LEADSYNC_CALL_OUTCOMES", "on")]).unwrap();
+        assert!(on.call_outcomes);
+        assert!(
+            on.calltools_hook_token()
+                .is_some_and(|t| t.matches(b"t0ken"))
+        );
+        let err = config(&[("LEADSYNC_CALL_OUTCOMES", "yes")]).unwrap_err();
+        assert!(err.to_string().contains("LEADSYNC_CALL_OUTCOMES"), "{err}");
     }
 
     #[test]

@@ -37,8 +37,8 @@ use crate::sources::meta::scan::{MetaAccount, MetaScan};
 use crate::sources::meta::verify::MetaVerifier;
 
 /// The routes ingress serves: GoHighLevel's two, Meta's and CallTools' (each answers 401 until
-/// its secret is configured, so a misconfiguration is said, not a 404). `placed` finds the GHL
-/// contact behind a CallTools hook.
+/// its secret is configured — CallTools' also until call outcomes are on — so a
+/// misconfiguration is said, not a 404). `placed` finds the GHL contact behind a CallTools hook.
 pub fn webhook_routes(
     cfg: &Config,
     placed: Arc<dyn SinkIndex>,
@@ -60,7 +60,7 @@ pub fn webhook_routes(
         }),
     };
     let calltools = CallToolsRoutes {
-        token: cfg.calltools.hook_token.value().cloned(),
+        token: cfg.calltools_hook_token().cloned(),
         placed,
     };
     Ok(vec![Arc::new(ghl), Arc::new(meta), Arc::new(calltools)])
@@ -96,7 +96,8 @@ impl Clients {
 }
 
 /// What the consumer reads jobs back from: GoHighLevel always, Messenger and Instagram when a
-/// Page token is configured (their jobs are parked otherwise, to be replayed once it is).
+/// Page token is configured (their jobs are parked otherwise, to be replayed once it is),
+/// CallTools when call outcomes go back to GoHighLevel (`LEADSYNC_CALL_OUTCOMES=on`).
 pub fn contact_sources(
     cfg: &Config,
     clients: &Clients,
@@ -109,13 +110,15 @@ pub fn contact_sources(
         sources.push(Arc::new(meta));
     }
     sources.push(Arc::new(GhlReader::new(clients.ghl.clone())));
-    sources.push(Arc::new(CallToolsReader::new(clients.calltools.clone())));
+    if cfg.call_outcomes {
+        sources.push(Arc::new(CallToolsReader::new(clients.calltools.clone())));
+    }
     sources
 }
 
 /// The backfill's scans: the GHL location (`GHL_LOCATION_ID`, required); Messenger and
 /// Instagram through the same Page when a Page and its token are configured; CallTools' recent
-/// calls when CallTools is configured; and the CallTools sink audit when it is and
+/// calls when CallTools is configured and call outcomes are on; and the CallTools sink audit when it is and
 /// `LEADSYNC_AUDIT` is not `off`.
 pub fn scans(
     cfg: &Config,
@@ -168,7 +171,8 @@ pub fn scans(
 /// CallTools' recent calls, for outcomes whose hook was lost, when CallTools is configured for
 /// this function. Read at half the per-environment rate, like the audit.
 fn calls_scan(cfg: &Config, states: Arc<DynamoStore>) -> Result<Option<Arc<dyn Scan>>, BuildError> {
-    let (Some(base), Some(key)) = (
+    let (true, Some(base), Some(key)) = (
+        cfg.call_outcomes,
         cfg.calltools.base_url.clone(),
         cfg.calltools.api_key.value().cloned(),
     ) else {
@@ -215,7 +219,8 @@ fn sink_audit(cfg: &Config, states: Arc<DynamoStore>) -> Result<Option<Arc<dyn S
 /// Where the consumer writes each source's contacts: GoHighLevel, Messenger and Instagram
 /// contacts go to the CallTools dialer, behind its circuit breaker, with the bucket-placement
 /// method it learns per account remembered in the table; CallTools' call outcomes go back to
-/// GoHighLevel.
+/// GoHighLevel when that is on (without it, a CallTools job is parked saying no sink is
+/// configured, to be replayed once it is).
 pub fn sinks(
     cfg: &Config,
     clients: &Clients,
@@ -234,11 +239,14 @@ pub fn sinks(
             .with_breaker(Arc::new(breaker))
             .with_placement_store(store, account),
     );
-    let ghl: Arc<dyn Sink> = Arc::new(GhlSink::new(clients.ghl.clone(), cfg.outcomes.clone()));
-    Ok(BTreeMap::from([
+    let mut sinks = BTreeMap::from([
         (Source::Ghl, dialer.clone()),
         (Source::Messenger, dialer.clone()),
         (Source::Instagram, dialer),
-        (Source::CallTools, ghl),
-    ]))
+    ]);
+    if cfg.call_outcomes {
+        let ghl: Arc<dyn Sink> = Arc::new(GhlSink::new(clients.ghl.clone(), cfg.outcomes.clone()));
+        sinks.insert(Source::CallTools, ghl);
+    }
+    Ok(sinks)
 }

@@ -1,5 +1,6 @@
 //! CallTools REST hook subscriptions (`/api/resthooksubscriptions/`, research §5.8): what
-//! `leadsync calltools subscribe` lists, creates and removes, and `leadsync doctor` reports.
+//! `leadsync calltools subscribe` lists, creates and removes, and `leadsync doctor` reports
+//! (with the account's dispositions, which the outcome map names).
 //! CallTools does not deduplicate subscriptions, so creating them is made idempotent here: a
 //! model already subscribed at the same URL is left alone.
 
@@ -44,6 +45,17 @@ pub fn hide_token(url: &str) -> String {
     format!("{base}?{}", query.join("&"))
 }
 
+/// A call disposition as CallTools lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Disposition {
+    pub id: i64,
+    pub name: String,
+    /// The disposition marks the contact do-not-call (CallTools' own flag; leadsync then sets
+    /// GHL DND for calls whatever the map says).
+    #[serde(default)]
+    pub is_dnc: bool,
+}
+
 /// What [`subscribe`] did for each model.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Subscribed {
@@ -86,6 +98,11 @@ impl CallToolsClient {
         })
     }
 
+    /// The account's call dispositions (`GET /api/dispositions/`), which the outcome map names.
+    pub async fn dispositions(&self) -> Result<Vec<Disposition>, RemoteError> {
+        self.all_pages("/api/dispositions/", &[]).await
+    }
+
     pub async fn delete_subscription(&self, id: i64) -> Result<bool, RemoteError> {
         let path = format!("{PATH}{id}/");
         let (status, _) = self
@@ -115,6 +132,58 @@ pub async fn subscribe(
     Ok(done)
 }
 
+/// How one model's hooks reach this stack, as `leadsync doctor` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelHealth<'a> {
+    pub model: HookModel,
+    /// Subscriptions of this model posting to a leadsync hook route with this stack's token.
+    pub live: Vec<&'a Subscription>,
+    /// Subscriptions of this model posting to a leadsync hook route with another token: a
+    /// rotated token (every hook refused) or another stack on the same account.
+    pub other_token: Vec<&'a Subscription>,
+}
+
+/// Each model's subscriptions as this stack sees them, told apart by the token their URL
+/// carries (a deployed stack's doctor may not know its own API URL; the token is its own).
+pub fn health<'a>(all: &'a [Subscription], token: &str) -> Vec<ModelHealth<'a>> {
+    HookModel::ALL
+        .into_iter()
+        .map(|model| {
+            let (live, other_token) = all
+                .iter()
+                .filter(|s| {
+                    s.resthook_model
+                        .eq_ignore_ascii_case(model.resthook_model())
+                })
+                .filter(|s| is_hook_route(&s.url) && param(&s.url, "model") == Some(model.as_str()))
+                .partition(|s| param(&s.url, "token") == Some(token));
+            ModelHealth {
+                model,
+                live,
+                other_token,
+            }
+        })
+        .collect()
+}
+
+fn is_hook_route(url: &str) -> bool {
+    url.split('?')
+        .next()
+        .is_some_and(|path| path.trim_end_matches('/').ends_with(HOOK_ROUTE))
+}
+
+const HOOK_ROUTE: &str = "/webhooks/calltools";
+
+/// The value of query parameter `name` in `url`.
+fn param<'u>(url: &'u str, name: &str) -> Option<&'u str> {
+    let (_, query) = url.split_once('?')?;
+    query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
 /// The subscriptions that post to `route` (leadsync's hook route of this stack, any token).
 pub fn ours<'a>(all: &'a [Subscription], route: &str) -> Vec<&'a Subscription> {
     all.iter()
@@ -141,6 +210,56 @@ mod tests {
         assert!(!shown.contains("s3cr3t"), "{shown}");
         assert!(shown.ends_with("?model=call&token=…"));
         assert_eq!(hide_token("https://x/y"), "https://x/y");
+    }
+
+    #[test]
+    fn health_tells_this_stacks_subscriptions_from_stale_and_foreign_ones() {
+        let sub = |id, model: &str, url: &str| Subscription {
+            id,
+            resthook_model: model.into(),
+            url: url.into(),
+            description: None,
+        };
+        let all = [
+            sub(
+                1,
+                "Call",
+                "https://a/webhooks/calltools?model=call&token=mine",
+            ),
+            sub(
+                2,
+                "Call",
+                "https://a/webhooks/calltools?model=call&token=mine",
+            ),
+            sub(
+                3,
+                "Contact",
+                "https://a/webhooks/calltools?model=contact&token=old",
+            ),
+            sub(
+                4,
+                "Contact",
+                "https://crm.example/hook?model=contact&token=mine",
+            ),
+            // A Call subscription posting as if it were the contact route is not counted.
+            sub(
+                5,
+                "Call",
+                "https://a/webhooks/calltools?model=contact&token=mine",
+            ),
+        ];
+        let h = health(&all, "mine");
+        assert_eq!(h[0].model, HookModel::Call);
+        assert_eq!(h[0].live.iter().map(|s| s.id).collect::<Vec<_>>(), [1, 2]);
+        assert!(h[0].other_token.is_empty());
+        assert_eq!(h[1].model, HookModel::Contact);
+        assert!(h[1].live.is_empty());
+        assert_eq!(
+            h[1].other_token.iter().map(|s| s.id).collect::<Vec<_>>(),
+            [3]
+        );
+        // A token that is a prefix of the real one does not pass for it.
+        assert!(health(&all, "min")[0].live.is_empty());
     }
 
     #[test]
