@@ -79,6 +79,29 @@ async fn a_quick_bench_produces_every_figure() -> anyhow::Result<()> {
         report.cold_start.build_ingress_p50_us > 0.0 && report.cold_start.key_parse_p50_us > 0.0
     );
 
+    // Call outcomes: the deterministic verdicts. Tags + note is two GHL writes, the field adds
+    // the update; one CallTools read carries each disposition and nothing is written back.
+    let o = &report.outcomes;
+    assert_eq!(o.dispositions, 3);
+    assert!(o.hook_to_ghl_p50_ms > 0.0 && o.floor_p50_ms > 0.0, "{o:?}");
+    let writes: Vec<_> = o
+        .calls
+        .iter()
+        .map(|c| (c.effects, c.ghl_writes_max, c.pass))
+        .collect();
+    assert_eq!(
+        writes,
+        [("tags + note", 2, true), ("tags + field + note", 3, false)]
+    );
+    for c in &o.calls {
+        assert!(c.hooks >= c.dispositions, "{c:?}");
+        assert!(
+            c.calltools_reads_per_hook > 0.0 && c.calltools_reads_per_hook <= 1.0,
+            "{c:?}"
+        );
+        assert_eq!(c.calltools_writes, 0, "{c:?}");
+    }
+
     let mut missing = Vec::new();
     nulls(&serde_json::to_value(&report)?, "report", &mut missing);
     assert!(missing.is_empty(), "figures without a value: {missing:?}");

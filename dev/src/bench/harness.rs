@@ -47,10 +47,24 @@ pub struct Mark {
 
 impl Harness {
     pub async fn start(moto_url: &str, name: &str, duplicate_mode: DuplicateMode) -> Result<Self> {
+        Self::start_with(moto_url, name, duplicate_mode, &[]).await
+    }
+
+    /// A stack whose functions also get `settings` (configuration variables).
+    pub async fn start_with(
+        moto_url: &str,
+        name: &str,
+        duplicate_mode: DuplicateMode,
+        settings: &[(&str, &str)],
+    ) -> Result<Self> {
         let stack = Stack::start(StackOptions {
             stack_name: format!("bench-{}-{name}", std::process::id()),
             moto_url: Some(moto_url.to_string()),
             duplicate_mode,
+            settings: settings
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             ..StackOptions::default()
         })
         .await
@@ -67,7 +81,7 @@ impl Harness {
             .expect("the bench stack always runs the sandbox")
     }
 
-    fn sandbox_client(&self) -> leadsync_sandbox::SandboxClient {
+    pub fn sandbox_client(&self) -> leadsync_sandbox::SandboxClient {
         leadsync_sandbox::SandboxClient::new(self.http.clone(), self.sandbox())
     }
 
@@ -162,17 +176,70 @@ impl Harness {
 
     /// Whether the contact with `phone` is in the Cold Leads bucket in CallTools.
     pub async fn dialable(&self, phone: &str) -> Result<bool> {
+        Ok(self.dialable_id(phone).await?.is_some())
+    }
+
+    /// The CallTools id of the contact with `phone` once it is in the Cold Leads bucket.
+    pub async fn dialable_id(&self, phone: &str) -> Result<Option<i64>> {
         let v = self
             .admin(Method::GET, "/_sandbox/calltools/contacts", None)
             .await?;
-        Ok(v["contacts"].as_array().into_iter().flatten().any(|c| {
-            c["_phone_numbers"]
-                .as_array()
-                .is_some_and(|p| p.iter().any(|x| x == phone))
-                && c["buckets"]
+        Ok(v["contacts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| {
+                c["_phone_numbers"]
                     .as_array()
-                    .is_some_and(|b| b.iter().any(|x| x.as_i64() == Some(COLD_LEADS_BUCKET)))
-        }))
+                    .is_some_and(|p| p.iter().any(|x| x == phone))
+                    && c["buckets"]
+                        .as_array()
+                        .is_some_and(|b| b.iter().any(|x| x.as_i64() == Some(COLD_LEADS_BUCKET)))
+            })
+            .and_then(|c| c["id"].as_i64()))
+    }
+
+    /// Waits until nothing is left in either direction: CallTools' hooks and GHL's webhooks
+    /// delivered, and every job they made done (GHL writes bring GHL webhooks, whose jobs read
+    /// the contact again).
+    pub async fn settle_both_ways(&self) -> Result<()> {
+        for _ in 0..2 {
+            self.sandbox_client()
+                .calltools_hooks_settled(STEP_LIMIT)
+                .await?;
+            self.drain().await?;
+            let started = Instant::now();
+            while self
+                .admin(Method::GET, "/_sandbox/ghl/deliveries", None)
+                .await?["in_flight"]
+                .as_u64()
+                != Some(0)
+            {
+                if started.elapsed() > STEP_LIMIT {
+                    bail!("the sandbox's GHL webhooks were not delivered within {STEP_LIMIT:?}");
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            self.drain().await?;
+        }
+        Ok(())
+    }
+
+    /// Waits until the job queue holds nothing, visible or in flight.
+    async fn drain(&self) -> Result<()> {
+        let started = Instant::now();
+        while self
+            .stack
+            .queue_depth(&self.stack.resources.queue_url)
+            .await?
+            > 0
+        {
+            if started.elapsed() > STEP_LIMIT {
+                bail!("the job queue did not drain within {STEP_LIMIT:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(())
     }
 
     pub async fn clear_call_logs(&self) -> Result<()> {
@@ -259,18 +326,7 @@ impl Harness {
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        while self
-            .stack
-            .queue_depth(&self.stack.resources.queue_url)
-            .await?
-            > 0
-        {
-            if started.elapsed() > STEP_LIMIT {
-                bail!("the job queue did not drain within {STEP_LIMIT:?}");
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        Ok(())
+        self.drain().await
     }
 
     /// One SQS receive of a message already waiting, on a scratch queue of the same moto: the

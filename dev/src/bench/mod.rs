@@ -8,12 +8,15 @@
 //! * tag → dialable latency on the local stack, against the stack's own floor;
 //! * release binary sizes, and ingress cold start against parsing its two keys;
 //! * the backfill over 50,000 contacts: GHL calls against ceil(N/500), wall time against paging
-//!   alone, CallTools calls when nothing changed, jobs per changed contact.
+//!   alone, CallTools calls when nothing changed, jobs per changed contact;
+//! * call outcomes back to GoHighLevel: hook → GHL updated against the same kind of floor, GHL
+//!   calls per disposition, CallTools reads per hook.
 
 mod backfill;
 mod harness;
 mod ingress;
 mod meta_ingress;
+mod outcomes;
 mod report;
 mod requests;
 mod stack;
@@ -103,6 +106,7 @@ pub struct Report {
     pub cold_start: ColdStartFigure,
     pub backfill: backfill::BackfillFigure,
     pub meta_ingress: meta_ingress::MetaIngressFigure,
+    pub outcomes: outcomes::OutcomesFigure,
     pub attacks: crate::attacks::AttackTable,
 }
 
@@ -140,10 +144,12 @@ pub async fn measure(sizes: Sizes) -> Result<Report> {
     progress("backfill");
     let backfill =
         backfill::measure(&moto.url, sizes.backfill_contacts, sizes.backfill_changed).await?;
+    let outcomes = outcomes::measure(&moto.url, sizes.latency_contacts, sizes.contacts).await?;
     progress("attack suite");
     let attacks = attack_suite(&moto.url).await?;
     Ok(Report {
         attacks,
+        outcomes,
         meta_ingress,
         backfill,
         sizes,

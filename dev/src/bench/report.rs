@@ -189,8 +189,9 @@ pub fn print_table(r: &Report) {
         "   by construction: the states are seeded with the backfill's own hash of each search result (local::seed), not saved by the consumer, so \"nothing changed\" finds 0 jobs and 0 CallTools calls here whatever the consumer stores; that its stored hash agrees is the e2e test backfill::the_backfill_repairs_exactly_the_missed_webhooks_and_then_finds_nothing"
     );
     print_meta_ingress(&r.meta_ingress);
+    print_outcomes(&r.outcomes);
     println!(
-        "\n7. Attack suite: each route of a local stack without a consumer (limit: bypasses = 0, enqueued by attacks = 0)"
+        "\n8. Attack suite: each route of a local stack without a consumer (limit: bypasses = 0, enqueued by attacks = 0)"
     );
     print!("{}", r.attacks.render());
     println!(
@@ -223,6 +224,62 @@ fn print_meta_ingress(m: &super::meta_ingress::MetaIngressFigure) {
                 format!("{:.0}× headroom", m.budget_headroom),
             ],
         ],
+    );
+}
+
+fn print_outcomes(o: &super::outcomes::OutcomesFigure) {
+    println!(
+        "\n7. Call outcomes back to GoHighLevel on the local stack ({} dispositions, one at a time)",
+        o.dispositions
+    );
+    table(
+        &["hook → GHL p50", "p99", "max", "floor p50", "p50 / floor"],
+        vec![vec![
+            format!("{:.1} ms", o.hook_to_ghl_p50_ms),
+            format!("{:.1} ms", o.hook_to_ghl_p99_ms),
+            format!("{:.1} ms", o.hook_to_ghl_max_ms),
+            format!("{:.1} ms", o.floor_p50_ms),
+            format!("{:.1}×", o.ratio_p50),
+        ]],
+    );
+    println!(
+        "   from the agent's disposition to the note (GHL's last write) being there; floor = one CallTools hook answered by ingress ({:.1} ms) + one moto SQS receive ({:.1} ms)",
+        o.hook_round_trip_p50_ms, o.sqs_receive_p50_ms
+    );
+    table(
+        &[
+            "mapping",
+            "dispositions",
+            "GHL writes mean / max",
+            "target",
+            "verdict",
+            "GHL echo reads",
+            "hooks",
+            "CallTools reads / hook",
+            "CallTools writes",
+        ],
+        o.calls
+            .iter()
+            .map(|c| {
+                vec![
+                    c.effects.into(),
+                    c.dispositions.to_string(),
+                    format!("{:.2} / {}", c.ghl_writes_mean, c.ghl_writes_max),
+                    format!("≤ {}", c.ghl_target_max),
+                    verdict(c.pass, "ABOVE"),
+                    format!("{:.2}", c.ghl_echo_reads_mean),
+                    c.hooks.to_string(),
+                    format!("{:.2} (target ≤ 1)", c.calltools_reads_per_hook),
+                    c.calltools_writes.to_string(),
+                ]
+            })
+            .collect(),
+    );
+    println!(
+        "   GHL has no one call for a tag and a field: POST /contacts/{{id}}/tags adds, PUT /contacts/{{id}} sets the field (and DND), a note is its own POST;"
+    );
+    println!(
+        "   echo reads: GHL's webhooks for leadsync's own tag and field writes bring forward jobs that read the contact once more and write nothing to CallTools"
     );
 }
 
