@@ -8,6 +8,9 @@ pub struct CallOutcome {
     pub call_id: i64,
     /// The disposition's name as the dialer's account spells it; `None` before an agent chose one.
     pub disposition: Option<String>,
+    /// The disposition's id, when the dialer gives one: a disposition changed later is another
+    /// outcome of the same call.
+    pub disposition_id: Option<i64>,
     /// Whether the dialer marks this disposition as do-not-call.
     pub disposition_is_dnc: bool,
     /// The agent's display name, if the dialer says who called.
@@ -39,6 +42,7 @@ mod tests {
         let call = |secs| CallOutcome {
             call_id: 1,
             disposition: None,
+            disposition_id: None,
             disposition_is_dnc: false,
             agent: None,
             duration_secs: secs,

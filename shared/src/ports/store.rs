@@ -109,12 +109,45 @@ pub struct SinkState {
     /// leadsync wrote a do-not-call into this sink (GoHighLevel: DND for calls). Never undone
     /// by leadsync: only a person lifts it.
     pub dnd_written: bool,
-    /// The source events this sink carried out (GoHighLevel: the CallTools calls whose outcome
-    /// it wrote), the newest [`DONE_KEPT`]: a duplicate hook finds its call here.
-    pub done: BTreeSet<i64>,
+    /// The source events this sink carried out (GoHighLevel: each CallTools call with the
+    /// disposition whose outcome it wrote), the newest [`DONE_KEPT`]: a duplicate hook finds its
+    /// call here, a disposition changed later does not.
+    pub done: BTreeSet<Carried>,
     /// The source time of the newest event carried out (GoHighLevel: the latest call's start,
     /// epoch ms): an older call arriving later adds its note but does not overwrite the outcome.
     pub version_ms: Option<i64>,
+}
+
+/// One source event a sink carried out, in the version it carried: a CallTools call (`id`) and
+/// the disposition it had then (`version`). Ordered by `id` first: CallTools' ids grow, so the
+/// first ones are the oldest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Carried {
+    pub id: i64,
+    pub version: Option<i64>,
+}
+
+impl Carried {
+    pub fn new(id: i64, version: Option<i64>) -> Self {
+        Self { id, version }
+    }
+
+    /// As stored: `<id>:<version>`, `<id>:-` without one.
+    pub fn as_text(&self) -> String {
+        match self.version {
+            Some(v) => format!("{}:{v}", self.id),
+            None => format!("{}:-", self.id),
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        let (id, version) = text.split_once(':')?;
+        let version = match version {
+            "-" => None,
+            v => Some(v.parse().ok()?),
+        };
+        Some(Self::new(id.parse().ok()?, version))
+    }
 }
 
 /// How many carried-out events a sink entry remembers. Older ones are far behind the hooks'

@@ -25,8 +25,8 @@ use crate::domain::contact::{ContactKey, DoNotCall};
 use crate::domain::sink::SinkId;
 use crate::ports::events::contact_index_key;
 use crate::ports::store::{
-    ContactState, JobClaim, Lease, SinkIndex, SinkState, StateScan, StateStore, StatesPage,
-    StoreError, WebhookClaim, WebhookLedger,
+    Carried, ContactState, JobClaim, Lease, SinkIndex, SinkState, StateScan, StateStore,
+    StatesPage, StoreError, WebhookClaim, WebhookLedger,
 };
 
 /// A completed job is remembered longer than the DLQ keeps messages (14 days), so replaying an
@@ -228,7 +228,10 @@ fn sink_state_from(item: &Item, sink: SinkId) -> SinkState {
             unconfirmed_create_phone: get_s(m, "unconfirmed_create_phone").map(str::to_string),
             opted_out: get_bool(m, "opted_out"),
             dnd_written: get_bool(m, "dnd_written"),
-            done: get_ns(m, "done"),
+            done: get_ss(m, "done")
+                .iter()
+                .filter_map(|t| Carried::parse(t))
+                .collect(),
             version_ms: get_n(m, "version_ms"),
         },
         (None, SinkId::CallTools) => SinkState {
@@ -261,7 +264,7 @@ fn sinks_attribute(state: &ContactState) -> Option<AttributeValue> {
                 ),
                 ("opted_out", flag(st.opted_out)),
                 ("dnd_written", flag(st.dnd_written)),
-                ("done", id_set(&st.done)),
+                ("done", text_set(st.done.iter().map(Carried::as_text))),
                 ("version_ms", st.version_ms.map(n)),
             ]
             .into_iter()
@@ -316,6 +319,19 @@ fn flag(set: bool) -> Option<AttributeValue> {
 
 fn get_bool(item: &Item, name: &str) -> bool {
     item.get(name).and_then(|v| v.as_bool().ok()).copied() == Some(true)
+}
+
+/// A string set, or `None` when empty (DynamoDB refuses an empty set).
+fn text_set(texts: impl Iterator<Item = String>) -> Option<AttributeValue> {
+    let texts: Vec<String> = texts.collect();
+    (!texts.is_empty()).then_some(AttributeValue::Ss(texts))
+}
+
+fn get_ss(item: &Item, name: &str) -> Vec<String> {
+    item.get(name)
+        .and_then(|v| v.as_ss().ok())
+        .cloned()
+        .unwrap_or_default()
 }
 
 fn id_set(ids: &BTreeSet<i64>) -> Option<AttributeValue> {

@@ -13,7 +13,7 @@ use crate::domain::call::CallOutcome;
 use crate::domain::contact::Contact;
 use crate::domain::outcome::SkipReason;
 use crate::domain::sink::SinkId;
-use crate::ports::store::{ContactState, DONE_KEPT};
+use crate::ports::store::{Carried, ContactState, DONE_KEPT};
 use crate::sinks::ghl::outcomes::Outcomes;
 use crate::sources::calltools::hook::format_datetime;
 
@@ -61,7 +61,8 @@ pub fn plan(contact: &Contact, state: &ContactState, outcomes: &Outcomes) -> Ste
     let mut reason = SkipReason::Unchanged;
     let mut dnd = contact.do_not_call.is_some();
     if let Some(call) = &contact.call {
-        if entry.done.contains(&call.call_id) {
+        let carried = Carried::new(call.call_id, call.disposition_id);
+        if entry.done.contains(&carried) {
             reason = SkipReason::DuplicateJob;
         } else {
             let effects = call
@@ -83,7 +84,7 @@ pub fn plan(contact: &Contact, state: &ContactState, outcomes: &Outcomes) -> Ste
                 }
                 after.version_ms = Some(call.started_at_ms);
             }
-            after.done = remember(&entry.done, call.call_id);
+            after.done = remember(&entry.done, carried);
         }
     }
     // GHL's own DND already holds (the forward sync read it there): nothing to add.
@@ -102,10 +103,10 @@ pub fn plan(contact: &Contact, state: &ContactState, outcomes: &Outcomes) -> Ste
     }
 }
 
-/// `done` with `call_id`, keeping the newest [`DONE_KEPT`] (CallTools' ids grow).
-fn remember(done: &BTreeSet<i64>, call_id: i64) -> BTreeSet<i64> {
+/// `done` with `carried`, keeping the newest [`DONE_KEPT`] (CallTools' ids grow).
+fn remember(done: &BTreeSet<Carried>, carried: Carried) -> BTreeSet<Carried> {
     let mut kept = done.clone();
-    kept.insert(call_id);
+    kept.insert(carried);
     while kept.len() > DONE_KEPT {
         kept.pop_first();
     }
@@ -151,6 +152,7 @@ mod tests {
             call: Some(Box::new(CallOutcome {
                 call_id: id,
                 disposition: Some(disposition.into()),
+                disposition_id: Some(disposition_id(disposition)),
                 disposition_is_dnc: false,
                 agent: Some("Agent Smith".into()),
                 duration_secs: 42,
@@ -159,6 +161,21 @@ mod tests {
             })),
             ..Contact::default()
         }
+    }
+
+    /// The account's ids for the dispositions these tests name.
+    fn disposition_id(name: &str) -> i64 {
+        match name.to_lowercase().as_str() {
+            "not interested" => 1,
+            "call back" => 2,
+            "do not call" => 4,
+            "wrong number" => 5,
+            _ => 9,
+        }
+    }
+
+    fn carried(call: i64, disposition: &str) -> Carried {
+        Carried::new(call, Some(disposition_id(disposition)))
     }
 
     fn write(step: Step) -> (Writes, ContactState) {
@@ -220,7 +237,33 @@ mod tests {
         assert!(w.note.is_some());
         assert!(w.add_tags.is_empty() && w.remove_tags.is_empty() && w.field.is_none());
         assert_eq!(after.sink(SinkId::Ghl).version_ms, Some(2_000));
-        assert_eq!(after.sink(SinkId::Ghl).done, BTreeSet::from([5001, 5002]));
+        assert_eq!(
+            after.sink(SinkId::Ghl).done,
+            BTreeSet::from([carried(5001, "Not Interested"), carried(5002, "Call Back")])
+        );
+    }
+
+    #[test]
+    fn a_disposition_changed_later_is_carried_and_its_duplicate_is_not() {
+        let (_, after) = write(plan(
+            &called(5001, "Call Back", 1_000),
+            &ContactState::default(),
+            &outcomes(),
+        ));
+        // The agent corrects the call's disposition: the same call, another outcome.
+        let corrected = called(5001, "Not Interested", 1_000);
+        let (w, after) = write(plan(&corrected, &after, &outcomes()));
+        assert!(w.note.is_some());
+        assert_eq!(w.add_tags, ["not-interested"]);
+        assert_eq!(
+            w.field,
+            Some(("fld_last_outcome".into(), "Not Interested".into()))
+        );
+        let Step::Skip { reason, save } = plan(&corrected, &after, &outcomes()) else {
+            panic!("a duplicate writes nothing");
+        };
+        assert_eq!(reason, SkipReason::DuplicateJob);
+        assert!(save.is_none());
     }
 
     #[test]
@@ -280,16 +323,29 @@ mod tests {
         assert_eq!(reason, SkipReason::Unchanged);
         assert_eq!(
             save.unwrap().sink(SinkId::Ghl).done,
-            BTreeSet::from([5001]),
+            BTreeSet::from([carried(5001, "Sale")]),
             "still carried once"
         );
     }
 
     #[test]
     fn only_the_newest_calls_are_remembered() {
-        let many: Vec<i64> = (1..=DONE_KEPT as i64).collect();
-        let kept = remember(&many.into_iter().collect(), 10_000);
+        let many: BTreeSet<Carried> = (1..=DONE_KEPT as i64)
+            .map(|id| Carried::new(id, Some(1)))
+            .collect();
+        let kept = remember(&many, Carried::new(10_000, None));
         assert_eq!(kept.len(), DONE_KEPT);
-        assert!(!kept.contains(&1) && kept.contains(&10_000));
+        assert!(!kept.contains(&Carried::new(1, Some(1))));
+        assert!(kept.contains(&Carried::new(10_000, None)));
+    }
+
+    #[test]
+    fn a_carried_call_reads_back_as_it_was_stored() {
+        for c in [Carried::new(5001, Some(3)), Carried::new(5002, None)] {
+            assert_eq!(Carried::parse(&c.as_text()), Some(c));
+        }
+        assert_eq!(Carried::new(5001, Some(3)).as_text(), "5001:3");
+        assert_eq!(Carried::parse("5001"), None);
+        assert_eq!(Carried::parse("x:3"), None);
     }
 }

@@ -3,6 +3,7 @@ use std::sync::Arc;
 use super::*;
 use crate::domain::call::CallOutcome;
 use crate::domain::rules::Rules;
+use crate::ports::store::Carried;
 use crate::testing::ghl::FakeGhlWrites;
 
 fn sink(api: Arc<FakeGhlWrites>) -> GhlSink {
@@ -20,6 +21,7 @@ fn called(id: i64) -> Contact {
         call: Some(Box::new(CallOutcome {
             call_id: id,
             disposition: Some("Not Interested".into()),
+            disposition_id: Some(1),
             disposition_is_dnc: false,
             agent: None,
             duration_secs: 5,
@@ -73,7 +75,13 @@ async fn the_writes_go_to_the_contact_idempotent_ones_first_and_the_note_last() 
         ),
         "{outcome:?}"
     );
-    assert!(saved.unwrap().sink(SinkId::Ghl).done.contains(&5001));
+    assert!(
+        saved
+            .unwrap()
+            .sink(SinkId::Ghl)
+            .done
+            .contains(&Carried::new(5001, Some(1)))
+    );
 }
 
 #[tokio::test]
@@ -102,5 +110,11 @@ async fn a_contact_deleted_in_ghl_ends_the_outcome_and_remembers_the_call() {
     });
     let (outcome, saved) = sync(&sink(api.clone()), &called(5001), ContactState::default()).await;
     assert_eq!(outcome, Outcome::Skipped(SkipReason::Deleted));
-    assert!(saved.unwrap().sink(SinkId::Ghl).done.contains(&5001));
+    assert!(
+        saved
+            .unwrap()
+            .sink(SinkId::Ghl)
+            .done
+            .contains(&Carried::new(5001, Some(1)))
+    );
 }

@@ -141,6 +141,7 @@ pub fn parse_call(v: &Value) -> Result<(i64, CallOutcome), String> {
         CallOutcome {
             call_id,
             disposition: name,
+            disposition_id: disposition.and_then(|d| id_of(Some(d))),
             disposition_is_dnc: is_dnc,
             agent,
             duration_secs,

@@ -25,6 +25,9 @@ pub struct CallToolsJob {
     /// What the body said that decides whether the object is worth reading: a call's
     /// disposition was posted, a contact is flagged `do_not_contact`.
     pub flagged: bool,
+    /// Call: the disposition's id as the body named it (what the job id carries).
+    #[serde(default)]
+    pub disposition_id: Option<i64>,
     pub origin: Origin,
     pub received_at_ms: i64,
 }
@@ -57,6 +60,7 @@ impl CallToolsJob {
             calltools_contact_id: hooked.contact_id,
             ghl,
             flagged: hooked.flagged,
+            disposition_id: hooked.disposition_id,
             origin,
             received_at_ms,
         }

@@ -18,7 +18,7 @@ use crate::domain::rules::Membership;
 use crate::domain::sink::SinkId;
 use crate::domain::source::Source;
 use crate::ports::remote::excerpt;
-use crate::ports::store::{ContactState, SinkState};
+use crate::ports::store::{Carried, ContactState, SinkState};
 use crate::sinks::calltools::client::CallToolsApi;
 use crate::sources::calltools::hook::{HookModel, contact_do_not_contact, parse_call};
 use crate::sources::calltools::job::CallToolsJob;
@@ -80,7 +80,12 @@ fn settled_by_state(j: &CallToolsJob, state: &ContactState) -> Option<SkipReason
     }
     match j.model {
         HookModel::Call if !j.flagged => Some(SkipReason::NoOutcome),
-        HookModel::Call if state.sink(SinkId::Ghl).done.contains(&j.object_id) => {
+        HookModel::Call
+            if state
+                .sink(SinkId::Ghl)
+                .done
+                .contains(&Carried::new(j.object_id, j.disposition_id)) =>
+        {
             Some(SkipReason::DuplicateJob)
         }
         // Flagged and already known, or not flagged and nothing to lift.
@@ -220,7 +225,7 @@ mod tests {
         let carried = state.clone().with_sink(
             SinkId::Ghl,
             SinkState {
-                done: [5001].into(),
+                done: [Carried::new(5001, Some(3))].into(),
                 ..SinkState::default()
             },
         );
@@ -228,6 +233,10 @@ mod tests {
             settled_by_state(&job(HookModel::Call, 5001, true), &carried),
             Some(SkipReason::DuplicateJob)
         );
+        // The same call with another disposition (changed later) is read.
+        let mut changed = job(HookModel::Call, 5001, true);
+        changed.disposition_id = Some(4);
+        assert_eq!(settled_by_state(&changed, &carried), None);
         assert_eq!(
             settled_by_state(&job(HookModel::Contact, 123, false), &state),
             Some(SkipReason::Unchanged),

@@ -20,7 +20,7 @@ use crate::domain::job::{Origin, SyncJob};
 use crate::domain::sink::SinkId;
 use crate::domain::source::Source;
 use crate::ports::remote::RemoteError;
-use crate::ports::store::{SinkIndex, StateStore};
+use crate::ports::store::{Carried, SinkIndex, StateStore};
 use crate::sinks::calltools::client::CallToolsApi;
 use crate::sources::calltools::hook::{HookModel, hooked, parse_datetime_ms};
 use crate::sources::calltools::job::CallToolsJob;
@@ -138,7 +138,10 @@ impl Scan for CallsScan {
                     return false;
                 };
                 state.sink(SinkId::CallTools).id == Some(job.calltools_contact_id)
-                    && !state.sink(SinkId::Ghl).done.contains(&job.object_id)
+                    && !state
+                        .sink(SinkId::Ghl)
+                        .done
+                        .contains(&Carried::new(job.object_id, job.disposition_id))
             })
             .map(|c| c.job)
             .collect())

@@ -67,7 +67,11 @@ fn setup(calls: &[Value], carried: Option<i64>) -> (CallsScan, Arc<FakeCallTools
         .with_sink(
             SinkId::Ghl,
             SinkState {
-                done: carried.into_iter().collect(),
+                // The disposition `call` gives (id 3).
+                done: carried
+                    .map(|id| Carried::new(id, Some(3)))
+                    .into_iter()
+                    .collect(),
                 ..SinkState::default()
             },
         );
