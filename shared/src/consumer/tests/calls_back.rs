@@ -317,12 +317,7 @@ async fn the_flag_leadsync_set_from_ghl_dnd_does_not_come_back_to_ghl() {
 }
 
 /// The hook of call `call_id` as posted with disposition `disposition_id`.
-fn disposed_job(
-    kit: &ConsumerKit,
-    call_id: i64,
-    ct: i64,
-    disposition_id: i64,
-) -> crate::domain::job::SyncJob {
+fn disposed_job(call_id: i64, ct: i64, disposition_id: i64) -> crate::domain::job::SyncJob {
     use crate::domain::job::{Origin, SyncJob};
     use crate::sources::calltools::hook::{HookModel, Hooked};
     use crate::sources::calltools::job::CallToolsJob;
@@ -349,7 +344,7 @@ async fn a_corrected_disposition_is_carried_and_the_first_ones_late_hook_changes
     let ct = placed(&kit, &consumer).await;
     // The agent chooses "Call Back" (id 3): a note only, the map gives it nothing else.
     dial(&kit, 5001, ct, "Call Back", false, "2026-12-06 07:30:00");
-    let first = disposed_job(&kit, 5001, ct, 3);
+    let first = disposed_job(5001, ct, 3);
     let r = kit.run(&consumer, &[kit.message(&first)]).await;
     assert!(matches!(r[0].outcome, Outcome::Synced { .. }), "{r:?}");
     // ...then corrects it to "Not Interested" (id 7): CallTools posts the call again.
@@ -358,12 +353,12 @@ async fn a_corrected_disposition_is_carried_and_the_first_ones_late_hook_changes
         json!({"id": 5001, "contact": ct, "duration": 30, "start_time": "2026-12-06 07:30:00",
                "disposition": {"id": 7, "name": "Not Interested", "is_dnc": false}}),
     );
-    let corrected = disposed_job(&kit, 5001, ct, 7);
+    let corrected = disposed_job(5001, ct, 7);
     let r = kit.run(&consumer, &[kit.message(&corrected)]).await;
     assert!(matches!(r[0].outcome, Outcome::Synced { .. }), "{r:?}");
     // A late redelivery of the first hook reads the call as it is now: already carried.
     let late = kit
-        .run(&consumer, &[kit.message(&disposed_job(&kit, 5001, ct, 3))])
+        .run(&consumer, &[kit.message(&disposed_job(5001, ct, 3))])
         .await;
     assert_eq!(late[0].outcome, Outcome::Skipped(SkipReason::DuplicateJob));
     assert_eq!(
