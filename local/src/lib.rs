@@ -319,3 +319,15 @@ impl Stack {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use leadsync::ingress::committed_keys::{SECRET_FINGERPRINTS, fingerprint};
+
+    /// The hook token is committed, so ingress refuses it anywhere but the local stack.
+    #[test]
+    fn ingress_refuses_the_committed_hook_token_outside_the_local_stack() {
+        let print = fingerprint(super::LOCAL_CALLTOOLS_HOOK_TOKEN.as_bytes());
+        assert!(SECRET_FINGERPRINTS.contains(&print.as_str()));
+    }
+}

@@ -23,7 +23,8 @@ impl Consumer {
         let Some(reader) = self.sources.get(&source).cloned() else {
             return Outcome::Park {
                 reason: format!(
-                    "a {source} job, but no {source} source is configured (for Messenger and Instagram: META_PAGE_ACCESS_TOKEN); replay it once it is"
+                    "a {source} job, but no {source} source is configured ({}); replay it once it is",
+                    source.enabled_by()
                 ),
                 status: None,
                 excerpt: String::new(),
@@ -31,7 +32,10 @@ impl Consumer {
         };
         let Some(sink) = self.sinks.get(&source).cloned() else {
             return Outcome::Park {
-                reason: format!("a {source} job, but no sink is configured for {source} contacts"),
+                reason: format!(
+                    "a {source} job, but no sink is configured for {source} contacts ({}); replay it once it is",
+                    source.enabled_by()
+                ),
                 status: None,
                 excerpt: String::new(),
             };

@@ -37,6 +37,15 @@ impl Source {
             Source::CallTools => "calltools",
         }
     }
+
+    /// The setting that turns the source on in a deployment, for an error that says what to do.
+    pub fn enabled_by(self) -> &'static str {
+        match self {
+            Source::Ghl => "GHL_LOCATION_ID and GHL_API_TOKEN",
+            Source::Messenger | Source::Instagram => "META_PAGE_ACCESS_TOKEN",
+            Source::CallTools => "LEADSYNC_CALL_OUTCOMES=on (CallOutcomesBack)",
+        }
+    }
 }
 
 impl fmt::Display for Source {

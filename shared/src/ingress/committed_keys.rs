@@ -1,5 +1,6 @@
 //! Keys and secrets committed to this repository for the local stack: the sandbox's GHL signing
-//! key pairs (`testdata/keys/`), its workflow secret, Meta app secret and verify token.
+//! key pairs (`testdata/keys/`), its workflow secret, Meta app secret and verify token, and the
+//! token the local stack's CallTools hook URLs carry.
 //! Anyone can read them, so anyone could sign with them: outside the local stack (which sets
 //! `LEADSYNC_LOCAL_STACK=1`, something template.yaml never does) ingress refuses to start with
 //! one of them configured. Only SHA-256 fingerprints are kept here, and a test in the CLI crate
@@ -20,13 +21,15 @@ pub const PUBLIC_KEY_FINGERPRINTS: [&str; 2] = [
 ];
 
 /// SHA-256 of each committed secret.
-pub const SECRET_FINGERPRINTS: [&str; 3] = [
+pub const SECRET_FINGERPRINTS: [&str; 4] = [
     // the workflow secret
     "2372e964dada28e1b601253412602e0143e65ca310942d1abc3348c5f18b4b8a",
     // the Meta app secret
     "61dac0852a859c21a6569028dc6403b188fd8d66bdefa67ee49f825de58aedc6",
     // the Meta verify token
     "a12dd725ff0dcdde8d95f71a060351377624aecfbf6cef07041f59e78bbbf0fd",
+    // the local stack's CallTools hook token
+    "8a08b4a16beac5131e48b3dce9aabc8ae5593ce5a2d03a05e5b277ab4d8cefb9",
 ];
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -65,6 +68,7 @@ pub fn refuse_committed_keys(cfg: &Config) -> Result<(), CommittedKey> {
         ("GHL_WORKFLOW_SECRET", &cfg.ghl.workflow_secret),
         ("META_APP_SECRET", &cfg.meta.app_secret),
         ("META_VERIFY_TOKEN", &cfg.meta.verify_token),
+        ("CALLTOOLS_HOOK_TOKEN", &cfg.calltools.hook_token),
     ];
     for (name, source) in secrets {
         if let Some(secret) = source.value()
@@ -118,6 +122,15 @@ mod tests {
         assert_eq!(
             refuse_committed_keys(&cfg),
             Err(CommittedKey("META_APP_SECRET"))
+        );
+        // local/src/lib.rs: LOCAL_CALLTOOLS_HOOK_TOKEN (its own test checks the fingerprint).
+        let cfg = config(&[(
+            "CALLTOOLS_HOOK_TOKEN",
+            "local-calltools-hook-token-5f0c2a9e71d84b36",
+        )]);
+        assert_eq!(
+            refuse_committed_keys(&cfg),
+            Err(CommittedKey("CALLTOOLS_HOOK_TOKEN"))
         );
     }
 }

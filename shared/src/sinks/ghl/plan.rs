@@ -1,6 +1,7 @@
 //! What GoHighLevel should be given for one carried-back read: pure, so every case is a test.
 //!
-//! - A call is carried once (its id is kept in the GHL entry's `done`): a note, and, when it is
+//! - A call is carried once per disposition (the pair is kept in the GHL entry's `done`): a
+//!   note, and, when it is
 //!   the newest call carried, its disposition's tags and the last-outcome field. An older call
 //!   arriving late adds its note and leaves the newer outcome in place.
 //! - Do-not-call (a do-not-call disposition, a disposition mapped to `dnd`, an agent's own flag)
