@@ -106,8 +106,10 @@ pub struct SinkState {
     /// The sink itself holds the contact as do-not-contact, set there (an agent in CallTools),
     /// not by leadsync: leadsync never clears it and never places the contact again.
     pub opted_out: bool,
-    /// leadsync wrote a do-not-call into this sink (GoHighLevel: DND for calls). Never undone
-    /// by leadsync: only a person lifts it.
+    /// leadsync's own last write put a do-not-call into this sink: CallTools, `do_not_contact`
+    /// from GHL DND (so its Contact hook is an echo, not an agent's opt-out); GoHighLevel, DND for
+    /// calls from an outcome (so a hook whose GHL write failed is carried again). leadsync never
+    /// lifts DND in GoHighLevel.
     pub dnd_written: bool,
     /// The source events this sink carried out (GoHighLevel: each CallTools call with the
     /// disposition whose outcome it wrote), the newest [`DONE_KEPT`]: a duplicate hook finds its

@@ -371,3 +371,64 @@ async fn a_corrected_disposition_is_carried_and_the_first_ones_late_hook_changes
         ]
     );
 }
+
+#[tokio::test]
+async fn an_agents_opt_out_holds_though_its_ghl_write_failed_and_is_carried_on_the_retry() {
+    let kit = kit();
+    let consumer = kit.consumer();
+    let ct = placed(&kit, &consumer).await;
+    kit.calltools.contact_fields.lock().unwrap().insert(
+        ct,
+        json!({"do_not_contact": true}).as_object().unwrap().clone(),
+    );
+    // GHL refuses the DND write (the token lacks contacts.write): the job is parked...
+    kit.ghl_writes
+        .fail_next(crate::ports::remote::RemoteError::Permanent {
+            service: "GoHighLevel",
+            reason: "403".into(),
+            status: Some(403),
+            excerpt: String::new(),
+        });
+    let r = kit
+        .run(&consumer, &[kit.message(&flagged_contact_job(ct, 1))])
+        .await;
+    assert!(matches!(r[0].outcome, Outcome::Park { .. }), "{r:?}");
+    let state = |kit: &ConsumerKit| {
+        kit.store
+            .contact(&ConsumerKit::contact_key("c1"))
+            .unwrap()
+            .state
+    };
+    assert!(state(&kit).sink(SinkId::CallTools).opted_out, "kept");
+    // ...but the opt-out is kept: the next GHL change takes the contact out of its bucket.
+    let writes_before = kit.calltools.writes().len();
+    let mut renamed = ConsumerKit::lead("Ada B");
+    renamed.version_ms = Some(2);
+    kit.ghl.put_contact("c1", renamed);
+    kit.run(
+        &consumer,
+        &[kit.message(&kit.ghl_job("ghl:w2", "c1", None))],
+    )
+    .await;
+    let later = &kit.calltools.writes()[writes_before..];
+    assert!(
+        state(&kit).sink(SinkId::CallTools).buckets.is_empty(),
+        "out of its bucket: {later:?}"
+    );
+    assert!(
+        !later.iter().any(|w| w.contains("add_contacts")),
+        "never back in a bucket: {later:?}"
+    );
+    assert!(
+        !later
+            .iter()
+            .any(|w| w.contains(r#""do_not_contact":false"#)),
+        "the agent's flag is never cleared: {later:?}"
+    );
+    // The hook replayed once GHL accepts: DND is carried then.
+    let r = kit
+        .run(&consumer, &[kit.message(&flagged_contact_job(ct, 2))])
+        .await;
+    assert!(matches!(r[0].outcome, Outcome::Synced { .. }), "{r:?}");
+    assert_eq!(kit.ghl_writes.writes(), ["put c1 field=- dnd=true"]);
+}

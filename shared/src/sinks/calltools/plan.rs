@@ -231,6 +231,7 @@ fn withdraw(
         tags: &ct.tags - &change.remove_tags,
         // A phone that comes back is written in full.
         hash: None,
+        dnd_written: flagged_by(&fields).unwrap_or(ct.dnd_written),
         ..ct
     };
     Step::Withdraw {
@@ -294,13 +295,15 @@ pub fn written(
     hash: String,
     id: i64,
 ) -> ContactState {
+    let before = base.sink(CALLTOOLS).clone();
     let applied = SinkState {
         id: Some(id),
         hash: Some(hash),
         buckets: write.target.buckets,
         tags: write.target.tags,
         unconfirmed_create_phone: None,
-        ..base.sink(CALLTOOLS).clone()
+        dnd_written: flagged_by(&write.fields).unwrap_or(before.dnd_written),
+        ..before
     };
     ContactState {
         version_ms: contact.version_ms.max(base.version_ms),
@@ -309,6 +312,12 @@ pub fn written(
         ..base
     }
     .with_sink(CALLTOOLS, applied)
+}
+
+/// What a write's fields do to CallTools' `do_not_contact`: set it (leadsync's own flag, which
+/// its Contact hook must not mistake for an agent's), clear it, or leave it.
+fn flagged_by(fields: &Map<String, Value>) -> Option<bool> {
+    fields.get("do_not_contact").and_then(Value::as_bool)
 }
 
 fn change_between(from: &ResolvedMembership, to: &ResolvedMembership) -> MembershipChange {

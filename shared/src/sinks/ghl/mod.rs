@@ -95,7 +95,9 @@ impl Sink for GhlSink {
             Err(e) if e.status() == Some(404) => {
                 (Outcome::Skipped(SkipReason::Deleted), Some(after))
             }
-            Err(e) => (e.into(), None),
+            // What the read learned is kept (an agent's opt-out holds the contact out of the
+            // dialer whatever GHL answered); the GHL entry is not, so the retry writes again.
+            Err(e) => (e.into(), Some(state)),
         }
     }
 

@@ -5,8 +5,8 @@
 //!   the newest call carried, its disposition's tags and the last-outcome field. An older call
 //!   arriving late adds its note and leaves the newer outcome in place.
 //! - Do-not-call (a do-not-call disposition, a disposition mapped to `dnd`, an agent's own flag)
-//!   sets GHL DND for calls, unless GHL already holds DND for the contact. leadsync never lifts
-//!   DND in GHL.
+//!   sets GHL DND for calls, whatever leadsync last saw of GHL's DND (a person may have lifted
+//!   it since). leadsync never lifts DND in GHL.
 
 use std::collections::BTreeSet;
 
@@ -88,8 +88,9 @@ pub fn plan(contact: &Contact, state: &ContactState, outcomes: &Outcomes) -> Ste
             after.done = remember(&entry.done, carried);
         }
     }
-    // GHL's own DND already holds (the forward sync read it there): nothing to add.
-    if dnd && state.do_not_call.is_none() {
+    // Written even when the forward sync last saw GHL DND: a person may have lifted it since
+    // (GHL does not always say so), and the update is idempotent. Once per call, or per flag.
+    if dnd {
         writes.dnd = true;
         after.dnd_written = true;
     }
@@ -268,7 +269,7 @@ mod tests {
     }
 
     #[test]
-    fn do_not_call_sets_dnd_unless_ghl_already_holds_it() {
+    fn do_not_call_sets_dnd_whatever_leadsync_last_saw_of_ghl() {
         let mut dnc = called(5001, "Do Not Call", 1_000);
         dnc.do_not_call = Some(DoNotCall::Calls);
         let (w, after) = write(plan(&dnc, &ContactState::default(), &outcomes()));
@@ -281,13 +282,13 @@ mod tests {
             &outcomes(),
         ));
         assert!(w.dnd);
-        // GHL already has DND: the note only.
+        // GHL had DND when the forward sync last read it: a person may have lifted it since.
         let held = ContactState {
             do_not_call: Some(DoNotCall::AllChannels),
             ..ContactState::default()
         };
         let (w, _) = write(plan(&dnc, &held, &outcomes()));
-        assert!(!w.dnd);
+        assert!(w.dnd);
         // An agent's flag alone (no call).
         let flagged = Contact {
             do_not_call: Some(DoNotCall::Calls),

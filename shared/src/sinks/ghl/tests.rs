@@ -3,7 +3,7 @@ use std::sync::Arc;
 use super::*;
 use crate::domain::call::CallOutcome;
 use crate::domain::rules::Rules;
-use crate::ports::store::Carried;
+use crate::ports::store::{Carried, SinkState};
 use crate::testing::ghl::FakeGhlWrites;
 
 fn sink(api: Arc<FakeGhlWrites>) -> GhlSink {
@@ -85,7 +85,7 @@ async fn the_writes_go_to_the_contact_idempotent_ones_first_and_the_note_last() 
 }
 
 #[tokio::test]
-async fn a_failed_write_saves_nothing_so_the_retry_does_it_all_again() {
+async fn a_failed_write_keeps_what_the_read_learned_and_the_retry_does_it_all_again() {
     let api = Arc::new(FakeGhlWrites::default());
     api.fail_next(RemoteError::Transient {
         service: "GoHighLevel",
@@ -93,9 +93,21 @@ async fn a_failed_write_saves_nothing_so_the_retry_does_it_all_again() {
         status: Some(503),
         retry_after: None,
     });
-    let (outcome, saved) = sync(&sink(api.clone()), &called(5001), ContactState::default()).await;
+    // The read found an agent's opt-out: it is kept though GHL failed.
+    let learned = ContactState::default().with_sink(
+        SinkId::CallTools,
+        SinkState {
+            opted_out: true,
+            ..SinkState::default()
+        },
+    );
+    let (outcome, saved) = sync(&sink(api.clone()), &called(5001), learned.clone()).await;
     assert!(matches!(outcome, Outcome::Retry { .. }), "{outcome:?}");
-    assert!(saved.is_none());
+    assert_eq!(
+        saved,
+        Some(learned),
+        "the GHL entry unchanged: nothing carried"
+    );
     assert!(api.writes().is_empty());
 }
 

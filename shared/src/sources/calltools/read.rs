@@ -88,8 +88,13 @@ fn settled_by_state(j: &CallToolsJob, state: &ContactState) -> Option<SkipReason
         {
             Some(SkipReason::DuplicateJob)
         }
-        // Flagged and already known, or not flagged and nothing to lift.
-        HookModel::Contact if j.flagged == placed.opted_out => Some(SkipReason::Unchanged),
+        // Flagged, known and carried to GHL; or not flagged and nothing to lift.
+        HookModel::Contact
+            if j.flagged == placed.opted_out
+                && (!j.flagged || state.sink(SinkId::Ghl).dnd_written) =>
+        {
+            Some(SkipReason::Unchanged)
+        }
         _ => None,
     }
 }
@@ -123,19 +128,23 @@ fn contact_read(state: ContactState, object: &Value) -> Read {
     let flagged = contact_do_not_contact(object);
     let known = state.sink(SinkId::CallTools).opted_out;
     match (flagged, known) {
-        // GHL's DND already holds (leadsync flagged CallTools from it): an echo, nothing to send.
-        (true, false) if state.do_not_call.is_some() => {
+        // leadsync's own flag, written from GHL's DND: an echo, nothing to send. In doubt (GHL
+        // DND holds but leadsync did not flag it, e.g. OnDnd=remove) it is an agent's opt-out.
+        (true, false) if state.sink(SinkId::CallTools).dnd_written => {
             Read::Settled(Outcome::Skipped(SkipReason::Unchanged), None)
         }
-        (true, false) => Read::Found {
-            contact: Contact {
-                do_not_call: Some(DoNotCall::Calls),
-                ..Contact::default()
-            },
-            wanted: Membership::default(),
-            state: opted_out(state, true),
-            counts_created: None,
-        },
+        // An agent's opt-out, new, or known but not yet carried to GHL (its write failed).
+        (true, false) | (true, true) if !state.sink(SinkId::Ghl).dnd_written || !known => {
+            Read::Found {
+                contact: Contact {
+                    do_not_call: Some(DoNotCall::Calls),
+                    ..Contact::default()
+                },
+                wanted: Membership::default(),
+                state: opted_out(state, true),
+                counts_created: None,
+            }
+        }
         // The agent lifted their own flag in CallTools. The DND leadsync wrote to GHL stays until
         // a person lifts it there: neither direction re-enables dialing on its own.
         (false, true) => Read::Settled(
@@ -301,12 +310,45 @@ mod tests {
         assert_eq!(contact.do_not_call, Some(DoNotCall::Calls));
         assert!(state.sink(SinkId::CallTools).opted_out);
 
+        // leadsync flagged it from GHL's DND: its own echo.
         let from_ghl = ContactState {
             do_not_call: Some(DoNotCall::AllChannels),
-            ..placed(SinkState::default())
+            ..placed(SinkState {
+                dnd_written: true,
+                ..SinkState::default()
+            })
         };
         assert!(matches!(
             contact_read(from_ghl, &flagged),
+            Read::Settled(Outcome::Skipped(SkipReason::Unchanged), None)
+        ));
+        // GHL DND holds but leadsync did not flag CallTools (OnDnd=remove): the agent's own.
+        let removed_only = ContactState {
+            do_not_call: Some(DoNotCall::AllChannels),
+            ..placed(SinkState::default())
+        };
+        let Read::Found { state, .. } = contact_read(removed_only, &flagged) else {
+            panic!("in doubt, an agent's opt-out");
+        };
+        assert!(state.sink(SinkId::CallTools).opted_out);
+        // Known, but its GHL write failed: carried again; once written, settled.
+        let known = placed(SinkState {
+            opted_out: true,
+            ..SinkState::default()
+        });
+        assert!(matches!(
+            contact_read(known.clone(), &flagged),
+            Read::Found { .. }
+        ));
+        let carried = known.with_sink(
+            SinkId::Ghl,
+            SinkState {
+                dnd_written: true,
+                ..SinkState::default()
+            },
+        );
+        assert!(matches!(
+            contact_read(carried, &flagged),
             Read::Settled(Outcome::Skipped(SkipReason::Unchanged), None)
         ));
 
