@@ -13,7 +13,8 @@ use crate::sources::calltools::hook::{HookModel, Hooked};
 pub struct CallToolsJob {
     /// `calltools:call:<id>:<disposition id or none>`: every delivery of the same call with the
     /// same disposition is one job (CallTools may post it more than once); a disposition chosen
-    /// or changed later is a new one. `calltools:contact:<id>:<hash of the body>` for contacts.
+    /// or changed later is a new one. `calltools:contact:<id>:<received ms>:<hash of the body>`
+    /// for contacts: one job per delivery.
     pub job_id: String,
     pub model: HookModel,
     pub object_id: i64,
@@ -48,8 +49,11 @@ impl CallToolsJob {
                     .disposition_id
                     .map_or_else(|| "none".to_string(), |d| d.to_string())
             ),
+            // Per delivery: a flag set, lifted and set again posts the same body, and the job
+            // marker would take the third for the first. Contact jobs are idempotent through
+            // the state instead (`opted_out`, compared before anything is read).
             HookModel::Contact => crate::ingress::body_job_id(
-                &format!("calltools:contact:{}", hooked.object_id),
+                &format!("calltools:contact:{}:{received_at_ms}", hooked.object_id),
                 body,
             ),
         };
@@ -122,6 +126,22 @@ mod tests {
         assert_eq!(a.job_id, b.job_id);
         assert_ne!(a.job_id, c.job_id);
         assert_eq!(none.job_id, "calltools:call:5001:none");
+    }
+
+    #[test]
+    fn a_contact_posted_again_with_the_same_body_later_is_another_job() {
+        let ghl = ContactKey::ghl("loc", "c1");
+        let contact = Hooked {
+            model: HookModel::Contact,
+            object_id: 123,
+            contact_id: 123,
+            disposition_id: None,
+            flagged: true,
+        };
+        let flagged = CallToolsJob::new(&contact, ghl.clone(), Origin::Webhook, 1, b"{}");
+        let again = CallToolsJob::new(&contact, ghl, Origin::Webhook, 9, b"{}");
+        assert_ne!(flagged.job_id, again.job_id);
+        assert!(flagged.job_id.starts_with("calltools:contact:123:1:"));
     }
 
     #[test]

@@ -99,6 +99,9 @@ fn settled_by_state(j: &CallToolsJob, state: &ContactState) -> Option<SkipReason
     }
 }
 
+/// How long a job waits for CallTools to show a disposition its hook named.
+const DISPOSITION_LAG: std::time::Duration = std::time::Duration::from_secs(30);
+
 fn call_read(j: &CallToolsJob, state: ContactState, object: &Value) -> Read {
     let (contact_id, call) = match parse_call(object) {
         Ok(parsed) => parsed,
@@ -107,8 +110,17 @@ fn call_read(j: &CallToolsJob, state: ContactState, object: &Value) -> Read {
     if contact_id != j.calltools_contact_id {
         return Read::Settled(Outcome::Skipped(SkipReason::NotPlaced), None);
     }
+    // Only a hook that named a disposition is read (`settled_by_state`). A read that does not
+    // show it yet lags the hook: ending the job here would mark it done, and the backfill's job
+    // for the same call would then be taken for a duplicate for good.
     if call.disposition.is_none() {
-        return Read::Settled(Outcome::Skipped(SkipReason::NoOutcome), None);
+        return Read::Settled(
+            Outcome::Retry {
+                reason: "the hook named a disposition the call does not show yet".into(),
+                after: Some(DISPOSITION_LAG),
+            },
+            None,
+        );
     }
     let dnc = call.disposition_is_dnc;
     let state = if dnc { opted_out(state, true) } else { state };
@@ -258,7 +270,7 @@ mod tests {
     }
 
     #[test]
-    fn a_read_call_for_another_contact_or_without_a_disposition_is_not_carried() {
+    fn a_read_call_for_another_contact_is_not_carried_and_one_without_its_disposition_waits() {
         let j = job(HookModel::Call, 5001, true);
         let state = placed(SinkState::default());
         let disposition = json!({"id": 3, "name": "Not Interested", "is_dnc": false});
@@ -268,7 +280,7 @@ mod tests {
         ));
         assert!(matches!(
             call_read(&j, state.clone(), &call(123, Value::Null)),
-            Read::Settled(Outcome::Skipped(SkipReason::NoOutcome), None)
+            Read::Settled(Outcome::Retry { .. }, None)
         ));
         let Read::Found {
             contact,

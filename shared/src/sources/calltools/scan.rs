@@ -31,6 +31,11 @@ pub const CALLS_SCAN: &str = "calltools_calls";
 /// How far back a run with no earlier one (or `full`) reads.
 pub const FULL_WINDOW: Duration = Duration::from_secs(7 * 86_400);
 
+/// How much earlier than the previous run a run reads: a call is listed by when it started,
+/// but its disposition comes when the agent wraps up (or corrects it), which may be hours later.
+/// Calls already carried cost nothing but the listing.
+pub const LATE_DISPOSITION: Duration = Duration::from_secs(12 * 3_600);
+
 pub struct CallsScan {
     api: Arc<dyn CallToolsApi>,
     placed: Arc<dyn SinkIndex>,
@@ -71,7 +76,9 @@ impl Scan for CallsScan {
         let window_start = run.started_at_ms - FULL_WINDOW.as_millis() as i64;
         let since = match run.scope {
             Scope::Full => window_start,
-            Scope::Since => run.since_ms.unwrap_or(window_start),
+            Scope::Since => run.since_ms.map_or(window_start, |since| {
+                (since - LATE_DISPOSITION.as_millis() as i64).max(window_start)
+            }),
         };
         let page = run
             .cursor

@@ -146,3 +146,18 @@ async fn an_account_that_ignores_the_time_filter_has_its_older_calls_skipped_and
         r.warnings
     );
 }
+
+#[tokio::test]
+async fn a_call_disposed_hours_after_it_started_is_found_by_the_next_run() {
+    let hour = 3_600_000;
+    // Started five hours before the previous run began; its agent chose the disposition since.
+    let (scan, api) = setup(&[call(5001, 123, true, NOW - 6 * hour)], None);
+    let mut r = run(Some(NOW - hour));
+    assert_eq!(jobs(&scan, &mut r).await, ["calltools:call:5001:3"]);
+    let since = NOW - hour - LATE_DISPOSITION.as_millis() as i64;
+    assert_eq!(
+        api.calls()[0],
+        format!("GET calls since={since} page=1"),
+        "read from 12 h before the previous run"
+    );
+}
