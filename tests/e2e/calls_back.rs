@@ -299,3 +299,40 @@ async fn a_hook_lost_in_transit_is_recovered_by_the_backfill_whether_or_not_the_
     t.stop().await;
     Ok(())
 }
+
+/// A deployment that turns call outcomes on before creating the hook token's parameter keeps
+/// its GHL and Meta routes: the missing token only leaves CallTools' route refusing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_hook_token_parameter_refuses_only_calltools_hooks() -> Result<()> {
+    let t = stack().without_consumer().start().await?;
+    let ssm = aws_sdk_ssm::Client::new(&t.stack.aws);
+    ssm.put_parameter()
+        .name("/it/workflow-secret")
+        .value("a-workflow-secret-of-our-own")
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .send()
+        .await?;
+    let cfg = |workflow: &str| {
+        leadsync::app::config::Config::from_lookup(|k| match k {
+            "LEADSYNC_CALL_OUTCOMES" => Some("on".into()),
+            "CALLTOOLS_HOOK_TOKEN_PARAM" => Some("/it/no-such-token".into()),
+            "GHL_WORKFLOW_SECRET_PARAM" => Some(workflow.into()),
+            _ => None,
+        })
+    };
+    let mut ok = cfg("/it/workflow-secret")?;
+    ok.resolve_secrets(&ssm).await?;
+    assert!(ok.calltools_hook_token().is_none(), "the route refuses");
+    assert!(
+        ok.ghl
+            .workflow_secret
+            .value()
+            .is_some_and(|s| s.matches(b"a-workflow-secret-of-our-own"))
+    );
+    // Any other missing secret still stops the function, saying which.
+    let mut broken = cfg("/it/no-such-secret")?;
+    let err = broken.resolve_secrets(&ssm).await.unwrap_err();
+    assert!(err.to_string().contains("GHL_WORKFLOW_SECRET"), "{err}");
+    t.stop().await;
+    Ok(())
+}

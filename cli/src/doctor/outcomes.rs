@@ -126,11 +126,7 @@ fn dispositions(cfg: &Config, known: &[Disposition]) -> Check {
     let unknown: Vec<&str> = cfg
         .outcomes
         .dispositions()
-        .filter(|name| {
-            !known
-                .iter()
-                .any(|d| d.name.trim().eq_ignore_ascii_case(name))
-        })
+        .filter(|name| !known.iter().any(|d| d.name.trim().to_lowercase() == *name))
         .collect();
     let dnc: Vec<&str> = known
         .iter()

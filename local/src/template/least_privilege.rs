@@ -231,7 +231,7 @@ fn the_backfill_writes_only_its_checkpoints_and_with_oauth_its_tokens() {
             "ssm:GetParameter on ssm:GhlOAuthClientSecretParameter if UseGhlOAuth",
             "ssm:GetParameter on ssm:GhlOAuthRefreshTokenParameter if UseGhlOAuth",
             "ssm:GetParameter on ssm:MetaPageAccessTokenParameter if UseMeta",
-            "ssm:GetParameter on ssm:CallToolsApiKeyParameter",
+            "ssm:GetParameter on ssm:CallToolsApiKeyParameter if BackfillReadsCallTools",
             "kms:Decrypt on key/*",
             "logs:CreateLogStream on BackfillLogGroup",
             "logs:PutLogEvents on BackfillLogGroup",

@@ -224,19 +224,24 @@ impl Config {
             "LEADSYNC_CALL_OUTCOMES",
             false,
         )?;
-        let outcomes = crate::sinks::ghl::outcomes::Outcomes::parse(
-            var("LEADSYNC_OUTCOMES").as_deref().unwrap_or("{}"),
-            var("GHL_OUTCOME_FIELD_ID"),
-            on_off(
-                var("LEADSYNC_OUTCOME_NOTES"),
-                "LEADSYNC_OUTCOME_NOTES",
-                true,
-            )?,
-        )
-        .map_err(|reason| ConfigError::Invalid {
-            name: "LEADSYNC_OUTCOMES",
-            reason,
-        })?;
+        // Read only when on: a mistake in a feature that is off must not stop the forward sync.
+        let outcomes = if call_outcomes {
+            crate::sinks::ghl::outcomes::Outcomes::parse(
+                var("LEADSYNC_OUTCOMES").as_deref().unwrap_or("{}"),
+                var("GHL_OUTCOME_FIELD_ID"),
+                on_off(
+                    var("LEADSYNC_OUTCOME_NOTES"),
+                    "LEADSYNC_OUTCOME_NOTES",
+                    true,
+                )?,
+            )
+            .map_err(|reason| ConfigError::Invalid {
+                name: "LEADSYNC_OUTCOMES",
+                reason,
+            })?
+        } else {
+            crate::sinks::ghl::outcomes::Outcomes::default()
+        };
         let duplicate_mode = match var("CALLTOOLS_DUPLICATE_MODE").as_deref().map(str::trim) {
             None | Some("lookup") => DuplicateMode::Lookup,
             Some("merge") => DuplicateMode::Merge,
@@ -426,17 +431,33 @@ impl Config {
         }
         for (name, source) in sources {
             if let SecretSource::SsmParameter(parameter) = source {
-                let out = ssm
+                let answer = ssm
                     .get_parameter()
                     .name(parameter.as_str())
                     .with_decryption(true)
                     .send()
-                    .await
-                    .map_err(|e| ConfigError::Ssm {
-                        name,
-                        parameter: parameter.clone(),
-                        reason: crate::support::error_line::error_line(&e),
-                    })?;
+                    .await;
+                // The hook token opens one route: without it that route refuses everything (and
+                // says why), while GoHighLevel's and Meta's keep working.
+                if name == "CALLTOOLS_HOOK_TOKEN"
+                    && answer
+                        .as_ref()
+                        .err()
+                        .and_then(|e| e.as_service_error())
+                        .is_some_and(|e| e.is_parameter_not_found())
+                {
+                    tracing::error!(
+                        parameter = parameter.as_str(),
+                        "the CallTools hook token's SSM parameter does not exist: CallTools hooks are refused until it does"
+                    );
+                    *source = SecretSource::Unset;
+                    continue;
+                }
+                let out = answer.map_err(|e| ConfigError::Ssm {
+                    name,
+                    parameter: parameter.clone(),
+                    reason: crate::support::error_line::error_line(&e),
+                })?;
                 let value =
                     out.parameter
                         .and_then(|p| p.value)
@@ -613,6 +634,11 @@ mod tests {
         );
         let err = config(&[("LEADSYNC_CALL_OUTCOMES", "yes")]).unwrap_err();
         assert!(err.to_string().contains("LEADSYNC_CALL_OUTCOMES"), "{err}");
+        // A broken map is said when the feature is on, and stops nothing when it is off.
+        let broken = ("LEADSYNC_OUTCOMES", "{not json");
+        assert!(config(&[broken]).is_ok());
+        let err = config(&[broken, ("LEADSYNC_CALL_OUTCOMES", "on")]).unwrap_err();
+        assert!(err.to_string().contains("LEADSYNC_OUTCOMES"), "{err}");
     }
 
     #[test]

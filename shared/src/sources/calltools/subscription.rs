@@ -63,8 +63,10 @@ pub enum Subscribed {
     AlreadyThere(Subscription),
 }
 
-/// `{base}/webhooks/calltools?model=<model>&token=<token>`.
+/// `{base}/webhooks/calltools?model=<model>&token=<token>`, the token percent-encoded (a
+/// base64 token's `+`, `/` and `=` arrive as they were; ingress decodes the parameter).
 pub fn hook_url(api_base: &str, model: HookModel, token: &str) -> String {
+    let token = percent_encoding::utf8_percent_encode(token, percent_encoding::NON_ALPHANUMERIC);
     format!(
         "{}/webhooks/calltools?model={}&token={token}",
         api_base.trim_end_matches('/'),
@@ -156,7 +158,11 @@ pub fn health<'a>(all: &'a [Subscription], token: &str) -> Vec<ModelHealth<'a>> 
                         .eq_ignore_ascii_case(model.resthook_model())
                 })
                 .filter(|s| is_hook_route(&s.url) && param(&s.url, "model") == Some(model.as_str()))
-                .partition(|s| param(&s.url, "token") == Some(token));
+                .partition(|s| {
+                    param(&s.url, "token").is_some_and(|t| {
+                        percent_encoding::percent_decode_str(t).decode_utf8_lossy() == token
+                    })
+                });
             ModelHealth {
                 model,
                 live,
@@ -207,6 +213,22 @@ mod tests {
             "https://x.execute-api.us-east-1.amazonaws.com/webhooks/calltools?model=call&token=s3cr3t"
         );
         let shown = hide_token(&url);
+        let base64 = hook_url("https://x", HookModel::Call, "a+b/c=");
+        assert!(base64.ends_with("&token=a%2Bb%2Fc%3D"), "{base64}");
+        assert_eq!(
+            health(
+                &[Subscription {
+                    id: 1,
+                    resthook_model: "Call".into(),
+                    url: base64,
+                    description: None,
+                }],
+                "a+b/c="
+            )[0]
+            .live
+            .len(),
+            1
+        );
         assert!(!shown.contains("s3cr3t"), "{shown}");
         assert!(shown.ends_with("?model=call&token=…"));
         assert_eq!(hide_token("https://x/y"), "https://x/y");

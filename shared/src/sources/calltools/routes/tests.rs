@@ -117,3 +117,19 @@ async fn a_queue_outage_answers_503() {
     let a = post(&i, &format!("model=call&token={TOKEN}"), CALL).await;
     assert_eq!(a.status, 503);
 }
+
+#[tokio::test]
+async fn a_token_with_url_characters_passes_as_subscribe_writes_it() {
+    let base64 = "q0H+9/Zx1Lw8tYk3RmUe5N2aPc7VbJ6s=";
+    let queue = Arc::new(MemoryQueue::default());
+    let i = ingress(queue.clone(), Some(base64));
+    let url = crate::sources::calltools::subscription::hook_url(
+        "https://x",
+        crate::sources::calltools::hook::HookModel::Call,
+        base64,
+    );
+    let (_, query) = url.split_once('?').unwrap();
+    let a = post(&i, query, CALL).await;
+    assert_eq!(a.status, 202, "{}", a.body);
+    assert_eq!(queue.jobs().len(), 1);
+}
