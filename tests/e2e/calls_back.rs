@@ -336,3 +336,40 @@ async fn a_missing_hook_token_parameter_refuses_only_calltools_hooks() -> Result
     t.stop().await;
     Ok(())
 }
+
+/// Whether GHL's `PUT` merges `dndSettings` or replaces them is unconfirmed: in both, setting DND
+/// for calls leaves a contact's SMS DND (a STOP reply) in place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dnd_for_calls_never_lifts_another_channels_dnd_whether_ghl_merges_or_replaces()
+-> Result<()> {
+    let t = outcome_stack().await?;
+    let sb = t.sandbox_client();
+    t.subscribe_calltools().await?;
+    for (i, mode) in ["merge", "replace"].into_iter().enumerate() {
+        let (id, ct) =
+            placed_lead(&t, &format!("Sam{i}"), &format!("+1415555019{}", 5 + i)).await?;
+        sb.call(
+            reqwest::Method::POST,
+            &format!("/_sandbox/ghl/contacts/{id}/dnd"),
+            Some(json!({"dndSettings": {"SMS": {"status": "active", "message": "STOP", "code": "21610"}}})),
+        )
+        .await?;
+        both_ways_settled(&t, WAIT).await?;
+        t.ghl_account(json!({ "dnd_update": mode })).await?;
+
+        sb.calltools_dial(ct, Some("Do Not Call"), 9).await?;
+        eventually(WAIT, "DND for calls in GHL", || async {
+            let c = t.ghl_contact(&id).await?;
+            Ok((call_dnd(&c) == Some("active")).then_some(()))
+        })
+        .await?;
+        both_ways_settled(&t, WAIT).await?;
+        let c = t.ghl_contact(&id).await?;
+        assert_eq!(
+            c["dndSettings"]["SMS"]["status"], "active",
+            "{mode}: the SMS DND stays: {c}"
+        );
+    }
+    t.stop().await;
+    Ok(())
+}

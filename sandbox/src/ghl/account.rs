@@ -27,6 +27,21 @@ pub(crate) struct GhlAccount {
     pub deleted_answer: ReadAnswer,
     /// `GET /contacts/{id}` answers these contacts this way, whether they exist or not.
     pub read_answers: BTreeMap<String, ReadAnswer>,
+    /// What `PUT /contacts/{id}` does with the `dndSettings` it is given.
+    pub dnd_update: DndUpdate,
+}
+
+/// How `PUT /contacts/{id}` applies `dndSettings`. GHL's documentation does not say whether
+/// the object is merged per channel or replaces the contact's settings (research: unconfirmed).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum DndUpdate {
+    /// The channels given are set; the others stay as they were.
+    #[default]
+    Merge,
+    /// The channels given become the contact's settings: any channel left out is dropped (a
+    /// DND on SMS lifted by a write that named only Call).
+    Replace,
 }
 
 /// How `POST /contacts/search` treats a `tags` filter.

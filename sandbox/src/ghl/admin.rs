@@ -279,6 +279,7 @@ async fn set_dnd(State(st): State<AppState>, Path(id): Path<String>, body: Bytes
     let change = DndChange {
         dnd: set.dnd,
         settings: set.dnd_settings,
+        replace: false,
         webhook: set.webhook,
     };
     let changed = lock(&st.ghl).set_dnd(&id, change);

@@ -172,6 +172,7 @@ pub(crate) async fn update_contact(
             let change = DndChange {
                 dnd: update.dnd,
                 settings: update.dnd_settings,
+                replace: ghl.account.dnd_update == super::account::DndUpdate::Replace,
                 webhook: true,
             };
             if let Some((_, raised)) = ghl.set_dnd(&id, change) {

@@ -74,8 +74,10 @@ pub(crate) const DND_STATUSES: [&str; 3] = ["active", "inactive", "permanent"];
 #[derive(Debug, Default)]
 pub(crate) struct DndChange {
     pub dnd: Option<bool>,
-    /// Channels to set; the others stay as they are.
+    /// Channels to set; the others stay as they are, unless `replace`.
     pub settings: BTreeMap<String, DndSetting>,
+    /// The channels given replace the contact's settings ([`super::account::DndUpdate::Replace`]).
+    pub replace: bool,
     /// Whether GoHighLevel sends `ContactDndUpdate` for it. Inbound DND (a contact replying
     /// STOP) has been reported to send none (highlevel-api-docs#264): only a re-read sees it.
     pub webhook: bool,
@@ -269,11 +271,14 @@ impl GhlStore {
             contact.fields.dnd = Some(dnd);
         }
         if !change.settings.is_empty() {
-            contact
+            let settings = contact
                 .fields
                 .dnd_settings
-                .get_or_insert_with(BTreeMap::new)
-                .extend(change.settings);
+                .get_or_insert_with(BTreeMap::new);
+            if change.replace {
+                settings.clear();
+            }
+            settings.extend(change.settings);
         }
         if contact.fields == before {
             return Some((contact.clone(), Vec::new()));

@@ -4,9 +4,14 @@
 //! last-outcome custom field and DND for calls. Each write counts as done only when GHL's answer
 //! shows it: the tags in the answer's list, a note with an id, the contact with the field's value
 //! and `dndSettings.Call` active.
+//!
+//! Whether `PUT` merges `dndSettings` per channel or replaces them is not documented (research:
+//! unconfirmed; the sandbox plays both). A DND write therefore reads the contact first and sends
+//! every channel it holds with Call set, so a DND on SMS or email is never lifted by it — and
+//! checks the answer still shows each of them.
 
 use async_trait::async_trait;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use crate::ports::remote::{RemoteError, json_error};
 use crate::sinks::calltools::client::status_class;
@@ -82,8 +87,14 @@ impl GhlWrites for GhlClient {
         update: &ContactUpdate,
     ) -> Result<(), RemoteError> {
         let url = format!("{}/contacts/{contact_id}", self.base_url);
+        let held = if update.dnd {
+            let text = self.written(self.http.get(&url)).await?;
+            dnd_settings(&read_json(&text)?)
+        } else {
+            Map::new()
+        };
         let text = self
-            .written(self.http.put(&url).json(&update_body(update)))
+            .written(self.http.put(&url).json(&update_body(update, &held)))
             .await?;
         if update.dnd {
             let contact = parse_contact(&text).map_err(|e| {
@@ -93,6 +104,17 @@ impl GhlWrites for GhlClient {
                 return Err(unconfirmed(
                     "the contact answer does not show DND for calls",
                 ));
+            }
+            if let Some(channel) = lifted(&held, &dnd_settings(&read_json(&text)?)) {
+                metrics::counter!("ghl_dnd_channel_lifted").increment(1);
+                return Err(RemoteError::Permanent {
+                    service: SERVICE,
+                    reason: format!(
+                        "GHL's answer no longer shows DND active on {channel} after leadsync set it for calls: check the contact's DND in GHL"
+                    ),
+                    status: Some(200),
+                    excerpt: String::new(),
+                });
             }
         }
         if let Some((id, value)) = &update.field {
@@ -142,20 +164,49 @@ pub fn contact_gone() -> RemoteError {
     }
 }
 
-/// `PUT /contacts/{id}`'s body: only what changes (a key sent is a value GHL overwrites).
-pub fn update_body(update: &ContactUpdate) -> Value {
+/// `PUT /contacts/{id}`'s body: only what changes (a key sent is a value GHL overwrites), and
+/// for DND every channel the contact `held` (its `dndSettings` as just read) with Call set.
+pub fn update_body(update: &ContactUpdate, held: &Map<String, Value>) -> Value {
     let mut body = json!({});
     if let Some((id, value)) = &update.field {
         body["customFields"] = json!([{"id": id, "field_value": value}]);
     }
     if update.dnd {
-        body["dndSettings"] = json!({"Call": {
-            "status": "active",
-            "message": "Do not call: set from CallTools by leadsync",
-            "code": "",
-        }});
+        let mut settings = held.clone();
+        settings.insert(
+            "Call".into(),
+            json!({
+                "status": "active",
+                "message": "Do not call: set from CallTools by leadsync",
+                "code": "",
+            }),
+        );
+        body["dndSettings"] = Value::Object(settings);
     }
     body
+}
+
+/// A contact answer's `dndSettings` (`{"contact": {"dndSettings": {...}}}`; `null` is none).
+fn dnd_settings(answer: &Value) -> Map<String, Value> {
+    answer
+        .pointer("/contact/dndSettings")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// A channel active in `before` that `after` no longer shows active.
+fn lifted(before: &Map<String, Value>, after: &Map<String, Value>) -> Option<String> {
+    let active = |m: &Map<String, Value>, channel: &str| {
+        m.get(channel)
+            .and_then(|s| s.get("status"))
+            .and_then(Value::as_str)
+            == Some("active")
+    };
+    before
+        .keys()
+        .find(|channel| active(before, channel) && !active(after, channel))
+        .cloned()
 }
 
 fn read_json(text: &str) -> Result<Value, RemoteError> {
@@ -221,11 +272,17 @@ mod tests {
 
     #[test]
     fn the_update_sends_only_what_changes() {
-        assert_eq!(update_body(&ContactUpdate::default()), json!({}));
-        let body = update_body(&ContactUpdate {
-            field: Some(("fld".into(), "Not Interested".into())),
-            dnd: true,
-        });
+        assert_eq!(
+            update_body(&ContactUpdate::default(), &Map::new()),
+            json!({})
+        );
+        let body = update_body(
+            &ContactUpdate {
+                field: Some(("fld".into(), "Not Interested".into())),
+                dnd: true,
+            },
+            &Map::new(),
+        );
         assert_eq!(
             body["customFields"],
             json!([{"id": "fld", "field_value": "Not Interested"}])
@@ -235,6 +292,32 @@ mod tests {
             body.get("tags").is_none(),
             "tags in a PUT would replace them all"
         );
+    }
+
+    #[test]
+    fn dnd_for_calls_is_sent_with_every_channel_the_contact_holds() {
+        let held = dnd_settings(&json!({"contact": {"dndSettings": {
+            "SMS": {"status": "active", "message": "STOP", "code": "21610"},
+            "Email": {"status": "inactive", "message": "", "code": ""}}}}));
+        let body = update_body(
+            &ContactUpdate {
+                field: None,
+                dnd: true,
+            },
+            &held,
+        );
+        assert_eq!(body["dndSettings"]["SMS"]["status"], "active");
+        assert_eq!(body["dndSettings"]["SMS"]["code"], "21610");
+        assert_eq!(body["dndSettings"]["Email"]["status"], "inactive");
+        assert_eq!(body["dndSettings"]["Call"]["status"], "active");
+        assert!(dnd_settings(&json!({"contact": {"dndSettings": null}})).is_empty());
+        // An answer that dropped the SMS DND is caught; one that kept it is not.
+        let after = |sms: &str| {
+            dnd_settings(&json!({"contact": {"dndSettings": {
+                "SMS": {"status": sms}, "Call": {"status": "active"}}}}))
+        };
+        assert_eq!(lifted(&held, &after("inactive")), Some("SMS".into()));
+        assert_eq!(lifted(&held, &after("active")), None);
     }
 
     #[test]
