@@ -48,7 +48,8 @@ impl SandboxClient {
 
     /// Sets the played CallTools account's variants, as `POST /_sandbox/calltools/modes` takes
     /// them: `{"placement": "inline"|"ignored", "bucket_listing": "both"|"buckets_only"|"lists_only",
-    /// "deletes": "allowed"|"forbidden", "call_time_filter": "honoured"|"ignored"}`.
+    /// "deletes": "allowed"|"forbidden", "call_time_filter": "honoured"|"ignored",
+    /// "contact_bucket_filter": "honoured"|"ignored"}`.
     pub async fn set_calltools_modes(&self, modes: Value) -> Result<Value> {
         self.call(Method::POST, "/_sandbox/calltools/modes", Some(modes))
             .await

@@ -1,10 +1,13 @@
 //! `leadsync audit`: contacts leadsync placed and then deleted in CallTools, or taken out of
 //! their bucket there, are found and put back through the pipeline; a contact leadsync itself
 //! took out (it lost its tag) is neither found nor put back, even once deleted in CallTools.
+//! Where the account honours the contact listing's bucket filter the audit lists the bucket
+//! instead of reading each contact back; where it only claims to, the audit notices.
 
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use leadsync::app::config::BucketFilter;
 use leadsync::aws::dynamo::DynamoStore;
 use leadsync::aws::sqs::SqsQueue;
 use leadsync::ports::queue::JobQueue;
@@ -56,7 +59,7 @@ async fn a_contact_deleted_or_unbucketed_in_calltools_is_found_and_one_that_lost
         aws_sdk_dynamodb::Client::new(&t.stack.aws),
         &t.stack.resources.table,
     );
-    let report = audit(&store, &client, None).await?;
+    let report = audit(&store, &client, BucketFilter::Ignored, None).await?;
     let text = render(&report);
     assert_eq!(report.checked, 3, "{text}");
     assert_eq!(report.errors, 0, "{text}");
@@ -78,12 +81,17 @@ async fn a_contact_deleted_or_unbucketed_in_calltools_is_found_and_one_that_lost
         "{text}"
     );
     // A sample stops early.
-    assert_eq!(audit(&store, &client, Some(1)).await?.checked, 1);
+    assert_eq!(
+        audit(&store, &client, BucketFilter::Ignored, Some(1))
+            .await?
+            .checked,
+        1
+    );
 
     // WHEN the untagged one is deleted in CallTools too, and the drift is put back
     let untagged_id = calltools_id(&t, untagged).await?;
     assert!(client.delete_contact(untagged_id).await?);
-    let mut report = audit(&store, &client, None).await?;
+    let mut report = audit(&store, &client, BucketFilter::Ignored, None).await?;
     assert_eq!(report.drifted.len(), 3, "{}", render(&report));
     let jobs = repair_jobs(&mut report, leadsync::domain::clock::now_ms());
     assert_eq!(jobs.len(), 3);
@@ -103,7 +111,7 @@ async fn a_contact_deleted_or_unbucketed_in_calltools_is_found_and_one_that_lost
         t.calltools_with_phone(untagged).await?.is_empty(),
         "the audit does not fight GHL: the untagged lead is not re-created"
     );
-    let after = audit(&store, &client, None).await?;
+    let after = audit(&store, &client, BucketFilter::Ignored, None).await?;
     assert!(after.drifted.is_empty(), "{}", render(&after));
     t.stop().await;
     Ok(())
@@ -226,6 +234,212 @@ async fn the_walk_over_placed_contacts_reads_each_once_across_pages() -> Result<
         .collect();
     assert_eq!(seen, want);
     assert!(pages >= 3, "{pages} pages");
+    t.stop().await;
+    Ok(())
+}
+
+/// The CallTools calls made since `from` (an index into the sandbox's call log): listing pages
+/// filtered by bucket (`GET /api/contacts/?buckets=…`), and the ids of contacts read back
+/// (`GET /api/contacts/{id}/`).
+async fn calltools_calls(t: &TestStack, from: usize) -> Result<(usize, Vec<i64>)> {
+    let calls = t.sandbox_client().calls("calltools").await?;
+    let (mut listings, mut reads) = (0, Vec::new());
+    for c in calls.iter().skip(from).filter(|c| c["method"] == "GET") {
+        let path = c["path"].as_str().unwrap_or_default();
+        match path.strip_prefix("/api/contacts/") {
+            Some("") if c["query"].as_str().is_some_and(|q| q.contains("buckets=")) => {
+                listings += 1
+            }
+            Some(id) if !id.is_empty() => {
+                reads.push(id.trim_end_matches('/').parse()?);
+            }
+            _ => {}
+        }
+    }
+    reads.sort();
+    Ok((listings, reads))
+}
+
+async fn log_len(t: &TestStack) -> Result<usize> {
+    Ok(t.sandbox_client().calls("calltools").await?.len())
+}
+
+/// `n` leads synced into the cold bucket; their phones.
+async fn synced(t: &TestStack, n: usize) -> Result<Vec<String>> {
+    let phones: Vec<String> = (0..n).map(|i| format!("+1415211{:04}", 100 + i)).collect();
+    for (i, phone) in phones.iter().enumerate() {
+        t.create_tagged_contact(&format!("Lead{i}"), phone, "cold lead")
+            .await?;
+    }
+    settled(t, Duration::from_secs(60)).await?;
+    Ok(phones)
+}
+
+/// Someone deletes the first lead in CallTools and takes the second out of the bucket; their
+/// CallTools ids, sorted.
+async fn drift_two(t: &TestStack, phones: &[String]) -> Result<Vec<i64>> {
+    let client = t.calltools_client()?;
+    let (deleted, unbucketed) = (
+        calltools_id(t, &phones[0]).await?,
+        calltools_id(t, &phones[1]).await?,
+    );
+    assert!(client.delete_contact(deleted).await?);
+    let mut out = Map::new();
+    out.insert("remove_contacts".into(), json!([unbucketed]));
+    client.patch_bucket(COLD_LEADS, &out).await?;
+    let mut ids = vec![deleted, unbucketed];
+    ids.sort();
+    Ok(ids)
+}
+
+/// `leadsync audit`'s drift, by CallTools id.
+fn drifted_ids(report: &leadsync_cli::commands::audit::AuditReport) -> Vec<i64> {
+    let mut ids: Vec<i64> = report.drifted.iter().map(|d| d.calltools_id).collect();
+    ids.sort();
+    ids
+}
+
+/// Sends the report's repair jobs and waits for each to be applied.
+async fn repair(
+    t: &TestStack,
+    report: &mut leadsync_cli::commands::audit::AuditReport,
+) -> Result<()> {
+    let jobs = repair_jobs(report, leadsync::domain::clock::now_ms());
+    SqsQueue::new(
+        aws_sdk_sqs::Client::new(&t.stack.aws),
+        &t.stack.resources.queue_url,
+        None,
+    )
+    .enqueue_batch(&jobs)
+    .await?;
+    for job in &jobs {
+        t.final_outcome(job.id()).await?;
+    }
+    Ok(())
+}
+
+fn state_store(t: &TestStack) -> DynamoStore {
+    DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&t.stack.aws),
+        &t.stack.resources.table,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_bucket_filter_honoured_the_audit_lists_the_bucket_and_reads_back_only_the_drift()
+-> Result<()> {
+    // GIVEN an account that honours ?buckets= and leadsync configured to use it (the scheduled
+    // run only reports, so no repair's calls mix into what it costs)
+    let t = stack()
+        .setting("CALLTOOLS_BUCKET_FILTER", "honoured")
+        .setting("LEADSYNC_AUDIT", "report")
+        .start()
+        .await?;
+    t.set_calltools_modes(json!({"contact_bucket_filter": "honoured"}))
+        .await?;
+    // AND 10 leads in the bucket, one then deleted in CallTools and one taken out of it
+    let phones = synced(&t, 10).await?;
+    let drifted = drift_two(&t, &phones).await?;
+    // WHEN the scheduled audit runs
+    let from = log_len(&t).await?;
+    let run = audit_run(&t).await?;
+    // THEN it compared all 10 with one listing call and read back only the two drifted
+    assert_eq!(run.seen, 10, "{run:?}");
+    assert!(run.warnings.is_empty(), "{run:?}");
+    assert_eq!(calltools_calls(&t, from).await?, (1, drifted.clone()));
+    // WHEN `leadsync audit` runs the same way
+    let (store, client) = (state_store(&t), t.calltools_client()?);
+    let from = log_len(&t).await?;
+    let mut listed = audit(&store, &client, BucketFilter::Honoured, None).await?;
+    // THEN it finds the two at the same cost, and puts them back in the bucket
+    let text = render(&listed);
+    assert_eq!(drifted_ids(&listed), drifted, "{text}");
+    assert_eq!(
+        (listed.checked, listed.listing_calls, listed.reads),
+        (10, 1, 2),
+        "{text}"
+    );
+    assert_eq!(calltools_calls(&t, from).await?, (1, drifted.clone()));
+    repair(&t, &mut listed).await?;
+    in_bucket(&t, &phones[0], COLD_LEADS).await?;
+    in_bucket(&t, &phones[1], COLD_LEADS).await?;
+    // AND afterwards one listing call vouches for all 10, where reading each back costs 10
+    let after = audit(&store, &client, BucketFilter::Honoured, None).await?;
+    let text = render(&after);
+    assert_eq!(
+        (after.listing_calls, after.reads, after.drifted.len()),
+        (1, 0, 0),
+        "{text}"
+    );
+    let read = audit(&store, &client, BucketFilter::Ignored, None).await?;
+    let text = render(&read);
+    assert_eq!(
+        (read.listing_calls, read.reads, read.drifted.len()),
+        (0, 10, 0),
+        "{text}"
+    );
+    t.stop().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bucket_filter_configured_honoured_but_ignored_by_the_account_falls_back_to_reads()
+-> Result<()> {
+    // GIVEN leadsync configured to list by bucket, on an account that ignores the filter (the
+    // sandbox's default: the listing answers every contact)
+    let t = stack()
+        .setting("CALLTOOLS_BUCKET_FILTER", "honoured")
+        .setting("LEADSYNC_AUDIT", "report")
+        .start()
+        .await?;
+    // AND a contact someone keeps in CallTools outside any bucket, beside 4 synced leads of
+    // which one is deleted and one taken out of the bucket
+    let client = t.calltools_client()?;
+    let mut other = Map::new();
+    other.insert("first_name".into(), json!("Other"));
+    other.insert("mobile_phone_number".into(), json!("+14152119999"));
+    client.create_contact(&other).await?;
+    let phones = synced(&t, 4).await?;
+    let drifted = drift_two(&t, &phones).await?;
+    let placed: Vec<i64> = {
+        let mut ids = drifted.clone();
+        for phone in &phones[2..] {
+            ids.push(calltools_id(&t, phone).await?);
+        }
+        ids.sort();
+        ids
+    };
+    // WHEN the scheduled audit runs
+    let from = log_len(&t).await?;
+    let run = audit_run(&t).await?;
+    // THEN one listing page shows contacts outside the bucket: it reads every placed contact
+    // back instead (a listing trusted blindly would have vouched for the unbucketed one), and
+    // says why
+    assert_eq!(run.seen, 4, "{run:?}");
+    assert!(
+        run.warnings
+            .iter()
+            .any(|w| w.contains("ignored the contact listing's bucket filter")),
+        "{run:?}"
+    );
+    assert_eq!(calltools_calls(&t, from).await?, (1, placed));
+    // WHEN `leadsync audit` runs the same way
+    let store = state_store(&t);
+    let mut report = audit(&store, &client, BucketFilter::Honoured, None).await?;
+    // THEN it finds exactly the two drifted and says it fell back
+    let text = render(&report);
+    assert_eq!(drifted_ids(&report), drifted, "{text}");
+    assert_eq!((report.listing_calls, report.reads), (1, 4), "{text}");
+    assert!(
+        text.contains("ignored the contact listing's bucket filter"),
+        "{text}"
+    );
+    // AND once they are put back, nothing that is fine is touched again
+    repair(&t, &mut report).await?;
+    in_bucket(&t, &phones[0], COLD_LEADS).await?;
+    in_bucket(&t, &phones[1], COLD_LEADS).await?;
+    let after = audit(&store, &client, BucketFilter::Honoured, None).await?;
+    assert!(after.drifted.is_empty(), "{}", render(&after));
     t.stop().await;
     Ok(())
 }

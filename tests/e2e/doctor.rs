@@ -81,6 +81,12 @@ async fn a_correctly_configured_account_passes_and_the_probe_leaves_nothing_behi
     assert_eq!(r.learned.duplicate_mode, Some("merge"));
     assert_eq!(r.learned.placement, Some("inline"));
     assert_eq!(r.learned.bucket_listing, Some("/api/buckets/"));
+    // Every contact is in the bucket: an ignored filter would list the same, so it cannot tell
+    // and keeps the safe assumption.
+    let filter = line(&r, "calltools.bucket_filter");
+    assert_eq!(filter.status, Status::Pass, "{text}");
+    assert!(filter.summary.starts_with("cannot tell"), "{text}");
+    assert_eq!(r.learned.bucket_filter, Some("ignored"));
     assert_eq!(
         r.learned.rules,
         Some(json!([{"tag": "cold lead", "bucket_id": 11237}])),
@@ -175,6 +181,7 @@ async fn a_wrong_phone_slug_a_missing_bucket_and_a_duplicating_account_are_each_
         r.parameter_overrides(),
         [
             "CallToolsDuplicateMode=lookup",
+            "CallToolsBucketFilter=ignored",
             "CallToolsPhoneField=mobile_phone_number"
         ],
         "no rules by id: one bucket is missing"
@@ -321,6 +328,67 @@ async fn the_probe_writes_nothing_when_a_real_contact_has_its_number() -> Result
     let contacts = t.calltools_contacts().await?;
     assert_eq!(contacts.len(), 1);
     assert_eq!(contacts[0]["first_name"], "Someone");
+    t.stop().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whether_the_contact_listing_honours_a_bucket_filter_is_found_out_and_written() -> Result<()>
+{
+    // GIVEN two contacts in the rule's bucket and one outside it
+    let t = stack().without_consumer().start().await?;
+    let client = t.calltools_client()?;
+    for (phone, bucket) in [
+        ("+14152100201", Some(11237)),
+        ("+14152100202", Some(11237)),
+        ("+14152100203", None),
+    ] {
+        let mut body = serde_json::Map::new();
+        body.insert("mobile_phone_number".into(), json!(phone));
+        if let Some(b) = bucket {
+            body.insert("add_buckets".into(), json!([b]));
+        }
+        leadsync::sinks::calltools::client::CallToolsApi::create_contact(&client, &body).await?;
+    }
+    for (mode, status, says) in [
+        // An account honouring it, with leadsync still on the safe default: a warning, the fix
+        ("honoured", Status::Warn, "honours"),
+        // One ignoring it, as configured
+        ("ignored", Status::Pass, "ignores"),
+    ] {
+        let learned = mode;
+        t.set_calltools_modes(json!({ "contact_bucket_filter": mode }))
+            .await?;
+        // WHEN doctor runs
+        let r = doctor(&t, false).await;
+        let text = r.render();
+        // THEN it says which, and --write-config carries it
+        let filter = line(&r, "calltools.bucket_filter");
+        assert_eq!(filter.status, status, "{mode}:\n{text}");
+        assert!(
+            filter
+                .summary
+                .contains(&format!("the contact listing {says} ?buckets=11237")),
+            "{mode}:\n{text}"
+        );
+        assert_eq!(r.learned.bucket_filter, Some(learned), "{mode}");
+        assert_eq!(r.to_json()["learned"]["bucket_filter"], learned, "{mode}");
+        assert!(
+            r.parameter_overrides()
+                .contains(&format!("CallToolsBucketFilter={learned}")),
+            "{mode}: {:?}",
+            r.parameter_overrides()
+        );
+        if mode == "honoured" {
+            assert!(
+                filter
+                    .fix
+                    .as_deref()
+                    .is_some_and(|f| f.starts_with("set CallToolsBucketFilter=honoured")),
+                "{text}"
+            );
+        }
+    }
     t.stop().await;
     Ok(())
 }

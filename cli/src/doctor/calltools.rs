@@ -1,4 +1,5 @@
-//! CallTools: the silo and key, the account's field slugs, the rules' buckets and tags — and,
+//! CallTools: the silo and key, the account's field slugs, the rules' buckets and tags, whether
+//! the contact listing honours a bucket filter ([`super::bucket_filter`]) — and,
 //! with `--probe-writes`, what only a write can tell: the duplicate mode, which bucket
 //! placement takes effect, and whether the phone lands in `_phone_numbers`.
 //!
@@ -42,6 +43,15 @@ impl CallToolsChecks<'_> {
         )];
         out.extend(self.field_checks(first.as_ref(), learned));
         let buckets = self.bucket_checks(&mut out, learned).await;
+        out.push(
+            super::bucket_filter::check(
+                self.client,
+                self.cfg.calltools.bucket_filter,
+                buckets.first().copied(),
+                learned,
+            )
+            .await,
+        );
         out.extend(self.tag_checks().await);
         if self.probe_writes {
             out.extend(self.probe(buckets.first().copied(), learned).await);

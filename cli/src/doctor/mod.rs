@@ -10,6 +10,7 @@
 //! bucket placement takes effect, whether the phone lands — needs `--probe-writes`, which creates
 //! one clearly named, do-not-contact probe contact and removes it.
 
+pub mod bucket_filter;
 pub mod calltools;
 pub mod ghl;
 pub mod meta;

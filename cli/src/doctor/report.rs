@@ -97,6 +97,10 @@ pub struct Learned {
     /// Where the account lists its buckets.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bucket_listing: Option<&'static str>,
+    /// `honoured` or `ignored`: whether the contact listing's bucket filter works
+    /// (`CallToolsBucketFilter`); `ignored` when doctor cannot tell.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bucket_filter: Option<&'static str>,
     /// A phone slug the account has, when the configured one is missing.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub phone_field: Option<String>,
@@ -167,6 +171,9 @@ impl Report {
         if let Some(mode) = l.duplicate_mode {
             out.push(format!("CallToolsDuplicateMode={mode}"));
         }
+        if let Some(filter) = l.bucket_filter {
+            out.push(format!("CallToolsBucketFilter={filter}"));
+        }
         if let Some(slug) = &l.phone_field {
             out.push(format!("CallToolsPhoneField={slug}"));
         }
@@ -224,6 +231,7 @@ mod tests {
             checks: Vec::new(),
             learned: Learned {
                 duplicate_mode: Some("lookup"),
+                bucket_filter: Some("honoured"),
                 phone_field: Some("home_phone_number".into()),
                 rules: Some(json!([{"tag": "cold lead", "bucket_id": 11237}])),
                 ..Learned::default()
@@ -233,6 +241,7 @@ mod tests {
             r.parameter_overrides(),
             [
                 "CallToolsDuplicateMode=lookup",
+                "CallToolsBucketFilter=honoured",
                 "CallToolsPhoneField=home_phone_number",
                 r#"LeadsyncRules="[{\"bucket_id\":11237,\"tag\":\"cold lead\"}]""#,
             ]

@@ -37,7 +37,8 @@ pub(crate) fn router() -> Router<AppState> {
 
 /// The account variants: `{"placement": "inline"|"ignored", "bucket_listing":
 /// "both"|"buckets_only"|"lists_only", "deletes": "allowed"|"forbidden", "call_time_filter":
-/// "honoured"|"ignored"}`. A POST sets them all (a key left out is its default).
+/// "honoured"|"ignored", "contact_bucket_filter": "honoured"|"ignored"}`. A POST sets them all
+/// (a key left out is its default).
 async fn get_modes(State(st): State<AppState>) -> Response {
     Json(json!(lock(&st.calltools).modes)).into_response()
 }

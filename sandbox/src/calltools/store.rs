@@ -71,6 +71,20 @@ pub(crate) enum Deletes {
     Forbidden,
 }
 
+/// Whether `GET /api/contacts/?buckets=<id>` lists only that bucket's contacts. CallTools
+/// documents DRF-style query filters in general (`?first_name=bob`, §5.1) but no bucket filter:
+/// UNCONFIRMED, and a filter it does not know is silently ignored, answering the whole account
+/// (§5.3, `external_id`). `leadsync doctor` finds out which; ignored is the safe assumption.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum ContactBucketFilter {
+    /// Only the contacts in that bucket, paged like any listing.
+    Honoured,
+    /// Every contact, as if the parameter were not there.
+    #[default]
+    Ignored,
+}
+
 /// The account's variants, chosen per test through `/_sandbox/calltools/modes`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -83,6 +97,8 @@ pub(crate) struct AccountModes {
     pub deletes: Deletes,
     #[serde(default)]
     pub call_time_filter: CallTimeFilter,
+    #[serde(default)]
+    pub contact_bucket_filter: ContactBucketFilter,
 }
 
 pub(crate) struct CtWorld {
@@ -207,6 +223,14 @@ impl CtWorld {
             .filter(|c| param("first_name").is_none_or(|v| text(c, "first_name") == v))
             .filter(|c| param("last_name").is_none_or(|v| text(c, "last_name") == v))
             .filter(|c| param("email").is_none_or(|v| text(c, "email") == v))
+            .filter(
+                |c| match (self.modes.contact_bucket_filter, param("buckets")) {
+                    (ContactBucketFilter::Ignored, _) | (_, None) => true,
+                    (ContactBucketFilter::Honoured, Some(b)) => {
+                        b.parse::<i64>().is_ok_and(|b| c.buckets.contains(&b))
+                    }
+                },
+            )
             .map(CtContact::json)
             .collect()
     }

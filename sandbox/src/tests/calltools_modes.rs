@@ -19,7 +19,7 @@ async fn the_default_account_honours_inline_buckets_and_lists_at_both_paths() {
     let (_, modes) = admin(&sb, Method::GET, "/calltools/modes", None).await;
     assert_eq!(
         modes,
-        json!({"placement": "inline", "bucket_listing": "both", "deletes": "allowed", "call_time_filter": "honoured"})
+        json!({"placement": "inline", "bucket_listing": "both", "deletes": "allowed", "call_time_filter": "honoured", "contact_bucket_filter": "ignored"})
     );
     let mut body = contact_body(PHONE);
     body["add_buckets"] = json!([11237]);
@@ -118,7 +118,7 @@ async fn modes_are_strict_and_a_reset_restores_the_defaults() {
     let (_, modes) = admin(&sb, Method::GET, "/calltools/modes", None).await;
     assert_eq!(
         modes,
-        json!({"placement": "inline", "bucket_listing": "both", "deletes": "allowed", "call_time_filter": "honoured"})
+        json!({"placement": "inline", "bucket_listing": "both", "deletes": "allowed", "call_time_filter": "honoured", "contact_bucket_filter": "ignored"})
     );
 }
 
@@ -148,4 +148,50 @@ async fn an_account_that_forbids_deletes_answers_403_and_keeps_the_contact() {
     set_modes(&sb, json!({"deletes": "allowed"})).await;
     let (s, _) = ct_json(&sb, Method::DELETE, &path, None).await;
     assert_eq!(s, 204);
+}
+
+#[tokio::test]
+async fn a_bucket_filter_on_the_contact_listing_is_honoured_or_answers_the_whole_account() {
+    let sb = sandbox().await;
+    // GIVEN one contact in the bucket and one outside it
+    let mut inside = contact_body(PHONE);
+    inside["add_buckets"] = json!([11237]);
+    let (s, c) = ct_json(&sb, Method::POST, "/api/contacts/", Some(inside)).await;
+    assert_eq!(s, 201);
+    let inside_id = c["id"].clone();
+    let (s, _) = ct_json(
+        &sb,
+        Method::POST,
+        "/api/contacts/",
+        Some(contact_body(PHONE_2)),
+    )
+    .await;
+    assert_eq!(s, 201);
+    let listed = |page: &Value| {
+        page["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].clone())
+            .collect::<Vec<_>>()
+    };
+    // WHEN the account ignores the filter (the default) THEN it answers everyone
+    let (s, page) = ct_json(&sb, Method::GET, "/api/contacts/?buckets=11237", None).await;
+    assert_eq!((s, page["count"].clone()), (200, json!(2)), "{page}");
+    // WHEN it honours the filter THEN only the bucket's contact, paged as usual
+    set_modes(&sb, json!({"contact_bucket_filter": "honoured"})).await;
+    let (s, page) = ct_json(
+        &sb,
+        Method::GET,
+        "/api/contacts/?buckets=11237&page_size=250",
+        None,
+    )
+    .await;
+    assert_eq!((s, listed(&page)), (200, vec![inside_id]), "{page}");
+    assert_eq!(
+        (page["count"].clone(), page["next"].clone()),
+        (json!(1), Value::Null)
+    );
+    let (_, page) = ct_json(&sb, Method::GET, "/api/contacts/?buckets=11238", None).await;
+    assert_eq!(page["count"], 0, "an empty bucket lists no one: {page}");
 }

@@ -66,6 +66,27 @@ pub enum DuplicateMode {
     Lookup,
 }
 
+/// Whether the CallTools account honours a bucket filter on its contact listing
+/// (`GET /api/contacts/?buckets=<id>`, UNCONFIRMED): `leadsync doctor` finds out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BucketFilter {
+    /// The sink audit lists each rule bucket, 250 contacts a call, and reads back only the
+    /// contacts missing from it.
+    Honoured,
+    /// Not known to work: the audit reads every placed contact back (the safe default).
+    #[default]
+    Ignored,
+}
+
+impl BucketFilter {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BucketFilter::Honoured => "honoured",
+            BucketFilter::Ignored => "ignored",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct GhlConfig {
     pub api_base_url: String,
@@ -100,6 +121,8 @@ pub struct CallToolsConfig {
     pub base_url: Option<String>,
     pub api_key: SecretSource,
     pub duplicate_mode: DuplicateMode,
+    /// Whether the contact listing's bucket filter works (`CALLTOOLS_BUCKET_FILTER`).
+    pub bucket_filter: BucketFilter,
     pub phone_field: String,
     pub email_field: String,
     pub request_timeout: Duration,
@@ -252,6 +275,18 @@ impl Config {
                 });
             }
         };
+        let bucket_filter = match var("CALLTOOLS_BUCKET_FILTER").as_deref().map(str::trim) {
+            None | Some("ignored") => BucketFilter::Ignored,
+            Some("honoured") => BucketFilter::Honoured,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    name: "CALLTOOLS_BUCKET_FILTER",
+                    reason: format!(
+                        "expected honoured or ignored (`leadsync doctor` says which), got {other:?}"
+                    ),
+                });
+            }
+        };
         let retry = RetryPolicy {
             base: Duration::from_secs(parse_or(
                 var("LEADSYNC_RETRY_BASE_SECS"),
@@ -341,6 +376,7 @@ impl Config {
                 base_url: var("CALLTOOLS_BASE_URL").map(trim_base),
                 api_key: secret("CALLTOOLS_API_KEY", "CALLTOOLS_API_KEY_PARAM"),
                 duplicate_mode,
+                bucket_filter,
                 phone_field: var("CALLTOOLS_PHONE_FIELD")
                     .unwrap_or_else(|| "mobile_phone_number".into()),
                 email_field: var("CALLTOOLS_EMAIL_FIELD").unwrap_or_else(|| "email".into()),
@@ -578,6 +614,7 @@ mod tests {
         assert_eq!(c.ghl.ed25519_public_key_pem, GHL_ED25519_PUBLIC_KEY);
         assert_eq!(c.ghl.api_base_url, DEFAULT_GHL_API_BASE_URL);
         assert_eq!(c.calltools.duplicate_mode, DuplicateMode::Lookup);
+        assert_eq!(c.calltools.bucket_filter, BucketFilter::Ignored);
         assert_eq!(c.rules.rules().count(), 1);
         assert_eq!(c.max_body_bytes, 131_072);
         assert!(matches!(c.ghl.workflow_secret, SecretSource::Unset));
@@ -610,6 +647,19 @@ mod tests {
         assert!(
             err.to_string().contains("CALLTOOLS_DUPLICATE_MODE"),
             "{err}"
+        );
+        let err = config(&[("CALLTOOLS_BUCKET_FILTER", "honored")]).unwrap_err();
+        assert!(
+            err.to_string().contains("CALLTOOLS_BUCKET_FILTER")
+                && err.to_string().contains("expected honoured or ignored"),
+            "{err}"
+        );
+        assert_eq!(
+            config(&[("CALLTOOLS_BUCKET_FILTER", "honoured")])
+                .unwrap()
+                .calltools
+                .bucket_filter,
+            BucketFilter::Honoured
         );
         let err = config(&[("LEADSYNC_MAX_BODY_BYTES", "lots")]).unwrap_err();
         assert!(err.to_string().contains("LEADSYNC_MAX_BODY_BYTES"), "{err}");

@@ -208,12 +208,13 @@ fn sink_audit(cfg: &Config, states: Arc<DynamoStore>) -> Result<Option<Arc<dyn S
     let account = account_id(&base, key.expose());
     let api = CallToolsClient::new(http_client(cfg.calltools.request_timeout)?, base, key)
         .with_rate_limit(half_rate(cfg));
-    Ok(Some(Arc::new(CallToolsAudit {
+    Ok(Some(Arc::new(CallToolsAudit::new(
         states,
-        api: Arc::new(api),
+        Arc::new(api),
         account,
         mode,
-    })))
+        cfg.calltools.bucket_filter,
+    ))))
 }
 
 /// Where the consumer writes each source's contacts: GoHighLevel, Messenger and Instagram

@@ -7,7 +7,9 @@ use async_trait::async_trait;
 use serde_json::{Map, Value, json};
 
 use crate::ports::remote::RemoteError;
-use crate::sinks::calltools::client::{CallToolsApi, Created, ListedContact, NamedItem};
+use crate::sinks::calltools::client::{
+    CallToolsApi, ContactsPage, Created, ListedContact, NamedItem,
+};
 
 /// A CallTools account in miniature: it keeps each contact's buckets and tags, answers
 /// writes with the contact as it now is, and records every call. `ignores_inline_buckets`
@@ -34,6 +36,9 @@ pub struct FakeCallTools {
     pub dialed: Mutex<HashMap<i64, Value>>,
     /// Plays the account that ignores `start_time__gte` and lists every call.
     pub ignores_call_filter: bool,
+    /// Plays the account that honours `?buckets=<id>` on the contact listing; otherwise the
+    /// listing answers every contact, as an ignored filter does. Pages hold two contacts.
+    pub honours_bucket_filter: bool,
     /// What `GET /api/contacts/{id}/` adds to a contact's rendering (`do_not_contact`, …).
     pub contact_fields: Mutex<HashMap<i64, Map<String, Value>>>,
 }
@@ -236,6 +241,28 @@ impl CallToolsApi for FakeCallTools {
         let start = (page as usize - 1) * PAGE;
         let rest = calls.get(start..).unwrap_or_default();
         Ok((rest.iter().take(PAGE).cloned().collect(), rest.len() > PAGE))
+    }
+    async fn contacts_in_bucket(
+        &self,
+        bucket: i64,
+        page: u32,
+    ) -> Result<ContactsPage, RemoteError> {
+        self.record(format!("GET contacts buckets={bucket} page={page}"))?;
+        let members = self.members.lock().unwrap();
+        let mut listed: Vec<Value> = members
+            .iter()
+            .filter(|(_, (buckets, _))| !self.honours_bucket_filter || buckets.contains(&bucket))
+            .map(|(id, (buckets, _))| json!({"id": id, "buckets": buckets}))
+            .collect();
+        listed.sort_by_key(|c| c["id"].as_i64());
+        const PAGE: usize = 2;
+        let start = (page as usize - 1) * PAGE;
+        let rest = listed.get(start..).unwrap_or_default();
+        Ok(ContactsPage {
+            contacts: rest.iter().take(PAGE).cloned().collect(),
+            count: Some(listed.len() as u64),
+            more: rest.len() > PAGE,
+        })
     }
     async fn get_call(&self, id: i64) -> Result<Option<Value>, RemoteError> {
         self.record(format!("GET call {id}"))?;

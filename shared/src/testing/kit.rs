@@ -119,6 +119,7 @@ impl ConsumerKit {
             base_url: None,
             api_key: SecretSource::Unset,
             duplicate_mode: self.duplicate_mode,
+            bucket_filter: Default::default(),
             phone_field: "mobile_phone_number".into(),
             email_field: "email".into(),
             request_timeout: Duration::from_secs(10),

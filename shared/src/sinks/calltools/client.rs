@@ -15,6 +15,12 @@ use crate::support::secret::Secret;
 const SERVICE: &str = "CallTools";
 /// CallTools' largest page (research §5.1).
 const PAGE_SIZE: &str = "250";
+/// [`PAGE_SIZE`] as a number: what a listing costs per contact.
+pub const LISTING_PAGE: u64 = 250;
+/// The query parameter that filters the contact listing by bucket, DRF style (`?buckets=<id>`).
+/// UNCONFIRMED: research §5.1 documents query filters in general (`?first_name=bob`) and no
+/// bucket filter; a filter CallTools does not know is ignored silently (§5.3).
+pub const BUCKET_FILTER_PARAM: &str = "buckets";
 
 /// What a create answered.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,6 +59,17 @@ impl ListedContact {
     }
 }
 
+/// One page of a contact listing.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ContactsPage {
+    /// The contacts as CallTools renders them.
+    pub contacts: Vec<Value>,
+    /// How many the whole listing holds, when the answer says (DRF's `count`).
+    pub count: Option<u64>,
+    /// Whether another page follows.
+    pub more: bool,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct NamedItem {
     pub id: i64,
@@ -89,6 +106,11 @@ pub trait CallToolsApi: Send + Sync {
     /// the caller checks each call's time.
     async fn calls_page(&self, since_ms: i64, page: u32)
     -> Result<(Vec<Value>, bool), RemoteError>;
+    /// Page `page` (from 1, 250 a page) of `GET /api/contacts/?buckets=<bucket>`. Whether an
+    /// account honours the filter is UNCONFIRMED ([`BUCKET_FILTER_PARAM`]): one that ignores it
+    /// lists every contact, so the caller checks that each listed contact shows the bucket.
+    async fn contacts_in_bucket(&self, bucket: i64, page: u32)
+    -> Result<ContactsPage, RemoteError>;
     /// Every bucket, from `/api/buckets/` or, where an account does not serve it, `/api/lists/`.
     async fn list_buckets(&self) -> Result<Vec<NamedItem>, RemoteError>;
     async fn find_tag(&self, name: &str) -> Result<Option<i64>, RemoteError>;
@@ -283,6 +305,19 @@ impl CallToolsClient {
         Ok(page.results.into_iter().next())
     }
 
+    /// How many contacts the account holds (the unfiltered listing's `count`), when it says.
+    pub async fn contact_count(&self) -> Result<Option<u64>, RemoteError> {
+        let value = self
+            .send_json(
+                self.request(reqwest::Method::GET, "/api/contacts/")
+                    .query(&[("page_size", "1"), ("page", "1")]),
+            )
+            .await?;
+        let page: Page<Value> =
+            serde_json::from_value(value).map_err(|e| unreadable(200, &json_error(&e)))?;
+        Ok(page.count)
+    }
+
     /// Deletes a contact: `true` when it was there, `false` when it was not. An account whose
     /// API key may not delete answers 403, returned as an error.
     pub async fn delete_contact(&self, id: i64) -> Result<bool, RemoteError> {
@@ -317,6 +352,8 @@ pub fn listing_not_served(status: u16, body: &str) -> bool {
 
 #[derive(Deserialize)]
 struct Page<T> {
+    #[serde(default)]
+    count: Option<u64>,
     next: Option<String>,
     results: Vec<T>,
 }
@@ -401,6 +438,32 @@ impl CallToolsApi for CallToolsClient {
         let page_of: Page<Value> =
             serde_json::from_value(value).map_err(|e| unreadable(200, &json_error(&e)))?;
         Ok((page_of.results, page_of.next.is_some()))
+    }
+
+    async fn contacts_in_bucket(
+        &self,
+        bucket: i64,
+        page: u32,
+    ) -> Result<ContactsPage, RemoteError> {
+        let (bucket, page) = (bucket.to_string(), page.to_string());
+        let query = [
+            (BUCKET_FILTER_PARAM, bucket.as_str()),
+            ("page_size", PAGE_SIZE),
+            ("page", page.as_str()),
+        ];
+        let value = self
+            .send_json(
+                self.request(reqwest::Method::GET, "/api/contacts/")
+                    .query(&query),
+            )
+            .await?;
+        let page_of: Page<Value> =
+            serde_json::from_value(value).map_err(|e| unreadable(200, &json_error(&e)))?;
+        Ok(ContactsPage {
+            contacts: page_of.results,
+            count: page_of.count,
+            more: page_of.next.is_some(),
+        })
     }
 
     async fn list_buckets(&self) -> Result<Vec<NamedItem>, RemoteError> {
