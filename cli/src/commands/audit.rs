@@ -159,7 +159,7 @@ pub async fn audit(
                     kind: d.kind(),
                     buckets: match d {
                         Drift::OutOfBuckets(b) => b.into_iter().collect(),
-                        Drift::Deleted => Vec::new(),
+                        Drift::Deleted | Drift::OptedOut => Vec::new(),
                     },
                     repair_job: None,
                 });

@@ -437,3 +437,50 @@ async fn an_audit_job_for_a_contact_deleted_in_ghl_too_forgets_the_calltools_con
     );
     assert_eq!(kit.calltools.writes().len(), 1, "nothing written");
 }
+
+#[tokio::test]
+async fn an_audit_job_learns_an_agents_opt_out_whose_hook_was_lost_and_never_clears_it() {
+    let kit = kit();
+    let consumer = kit.consumer();
+    kit.run(
+        &consumer,
+        &[kit.message(&kit.ghl_job("ghl:w1", "c1", None))],
+    )
+    .await;
+    // An agent marks the contact do-not-contact in CallTools; no hook reaches leadsync.
+    kit.calltools.contact_fields.lock().unwrap().insert(
+        100,
+        serde_json::json!({"do_not_contact": true})
+            .as_object()
+            .unwrap()
+            .clone(),
+    );
+    let results = kit
+        .run(&consumer, &[kit.message(&kit.audit_job("audit:1", "c1"))])
+        .await;
+    assert!(
+        matches!(results[0].outcome, Outcome::Synced { .. }),
+        "{results:?}"
+    );
+    let state = kit
+        .store
+        .contact(&ConsumerKit::contact_key("c1"))
+        .unwrap()
+        .state;
+    assert!(
+        state.sink(crate::domain::sink::SinkId::CallTools).opted_out,
+        "learned"
+    );
+    assert!(
+        kit.calltools.buckets_of(100).is_empty(),
+        "held out of its bucket, as under DND"
+    );
+    assert!(
+        !kit.calltools
+            .writes()
+            .iter()
+            .any(|w| w.contains(r#""do_not_contact":false"#)),
+        "never cleared: {:?}",
+        kit.calltools.writes()
+    );
+}

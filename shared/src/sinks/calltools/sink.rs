@@ -77,6 +77,13 @@ impl Sink for CallToolsSink {
                 buckets: entry.buckets.difference(&lost).copied().collect(),
                 ..entry
             },
+            // An agent's opt-out: the plan then holds the contact out as under DND, and never
+            // clears the flag.
+            Drift::OptedOut => SinkState {
+                opted_out: true,
+                hash: None,
+                ..entry
+            },
         };
         state.sinks.insert(SinkId::CallTools, now);
         Ok(state)

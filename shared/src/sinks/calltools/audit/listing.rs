@@ -149,7 +149,11 @@ impl RunListing {
             if !shown(contact, "buckets").is_some_and(|b| b.contains(&bucket)) {
                 return Err(NotHonoured);
             }
-            if let Some(id) = contact["id"].as_i64() {
+            // A contact flagged do_not_contact is not vouched for: it is read back, so an
+            // agent's opt-out whose hook was lost is found (`drift`).
+            if let Some(id) = contact["id"].as_i64()
+                && contact["do_not_contact"].as_bool() != Some(true)
+            {
                 ids.push(id);
             }
         }

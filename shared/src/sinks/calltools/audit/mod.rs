@@ -281,6 +281,9 @@ pub enum Drift {
     Deleted,
     /// Still there, but out of buckets leadsync placed it in.
     OutOfBuckets(BTreeSet<i64>),
+    /// An agent marked it `do_not_contact` and leadsync never heard (its hook was lost, or
+    /// call outcomes are off): learned, so the contact is held out of the dialer for good.
+    OptedOut,
 }
 
 impl Drift {
@@ -289,6 +292,7 @@ impl Drift {
         match self {
             Drift::Deleted => "deleted",
             Drift::OutOfBuckets(_) => "out_of_bucket",
+            Drift::OptedOut => "opted_out",
         }
     }
 }
@@ -299,15 +303,16 @@ impl Drift {
 ///   hand are not drift: leadsync only answers for what it placed);
 /// - the answer does not show bucket membership (some accounts don't): nothing can be told, and
 ///   guessing would rewrite every contact every day;
-/// - an agent marked the contact `do_not_contact` in CallTools: an opt-out taken out of its list
-///   is never put back.
+/// - the contact is `do_not_contact` and leadsync knows (an agent's opt-out it learned, or its
+///   own flag from GHL DND): an opt-out taken out of its list is never put back. One it does not
+///   know is [`Drift::OptedOut`].
 pub fn drift(applied: &SinkState, observed: Option<&Value>) -> Option<Drift> {
     applied.id?;
     let Some(contact) = observed else {
         return Some(Drift::Deleted);
     };
     if contact["do_not_contact"].as_bool() == Some(true) {
-        return None;
+        return (!applied.opted_out && !applied.dnd_written).then_some(Drift::OptedOut);
     }
     let holds = shown(contact, "buckets")?;
     let missing: BTreeSet<i64> = applied.buckets.difference(&holds).copied().collect();
@@ -375,7 +380,25 @@ mod tests {
             );
         }
         let opted_out = json!({"id": 7, "buckets": [], "do_not_contact": true});
-        assert_eq!(drift(&placed(&[11237]), Some(&opted_out)), None);
+        let known = SinkState {
+            opted_out: true,
+            ..placed(&[11237])
+        };
+        assert_eq!(
+            drift(&known, Some(&opted_out)),
+            None,
+            "an opt-out leadsync knows"
+        );
+        let ours = SinkState {
+            dnd_written: true,
+            ..placed(&[11237])
+        };
+        assert_eq!(drift(&ours, Some(&opted_out)), None, "leadsync's own flag");
+        assert_eq!(
+            drift(&placed(&[11237]), Some(&opted_out)),
+            Some(Drift::OptedOut),
+            "an agent's opt-out whose hook was lost"
+        );
         assert_eq!(
             drift(&placed(&[11237]), None),
             Some(Drift::Deleted),
