@@ -151,7 +151,16 @@ async fn the_html_report_renders_its_graphs_in_a_real_browser() -> Result<()> {
     let dom = chromium(&dir, &["--dump-dom".into(), url(&report)]).await?;
     assert_eq!(dom.matches("<figure").count(), 5, "five graphs: {dom}");
     assert!(dom.contains("<svg"), "{dom}");
-    for line in ["received", "enqueued", "synced", "p50", "p95", "p99", "2xx"] {
+    // Sink answers are drawn per sink and class ("calltools 2xx", "ghl 2xx").
+    for line in [
+        "received",
+        "enqueued",
+        "synced",
+        "p50",
+        "p95",
+        "p99",
+        "calltools 2xx",
+    ] {
         assert!(
             dom.contains(&format!("data-label=\"{line}\"")),
             "a line for {line}: {dom}"
