@@ -52,7 +52,7 @@ fmt: ## Format the code
 # Each fuzz target, its seeds in fuzz/corpus/<target>/ (read only); what the fuzzer adds goes to
 # fuzz/work/<target>/. `-s none`: leadsync forbids unsafe code and cargo-fuzz does not instrument
 # aws-lc's C, so AddressSanitizer would only halve the executions.
-FUZZ_TARGETS := ghl_marketplace ghl_workflow meta_webhook ghl_search_page ghl_contact calltools_answer
+FUZZ_TARGETS := ghl_marketplace ghl_workflow meta_webhook ghl_search_page ghl_contact calltools_answer calltools_hook
 FUZZ_SECONDS ?= 20
 # The fuzz crate is a workspace of its own; on stable it shares the main target directory, so
 # its dependencies are not built twice.

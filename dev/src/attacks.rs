@@ -16,7 +16,9 @@ use base64::engine::general_purpose::STANDARD;
 use leadsync::domain::clock::now_ms;
 use serde_json::{Value, json};
 
-use leadsync_local::{SANDBOX_LOCATION_ID, SANDBOX_WORKFLOW_SECRET, Stack};
+use leadsync_local::{
+    LOCAL_CALLTOOLS_HOOK_TOKEN, SANDBOX_LOCATION_ID, SANDBOX_WORKFLOW_SECRET, Stack,
+};
 use leadsync_sandbox::keys::sign_ghl;
 use leadsync_sandbox::{SandboxConfig, sign_meta};
 
@@ -74,7 +76,9 @@ impl AttackTable {
         let _ = writeln!(
             out,
             "  not applicable: stale and replayed on ghl/workflow (GHL sends it no time and no id: the secret is all it has);\n  \
-             stale on meta (Meta signs no time), and a Meta replay is queued again under the same job id, which the consumer drops"
+             stale on meta (Meta signs no time), and a Meta replay is queued again under the same job id, which the consumer drops;\n  \
+             stale and replayed on calltools (CallTools sends no time, no id and no signature: the token is all it has, and every\n  \
+             job re-reads its call or contact from CallTools, so a forged body with the right token changes nothing by itself)"
         );
         let _ = writeln!(
             out,
@@ -172,6 +176,7 @@ fn attacks(stack: &Stack) -> Vec<Attack> {
     let mut all = ghl_marketplace(stack.webhook_url());
     all.extend(ghl_workflow(stack.workflow_url()));
     all.extend(meta(stack.meta_webhook_url()));
+    all.extend(calltools(stack));
     all
 }
 
@@ -419,6 +424,93 @@ fn ghl_workflow(url: String) -> Vec<Attack> {
                 body(SANDBOX_LOCATION_ID),
                 Expect::Refused,
             )
+        },
+    ]
+}
+
+fn calltools(stack: &Stack) -> Vec<Attack> {
+    let base = stack.calltools_hook_url("call");
+    let with_token = |token: &str| base.replace(LOCAL_CALLTOOLS_HOOK_TOKEN, token);
+    // A call to a CallTools contact leadsync never placed: nothing to carry back.
+    let call = || {
+        json!({"id": 5001, "contact": 987_654_321, "disposition": {"id": 3, "name": "Sale"},
+               "recording_url": "https://silo.example/rec/5001.mp3"})
+        .to_string()
+        .into_bytes()
+    };
+    let route = "calltools";
+    let a = |name, url: String, body, expect| Attack {
+        route,
+        name,
+        url,
+        headers: vec![],
+        body,
+        expect,
+        times: 1,
+    };
+    let no_token = base.replace(&format!("&token={LOCAL_CALLTOOLS_HOOK_TOKEN}"), "");
+    vec![
+        a(
+            "forged token",
+            with_token("not-the-token"),
+            call(),
+            Expect::Refused,
+        ),
+        a(
+            "truncated token",
+            with_token(&LOCAL_CALLTOOLS_HOOK_TOKEN[..12]),
+            call(),
+            Expect::Refused,
+        ),
+        a(
+            "token with another case",
+            with_token(&LOCAL_CALLTOOLS_HOOK_TOKEN.to_uppercase()),
+            call(),
+            Expect::Refused,
+        ),
+        a("no token", no_token.clone(), call(), Expect::Refused),
+        Attack {
+            headers: vec![("x-token", LOCAL_CALLTOOLS_HOOK_TOKEN.to_string())],
+            ..a(
+                "token in a header, not the URL",
+                no_token.clone(),
+                call(),
+                Expect::Refused,
+            )
+        },
+        a(
+            "right token, no model",
+            base.replace("model=call&", ""),
+            call(),
+            Expect::Refused,
+        ),
+        a(
+            "right token, contact leadsync never placed",
+            base.clone(),
+            call(),
+            Expect::Ignored,
+        ),
+        a(
+            "oversized (200 KB)",
+            base.clone(),
+            padded(call(), 200_000),
+            Expect::Refused,
+        ),
+        a(
+            "deeply nested (20,000 levels)",
+            base.clone(),
+            deeply_nested("{\"id\":"),
+            Expect::Refused,
+        ),
+        a(
+            "invalid UTF-8 in a string",
+            base.clone(),
+            invalid_utf8(call()),
+            Expect::Refused,
+        ),
+        Attack {
+            times: FLOOD,
+            ..a("flood without the token", no_token, call(), Expect::Refused)
         },
     ]
 }

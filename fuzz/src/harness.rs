@@ -12,21 +12,33 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use leadsync::app::INGRESS_TIME_LIMITS;
+use leadsync::domain::clock::Millis;
+use leadsync::domain::contact::ContactKey;
+use leadsync::domain::sink::SinkId;
 use leadsync::ingress::allow::AllowList;
 use leadsync::ingress::{Answer, Ingress, IngressParts};
 use leadsync::memory::{CountingEventLog, MemoryLedger, MemoryQueue};
+use leadsync::ports::store::{ContactState, SinkState};
+use leadsync::sources::calltools::routes::CallToolsRoutes;
 use leadsync::sources::ghl::routes::GhlRoutes;
 use leadsync::sources::ghl::verify::GhlVerifier;
 use leadsync::sources::meta::routes::{MetaIngress, MetaRoutes};
 use leadsync::sources::meta::verify::MetaVerifier;
 use leadsync::support::pem::decode_pem;
 use leadsync::support::secret::Secret;
+use leadsync::testing::clock::ManualClock;
+use leadsync::testing::store::MemoryStateStore;
 
 const GHL_ED25519_PUBLIC_PEM: &str = include_str!("../../testdata/keys/ghl_test_ed25519.pub.pem");
 const GHL_ED25519_PRIVATE_PEM: &str = include_str!("../../testdata/keys/ghl_test_ed25519.pem");
 const GHL_RSA_PUBLIC_PEM: &str = include_str!("../../testdata/keys/ghl_test_rsa4096.pub.pem");
 
 pub const WORKFLOW_SECRET: &str = "fuzz-workflow-secret";
+pub const CALLTOOLS_HOOK_TOKEN: &str = "fuzz-calltools-hook-token";
+/// The CallTools contact leadsync placed (as GHL contact `FUZZ_GHL_CONTACT`); any other is
+/// nobody's.
+pub const PLACED_CALLTOOLS_CONTACT: i64 = 123;
+pub const FUZZ_GHL_CONTACT: &str = "FuzzContact00000001";
 pub const META_APP_SECRET: &str = "fuzz-meta-app-secret";
 pub const META_VERIFY_TOKEN: &str = "fuzz-verify-token";
 /// The location the seeds name and the ingress is configured for.
@@ -80,6 +92,10 @@ pub fn stack(default_location: bool) -> Stack {
                     verify_token: Some(Secret::new(META_VERIFY_TOKEN)),
                 }),
             }),
+            Arc::new(CallToolsRoutes {
+                token: Some(Secret::new(CALLTOOLS_HOOK_TOKEN)),
+                placed: placed(),
+            }),
         ],
     );
     Stack {
@@ -87,6 +103,21 @@ pub fn stack(default_location: bool) -> Stack {
         queue,
         events,
     }
+}
+
+/// A store where GHL contact `FUZZ_GHL_CONTACT` was placed as CallTools contact
+/// `PLACED_CALLTOOLS_CONTACT`.
+fn placed() -> Arc<MemoryStateStore> {
+    let store = MemoryStateStore::new(Arc::new(ManualClock::new(Millis(0))));
+    let state = ContactState::default().with_sink(
+        SinkId::CallTools,
+        SinkState {
+            id: Some(PLACED_CALLTOOLS_CONTACT),
+            ..SinkState::default()
+        },
+    );
+    store.put_state(&ContactKey::ghl(LOCATION_ID, FUZZ_GHL_CONTACT), state);
+    Arc::new(store)
 }
 
 // One runtime per fuzzing process: building one per input would dominate the run.
@@ -100,6 +131,17 @@ static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
 impl Stack {
     /// POSTs `body` as JSON with the given headers.
     pub fn post(&self, path: &str, headers: &[(&'static str, String)], body: &[u8]) -> Answer {
+        self.post_query(path, "", headers, body)
+    }
+
+    /// POSTs `body` as JSON to `path?query`.
+    pub fn post_query(
+        &self,
+        path: &str,
+        query: &str,
+        headers: &[(&'static str, String)],
+        body: &[u8],
+    ) -> Answer {
         let mut map = HeaderMap::new();
         map.insert(
             http::header::CONTENT_TYPE,
@@ -109,7 +151,7 @@ impl Stack {
             let value = HeaderValue::from_str(value).expect("harness header values are ASCII");
             map.insert(HeaderName::from_static(name), value);
         }
-        RUNTIME.block_on(self.ingress.handle("POST", path, "", &map, body))
+        RUNTIME.block_on(self.ingress.handle("POST", path, query, &map, body))
     }
 
     pub fn get(&self, path: &str, query: &str) -> Answer {

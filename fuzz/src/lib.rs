@@ -9,7 +9,7 @@ pub mod parsers;
 pub mod routes;
 
 pub use parsers::{calltools_answer, ghl_contact, ghl_search_page};
-pub use routes::{ghl_marketplace, ghl_workflow, meta_webhook};
+pub use routes::{calltools_hook, ghl_marketplace, ghl_workflow, meta_webhook};
 
 #[cfg(test)]
 mod tests;

@@ -1,18 +1,22 @@
-//! The three webhook routes, called as an attacker would (forged or missing signatures) and as
-//! the sender does (signed with the test key), with what must hold for each answer.
+//! The webhook routes, called as an attacker would (forged or missing signatures or tokens) and
+//! as the sender does (signed with the test key, or with the hook token), with what must hold
+//! for each answer.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use leadsync::domain::clock::now_ms;
 use leadsync::domain::contact::ContactKey;
+use leadsync::sources::calltools::hook::{HookModel, parse_hook};
+use leadsync::sources::calltools::routes::CALLTOOLS_PATH;
 use leadsync::sources::ghl::routes::{GHL_MARKETPLACE_PATH, GHL_WORKFLOW_PATH};
 use leadsync::sources::ghl::webhook::{MarketplaceEvent, parse_marketplace, parse_workflow};
 use leadsync::sources::meta::routes::META_PATH;
 use leadsync::sources::meta::webhook::{Batch, Item, parse};
 
 use crate::harness::{
-    LOCATION_ID, META_IG_ACCOUNT_ID, META_PAGE_ID, TIMESTAMP_TOLERANCE, WORKFLOW_SECRET,
-    assert_queue_matches, assert_refused, forge_meta, other_bytes, sign_ghl, sign_meta, stack,
+    CALLTOOLS_HOOK_TOKEN, LOCATION_ID, META_IG_ACCOUNT_ID, META_PAGE_ID, PLACED_CALLTOOLS_CONTACT,
+    TIMESTAMP_TOLERANCE, WORKFLOW_SECRET, assert_queue_matches, assert_refused, forge_meta,
+    other_bytes, sign_ghl, sign_meta, stack,
 };
 
 /// Margin for the clock moving between the harness's reading and the ingress's.
@@ -211,6 +215,53 @@ pub fn meta_webhook(body: &[u8]) {
                 answer.body
             );
             assert_queue_matches(&stack, &answer, 0);
+        }
+    }
+}
+
+/// `POST /webhooks/calltools` with `data` as the body: without the token, with a wrong one, and
+/// with the right one for each model. CallTools signs nothing, so the body is never trusted:
+/// only a hook about the contact leadsync placed becomes a job (which reads the object again).
+pub fn calltools_hook(body: &[u8]) {
+    let stack = stack(true);
+    for query in [
+        "model=call".to_string(),
+        "model=call&token=not-the-token".to_string(),
+        format!("model=call&token={}", &CALLTOOLS_HOOK_TOKEN[..8]),
+    ] {
+        let refused = stack.post_query(CALLTOOLS_PATH, &query, &[], body);
+        assert_refused(&stack, &refused, "a hook without the right token");
+    }
+    for (model, name) in [(HookModel::Call, "call"), (HookModel::Contact, "contact")] {
+        let stack = crate::harness::stack(true);
+        let query = format!("model={name}&token={CALLTOOLS_HOOK_TOKEN}");
+        let answer = stack.post_query(CALLTOOLS_PATH, &query, &[], body);
+        match parse_hook(model, body) {
+            Ok(h) if h.contact_id == PLACED_CALLTOOLS_CONTACT => {
+                assert_eq!(
+                    answer.status, 202,
+                    "a hook about our contact: {}",
+                    answer.body
+                );
+                assert_queue_matches(&stack, &answer, 1);
+            }
+            Ok(_) => {
+                assert_eq!(
+                    answer.status, 200,
+                    "a hook about another contact: {}",
+                    answer.body
+                );
+                assert_queue_matches(&stack, &answer, 0);
+            }
+            Err(e) => {
+                assert!(
+                    [400, 413].contains(&answer.status),
+                    "an unreadable hook ({e}) answered {}: {}",
+                    answer.status,
+                    answer.body
+                );
+                assert_queue_matches(&stack, &answer, 0);
+            }
         }
     }
 }

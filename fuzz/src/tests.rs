@@ -4,20 +4,22 @@
 
 use std::path::PathBuf;
 
+use leadsync::sources::calltools::routes::CALLTOOLS_PATH;
 use leadsync::sources::ghl::routes::{GHL_MARKETPLACE_PATH, GHL_WORKFLOW_PATH};
 use leadsync::sources::meta::routes::META_PATH;
 
-use crate::harness::{WORKFLOW_SECRET, sign_ghl, sign_meta, stack};
+use crate::harness::{CALLTOOLS_HOOK_TOKEN, WORKFLOW_SECRET, sign_ghl, sign_meta, stack};
 
 type Target = fn(&[u8]);
 
-const TARGETS: [(&str, Target); 6] = [
+const TARGETS: [(&str, Target); 7] = [
     ("ghl_marketplace", crate::ghl_marketplace),
     ("ghl_workflow", crate::ghl_workflow),
     ("meta_webhook", crate::meta_webhook),
     ("ghl_search_page", crate::ghl_search_page),
     ("ghl_contact", crate::ghl_contact),
     ("calltools_answer", crate::calltools_answer),
+    ("calltools_hook", crate::calltools_hook),
 ];
 
 fn corpus(target: &str) -> PathBuf {
@@ -91,4 +93,14 @@ fn the_handshake_seed_gets_its_challenge_back() {
     let query = String::from_utf8(seed("meta_webhook", "handshake.txt")).unwrap();
     let answer = stack(true).get(META_PATH, &query);
     assert_eq!((answer.status, answer.body.as_str()), (200, "1158201444"));
+}
+
+#[test]
+fn a_calltools_seed_about_our_contact_with_the_token_enqueues_one_job() {
+    let body = seed("calltools_hook", "call-placed.json");
+    let s = stack(true);
+    let query = format!("model=call&token={CALLTOOLS_HOOK_TOKEN}");
+    let answer = s.post_query(CALLTOOLS_PATH, &query, &[], &body);
+    assert_eq!(answer.status, 202, "{}", answer.body);
+    assert_eq!(s.queue.len(), 1);
 }
