@@ -93,6 +93,21 @@ impl SandboxClient {
         Ok(v["call"].clone())
     }
 
+    /// After a call: the agent picks (or changes) its disposition at wrap-up, and/or its
+    /// recording link arrives (`POST /_sandbox/calltools/calls/{id}/wrap_up`); CallTools posts
+    /// the Call again. Answers the Call.
+    pub async fn calltools_wrap_up(
+        &self,
+        call: i64,
+        disposition: Option<&str>,
+        recording: bool,
+    ) -> Result<Value> {
+        let path = format!("/_sandbox/calltools/calls/{call}/wrap_up");
+        let body = json!({ "disposition": disposition, "recording": recording });
+        let v = self.call(Method::POST, &path, Some(body)).await?;
+        Ok(v["call"].clone())
+    }
+
     /// An agent sets the contact's `do_not_contact` in the CallTools UI; answers the contact.
     pub async fn calltools_set_do_not_contact(&self, id: i64, value: bool) -> Result<Value> {
         let path = format!("/_sandbox/calltools/contacts/{id}/do_not_contact");

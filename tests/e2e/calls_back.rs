@@ -373,3 +373,75 @@ async fn dnd_for_calls_never_lifts_another_channels_dnd_whether_ghl_merges_or_re
     t.stop().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_dialed_then_wrapped_up_then_recorded_leaves_one_outcome_and_one_recording_note()
+-> Result<()> {
+    let t = outcome_stack().await?;
+    let sb = t.sandbox_client();
+    let (id, ct) = placed_lead(&t, "Vera", "+14155550196").await?;
+    t.subscribe_calltools().await?;
+    sb.set_calltools_hook_delivery(json!({"duplicates": 1, "delay_ms": 30}))
+        .await?;
+
+    // WHEN the agent dials (CallTools posts the call with no disposition yet)...
+    let call = sb
+        .calltools_dial_with(json!({"contact": ct, "agent": "agent.smith"}))
+        .await?;
+    let call_id = call["id"].as_i64().context("call id")?;
+    both_ways_settled(&t, WAIT).await?;
+    assert!(
+        sb.ghl_notes(&id).await?.is_empty(),
+        "no outcome yet, no note"
+    );
+    assert_eq!(
+        api_calls(&t, "calltools", "GET", "/api/calls/").await?,
+        0,
+        "a call without a disposition is not read"
+    );
+    // ...picks the disposition at wrap-up...
+    sb.calltools_wrap_up(call_id, Some("Not Interested"), false)
+        .await?;
+    eventually(WAIT, "the outcome note", || async {
+        Ok((!sb.ghl_notes(&id).await?.is_empty()).then_some(()))
+    })
+    .await?;
+    both_ways_settled(&t, WAIT).await?;
+    // ...and the recording is stored later.
+    let recorded = sb.calltools_wrap_up(call_id, None, true).await?;
+    let url = recorded["recording_url"]
+        .as_str()
+        .context("recording url")?
+        .to_string();
+    eventually(WAIT, "the recording note", || async {
+        Ok((sb.ghl_notes(&id).await?.len() == 2).then_some(()))
+    })
+    .await?;
+    both_ways_settled(&t, WAIT).await?;
+
+    // THEN one outcome note without the link, one note with it, each once under duplicates
+    let notes = sb.ghl_notes(&id).await?;
+    let bodies: Vec<&str> = notes.iter().filter_map(|n| n["body"].as_str()).collect();
+    assert_eq!(bodies.len(), 2, "{bodies:?}");
+    assert!(
+        bodies[0].starts_with("Call outcome: Not Interested"),
+        "{bodies:?}"
+    );
+    assert!(!bodies[0].contains(&url));
+    assert!(
+        bodies[1].starts_with(&format!("Call recording: {url}")),
+        "{bodies:?}"
+    );
+    assert_eq!(
+        api_calls(&t, "ghl", "POST", &format!("/contacts/{id}/tags")).await?,
+        1,
+        "the outcome's tags once"
+    );
+    // The recording's hook posted twice: its duplicate is settled by the state.
+    assert_eq!(
+        api_calls(&t, "calltools", "GET", "/api/calls/").await?,
+        2,
+        "one read for the disposition, one for the recording"
+    );
+    Ok(())
+}

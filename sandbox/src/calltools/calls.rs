@@ -94,6 +94,14 @@ pub(crate) struct NewCall {
     pub recording: bool,
 }
 
+/// A change to a call already made; `None`/`false` leaves that part as it is.
+#[derive(Debug, Default)]
+pub(crate) struct CallChange {
+    pub disposition: Option<Disposition>,
+    pub duration: Option<u32>,
+    pub recording: bool,
+}
+
 pub(crate) struct Calls {
     /// In creation order, which is id order.
     calls: Vec<Call>,
@@ -192,6 +200,24 @@ impl Calls {
         call
     }
 
+    /// What an agent does to a call after it was dialed, and what CallTools adds later: the
+    /// disposition picked (or changed) at wrap-up, the call ended with its duration, the
+    /// recording link once the recording is stored. Answers the call as it is now.
+    pub fn update(&mut self, id: i64, change: CallChange, base_url: &str) -> Option<Call> {
+        let call = self.calls.iter_mut().find(|c| c.id == id)?;
+        if let Some(disposition) = change.disposition {
+            call.disposition = Some(disposition);
+        }
+        if let Some(duration) = change.duration {
+            call.duration = duration;
+            call.end_time = Some(call.start_time + i64::from(duration));
+        }
+        if change.recording && call.recording_url.is_none() {
+            call.recording_url = Some(format!("{base_url}/recordings/{id}.mp3"));
+        }
+        Some(call.clone())
+    }
+
     pub fn get(&self, id: i64) -> Option<Value> {
         self.calls.iter().find(|c| c.id == id).map(Call::json)
     }
@@ -272,5 +298,38 @@ mod tests {
             assert!(v.get(key).is_some_and(Value::is_null), "{key}: {v}");
         }
         assert_eq!(v["id"], 5001);
+    }
+
+    #[test]
+    fn a_call_is_wrapped_up_and_its_recording_comes_later() {
+        let mut calls = Calls::default();
+        let new = NewCall {
+            contact: 1,
+            disposition: None,
+            user: None,
+            duration: None,
+            start_time: 100,
+            recording: false,
+        };
+        let id = calls.record(new, "http://x").id;
+        let picked = calls.disposition_named("Call Back").unwrap();
+        let change = CallChange {
+            disposition: Some(picked),
+            duration: Some(42),
+            recording: false,
+        };
+        let v = calls.update(id, change, "http://x").unwrap().json();
+        assert_eq!(v["disposition"]["name"], "Call Back");
+        assert_eq!(v["duration"], 42);
+        assert_eq!(v["end_time"], ct_datetime(142));
+        assert!(v["recording_url"].is_null());
+        let recorded = CallChange {
+            recording: true,
+            ..CallChange::default()
+        };
+        let v = calls.update(id, recorded, "http://x").unwrap().json();
+        assert_eq!(v["recording_url"], format!("http://x/recordings/{id}.mp3"));
+        assert_eq!(v["disposition"]["name"], "Call Back", "kept");
+        assert!(calls.update(9, CallChange::default(), "http://x").is_none());
     }
 }

@@ -1,5 +1,7 @@
 //! `/_sandbox/calltools/...` for what CallTools' agents do and what CallTools then sends: an
-//! agent dials a contact and picks a disposition (`/dial`), or marks a contact do-not-contact in
+//! agent dials a contact and picks a disposition (`/dial`), picks or changes it at wrap-up
+//! (`/calls/{id}/wrap_up`, which also plays the recording link arriving later), or marks a
+//! contact do-not-contact in
 //! the UI (`/contacts/{id}/do_not_contact`); each fires the REST hooks of the objects it wrote.
 //! `/hooks` lists every hook POST (and every hook dropped), `/hook_delivery` sets how they
 //! misbehave. None of these is an API call: nothing here lands in the call log.
@@ -15,7 +17,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use crate::admin::{admin_error, parse_json};
-use crate::calltools::calls::NewCall;
+use crate::calltools::calls::{CallChange, Disposition, NewCall};
 use crate::calltools::fields::{ContactWrite, FieldValue};
 use crate::calltools::resthooks::Hook;
 use crate::calltools::store::CtWorld;
@@ -26,6 +28,7 @@ use crate::support::lock;
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/dial", post(dial))
+        .route("/calls/{id}/wrap_up", post(wrap_up))
         .route("/contacts/{id}/do_not_contact", post(do_not_contact))
         .route("/hooks", get(hooks).delete(clear_hooks))
         .route(
@@ -63,14 +66,9 @@ async fn dial(State(st): State<AppState>, body: Bytes) -> Response {
         let msg = format!("no CallTools contact {}", d.contact);
         return admin_error(StatusCode::BAD_REQUEST, &msg);
     }
-    let disposition = match d
-        .disposition
-        .as_deref()
-        .map(|n| world.calls.disposition_named(n))
-    {
-        None => None,
-        Some(Ok(disposition)) => Some(disposition),
-        Some(Err(msg)) => return admin_error(StatusCode::BAD_REQUEST, &msg),
+    let disposition = match picked(&world, d.disposition.as_deref()) {
+        Ok(disposition) => disposition,
+        Err(msg) => return admin_error(StatusCode::BAD_REQUEST, &msg),
     };
     let user = match d.agent.as_deref().map(|a| world.calls.agent_named(a)) {
         None => None,
@@ -86,17 +84,70 @@ async fn dial(State(st): State<AppState>, body: Bytes) -> Response {
         start_time: OffsetDateTime::now_utc().unix_timestamp(),
         recording: d.recording,
     };
-    let call = world.calls.record(new, &st.url).json();
-    let call_id = call["id"].as_i64().unwrap_or_default();
-    let mut hooks = vec![world.subscriptions.hook("Call", call_id, &call)];
+    let call = world.calls.record(new, &st.url);
+    posted(&st, world, &call, is_dnc)
+}
+
+/// A disposition named by an agent, as the account spells it; what is wrong with one it lacks.
+fn picked(world: &CtWorld, name: Option<&str>) -> Result<Option<Disposition>, String> {
+    name.map(|n| world.calls.disposition_named(n)).transpose()
+}
+
+/// Fires the Call's hooks (and, for a do-not-call disposition, marks the contact and fires
+/// its Contact hooks) once the world is released; answers `{"call": <Call>}`.
+fn posted(
+    st: &AppState,
+    mut world: std::sync::MutexGuard<'_, CtWorld>,
+    call: &crate::calltools::calls::Call,
+    is_dnc: bool,
+) -> Response {
+    let json = call.json();
+    let mut hooks = vec![world.subscriptions.hook("Call", call.id, &json)];
     if is_dnc {
-        hooks.extend(set_do_not_contact(&mut world, d.contact, true).and_then(|(_, hook)| hook));
+        hooks.extend(set_do_not_contact(&mut world, call.contact, true).and_then(|(_, hook)| hook));
     }
     drop(world);
     for hook in hooks {
-        send(&st, hook);
+        send(st, hook);
     }
-    Json(json!({ "call": call })).into_response()
+    Json(json!({ "call": json })).into_response()
+}
+
+/// `{"disposition": "Call Back", "duration": 42, "recording": true}`, every key optional: the
+/// agent picks (or changes) the disposition at wrap-up, the call ends, or the recording link
+/// arrives once CallTools has stored it. CallTools posts the Call again each time, as a hook
+/// for a dial without a disposition is followed by one with it. Answers `{"call": <Call>}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WrapUp {
+    #[serde(default)]
+    disposition: Option<String>,
+    #[serde(default)]
+    duration: Option<u32>,
+    #[serde(default)]
+    recording: bool,
+}
+
+async fn wrap_up(State(st): State<AppState>, Path(id): Path<i64>, body: Bytes) -> Response {
+    let w: WrapUp = match parse_json(&body) {
+        Ok(w) => w,
+        Err(r) => return r.into_response(),
+    };
+    let mut world = lock(&st.calltools);
+    let disposition = match picked(&world, w.disposition.as_deref()) {
+        Ok(disposition) => disposition,
+        Err(msg) => return admin_error(StatusCode::BAD_REQUEST, &msg),
+    };
+    let is_dnc = disposition.as_ref().is_some_and(|d| d.is_dnc);
+    let change = CallChange {
+        disposition,
+        duration: w.duration,
+        recording: w.recording,
+    };
+    let Some(call) = world.calls.update(id, change, &st.url) else {
+        return admin_error(StatusCode::NOT_FOUND, &format!("no CallTools call {id}"));
+    };
+    posted(&st, world, &call, is_dnc)
 }
 
 /// Sets the contact's `do_not_contact`; the Contact hook is there only when it changed.

@@ -143,6 +143,40 @@ async fn a_call_hook_posts_the_call_as_the_api_renders_it_unsigned() {
 }
 
 #[tokio::test]
+async fn a_call_is_posted_at_dial_again_at_wrap_up_and_again_when_its_recording_arrives() {
+    let rx = receiver(&[]).await;
+    let sb = sandbox().await;
+    subscribe(&sb, "Call", &rx.url).await;
+    let contact = seeded_contact(&sb, PHONE).await;
+    let call = dial(&sb, json!({"contact": contact, "agent": "agent.smith"})).await;
+    let id = call["id"].as_i64().unwrap();
+    let c = client(&sb);
+    c.calltools_wrap_up(id, Some("Not Interested"), false)
+        .await
+        .unwrap();
+    c.calltools_wrap_up(id, None, true).await.unwrap();
+    let hits: Vec<Value> = rx.wait_for(3).await.iter().map(|h| h.json()).collect();
+    assert!(hits[0]["disposition"].is_null(), "{}", hits[0]);
+    assert!(hits[0]["end_time"].is_null(), "still going");
+    assert_eq!(hits[1]["disposition"]["name"], "Not Interested");
+    assert!(hits[1]["recording_url"].is_null(), "not stored yet");
+    assert_eq!(hits[2]["disposition"]["name"], "Not Interested");
+    assert!(
+        hits[2]["recording_url"]
+            .as_str()
+            .is_some_and(|u| u.ends_with(&format!("/recordings/{id}.mp3"))),
+        "{}",
+        hits[2]
+    );
+    let (_, read) = ct_json(&sb, Method::GET, &format!("/api/calls/{id}/"), None).await;
+    assert_eq!(hits[2], read);
+    // A disposition the account lacks, or a call that does not exist: 400, 404.
+    let wrong = c.calltools_wrap_up(id, Some("not interested"), false).await;
+    assert!(wrong.is_err());
+    assert!(c.calltools_wrap_up(99, None, true).await.is_err());
+}
+
+#[tokio::test]
 async fn a_dnc_disposition_marks_the_contact_and_fires_its_contact_hook() {
     let calls = receiver(&[]).await;
     let contacts = receiver(&[]).await;

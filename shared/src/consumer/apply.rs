@@ -17,8 +17,9 @@ use crate::sources::{ContactSource, Read, ReadContext};
 const BUSY_RETRY: Duration = Duration::from_secs(2);
 
 impl Consumer {
-    /// Processes one job and leaves the stores consistent whatever the outcome.
-    pub async fn process(&self, job: &SyncJob, deadline_ms: i64) -> Outcome {
+    /// Processes one job and leaves the stores consistent whatever the outcome. `retried`: an
+    /// earlier attempt may have written without saving ([`SinkContext::retried`]).
+    pub async fn process(&self, job: &SyncJob, deadline_ms: i64, retried: bool) -> Outcome {
         let source = job.source();
         let Some(reader) = self.sources.get(&source).cloned() else {
             return Outcome::Park {
@@ -68,7 +69,7 @@ impl Consumer {
         }
         let outcome = self
             .leased(&key, job_id, deadline_ms, |state| {
-                self.apply_leased(reader.as_ref(), sink.as_ref(), &key, job, state)
+                self.apply_leased(reader.as_ref(), sink.as_ref(), &key, job, state, retried)
             })
             .await;
         let bookkeeping = if outcome.is_final() {
@@ -136,7 +137,9 @@ impl Consumer {
         key: &ContactKey,
         job: &SyncJob,
         state: ContactState,
+        retried: bool,
     ) -> (Outcome, Option<ContactState>) {
+        let sink_ctx = self.sink_context(job.id(), retried);
         // Checked again under the lease: the state may have moved since the first look.
         if let Some(skip) = reader.settled_by_state(job, &state) {
             return (Outcome::Skipped(skip), None);
@@ -163,7 +166,9 @@ impl Consumer {
                     state
                 };
                 let first_sync = state.sink(sink.id()).id.is_none();
-                let (outcome, saved) = self.sync_contact(sink, key, contact, state, wanted).await;
+                let (outcome, saved) = self
+                    .sync_contact(sink, key, contact, state, wanted, &sink_ctx)
+                    .await;
                 let source = job.source().as_str();
                 record_do_not_call(source, &outcome);
                 if let Some(origin) = counts_created
@@ -182,11 +187,11 @@ impl Consumer {
                     Ok(observed) => observed,
                     Err(outcome) => return (outcome, None),
                 };
-                let (outcome, saved) = sink.gone(key, observed.clone(), &self.sink_context()).await;
+                let (outcome, saved) = sink.gone(key, observed.clone(), &sink_ctx).await;
                 let saved = saved.or_else(|| (observed != state).then_some(observed));
                 (outcome, saved)
             }
-            Read::Gone(state) => sink.gone(key, state, &self.sink_context()).await,
+            Read::Gone(state) => sink.gone(key, state, &sink_ctx).await,
             Read::Settled(outcome, saved) => (outcome, saved),
         }
     }
@@ -200,18 +205,20 @@ impl Consumer {
         contact: Contact,
         state: ContactState,
         wanted: Membership,
+        ctx: &SinkContext<'_>,
     ) -> (Outcome, Option<ContactState>) {
         if contact.is_older_than(state.version_ms) {
             return (Outcome::Skipped(SkipReason::Stale), None);
         }
-        sink.sync(key, &contact, &wanted, state, &self.sink_context())
-            .await
+        sink.sync(key, &contact, &wanted, state, ctx).await
     }
 
-    fn sink_context(&self) -> SinkContext<'_> {
+    fn sink_context<'a>(&'a self, job_id: &'a str, retried: bool) -> SinkContext<'a> {
         SinkContext {
             rules: &self.rules,
             default_region: &self.default_region,
+            retried,
+            job_id,
         }
     }
 }

@@ -15,6 +15,12 @@ pub(crate) fn receive_count(msg: &SqsMessage) -> u32 {
         .unwrap_or(1)
 }
 
+/// Whether an earlier attempt at this record's job may have written without saving: SQS
+/// delivered it before, a deferral sent it again, or it was replayed from the DLQ.
+pub(crate) fn retried(msg: &SqsMessage) -> bool {
+    receive_count(msg) > 1 || replay_count(msg) > 0 || deferral(msg).1 > 0
+}
+
 /// A numeric message attribute, if present.
 fn number_attribute(msg: &SqsMessage, name: &str) -> Option<i64> {
     msg.message_attributes
@@ -202,5 +208,32 @@ mod tests {
         attr.data_type = Some("Number".into());
         msg.message_attributes.insert("replay_count".into(), attr);
         assert_eq!(replay_count(&msg), 2);
+    }
+
+    #[test]
+    fn a_redelivery_a_deferral_or_a_replay_may_follow_an_attempt_that_wrote() {
+        let number = |v: &str| {
+            let mut attr = aws_lambda_events::event::sqs::SqsMessageAttribute::default();
+            attr.string_value = Some(v.into());
+            attr.data_type = Some("Number".into());
+            attr
+        };
+        let first = SqsMessage::default();
+        assert!(!retried(&first));
+        let mut redelivered = SqsMessage::default();
+        redelivered
+            .attributes
+            .insert("ApproximateReceiveCount".into(), "2".into());
+        assert!(retried(&redelivered));
+        let mut deferred = SqsMessage::default();
+        deferred
+            .message_attributes
+            .insert("deferrals".into(), number("1"));
+        assert!(retried(&deferred));
+        let mut replayed = SqsMessage::default();
+        replayed
+            .message_attributes
+            .insert("replay_count".into(), number("1"));
+        assert!(retried(&replayed));
     }
 }

@@ -159,7 +159,7 @@ impl Consumer {
         let message_id = msg.message_id.clone().unwrap_or_default();
         let (job, outcome) = match job {
             Ok(job) => {
-                let outcome = self.process(&job, deadline_ms).await;
+                let outcome = self.process(&job, deadline_ms, event::retried(msg)).await;
                 let outcome = self.weigh_credentials(outcome, msg);
                 record_outcome_metrics(&job, &outcome, self.clock.now());
                 (Some(job), outcome)

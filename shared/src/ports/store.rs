@@ -115,6 +115,16 @@ pub struct SinkState {
     /// disposition whose outcome it wrote), the newest [`DONE_KEPT`]: a duplicate hook finds its
     /// call here, a disposition changed later does not.
     pub done: BTreeSet<Carried>,
+    /// The writes a retry could repeat (GoHighLevel: a note, by its last line) that were sent
+    /// but not confirmed (the answer lost, or without the note's id): the next job for the same
+    /// event looks for them in the sink before writing again. At most [`DONE_KEPT`].
+    pub unconfirmed_notes: BTreeSet<String>,
+    /// Source events whose job this sink refused for good (parked in the DLQ, waiting for a
+    /// replay), the newest [`DONE_KEPT`]: the backfill does not send them again every run.
+    pub parked: BTreeSet<Carried>,
+    /// Calls whose recording link was carried (in the outcome's note, or a note of its own when
+    /// the link came later), or had nowhere to go (notes off); the newest [`DONE_KEPT`].
+    pub recorded: BTreeSet<i64>,
     /// The source time of the newest event carried out (GoHighLevel: the latest call's start,
     /// epoch ms): an older call arriving later adds its note but does not overwrite the outcome.
     pub version_ms: Option<i64>,
@@ -153,7 +163,8 @@ impl Carried {
 }
 
 /// How many carried-out events a sink entry remembers. Older ones are far behind the hooks'
-/// duplicates and delays; the job marker (15 days) still catches a replayed message.
+/// duplicates and delays, and the calls backfill reads back half a day (a replay of an older
+/// job finds its note by its last line, `SinkContext::retried`).
 pub const DONE_KEPT: usize = 50;
 
 static NEVER_WRITTEN: SinkState = SinkState {
@@ -165,6 +176,9 @@ static NEVER_WRITTEN: SinkState = SinkState {
     opted_out: false,
     dnd_written: false,
     done: BTreeSet::new(),
+    unconfirmed_notes: BTreeSet::new(),
+    parked: BTreeSet::new(),
+    recorded: BTreeSet::new(),
     version_ms: None,
 };
 

@@ -24,6 +24,11 @@ pub struct SinkContext<'a> {
     pub rules: &'a Rules,
     /// For phones written without a country code.
     pub default_region: &'a str,
+    /// An earlier attempt at this job may have written without its state being saved (a
+    /// redelivery, a deferral or a replay): a write a repeat would duplicate is looked for first.
+    pub retried: bool,
+    /// The job being carried out (a GHL note's last line is tagged with it).
+    pub job_id: &'a str,
 }
 
 /// A destination for contacts. Both calls run under the contact's lease; the state they return

@@ -121,14 +121,50 @@ impl GhlApi for FakeGhl {
 }
 
 /// GoHighLevel's writes, recorded: `tags+ <id> [..]`, `tags- <id> [..]`, `note <id> <body>`,
-/// `put <id> field=<v> dnd=<bool>`. Queued failures answer the next writes first.
+/// `put <id> field=<v> dnd=<bool>`, and the look for a note, `notes? <id>`. Queued failures
+/// answer the next writes first (no write happens); a lost answer comes after the write.
 #[derive(Default)]
 pub struct FakeGhlWrites {
     writes: Mutex<Vec<String>>,
     failures: Mutex<VecDeque<RemoteError>>,
+    /// Writes that happen but whose answer is lost: the next write of each kind (`note`,
+    /// `tags+`, ...) answers this error instead.
+    lost_answers: Mutex<Vec<(&'static str, RemoteError)>>,
+    /// The next write of each kind is refused with this error (nothing written).
+    refusals: Mutex<Vec<(&'static str, RemoteError)>>,
+    /// Every note's full body, by contact.
+    notes: Mutex<Vec<(String, String)>>,
 }
 
 impl FakeGhlWrites {
+    /// The next write of `kind` (`note`, `tags+`, `put`, ...) happens, but its answer is lost:
+    /// the caller sees `e`.
+    pub fn lose_next_answer(&self, kind: &'static str, e: RemoteError) {
+        self.lost_answers.lock().unwrap().push((kind, e));
+    }
+
+    /// The next write of `kind` is refused with `e`: it does not happen.
+    pub fn refuse_next(&self, kind: &'static str, e: RemoteError) {
+        self.refusals.lock().unwrap().push((kind, e));
+    }
+
+    fn refused(&self, kind: &str) -> Option<RemoteError> {
+        let mut refusals = self.refusals.lock().unwrap();
+        let i = refusals.iter().position(|(k, _)| *k == kind)?;
+        Some(refusals.remove(i).1)
+    }
+
+    /// The notes a contact holds.
+    pub fn notes_of(&self, id: &str) -> Vec<String> {
+        self.notes
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(c, _)| c == id)
+            .map(|(_, b)| b.clone())
+            .collect()
+    }
+
     pub fn writes(&self) -> Vec<String> {
         self.writes.lock().unwrap().clone()
     }
@@ -141,8 +177,16 @@ impl FakeGhlWrites {
         if let Some(e) = self.failures.lock().unwrap().pop_front() {
             return Err(e);
         }
+        let kind = write.split(' ').next().unwrap_or_default().to_string();
+        if let Some(e) = self.refused(&kind) {
+            return Err(e);
+        }
         self.writes.lock().unwrap().push(write);
-        Ok(())
+        let mut lost = self.lost_answers.lock().unwrap();
+        match lost.iter().position(|(k, _)| *k == kind) {
+            Some(i) => Err(lost.remove(i).1),
+            None => Ok(()),
+        }
     }
 }
 
@@ -155,10 +199,27 @@ impl crate::sinks::ghl::writes::GhlWrites for FakeGhlWrites {
         self.record(format!("tags- {id} {tags:?}"))
     }
     async fn add_note(&self, id: &str, body: &str) -> Result<(), RemoteError> {
+        if let Some(e) = self.failures.lock().unwrap().pop_front() {
+            return Err(e);
+        }
+        if let Some(e) = self.refused("note") {
+            return Err(e);
+        }
+        self.notes
+            .lock()
+            .unwrap()
+            .push((id.to_string(), body.to_string()));
         self.record(format!(
             "note {id} {}",
             body.lines().next().unwrap_or_default()
         ))
+    }
+    async fn has_note(&self, id: &str, lines: &[String]) -> Result<bool, RemoteError> {
+        self.writes.lock().unwrap().push(format!("notes? {id}"));
+        Ok(self.notes_of(id).iter().any(|b| {
+            b.lines()
+                .any(|l| lines.iter().any(|m| l.ends_with(m.as_str())))
+        }))
     }
     async fn update_contact(
         &self,

@@ -193,6 +193,7 @@ impl ConsumerKit {
             contact_id: calltools_id,
             disposition_id: disposed.then_some(3),
             flagged: disposed,
+            recorded: false,
         };
         SyncJob::new(CallToolsJob::new(
             &hooked,

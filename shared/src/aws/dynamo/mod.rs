@@ -232,6 +232,12 @@ fn sink_state_from(item: &Item, sink: SinkId) -> SinkState {
                 .iter()
                 .filter_map(|t| Carried::parse(t))
                 .collect(),
+            unconfirmed_notes: get_ss(m, "unconfirmed_notes").into_iter().collect(),
+            parked: get_ss(m, "parked")
+                .iter()
+                .filter_map(|t| Carried::parse(t))
+                .collect(),
+            recorded: get_ns(m, "recorded"),
             version_ms: get_n(m, "version_ms"),
         },
         (None, SinkId::CallTools) => SinkState {
@@ -265,6 +271,12 @@ fn sinks_attribute(state: &ContactState) -> Option<AttributeValue> {
                 ("opted_out", flag(st.opted_out)),
                 ("dnd_written", flag(st.dnd_written)),
                 ("done", text_set(st.done.iter().map(Carried::as_text))),
+                (
+                    "unconfirmed_notes",
+                    text_set(st.unconfirmed_notes.iter().cloned()),
+                ),
+                ("parked", text_set(st.parked.iter().map(Carried::as_text))),
+                ("recorded", id_set(&st.recorded)),
                 ("version_ms", st.version_ms.map(n)),
             ]
             .into_iter()
@@ -922,6 +934,19 @@ mod tests {
             SinkState {
                 unconfirmed_create_phone: Some("+14155550100".into()),
                 ..calltools(7, "h2", &[1, 2])
+            },
+        )
+        .with_sink(
+            SinkId::Ghl,
+            SinkState {
+                done: BTreeSet::from([Carried::new(5001, Some(3)), Carried::new(5002, None)]),
+                unconfirmed_notes:
+                    ["CallTools call 5003, disposition 7 (leadsync 0a1b2c3d)".into()].into(),
+                parked: BTreeSet::from([Carried::new(5004, Some(2))]),
+                recorded: BTreeSet::from([5001]),
+                dnd_written: true,
+                version_ms: Some(1_000),
+                ..SinkState::default()
             },
         );
         let item: Item = state_attributes(&key, &state)

@@ -102,6 +102,59 @@ async fn a_disposition_reaches_ghl_once_under_duplicate_hooks_and_never_bounces(
 }
 
 #[tokio::test]
+async fn a_note_whose_answer_was_lost_is_not_written_twice_by_the_retry_or_the_backfill() {
+    let kit = kit();
+    let consumer = kit.consumer();
+    let ct = placed(&kit, &consumer).await;
+    dial(
+        &kit,
+        5001,
+        ct,
+        "Not Interested",
+        false,
+        "2026-12-06 07:30:00",
+    );
+    kit.ghl_writes.lose_next_answer(
+        "note",
+        crate::ports::remote::RemoteError::Transient {
+            service: "GoHighLevel",
+            reason: "the connection closed before the answer".into(),
+            status: None,
+            retry_after: None,
+        },
+    );
+    let hook = kit.call_job(5001, ct, "c1", true);
+    let r = kit.run(&consumer, &[kit.message(&hook)]).await;
+    assert!(matches!(r[0].outcome, Outcome::Retry { .. }), "{r:?}");
+    // Another job for the same call (a duplicate hook, or the backfill's) comes before the
+    // retry, as a fresh message.
+    let r = kit
+        .run(&consumer, &[kit.message(&disposed_job(5001, ct, 3, 77))])
+        .await;
+    assert!(matches!(r[0].outcome, Outcome::Synced { .. }), "{r:?}");
+    let notes = kit.ghl_writes.notes_of("c1");
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    let last = notes[0].lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("CallTools call 5001, disposition 3 (leadsync ") && last.len() == 54,
+        "{last}"
+    );
+    // The retry itself: the call is carried.
+    let r = kit.run(&consumer, &[kit.message(&hook)]).await;
+    assert_eq!(r[0].outcome, Outcome::Skipped(SkipReason::DuplicateJob));
+    assert_eq!(kit.ghl_writes.notes_of("c1").len(), 1);
+    assert_eq!(
+        kit.ghl_writes
+            .writes()
+            .iter()
+            .filter(|w| w.starts_with("notes? "))
+            .count(),
+        1,
+        "looked for once"
+    );
+}
+
+#[tokio::test]
 async fn a_hook_for_a_contact_leadsync_did_not_place_is_not_acted_on() {
     let kit = kit();
     let consumer = kit.consumer();
@@ -262,6 +315,7 @@ fn flagged_contact_job(ct: i64, n: u8) -> crate::domain::job::SyncJob {
         contact_id: ct,
         disposition_id: None,
         flagged: true,
+        recorded: false,
     };
     SyncJob::new(CallToolsJob::new(
         &hooked,
@@ -317,7 +371,13 @@ async fn the_flag_leadsync_set_from_ghl_dnd_does_not_come_back_to_ghl() {
 }
 
 /// The hook of call `call_id` as posted with disposition `disposition_id`.
-fn disposed_job(call_id: i64, ct: i64, disposition_id: i64) -> crate::domain::job::SyncJob {
+/// The hook CallTools posts for a call with a disposition, received at `received_ms`.
+fn disposed_job(
+    call_id: i64,
+    ct: i64,
+    disposition_id: i64,
+    received_ms: i64,
+) -> crate::domain::job::SyncJob {
     use crate::domain::job::{Origin, SyncJob};
     use crate::sources::calltools::hook::{HookModel, Hooked};
     use crate::sources::calltools::job::CallToolsJob;
@@ -327,40 +387,55 @@ fn disposed_job(call_id: i64, ct: i64, disposition_id: i64) -> crate::domain::jo
         contact_id: ct,
         disposition_id: Some(disposition_id),
         flagged: true,
+        recorded: false,
     };
     SyncJob::new(CallToolsJob::new(
         &hooked,
         ConsumerKit::contact_key("c1"),
         Origin::Webhook,
-        0,
+        received_ms,
         b"{}",
     ))
 }
 
 #[tokio::test]
-async fn a_corrected_disposition_is_carried_and_the_first_ones_late_hook_changes_nothing() {
+async fn a_correction_is_carried_a_late_hook_changes_nothing_a_change_back_is_carried() {
     let kit = kit();
     let consumer = kit.consumer();
     let ct = placed(&kit, &consumer).await;
+    let disposed = |id: i64, name: &str| {
+        kit.calltools.dialed.lock().unwrap().insert(
+            5001,
+            json!({"id": 5001, "contact": ct, "duration": 30, "start_time": "2026-12-06 07:30:00",
+                   "disposition": {"id": id, "name": name, "is_dnc": false}}),
+        );
+    };
     // The agent chooses "Call Back" (id 3): a note only, the map gives it nothing else.
-    dial(&kit, 5001, ct, "Call Back", false, "2026-12-06 07:30:00");
-    let first = disposed_job(5001, ct, 3);
-    let r = kit.run(&consumer, &[kit.message(&first)]).await;
+    disposed(3, "Call Back");
+    let r = kit
+        .run(&consumer, &[kit.message(&disposed_job(5001, ct, 3, 1))])
+        .await;
     assert!(matches!(r[0].outcome, Outcome::Synced { .. }), "{r:?}");
     // ...then corrects it to "Not Interested" (id 7): CallTools posts the call again.
-    kit.calltools.dialed.lock().unwrap().insert(
-        5001,
-        json!({"id": 5001, "contact": ct, "duration": 30, "start_time": "2026-12-06 07:30:00",
-               "disposition": {"id": 7, "name": "Not Interested", "is_dnc": false}}),
-    );
-    let corrected = disposed_job(5001, ct, 7);
-    let r = kit.run(&consumer, &[kit.message(&corrected)]).await;
+    disposed(7, "Not Interested");
+    let r = kit
+        .run(&consumer, &[kit.message(&disposed_job(5001, ct, 7, 2))])
+        .await;
     assert!(matches!(r[0].outcome, Outcome::Synced { .. }), "{r:?}");
-    // A late redelivery of the first hook reads the call as it is now: already carried.
+    // A late delivery of the first hook reads the call as it is now: already carried.
     let late = kit
-        .run(&consumer, &[kit.message(&disposed_job(5001, ct, 3))])
+        .run(&consumer, &[kit.message(&disposed_job(5001, ct, 3, 3))])
         .await;
     assert_eq!(late[0].outcome, Outcome::Skipped(SkipReason::DuplicateJob));
+    // The agent changes it back to "Call Back": the call's outcome is Call Back again.
+    disposed(3, "Call Back");
+    let back = kit
+        .run(&consumer, &[kit.message(&disposed_job(5001, ct, 3, 4))])
+        .await;
+    assert!(
+        matches!(back[0].outcome, Outcome::Synced { .. }),
+        "{back:?}"
+    );
     assert_eq!(
         kit.ghl_writes.writes(),
         [
@@ -368,6 +443,7 @@ async fn a_corrected_disposition_is_carried_and_the_first_ones_late_hook_changes
             r#"tags+ c1 ["not-interested"]"#,
             r#"tags- c1 ["cold lead"]"#,
             "note c1 Call outcome: Not Interested",
+            "note c1 Call outcome: Call Back",
         ]
     );
 }

@@ -16,9 +16,10 @@ use crate::domain::outcome::{Outcome, SkipReason};
 use crate::domain::rules::Membership;
 use crate::domain::sink::SinkId;
 use crate::ports::remote::RemoteError;
+use crate::ports::store::Carried;
 use crate::ports::store::ContactState;
 use crate::sinks::ghl::outcomes::Outcomes;
-use crate::sinks::ghl::plan::{Step, Writes, plan};
+use crate::sinks::ghl::plan::{Attempt, Step, Writes, kept_with, plan, remember};
 use crate::sinks::ghl::writes::{ContactUpdate, GhlWrites};
 use crate::sinks::{Sink, SinkContext};
 
@@ -33,25 +34,71 @@ impl GhlSink {
     }
 
     /// The writes, the idempotent ones first and the note last: a retry after a failure
-    /// repeats tags, field and DND harmlessly, and the note is sent once they are all done.
-    async fn carry_out(&self, contact_id: &str, w: &Writes) -> Result<(), RemoteError> {
+    /// repeats tags, field and DND harmlessly, and the note is sent once they are all done. A
+    /// note an earlier attempt may have written is looked for first. Answers the API calls made;
+    /// the error says whether the note may have been written.
+    async fn carry_out(&self, contact_id: &str, w: &Writes) -> Result<u32, (RemoteError, bool)> {
+        let before_note = |e| (e, false);
+        let mut calls = 0;
         if !w.add_tags.is_empty() {
-            self.api.add_tags(contact_id, &w.add_tags).await?;
+            calls += 1;
+            self.api
+                .add_tags(contact_id, &w.add_tags)
+                .await
+                .map_err(before_note)?;
         }
         if !w.remove_tags.is_empty() {
-            self.api.remove_tags(contact_id, &w.remove_tags).await?;
+            calls += 1;
+            self.api
+                .remove_tags(contact_id, &w.remove_tags)
+                .await
+                .map_err(before_note)?;
         }
         if w.field.is_some() || w.dnd {
             let update = ContactUpdate {
                 field: w.field.clone(),
                 dnd: w.dnd,
             };
-            self.api.update_contact(contact_id, &update).await?;
+            calls += 1;
+            self.api
+                .update_contact(contact_id, &update)
+                .await
+                .map_err(before_note)?;
         }
         if let Some(note) = &w.note {
-            self.api.add_note(contact_id, note).await?;
+            if !note.look_for.is_empty() {
+                calls += 1;
+                if self
+                    .api
+                    .has_note(contact_id, &note.look_for)
+                    .await
+                    .map_err(before_note)?
+                {
+                    metrics::counter!("ghl_note_found_written").increment(1);
+                    return Ok(calls);
+                }
+            }
+            calls += 1;
+            self.api
+                .add_note(contact_id, &note.body)
+                .await
+                .map_err(|e| {
+                    let maybe = maybe_written(&e);
+                    (e, maybe)
+                })?;
         }
-        Ok(())
+        Ok(calls)
+    }
+}
+
+/// Whether a failed write may have happened all the same: no answer (a timeout, a dropped
+/// connection), a 5xx, or a 2xx that did not show it. A 429 or a 4xx refused it.
+fn maybe_written(e: &RemoteError) -> bool {
+    match e {
+        RemoteError::Transient { status, .. } => {
+            status.is_none_or(|s| (200..300).contains(&s) || s >= 500)
+        }
+        _ => false,
     }
 }
 
@@ -67,16 +114,19 @@ impl Sink for GhlSink {
         contact: &Contact,
         _wanted: &Membership,
         state: ContactState,
-        _ctx: &SinkContext<'_>,
+        ctx: &SinkContext<'_>,
     ) -> (Outcome, Option<ContactState>) {
-        let (writes, after) = match plan(contact, &state, &self.outcomes) {
+        let attempt = Attempt {
+            job_id: ctx.job_id,
+            retried: ctx.retried,
+        };
+        let (writes, after) = match plan(contact, &state, &self.outcomes, attempt) {
             Step::Skip { reason, save } => return (Outcome::Skipped(reason), save),
-            Step::Write { writes, after } => (writes, after),
+            Step::Write { writes, after } => (*writes, after),
         };
         let calltools_id = state.sink(SinkId::CallTools).id.unwrap_or_default();
         match self.carry_out(&key.id, &writes).await {
-            Ok(()) => {
-                let calls = writes.calls();
+            Ok(calls) => {
                 metrics::counter!("sink_calls", "sink" => SinkId::Ghl.as_str())
                     .increment(u64::from(calls));
                 (
@@ -92,12 +142,36 @@ impl Sink for GhlSink {
             }
             // Deleted in GHL since it was placed: the outcome has nowhere to go. The call is
             // remembered as carried, so its duplicates end here too.
-            Err(e) if e.status() == Some(404) => {
+            Err((e, _)) if e.status() == Some(404) => {
                 (Outcome::Skipped(SkipReason::Deleted), Some(after))
             }
             // What the read learned is kept (an agent's opt-out holds the contact out of the
-            // dialer whatever GHL answered); the GHL entry is not, so the retry writes again.
-            Err(e) => (e.into(), Some(state)),
+            // dialer whatever GHL answered); the GHL entry is not, so the retry writes again. A
+            // note sent without a confirmed answer is remembered, so no attempt sends it twice.
+            // A call refused for good (or for want of credentials, which waits, bounded, then
+            // parks) is remembered as parked, so the backfill leaves it to the replay instead of
+            // sending it again every run.
+            Err((e, note_sent)) => {
+                let outcome: Outcome = e.into();
+                let mut entry = state.sink(SinkId::Ghl).clone();
+                if let Some(note) = writes
+                    .note
+                    .as_ref()
+                    .filter(|n| note_sent && n.remember_unconfirmed)
+                {
+                    entry.unconfirmed_notes =
+                        kept_with(entry.unconfirmed_notes, note.marker.clone());
+                }
+                let refused = matches!(
+                    outcome,
+                    Outcome::Park { .. } | Outcome::CredentialsRejected { .. }
+                );
+                if let (true, Some(call)) = (refused, &contact.call) {
+                    let carried = Carried::new(call.call_id, call.disposition_id);
+                    entry.parked = remember(&entry.parked, carried);
+                }
+                (outcome, Some(state.with_sink(SinkId::Ghl, entry)))
+            }
         }
     }
 

@@ -4,11 +4,19 @@
 //!   note, and, when it is
 //!   the newest call carried, its disposition's tags and the last-outcome field. An older call
 //!   arriving late adds its note and leaves the newer outcome in place.
+//! - The note is the one write a repeat would duplicate. Its last line names the call, the
+//!   disposition and the job that wrote it (a short tag of its id). An attempt that may follow
+//!   one whose note went unconfirmed — its answer lost (the line is kept in the GHL entry's
+//!   `unconfirmed_notes`), or a retry after the state failed to save — looks for that line among
+//!   the contact's notes first. The tag keeps a disposition changed back (A, B, A) from taking
+//!   the first A's note for its own.
 //! - Do-not-call (a do-not-call disposition, a disposition mapped to `dnd`, an agent's own flag)
 //!   sets GHL DND for calls, whatever leadsync last saw of GHL's DND (a person may have lifted
 //!   it since). leadsync never lifts DND in GHL.
 
 use std::collections::BTreeSet;
+
+use aws_lc_rs::digest;
 
 use crate::domain::call::CallOutcome;
 use crate::domain::contact::Contact;
@@ -21,7 +29,7 @@ use crate::sources::calltools::hook::format_datetime;
 /// The GHL writes one read comes to.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Writes {
-    pub note: Option<String>,
+    pub note: Option<NoteWrite>,
     pub add_tags: Vec<String>,
     pub remove_tags: Vec<String>,
     /// `(custom field id, value)`: the last outcome.
@@ -30,15 +38,39 @@ pub struct Writes {
     pub dnd: bool,
 }
 
+/// A note for one carried call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoteWrite {
+    pub body: String,
+    /// The body's last line: how this note is recognised among the contact's notes.
+    pub marker: String,
+    /// Lines (or a recording link) that, found in one of the contact's notes, mean an earlier
+    /// attempt wrote this note: looked for before writing. Empty: written at once.
+    pub look_for: Vec<String>,
+    /// Whether a note sent without a confirmed answer is kept in `unconfirmed_notes`.
+    pub remember_unconfirmed: bool,
+    pub carried: Carried,
+}
+
+/// The attempt a plan is for: the job (whose id tags the note) and whether an earlier attempt at
+/// it may have written without its state being saved.
+#[derive(Debug, Clone, Copy)]
+pub struct Attempt<'a> {
+    pub job_id: &'a str,
+    pub retried: bool,
+}
+
 impl Writes {
     pub fn is_empty(&self) -> bool {
         *self == Self::default()
     }
 
-    /// The API calls they take: a note, an add, a removal, and one contact update carrying the
-    /// field and DND together.
+    /// The API calls they take at most: a note (and the look for it), an add, a removal, and one
+    /// contact update carrying the field and DND together.
     pub fn calls(&self) -> u32 {
-        u32::from(self.note.is_some())
+        self.note
+            .as_ref()
+            .map_or(0, |n| 1 + u32::from(!n.look_for.is_empty()))
             + u32::from(!self.add_tags.is_empty())
             + u32::from(!self.remove_tags.is_empty())
             + u32::from(self.field.is_some() || self.dnd)
@@ -52,10 +84,18 @@ pub enum Step {
         save: Option<ContactState>,
     },
     /// `after` is the state once every write is answered.
-    Write { writes: Writes, after: ContactState },
+    Write {
+        writes: Box<Writes>,
+        after: ContactState,
+    },
 }
 
-pub fn plan(contact: &Contact, state: &ContactState, outcomes: &Outcomes) -> Step {
+pub fn plan(
+    contact: &Contact,
+    state: &ContactState,
+    outcomes: &Outcomes,
+    attempt: Attempt<'_>,
+) -> Step {
     let entry = state.sink(SinkId::Ghl).clone();
     let mut after = entry.clone();
     let mut writes = Writes::default();
@@ -63,17 +103,55 @@ pub fn plan(contact: &Contact, state: &ContactState, outcomes: &Outcomes) -> Ste
     let mut dnd = contact.do_not_call.is_some();
     if let Some(call) = &contact.call {
         let carried = Carried::new(call.call_id, call.disposition_id);
+        let new_recording = call
+            .recording_url
+            .as_deref()
+            .filter(|_| !entry.recorded.contains(&call.call_id));
         if entry.done.contains(&carried) {
             reason = SkipReason::DuplicateJob;
+            // The link came after the outcome was carried: a note of its own. Looked for by the
+            // link itself, so neither a retry nor the outcome's own note is repeated.
+            if let Some(url) = new_recording {
+                if outcomes.notes {
+                    writes.note = Some(NoteWrite {
+                        body: recording_note(call, url),
+                        marker: format!("CallTools call {} recording (leadsync)", call.call_id),
+                        look_for: vec![url.to_string()],
+                        remember_unconfirmed: false,
+                        carried,
+                    });
+                }
+                reason = SkipReason::Unchanged;
+                after.recorded = kept_with(entry.recorded.clone(), call.call_id);
+            }
         } else {
             let effects = call
                 .disposition
                 .as_deref()
                 .and_then(|d| outcomes.effects(d));
             dnd |= effects.is_some_and(|e| e.dnd);
+            let prefix = marker_prefix(call);
+            let own = format!("{prefix}{})", job_tag(attempt.job_id));
             if outcomes.notes {
-                writes.note = Some(note(call));
+                let mut look_for: Vec<String> = entry
+                    .unconfirmed_notes
+                    .iter()
+                    .filter(|m| m.starts_with(&prefix))
+                    .cloned()
+                    .collect();
+                if attempt.retried && !look_for.contains(&own) {
+                    look_for.push(own.clone());
+                }
+                writes.note = Some(NoteWrite {
+                    body: note(call, &own),
+                    marker: own,
+                    look_for,
+                    remember_unconfirmed: true,
+                    carried,
+                });
             }
+            after.unconfirmed_notes.retain(|m| !m.starts_with(&prefix));
+            after.parked.remove(&carried);
             let newest = entry.version_ms.is_none_or(|v| call.started_at_ms >= v);
             if newest {
                 if let Some(e) = effects {
@@ -86,6 +164,9 @@ pub fn plan(contact: &Contact, state: &ContactState, outcomes: &Outcomes) -> Ste
                 after.version_ms = Some(call.started_at_ms);
             }
             after.done = remember(&entry.done, carried);
+            if new_recording.is_some() {
+                after.recorded = kept_with(entry.recorded.clone(), call.call_id);
+            }
         }
     }
     // Written even when the forward sync last saw GHL DND: a person may have lifted it since
@@ -100,23 +181,45 @@ pub fn plan(contact: &Contact, state: &ContactState, outcomes: &Outcomes) -> Ste
         return Step::Skip { reason, save };
     }
     Step::Write {
-        writes,
+        writes: Box::new(writes),
         after: after_state,
     }
 }
 
-/// `done` with `carried`, keeping the newest [`DONE_KEPT`] (CallTools' ids grow).
-fn remember(done: &BTreeSet<Carried>, carried: Carried) -> BTreeSet<Carried> {
-    let mut kept = done.clone();
-    kept.insert(carried);
+/// `done` with `carried` in place of the call's earlier disposition, keeping the newest
+/// [`DONE_KEPT`] (CallTools' ids grow). One disposition per call: the job reads the call as it is
+/// now, so a disposition changed back (A, B, then A again) is carried again, and a late hook for
+/// the one before reads the current one and finds it done.
+pub fn remember(done: &BTreeSet<Carried>, carried: Carried) -> BTreeSet<Carried> {
+    let others = done
+        .iter()
+        .filter(|c| c.id != carried.id)
+        .copied()
+        .collect();
+    kept_with(others, carried)
+}
+
+/// `kept` with `item`, dropping the first (smallest) beyond [`DONE_KEPT`].
+pub fn kept_with<T: Ord>(mut kept: BTreeSet<T>, item: T) -> BTreeSet<T> {
+    kept.insert(item);
     while kept.len() > DONE_KEPT {
         kept.pop_first();
     }
     kept
 }
 
-/// The note a call leaves on the GHL contact.
-pub fn note(call: &CallOutcome) -> String {
+/// The note for a recording link that came after the call's outcome was carried.
+pub fn recording_note(call: &CallOutcome, url: &str) -> String {
+    format!(
+        "Call recording: {url}\nCall of {} UTC, outcome: {}\nCallTools call {} recording (leadsync)",
+        format_datetime(call.started_at_ms),
+        call.disposition.as_deref().unwrap_or("(none)"),
+        call.call_id
+    )
+}
+
+/// The note a call leaves on the GHL contact, `marker` its last line.
+pub fn note(call: &CallOutcome, marker: &str) -> String {
     let mut lines = vec![format!(
         "Call outcome: {}",
         call.disposition.as_deref().unwrap_or("(none)")
@@ -129,8 +232,26 @@ pub fn note(call: &CallOutcome) -> String {
     if let Some(url) = &call.recording_url {
         lines.push(format!("Recording: {url}"));
     }
-    lines.push(format!("CallTools call {} (leadsync)", call.call_id));
+    lines.push(marker.to_string());
     lines.join("\n")
+}
+
+/// The start of an outcome note's last line, up to the job's tag: the call and its disposition.
+/// `CallTools call 5001, disposition 3 (leadsync 1a2b3c4d)` in full.
+pub fn marker_prefix(call: &CallOutcome) -> String {
+    match call.disposition_id {
+        Some(d) => format!(
+            "CallTools call {}, disposition {d} (leadsync ",
+            call.call_id
+        ),
+        None => format!("CallTools call {} (leadsync ", call.call_id),
+    }
+}
+
+/// Eight hex digits of SHA-256 of the job id: which job wrote a note.
+fn job_tag(job_id: &str) -> String {
+    let d = digest::digest(&digest::SHA256, job_id.as_bytes());
+    hex::encode(&d.as_ref()[..4])
 }
 
 #[cfg(test)]
@@ -180,9 +301,20 @@ mod tests {
         Carried::new(call, Some(disposition_id(disposition)))
     }
 
+    const JOB: &str = "calltools:call:5001:1:0:test";
+
+    /// A first attempt's plan.
+    fn plan(contact: &Contact, state: &ContactState, outcomes: &Outcomes) -> Step {
+        let attempt = Attempt {
+            job_id: JOB,
+            retried: false,
+        };
+        super::plan(contact, state, outcomes, attempt)
+    }
+
     fn write(step: Step) -> (Writes, ContactState) {
         match step {
-            Step::Write { writes, after } => (writes, after),
+            Step::Write { writes, after } => (*writes, after),
             other => panic!("expected writes, got {other:?}"),
         }
     }
@@ -202,14 +334,14 @@ mod tests {
             Some(("fld_last_outcome".into(), "not interested".into()))
         );
         assert!(!w.dnd);
-        let note = w.note.clone().unwrap();
+        let note = w.note.clone().unwrap().body;
         for part in [
             "Call outcome: not interested",
             "Agent: Agent Smith",
             "Duration: 0:42",
             "Time: 1970-01-01 00:00:01 UTC",
             "Recording: https://silo.example/rec/1.mp3",
-            "CallTools call 5001",
+            "CallTools call 5001, disposition 1 (leadsync ",
         ] {
             assert!(note.contains(part), "{part} in {note}");
         }
@@ -266,6 +398,186 @@ mod tests {
         };
         assert_eq!(reason, SkipReason::DuplicateJob);
         assert!(save.is_none());
+    }
+
+    #[test]
+    fn a_disposition_changed_back_is_carried_again() {
+        let mut state = ContactState::default();
+        for (disposition, carried_again) in [
+            ("Call Back", true),
+            ("Not Interested", true),
+            ("Call Back", true),
+            ("Call Back", false),
+        ] {
+            match plan(&called(5001, disposition, 1_000), &state, &outcomes()) {
+                Step::Write { writes, after } => {
+                    assert!(carried_again, "{disposition} written twice");
+                    assert!(writes.note.is_some());
+                    state = after;
+                }
+                Step::Skip { reason, .. } => {
+                    assert!(!carried_again, "{disposition} not carried");
+                    assert_eq!(reason, SkipReason::DuplicateJob);
+                }
+            }
+        }
+        assert_eq!(
+            state.sink(SinkId::Ghl).done,
+            BTreeSet::from([carried(5001, "Call Back")]),
+            "one disposition per call"
+        );
+    }
+
+    #[test]
+    fn a_note_is_looked_for_first_after_an_unconfirmed_one_or_on_a_retry() {
+        let call = called(5001, "Not Interested", 1_000);
+        let first = write(plan(&call, &ContactState::default(), &outcomes())).0;
+        let note = first.note.unwrap();
+        assert!(note.look_for.is_empty(), "a first attempt writes at once");
+        assert!(note.body.ends_with(&note.marker));
+        assert_eq!(
+            note.marker,
+            format!(
+                "CallTools call 5001, disposition 1 (leadsync {})",
+                job_tag(JOB)
+            )
+        );
+        // An earlier job's note went unconfirmed (its answer was lost); another call's too.
+        let lost = "CallTools call 5001, disposition 1 (leadsync 0a1b2c3d)".to_string();
+        let other_call = "CallTools call 5002, disposition 2 (leadsync 0a1b2c3d)".to_string();
+        let unconfirmed = ContactState::default().with_sink(
+            SinkId::Ghl,
+            crate::ports::store::SinkState {
+                unconfirmed_notes: [lost.clone(), other_call.clone()].into(),
+                ..Default::default()
+            },
+        );
+        let (w, after) = write(plan(&call, &unconfirmed, &outcomes()));
+        assert_eq!(w.note.as_ref().unwrap().look_for, [lost]);
+        assert_eq!(w.calls(), 5, "the look costs one read");
+        assert_eq!(
+            after.sink(SinkId::Ghl).unconfirmed_notes,
+            [other_call].into(),
+            "only this call's line is settled"
+        );
+        // Another call's unconfirmed note is not this one's.
+        let (w, _) = write(plan(
+            &called(5003, "Call Back", 2_000),
+            &unconfirmed,
+            &outcomes(),
+        ));
+        assert!(w.note.unwrap().look_for.is_empty());
+        // A redelivered job looks for its own line whatever the state says: its save may
+        // have failed.
+        let retried = Attempt {
+            job_id: JOB,
+            retried: true,
+        };
+        let (w, _) = write(super::plan(
+            &call,
+            &ContactState::default(),
+            &outcomes(),
+            retried,
+        ));
+        let note = w.note.unwrap();
+        assert_eq!(note.look_for, std::slice::from_ref(&note.marker));
+    }
+
+    #[test]
+    fn a_disposition_changed_back_is_tagged_by_its_own_job_so_a_retry_does_not_take_the_first_note()
+    {
+        let call = called(5001, "Call Back", 1_000);
+        let first = Attempt {
+            job_id: "calltools:call:5001:2:1:aa",
+            retried: false,
+        };
+        let again = Attempt {
+            job_id: "calltools:call:5001:2:9:bb",
+            retried: true,
+        };
+        let a = write(super::plan(
+            &call,
+            &ContactState::default(),
+            &outcomes(),
+            first,
+        ))
+        .0;
+        let b = write(super::plan(
+            &call,
+            &ContactState::default(),
+            &outcomes(),
+            again,
+        ))
+        .0;
+        let (a, b) = (a.note.unwrap(), b.note.unwrap());
+        assert_ne!(a.marker, b.marker);
+        assert_eq!(
+            b.look_for,
+            std::slice::from_ref(&b.marker),
+            "not the first one's line"
+        );
+    }
+
+    #[test]
+    fn a_recording_link_that_comes_later_gets_a_note_of_its_own_once() {
+        let mut call = called(5001, "Not Interested", 1_000);
+        call.call.as_mut().unwrap().recording_url = None;
+        let (w, after) = write(plan(&call, &ContactState::default(), &outcomes()));
+        assert!(!w.note.unwrap().body.contains("Recording"));
+        assert!(after.sink(SinkId::Ghl).recorded.is_empty());
+        // CallTools posts the call again once the recording is stored.
+        let url = "https://silo.example/rec/1.mp3";
+        call.call.as_mut().unwrap().recording_url = Some(url.into());
+        let (w, after) = write(plan(&call, &after, &outcomes()));
+        assert_eq!(w.calls(), 2, "looked for, then written: no tags, no field");
+        let note = w.note.unwrap();
+        assert_eq!(
+            note.look_for,
+            [url],
+            "found by the link, wherever it was written"
+        );
+        assert!(note.body.starts_with(&format!("Call recording: {url}")));
+        assert!(
+            !note.body.contains("disposition 1 (leadsync)"),
+            "not the outcome's marker"
+        );
+        assert_eq!(after.sink(SinkId::Ghl).recorded, BTreeSet::from([5001]));
+        // Posted again: nothing.
+        assert!(matches!(
+            plan(&call, &after, &outcomes()),
+            Step::Skip {
+                reason: SkipReason::DuplicateJob,
+                save: None
+            }
+        ));
+        // A link there when the outcome was carried is in its note: no note of its own.
+        let (_, after) = write(plan(
+            &called(5002, "Call Back", 2_000),
+            &ContactState::default(),
+            &outcomes(),
+        ));
+        assert_eq!(after.sink(SinkId::Ghl).recorded, BTreeSet::from([5002]));
+        // Notes off: remembered, nothing written.
+        let quiet = Outcomes::parse("{}", None, false).unwrap();
+        let done = write(plan(
+            &called(5003, "Sale", 3_000),
+            &ContactState::default(),
+            &outcomes(),
+        ))
+        .1;
+        let mut unrecorded = done.clone();
+        let mut entry = unrecorded.sink(SinkId::Ghl).clone();
+        entry.recorded.clear();
+        unrecorded = unrecorded.with_sink(SinkId::Ghl, entry);
+        let Step::Skip { reason, save } = plan(&called(5003, "Sale", 3_000), &unrecorded, &quiet)
+        else {
+            panic!("nothing to write with notes off");
+        };
+        assert_eq!(reason, SkipReason::Unchanged);
+        assert_eq!(
+            save.unwrap().sink(SinkId::Ghl).recorded,
+            BTreeSet::from([5003])
+        );
     }
 
     #[test]

@@ -36,6 +36,8 @@ pub trait GhlWrites: Send + Sync {
     async fn add_tags(&self, contact_id: &str, tags: &[String]) -> Result<(), RemoteError>;
     async fn remove_tags(&self, contact_id: &str, tags: &[String]) -> Result<(), RemoteError>;
     async fn add_note(&self, contact_id: &str, body: &str) -> Result<(), RemoteError>;
+    /// Whether one of the contact's notes holds one of `lines` (each a whole line, or a link).
+    async fn has_note(&self, contact_id: &str, lines: &[String]) -> Result<bool, RemoteError>;
     async fn update_contact(
         &self,
         contact_id: &str,
@@ -79,6 +81,19 @@ impl GhlWrites for GhlClient {
             Some(id) if !id.is_empty() => Ok(()),
             _ => Err(unconfirmed("the note answer has no note id")),
         }
+    }
+
+    async fn has_note(&self, contact_id: &str, lines: &[String]) -> Result<bool, RemoteError> {
+        let url = format!("{}/contacts/{contact_id}/notes", self.base_url);
+        let text = self.written(self.http.get(&url)).await?;
+        let answer = read_json(&text)?;
+        let notes = answer
+            .get("notes")
+            .and_then(Value::as_array)
+            .ok_or_else(|| unconfirmed("the notes answer has no notes list"))?;
+        Ok(notes
+            .iter()
+            .any(|n| lines.iter().any(|line| note_holds(n, line))))
     }
 
     async fn update_contact(
@@ -209,6 +224,25 @@ fn lifted(before: &Map<String, Value>, after: &Map<String, Value>) -> Option<Str
         .cloned()
 }
 
+/// Whether a listed note's body holds `marker` (a line leadsync wrote, or a recording link)
+/// whole — what follows it ends the line, the text or an HTML tag, so `…/rec/1` is not found in
+/// `…/rec/10` — as written, or as GHL's editor keeps a body, in HTML (spaces may come back as
+/// `&nbsp;`, a link's `&` as `&amp;`).
+fn note_holds(note: &Value, marker: &str) -> bool {
+    let Some(body) = note.get("body").and_then(Value::as_str) else {
+        return false;
+    };
+    let holds = |text: &str| {
+        text.match_indices(marker).any(|(at, _)| {
+            text[at + marker.len()..]
+                .chars()
+                .next()
+                .is_none_or(|c| c.is_whitespace() || c == '<')
+        })
+    };
+    holds(body) || holds(&body.replace("&nbsp;", " ").replace("&amp;", "&"))
+}
+
 fn read_json(text: &str) -> Result<Value, RemoteError> {
     from_str_lenient(text)
         .map_err(|e| unconfirmed(&format!("unreadable answer: {}", json_error(&e))))
@@ -330,6 +364,38 @@ mod tests {
             &json!({"contact": {"customFields": null}}),
             "fld",
             "x"
+        ));
+    }
+
+    #[test]
+    fn a_note_is_recognised_by_its_marker_line() {
+        let marker = "CallTools call 5001, disposition 3 (leadsync)";
+        let note = |body: Value| json!({"id": "n1", "body": body});
+        assert!(note_holds(
+            &note(json!(format!("Call outcome: Sale\n{marker}"))),
+            marker
+        ));
+        assert!(note_holds(
+            &note(json!(format!(
+                "<p>Call outcome: Sale</p><p>{}</p>",
+                marker.replace(' ', "&nbsp;")
+            ))),
+            marker
+        ));
+        assert!(!note_holds(
+            &note(json!("CallTools call 5001, disposition 4 (leadsync)")),
+            marker
+        ));
+        assert!(!note_holds(&note(Value::Null), marker));
+        // Whole: a link is not found inside a longer one.
+        let ten = json!("Call recording: https://silo.example/rec/10.mp3");
+        assert!(!note_holds(&note(ten), "https://silo.example/rec/1"));
+        let link = "https://silo.example/rec/1.mp3?sig=a&exp=1";
+        assert!(note_holds(
+            &note(json!(
+                "<p>Call recording: https://silo.example/rec/1.mp3?sig=a&amp;exp=1</p>"
+            )),
+            link
         ));
     }
 

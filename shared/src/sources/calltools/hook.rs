@@ -54,6 +54,8 @@ pub struct Hooked {
     pub disposition_id: Option<i64>,
     /// Contact: its `do_not_contact` as posted. Call: whether the disposition was posted at all.
     pub flagged: bool,
+    /// Call: whether a recording link was posted (it may come in a later post of the call).
+    pub recorded: bool,
 }
 
 /// Reads a hook body for `model`; the error says what is missing.
@@ -77,6 +79,7 @@ pub fn hooked(model: HookModel, v: &Value) -> Result<Hooked, String> {
                 contact_id,
                 disposition_id: disposition.and_then(|d| id_of(Some(d))),
                 flagged: disposition.is_some(),
+                recorded: text_of(v.get("recording_url")).is_some(),
             })
         }
         HookModel::Contact => Ok(Hooked {
@@ -85,6 +88,7 @@ pub fn hooked(model: HookModel, v: &Value) -> Result<Hooked, String> {
             contact_id: object_id,
             disposition_id: None,
             flagged: v.get("do_not_contact").and_then(Value::as_bool) == Some(true),
+            recorded: false,
         }),
     }
 }
@@ -204,13 +208,15 @@ mod tests {
                 contact_id: 123,
                 disposition_id: Some(3),
                 flagged: true,
+                recorded: true,
             }
         );
-        let undecided = br#"{"id": 5002, "contact": {"id": 123}, "disposition": null}"#;
+        let undecided = br#"{"id": 5002, "contact": {"id": 123}, "disposition": null,
+                             "recording_url": null}"#;
         let h = parse_hook(HookModel::Call, undecided).unwrap();
         assert_eq!(
-            (h.contact_id, h.disposition_id, h.flagged),
-            (123, None, false)
+            (h.contact_id, h.disposition_id, h.flagged, h.recorded),
+            (123, None, false, false)
         );
     }
 

@@ -11,10 +11,14 @@ use crate::sources::calltools::hook::{HookModel, Hooked};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CallToolsJob {
-    /// `calltools:call:<id>:<disposition id or none>`: every delivery of the same call with the
-    /// same disposition is one job (CallTools may post it more than once); a disposition chosen
-    /// or changed later is a new one. `calltools:contact:<id>:<received ms>:<hash of the body>`
-    /// for contacts: one job per delivery.
+    /// `calltools:call:<id>:<disposition id or none>:<received ms>:<GHL contact id>:<hash of the
+    /// body>` and `calltools:contact:<id>:<received ms>:<GHL contact id>:<hash of the body>`: one
+    /// job per delivery and GHL contact (an SQS
+    /// redelivery of it is the same job). A disposition changed and changed back (A, B, A) posts
+    /// the same call twice with one body, and the job marker would take the second A for the
+    /// first. These jobs are idempotent through the contact's state instead, compared before
+    /// anything is claimed or read: a call already carried with its disposition (`done`), a
+    /// flag already known (`opted_out`).
     pub job_id: String,
     pub model: HookModel,
     pub object_id: i64,
@@ -29,6 +33,10 @@ pub struct CallToolsJob {
     /// Call: the disposition's id as the body named it (what the job id carries).
     #[serde(default)]
     pub disposition_id: Option<i64>,
+    /// Call: the body posted a recording link (a later post of a call carried already may
+    /// bring one).
+    #[serde(default)]
+    pub recorded: bool,
     pub origin: Origin,
     pub received_at_ms: i64,
 }
@@ -41,22 +49,22 @@ impl CallToolsJob {
         received_at_ms: i64,
         body: &[u8],
     ) -> Self {
-        let job_id = match hooked.model {
+        let prefix = match hooked.model {
             HookModel::Call => format!(
-                "calltools:call:{}:{}",
+                "calltools:call:{}:{}:{received_at_ms}",
                 hooked.object_id,
                 hooked
                     .disposition_id
                     .map_or_else(|| "none".to_string(), |d| d.to_string())
             ),
-            // Per delivery: a flag set, lifted and set again posts the same body, and the job
-            // marker would take the third for the first. Contact jobs are idempotent through
-            // the state instead (`opted_out`, compared before anything is read).
-            HookModel::Contact => crate::ingress::body_job_id(
-                &format!("calltools:contact:{}:{received_at_ms}", hooked.object_id),
-                body,
-            ),
+            HookModel::Contact => {
+                format!("calltools:contact:{}:{received_at_ms}", hooked.object_id)
+            }
         };
+        // One delivery gives a job per GHL contact placed as that CallTools contact (CallTools
+        // merged them by phone): each its own job, or the job marker would take the second
+        // for the first.
+        let job_id = crate::ingress::body_job_id(&format!("{prefix}:{}", ghl.id), body);
         Self {
             job_id,
             model: hooked.model,
@@ -65,6 +73,7 @@ impl CallToolsJob {
             ghl,
             flagged: hooked.flagged,
             disposition_id: hooked.disposition_id,
+            recorded: hooked.recorded,
             origin,
             received_at_ms,
         }
@@ -113,19 +122,33 @@ mod tests {
             contact_id: 123,
             disposition_id,
             flagged: disposition_id.is_some(),
+            recorded: false,
         }
     }
 
     #[test]
-    fn the_same_call_with_the_same_disposition_is_one_job_and_a_new_disposition_another() {
+    fn each_delivery_of_a_call_is_its_own_job_named_by_call_and_disposition() {
         let ghl = ContactKey::ghl("loc", "c1");
         let a = CallToolsJob::new(&hooked(Some(3)), ghl.clone(), Origin::Webhook, 1, b"a");
-        let b = CallToolsJob::new(&hooked(Some(3)), ghl.clone(), Origin::Webhook, 2, b"b");
-        let c = CallToolsJob::new(&hooked(Some(4)), ghl.clone(), Origin::Webhook, 3, b"c");
+        let again = CallToolsJob::new(&hooked(Some(3)), ghl.clone(), Origin::Webhook, 1, b"a");
+        let later = CallToolsJob::new(&hooked(Some(3)), ghl.clone(), Origin::Webhook, 2, b"a");
         let none = CallToolsJob::new(&hooked(None), ghl, Origin::Webhook, 4, b"d");
-        assert_eq!(a.job_id, b.job_id);
-        assert_ne!(a.job_id, c.job_id);
-        assert_eq!(none.job_id, "calltools:call:5001:none");
+        assert_eq!(a.job_id, again.job_id, "one delivery, one job");
+        let merged = CallToolsJob::new(
+            &hooked(Some(3)),
+            ContactKey::ghl("loc", "c2"),
+            Origin::Webhook,
+            1,
+            b"a",
+        );
+        assert_ne!(a.job_id, merged.job_id, "one job per GHL contact");
+        assert_ne!(a.job_id, later.job_id, "the same body posted again later");
+        assert!(
+            a.job_id.starts_with("calltools:call:5001:3:1:"),
+            "{}",
+            a.job_id
+        );
+        assert!(none.job_id.starts_with("calltools:call:5001:none:4:"));
     }
 
     #[test]
@@ -137,6 +160,7 @@ mod tests {
             contact_id: 123,
             disposition_id: None,
             flagged: true,
+            recorded: false,
         };
         let flagged = CallToolsJob::new(&contact, ghl.clone(), Origin::Webhook, 1, b"{}");
         let again = CallToolsJob::new(&contact, ghl, Origin::Webhook, 9, b"{}");

@@ -80,11 +80,13 @@ fn settled_by_state(j: &CallToolsJob, state: &ContactState) -> Option<SkipReason
     }
     match j.model {
         HookModel::Call if !j.flagged => Some(SkipReason::NoOutcome),
+        // Carried, and any recording link it posts carried too.
         HookModel::Call
             if state
                 .sink(SinkId::Ghl)
                 .done
-                .contains(&Carried::new(j.object_id, j.disposition_id)) =>
+                .contains(&Carried::new(j.object_id, j.disposition_id))
+                && (!j.recorded || state.sink(SinkId::Ghl).recorded.contains(&j.object_id)) =>
         {
             Some(SkipReason::DuplicateJob)
         }
@@ -117,6 +119,17 @@ fn call_read(j: &CallToolsJob, state: ContactState, object: &Value) -> Read {
         return Read::Settled(
             Outcome::Retry {
                 reason: "the hook named a disposition the call does not show yet".into(),
+                after: Some(DISPOSITION_LAG),
+            },
+            None,
+        );
+    }
+    // The hook posted a recording link the read does not show yet: carrying the call now
+    // would leave the link out for good once the call is done.
+    if j.recorded && call.recording_url.is_none() {
+        return Read::Settled(
+            Outcome::Retry {
+                reason: "the hook posted a recording link the call does not show yet".into(),
                 after: Some(DISPOSITION_LAG),
             },
             None,
@@ -203,6 +216,7 @@ mod tests {
                 object_id,
                 contact_id: 123,
                 disposition_id: flagged.then_some(3),
+                recorded: false,
                 flagged,
             },
             ContactKey::ghl("loc", "c1"),
@@ -254,6 +268,18 @@ mod tests {
             settled_by_state(&job(HookModel::Call, 5001, true), &carried),
             Some(SkipReason::DuplicateJob)
         );
+        // The same call posted again with the recording link that came later is read, until
+        // the link is carried too.
+        let mut recorded = job(HookModel::Call, 5001, true);
+        recorded.recorded = true;
+        assert_eq!(settled_by_state(&recorded, &carried), None);
+        let mut entry = carried.sink(SinkId::Ghl).clone();
+        entry.recorded.insert(5001);
+        let with_link = carried.clone().with_sink(SinkId::Ghl, entry);
+        assert_eq!(
+            settled_by_state(&recorded, &with_link),
+            Some(SkipReason::DuplicateJob)
+        );
         // The same call with another disposition (changed later) is read.
         let mut changed = job(HookModel::Call, 5001, true);
         changed.disposition_id = Some(4);
@@ -282,6 +308,15 @@ mod tests {
             call_read(&j, state.clone(), &call(123, Value::Null)),
             Read::Settled(Outcome::Retry { .. }, None)
         ));
+        let mut recorded = j.clone();
+        recorded.recorded = true;
+        assert!(
+            matches!(
+                call_read(&recorded, state.clone(), &call(123, disposition.clone())),
+                Read::Settled(Outcome::Retry { .. }, None)
+            ),
+            "the hook's recording link not read back yet"
+        );
         let Read::Found {
             contact,
             state: after,

@@ -1,8 +1,10 @@
 //! The CallTools side of the backfill: the calls made since the last run (with overlap), read
 //! by time window, so an outcome whose hook was lost in transit still reaches GHL. A call counts
 //! as missed when it has a disposition, was made to a contact leadsync placed, and the GHL entry
-//! of that contact has not carried it (`sinks.ghl.done`). Its job is the hook's job, read again
-//! by the consumer like any other.
+//! of that contact has not carried it (`sinks.ghl.done`) nor parked it (`sinks.ghl.parked`: GHL
+//! refused it for good, and the DLQ holds it for a replay); or when it was carried but its
+//! recording link, which came later, was not (`sinks.ghl.recorded`). Its job is the hook's job,
+//! read again by the consumer like any other.
 //!
 //! An account that ignores `start_time__gte` answers every call; each call's own time is checked,
 //! and the run says how many older ones it had to skip.
@@ -43,6 +45,10 @@ pub struct CallsScan {
     account: String,
     /// Calls answered from before the window: the account ignored the filter.
     outside_window: AtomicU64,
+    /// Calls not carried because their job was parked: left to the replay.
+    parked: AtomicU64,
+    /// Carried calls sent again for a recording link that came later: not missed hooks.
+    late_recordings: AtomicU64,
 }
 
 impl CallsScan {
@@ -58,6 +64,8 @@ impl CallsScan {
             states,
             account,
             outside_window: AtomicU64::new(0),
+            parked: AtomicU64::new(0),
+            late_recordings: AtomicU64::new(0),
         }
     }
 }
@@ -131,7 +139,9 @@ impl Scan for CallsScan {
         })
     }
 
-    /// The calls the GHL entry has not carried, for contacts still placed as the call's.
+    /// The calls the GHL entry has not carried, for contacts still placed as the call's. A call
+    /// whose job was parked is not sent again every run: it waits for the replay (and is
+    /// counted, so the run says so).
     async fn changed(&self, candidates: Vec<Candidate>) -> Result<Vec<SyncJob>, BackfillError> {
         let keys: Vec<_> = candidates.iter().map(|c| c.key.clone()).collect();
         let states = self.states.contact_states(&keys).await?;
@@ -144,17 +154,42 @@ impl Scan for CallsScan {
                 let Some(state) = states.get(&c.key.storage_id()) else {
                     return false;
                 };
-                state.sink(SinkId::CallTools).id == Some(job.calltools_contact_id)
-                    && !state
-                        .sink(SinkId::Ghl)
-                        .done
-                        .contains(&Carried::new(job.object_id, job.disposition_id))
+                let carried = Carried::new(job.object_id, job.disposition_id);
+                let ghl = state.sink(SinkId::Ghl);
+                if state.sink(SinkId::CallTools).id != Some(job.calltools_contact_id) {
+                    return false;
+                }
+                if ghl.parked.contains(&carried) {
+                    self.parked.fetch_add(1, Ordering::Relaxed);
+                    return false;
+                }
+                // Carried: sent again only for a recording link that came later.
+                if ghl.done.contains(&carried) {
+                    let late = job.recorded && !ghl.recorded.contains(&job.object_id);
+                    if late {
+                        self.late_recordings.fetch_add(1, Ordering::Relaxed);
+                    }
+                    return late;
+                }
+                true
             })
             .map(|c| c.job)
             .collect())
     }
 
     async fn after_run(&self, run: &mut Run) -> Result<Vec<SyncJob>, BackfillError> {
+        // A recording link that came after the outcome is not a hook the run found missing: its
+        // job counts as a refresh, not as drift (which raises the hooks-missed alarm).
+        let late = self.late_recordings.swap(0, Ordering::Relaxed);
+        let late = late.min(run.enqueued);
+        run.enqueued -= late;
+        run.refreshed += late;
+        let parked = self.parked.swap(0, Ordering::Relaxed);
+        if parked > 0 {
+            run.warnings.push(format!(
+                "{parked} call outcomes GoHighLevel refused are parked in the DLQ and were not sent again: `leadsync dlq list` says why; `leadsync dlq replay` once fixed"
+            ));
+        }
         let outside = self.outside_window.swap(0, Ordering::Relaxed);
         if outside > 0 {
             run.warnings.push(format!(

@@ -46,6 +46,21 @@ fn call(id: i64, contact: i64, disposed: bool, at_ms: i64) -> Value {
 
 /// GHL `c1` placed as CallTools 123 (having carried call `carried`, if any); 456 is nobody's.
 fn setup(calls: &[Value], carried: Option<i64>) -> (CallsScan, Arc<FakeCallTools>) {
+    setup_with(
+        calls,
+        SinkState {
+            // The disposition `call` gives (id 3).
+            done: carried
+                .map(|id| Carried::new(id, Some(3)))
+                .into_iter()
+                .collect(),
+            ..SinkState::default()
+        },
+    )
+}
+
+/// `c1` placed as CallTools contact 123, its GHL entry `ghl`.
+fn setup_with(calls: &[Value], ghl: SinkState) -> (CallsScan, Arc<FakeCallTools>) {
     let ct = Arc::new(FakeCallTools::default());
     for c in calls {
         ct.dialed
@@ -64,17 +79,7 @@ fn setup(calls: &[Value], carried: Option<i64>) -> (CallsScan, Arc<FakeCallTools
                 ..SinkState::default()
             },
         )
-        .with_sink(
-            SinkId::Ghl,
-            SinkState {
-                // The disposition `call` gives (id 3).
-                done: carried
-                    .map(|id| Carried::new(id, Some(3)))
-                    .into_iter()
-                    .collect(),
-                ..SinkState::default()
-            },
-        );
+        .with_sink(SinkId::Ghl, ghl);
     store.put_state(&ContactKey::ghl("loc", "c1"), state);
     (
         CallsScan::new(ct.clone(), store.clone(), store, "ct".into()),
@@ -82,12 +87,17 @@ fn setup(calls: &[Value], carried: Option<i64>) -> (CallsScan, Arc<FakeCallTools
     )
 }
 
+/// The jobs a run sends, each as `<call>:<disposition>` (its id names them first).
 async fn jobs(scan: &CallsScan, run: &mut Run) -> Vec<String> {
     let mut out = Vec::new();
     loop {
         let page = scan.fetch(run).await.unwrap();
-        for job in scan.changed(page.candidates).await.unwrap() {
-            out.push(job.id().to_string());
+        let jobs = scan.changed(page.candidates).await.unwrap();
+        // As the backfill counts them.
+        run.enqueued += jobs.len() as u64;
+        for job in jobs {
+            let id = job.id().strip_prefix("calltools:call:").unwrap_or_default();
+            out.push(id.splitn(3, ':').take(2).collect::<Vec<_>>().join(":"));
         }
         run.cursor = page.next;
         if run.cursor.is_none() {
@@ -109,10 +119,7 @@ async fn a_missed_disposed_call_to_a_placed_contact_is_sent_and_nothing_else() {
     ];
     let (scan, api) = setup(&calls, Some(5004));
     let mut r = run(Some(NOW - 3 * hour));
-    assert_eq!(
-        jobs(&scan, &mut r).await,
-        ["calltools:call:5001:3", "calltools:call:5005:3"]
-    );
+    assert_eq!(jobs(&scan, &mut r).await, ["5001:3", "5005:3"]);
     let pages = api
         .calls()
         .iter()
@@ -138,7 +145,7 @@ async fn an_account_that_ignores_the_time_filter_has_its_older_calls_skipped_and
         .extend([(5001, old), (5002, recent)]);
     scan.api = Arc::new(ignoring);
     let mut r = run(Some(NOW - 3_600_000));
-    assert_eq!(jobs(&scan, &mut r).await, ["calltools:call:5002:3"]);
+    assert_eq!(jobs(&scan, &mut r).await, ["5002:3"]);
     assert_eq!(r.warnings.len(), 1, "{:?}", r.warnings);
     assert!(
         r.warnings[0].contains("ignores start_time__gte"),
@@ -153,11 +160,79 @@ async fn a_call_disposed_hours_after_it_started_is_found_by_the_next_run() {
     // Started five hours before the previous run began; its agent chose the disposition since.
     let (scan, api) = setup(&[call(5001, 123, true, NOW - 6 * hour)], None);
     let mut r = run(Some(NOW - hour));
-    assert_eq!(jobs(&scan, &mut r).await, ["calltools:call:5001:3"]);
+    assert_eq!(jobs(&scan, &mut r).await, ["5001:3"]);
     let since = NOW - hour - LATE_DISPOSITION.as_millis() as i64;
     assert_eq!(
         api.calls()[0],
         format!("GET calls since={since} page=1"),
         "read from 12 h before the previous run"
     );
+}
+
+#[tokio::test]
+async fn a_call_whose_job_was_parked_waits_for_the_replay_and_the_run_says_so() {
+    let hour = 3_600_000;
+    let calls = [
+        call(5001, 123, true, NOW - 2 * hour), // parked: GHL refused it
+        call(5002, 123, true, NOW - hour),     // missed: sent
+    ];
+    let (scan, _) = setup_with(
+        &calls,
+        SinkState {
+            parked: [Carried::new(5001, Some(3))].into(),
+            ..SinkState::default()
+        },
+    );
+    let mut r = run(Some(NOW - 3 * hour));
+    assert_eq!(jobs(&scan, &mut r).await, ["5002:3"]);
+    assert_eq!(r.warnings.len(), 1, "{:?}", r.warnings);
+    assert!(
+        r.warnings[0].starts_with("1 call outcomes"),
+        "{:?}",
+        r.warnings
+    );
+    // Corrected since (another disposition): a new outcome, sent.
+    let (scan, _) = setup_with(
+        &calls,
+        SinkState {
+            parked: [Carried::new(5001, Some(2))].into(),
+            ..SinkState::default()
+        },
+    );
+    let mut r = run(Some(NOW - 3 * hour));
+    assert_eq!(jobs(&scan, &mut r).await, ["5001:3", "5002:3"]);
+    assert!(r.warnings.is_empty());
+}
+
+#[tokio::test]
+async fn a_carried_call_whose_recording_came_later_is_sent_until_it_is_carried_too() {
+    let hour = 3_600_000;
+    let mut recorded = call(5001, 123, true, NOW - hour);
+    recorded["recording_url"] = json!("https://silo.example/rec/5001.mp3");
+    let calls = [recorded, call(5002, 123, true, NOW - hour)];
+    let done = || [Carried::new(5001, Some(3)), Carried::new(5002, Some(3))].into();
+    let (scan, _) = setup_with(
+        &calls,
+        SinkState {
+            done: done(),
+            ..SinkState::default()
+        },
+    );
+    let mut r = run(Some(NOW - 3 * hour));
+    assert_eq!(jobs(&scan, &mut r).await, ["5001:3"]);
+    assert_eq!(
+        (r.enqueued, r.refreshed),
+        (0, 1),
+        "a late link is not a missed hook"
+    );
+    let (scan, _) = setup_with(
+        &calls,
+        SinkState {
+            done: done(),
+            recorded: [5001].into(),
+            ..SinkState::default()
+        },
+    );
+    let mut r = run(Some(NOW - 3 * hour));
+    assert!(jobs(&scan, &mut r).await.is_empty());
 }
