@@ -3,11 +3,13 @@
 //! consumer first would take an hour of moto.
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use anyhow::Result;
 use leadsync::app::ghl_client;
 use leadsync::aws::dynamo::DynamoStore;
 use leadsync::domain::contact::{ContactKey, source_hash};
+use leadsync::ports::remote::RemoteError;
 use leadsync::ports::store::ContactState;
 use leadsync::sources::ghl::client::GhlApi;
 use leadsync::sources::ghl::search::{MAX_PAGE_LIMIT, SearchPage, SearchQuery};
@@ -27,12 +29,31 @@ pub async fn tagged_pages(stack: &Stack, mut each: impl FnMut(SearchPage)) -> Re
     )?;
     let mut query = SearchQuery::tagged(location, &cfg.rules.tags(), MAX_PAGE_LIMIT);
     loop {
-        let mut page = ghl.search_contacts(&query).await?;
+        let mut page = search_waiting_out_429(&ghl, &query).await?;
         let next = page.next.take();
         each(page);
         match next {
             Some(next) => query.search_after = Some(next),
             None => return Ok(()),
+        }
+    }
+}
+
+/// One search page; a 429 (another client of the location spent the budget) is waited out as
+/// GHL asks, the way the backfill waits, instead of failing a seeding that has read for minutes.
+async fn search_waiting_out_429(ghl: &impl GhlApi, query: &SearchQuery) -> Result<SearchPage> {
+    let mut waits = 0;
+    loop {
+        match ghl.search_contacts(query).await {
+            Err(RemoteError::Transient {
+                status: Some(429),
+                retry_after,
+                ..
+            }) if waits < 30 => {
+                waits += 1;
+                tokio::time::sleep(retry_after.unwrap_or(Duration::from_secs(1))).await;
+            }
+            other => return Ok(other?),
         }
     }
 }

@@ -3,6 +3,7 @@
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -61,9 +62,21 @@ impl GhlClient {
     /// Spaces requests to at most `per_second` from this client: GHL allows 100 requests per
     /// 10 s per location, and a burst of webhooks would otherwise spend it in a second.
     pub fn with_rate_limit(mut self, per_second: Option<NonZeroU32>) -> Self {
-        self.limiter = per_second.map(|n| RateLimiter::direct(Quota::per_second(n)));
+        self.limiter = per_second.map(|n| RateLimiter::direct(spaced(n)));
         self
     }
+}
+
+/// One request at a time, a little over `1 / per_second` apart. GHL counts requests in a
+/// sliding 10 s window; `Quota::per_second(n)` alone lets a burst of `n` go ahead of the steady
+/// rate, so a client kept busy (a backfill, a bulk tagging) sent `11 n` in 10 s and drew 429s.
+/// The 2 % margin keeps network jitter between two requests 10 s apart from putting both in one
+/// window: 10 per second become 98 per 10 s.
+fn spaced(per_second: NonZeroU32) -> Quota {
+    let period = Duration::from_secs(1).mul_f64(1.02) / per_second.get();
+    Quota::with_period(period)
+        .unwrap_or_else(|| Quota::per_second(per_second))
+        .allow_burst(NonZeroU32::MIN)
 }
 
 #[derive(Deserialize)]
@@ -312,6 +325,36 @@ fn interval_hint(headers: &reqwest::header::HeaderMap) -> Option<std::time::Dura
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_client_kept_busy_stays_under_ghls_100_requests_per_10_s() {
+        use governor::clock::FakeRelativeClock;
+        let clock = FakeRelativeClock::default();
+        let limiter =
+            RateLimiter::direct_with_clock(spaced(NonZeroU32::new(10).unwrap()), clock.clone());
+        // Ask every millisecond for 30 s; count what is let through in each sliding 10 s window.
+        let mut admitted = Vec::new();
+        for ms in 0..30_000u64 {
+            if limiter.check().is_ok() {
+                admitted.push(ms);
+            }
+            clock.advance(Duration::from_millis(1));
+        }
+        let most_in_a_window = admitted
+            .iter()
+            .map(|start| {
+                admitted
+                    .iter()
+                    .filter(|t| (*start..start + 10_000).contains(t))
+                    .count()
+            })
+            .max()
+            .unwrap();
+        assert!(
+            (95..=99).contains(&most_in_a_window),
+            "{most_in_a_window} in 10 s"
+        );
+    }
 
     #[test]
     fn a_contact_with_null_fields_reads_them_as_absent() {
