@@ -7,7 +7,7 @@ use leadsync::aws::sqs::SqsQueue;
 use leadsync::domain::contact::ContactKey;
 use leadsync::domain::job::SyncJob;
 use leadsync::ports::queue::JobQueue;
-use leadsync::ports::store::{ContactState, Lease, StateStore};
+use leadsync::ports::store::{ContactState, Lease, StateStore, WebhookLedger};
 use leadsync::sources::ghl::job::{GhlContactJob, GhlTrigger};
 use leadsync_local::SANDBOX_LOCATION_ID;
 use leadsync_tests::*;
@@ -20,6 +20,7 @@ fn job(i: usize) -> SyncJob {
         trigger: GhlTrigger::Backfill,
         version_ms: Some(1),
         received_at_ms: 1,
+        arrival: None,
         payload: String::new(),
     })
 }
@@ -68,6 +69,41 @@ async fn states_of_many_contacts_come_back_in_one_map() -> Result<()> {
         Some("h228")
     );
     assert!(!found.contains_key(&keys[229].storage_id()));
+    t.stop().await;
+    Ok(())
+}
+
+/// Ingress's count of a contact's webhooks lives on the state item the consumer saves: the lease
+/// reads it back, and no save (which names every state attribute) takes it away or resets it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_webhook_count_survives_every_state_save_and_the_lease_reads_it() -> Result<()> {
+    let t = stack().without_consumer().start().await?;
+    let store = DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&t.stack.aws),
+        &t.stack.resources.table,
+    );
+    let key = ContactKey::ghl(SANDBOX_LOCATION_ID, "counted");
+    assert_eq!(
+        store.arrived(&key).await?,
+        1,
+        "a contact never seen starts at one"
+    );
+    assert_eq!(store.arrived(&key).await?, 2);
+    let Lease::Held(leased) = store.lease_contact(&key, "job-1", i64::MAX).await? else {
+        anyhow::bail!("lease not granted");
+    };
+    assert_eq!(leased.arrived_seq, Some(2));
+    // Counted while the job holds the lease: its save must not carry the old count back.
+    assert_eq!(store.arrived(&key).await?, 3);
+    let read = ContactState {
+        read_seq: leased.arrived_seq,
+        source_hash: Some("h".into()),
+        ..leased
+    };
+    store.save_contact(&key, "job-1", &read).await?;
+    let saved = store.contact_state(&key).await?.expect("saved");
+    assert_eq!((saved.arrived_seq, saved.read_seq), (Some(3), Some(2)));
+    assert_eq!(store.arrived(&key).await?, 4);
     t.stop().await;
     Ok(())
 }

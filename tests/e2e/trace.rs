@@ -62,6 +62,7 @@ async fn the_trace_shows_the_synced_job_and_each_skipped_one_with_its_reason() -
         trigger: GhlTrigger::ContactUpdate,
         version_ms: Some(applied - 60_000),
         received_at_ms: first.received_at_ms,
+        arrival: None,
         payload: String::from_utf8(stale)?,
     });
     SqsQueue::new(

@@ -110,19 +110,43 @@ fn grants(t: &Template, role: &str) -> BTreeSet<String> {
                     .collect()
             })
             .unwrap_or_else(|| vec!["ANY".to_string()]);
+        let limits = attribute_limits(&s);
         for action in list(s.get("Action")) {
             let action = action.as_str().expect("an action");
             for resource in list(s.get("Resource")) {
                 let resource = resource_label(resource);
                 if action.starts_with("dynamodb:") && resource == "StateTable" {
                     for p in &prefixes {
-                        out.insert(format!("{action} on {resource} keys {p}{when}"));
+                        out.insert(format!("{action} on {resource} keys {p}{limits}{when}"));
                     }
                 } else {
                     out.insert(format!("{action} on {resource}{when}"));
                 }
             }
         }
+    }
+    out
+}
+
+/// A statement's limits on the attributes a request may name (`dynamodb:Attributes`) and on what
+/// it may have returned (`dynamodb:ReturnValues`), as ` attributes a,b returning X,Y`.
+fn attribute_limits(s: &Value) -> String {
+    let joined = |op: &str, key: &str| -> Option<String> {
+        let values = s.get("Condition")?.get(op)?.get(key)?;
+        Some(
+            list(Some(values))
+                .iter()
+                .map(|v| v.as_str().expect("a name").to_string())
+                .collect::<Vec<_>>()
+                .join(","),
+        )
+    };
+    let mut out = String::new();
+    if let Some(a) = joined("ForAllValues:StringEquals", "dynamodb:Attributes") {
+        out.push_str(&format!(" attributes {a}"));
+    }
+    if let Some(r) = joined("StringEqualsIfExists", "dynamodb:ReturnValues") {
+        out.push_str(&format!(" returning {r}"));
     }
     out
 }
@@ -147,6 +171,7 @@ const INGRESS: &[&str] = &[
     "dynamodb:PutItem on StateTable keys W#*",
     "dynamodb:UpdateItem on StateTable keys W#*",
     "dynamodb:UpdateItem on StateTable keys E#*",
+    "dynamodb:UpdateItem on StateTable keys C#* attributes pk,sk,webhook_seq returning NONE,UPDATED_NEW",
     "dynamodb:Query on StateTable/index/ByCallToolsId if CallOutcomesOn",
     "sqs:SendMessage on JobQueue",
     "sqs:SendMessage on JobDeadLetterQueue",
@@ -160,8 +185,9 @@ const INGRESS: &[&str] = &[
 ];
 
 #[test]
-fn the_internet_facing_ingress_may_write_only_webhook_ids_and_its_event_log_entries() {
-    // No job markers (J#), contact state, CallTools mapping or Meta contacts and messages (C#),
+fn the_internet_facing_ingress_may_write_only_webhook_ids_event_log_entries_and_a_count() {
+    // No job markers (J#); of a contact's state (C#) only the count of its webhooks, and nothing
+    // read back but that count; no CallTools mapping or Meta contacts and messages (C#),
     // breaker (B#), placement (P#), checkpoints (BF#) or OAuth tokens (AUTH#); nothing read
     // beyond its own webhook ids and the CallTools-id index (keys and buckets).
     assert_grants(&template(), "IngressRole", INGRESS);

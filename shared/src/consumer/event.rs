@@ -117,6 +117,7 @@ mod tests {
             trigger: GhlTrigger::ContactTagUpdate,
             version_ms: None,
             received_at_ms: 1_000,
+            arrival: None,
             payload: "{}".into(),
         })
     }

@@ -411,6 +411,7 @@ mod tests {
             trigger: crate::sources::ghl::job::GhlTrigger::ContactTagUpdate,
             version_ms: None,
             received_at_ms: 1_000,
+            arrival: None,
             payload: "{}".into(),
         });
         let retry = Outcome::Retry {

@@ -80,6 +80,14 @@ pub struct ContactState {
     /// When the source read this state was decided on started (epoch ms). A job received
     /// before it describes a change that read already included.
     pub read_at_ms: Option<i64>,
+    /// Ingress's count of webhooks accepted for the contact ([`WebhookLedger::arrived`]) as this
+    /// state was loaded. Ingress alone writes the count: a state save never does.
+    pub arrived_seq: Option<i64>,
+    /// The count as it stood before the source read this state was decided on started: a job
+    /// numbered at or below it describes a change that read included. Unlike `read_at_ms` it
+    /// compares no clocks, so the second webhook of one change (GHL's Marketplace and workflow
+    /// webhooks, a few milliseconds apart) needs no read of its own.
+    pub read_seq: Option<i64>,
     /// [`crate::domain::contact::source_hash`] of the source contact this state was decided on.
     pub source_hash: Option<String>,
     /// The source's do-not-call this state was decided with (and applied in each sink, for a
@@ -316,6 +324,9 @@ pub trait WebhookLedger: Send + Sync {
     /// duplicates. Called only after the enqueue succeeded: an id is never accepted for a job
     /// that is not queued.
     async fn mark_queued(&self, source: &str, webhook_id: &str) -> Result<(), StoreError>;
+    /// Counts one more webhook accepted for the contact, before its job is queued, and answers
+    /// the count: the job's number ([`ContactState::read_seq`]).
+    async fn arrived(&self, contact: &ContactKey) -> Result<i64, StoreError>;
     /// Whether this id arrived before and its job was never confirmed queued: a delivery we
     /// could not take, whose retry — which may come an hour late with the original timestamp —
     /// is let in.

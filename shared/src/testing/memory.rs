@@ -8,6 +8,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use crate::domain::clock::{now_ms, now_secs};
+use crate::domain::contact::ContactKey;
 use crate::domain::job::SyncJob;
 use crate::ports::events::{EventEntry, EventLog, LoggedEvent, Received, event_sort_key};
 use crate::ports::queue::{JobQueue, QueueError};
@@ -70,6 +71,7 @@ enum Seen {
 #[derive(Default)]
 pub struct MemoryLedger {
     seen: Mutex<HashMap<String, Seen>>,
+    arrivals: Mutex<HashMap<String, i64>>,
 }
 
 #[async_trait]
@@ -114,6 +116,16 @@ impl WebhookLedger for MemoryLedger {
             *entry = Seen::Accepted { received_at_ms };
         }
         Ok(())
+    }
+
+    async fn arrived(&self, contact: &ContactKey) -> Result<i64, StoreError> {
+        let mut arrivals = self
+            .arrivals
+            .lock()
+            .map_err(|_| StoreError::permanent("poisoned"))?;
+        let count = arrivals.entry(contact.storage_id()).or_insert(0);
+        *count += 1;
+        Ok(*count)
     }
 
     async fn retry_allowed(&self, source: &str, webhook_id: &str) -> Result<bool, StoreError> {

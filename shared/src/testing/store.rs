@@ -75,6 +75,16 @@ impl MemoryStateStore {
             .state = state;
     }
 
+    /// Ingress numbering a webhook for the contact (`WebhookLedger::arrived` on DynamoDB: an
+    /// `ADD` on the state item, which no state save names).
+    pub fn count_webhook(&self, key: &ContactKey) -> i64 {
+        let mut contacts = self.contacts.lock().unwrap();
+        let state = &mut contacts.entry(key.storage_id()).or_default().state;
+        let n = state.arrived_seq.unwrap_or(0) + 1;
+        state.arrived_seq = Some(n);
+        n
+    }
+
     /// Another invocation's lease on the contact, as if it were working on it.
     pub fn hold_lease(&self, key: &ContactKey, owner: &str, until_ms: i64) {
         self.contacts
@@ -196,6 +206,7 @@ impl StateStore for MemoryStateStore {
             Some(item) if item.lease.as_ref().is_some_and(|(o, _)| o == owner) => {
                 item.state = ContactState {
                     updated_at_ms: Some(now),
+                    arrived_seq: item.state.arrived_seq,
                     ..state.clone()
                 };
                 item.lease = None;

@@ -195,6 +195,9 @@ fn get_ns(item: &Item, name: &str) -> BTreeSet<i64> {
         .unwrap_or_default()
 }
 
+/// Ingress's count of the webhooks accepted for a contact ([`WebhookLedger::arrived`]).
+const ARRIVED_SEQ: &str = "webhook_seq";
+
 pub(super) fn state_from(item: &Item) -> ContactState {
     let state = ContactState {
         version_ms: get_n(item, "version_ms"),
@@ -202,6 +205,8 @@ pub(super) fn state_from(item: &Item) -> ContactState {
         webhook_ms: get_n(item, "webhook_ms"),
         updated_at_ms: get_n(item, "updated_at_ms"),
         read_at_ms: get_n(item, "read_at_ms"),
+        arrived_seq: get_n(item, ARRIVED_SEQ),
+        read_seq: get_n(item, "read_seq"),
         source_hash: get_s(item, "source_hash").map(str::to_string),
         do_not_call: get_s(item, "do_not_call").and_then(DoNotCall::from_label),
         sinks: Default::default(),
@@ -358,7 +363,7 @@ fn id_set(ids: &BTreeSet<i64>) -> Option<AttributeValue> {
 fn state_attributes(
     k: &ContactKey,
     state: &ContactState,
-) -> [(&'static str, Option<AttributeValue>); 13] {
+) -> [(&'static str, Option<AttributeValue>); 14] {
     let ct = state.sink(SinkId::CallTools);
     [
         ("version_ms", state.version_ms.map(n)),
@@ -370,6 +375,7 @@ fn state_attributes(
         ("ct_tags", id_set(&ct.tags)),
         ("updated_at_ms", Some(n(now_ms()))),
         ("read_at_ms", state.read_at_ms.map(n)),
+        ("read_seq", state.read_seq.map(n)),
         ("source_hash", state.source_hash.clone().map(s)),
         ("do_not_call", state.do_not_call.map(|d| s(d.as_str()))),
         (
@@ -832,6 +838,28 @@ impl WebhookLedger for DynamoStore {
             .await
             .map_err(store_err)?;
         Ok(())
+    }
+
+    /// `ADD` on the contact's state item, the one attribute ingress may write there
+    /// (`template.yaml` limits its `UpdateItem` to it): the consumer's lease reads it back with
+    /// the rest of the state, and no state save names it.
+    async fn arrived(&self, k: &ContactKey) -> Result<i64, StoreError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(contact_pk(k), "STATE")))
+            .update_expression("ADD #seq :one")
+            .expression_attribute_names("#seq", ARRIVED_SEQ)
+            .expression_attribute_values(":one", n(1))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(store_err)?;
+        out.attributes
+            .as_ref()
+            .and_then(|a| get_n(a, ARRIVED_SEQ))
+            .ok_or_else(|| StoreError::transient("the webhook count came back without a value"))
     }
 
     async fn retry_allowed(&self, source: &str, webhook_id: &str) -> Result<bool, StoreError> {

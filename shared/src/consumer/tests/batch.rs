@@ -6,6 +6,7 @@ use crate::consumer::{Outcome, SkipReason};
 use crate::domain::clock::Clock;
 use crate::domain::rules::Rules;
 use crate::ports::remote::RemoteError;
+use crate::sources::ghl::job::GhlTrigger;
 use crate::testing::kit::ConsumerKit;
 use crate::testing::store::JobMarker;
 
@@ -43,6 +44,69 @@ async fn the_same_job_delivered_twice_is_written_once_then_skipped_as_a_duplicat
     assert!(!second[0].failed);
     assert_eq!(kit.calltools.writes(), writes, "no second write");
     assert_eq!(kit.ghl.reads().len(), 1, "no second read");
+}
+
+/// GHL's Marketplace and workflow webhooks of one change, milliseconds apart: the clocks cannot
+/// tell the first read included the second's change, ingress's count can.
+#[tokio::test]
+async fn the_second_webhook_of_one_change_costs_no_read() {
+    let kit = kit();
+    let consumer = kit.consumer();
+    let marketplace = kit.counted_ghl_job("ghl:w1", "c1", GhlTrigger::ContactTagUpdate);
+    let workflow = kit.counted_ghl_job("ghlwf:1", "c1", GhlTrigger::Workflow);
+
+    let results = kit
+        .run(
+            &consumer,
+            &[kit.message(&marketplace), kit.message(&workflow)],
+        )
+        .await;
+
+    assert!(
+        matches!(results[0].outcome, Outcome::Synced { .. }),
+        "{results:?}"
+    );
+    assert_eq!(results[1].outcome, Outcome::Skipped(SkipReason::Covered));
+    assert_eq!(kit.ghl.reads().len(), 1);
+    assert_eq!(kit.calltools.writes().len(), 1);
+}
+
+#[tokio::test]
+async fn a_webhook_counted_after_the_read_began_is_read_again() {
+    let kit = kit();
+    let consumer = kit.consumer();
+    let first = kit.counted_ghl_job("ghl:w1", "c1", GhlTrigger::ContactTagUpdate);
+    kit.run(&consumer, &[kit.message(&first)]).await;
+    // A later change: its webhook is numbered after the first read's count.
+    let later = kit.counted_ghl_job("ghl:w2", "c1", GhlTrigger::ContactTagUpdate);
+
+    let results = kit.run(&consumer, &[kit.message(&later)]).await;
+
+    assert!(
+        results[0].outcome.is_final() && !results[0].failed,
+        "{results:?}"
+    );
+    assert_ne!(results[0].outcome, Outcome::Skipped(SkipReason::Covered));
+    assert_eq!(kit.ghl.reads().len(), 2);
+}
+
+#[tokio::test]
+async fn a_webhook_ingress_could_not_count_is_read() {
+    let kit = kit();
+    let consumer = kit.consumer();
+    let counted = kit.counted_ghl_job("ghl:w1", "c1", GhlTrigger::ContactTagUpdate);
+    let uncounted = kit.ghl_job("ghl:w2", "c1", None);
+
+    let results = kit
+        .run(&consumer, &[kit.message(&counted), kit.message(&uncounted)])
+        .await;
+
+    assert_ne!(
+        results[1].outcome,
+        Outcome::Skipped(SkipReason::Covered),
+        "{results:?}"
+    );
+    assert_eq!(kit.ghl.reads().len(), 2);
 }
 
 #[tokio::test]

@@ -64,6 +64,11 @@ pub struct GhlContactJob {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version_ms: Option<i64>,
     pub received_at_ms: i64,
+    /// The webhook's number among those ingress accepted for the contact
+    /// ([`crate::ports::store::WebhookLedger::arrived`]). Absent for jobs not from a webhook, and
+    /// when ingress could not count it: the job is then read, whatever reads came before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arrival: Option<i64>,
     /// The webhook body exactly as received (text, not re-serialised), for the trace.
     pub payload: String,
 }
@@ -89,6 +94,7 @@ impl GhlContactJob {
             trigger: GhlTrigger::Audit,
             version_ms: None,
             received_at_ms,
+            arrival: None,
             payload: note,
         }
     }
@@ -154,6 +160,7 @@ mod tests {
             trigger,
             version_ms: Some(1_700_000_000_000),
             received_at_ms: 1_700_000_000_100,
+            arrival: None,
             payload: payload.into(),
         }
     }

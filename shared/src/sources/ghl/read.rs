@@ -59,6 +59,9 @@ impl ContactSource for GhlReader {
                 let wanted = ctx.rules.membership_for(&contact.tags);
                 let state = ContactState {
                     read_at_ms: Some(read_at_ms),
+                    // The count as loaded, before this read began: every webhook it numbered
+                    // came after its change was made, so this read includes those changes.
+                    read_seq: state.arrived_seq.max(state.read_seq),
                     source_hash: Some(source_hash(&contact, ctx.rules_fingerprint)),
                     webhook_ms: newest_webhook(j, &state),
                     ..state
@@ -104,8 +107,15 @@ fn settled_by_state(j: &GhlContactJob, state: &ContactState) -> Option<SkipReaso
     if stale {
         return Some(SkipReason::Stale);
     }
-    (j.trigger != GhlTrigger::ContactDelete && is_covered(j.received_at_ms, state.read_at_ms))
-        .then_some(SkipReason::Covered)
+    let covered = is_covered(j.received_at_ms, state.read_at_ms)
+        || is_counted_before_read(j.arrival, state.read_seq);
+    (j.trigger != GhlTrigger::ContactDelete && covered).then_some(SkipReason::Covered)
+}
+
+/// Whether ingress numbered the job's webhook before the count the last applied read was
+/// started after ([`ContactState::read_seq`]): one store's order, no clocks compared.
+fn is_counted_before_read(arrival: Option<i64>, read_seq: Option<i64>) -> bool {
+    matches!((arrival, read_seq), (Some(a), Some(r)) if a <= r)
 }
 
 /// The webhook timestamp to remember once this job's read is applied: the newest seen.
@@ -145,6 +155,7 @@ mod tests {
             trigger,
             version_ms,
             received_at_ms: 0,
+            arrival: None,
             payload: String::new(),
         }
     }
@@ -156,6 +167,34 @@ mod tests {
             webhook_ms: Some(10_000),
             ..ContactState::default()
         }
+    }
+
+    #[test]
+    fn a_job_numbered_at_or_below_the_reads_count_is_covered_whatever_the_clocks() {
+        let read = ContactState {
+            read_at_ms: Some(10),
+            read_seq: Some(2),
+            ..ContactState::default()
+        };
+        let mut second = job(GhlTrigger::Workflow, None);
+        second.received_at_ms = 5;
+        for (arrival, covered) in [
+            (Some(1), true),
+            (Some(2), true),
+            (Some(3), false),
+            (None, false),
+        ] {
+            second.arrival = arrival;
+            let want = covered.then_some(SkipReason::Covered);
+            assert_eq!(settled_by_state(&second, &read), want, "{arrival:?}");
+        }
+        let mut delete = job(GhlTrigger::ContactDelete, None);
+        delete.arrival = Some(1);
+        assert_eq!(
+            settled_by_state(&delete, &read),
+            None,
+            "a delete is never read, never covered"
+        );
     }
 
     #[test]

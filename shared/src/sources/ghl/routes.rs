@@ -150,11 +150,21 @@ impl GhlRoutes {
             }
         }
         let job_id = marketplace_job_id(event.webhook_id.as_deref(), body);
-        if let Some(id) = &event.webhook_id {
-            match budget
-                .call("webhook_claim", parts.ledger.claim_webhook(SOURCE, id, now))
-                .await
-            {
+        let contact = ContactKey::ghl(&event.location_id, &event.contact_id);
+        // Side by side: a duplicate delivery counted too only makes a number go unused.
+        let claim = async {
+            match &event.webhook_id {
+                Some(id) => Some(
+                    budget
+                        .call("webhook_claim", parts.ledger.claim_webhook(SOURCE, id, now))
+                        .await,
+                ),
+                None => None,
+            }
+        };
+        let (claim, arrival) = futures::join!(claim, arrival(parts, &budget, &contact));
+        if let Some(claim) = claim {
+            match claim {
                 Ok(WebhookClaim::New) => {}
                 Ok(WebhookClaim::Replayed {
                     first_received_at_ms,
@@ -162,7 +172,7 @@ impl GhlRoutes {
                     // Its job is on the queue: this delivery is answered and dropped, on record.
                     if let Some(first) = first_received_at_ms {
                         let original = Received {
-                            contact: &ContactKey::ghl(&event.location_id, &event.contact_id),
+                            contact: &contact,
                             job_id: &job_id,
                             trigger: event.trigger.as_str(),
                             received_at_ms: first,
@@ -186,6 +196,7 @@ impl GhlRoutes {
             trigger: event.trigger,
             version_ms: Some(ts),
             received_at_ms: now,
+            arrival,
             payload: raw_payload(body),
         });
         self.enqueue(parts, &budget, &job, event.webhook_id.as_deref())
@@ -233,6 +244,12 @@ impl GhlRoutes {
         }
         let budget = parts.time_limits.start();
         let now = now_ms();
+        let arrival = arrival(
+            parts,
+            &budget,
+            &ContactKey::ghl(&location_id, &event.contact_id),
+        )
+        .await;
         let job = SyncJob::new(GhlContactJob {
             job_id: workflow_job_id(body, now),
             location_id,
@@ -240,6 +257,7 @@ impl GhlRoutes {
             trigger: GhlTrigger::Workflow,
             version_ms: None,
             received_at_ms: now,
+            arrival,
             payload: raw_payload(body),
         });
         self.enqueue(parts, &budget, &job, None).await
@@ -314,6 +332,23 @@ fn presented_secret(headers: &::http::HeaderMap) -> Option<&[u8]> {
         }
     }
     headers.get("x-api-key").map(|v| v.as_bytes().trim_ascii())
+}
+
+/// The webhook's number for its contact ([`GhlContactJob::arrival`]), counted before its job is
+/// queued. Not counted (DynamoDB slow or down), the job is queued all the same and only costs
+/// the read the number would have saved.
+async fn arrival(parts: &IngressParts, budget: &Budget, contact: &ContactKey) -> Option<i64> {
+    match budget
+        .call("webhook_arrival", parts.ledger.arrived(contact))
+        .await
+    {
+        Ok(n) => Some(n),
+        Err(e) => {
+            metrics::counter!("webhook_arrivals_uncounted", "source" => SOURCE).increment(1);
+            tracing::warn!(contact = %contact, error = %e, "webhook not counted; its job reads the contact whatever was read before");
+            None
+        }
+    }
 }
 
 /// A Marketplace delivery's job id. GHL retries a delivery (only one we answered 429) with the

@@ -89,6 +89,7 @@ impl Scan for GhlScan {
                         trigger: GhlTrigger::Backfill,
                         version_ms: f.contact.version_ms,
                         received_at_ms: now,
+                        arrival: None,
                         payload: String::new(),
                     }),
                     fingerprint,

@@ -12,6 +12,7 @@ use tokio::time::Instant;
 
 use super::*;
 use crate::app::INGRESS_TIME_LIMITS;
+use crate::domain::contact::ContactKey;
 use crate::ingress::allow::AllowList;
 use crate::ingress::{Ingress, IngressParts};
 use crate::memory::{MemoryEventLog, MemoryLedger, MemoryQueue};
@@ -145,6 +146,10 @@ impl WebhookLedger for TestLedger {
     async fn retry_allowed(&self, s: &str, id: &str) -> Result<bool, StoreError> {
         self.step().await?;
         self.inner.retry_allowed(s, id).await
+    }
+    async fn arrived(&self, contact: &ContactKey) -> Result<i64, StoreError> {
+        self.step().await?;
+        self.inner.arrived(contact).await
     }
 }
 
@@ -487,4 +492,38 @@ async fn an_unconfigured_workflow_secret_answers_as_a_wrong_one() {
         )
         .await;
     assert_eq!(a.status, 202, "{}", a.body);
+}
+
+fn arrival_of(queue: &TestQueue, i: usize) -> Option<i64> {
+    queue.jobs.jobs()[i]
+        .payload::<GhlContactJob>()
+        .expect("a GHL job")
+        .arrival
+}
+
+#[tokio::test]
+async fn each_webhook_is_numbered_for_its_contact_before_its_job_is_queued() {
+    let ledger = Arc::new(MemoryLedger::default());
+    let queue = Arc::new(TestQueue::default());
+    let i = ingress(queue.clone(), ledger, Arc::new(MemoryEventLog::default()));
+    assert_eq!(deliver(&i, &tag_update("wh-1")).await.status, 202);
+    assert_eq!(deliver(&i, &tag_update("wh-2")).await.status, 202);
+    assert_eq!(
+        (arrival_of(&queue, 0), arrival_of(&queue, 1)),
+        (Some(1), Some(2))
+    );
+}
+
+#[tokio::test]
+async fn a_webhook_that_could_not_be_numbered_is_queued_without_a_number() {
+    // The ledger answers the claim, then loses its connection: the count fails.
+    let ledger = Arc::new(TestLedger {
+        fail_after: Some(1),
+        ..TestLedger::default()
+    });
+    let queue = Arc::new(TestQueue::default());
+    let i = ingress(queue.clone(), ledger, Arc::new(MemoryEventLog::default()));
+    let answer = deliver(&i, &tag_update("wh-1")).await;
+    assert_eq!(answer.status, 202, "{}", answer.body);
+    assert_eq!(arrival_of(&queue, 0), None, "read whatever was read before");
 }
