@@ -69,6 +69,11 @@ async fn states_of_many_contacts_come_back_in_one_map() -> Result<()> {
         Some("h228")
     );
     assert!(!found.contains_key(&keys[229].storage_id()));
+    // What a backfill page compares, read with a projection: the hash alone.
+    let hashes = store.source_hashes(&keys).await?;
+    assert_eq!(hashes.len(), 77);
+    assert_eq!(hashes[&keys[228].storage_id()], "h228");
+    assert!(!hashes.contains_key(&keys[229].storage_id()));
     t.stop().await;
     Ok(())
 }

@@ -211,12 +211,18 @@ impl Backfill {
         let source = scan.name();
         run.invocations += 1;
         let reserve = self.settings.reserve.as_millis() as i64;
+        // The page read while the one before it was compared and queued.
+        let mut read_ahead = None;
         loop {
             if now_ms() + reserve > deadline_ms {
                 return self.pause(run).await;
             }
             let pages_before = run.pages;
-            let page = match self.page(scan, &run, deadline_ms - reserve).await {
+            let fetched = match read_ahead.take() {
+                Some(fetched) => fetched,
+                None => self.page(scan, &run, deadline_ms - reserve).await,
+            };
+            let page = match fetched {
                 Ok(page) => page,
                 // Every page would be refused the same way until someone fixes them: stop and
                 // say so, rather than pausing to try again at every resume tick.
@@ -247,16 +253,36 @@ impl Backfill {
                 }
             };
             let n = page.candidates.len() as u64;
-            let jobs = scan.changed(page.candidates).await?;
-            self.queue.enqueue_batch(&jobs).await?;
+            // The next page is read while this one is compared with the saved states and queued:
+            // the source's paging, not the store, then sets the run's pace. A run that pauses
+            // or loses its checkpoint after this drops that page; the resume reads it again.
+            let ahead = page.next.clone().map(|next| Run {
+                cursor: Some(next),
+                seen: run.seen + n,
+                ..run.clone()
+            });
+            let handled = async {
+                let jobs = scan.changed(page.candidates).await?;
+                self.queue.enqueue_batch(&jobs).await?;
+                Ok::<u64, BackfillError>(jobs.len() as u64)
+            };
+            let next_page = async {
+                match &ahead {
+                    Some(ahead) => Some(self.page(scan, ahead, deadline_ms - reserve).await),
+                    None => None,
+                }
+            };
+            let (handled, next_page) = futures::join!(handled, next_page);
+            let enqueued = handled?;
+            read_ahead = next_page;
             run.pages += 1;
             run.seen += n;
-            run.enqueued += jobs.len() as u64;
-            run.unchanged += n - jobs.len() as u64;
+            run.enqueued += enqueued;
+            run.unchanged += n - enqueued;
             run.cursor = page.next;
             metrics::counter!("backfill_pages", "source" => source).increment(1);
             metrics::counter!("backfill_contacts_seen", "source" => source).increment(n);
-            metrics::counter!("backfill_enqueued", "source" => source).increment(jobs.len() as u64);
+            metrics::counter!("backfill_enqueued", "source" => source).increment(enqueued);
             if run.cursor.is_none() {
                 run.status = Status::Done;
                 let more = scan.after_run(&mut run).await?;

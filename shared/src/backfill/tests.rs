@@ -38,9 +38,15 @@ fn contact(i: usize) -> Found {
     }
 }
 
-/// Saved contact states; only the batch read is used by the backfill.
+/// Saved contact states; only the batch read is used by the backfill. With GHL set in `.1`,
+/// each batch read waits (at most a second) until GHL was asked for the page after the ones
+/// read so far, and notes in `.2` how many search calls GHL had had when it ended.
 #[derive(Default)]
-struct States(Mutex<HashMap<String, ContactState>>);
+struct States(
+    Mutex<HashMap<String, ContactState>>,
+    std::sync::OnceLock<Arc<FakeGhl>>,
+    Mutex<Vec<usize>>,
+);
 
 impl States {
     fn applied(&self, f: &Found, fingerprint: &str) {
@@ -86,6 +92,43 @@ impl StateStore for States {
     async fn contact_state(&self, key: &ContactKey) -> Result<Option<ContactState>, StoreError> {
         Ok(self.0.lock().unwrap().get(&key.storage_id()).cloned())
     }
+    async fn contact_states(
+        &self,
+        keys: &[ContactKey],
+    ) -> Result<HashMap<String, ContactState>, StoreError> {
+        if let Some(ghl) = self.1.get() {
+            let pages_read = self.2.lock().unwrap().len();
+            for _ in 0..1_000 {
+                if ghl.calls() > pages_read + 1 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            self.2.lock().unwrap().push(ghl.calls());
+        }
+        let states = self.0.lock().unwrap();
+        Ok(keys
+            .iter()
+            .filter_map(|k| Some((k.storage_id(), states.get(&k.storage_id())?.clone())))
+            .collect())
+    }
+}
+
+#[tokio::test]
+async fn the_next_page_is_read_while_this_one_is_compared() {
+    let w = world((0..12).map(contact).collect());
+    w.states.1.set(w.ghl.clone()).ok();
+    let run = finished(
+        w.backfill
+            .handle(&Request::default(), later())
+            .await
+            .unwrap(),
+    );
+    assert_eq!((run.pages, run.seen), (3, 12));
+    // Page 1's states were still being read when page 2 was asked for, and so on; the last
+    // page has none after it.
+    assert_eq!(*w.states.2.lock().unwrap(), [2, 3, 3]);
+    assert_eq!(w.ghl.calls(), 3, "nothing read twice");
 }
 
 struct World {

@@ -294,6 +294,19 @@ pub trait StateStore: Send + Sync {
     ) -> Result<(), StoreError>;
     async fn release_contact(&self, key: &ContactKey, owner: &str) -> Result<(), StoreError>;
     async fn contact_state(&self, key: &ContactKey) -> Result<Option<ContactState>, StoreError>;
+    /// What a backfill page compares: the source hash of many contacts' states at once, by
+    /// [`ContactKey::storage_id`]; contacts without one are absent from the map.
+    async fn source_hashes(
+        &self,
+        keys: &[ContactKey],
+    ) -> Result<std::collections::HashMap<String, String>, StoreError> {
+        Ok(self
+            .contact_states(keys)
+            .await?
+            .into_iter()
+            .filter_map(|(id, state)| Some((id, state.source_hash?)))
+            .collect())
+    }
     /// The states of many contacts at once, by [`ContactKey::storage_id`]; contacts without
     /// one are absent from the map.
     async fn contact_states(

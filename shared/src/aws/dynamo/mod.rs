@@ -439,10 +439,15 @@ impl DynamoStore {
         Ok((Vec::new(), unprocessed))
     }
 
-    async fn batch_get_round(&self, keys: Vec<Item>) -> Result<(Vec<Item>, Vec<Item>), StoreError> {
+    async fn batch_get_round(
+        &self,
+        keys: Vec<Item>,
+        projection: Option<&str>,
+    ) -> Result<(Vec<Item>, Vec<Item>), StoreError> {
         let request = KeysAndAttributes::builder()
             .set_keys(Some(keys))
             .consistent_read(true)
+            .set_projection_expression(projection.map(str::to_string))
             .build()
             .map_err(|e| StoreError::permanent(e.to_string()))?;
         let mut out = self
@@ -673,19 +678,59 @@ impl StateStore for DynamoStore {
         &self,
         keys: &[ContactKey],
     ) -> Result<HashMap<String, ContactState>, StoreError> {
-        let mut found = HashMap::new();
+        Ok(self
+            .state_items(keys, None)
+            .await?
+            .into_iter()
+            .map(|(id, item)| (id, state_from(&item)))
+            .collect())
+    }
+
+    /// Only `source_hash` comes back: a backfill page of 500 unchanged contacts reads a few
+    /// kilobytes instead of every sink's entry.
+    async fn source_hashes(
+        &self,
+        keys: &[ContactKey],
+    ) -> Result<HashMap<String, String>, StoreError> {
+        Ok(self
+            .state_items(keys, Some("pk, source_hash"))
+            .await?
+            .into_iter()
+            .filter_map(|(id, item)| Some((id, get_s(&item, "source_hash")?.to_string())))
+            .collect())
+    }
+}
+
+/// `BatchGetItem`s in flight at once for one call of [`DynamoStore::state_items`]: a backfill
+/// page of 500 contacts is five of them, side by side instead of one after the other.
+const BATCH_GETS_AT_ONCE: usize = 5;
+
+impl DynamoStore {
+    /// The contacts' state items (`projection`: only these attributes), by storage id;
+    /// `BatchGetItem`, 100 keys a call, consistent, unprocessed keys asked for again.
+    async fn state_items(
+        &self,
+        keys: &[ContactKey],
+        projection: Option<&str>,
+    ) -> Result<HashMap<String, Item>, StoreError> {
         // BatchGetItem refuses a request that names one item twice (several calls of one
         // contact on a page of calls).
         let mut seen = std::collections::HashSet::new();
-        let keys: Vec<&ContactKey> = keys
+        let wanted: Vec<Item> = keys
             .iter()
             .filter(|k| seen.insert(k.storage_id()))
+            .map(|k| key(contact_pk(k), "STATE"))
             .collect();
-        for chunk in keys.chunks(100) {
-            let wanted: Vec<Item> = chunk.iter().map(|k| key(contact_pk(k), "STATE")).collect();
-            for item in until_processed(wanted, |w| self.batch_get_round(w)).await? {
+        let batches: Vec<Vec<Item>> = wanted.chunks(100).map(<[Item]>::to_vec).collect();
+        let mut found = HashMap::new();
+        for side_by_side in batches.chunks(BATCH_GETS_AT_ONCE) {
+            let answers = futures::future::try_join_all(side_by_side.iter().map(|batch| {
+                until_processed(batch.clone(), |w| self.batch_get_round(w, projection))
+            }))
+            .await?;
+            for item in answers.into_iter().flatten() {
                 if let Some(id) = get_s(&item, "pk").and_then(|pk| pk.strip_prefix("C#")) {
-                    found.insert(id.to_string(), state_from(&item));
+                    found.insert(id.to_string(), item);
                 }
             }
         }

@@ -109,15 +109,10 @@ impl Scan for GhlScan {
 
     async fn changed(&self, candidates: Vec<Candidate>) -> Result<Vec<SyncJob>, BackfillError> {
         let keys: Vec<ContactKey> = candidates.iter().map(|c| c.key.clone()).collect();
-        let states = self.states.contact_states(&keys).await?;
+        let applied = self.states.source_hashes(&keys).await?;
         Ok(candidates
             .into_iter()
-            .filter(|c| {
-                states
-                    .get(&c.key.storage_id())
-                    .and_then(|s| s.source_hash.as_deref())
-                    != Some(c.fingerprint.as_str())
-            })
+            .filter(|c| applied.get(&c.key.storage_id()) != Some(&c.fingerprint))
             .map(|c| c.job)
             .collect())
     }
