@@ -166,15 +166,22 @@ impl ConsumerKit {
         })
     }
 
-    /// A webhook's job for `contact_id` numbered as ingress numbers it (`arrival`), received now.
-    pub fn counted_ghl_job(&self, job_id: &str, contact_id: &str, trigger: GhlTrigger) -> SyncJob {
+    /// A webhook's job for `contact_id` numbered as ingress numbers it (`arrival`), received now,
+    /// stamped `sent_ms` by GHL (a Marketplace webhook) or not (the workflow's).
+    pub fn counted_ghl_job(
+        &self,
+        job_id: &str,
+        contact_id: &str,
+        trigger: GhlTrigger,
+        sent_ms: Option<i64>,
+    ) -> SyncJob {
         let key = Self::contact_key(contact_id);
         SyncJob::new(GhlContactJob {
             job_id: job_id.to_string(),
             location_id: Self::LOCATION.to_string(),
             contact_id: contact_id.to_string(),
             trigger,
-            version_ms: None,
+            version_ms: sent_ms,
             received_at_ms: self.clock.now_ms(),
             arrival: Some(self.store.count_webhook(&key)),
             payload: "{}".into(),

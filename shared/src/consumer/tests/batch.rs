@@ -52,8 +52,9 @@ async fn the_same_job_delivered_twice_is_written_once_then_skipped_as_a_duplicat
 async fn the_second_webhook_of_one_change_costs_no_read() {
     let kit = kit();
     let consumer = kit.consumer();
-    let marketplace = kit.counted_ghl_job("ghl:w1", "c1", GhlTrigger::ContactTagUpdate);
-    let workflow = kit.counted_ghl_job("ghlwf:1", "c1", GhlTrigger::Workflow);
+    let marketplace =
+        kit.counted_ghl_job("ghl:w1", "c1", GhlTrigger::ContactTagUpdate, Some(1_000));
+    let workflow = kit.counted_ghl_job("ghlwf:1", "c1", GhlTrigger::Workflow, None);
 
     let results = kit
         .run(
@@ -71,14 +72,48 @@ async fn the_second_webhook_of_one_change_costs_no_read() {
     assert_eq!(kit.calltools.writes().len(), 1);
 }
 
+/// The workflow's webhook first: its read covers the Marketplace webhook counted before it, and
+/// that webhook's time is kept, so an older one arriving late is still stale.
+#[tokio::test]
+async fn a_covered_webhook_keeps_its_time_for_the_stale_check() {
+    let kit = kit();
+    let consumer = kit.consumer();
+    let workflow = kit.counted_ghl_job("ghlwf:1", "c1", GhlTrigger::Workflow, None);
+    let marketplace =
+        kit.counted_ghl_job("ghl:w1", "c1", GhlTrigger::ContactTagUpdate, Some(5_000));
+
+    let results = kit
+        .run(
+            &consumer,
+            &[kit.message(&workflow), kit.message(&marketplace)],
+        )
+        .await;
+
+    assert_eq!(
+        results[1].outcome,
+        Outcome::Skipped(SkipReason::Covered),
+        "{results:?}"
+    );
+    let state = kit
+        .store
+        .contact(&ConsumerKit::contact_key("c1"))
+        .unwrap()
+        .state;
+    assert_eq!(state.webhook_ms, Some(5_000));
+    let late = kit.counted_ghl_job("ghl:w0", "c1", GhlTrigger::ContactUpdate, Some(4_000));
+    let results = kit.run(&consumer, &[kit.message(&late)]).await;
+    assert_eq!(results[0].outcome, Outcome::Skipped(SkipReason::Stale));
+    assert_eq!(kit.ghl.reads().len(), 1);
+}
+
 #[tokio::test]
 async fn a_webhook_counted_after_the_read_began_is_read_again() {
     let kit = kit();
     let consumer = kit.consumer();
-    let first = kit.counted_ghl_job("ghl:w1", "c1", GhlTrigger::ContactTagUpdate);
+    let first = kit.counted_ghl_job("ghl:w1", "c1", GhlTrigger::ContactTagUpdate, Some(1_000));
     kit.run(&consumer, &[kit.message(&first)]).await;
     // A later change: its webhook is numbered after the first read's count.
-    let later = kit.counted_ghl_job("ghl:w2", "c1", GhlTrigger::ContactTagUpdate);
+    let later = kit.counted_ghl_job("ghl:w2", "c1", GhlTrigger::ContactTagUpdate, Some(2_000));
 
     let results = kit.run(&consumer, &[kit.message(&later)]).await;
 
@@ -94,7 +129,7 @@ async fn a_webhook_counted_after_the_read_began_is_read_again() {
 async fn a_webhook_ingress_could_not_count_is_read() {
     let kit = kit();
     let consumer = kit.consumer();
-    let counted = kit.counted_ghl_job("ghl:w1", "c1", GhlTrigger::ContactTagUpdate);
+    let counted = kit.counted_ghl_job("ghl:w1", "c1", GhlTrigger::ContactTagUpdate, Some(1_000));
     let uncounted = kit.ghl_job("ghl:w2", "c1", None);
 
     let results = kit

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 
 use crate::domain::contact::source_hash;
 use crate::domain::job::{Origin, SyncJob};
-use crate::domain::outcome::SkipReason;
+use crate::domain::outcome::{Outcome, SkipReason};
 use crate::domain::source::Source;
 use crate::ports::store::ContactState;
 use crate::sources::ghl::client::GhlApi;
@@ -52,6 +52,16 @@ impl ContactSource for GhlReader {
         };
         if j.trigger == GhlTrigger::ContactDelete {
             return Read::Gone(state);
+        }
+        // Counted before the last applied read began, but sent after the webhook that read
+        // remembers: nothing to read, only its time to keep, so an older webhook arriving later
+        // is still found stale.
+        if is_counted_before_read(j.arrival, state.read_seq) {
+            let state = ContactState {
+                webhook_ms: newest_webhook(j, &state),
+                ..state
+            };
+            return Read::Settled(Outcome::Skipped(SkipReason::Covered), Some(state));
         }
         let read_at_ms = ctx.clock.now().get();
         match self.api.get_contact(&j.contact_id).await {
@@ -108,7 +118,8 @@ fn settled_by_state(j: &GhlContactJob, state: &ContactState) -> Option<SkipReaso
         return Some(SkipReason::Stale);
     }
     let covered = is_covered(j.received_at_ms, state.read_at_ms)
-        || is_counted_before_read(j.arrival, state.read_seq);
+        || (is_counted_before_read(j.arrival, state.read_seq)
+            && newest_webhook(j, state) == state.webhook_ms);
     (j.trigger != GhlTrigger::ContactDelete && covered).then_some(SkipReason::Covered)
 }
 
@@ -188,6 +199,20 @@ mod tests {
             let want = covered.then_some(SkipReason::Covered);
             assert_eq!(settled_by_state(&second, &read), want, "{arrival:?}");
         }
+        // A webhook sent after the one the read remembers is covered too, but its time is kept
+        // under the lease (the read path), so it is not settled by the state alone.
+        let mut marketplace = job(GhlTrigger::ContactTagUpdate, Some(20));
+        marketplace.received_at_ms = 5;
+        marketplace.arrival = Some(1);
+        assert_eq!(settled_by_state(&marketplace, &read), None);
+        let remembered = ContactState {
+            webhook_ms: Some(20),
+            ..read.clone()
+        };
+        assert_eq!(
+            settled_by_state(&marketplace, &remembered),
+            Some(SkipReason::Covered)
+        );
         let mut delete = job(GhlTrigger::ContactDelete, None);
         delete.arrival = Some(1);
         assert_eq!(
