@@ -170,7 +170,7 @@ impl Target {
     /// The AWS SDK configuration that reaches the target's services.
     pub async fn aws(&self) -> SdkConfig {
         match self {
-            Self::Deployed(_) => leadsync::app::load_aws().await,
+            Self::Deployed(_) => operator_aws().await,
             Self::Local(info) => moto_sdk_config(&info.moto_url).await,
         }
     }
@@ -270,6 +270,15 @@ impl Target {
             )),
         }
     }
+}
+
+/// The AWS SDK configuration on an operator's machine: aws-config's whole chain (profiles, SSO,
+/// `AWS_ENDPOINT_URL`), which the functions, with their credentials in their environment, do
+/// without.
+pub async fn operator_aws() -> SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await
 }
 
 #[cfg(test)]

@@ -74,7 +74,7 @@ async fn a_quick_bench_produces_every_figure() -> anyhow::Result<()> {
     assert!(report.latency.tag_to_dialable_p50_ms > 0.0 && report.latency.floor_p50_ms > 0.0);
 
     let binaries: Vec<_> = report.binaries.iter().map(|b| b.name).collect();
-    assert_eq!(binaries, ["ingress", "consumer"]);
+    assert_eq!(binaries, ["ingress", "consumer", "backfill"]);
     assert!(
         report.cold_start.build_ingress_p50_us > 0.0 && report.cold_start.key_parse_p50_us > 0.0
     );

@@ -107,7 +107,7 @@ async fn check(args: CheckArgs, target: &Target) -> Result<()> {
 async fn config(target: &Target) -> Result<(Config, Secret)> {
     let stack = match target {
         Target::Deployed(_) => {
-            let aws = leadsync::app::load_aws().await;
+            let aws = crate::target::operator_aws().await;
             let cfg = leadsync::app::load_config(&aws).await?;
             let token = cfg
                 .meta

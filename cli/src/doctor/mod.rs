@@ -132,7 +132,7 @@ pub async fn run(args: DoctorArgs, target: &Target) -> Result<()> {
 pub(crate) async fn config(target: &Target) -> Result<Config> {
     match target {
         Target::Deployed(_) => {
-            let aws = leadsync::app::load_aws().await;
+            let aws = crate::target::operator_aws().await;
             Ok(leadsync::app::load_config(&aws).await?)
         }
         Target::Local(info) => local_config(&info.environment, |k| std::env::var(k).ok()),

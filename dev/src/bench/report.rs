@@ -130,7 +130,7 @@ pub fn print_table(r: &Report) {
 
     println!("\n4. Binaries and cold start");
     table(
-        &["binary", "size", "arch", "path"],
+        &["binary", "size", "target", "verdict", "arch", "path"],
         r.binaries.iter().map(binary_row).collect(),
     );
     let c = &r.cold_start;
@@ -288,6 +288,12 @@ fn binary_row(b: &BinaryFigure) -> Vec<String> {
         (Some(bytes), Some(path)) => vec![
             b.name.into(),
             format!("{:.2} MiB", bytes as f64 / (1024.0 * 1024.0)),
+            format!(
+                "≤ {:.0} MiB (target)",
+                b.target_bytes as f64 / (1024.0 * 1024.0)
+            ),
+            b.pass()
+                .map_or_else(|| "not arm64".into(), |pass| verdict(pass, "ABOVE")),
             b.arch.unwrap_or("?").into(),
             path.clone(),
         ],
@@ -295,7 +301,9 @@ fn binary_row(b: &BinaryFigure) -> Vec<String> {
             b.name.into(),
             "not built".into(),
             String::new(),
-            "run `cargo lambda build --release`".into(),
+            String::new(),
+            String::new(),
+            "run `make lambda`".into(),
         ],
     }
 }

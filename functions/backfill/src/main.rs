@@ -12,7 +12,7 @@ use leadsync::backfill::Request;
 async fn main() -> Result<(), Error> {
     telemetry::init_json_logs();
     let metrics = telemetry::init_metrics("backfill")?;
-    let aws = app::load_aws().await;
+    let aws = app::aws_from_env();
     let cfg = app::load_config(&aws).await?;
     let backfill = app::build_backfill(&cfg, &aws)?;
     let backfill = &backfill;

@@ -10,7 +10,7 @@ use leadsync::aws::telemetry;
 async fn main() -> Result<(), Error> {
     telemetry::init_json_logs();
     let metrics = telemetry::init_metrics("consumer")?;
-    let aws = app::load_aws().await;
+    let aws = app::aws_from_env();
     let cfg = app::load_config(&aws).await?;
     let consumer = app::build_consumer(&cfg, &aws)?;
     let consumer = &consumer;

@@ -9,7 +9,7 @@ use leadsync::{app, ingress};
 async fn main() -> Result<(), Error> {
     telemetry::init_json_logs();
     let metrics = telemetry::init_metrics("ingress")?;
-    let aws = app::load_aws().await;
+    let aws = app::aws_from_env();
     let cfg = app::load_config(&aws).await?;
     let ingress = app::build_ingress(&cfg, &aws)?;
     let ingress = &ingress;

@@ -8,8 +8,12 @@ pub mod registry;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, SdkConfig};
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_sdk_dynamodb::config::BehaviorVersion;
+use aws_smithy_types::timeout::TimeoutConfig;
+use aws_types::SdkConfig;
+use aws_types::region::Region;
 use thiserror::Error;
 
 use crate::app::config::{Config, ConfigError};
@@ -43,9 +47,30 @@ pub enum BuildError {
     Http(String),
 }
 
-/// The AWS SDK configuration from the environment (`AWS_ENDPOINT_URL` points it at moto).
-pub async fn load_aws() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest()).load().await
+/// The AWS SDK configuration a Lambda function runs with, from the variables Lambda sets: the
+/// region and the execution role's credentials (and `AWS_ENDPOINT_URL`, which points it at
+/// moto). Built here rather than by aws-config's loader, whose profile files, SSO, STS and
+/// instance-metadata providers a function never uses; the operator command, which does, keeps
+/// the loader.
+pub fn aws_from_env() -> SdkConfig {
+    aws_from(|name| std::env::var(name).ok())
+}
+
+fn aws_from(var: impl Fn(&str) -> Option<String>) -> SdkConfig {
+    let var = |name: &str| var(name).filter(|v| !v.is_empty());
+    let mut aws = SdkConfig::builder().behavior_version(BehaviorVersion::latest());
+    if let Some(region) = var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION")) {
+        aws = aws.region(Region::new(region));
+    }
+    if let (Some(id), Some(secret)) = (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
+        let credentials =
+            Credentials::new(id, secret, var("AWS_SESSION_TOKEN"), None, "environment");
+        aws = aws.credentials_provider(SharedCredentialsProvider::new(credentials));
+    }
+    if let Some(url) = var("AWS_ENDPOINT_URL") {
+        aws = aws.endpoint_url(url);
+    }
+    aws.build()
 }
 
 /// Reads `Config` from the environment and resolves `*_PARAM` secrets from SSM.
@@ -242,4 +267,44 @@ pub fn build_backfill(cfg: &Config, aws: &SdkConfig) -> Result<Backfill, BuildEr
         Arc::new(DynamoCheckpoints::new(dynamodb, table)),
         BackfillSettings::default(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_credential_types::provider::ProvideCredentials;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_functions_aws_configuration_is_what_lambda_puts_in_its_environment() {
+        let env = |name: &str| {
+            match name {
+                "AWS_REGION" => Some("eu-west-1"),
+                "AWS_ACCESS_KEY_ID" => Some("AKIDEXAMPLE"),
+                "AWS_SECRET_ACCESS_KEY" => Some("secret"),
+                "AWS_SESSION_TOKEN" => Some("token"),
+                "AWS_ENDPOINT_URL" => Some("http://127.0.0.1:5000"),
+                _ => None,
+            }
+            .map(str::to_string)
+        };
+        let aws = aws_from(env);
+        assert_eq!(aws.region().map(|r| r.as_ref()), Some("eu-west-1"));
+        assert_eq!(aws.endpoint_url(), Some("http://127.0.0.1:5000"));
+        let credentials = aws
+            .credentials_provider()
+            .expect("credentials")
+            .provide_credentials()
+            .await
+            .unwrap();
+        assert_eq!(credentials.access_key_id(), "AKIDEXAMPLE");
+        assert_eq!(credentials.session_token(), Some("token"));
+    }
+
+    #[test]
+    fn without_credentials_in_the_environment_none_are_made_up() {
+        let aws = aws_from(|name| (name == "AWS_REGION").then(|| "us-east-1".to_string()));
+        assert!(aws.credentials_provider().is_none());
+        assert_eq!(aws.endpoint_url(), None);
+    }
 }
