@@ -211,15 +211,14 @@ impl Backfill {
         let source = scan.name();
         run.invocations += 1;
         let reserve = self.settings.reserve.as_millis() as i64;
-        // The page read while the one before it was compared and queued.
+        // The page read while the one before it was compared and queued. It was read only with
+        // time left for another page, and is always handled: no page is read twice.
         let mut read_ahead = None;
         loop {
-            if now_ms() + reserve > deadline_ms {
-                return self.pause(run).await;
-            }
             let pages_before = run.pages;
             let fetched = match read_ahead.take() {
                 Some(fetched) => fetched,
+                None if now_ms() + reserve > deadline_ms => return self.pause(run).await,
                 None => self.page(scan, &run, deadline_ms - reserve).await,
             };
             let page = match fetched {
@@ -254,13 +253,17 @@ impl Backfill {
             };
             let n = page.candidates.len() as u64;
             // The next page is read while this one is compared with the saved states and queued:
-            // the source's paging, not the store, then sets the run's pace. A run that pauses
-            // or loses its checkpoint after this drops that page; the resume reads it again.
-            let ahead = page.next.clone().map(|next| Run {
-                cursor: Some(next),
-                seen: run.seen + n,
-                ..run.clone()
-            });
+            // the source's paging, not the store, then sets the run's pace. Not when the run is
+            // about to pause, which would drop the page and read it again on resuming.
+            let ahead = page
+                .next
+                .clone()
+                .filter(|_| now_ms() + reserve <= deadline_ms)
+                .map(|next| Run {
+                    cursor: Some(next),
+                    seen: run.seen + n,
+                    ..run.clone()
+                });
             let handled = async {
                 let jobs = scan.changed(page.candidates).await?;
                 self.queue.enqueue_batch(&jobs).await?;
