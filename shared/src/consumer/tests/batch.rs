@@ -283,6 +283,29 @@ async fn a_calltools_503_is_retried_with_a_delay_and_the_job_marker_released() {
     );
 }
 
+/// A create whose answer was lost saves the phone to look up, not the read: the job's own retry
+/// (numbered before that read began) must read and apply again, not count as covered.
+#[tokio::test]
+async fn a_counted_job_whose_create_was_lost_is_read_again_on_its_retry() {
+    let kit = kit();
+    let consumer = kit.consumer();
+    kit.calltools.fail_next_write(calltools_503());
+    let job = kit.counted_ghl_job("ghl:w1", "c1", GhlTrigger::ContactTagUpdate, Some(1_000));
+
+    let first = kit.run(&consumer, &[kit.message(&job)]).await;
+    assert!(
+        matches!(first[0].outcome, Outcome::Retry { .. }),
+        "{first:?}"
+    );
+    let again = kit.run(&consumer, &[kit.message(&job)]).await;
+
+    assert!(
+        matches!(again[0].outcome, Outcome::Synced { .. }),
+        "{again:?}"
+    );
+    assert_eq!(kit.ghl.reads().len(), 2);
+}
+
 #[tokio::test]
 async fn a_calltools_401_waits_as_a_deferral_and_is_parked_once_the_auth_wait_is_over() {
     let kit = kit();

@@ -55,8 +55,11 @@ pub(crate) fn marked(state: ContactState, phone: &str) -> ContactState {
         unconfirmed_create_phone: Some(phone.to_string()),
         ..state.sink(SinkId::CallTools).clone()
     };
+    // Nothing of the read was applied: no later job may count as covered by it, not even
+    // this job's own retry.
     ContactState {
         read_at_ms: None,
+        read_seq: None,
         source_hash: None,
         ..state
     }
