@@ -390,7 +390,7 @@ mod tests {
         let buffer = Buffer::default();
         let writer = buffer.clone();
         let logs = crate::aws::telemetry::json_logs(
-            tracing_subscriber::EnvFilter::new("info"),
+            crate::aws::telemetry::log_filter(None),
             move || writer.clone(),
         );
         tracing::subscriber::with_default(logs, || {

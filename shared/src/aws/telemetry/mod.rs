@@ -9,14 +9,24 @@ pub mod emf;
 use std::sync::Once;
 
 use metrics_cloudwatch_embedded::Collector;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
 /// JSON logs filtered by `RUST_LOG` (default `info`), without ANSI colours or the time
 /// (CloudWatch stamps every line).
 pub fn init_json_logs() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = log_filter(std::env::var("RUST_LOG").ok().as_deref());
     let _ = json_logs(filter, std::io::stdout).try_init();
+}
+
+/// `RUST_LOG` as a list of `level` and `target=level` directives (`info,leadsync=debug`); `info`
+/// when unset or not such a list. A `Targets` filter, not env-filter's: the span and field
+/// directives env-filter adds would link a regex engine into every function.
+pub fn log_filter(rust_log: Option<&str>) -> Targets {
+    rust_log
+        .and_then(|v| v.parse::<Targets>().ok())
+        .unwrap_or_else(|| Targets::new().with_default(tracing::Level::INFO))
 }
 
 /// The functions' log format, written to `writer`: one JSON object per line, the event's fields
@@ -24,7 +34,7 @@ pub fn init_json_logs() {
 /// contact hash, outcome) and every open span's under `spans`; no target or time. The local
 /// stack writes the same lines.
 pub fn json_logs<W>(
-    filter: tracing_subscriber::EnvFilter,
+    filter: Targets,
     writer: W,
 ) -> impl tracing::Subscriber + Send + Sync + 'static
 where
@@ -32,13 +42,13 @@ where
 {
     tracing_subscriber::fmt()
         .json()
-        .with_env_filter(filter)
         .with_target(false)
         .with_current_span(true)
         .without_time()
         .with_ansi(false)
         .with_writer(writer)
         .finish()
+        .with(filter)
 }
 
 /// The EMF collector: namespace and service from the Powertools variables, `function` as the
@@ -71,5 +81,25 @@ pub fn end_invocation(collector: &Collector) {
     }
     if let Err(e) = std::io::Write::flush(&mut out) {
         tracing::warn!(error = %e, "metrics not written");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::log_filter;
+    use tracing::Level;
+
+    #[test]
+    fn rust_log_sets_levels_per_target_and_anything_else_means_info() {
+        let f = log_filter(Some("warn,leadsync=trace"));
+        assert!(f.would_enable("leadsync::consumer", &Level::TRACE));
+        assert!(f.would_enable("hyper", &Level::WARN));
+        assert!(!f.would_enable("hyper", &Level::INFO));
+
+        for unset_or_unreadable in [None, Some("leadsync[span{x=1}]=debug=")] {
+            let f = log_filter(unset_or_unreadable);
+            assert!(f.would_enable("leadsync", &Level::INFO), "{unset_or_unreadable:?}");
+            assert!(!f.would_enable("leadsync", &Level::DEBUG), "{unset_or_unreadable:?}");
+        }
     }
 }
