@@ -3,6 +3,11 @@
 //! not in `batchItemFailures`. Failed records stay on the queue; SQS makes them visible again
 //! after their visibility timeout (which the consumer sets) and moves them to the DLQ after
 //! `maxReceiveCount` receives — moto implements that redrive itself.
+//!
+//! `MaximumBatchingWindowInSeconds` is modelled too: once a poller holds a record it keeps
+//! receiving until the window has passed or the batch is full, as Lambda does before invoking.
+//! Without it the local consumer would start on a change's first webhook before its second had
+//! arrived, where in AWS both land in one batch (and cost one GHL read).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -16,6 +21,9 @@ use tokio::task::JoinHandle;
 
 use super::metrics::LocalMetrics;
 use super::template::{REGION, Resources};
+
+/// How often a poller inside its batching window asks the queue for more.
+const WINDOW_POLL: Duration = Duration::from_millis(50);
 
 pub struct EventSourceMapping {
     stop: watch::Sender<bool>,
@@ -40,6 +48,7 @@ impl EventSourceMapping {
                     queue_url: res.queue_url.clone(),
                     queue_arn: res.queue_arn.clone(),
                     batch_size: res.batch_size.clamp(1, 10) as i32,
+                    window: Duration::from_secs(res.batching_window_secs),
                     timeout: Duration::from_secs(res.consumer_timeout_secs),
                     results: results.clone(),
                     metrics: metrics.clone(),
@@ -73,6 +82,7 @@ struct Poller {
     queue_url: String,
     queue_arn: String,
     batch_size: i32,
+    window: Duration,
     timeout: Duration,
     results: Arc<Mutex<Vec<RecordResult>>>,
     metrics: Arc<LocalMetrics>,
@@ -85,7 +95,7 @@ impl Poller {
                 return;
             }
             let received = tokio::select! {
-                r = self.receive() => r,
+                r = self.receive_batch() => r,
                 _ = stopped.changed() => return,
             };
             match received {
@@ -99,13 +109,39 @@ impl Poller {
         }
     }
 
-    async fn receive(&self) -> Result<Vec<Message>, String> {
+    /// One batch as Lambda's poller would hand it over: the first receive waits for a record,
+    /// then more are gathered until the batching window has passed or the batch is full.
+    async fn receive_batch(&self) -> Result<Vec<Message>, String> {
+        let mut batch = self.receive(self.batch_size, 1).await?;
+        if batch.is_empty() || self.window.is_zero() {
+            return Ok(batch);
+        }
+        let window_ends = tokio::time::Instant::now() + self.window;
+        while (batch.len() as i32) < self.batch_size {
+            let left = window_ends.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            match self.receive(self.batch_size - batch.len() as i32, 0).await {
+                Ok(more) if !more.is_empty() => batch.extend(more),
+                // Records already held must reach the handler: a failed top-up ends the window.
+                Err(e) => {
+                    tracing::warn!(error = %e, "receive within the batching window failed; invoking with the batch so far");
+                    break;
+                }
+                Ok(_) => tokio::time::sleep(left.min(WINDOW_POLL)).await,
+            }
+        }
+        Ok(batch)
+    }
+
+    async fn receive(&self, max: i32, wait_secs: i32) -> Result<Vec<Message>, String> {
         let out = self
             .sqs
             .receive_message()
             .queue_url(&self.queue_url)
-            .max_number_of_messages(self.batch_size)
-            .wait_time_seconds(1)
+            .max_number_of_messages(max)
+            .wait_time_seconds(wait_secs)
             .message_system_attribute_names(MessageSystemAttributeName::All)
             .message_attribute_names("All")
             .send()

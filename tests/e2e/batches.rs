@@ -1,6 +1,8 @@
 //! The batch calls the backfill makes against moto: `SendMessageBatch` in tens and
 //! `BatchGetItem` in hundreds, with nothing lost at the chunk edges.
 
+use std::time::{Duration, Instant};
+
 use anyhow::Result;
 use leadsync::aws::dynamo::DynamoStore;
 use leadsync::aws::sqs::SqsQueue;
@@ -109,6 +111,41 @@ async fn the_webhook_count_survives_every_state_save_and_the_lease_reads_it() ->
     let saved = store.contact_state(&key).await?.expect("saved");
     assert_eq!((saved.arrived_seq, saved.read_seq), (Some(3), Some(2)));
     assert_eq!(store.arrived(&key).await?, 4);
+    t.stop().await;
+    Ok(())
+}
+
+/// The local event source mapping keeps the template's `MaximumBatchingWindowInSeconds`: a lone
+/// job reaches the consumer only once the window has passed, as in AWS, where it is what puts
+/// the two webhooks of one GHL change into one batch and one read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lone_job_reaches_the_consumer_after_the_batching_window() -> Result<()> {
+    let t = stack().start().await?;
+    let window = Duration::from_secs(t.stack.resources.batching_window_secs);
+    assert!(!window.is_zero(), "template.yaml sets a batching window");
+    let queue = SqsQueue::new(
+        aws_sdk_sqs::Client::new(&t.stack.aws),
+        &t.stack.resources.queue_url,
+        None,
+    );
+    let lone = job(900);
+    let sent = Instant::now();
+    queue.enqueue_batch(std::slice::from_ref(&lone)).await?;
+    let job_id = lone.id().to_string();
+    eventually(Duration::from_secs(30), "the lone job's result", || async {
+        Ok(t
+            .stack
+            .results()
+            .iter()
+            .any(|r| r.job_id.as_deref() == Some(job_id.as_str()))
+            .then_some(()))
+    })
+    .await?;
+    let waited = sent.elapsed();
+    assert!(
+        waited >= window,
+        "the consumer had the job after {waited:?}, inside the {window:?} window"
+    );
     t.stop().await;
     Ok(())
 }
