@@ -196,6 +196,18 @@ impl ContactState {
         self.sinks.get(&sink).unwrap_or(&NEVER_WRITTEN)
     }
 
+    /// This state with nothing of its source read: no job counts as covered by the read
+    /// (`read_at_ms`, `read_seq`) and the backfill finds the contact changed (`source_hash`).
+    /// For a read whose effect is not known to have happened.
+    pub fn without_read(self) -> Self {
+        Self {
+            read_at_ms: None,
+            read_seq: None,
+            source_hash: None,
+            ..self
+        }
+    }
+
     /// This state with `sink`'s entry replaced. An empty entry is dropped, so two states that
     /// hold the same are equal.
     pub fn with_sink(mut self, sink: SinkId, state: SinkState) -> Self {

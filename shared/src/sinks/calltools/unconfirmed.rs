@@ -57,13 +57,7 @@ pub(crate) fn marked(state: ContactState, phone: &str) -> ContactState {
     };
     // Nothing of the read was applied: no later job may count as covered by it, not even
     // this job's own retry.
-    ContactState {
-        read_at_ms: None,
-        read_seq: None,
-        source_hash: None,
-        ..state
-    }
-    .with_sink(SinkId::CallTools, ct)
+    state.without_read().with_sink(SinkId::CallTools, ct)
 }
 
 /// The contact found by the lost create's phone, mapped. Which buckets and tags the create put
