@@ -3,16 +3,17 @@
 //! adapters (a webhook id whose job is queued is a duplicate; one whose job is not is let in).
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
-use crate::domain::clock::{now_ms, now_secs};
+use crate::domain::clock::{WallClock, now_ms, now_secs};
 use crate::domain::contact::ContactKey;
 use crate::domain::job::SyncJob;
 use crate::ports::events::{EventEntry, EventLog, LoggedEvent, Received, event_sort_key};
 use crate::ports::queue::{JobQueue, QueueError};
 use crate::ports::store::{StoreError, WebhookClaim, WebhookLedger};
+use crate::testing::store::MemoryStateStore;
 
 /// A queue that keeps what it is sent, or refuses everything when `unavailable`.
 #[derive(Default)]
@@ -68,10 +69,27 @@ enum Seen {
     Accepted { received_at_ms: i64 },
 }
 
-#[derive(Default)]
 pub struct MemoryLedger {
     seen: Mutex<HashMap<String, Seen>>,
-    arrivals: Mutex<HashMap<String, i64>>,
+    /// Where webhooks are numbered: on the contacts' state items, as on DynamoDB.
+    states: Arc<MemoryStateStore>,
+}
+
+impl Default for MemoryLedger {
+    fn default() -> Self {
+        Self::numbering_on(Arc::new(MemoryStateStore::new(Arc::new(WallClock))))
+    }
+}
+
+impl MemoryLedger {
+    /// A ledger that numbers each contact's webhooks on `states`' items, so the consumer's
+    /// lease reads the count back as it does from DynamoDB.
+    pub fn numbering_on(states: Arc<MemoryStateStore>) -> Self {
+        Self {
+            seen: Mutex::default(),
+            states,
+        }
+    }
 }
 
 #[async_trait]
@@ -119,13 +137,7 @@ impl WebhookLedger for MemoryLedger {
     }
 
     async fn arrived(&self, contact: &ContactKey) -> Result<i64, StoreError> {
-        let mut arrivals = self
-            .arrivals
-            .lock()
-            .map_err(|_| StoreError::permanent("poisoned"))?;
-        let count = arrivals.entry(contact.storage_id()).or_insert(0);
-        *count += 1;
-        Ok(*count)
+        Ok(self.states.count_webhook(contact))
     }
 
     async fn retry_allowed(&self, source: &str, webhook_id: &str) -> Result<bool, StoreError> {
