@@ -10,7 +10,7 @@ SAM_HOME  := $(CURDIR)/.local/samcli
 # SAM CLI: no telemetry and no version check against PyPI (it reads lastVersionCheck as epoch seconds).
 SAM_ENV   := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 __SAM_CLI_APP_DIR="$(SAM_HOME)"
 
-.PHONY: help dev test unit e2e ledger lint fmt bench build lambda validate events venv tools browser clean fuzz-seeds fuzz-smoke
+.PHONY: help dev test unit e2e ledger lint fmt bench build lambda validate events emulator-fixtures venv tools browser clean fuzz-seeds fuzz-smoke
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -74,6 +74,7 @@ fuzz-smoke: fuzz-seeds ## Then each target FUZZ_SECONDS s (nightly + cargo-fuzz)
 
 bench: venv ## Benchmark: ingress throughput vs raw verify, latency, API calls per contact, size, cold start
 	@for b in $(LAMBDA_BOOTSTRAPS); do [ -f $$b ] || { $(MAKE) lambda; break; }; done
+	$(CARGO) build --release -p ingress -p consumer -p backfill -p leadsync-dev --bins
 	$(CARGO) run --release -p leadsync-dev -- bench
 
 # The functions as Lambda runs them: code size before speed (opt-level z, whole-program LTO),
@@ -91,6 +92,9 @@ lambda: tools ## The three functions' arm64 bootstraps in target/lambda/ (what `
 	rustup target add aarch64-unknown-linux-gnu
 	$(SAM_ENV) $(LAMBDA_PROFILE) cargo lambda build --release --arm64 -p ingress -p consumer -p backfill
 	@ls -l $(LAMBDA_BOOTSTRAPS)
+
+emulator-fixtures: tools ## Every events/ fixture through cargo-lambda's emulator, real binaries on a local stack (CI runs it)
+	bash dev/scripts/emulator-fixtures.sh
 
 events: ## Regenerate the sample events in events/ from the sandbox test keys
 	$(CARGO) run -q -p leadsync-dev -- events

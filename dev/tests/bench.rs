@@ -69,6 +69,27 @@ async fn a_quick_bench_produces_every_figure() -> anyhow::Result<()> {
         ]
     );
     assert!(report.calls.scenarios.iter().all(|s| s.contacts > 0));
+    // The deterministic verdicts: CallTools 1 / 2 / 1 / 0 calls (new merge, new lookup, changed,
+    // unchanged) and one GHL read per contact, though a tag sends two webhooks.
+    for s in &report.calls.scenarios {
+        assert!(s.pass && s.ghl_pass, "{s:?}");
+    }
+    let ghl: Vec<_> = report.calls.scenarios.iter().map(|s| s.ghl_max).collect();
+    assert_eq!(ghl, [1, 1, 1, 1]);
+    let calltools: Vec<_> = report
+        .calls
+        .scenarios
+        .iter()
+        .map(|s| s.calltools_max)
+        .collect();
+    assert_eq!(calltools, [1, 2, 1, 0]);
+
+    // The backfill: one search per 500 contacts, nothing written for unchanged contacts, one job
+    // per contact changed without a webhook.
+    let b = &report.backfill;
+    assert!(b.ghl_calls <= b.ghl_calls_target, "{b:?}");
+    assert_eq!(b.unchanged_calltools_calls, 0, "{b:?}");
+    assert_eq!(b.enqueued_for_changed, b.changed as u64, "{b:?}");
 
     assert_eq!(report.latency.contacts, 3);
     assert!(report.latency.tag_to_dialable_p50_ms > 0.0 && report.latency.floor_p50_ms > 0.0);
@@ -78,6 +99,29 @@ async fn a_quick_bench_produces_every_figure() -> anyhow::Result<()> {
     assert!(
         report.cold_start.build_ingress_p50_us > 0.0 && report.cold_start.key_parse_p50_us > 0.0
     );
+    // Each real binary answered its events through the Runtime API (the bench stops on any
+    // error answer), and its process was measured.
+    let functions: Vec<_> = report.lambda.functions.iter().map(|f| f.function).collect();
+    assert_eq!(functions, ["ingress", "consumer", "backfill"]);
+    assert!(report.lambda.empty_p50_ms > 0.0);
+    for f in &report.lambda.functions {
+        assert!(f.cold_p50_ms > 0.0 && f.warm_p50_ms > 0.0, "{f:?}");
+        assert!(f.peak_rss_bytes.is_some_and(|b| b > 0), "{f:?}");
+    }
+
+    // Bulk tagging: every contact dialable once, one CallTools call each, GHL never over its
+    // limit; one read per contact when one webhook announces each tag. (The time ratio is not
+    // asserted: with --quick's 20 contacts the batching window alone is a fifth of the ideal.)
+    let runs: Vec<_> = report.bulk.runs.iter().map(|r| r.webhooks).collect();
+    assert_eq!(runs, ["marketplace", "marketplace + workflow"]);
+    for r in &report.bulk.runs {
+        assert_eq!((r.contacts, r.duplicates, r.ghl_429s), (20, 0, 0), "{r:?}");
+        assert_eq!(r.calltools_per_contact, 1.0, "{r:?}");
+        assert!((1.0..=2.0).contains(&r.ghl_reads_per_contact), "{r:?}");
+    }
+    assert_eq!(report.bulk.runs[0].ghl_reads_per_contact, 1.0);
+    assert_eq!(report.bulk.runs[0].webhooks_delivered, 20);
+    assert_eq!(report.bulk.runs[1].webhooks_delivered, 40);
 
     // Call outcomes: the deterministic verdicts. Tags + note is two GHL writes, the field adds
     // the update; one CallTools read carries each disposition and nothing is written back.

@@ -11,6 +11,7 @@ pub mod lambda_api;
 pub mod logs;
 pub mod metrics;
 pub mod moto;
+pub mod runtime_api;
 pub mod seed;
 pub mod template;
 
@@ -65,6 +66,9 @@ pub struct StackOptions {
     pub ghl_retry_interval: Duration,
     /// Run the consumer on the job queue; without it, jobs stay on the queue to be looked at.
     pub start_consumer: bool,
+    /// The sandbox's GHL workflow posts its Custom Webhook too (a tag then sends two webhooks);
+    /// off, only Marketplace webhooks arrive, as on a location without the workflow.
+    pub workflow_webhook: bool,
 }
 
 impl Default for StackOptions {
@@ -80,6 +84,7 @@ impl Default for StackOptions {
             duplicate_mode: DuplicateMode::MergeByPhone,
             ghl_retry_interval: Duration::from_secs(2),
             start_consumer: true,
+            workflow_webhook: true,
         }
     }
 }
@@ -144,7 +149,9 @@ impl Stack {
                     calltools_api_key: SANDBOX_CALLTOOLS_KEY.into(),
                     location_id: SANDBOX_LOCATION_ID.into(),
                     marketplace_webhook_url: Some(format!("{api_url}/webhooks/ghl")),
-                    workflow_webhook_url: Some(format!("{api_url}/webhooks/ghl/workflow")),
+                    workflow_webhook_url: opts
+                        .workflow_webhook
+                        .then(|| format!("{api_url}/webhooks/ghl/workflow")),
                     meta_webhook_url: Some(format!("{api_url}/webhooks/meta")),
                     workflow_secret: Some(SANDBOX_WORKFLOW_SECRET.into()),
                     duplicate_mode: opts.duplicate_mode,
@@ -289,6 +296,28 @@ impl Stack {
 
     pub fn sandbox_url(&self) -> Option<&str> {
         self.sandbox.as_ref().map(|s| s.url.as_str())
+    }
+
+    /// Everything a function process of this stack needs in its environment (for
+    /// [`runtime_api::FunctionProcess`]): the stack's variables, the template's metrics
+    /// namespace and AWS pointed at this stack's moto with its test credentials.
+    pub fn function_environment(&self) -> Vec<(String, String)> {
+        let mut vars: Vec<(String, String)> = self.environment.clone().into_iter().collect();
+        for (k, v) in [
+            ("AWS_ENDPOINT_URL", self.moto_url.as_str()),
+            // Lambda sets the region itself; an emulator (cargo lambda watch) does not.
+            ("AWS_REGION", template::REGION),
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+            (
+                "POWERTOOLS_METRICS_NAMESPACE",
+                &self.resources.metrics_namespace,
+            ),
+            ("POWERTOOLS_SERVICE_NAME", &self.resources.metrics_service),
+        ] {
+            vars.push((k.into(), v.into()));
+        }
+        vars
     }
 
     pub fn moto_pid(&self) -> Option<u32> {

@@ -62,9 +62,12 @@ impl StackLogs {
 fn install() -> bool {
     static INSTALLED: OnceLock<bool> = OnceLock::new();
     *INSTALLED.get_or_init(|| {
-        leadsync::aws::telemetry::json_logs(leadsync::aws::telemetry::log_filter(Some(FILTER)), Routing)
-            .try_init()
-            .is_ok()
+        leadsync::aws::telemetry::json_logs(
+            leadsync::aws::telemetry::log_filter(Some(FILTER)),
+            Routing,
+        )
+        .try_init()
+        .is_ok()
     })
 }
 

@@ -133,8 +133,7 @@ async fn a_lone_job_reaches_the_consumer_after_the_batching_window() -> Result<(
     queue.enqueue_batch(std::slice::from_ref(&lone)).await?;
     let job_id = lone.id().to_string();
     eventually(Duration::from_secs(30), "the lone job's result", || async {
-        Ok(t
-            .stack
+        Ok(t.stack
             .results()
             .iter()
             .any(|r| r.job_id.as_deref() == Some(job_id.as_str()))

@@ -18,6 +18,9 @@ use super::progress;
 use leadsync_local::{Stack, StackOptions, seed};
 use leadsync_sandbox::SandboxClient;
 
+/// A full run over unchanged contacts within this multiple of paging alone (issue 19, target 6).
+pub const TARGET_RATIO: f64 = 1.5;
+
 #[derive(Debug, Clone, Serialize)]
 pub struct BackfillFigure {
     pub contacts: usize,

@@ -50,6 +50,11 @@ impl Harness {
         Self::start_with(moto_url, name, duplicate_mode, &[]).await
     }
 
+    /// The consumer's batching window as the template sets it and the local stack runs it.
+    pub fn batching_window(&self) -> Duration {
+        Duration::from_secs(self.stack.resources.batching_window_secs)
+    }
+
     /// A stack whose functions also get `settings` (configuration variables).
     pub async fn start_with(
         moto_url: &str,
@@ -57,15 +62,26 @@ impl Harness {
         duplicate_mode: DuplicateMode,
         settings: &[(&str, &str)],
     ) -> Result<Self> {
+        Self::start_options(
+            name,
+            StackOptions {
+                moto_url: Some(moto_url.to_string()),
+                duplicate_mode,
+                settings: settings
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+                ..StackOptions::default()
+            },
+        )
+        .await
+    }
+
+    /// A stack started with `opts`, named after the bench process and `name`.
+    pub async fn start_options(name: &str, opts: StackOptions) -> Result<Self> {
         let stack = Stack::start(StackOptions {
             stack_name: format!("bench-{}-{name}", std::process::id()),
-            moto_url: Some(moto_url.to_string()),
-            duplicate_mode,
-            settings: settings
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            ..StackOptions::default()
+            ..opts
         })
         .await
         .with_context(|| format!("starting the {name} local stack"))?;
@@ -73,6 +89,24 @@ impl Harness {
             stack,
             http: reqwest::Client::new(),
         })
+    }
+
+    /// How many CallTools contacts are in the Cold Leads bucket, by phone.
+    pub async fn dialable_phones(&self) -> Result<std::collections::HashMap<String, usize>> {
+        let v = self
+            .admin(Method::GET, "/_sandbox/calltools/contacts", None)
+            .await?;
+        let mut phones = std::collections::HashMap::new();
+        for c in v["contacts"].as_array().into_iter().flatten().filter(|c| {
+            c["buckets"]
+                .as_array()
+                .is_some_and(|b| b.iter().any(|x| x.as_i64() == Some(COLD_LEADS_BUCKET)))
+        }) {
+            for p in c["_phone_numbers"].as_array().into_iter().flatten() {
+                *phones.entry(text(p).to_string()).or_default() += 1;
+            }
+        }
+        Ok(phones)
     }
 
     fn sandbox(&self) -> &str {

@@ -7,14 +7,20 @@
 //!   and the figures of the documents leadsync grew from;
 //! * tag → dialable latency on the local stack, against the stack's own floor;
 //! * release binary sizes, and ingress cold start against parsing its two keys;
+//! * each function's real binary through a Lambda Runtime API: process start → first answer
+//!   beside an empty Rust function, and peak memory under load;
+//! * bulk tagging: 1,000 contacts tagged at once, time to all dialable against the CallTools
+//!   request budget's ideal, GHL reads and 429s, duplicates;
 //! * the backfill over 50,000 contacts: GHL calls against ceil(N/500), wall time against paging
 //!   alone, CallTools calls when nothing changed, jobs per changed contact;
 //! * call outcomes back to GoHighLevel: hook → GHL updated against the same kind of floor, GHL
 //!   calls per disposition, CallTools reads per hook.
 
 mod backfill;
+mod bulk;
 mod harness;
 mod ingress;
+mod lambda;
 mod meta_ingress;
 mod outcomes;
 mod report;
@@ -58,11 +64,16 @@ pub struct Sizes {
     pub latency_contacts: usize,
     /// Contacts for the changed and lookup-account scenarios.
     pub contacts: usize,
-    /// Repetitions of the cold-start build and of the key parse.
+    /// Repetitions of the cold-start build and of the key parse, and cold starts per function
+    /// through the Runtime API.
     pub cold_starts: usize,
+    /// Invocations of load (webhooks; jobs in batches of ten) before a function's peak memory.
+    pub lambda_load: usize,
     /// GHL contacts the backfill reads, and how many of them change without a webhook.
     pub backfill_contacts: usize,
     pub backfill_changed: usize,
+    /// Contacts tagged at once in the bulk-tagging figure (per webhook setup).
+    pub bulk_contacts: usize,
 }
 
 impl Sizes {
@@ -74,8 +85,10 @@ impl Sizes {
                 latency_contacts: 3,
                 contacts: 2,
                 cold_starts: 3,
+                lambda_load: 10,
                 backfill_contacts: 1_000,
                 backfill_changed: 10,
+                bulk_contacts: 20,
             }
         } else {
             Sizes {
@@ -84,8 +97,10 @@ impl Sizes {
                 latency_contacts: 20,
                 contacts: 5,
                 cold_starts: 20,
+                lambda_load: 100,
                 backfill_contacts: 50_000,
                 backfill_changed: 500,
+                bulk_contacts: 1_000,
             }
         };
         Sizes {
@@ -104,7 +119,9 @@ pub struct Report {
     pub latency: LatencyFigure,
     pub binaries: Vec<BinaryFigure>,
     pub cold_start: ColdStartFigure,
+    pub lambda: lambda::LambdaColdStarts,
     pub backfill: backfill::BackfillFigure,
+    pub bulk: bulk::BulkFigure,
     pub meta_ingress: meta_ingress::MetaIngressFigure,
     pub outcomes: outcomes::OutcomesFigure,
     pub attacks: crate::attacks::AttackTable,
@@ -139,8 +156,10 @@ pub async fn measure(sizes: Sizes) -> Result<Report> {
         meta_ingress::measure((sizes.requests / 10).max(8), sizes.rounds)
     })
     .await??;
+    let lambda = lambda::measure(&moto.url, sizes.cold_starts, sizes.lambda_load).await?;
     progress("local stack");
     let (calls, latency) = stack::measure(&moto.url, sizes).await?;
+    let bulk = bulk::measure(&moto.url, sizes.bulk_contacts).await?;
     progress("backfill");
     let backfill =
         backfill::measure(&moto.url, sizes.backfill_contacts, sizes.backfill_changed).await?;
@@ -152,12 +171,14 @@ pub async fn measure(sizes: Sizes) -> Result<Report> {
         outcomes,
         meta_ingress,
         backfill,
+        bulk,
         sizes,
         ingress,
         calls,
         latency,
         binaries,
         cold_start,
+        lambda,
     })
 }
 

@@ -60,6 +60,8 @@ pub struct OutcomesFigure {
     pub hook_round_trip_p50_ms: f64,
     /// One moto SQS receive of a waiting message, p50.
     pub sqs_receive_p50_ms: f64,
+    /// The consumer's batching window, which a lone record waits out before Lambda invokes.
+    pub batching_window_ms: f64,
     pub floor_p50_ms: f64,
     pub ratio_p50: f64,
     pub calls: Vec<OutcomeCalls>,
@@ -87,6 +89,7 @@ pub async fn measure(moto_url: &str, latency_n: usize, calls_n: usize) -> Result
     )
     .await?;
     let measured = latency_and_floor(&plain, latency_n).await;
+    let window = plain.batching_window();
     plain.stop().await;
     let (carried, round_trips, receives) = measured?;
 
@@ -118,7 +121,7 @@ pub async fn measure(moto_url: &str, latency_n: usize, calls_n: usize) -> Result
     let lat = hist(&latencies);
     let hook = q(&hist(&round_trips), 0.5);
     let sqs = q(&hist(&receives), 0.5);
-    let floor = hook + sqs;
+    let floor = hook + sqs + ms(window);
     let p50 = q(&lat, 0.5);
     Ok(OutcomesFigure {
         dispositions: latencies.len(),
@@ -127,6 +130,7 @@ pub async fn measure(moto_url: &str, latency_n: usize, calls_n: usize) -> Result
         hook_to_ghl_max_ms: ms(Duration::from_micros(lat.max())),
         hook_round_trip_p50_ms: hook,
         sqs_receive_p50_ms: sqs,
+        batching_window_ms: ms(window),
         floor_p50_ms: floor,
         ratio_p50: if floor > 0.0 { p50 / floor } else { 0.0 },
         calls: vec![

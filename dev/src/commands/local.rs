@@ -66,13 +66,32 @@ async fn up(api_port: u16, sandbox_port: u16, template: PathBuf) -> Result<()> {
         environment: stack.environment.clone(),
     };
     std::fs::create_dir_all(".local")?;
+    std::fs::write(FUNCTIONS_ENV, env_file(&stack.function_environment()))?;
     std::fs::write(STATE_FILE, serde_json::to_string_pretty(&info)?)?;
     print_banner(&info);
     tokio::signal::ctrl_c().await?;
     println!("\nstopping…");
     let _ = std::fs::remove_file(STATE_FILE);
+    let _ = std::fs::remove_file(FUNCTIONS_ENV);
     stack.stop().await;
     Ok(())
+}
+
+/// The functions' variables for `cargo lambda watch --env-file`: a real function binary run by
+/// cargo-lambda's emulator then uses this stack's table, queues, moto and sandbox.
+pub const FUNCTIONS_ENV: &str = ".local/functions.env";
+
+/// `KEY=VALUE` lines; a value with a line break (a PEM key) is double-quoted, as dotenv reads it.
+fn env_file(vars: &[(String, String)]) -> String {
+    vars.iter()
+        .map(|(k, v)| {
+            if v.contains('\n') || v.contains('"') {
+                format!("{k}=\"{}\"\n", v.replace('\\', "\\\\").replace('"', "\\\""))
+            } else {
+                format!("{k}={v}\n")
+            }
+        })
+        .collect()
 }
 
 fn print_banner(info: &StackInfo) {
@@ -113,6 +132,9 @@ fn print_banner(info: &StackInfo) {
         Some(url) => println!("  backfill (Lambda Invoke API) {url}   `{exe} backfill run`"),
         None => println!("  backfill                     off (set GHL_LOCATION_ID)"),
     }
+    println!(
+        "  a real function binary on this stack, without Docker: `cargo lambda watch --env-file {FUNCTIONS_ENV}`, then `cargo lambda invoke ingress --data-file events/apigw-ghl-workflow.json`"
+    );
     if info.sandbox_url.is_some() {
         println!(
             "\nTry it: tag a new sandbox contact \"cold lead\" and watch it reach the CallTools bucket:\n"

@@ -389,10 +389,10 @@ mod tests {
         }
         let buffer = Buffer::default();
         let writer = buffer.clone();
-        let logs = crate::aws::telemetry::json_logs(
-            crate::aws::telemetry::log_filter(None),
-            move || writer.clone(),
-        );
+        let logs =
+            crate::aws::telemetry::json_logs(crate::aws::telemetry::log_filter(None), move || {
+                writer.clone()
+            });
         tracing::subscriber::with_default(logs, || {
             let _entered = record_span(Some(job)).entered();
             tracing::Span::current().record("outcome", outcome.kind().as_str());

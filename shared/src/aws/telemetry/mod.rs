@@ -33,10 +33,7 @@ pub fn log_filter(rust_log: Option<&str>) -> Targets {
 /// under `fields`, the innermost span's under `span` (the consumer's `record`: job, source,
 /// contact hash, outcome) and every open span's under `spans`; no target or time. The local
 /// stack writes the same lines.
-pub fn json_logs<W>(
-    filter: Targets,
-    writer: W,
-) -> impl tracing::Subscriber + Send + Sync + 'static
+pub fn json_logs<W>(filter: Targets, writer: W) -> impl tracing::Subscriber + Send + Sync + 'static
 where
     W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
 {
@@ -98,8 +95,14 @@ mod tests {
 
         for unset_or_unreadable in [None, Some("leadsync[span{x=1}]=debug=")] {
             let f = log_filter(unset_or_unreadable);
-            assert!(f.would_enable("leadsync", &Level::INFO), "{unset_or_unreadable:?}");
-            assert!(!f.would_enable("leadsync", &Level::DEBUG), "{unset_or_unreadable:?}");
+            assert!(
+                f.would_enable("leadsync", &Level::INFO),
+                "{unset_or_unreadable:?}"
+            );
+            assert!(
+                !f.would_enable("leadsync", &Level::DEBUG),
+                "{unset_or_unreadable:?}"
+            );
         }
     }
 }
