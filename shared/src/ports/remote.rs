@@ -58,6 +58,19 @@ impl RemoteError {
         )
     }
 
+    /// Whether the failed call may have taken effect all the same, so the caller must find out
+    /// before doing it again: no answer (a timeout, a dropped connection), a 5xx, or a 2xx that
+    /// did not show the effect. A 408, 425 or 429 was turned away before any work, a 4xx refused
+    /// it, an open circuit sent nothing.
+    pub fn may_have_happened(&self) -> bool {
+        match self {
+            RemoteError::Transient { status, .. } => {
+                status.is_none_or(|s| (200..300).contains(&s) || s >= 500)
+            }
+            _ => false,
+        }
+    }
+
     pub fn status(&self) -> Option<u16> {
         match self {
             RemoteError::Transient { status, .. } | RemoteError::Permanent { status, .. } => {
@@ -300,6 +313,37 @@ impl From<RemoteError> for Outcome {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn only_a_call_that_may_have_been_processed_may_have_happened() {
+        use super::RemoteError;
+        let transient = |status| RemoteError::Transient {
+            service: "x",
+            reason: String::new(),
+            status,
+            retry_after: None,
+        };
+        for (status, may) in [
+            (None, true),
+            (Some(200), true),
+            (Some(500), true),
+            (Some(503), true),
+            (Some(408), false),
+            (Some(425), false),
+            (Some(429), false),
+        ] {
+            assert_eq!(transient(status).may_have_happened(), may, "{status:?}");
+        }
+        let refused = RemoteError::from_status("x", 400, None, "");
+        let open = RemoteError::CircuitOpen {
+            service: "x",
+            retry_after: std::time::Duration::from_secs(1),
+        };
+        let credentials = RemoteError::from_status("x", 401, None, "");
+        for e in [refused, open, credentials] {
+            assert!(!e.may_have_happened(), "{e:?}");
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -5,6 +5,7 @@ use std::time::Duration;
 use crate::consumer::{Outcome, SkipReason};
 use crate::domain::clock::Clock;
 use crate::domain::rules::Rules;
+use crate::domain::sink::SinkId;
 use crate::ports::remote::RemoteError;
 use crate::sources::ghl::job::GhlTrigger;
 use crate::testing::kit::ConsumerKit;
@@ -304,6 +305,36 @@ async fn a_counted_job_whose_create_was_lost_is_read_again_on_its_retry() {
         "{again:?}"
     );
     assert_eq!(kit.ghl.reads().len(), 2);
+}
+
+/// A create CallTools turned away (429: throttled before any work) created nothing: no phone
+/// is kept to look up before the retry. One that may have happened (a 503) keeps it.
+#[tokio::test]
+async fn only_a_create_that_may_have_happened_is_marked_to_be_looked_up() {
+    for (refusal, marked) in [
+        (RemoteError::from_status("CallTools", 429, None, ""), false),
+        (calltools_503(), true),
+    ] {
+        let kit = kit();
+        let consumer = kit.consumer();
+        kit.calltools.fail_next_write(refusal.clone());
+        let job = kit.ghl_job("ghl:w1", "c1", None);
+        kit.run(&consumer, &[kit.message(&job)]).await;
+        let item = kit.store.contact(&ConsumerKit::contact_key("c1"));
+        let phone = item.and_then(|i| {
+            i.state
+                .sink(SinkId::CallTools)
+                .unconfirmed_create_phone
+                .clone()
+        });
+        assert_eq!(phone.is_some(), marked, "{refusal}: {phone:?}");
+
+        let again = kit.run(&consumer, &[kit.message(&job)]).await;
+        assert!(
+            matches!(again[0].outcome, Outcome::Synced { .. }),
+            "{refusal}: {again:?}"
+        );
+    }
 }
 
 #[tokio::test]

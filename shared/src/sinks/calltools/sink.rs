@@ -12,7 +12,7 @@ use crate::sinks::calltools::CallToolsSink;
 use crate::sinks::calltools::audit::{Drift, drift};
 use crate::sinks::calltools::plan::{PlanInput, Step, plan, plan_gone, written};
 use crate::sinks::calltools::target::Policy;
-use crate::sinks::calltools::unconfirmed::{marked, may_have_created};
+use crate::sinks::calltools::unconfirmed::marked;
 use crate::sinks::{Sink, SinkContext};
 
 #[async_trait]
@@ -122,7 +122,9 @@ impl CallToolsSink {
                         Some(written(base, contact, write, hash, id)),
                     )
                 }
-                Err(e) if write.known_id.is_none() && may_have_created(&e) => {
+                // A create that may have happened without its answer: look the phone up first
+                // next time. A 429 was turned away before CallTools did anything.
+                Err(e) if write.known_id.is_none() && e.may_have_happened() => {
                     (e.into(), Some(marked(base, &write.phone)))
                 }
                 Err(e) => (e.into(), None),

@@ -39,13 +39,6 @@ impl CallToolsSink {
     }
 }
 
-/// Whether a failed write with no known id may still have created the contact: the request
-/// may have been sent and processed (a timeout, a 5xx, a dropped connection). An open circuit
-/// sent nothing, and a 4xx is CallTools refusing it.
-pub(crate) fn may_have_created(e: &RemoteError) -> bool {
-    matches!(e, RemoteError::Transient { .. })
-}
-
 /// The state to keep after a create whose answer was lost: `state` (what the job leased, with
 /// no id) plus the marker, and no source read: the change the job read is not applied, so
 /// neither its retry (`Covered`) nor the backfill (same source hash) may take it as done.
@@ -137,28 +130,5 @@ mod tests {
         assert_eq!(s.read_at_ms, None, "a retry is not covered");
         assert_eq!(s.source_hash, None, "the backfill sees a change");
         assert_eq!(s.version_ms, Some(5), "the version applied before");
-    }
-
-    #[test]
-    fn only_a_failure_that_may_have_reached_calltools_may_have_created() {
-        let transient = RemoteError::Transient {
-            service: "CallTools",
-            reason: "timeout".into(),
-            status: None,
-            retry_after: None,
-        };
-        let refused = RemoteError::Permanent {
-            service: "CallTools",
-            reason: "bad phone".into(),
-            status: Some(400),
-            excerpt: String::new(),
-        };
-        let open = RemoteError::CircuitOpen {
-            service: "CallTools",
-            retry_after: std::time::Duration::from_secs(1),
-        };
-        assert!(may_have_created(&transient));
-        assert!(!may_have_created(&refused));
-        assert!(!may_have_created(&open));
     }
 }

@@ -83,22 +83,11 @@ impl GhlSink {
                 .add_note(contact_id, &note.body)
                 .await
                 .map_err(|e| {
-                    let maybe = maybe_written(&e);
+                    let maybe = e.may_have_happened();
                     (e, maybe)
                 })?;
         }
         Ok(calls)
-    }
-}
-
-/// Whether a failed write may have happened all the same: no answer (a timeout, a dropped
-/// connection), a 5xx, or a 2xx that did not show it. A 429 or a 4xx refused it.
-fn maybe_written(e: &RemoteError) -> bool {
-    match e {
-        RemoteError::Transient { status, .. } => {
-            status.is_none_or(|s| (200..300).contains(&s) || s >= 500)
-        }
-        _ => false,
     }
 }
 
