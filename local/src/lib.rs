@@ -69,6 +69,8 @@ pub struct StackOptions {
     /// The sandbox's GHL workflow posts its Custom Webhook too (a tag then sends two webhooks);
     /// off, only Marketplace webhooks arrive, as on a location without the workflow.
     pub workflow_webhook: bool,
+    /// Most GHL webhooks the sandbox has on the wire at once (`None`: no bound).
+    pub ghl_delivery_concurrency: Option<usize>,
 }
 
 impl Default for StackOptions {
@@ -85,6 +87,7 @@ impl Default for StackOptions {
             ghl_retry_interval: Duration::from_secs(2),
             start_consumer: true,
             workflow_webhook: true,
+            ghl_delivery_concurrency: None,
         }
     }
 }
@@ -156,6 +159,7 @@ impl Stack {
                     workflow_secret: Some(SANDBOX_WORKFLOW_SECRET.into()),
                     duplicate_mode: opts.duplicate_mode,
                     ghl_retry_interval: opts.ghl_retry_interval,
+                    ghl_delivery_concurrency: opts.ghl_delivery_concurrency,
                     ..SandboxConfig::default()
                 })
                 .await?,

@@ -112,6 +112,10 @@ pub struct SandboxConfig {
     pub meta_webhook_url: Option<String>,
     /// Gap between Meta's immediate retries of a failed webhook (2 retries).
     pub meta_retry_interval: Duration,
+    /// Most GHL webhooks on the wire at once; `None`: every one as soon as it is due. GHL does
+    /// not document how many it sends in parallel (UNCONFIRMED); a bound lets a local stack, whose
+    /// moto is one Python process, take a bulk change as DynamoDB would.
+    pub ghl_delivery_concurrency: Option<usize>,
 }
 
 impl Default for SandboxConfig {
@@ -136,6 +140,7 @@ impl Default for SandboxConfig {
             meta_page_token: "EAAsandboxPageToken0001".to_owned(),
             meta_webhook_url: None,
             meta_retry_interval: Duration::from_secs(1),
+            ghl_delivery_concurrency: None,
         }
     }
 }

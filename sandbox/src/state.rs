@@ -64,7 +64,7 @@ impl Inner {
             ghl: Mutex::new(GhlStore::new(&cfg.location_id)),
             ghl_limiter: Mutex::new(RateLimiter::default()),
             ghl_calls: CallLog::default(),
-            deliveries: DeliveryLog::default(),
+            deliveries: DeliveryLog::bounded(cfg.ghl_delivery_concurrency),
             chaos: Mutex::new(Chaos::default()),
             search_cursor: Mutex::new(CursorStyle::default()),
             calltools: Mutex::new(CtWorld::new(&cfg.buckets)),

@@ -22,6 +22,11 @@ use leadsync_sandbox::DuplicateMode;
 pub const TARGET_RATIO: f64 = 1.1;
 /// How many tag requests the "user" has in flight at once.
 const TAGGING_CONCURRENCY: usize = 50;
+/// GHL webhooks the sandbox has on the wire at once. Unbounded, 2,000 webhooks at once made
+/// the local stack's moto (one Python process) time out ingress's DynamoDB calls, and ingress
+/// answered 429 to most: a limit of moto, not of DynamoDB or leadsync. GHL's own parallelism is
+/// not documented.
+pub const DELIVERY_CONCURRENCY: usize = 20;
 /// How often the sandbox's CallTools is counted while the contacts become dialable.
 const COUNT_POLL: Duration = Duration::from_millis(250);
 
@@ -53,6 +58,8 @@ pub struct BulkRun {
 pub struct BulkFigure {
     /// `CALLTOOLS_MAX_REQUESTS_PER_SECOND` of the local stack's consumer.
     pub calltools_budget_per_sec: u32,
+    /// GHL webhooks the sandbox had on the wire at once.
+    pub delivery_concurrency: usize,
     pub runs: Vec<BulkRun>,
 }
 
@@ -69,6 +76,7 @@ pub async fn measure(moto_url: &str, contacts: usize) -> Result<BulkFigure> {
                 moto_url: Some(moto_url.to_string()),
                 duplicate_mode: DuplicateMode::MergeByPhone,
                 workflow_webhook: workflow,
+                ghl_delivery_concurrency: Some(DELIVERY_CONCURRENCY),
                 ..StackOptions::default()
             },
         )
@@ -85,6 +93,7 @@ pub async fn measure(moto_url: &str, contacts: usize) -> Result<BulkFigure> {
     }
     Ok(BulkFigure {
         calltools_budget_per_sec: budget,
+        delivery_concurrency: DELIVERY_CONCURRENCY,
         runs,
     })
 }

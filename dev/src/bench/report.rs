@@ -362,8 +362,8 @@ fn print_lambda(l: &super::lambda::LambdaColdStarts) {
 
 fn print_bulk(b: &super::bulk::BulkFigure) {
     println!(
-        "\n8. Bulk tagging on the local stack: contacts tagged at once, CallTools budget {} requests/s (CALLTOOLS_MAX_REQUESTS_PER_SECOND)",
-        b.calltools_budget_per_sec
+        "\n8. Bulk tagging on the local stack: contacts tagged at once, CallTools budget {} requests/s (CALLTOOLS_MAX_REQUESTS_PER_SECOND), the sandbox's GHL sending {} webhooks at a time",
+        b.calltools_budget_per_sec, b.delivery_concurrency
     );
     table(
         &[

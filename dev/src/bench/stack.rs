@@ -19,7 +19,7 @@ use leadsync_sandbox::DuplicateMode;
 const DIALABLE_POLL: Duration = Duration::from_millis(5);
 /// One GHL read per contact and step, however many of GHL's webhooks announced the change.
 const GHL_READS_PER_CONTACT: u32 = 1;
-/// A tag → dialable time worth explaining on stderr.
+/// A tag → dialable time worth explaining on stderr: this much beyond the batching window.
 const SLOW: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, Serialize)]
@@ -166,7 +166,7 @@ async fn new_contacts(
         // ContactTagUpdate and the workflow webhook: two jobs.
         h.settle(mark, 2).await?;
         let spent = h.calls(mark).await?;
-        if latency > SLOW {
+        if latency > h.batching_window() + SLOW {
             progress(&format!(
                 "contact {id} took {} ms to become dialable:\n    {}",
                 latency.as_millis(),

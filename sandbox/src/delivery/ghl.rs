@@ -50,6 +50,8 @@ pub(crate) struct DeliveryLog {
     /// Webhooks dispatched whose delivery has not ended: held back, on the wire, or waiting to
     /// retry a 429. A test waits for 0 before it counts what the receiver was sent.
     in_flight: Arc<AtomicUsize>,
+    /// At most this many attempts on the wire at once (`ghl_delivery_concurrency`).
+    wire: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 /// How one attempt went, as logged.
@@ -64,6 +66,13 @@ struct Attempt {
 }
 
 impl DeliveryLog {
+    pub fn bounded(concurrency: Option<usize>) -> Self {
+        Self {
+            wire: concurrency.map(|n| Arc::new(tokio::sync::Semaphore::new(n.max(1)))),
+            ..Self::default()
+        }
+    }
+
     fn push(&self, out: &Outbound, a: Attempt) {
         let mut log = lock(&self.log);
         log.0 += 1;
@@ -144,7 +153,12 @@ async fn deliver(st: &AppState, out: &Outbound, generation: u64, fate: Fate) {
     let attempt = |number: u32, duplicate: bool| {
         let wire = &wire;
         async move {
+            let permit = match &st.deliveries.wire {
+                Some(gate) => Some(gate.clone().acquire_owned().await.ok()?),
+                None => None,
+            };
             let answer = post(&st.http, wire, &st.shutdown).await?;
+            drop(permit);
             st.deliveries.push(
                 out,
                 Attempt {

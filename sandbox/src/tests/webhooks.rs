@@ -306,3 +306,48 @@ async fn a_reset_cancels_pending_retries() {
     assert_eq!(rx.hits().len(), 1);
     sb.shutdown().await;
 }
+
+/// `ghl_delivery_concurrency` bounds the webhooks on the wire at once; every one still arrives.
+#[tokio::test]
+async fn deliveries_wait_for_a_place_on_the_wire_when_bounded() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[derive(Default)]
+    struct Load {
+        now: AtomicUsize,
+        most: AtomicUsize,
+        done: AtomicUsize,
+    }
+    async fn slow(axum::extract::State(load): axum::extract::State<Arc<Load>>) -> &'static str {
+        let now = load.now.fetch_add(1, Ordering::SeqCst) + 1;
+        load.most.fetch_max(now, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        load.now.fetch_sub(1, Ordering::SeqCst);
+        load.done.fetch_add(1, Ordering::SeqCst);
+        "ok"
+    }
+    let load = Arc::new(Load::default());
+    let app = axum::Router::new()
+        .route("/hook", axum::routing::post(slow))
+        .with_state(load.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let sb = sandbox_with(move |c| {
+        c.marketplace_webhook_url = Some(url);
+        c.ghl_delivery_concurrency = Some(2);
+    })
+    .await;
+
+    for i in 0..6 {
+        new_ghl_contact(&sb, json!({ "firstName": format!("Ada{i}") })).await;
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while load.done.load(Ordering::SeqCst) < 6 {
+        assert!(tokio::time::Instant::now() < deadline, "not all delivered");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(load.most.load(Ordering::SeqCst), 2);
+    server.abort();
+}
