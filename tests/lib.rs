@@ -67,6 +67,7 @@ pub struct StackBuilder {
     settings: HashMap<String, String>,
     duplicate_mode: DuplicateMode,
     start_consumer: bool,
+    batching_window: bool,
 }
 
 /// A stack whose sandbox CallTools account merges a second create for a known phone
@@ -79,6 +80,7 @@ pub fn stack() -> StackBuilder {
         settings: HashMap::new(),
         duplicate_mode: DuplicateMode::MergeByPhone,
         start_consumer: true,
+        batching_window: false,
     }
 }
 
@@ -90,6 +92,12 @@ impl StackBuilder {
 
     pub fn duplicate_mode(mut self, m: DuplicateMode) -> Self {
         self.duplicate_mode = m;
+        self
+    }
+
+    /// The consumer waits out the template's batching window, as Lambda does.
+    pub fn with_batching_window(mut self) -> Self {
+        self.batching_window = true;
         self
     }
 
@@ -109,6 +117,7 @@ impl StackBuilder {
             duplicate_mode: self.duplicate_mode,
             ghl_retry_interval: Duration::from_millis(500),
             start_consumer: self.start_consumer,
+            batching_window: self.batching_window,
             ..StackOptions::default()
         })
         .await?;

@@ -71,6 +71,10 @@ pub struct StackOptions {
     pub workflow_webhook: bool,
     /// Most GHL webhooks the sandbox has on the wire at once (`None`: no bound).
     pub ghl_delivery_concurrency: Option<usize>,
+    /// Hold records for the template's `MaximumBatchingWindowInSeconds` before invoking the
+    /// consumer, as Lambda does (the bench); off, a record is handed over as soon as received.
+    /// Off by default until the end-to-end suite passes with it (docs/development.md).
+    pub batching_window: bool,
 }
 
 impl Default for StackOptions {
@@ -88,6 +92,7 @@ impl Default for StackOptions {
             start_consumer: true,
             workflow_webhook: true,
             ghl_delivery_concurrency: None,
+            batching_window: false,
         }
     }
 }
@@ -257,6 +262,7 @@ impl Stack {
                 consumer,
                 aws_sdk_sqs::Client::new(&aws),
                 &resources,
+                opts.batching_window,
                 metrics.clone(),
             )
         });

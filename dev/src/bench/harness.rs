@@ -77,10 +77,12 @@ impl Harness {
         .await
     }
 
-    /// A stack started with `opts`, named after the bench process and `name`.
+    /// A stack started with `opts`, named after the bench process and `name`, its consumer
+    /// waiting out the template's batching window as Lambda's does.
     pub async fn start_options(name: &str, opts: StackOptions) -> Result<Self> {
         let stack = Stack::start(StackOptions {
             stack_name: format!("bench-{}-{name}", std::process::id()),
+            batching_window: true,
             ..opts
         })
         .await
