@@ -53,10 +53,10 @@ impl ContactSource for GhlReader {
         if j.trigger == GhlTrigger::ContactDelete {
             return Read::Gone(state);
         }
-        // Counted before the last applied read began, but sent after the webhook that read
-        // remembers: nothing to read, only its time to keep, so an older webhook arriving later
-        // is still found stale.
-        if is_counted_before_read(j.arrival, state.read_seq) {
+        // Covered by the last applied read, but sent after the webhook that read remembers:
+        // nothing to read, only its time to keep, so an older webhook arriving later is still
+        // found stale.
+        if is_covered_by_read(j, &state) {
             let state = ContactState {
                 webhook_ms: newest_webhook(j, &state),
                 ..state
@@ -117,10 +117,16 @@ fn settled_by_state(j: &GhlContactJob, state: &ContactState) -> Option<SkipReaso
     if stale {
         return Some(SkipReason::Stale);
     }
-    let covered = is_covered(j.received_at_ms, state.read_at_ms)
-        || (is_counted_before_read(j.arrival, state.read_seq)
-            && newest_webhook(j, state) == state.webhook_ms);
+    // A covered webhook newer than the one remembered is left to the read path, which keeps its
+    // time under the lease; settled here, an older webhook arriving later would not be stale.
+    let covered = is_covered_by_read(j, state) && newest_webhook(j, state) == state.webhook_ms;
     (j.trigger != GhlTrigger::ContactDelete && covered).then_some(SkipReason::Covered)
+}
+
+/// Whether the last applied read already includes the job's change: ingress numbered its
+/// webhook before that read began, or (jobs without a number) it arrived well before.
+fn is_covered_by_read(j: &GhlContactJob, state: &ContactState) -> bool {
+    is_counted_before_read(j.arrival, state.read_seq) || is_covered(j.received_at_ms, state.read_at_ms)
 }
 
 /// Whether ingress numbered the job's webhook before the count the last applied read was
@@ -211,6 +217,14 @@ mod tests {
         };
         assert_eq!(
             settled_by_state(&marketplace, &remembered),
+            Some(SkipReason::Covered)
+        );
+        // The same by the clocks alone: a read well after the job arrived.
+        let mut by_time = job(GhlTrigger::ContactTagUpdate, Some(20));
+        by_time.received_at_ms = 10 - CLOCK_MARGIN_MS - 1;
+        assert_eq!(settled_by_state(&by_time, &read), None);
+        assert_eq!(
+            settled_by_state(&by_time, &remembered),
             Some(SkipReason::Covered)
         );
         let mut delete = job(GhlTrigger::ContactDelete, None);
