@@ -111,6 +111,7 @@ fn refused(e: &RemoteError, location: &str, base: &str) -> Check {
             format!("GoHighLevel did not answer at {base}: {reason}"),
             "check GhlApiBaseUrl (https://services.leadconnectorhq.com) and the network, then run doctor again",
         ),
+        RemoteError::CircuitOpened { cause, .. } => refused(cause, location, base),
         RemoteError::CircuitOpen { .. } => Check::fail(
             AREA,
             "ghl.token",

@@ -225,12 +225,14 @@ impl CircuitBreaker {
         }
     }
 
-    pub async fn record(&self, permit: Permit, result: CallResult) {
+    /// Counts how an allowed call went; `Some(recovery)` when its failure opened the circuit
+    /// (the caller's job then waits for the probe as the calls the circuit stops do).
+    pub async fn record(&self, permit: Permit, result: CallResult) -> Option<Duration> {
         let Permit::Allowed { probe } = permit else {
-            return;
+            return None;
         };
         if !self.enabled() {
-            return;
+            return None;
         }
         let failures = match self.local.lock() {
             Ok(mut local) => {
@@ -240,25 +242,23 @@ impl CircuitBreaker {
                 };
                 local.failures
             }
-            Err(_) => return,
+            Err(_) => return None,
         };
-        let Some(shared) = self.shared().await else {
-            return;
-        };
-        match (result, probe) {
+        let shared = self.shared().await?;
+        let opened = match (result, probe) {
             (CallResult::Answered, true) => {
                 self.transition(&shared, State::Closed).await;
+                false
             }
-            (CallResult::Unavailable, true) => {
-                self.transition(&shared, State::Open).await;
-            }
+            (CallResult::Unavailable, true) => self.transition(&shared, State::Open).await,
             (CallResult::Unavailable, false)
                 if failures >= self.settings.failure_threshold && shared.state == State::Closed =>
             {
-                self.transition(&shared, State::Open).await;
+                self.transition(&shared, State::Open).await
             }
-            _ => {}
-        }
+            _ => false,
+        };
+        opened.then_some(self.settings.recovery)
     }
 }
 
@@ -275,11 +275,14 @@ mod tests {
         }
     }
 
-    async fn fail(b: &CircuitBreaker, n: u32) {
+    /// `n` failed calls; what the breaker said of the last.
+    async fn fail(b: &CircuitBreaker, n: u32) -> Option<Duration> {
+        let mut said = None;
         for _ in 0..n {
             let p = b.permit().await;
-            b.record(p, CallResult::Unavailable).await;
+            said = b.record(p, CallResult::Unavailable).await;
         }
+        said
     }
 
     #[tokio::test]
@@ -295,13 +298,17 @@ mod tests {
             settings(Duration::from_secs(30)),
             store.clone(),
         );
-        fail(&a, 2).await;
+        assert_eq!(fail(&a, 2).await, None, "below the threshold");
         assert_eq!(
             a.permit().await,
             Permit::Allowed { probe: false },
             "below the threshold"
         );
-        fail(&a, 1).await;
+        assert_eq!(
+            fail(&a, 1).await,
+            Some(Duration::from_secs(30)),
+            "the failure that opened the circuit is told so"
+        );
         for env in [&a, &b] {
             match env.permit().await {
                 Permit::Denied { retry_after } => assert!(
@@ -364,7 +371,11 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(60)).await;
         let probe = a.permit().await;
         assert_eq!(probe, Permit::Allowed { probe: true });
-        a.record(probe, CallResult::Unavailable).await;
+        assert_eq!(
+            a.record(probe, CallResult::Unavailable).await,
+            Some(Duration::from_millis(50)),
+            "the failed probe is told it opened the circuit"
+        );
         assert!(matches!(a.permit().await, Permit::Denied { .. }));
         assert_eq!(store.state("calltools").state, State::Open);
     }
@@ -373,7 +384,7 @@ mod tests {
     async fn an_unreachable_store_fails_open() {
         let store = Arc::new(MemoryBreakerStore::unreachable());
         let a = CircuitBreaker::new("calltools", settings(Duration::from_secs(30)), store);
-        fail(&a, 10).await;
+        assert_eq!(fail(&a, 10).await, None);
         assert_eq!(a.permit().await, Permit::Allowed { probe: false });
     }
 

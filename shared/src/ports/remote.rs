@@ -25,6 +25,15 @@ pub enum RemoteError {
         service: &'static str,
         retry_after: Duration,
     },
+    /// The call failed as `cause` says, and that failure opened the circuit (a failed probe,
+    /// or the one that reached the threshold): the job waits for the next probe like the calls
+    /// the open circuit stops. Retried instead, it would be the probe again after every wait
+    /// and spend a receive each time, to the DLQ before the outage ends.
+    #[error("{cause}; the circuit is now open")]
+    CircuitOpened {
+        cause: Box<RemoteError>,
+        retry_after: Duration,
+    },
     /// 401/403: the service refused leadsync's credentials (a rotated or wrong key, a revoked
     /// app, a token without access). Every call fails the same way until someone fixes them, so
     /// the request was not processed and the job is not at fault: it waits, bounded, instead of
@@ -54,7 +63,9 @@ impl RemoteError {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            RemoteError::Transient { .. } | RemoteError::CircuitOpen { .. }
+            RemoteError::Transient { .. }
+                | RemoteError::CircuitOpen { .. }
+                | RemoteError::CircuitOpened { .. }
         )
     }
 
@@ -67,6 +78,7 @@ impl RemoteError {
             RemoteError::Transient { status, .. } => {
                 status.is_none_or(|s| (200..300).contains(&s) || s >= 500)
             }
+            RemoteError::CircuitOpened { cause, .. } => cause.may_have_happened(),
             _ => false,
         }
     }
@@ -77,6 +89,7 @@ impl RemoteError {
                 *status
             }
             RemoteError::CredentialsRejected { status, .. } => Some(*status),
+            RemoteError::CircuitOpened { cause, .. } => cause.status(),
             RemoteError::CircuitOpen { .. } => None,
         }
     }
@@ -288,6 +301,10 @@ impl From<RemoteError> for Outcome {
                 ),
                 after: retry_after,
             },
+            RemoteError::CircuitOpened { cause, retry_after } => Outcome::Defer {
+                reason: format!("{cause}; the circuit opened, waiting for a probe to succeed"),
+                after: retry_after,
+            },
             RemoteError::CredentialsRejected {
                 service,
                 status,
@@ -341,6 +358,30 @@ mod tests {
         let credentials = RemoteError::from_status("x", 401, None, "");
         for e in [refused, open, credentials] {
             assert!(!e.may_have_happened(), "{e:?}");
+        }
+        let opened = |status| RemoteError::CircuitOpened {
+            cause: Box::new(transient(status)),
+            retry_after: std::time::Duration::from_secs(1),
+        };
+        assert!(opened(Some(503)).may_have_happened(), "as its cause");
+        assert!(!opened(Some(429)).may_have_happened(), "as its cause");
+    }
+
+    #[test]
+    fn a_failure_that_opened_the_circuit_waits_for_the_probe_without_spending_a_receive() {
+        let cause = RemoteError::from_status("CallTools", 503, None, "");
+        let opened = RemoteError::CircuitOpened {
+            cause: Box::new(cause),
+            retry_after: Duration::from_secs(30),
+        };
+        assert!(opened.is_transient());
+        assert_eq!(opened.status(), Some(503));
+        match Outcome::from(opened) {
+            Outcome::Defer { reason, after } => {
+                assert_eq!(after, Duration::from_secs(30));
+                assert!(reason.contains("CallTools") && reason.contains("circuit"), "{reason}");
+            }
+            other => panic!("{other:?}"),
         }
     }
 

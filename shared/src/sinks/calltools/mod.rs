@@ -211,8 +211,13 @@ impl CallToolsSink {
             Err(e) if e.is_transient() => CallResult::Unavailable,
             _ => CallResult::Answered,
         };
-        breaker.record(permit, seen).await;
-        result
+        match (breaker.record(permit, seen).await, result) {
+            (Some(retry_after), Err(cause)) => Err(RemoteError::CircuitOpened {
+                cause: Box::new(cause),
+                retry_after,
+            }),
+            (_, result) => result,
+        }
     }
 
     /// Takes a mapped contact out of buckets/tags, confirmed like any write, setting `fields`
