@@ -4,10 +4,10 @@
 //! after their visibility timeout (which the consumer sets) and moves them to the DLQ after
 //! `maxReceiveCount` receives — moto implements that redrive itself.
 //!
-//! `MaximumBatchingWindowInSeconds` is modelled on request (`StackOptions::batching_window`, the
-//! bench): once a poller holds a record it keeps receiving until the window has passed or the
-//! batch is full, as Lambda does before invoking. Without it the local consumer starts on a
-//! change's first webhook before its second has arrived, where in AWS both land in one batch.
+//! `MaximumBatchingWindowInSeconds` is kept too: once a poller holds a record it keeps receiving
+//! until the window has passed or the batch is full, as Lambda does before invoking. Without it
+//! the local consumer would start on a change's first webhook before its second had arrived,
+//! where in AWS both land in one batch — and a test would pass on an order AWS does not keep.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -36,7 +36,6 @@ impl EventSourceMapping {
         consumer: Arc<Consumer>,
         sqs: aws_sdk_sqs::Client,
         res: &Resources,
-        batching_window: bool,
         metrics: Arc<LocalMetrics>,
     ) -> Self {
         let (stop, stopped) = watch::channel(false);
@@ -49,11 +48,7 @@ impl EventSourceMapping {
                     queue_url: res.queue_url.clone(),
                     queue_arn: res.queue_arn.clone(),
                     batch_size: res.batch_size.clamp(1, 10) as i32,
-                    window: if batching_window {
-                        Duration::from_secs(res.batching_window_secs)
-                    } else {
-                        Duration::ZERO
-                    },
+                    window: Duration::from_secs(res.batching_window_secs),
                     timeout: Duration::from_secs(res.consumer_timeout_secs),
                     results: results.clone(),
                     metrics: metrics.clone(),

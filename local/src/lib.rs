@@ -71,10 +71,6 @@ pub struct StackOptions {
     pub workflow_webhook: bool,
     /// Most GHL webhooks the sandbox has on the wire at once (`None`: no bound).
     pub ghl_delivery_concurrency: Option<usize>,
-    /// Hold records for the template's `MaximumBatchingWindowInSeconds` before invoking the
-    /// consumer, as Lambda does (the bench); off, a record is handed over as soon as received.
-    /// Off by default until the end-to-end suite passes with it (docs/development.md).
-    pub batching_window: bool,
 }
 
 impl Default for StackOptions {
@@ -92,7 +88,18 @@ impl Default for StackOptions {
             start_consumer: true,
             workflow_webhook: true,
             ghl_delivery_concurrency: None,
-            batching_window: false,
+        }
+    }
+}
+
+impl StackOptions {
+    /// A stack of its own for a test that runs one function's real binary by hand
+    /// ([`runtime_api`]): nothing of the stack's own consumes its queue.
+    pub fn for_one_function(function: &str) -> Self {
+        Self {
+            stack_name: format!("fn-{function}-runtime-api"),
+            start_consumer: false,
+            ..Self::default()
         }
     }
 }
@@ -262,7 +269,6 @@ impl Stack {
                 consumer,
                 aws_sdk_sqs::Client::new(&aws),
                 &resources,
-                opts.batching_window,
                 metrics.clone(),
             )
         });

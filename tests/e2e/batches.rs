@@ -120,7 +120,7 @@ async fn the_webhook_count_survives_every_state_save_and_the_lease_reads_it() ->
 /// the two webhooks of one GHL change into one batch and one read.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lone_job_reaches_the_consumer_after_the_batching_window() -> Result<()> {
-    let t = stack().with_batching_window().start().await?;
+    let t = stack().start().await?;
     let window = Duration::from_secs(t.stack.resources.batching_window_secs);
     assert!(!window.is_zero(), "template.yaml sets a batching window");
     let queue = SqsQueue::new(

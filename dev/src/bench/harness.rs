@@ -32,6 +32,10 @@ pub struct Calls {
     /// `GET /api/buckets/`: once per cold start, reported on its own.
     pub bucket_lookups: u32,
     pub ghl: u32,
+    /// GHL contact reads (`GET /contacts/{id}`), of `ghl`.
+    pub ghl_reads: u32,
+    /// GHL calls answered 429, of `ghl`.
+    pub ghl_429s: u32,
     /// Consumer records of the step that ended in a retry (e.g. the contact's lease was busy).
     pub retries: u32,
     /// Every call and outcome of the step, one line each, to explain a figure over its target.
@@ -77,12 +81,10 @@ impl Harness {
         .await
     }
 
-    /// A stack started with `opts`, named after the bench process and `name`, its consumer
-    /// waiting out the template's batching window as Lambda's does.
+    /// A stack started with `opts`, named after the bench process and `name`.
     pub async fn start_options(name: &str, opts: StackOptions) -> Result<Self> {
         let stack = Stack::start(StackOptions {
             stack_name: format!("bench-{}-{name}", std::process::id()),
-            batching_window: true,
             ..opts
         })
         .await
@@ -297,6 +299,14 @@ impl Harness {
                     .is_some_and(|p| p.starts_with("/api/buckets"))
         };
         let bucket_lookups = calltools.iter().filter(|c| is_bucket_lookup(c)).count();
+        let is_contact_read = |c: &&Value| {
+            c["method"] == "GET"
+                && c["path"]
+                    .as_str()
+                    .is_some_and(|p| p.starts_with("/contacts/"))
+        };
+        let ghl_reads = ghl.iter().filter(is_contact_read).count();
+        let ghl_429s = ghl.iter().filter(|c| c["status"] == 429).count();
         let results = self.stack.results();
         let step = results.get(mark.results..).unwrap_or_default();
         let line = |service: &str, c: &Value| {
@@ -328,6 +338,8 @@ impl Harness {
             calltools: count(calltools.len() - bucket_lookups),
             bucket_lookups: count(bucket_lookups),
             ghl: count(ghl.len()),
+            ghl_reads: count(ghl_reads),
+            ghl_429s: count(ghl_429s),
             retries: count(step.iter().filter(|r| is_retry(&r.outcome)).count()),
             detail,
         })
