@@ -6,3 +6,4 @@ pub mod attacks;
 pub mod bench;
 pub mod commands;
 pub mod ledger;
+pub mod sqs_records;

@@ -3,7 +3,8 @@
 //! here, asks `GET /2018-06-01/runtime/invocation/next` for an event, and posts its answer to
 //! `…/invocation/{id}/response` (or `…/error`; `…/init/error` when it cannot start).
 //!
-//! What it is for: cold start as Lambda sees it (process start → first invocation answered),
+//! What it is for: cold start as Lambda sees it (process start → first invocation answered, and
+//! within it the init Lambda reports as "Init Duration": process start → first `…/next`),
 //! peak memory of a real function process, and the `events/` fixtures through the real binaries.
 
 use std::collections::HashMap;
@@ -61,6 +62,8 @@ struct Shared {
     next: tokio::sync::Mutex<mpsc::UnboundedReceiver<Invocation>>,
     waiting: Mutex<HashMap<String, oneshot::Sender<Answer>>>,
     init_error: Mutex<Option<Bytes>>,
+    /// When the function first asked for an event: its init was over.
+    first_next: Mutex<Option<Instant>>,
 }
 
 /// One function's Runtime API on 127.0.0.1, a free port.
@@ -90,6 +93,7 @@ impl RuntimeApi {
             next: tokio::sync::Mutex::new(next),
             waiting: Mutex::new(HashMap::new()),
             init_error: Mutex::new(None),
+            first_next: Mutex::new(None),
         });
         let app = Router::new()
             .route(&format!("{RUNTIME}/invocation/next"), get(next_invocation))
@@ -141,6 +145,9 @@ impl RuntimeApi {
 }
 
 async fn next_invocation(State(st): State<Arc<Shared>>) -> Response {
+    if let Ok(mut first) = st.first_next.lock() {
+        first.get_or_insert_with(Instant::now);
+    }
     let Some(inv) = st.next.lock().await.recv().await else {
         return StatusCode::GONE.into_response();
     };
@@ -228,6 +235,8 @@ pub struct ColdStart {
     pub process: FunctionProcess,
     /// Process spawned → first invocation answered.
     pub elapsed: Duration,
+    /// Process spawned → its first `…/invocation/next`: what Lambda reports as Init Duration.
+    pub init: Duration,
     pub answer: Answer,
 }
 
@@ -240,8 +249,11 @@ impl FunctionProcess {
         let started = Instant::now();
         let mut process = Self::spawn(spec, api)?;
         let answer = process.wait(pending).await?;
+        let elapsed = started.elapsed();
+        let first_next = process.api.shared.first_next.lock().ok().and_then(|f| *f);
         Ok(ColdStart {
-            elapsed: started.elapsed(),
+            elapsed,
+            init: first_next.map_or(elapsed, |at| at.duration_since(started)),
             process,
             answer,
         })

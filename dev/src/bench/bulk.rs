@@ -47,7 +47,7 @@ pub struct BulkRun {
     /// GHL contact reads, per contact.
     pub ghl_reads_per_contact: f64,
     /// GHL answers 429 (target 0).
-    pub ghl_429s: usize,
+    pub ghl_429s: u32,
     /// CallTools calls, per contact (target 1: a create on a merge account).
     pub calltools_per_contact: f64,
     /// Phones in the bucket more than once (target 0).
@@ -118,6 +118,7 @@ async fn run(h: &Harness, webhooks: &'static str, n: usize, budget: u32) -> Resu
         .call(Method::DELETE, "/_sandbox/ghl/deliveries", None)
         .await?;
 
+    let mark = h.mark();
     let started = Instant::now();
     let tagged: Vec<Result<()>> = futures::stream::iter(ids.iter())
         .map(|id| h.tag_cold_lead(id))
@@ -144,28 +145,7 @@ async fn run(h: &Harness, webhooks: &'static str, n: usize, budget: u32) -> Resu
     let secs = started.elapsed().as_secs_f64();
     h.settle_both_ways().await?;
 
-    let ghl = sandbox.calls("ghl").await?;
-    let reads = ghl
-        .iter()
-        .filter(|c| {
-            c["method"] == "GET"
-                && c["path"]
-                    .as_str()
-                    .is_some_and(|p| p.starts_with("/contacts/"))
-        })
-        .count();
-    let ghl_429s = ghl.iter().filter(|c| c["status"] == 429).count();
-    let calltools = sandbox
-        .calls("calltools")
-        .await?
-        .iter()
-        .filter(|c| {
-            !(c["method"] == "GET"
-                && c["path"]
-                    .as_str()
-                    .is_some_and(|p| p.starts_with("/api/buckets")))
-        })
-        .count();
+    let calls = h.calls(mark).await?;
     let delivered = sandbox
         .call(Method::GET, "/_sandbox/ghl/deliveries", None)
         .await?["deliveries"]
@@ -186,9 +166,9 @@ async fn run(h: &Harness, webhooks: &'static str, n: usize, budget: u32) -> Resu
         ratio,
         target_ratio: TARGET_RATIO,
         pass: ratio <= TARGET_RATIO,
-        ghl_reads_per_contact: reads as f64 / n as f64,
-        ghl_429s,
-        calltools_per_contact: calltools as f64 / n as f64,
+        ghl_reads_per_contact: f64::from(calls.ghl_reads) / n as f64,
+        ghl_429s: calls.ghl_429s,
+        calltools_per_contact: f64::from(calls.calltools) / n as f64,
         duplicates: phones.values().filter(|&&k| k > 1).count(),
     })
 }

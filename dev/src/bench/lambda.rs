@@ -28,6 +28,8 @@ use leadsync_local::{SANDBOX_LOCATION_ID, Stack, StackOptions};
 use leadsync_sandbox::SandboxClient;
 use leadsync_sandbox::keys::sign_ghl;
 
+use crate::sqs_records::{sqs_event, sqs_record};
+
 /// Targets for process start → first answer (issue 19, target 4), on this machine.
 const INGRESS_TARGET_MS: f64 = 25.0;
 const WORKER_TARGET_MS: f64 = 60.0;
@@ -42,6 +44,9 @@ pub struct LambdaFigure {
     /// Process start → first invocation answered, p50 and worst.
     pub cold_p50_ms: f64,
     pub cold_max_ms: f64,
+    /// Process start → its first ask for an event, p50: what Lambda reports as Init Duration.
+    /// The rest of the cold figure is the first invocation.
+    pub init_p50_ms: f64,
     /// The empty function's p50 measured the same way in this run.
     pub empty_p50_ms: f64,
     /// The same kind of event again in the same process, p50: what the first invocation paid
@@ -59,6 +64,7 @@ pub struct LambdaFigure {
 #[derive(Debug, Clone, Serialize)]
 pub struct LambdaColdStarts {
     pub empty_p50_ms: f64,
+    pub empty_init_p50_ms: f64,
     pub empty_peak_rss_bytes: Option<u64>,
     pub functions: Vec<LambdaFigure>,
 }
@@ -124,8 +130,8 @@ async fn run(stack: &Stack, samples: usize, load: usize) -> Result<LambdaColdSta
         timeout: Duration::from_secs(3),
     };
     let nothing = |_: usize| Ok(b"{}".to_vec());
-    let (empty_cold, _, empty_rss) = empty.measure(stack, samples, nothing, &[]).await?;
-    let empty_p50 = p50_ms(&empty_cold);
+    let empty_run = empty.measure(stack, samples, nothing, &[]).await?;
+    let empty_p50 = p50_ms(&empty_run.colds);
 
     // Cold and warm invocations take ids[..2 samples]; the load the rest.
     let (first, rest) = ids.split_at(2 * samples);
@@ -136,10 +142,10 @@ async fn run(stack: &Stack, samples: usize, load: usize) -> Result<LambdaColdSta
     let load_batches = rest
         .chunks(10)
         .enumerate()
-        .map(|(i, chunk)| sqs_event(&format!("load-{i}"), chunk))
+        .map(|(i, chunk)| backfill_batch(&format!("load-{i}"), chunk))
         .collect::<Result<Vec<_>>>()?;
     let full_run = vec![br#"{}"#.to_vec()];
-    let one_job = |i: usize| sqs_event(&format!("one-{i}"), &first[i..=i]);
+    let one_job = |i: usize| backfill_batch(&format!("one-{i}"), &first[i..=i]);
     let webhook = |i: usize| webhook_event(&first[i]);
     // The resume tick, every few minutes, is the backfill's usual invocation; a full run over
     // the imported contacts is its load.
@@ -183,7 +189,12 @@ async fn run(stack: &Stack, samples: usize, load: usize) -> Result<LambdaColdSta
             binary: binary(name)?,
             timeout,
         };
-        let (cold, warm, rss) = f.measure(stack, samples, event, load).await?;
+        let Measured {
+            colds: cold,
+            inits,
+            warms: warm,
+            rss,
+        } = f.measure(stack, samples, event, load).await?;
         let cold_p50 = p50_ms(&cold);
         functions.push(LambdaFigure {
             function: name,
@@ -191,6 +202,7 @@ async fn run(stack: &Stack, samples: usize, load: usize) -> Result<LambdaColdSta
             samples,
             cold_p50_ms: cold_p50,
             cold_max_ms: cold.iter().map(|d| ms(*d)).fold(0.0, f64::max),
+            init_p50_ms: p50_ms(&inits),
             empty_p50_ms: empty_p50,
             warm_p50_ms: p50_ms(&warm),
             target_ms,
@@ -203,7 +215,8 @@ async fn run(stack: &Stack, samples: usize, load: usize) -> Result<LambdaColdSta
     }
     Ok(LambdaColdStarts {
         empty_p50_ms: empty_p50,
-        empty_peak_rss_bytes: empty_rss,
+        empty_init_p50_ms: p50_ms(&empty_run.inits),
+        empty_peak_rss_bytes: empty_run.rss,
         functions,
     })
 }
@@ -218,6 +231,14 @@ struct Run<'a> {
     timeout: Duration,
     event: &'a EventFn<'a>,
     load: &'a [Vec<u8>],
+}
+
+/// One function's samples, each sorted.
+struct Measured {
+    colds: Vec<Duration>,
+    inits: Vec<Duration>,
+    warms: Vec<Duration>,
+    rss: Option<u64>,
 }
 
 struct Function {
@@ -236,8 +257,9 @@ impl Function {
         samples: usize,
         event: impl Fn(usize) -> Result<Vec<u8>>,
         load: &[Vec<u8>],
-    ) -> Result<(Vec<Duration>, Vec<Duration>, Option<u64>)> {
+    ) -> Result<Measured> {
         let mut colds = Vec::with_capacity(samples);
+        let mut inits = Vec::with_capacity(samples);
         let mut warms = Vec::with_capacity(samples);
         let mut rss = None;
         for i in 0..samples {
@@ -246,6 +268,7 @@ impl Function {
             let mut process = cold.process;
             answered(self.name, &cold.answer, &process)?;
             colds.push(cold.elapsed);
+            inits.push(cold.init);
             let started = Instant::now();
             let answer = process.invoke(&event(samples + i)?).await?;
             warms.push(started.elapsed());
@@ -260,8 +283,14 @@ impl Function {
             process.stop().await;
         }
         colds.sort();
+        inits.sort();
         warms.sort();
-        Ok((colds, warms, rss))
+        Ok(Measured {
+            colds,
+            inits,
+            warms,
+            rss,
+        })
     }
 }
 
@@ -315,7 +344,8 @@ fn webhook_event(contact_id: &str) -> Result<Vec<u8>> {
 }
 
 /// An SQS batch with one backfill job per contact, as the consumer receives it.
-fn sqs_event(batch: &str, contact_ids: &[String]) -> Result<Vec<u8>> {
+fn backfill_batch(batch: &str, contact_ids: &[String]) -> Result<Vec<u8>> {
+    let job_time = leadsync::domain::clock::now_ms();
     let records: Vec<Value> = contact_ids
         .iter()
         .enumerate()
@@ -326,23 +356,14 @@ fn sqs_event(batch: &str, contact_ids: &[String]) -> Result<Vec<u8>> {
                 contact_id: id.clone(),
                 trigger: GhlTrigger::Backfill,
                 version_ms: None,
-                received_at_ms: leadsync::domain::clock::now_ms(),
+                received_at_ms: job_time,
                 arrival: None,
                 payload: String::new(),
             });
-            json!({
-                "messageId": format!("bench-{batch}-{k}"),
-                "receiptHandle": format!("bench-receipt-{batch}-{k}"),
-                "body": job.to_json(),
-                "attributes": {"ApproximateReceiveCount": "1"},
-                "messageAttributes": {},
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:bench",
-                "awsRegion": "us-east-1"
-            })
+            sqs_record(&format!("bench-{batch}-{k}"), job.to_json(), job_time)
         })
         .collect();
-    Ok(serde_json::to_vec(&json!({ "Records": records }))?)
+    Ok(serde_json::to_vec(&sqs_event(records))?)
 }
 
 fn p50_ms(sorted: &[Duration]) -> f64 {

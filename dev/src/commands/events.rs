@@ -19,6 +19,8 @@ use leadsync_local::{LOCAL_CALLTOOLS_HOOK_TOKEN, SANDBOX_WORKFLOW_SECRET};
 use leadsync_sandbox::keys::sign_ghl;
 use leadsync_sandbox::{SandboxConfig, meta_escaped_json, sign_meta};
 
+use crate::sqs_records::{sqs_event, sqs_record};
+
 #[derive(clap::Args)]
 pub struct EventsArgs {
     /// Where to write the files.
@@ -231,24 +233,15 @@ fn sqs_batch() -> Value {
         "received_at_ms": 1_795_428_000_000_i64,
         "payload": CONTACT_TAG_UPDATE,
     });
-    let record = |id: &str, body: String| {
-        json!({
-            "messageId": id,
-            "receiptHandle": format!("sample-receipt-{id}"),
-            "body": body,
-            "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1795428000000",
-                           "SenderId": "AROAEXAMPLE", "ApproximateFirstReceiveTimestamp": "1795428000100"},
-            "messageAttributes": {"source": {"stringValue": "ghl", "dataType": "String"}},
-            "md5OfBody": "",
-            "eventSource": "aws:sqs",
-            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:leadsync-JobQueue",
-            "awsRegion": "us-east-1"
-        })
-    };
-    json!({"Records": [
-        record("6f1c8a52-0000-4000-8000-000000000001", job.to_string()),
-        record("6f1c8a52-0000-4000-8000-000000000002", "{\"not\":\"a job\"}".to_string()),
-    ]})
+    let sent_at_ms = 1_795_428_000_000_i64;
+    sqs_event(vec![
+        sqs_record("6f1c8a52-0000-4000-8000-000000000001", job.to_string(), sent_at_ms),
+        sqs_record(
+            "6f1c8a52-0000-4000-8000-000000000002",
+            "{\"not\":\"a job\"}".to_string(),
+            sent_at_ms,
+        ),
+    ])
 }
 
 pub fn render(v: &Value) -> String {

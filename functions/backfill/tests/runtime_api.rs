@@ -10,12 +10,7 @@ use leadsync_local::{Stack, StackOptions};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_real_binary_answers_both_schedule_fixtures() -> Result<()> {
-    let stack = Stack::start(StackOptions {
-        stack_name: "fn-backfill-runtime-api".into(),
-        start_consumer: false,
-        ..StackOptions::default()
-    })
-    .await?;
+    let stack = Stack::start(StackOptions::for_one_function("backfill")).await?;
     let timeout = Duration::from_secs(stack.resources.backfill_timeout_secs);
     let spec = FunctionSpec::of_stack(&stack, env!("CARGO_BIN_EXE_backfill"), "backfill", timeout);
     let cold = FunctionProcess::cold_start(spec, &fixture("backfill-schedule.json")?).await?;

@@ -10,12 +10,7 @@ use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_real_binary_answers_the_sqs_fixture() -> Result<()> {
-    let stack = Stack::start(StackOptions {
-        stack_name: "fn-consumer-runtime-api".into(),
-        start_consumer: false,
-        ..StackOptions::default()
-    })
-    .await?;
+    let stack = Stack::start(StackOptions::for_one_function("consumer")).await?;
     let timeout = Duration::from_secs(stack.resources.consumer_timeout_secs);
     let spec = FunctionSpec::of_stack(&stack, env!("CARGO_BIN_EXE_consumer"), "consumer", timeout);
     let cold = FunctionProcess::cold_start(spec, &fixture("sqs-batch.json")?).await?;

@@ -23,8 +23,6 @@ const FIXTURES: [(&str, u16); 7] = [
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_real_binary_answers_every_api_gateway_fixture() -> Result<()> {
     let stack = Stack::start(StackOptions {
-        stack_name: "fn-ingress-runtime-api".into(),
-        start_consumer: false,
         settings: [
             // The Marketplace fixtures' fixed timestamp (docs/development.md, "Tests").
             ("GHL_WEBHOOK_TOLERANCE_SECS", "3153600000"),
@@ -32,7 +30,7 @@ async fn the_real_binary_answers_every_api_gateway_fixture() -> Result<()> {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect(),
-        ..StackOptions::default()
+        ..StackOptions::for_one_function("ingress")
     })
     .await?;
     let spec = FunctionSpec::of_stack(
