@@ -235,7 +235,11 @@ fn sqs_batch() -> Value {
     });
     let sent_at_ms = 1_795_428_000_000_i64;
     sqs_event(vec![
-        sqs_record("6f1c8a52-0000-4000-8000-000000000001", job.to_string(), sent_at_ms),
+        sqs_record(
+            "6f1c8a52-0000-4000-8000-000000000001",
+            job.to_string(),
+            sent_at_ms,
+        ),
         sqs_record(
             "6f1c8a52-0000-4000-8000-000000000002",
             "{\"not\":\"a job\"}".to_string(),

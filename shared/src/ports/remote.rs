@@ -379,7 +379,10 @@ mod tests {
         match Outcome::from(opened) {
             Outcome::Defer { reason, after } => {
                 assert_eq!(after, Duration::from_secs(30));
-                assert!(reason.contains("CallTools") && reason.contains("circuit"), "{reason}");
+                assert!(
+                    reason.contains("CallTools") && reason.contains("circuit"),
+                    "{reason}"
+                );
             }
             other => panic!("{other:?}"),
         }

@@ -126,7 +126,8 @@ fn settled_by_state(j: &GhlContactJob, state: &ContactState) -> Option<SkipReaso
 /// Whether the last applied read already includes the job's change: ingress numbered its
 /// webhook before that read began, or (jobs without a number) it arrived well before.
 fn is_covered_by_read(j: &GhlContactJob, state: &ContactState) -> bool {
-    is_counted_before_read(j.arrival, state.read_seq) || is_covered(j.received_at_ms, state.read_at_ms)
+    is_counted_before_read(j.arrival, state.read_seq)
+        || is_covered(j.received_at_ms, state.read_at_ms)
 }
 
 /// Whether ingress numbered the job's webhook before the count the last applied read was
