@@ -13,6 +13,8 @@ async fn main() -> Result<(), Error> {
     let aws = app::aws_from_env();
     let cfg = app::load_config(&aws).await?;
     let consumer = app::build_consumer(&cfg, &aws)?;
+    // What the first job would look up, looked up during init (bounded: init has 10 s).
+    consumer.prepare(std::time::Duration::from_secs(2)).await;
     let consumer = &consumer;
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: LambdaEvent<SqsEvent>| async move {

@@ -110,6 +110,30 @@ impl Consumer {
         }
     }
 
+    /// A cold start's init: each sink looks up what its first job would ([`Sink::prepare`]) and
+    /// libphonenumber loads its metadata, within `limit`: Lambda allows init 10 s, and a vendor
+    /// that does not answer must not hold the function back (the first job then looks again).
+    pub async fn prepare(&self, limit: Duration) {
+        let work = async {
+            let _ = crate::domain::contact::normalize_phone(
+                Some("+1 415 555 0100"),
+                &self.default_region,
+            );
+            let mut prepared = std::collections::BTreeSet::new();
+            for sink in self.sinks.values() {
+                if prepared.insert(sink.id()) {
+                    sink.prepare(&self.rules).await;
+                }
+            }
+        };
+        if tokio::time::timeout(limit, work).await.is_err() {
+            tracing::warn!(
+                limit_ms = limit.as_millis() as u64,
+                "init lookups unfinished; the first jobs make them"
+            );
+        }
+    }
+
     /// Handles an SQS batch; `deadline_ms` is the invocation's deadline (epoch ms).
     pub async fn handle_batch(&self, event: SqsEvent, deadline_ms: i64) -> SqsBatchResponse {
         let results = self.process_batch(&event.records, deadline_ms).await;

@@ -48,6 +48,11 @@ pub trait Sink: Send + Sync {
         ctx: &SinkContext<'_>,
     ) -> (Outcome, Option<ContactState>);
 
+    /// Run once in a cold start's init, before the first job: looks up what every job needs
+    /// first (the rules' names as ids, what the account is known to do), opening the
+    /// connections the first job then reuses. Best effort: what fails here a job looks up again.
+    async fn prepare(&self, _rules: &Rules) {}
+
     /// `state` brought in line with what the sink holds now, asked for a job the sink audit
     /// sent: what it no longer holds is forgotten, so the plan writes it again. Under the lease.
     async fn observe(&self, state: ContactState) -> Result<ContactState, Outcome> {

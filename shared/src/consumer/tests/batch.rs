@@ -637,3 +637,55 @@ async fn an_audit_job_learns_an_agents_opt_out_whose_hook_was_lost_and_never_cle
         kit.calltools.writes()
     );
 }
+
+/// A cold start's init lists CallTools' buckets (the one lookup every first job makes), so the
+/// first job goes straight to its write; a CallTools that fails during init costs nothing but
+/// the lookup the first job then makes itself.
+#[tokio::test]
+async fn init_looks_up_what_the_first_job_would_and_a_failure_there_is_looked_up_again() {
+    let kit = kit();
+    let consumer = kit.consumer();
+    consumer.prepare(Duration::from_secs(1)).await;
+    assert_eq!(kit.calltools.calls(), ["GET buckets"]);
+    let first = kit
+        .run(
+            &consumer,
+            &[kit.message(&kit.ghl_job("ghl:w1", "c1", None))],
+        )
+        .await;
+    assert!(
+        matches!(first[0].outcome, Outcome::Synced { .. }),
+        "{first:?}"
+    );
+    let calls = kit.calltools.calls();
+    assert_eq!(
+        calls.iter().filter(|c| *c == "GET buckets").count(),
+        1,
+        "the first job used the listing made during init: {calls:?}"
+    );
+
+    let kit = self::kit();
+    let consumer = kit.consumer();
+    kit.calltools.fail_every_call(calltools_503());
+    consumer.prepare(Duration::from_secs(1)).await;
+    kit.calltools.recover();
+    let first = kit
+        .run(
+            &consumer,
+            &[kit.message(&kit.ghl_job("ghl:w1", "c1", None))],
+        )
+        .await;
+    assert!(
+        matches!(first[0].outcome, Outcome::Synced { .. }),
+        "{first:?}"
+    );
+    assert_eq!(
+        kit.calltools
+            .calls()
+            .iter()
+            .filter(|c| *c == "GET buckets")
+            .count(),
+        2,
+        "listed again by the first job"
+    );
+}

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 
 use crate::domain::contact::{Contact, ContactKey};
 use crate::domain::outcome::Outcome;
-use crate::domain::rules::Membership;
+use crate::domain::rules::{BucketRef, Membership, Rules};
 use crate::domain::sink::SinkId;
 use crate::ports::store::{ContactState, SinkState};
 use crate::sinks::calltools::CallToolsSink;
@@ -19,6 +19,21 @@ use crate::sinks::{Sink, SinkContext};
 impl Sink for CallToolsSink {
     fn id(&self) -> SinkId {
         SinkId::CallTools
+    }
+
+    /// The bucket listing a rule's bucket name needs (one call, kept for the cold start, which
+    /// also reads the breaker's state) and the account's placement method from the store.
+    async fn prepare(&self, rules: &Rules) {
+        let named = rules.rules().find_map(|r| match &r.bucket {
+            Some(BucketRef::Name(name)) => Some(name.clone()),
+            _ => None,
+        });
+        if let Some(name) = named
+            && let Err(e) = self.bucket_id(&name).await
+        {
+            tracing::warn!(error = %e, "CallTools buckets not looked up during init; the first job looks again");
+        }
+        self.known_placement().await;
     }
 
     async fn sync(
