@@ -91,7 +91,11 @@ build: tools $(SAM_HOME)/metadata.json ## sam build (cargo-lambda, arm64, no Doc
 
 lambda: tools ## The three functions' arm64 bootstraps in target/lambda/ (what `make bench` sizes)
 	rustup target add aarch64-unknown-linux-gnu
-	$(SAM_ENV) $(LAMBDA_PROFILE) cargo lambda build --release --arm64 -p ingress -p consumer -p backfill
+	@# One at a time, as `sam build` does (CodeUri is each function's package): built together,
+	@# cargo would unify their features and the sizes would not be what deploys.
+	for f in ingress consumer backfill; do \
+		$(SAM_ENV) $(LAMBDA_PROFILE) cargo lambda build --release --arm64 -p $$f || exit 1; \
+	done
 	@ls -l $(LAMBDA_BOOTSTRAPS)
 
 emulator-fixtures: tools ## Every events/ fixture through cargo-lambda's emulator, real binaries on a local stack (CI runs it)
