@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::consumer::{Outcome, SkipReason};
+use crate::consumer::{Consumer, Outcome, SkipReason};
 use crate::domain::clock::Clock;
 use crate::domain::rules::Rules;
 use crate::domain::sink::SinkId;
@@ -13,6 +13,23 @@ use crate::testing::store::JobMarker;
 
 fn kit() -> ConsumerKit {
     ConsumerKit::new(Rules::default_rules()).with_contact("c1", ConsumerKit::lead("Ada"))
+}
+
+/// Contact c1's first webhook job, run and synced: where a test starts from a contact in CallTools.
+async fn synced_first(kit: &ConsumerKit, consumer: &Consumer) {
+    let first = kit
+        .run(consumer, &[kit.message(&kit.ghl_job("ghl:w1", "c1", None))])
+        .await;
+    assert!(
+        matches!(first[0].outcome, Outcome::Synced { .. }),
+        "{first:?}"
+    );
+}
+
+/// How often CallTools was asked for its buckets.
+fn bucket_listings(kit: &ConsumerKit) -> usize {
+    let calls = kit.calltools.calls();
+    calls.iter().filter(|c| *c == "GET buckets").count()
 }
 
 fn calltools_503() -> RemoteError {
@@ -440,16 +457,7 @@ async fn a_job_of_a_source_no_reader_serves_is_parked_unclaimed_and_the_rest_of_
 async fn an_audit_job_puts_back_a_contact_deleted_in_calltools_and_leaves_one_in_line_alone() {
     let kit = kit();
     let consumer = kit.consumer();
-    let first = kit
-        .run(
-            &consumer,
-            &[kit.message(&kit.ghl_job("ghl:w1", "c1", None))],
-        )
-        .await;
-    assert!(
-        matches!(first[0].outcome, Outcome::Synced { .. }),
-        "{first:?}"
-    );
+    synced_first(&kit, &consumer).await;
     // Nothing drifted: the audit job reads CallTools and writes nothing.
     let calm = kit
         .run(&consumer, &[kit.message(&kit.audit_job("audit:1", "c1"))])
@@ -647,21 +655,12 @@ async fn init_looks_up_what_the_first_job_would_and_a_failure_there_is_looked_up
     let consumer = kit.consumer();
     consumer.prepare(Duration::from_secs(1)).await;
     assert_eq!(kit.calltools.calls(), ["GET buckets"]);
-    let first = kit
-        .run(
-            &consumer,
-            &[kit.message(&kit.ghl_job("ghl:w1", "c1", None))],
-        )
-        .await;
-    assert!(
-        matches!(first[0].outcome, Outcome::Synced { .. }),
-        "{first:?}"
-    );
-    let calls = kit.calltools.calls();
+    synced_first(&kit, &consumer).await;
     assert_eq!(
-        calls.iter().filter(|c| *c == "GET buckets").count(),
+        bucket_listings(&kit),
         1,
-        "the first job used the listing made during init: {calls:?}"
+        "the first job used the listing made during init: {:?}",
+        kit.calltools.calls()
     );
 
     let kit = self::kit();
@@ -669,23 +668,6 @@ async fn init_looks_up_what_the_first_job_would_and_a_failure_there_is_looked_up
     kit.calltools.fail_every_call(calltools_503());
     consumer.prepare(Duration::from_secs(1)).await;
     kit.calltools.recover();
-    let first = kit
-        .run(
-            &consumer,
-            &[kit.message(&kit.ghl_job("ghl:w1", "c1", None))],
-        )
-        .await;
-    assert!(
-        matches!(first[0].outcome, Outcome::Synced { .. }),
-        "{first:?}"
-    );
-    assert_eq!(
-        kit.calltools
-            .calls()
-            .iter()
-            .filter(|c| *c == "GET buckets")
-            .count(),
-        2,
-        "listed again by the first job"
-    );
+    synced_first(&kit, &consumer).await;
+    assert_eq!(bucket_listings(&kit), 2, "listed again by the first job");
 }
