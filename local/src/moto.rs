@@ -37,18 +37,19 @@ def with_percentiles(self, stat):
         return values[max(1, math.ceil(q / 100 * len(values))) - 1]
     return statistic(self, stat)
 cw.Statistics.get_statistics_for_type = with_percentiles
-# DynamoDB applies a conditional write atomically; moto's threaded server checks the condition
-# and writes without a lock, so two jobs could both take one contact's lease. One lock around
-# item writes makes each atomic, as DynamoDB's are (reads stay concurrent).
-from moto.dynamodb.models import DynamoDBBackend
-item_writes = threading.RLock()
-def atomic(write):
-    def locked(*args, **kwargs):
-        with item_writes:
-            return write(*args, **kwargs)
-    return locked
-for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
-    setattr(DynamoDBBackend, name, atomic(getattr(DynamoDBBackend, name)))
+# DynamoDB applies each request to an item atomically: a conditional write checks and writes
+# in one step, and a read sees an item before or after a write, never half of one. moto's
+# threaded server does neither: it checks a condition and writes without a lock (two jobs could
+# both take one contact's lease), and UpdateItem puts a new item's key in the table before it
+# sets the other attributes, so a concurrent Query can read an item with only some of them. One
+# lock around each DynamoDB request, from parsing to the serialized answer, makes each atomic.
+from moto.dynamodb.responses import DynamoHandler
+dynamodb_requests = threading.RLock()
+answer_dynamodb = DynamoHandler.call_action
+def call_action_atomically(self):
+    with dynamodb_requests:
+        return answer_dynamodb(self)
+DynamoHandler.call_action = call_action_atomically
 # SQS refuses a message whose body or String attribute value has a character outside
 # #x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF: SendMessage answers
 # InvalidMessageContents, SendMessageBatch fails that entry alone. moto takes anything.

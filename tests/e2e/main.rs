@@ -20,6 +20,7 @@ mod lost_answer;
 mod meta;
 mod meta_backfill;
 mod meta_subscription;
+mod moto_fidelity;
 mod oauth;
 mod placement;
 mod signatures;
