@@ -28,12 +28,15 @@ impl Sink for CallToolsSink {
             Some(BucketRef::Name(name)) => Some(name.clone()),
             _ => None,
         });
-        if let Some(name) = named
-            && let Err(e) = self.bucket_id(&name).await
-        {
-            tracing::warn!(error = %e, "CallTools buckets not looked up during init; the first job looks again");
-        }
-        self.known_placement().await;
+        // Side by side: init lasts as long as the slower of the two, not their sum.
+        let buckets = async {
+            if let Some(name) = named
+                && let Err(e) = self.bucket_id(&name).await
+            {
+                tracing::warn!(error = %e, "CallTools buckets not looked up during init; the first job looks again");
+            }
+        };
+        futures::join!(buckets, self.known_placement());
     }
 
     async fn sync(
