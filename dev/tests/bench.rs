@@ -1,7 +1,7 @@
 //! `leadsync-dev bench --quick` produces every figure. Timings are never asserted: tests assert
 //! behaviour, the benchmark reports numbers. Needs moto (`make venv`), like the end-to-end tests.
 
-use leadsync_dev::bench::{BenchArgs, Sizes, measure, print_table};
+use leadsync_dev::bench::{BenchArgs, Part, Sizes, measure, measure_part, print_table};
 use serde_json::Value;
 
 /// Fields that are legitimately empty: a binary that is not built, pinning that `taskset` could
@@ -150,5 +150,26 @@ async fn a_quick_bench_produces_every_figure() -> anyhow::Result<()> {
     nulls(&serde_json::to_value(&report)?, "report", &mut missing);
     assert!(missing.is_empty(), "figures without a value: {missing:?}");
     print_table(&report);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_one_part_measures_that_part_alone() -> anyhow::Result<()> {
+    let args = BenchArgs {
+        quick: true,
+        only: Some(Part::Lambda),
+        ..BenchArgs::default()
+    };
+    let figure = measure_part(Part::Lambda, Sizes::from_args(&args)).await?;
+    let functions: Vec<&str> = figure["functions"]
+        .as_array()
+        .map(|f| f.iter().filter_map(|f| f["function"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(functions, ["ingress", "consumer", "backfill"], "{figure}");
+    for f in figure["functions"].as_array().into_iter().flatten() {
+        assert_eq!(f["samples"], 3, "{f}");
+        assert!(f["cold_p50_ms"].as_f64().is_some_and(|ms| ms > 0.0), "{f}");
+    }
+    assert!(figure.get("runs").is_none(), "no other part: {figure}");
     Ok(())
 }

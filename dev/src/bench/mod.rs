@@ -51,6 +51,21 @@ pub struct BenchArgs {
     /// Print the figures as JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Measure one part alone, on a moto of its own, and print its figure as JSON: for working
+    /// on one figure without the whole run. Its figures are not the benchmark's.
+    #[arg(long, value_enum, value_name = "PART")]
+    pub only: Option<Part>,
+}
+
+/// The parts `--only` can measure alone.
+#[derive(clap::ValueEnum, Debug, Clone, Copy)]
+pub enum Part {
+    /// Cold start, warm invocation and memory through the Lambda Runtime API (section 4).
+    Lambda,
+    /// Bulk tagging (section 8).
+    Bulk,
+    /// The backfill over unchanged contacts (section 5).
+    Backfill,
 }
 
 /// How much work each part does.
@@ -128,6 +143,11 @@ pub struct Report {
 }
 
 pub async fn run(args: BenchArgs) -> Result<()> {
+    if let Some(part) = args.only {
+        let figure = measure_part(part, Sizes::from_args(&args)).await?;
+        println!("{}", serde_json::to_string_pretty(&figure)?);
+        return Ok(());
+    }
     let report = measure(Sizes::from_args(&args)).await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -179,6 +199,22 @@ pub async fn measure(sizes: Sizes) -> Result<Report> {
         binaries,
         cold_start,
         lambda,
+    })
+}
+
+/// One part alone (`--only`), on a moto of its own, as JSON.
+pub async fn measure_part(part: Part, sizes: Sizes) -> Result<serde_json::Value> {
+    let moto = tokio::task::spawn_blocking(Moto::start)
+        .await?
+        .context("starting moto (run `make venv` first)")?;
+    Ok(match part {
+        Part::Lambda => serde_json::to_value(
+            lambda::measure(&moto.url, sizes.cold_starts, sizes.lambda_load).await?,
+        )?,
+        Part::Bulk => serde_json::to_value(bulk::measure(&moto.url, sizes.bulk_contacts).await?)?,
+        Part::Backfill => serde_json::to_value(
+            backfill::measure(&moto.url, sizes.backfill_contacts, sizes.backfill_changed).await?,
+        )?,
     })
 }
 
