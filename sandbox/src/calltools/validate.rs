@@ -29,7 +29,7 @@ pub(crate) fn phone_error(phone: &str) -> Option<&'static str> {
     {
         return Some(INVALID_PHONE);
     }
-    match phonenumber::parse(None, phone) {
+    match rlibphonenumber::PhoneNumber::parse(phone, None) {
         Ok(number) if number.is_valid() => None,
         _ => Some(INVALID_PHONE),
     }

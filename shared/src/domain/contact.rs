@@ -164,12 +164,15 @@ pub fn normalize_phone(raw: Option<&str>, default_region: &str) -> Result<String
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .ok_or(PhoneError::Missing)?;
-    let region = default_region.parse::<phonenumber::country::Id>().ok();
-    let number = phonenumber::parse(region, raw).map_err(|_| PhoneError::Unparseable)?;
-    if !phonenumber::is_valid(&number) {
+    let region = default_region.parse::<rlibphonenumber::Region>().ok();
+    let number =
+        rlibphonenumber::PhoneNumber::parse(raw, region).map_err(|_| PhoneError::Unparseable)?;
+    if !number.is_valid() {
         return Err(PhoneError::Invalid);
     }
-    Ok(number.format().mode(phonenumber::Mode::E164).to_string())
+    Ok(number
+        .format_as(rlibphonenumber::PhoneNumberFormat::E164)
+        .into_owned())
 }
 
 /// `+15551234567` → `+1******4567`: enough to tell numbers apart in a log, not enough to dial.
@@ -281,6 +284,16 @@ mod tests {
         assert_eq!(
             normalize_phone(Some("020 7946 0018"), "GB").unwrap(),
             "+442079460018"
+        );
+        // A Paris fixed line: the `phonenumber` crate (0.3.10) called it invalid, so the lead
+        // was never dialable.
+        assert_eq!(
+            normalize_phone(Some("+33 1 23 45 67 89"), "US").unwrap(),
+            "+33123456789"
+        );
+        assert_eq!(
+            normalize_phone(Some("01 23 45 67 89"), "FR").unwrap(),
+            "+33123456789"
         );
     }
 
