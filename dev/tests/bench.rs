@@ -118,6 +118,19 @@ async fn a_quick_bench_produces_every_figure() -> anyhow::Result<()> {
         assert_eq!((r.contacts, r.duplicates, r.ghl_429s), (20, 0, 0), "{r:?}");
         assert_eq!(r.calltools_per_contact, 1.0, "{r:?}");
         assert!((1.0..=2.0).contains(&r.ghl_reads_per_contact), "{r:?}");
+        // 20 creates, the first after the first tag and the last before all were dialable.
+        let p = &r.pace;
+        assert!(
+            0.0 < p.first_call_secs
+                && p.first_call_secs < p.last_call_secs
+                && p.last_call_secs <= r.secs,
+            "{r:?}"
+        );
+        assert!(
+            p.longest_gap_secs <= p.last_call_secs - p.first_call_secs,
+            "{r:?}"
+        );
+        assert!(p.calls_per_sec > 0.0, "{r:?}");
     }
     assert_eq!(report.bulk.runs[0].ghl_reads_per_contact, 1.0);
     assert_eq!(report.bulk.runs[0].webhooks_delivered, 20);

@@ -52,6 +52,24 @@ pub struct BulkRun {
     pub calltools_per_contact: f64,
     /// Phones in the bucket more than once (target 0).
     pub duplicates: usize,
+    /// Where the time went: when CallTools was busy, and how often a job waited for its contact.
+    pub pace: Pace,
+}
+
+/// The CallTools calls of a run on its clock (seconds from the first tag request): a run within
+/// its ideal keeps CallTools busy from soon after the first tag to the last contact.
+#[derive(Debug, Clone, Serialize)]
+pub struct Pace {
+    /// First CallTools call (the bucket lookup aside).
+    pub first_call_secs: f64,
+    /// Last CallTools call.
+    pub last_call_secs: f64,
+    /// The longest time without a CallTools call between the two.
+    pub longest_gap_secs: f64,
+    /// CallTools calls per second between the first and the last.
+    pub calls_per_sec: f64,
+    /// Jobs sent back to wait because another job held their contact (`Defer`).
+    pub deferrals: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -120,6 +138,7 @@ async fn run(h: &Harness, webhooks: &'static str, n: usize, budget: u32) -> Resu
 
     let mark = h.mark();
     let started = Instant::now();
+    let started_at = time::OffsetDateTime::now_utc();
     let tagged: Vec<Result<()>> = futures::stream::iter(ids.iter())
         .map(|id| h.tag_cold_lead(id))
         .buffer_unordered(TAGGING_CONCURRENCY)
@@ -157,6 +176,12 @@ async fn run(h: &Harness, webhooks: &'static str, n: usize, budget: u32) -> Resu
         });
     let phones = h.dialable_phones().await?;
     let ratio = secs / ideal;
+    let deferrals = h
+        .results_since(mark)
+        .iter()
+        .filter(|r| matches!(r.outcome, leadsync::domain::outcome::Outcome::Defer { .. }))
+        .count();
+    let pace = pace(&sandbox.calls("calltools").await?, started_at, deferrals)?;
     Ok(BulkRun {
         webhooks,
         contacts: n,
@@ -170,5 +195,45 @@ async fn run(h: &Harness, webhooks: &'static str, n: usize, budget: u32) -> Resu
         ghl_429s: calls.ghl_429s,
         calltools_per_contact: f64::from(calls.calltools) / n as f64,
         duplicates: phones.values().filter(|&&k| k > 1).count(),
+        pace,
+    })
+}
+
+/// [`Pace`] from the sandbox's CallTools call log (each call's `at`, RFC 3339).
+fn pace(
+    calls: &[serde_json::Value],
+    started_at: time::OffsetDateTime,
+    deferrals: usize,
+) -> Result<Pace> {
+    let mut secs = calls
+        .iter()
+        .filter(|c| {
+            !(c["method"] == "GET"
+                && c["path"]
+                    .as_str()
+                    .is_some_and(|p| p.starts_with("/api/buckets")))
+        })
+        .map(|c| {
+            let at = c["at"].as_str().unwrap_or_default();
+            time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339)
+                .map(|t| (t - started_at).as_seconds_f64())
+                .with_context(|| format!("a CallTools call at {at:?}"))
+        })
+        .collect::<Result<Vec<f64>>>()?;
+    secs.sort_by(f64::total_cmp);
+    let (Some(&first), Some(&last)) = (secs.first(), secs.last()) else {
+        bail!("the run made no CallTools call");
+    };
+    let longest_gap_secs = secs.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max);
+    Ok(Pace {
+        first_call_secs: first,
+        last_call_secs: last,
+        longest_gap_secs,
+        calls_per_sec: if last > first {
+            (secs.len() - 1) as f64 / (last - first)
+        } else {
+            0.0
+        },
+        deferrals,
     })
 }

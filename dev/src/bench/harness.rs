@@ -345,6 +345,13 @@ impl Harness {
         })
     }
 
+    /// Consumer records settled since `mark`.
+    pub fn results_since(&self, mark: Mark) -> Vec<leadsync::consumer::RecordResult> {
+        let mut results = self.stack.results();
+        results.drain(..mark.results.min(results.len()));
+        results
+    }
+
     pub fn mark(&self) -> Mark {
         let results = self.stack.results();
         Mark {

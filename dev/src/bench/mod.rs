@@ -161,10 +161,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
 /// keep moto busy.
 pub async fn measure(sizes: Sizes) -> Result<Report> {
     let binaries = startup::binaries();
-    progress("starting moto");
-    let moto = tokio::task::spawn_blocking(Moto::start)
-        .await?
-        .context("starting moto (run `make venv` first)")?;
+    let moto = start_moto().await?;
     progress("cold start");
     let cold_start = startup::cold_start(&moto.url, sizes.cold_starts).await?;
     progress("in-process ingress (signing the requests first)");
@@ -176,13 +173,12 @@ pub async fn measure(sizes: Sizes) -> Result<Report> {
         meta_ingress::measure((sizes.requests / 10).max(8), sizes.rounds)
     })
     .await??;
-    let lambda = lambda::measure(&moto.url, sizes.cold_starts, sizes.lambda_load).await?;
+    let lambda = measure_lambda(&moto, sizes).await?;
     progress("local stack");
     let (calls, latency) = stack::measure(&moto.url, sizes).await?;
-    let bulk = bulk::measure(&moto.url, sizes.bulk_contacts).await?;
+    let bulk = measure_bulk(&moto, sizes).await?;
     progress("backfill");
-    let backfill =
-        backfill::measure(&moto.url, sizes.backfill_contacts, sizes.backfill_changed).await?;
+    let backfill = measure_backfill(&moto, sizes).await?;
     let outcomes = outcomes::measure(&moto.url, sizes.latency_contacts, sizes.contacts).await?;
     progress("attack suite");
     let attacks = attack_suite(&moto.url).await?;
@@ -204,18 +200,32 @@ pub async fn measure(sizes: Sizes) -> Result<Report> {
 
 /// One part alone (`--only`), on a moto of its own, as JSON.
 pub async fn measure_part(part: Part, sizes: Sizes) -> Result<serde_json::Value> {
-    let moto = tokio::task::spawn_blocking(Moto::start)
-        .await?
-        .context("starting moto (run `make venv` first)")?;
+    let moto = start_moto().await?;
     Ok(match part {
-        Part::Lambda => serde_json::to_value(
-            lambda::measure(&moto.url, sizes.cold_starts, sizes.lambda_load).await?,
-        )?,
-        Part::Bulk => serde_json::to_value(bulk::measure(&moto.url, sizes.bulk_contacts).await?)?,
-        Part::Backfill => serde_json::to_value(
-            backfill::measure(&moto.url, sizes.backfill_contacts, sizes.backfill_changed).await?,
-        )?,
+        Part::Lambda => serde_json::to_value(measure_lambda(&moto, sizes).await?)?,
+        Part::Bulk => serde_json::to_value(measure_bulk(&moto, sizes).await?)?,
+        Part::Backfill => serde_json::to_value(measure_backfill(&moto, sizes).await?)?,
     })
+}
+
+async fn start_moto() -> Result<Moto> {
+    progress("starting moto");
+    tokio::task::spawn_blocking(Moto::start)
+        .await?
+        .context("starting moto (run `make venv` first)")
+}
+
+// The parts `--only` measures alone, called the same way by the full run.
+async fn measure_lambda(moto: &Moto, sizes: Sizes) -> Result<lambda::LambdaColdStarts> {
+    lambda::measure(&moto.url, sizes.cold_starts, sizes.lambda_load).await
+}
+
+async fn measure_bulk(moto: &Moto, sizes: Sizes) -> Result<bulk::BulkFigure> {
+    bulk::measure(&moto.url, sizes.bulk_contacts).await
+}
+
+async fn measure_backfill(moto: &Moto, sizes: Sizes) -> Result<backfill::BackfillFigure> {
+    backfill::measure(&moto.url, sizes.backfill_contacts, sizes.backfill_changed).await
 }
 
 /// The attack suite against a stack of its own, with no consumer: what it queued stays to be

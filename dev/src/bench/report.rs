@@ -407,6 +407,18 @@ fn print_bulk(b: &super::bulk::BulkFigure) {
     println!(
         "   one CallTools create per new contact on a merge account, so the dialer's rate limit sets the pace; GHL's limiter (98 per 10 s) must keep ahead of it"
     );
+    for r in &b.runs {
+        let p = &r.pace;
+        println!(
+            "   {}: CallTools calls from {:.1} s to {:.1} s at {:.2}/s, longest pause {:.1} s; {} jobs waited for their contact",
+            r.webhooks,
+            p.first_call_secs,
+            p.last_call_secs,
+            p.calls_per_sec,
+            p.longest_gap_secs,
+            p.deferrals
+        );
+    }
 }
 
 fn binary_row(b: &BinaryFigure) -> Vec<String> {
