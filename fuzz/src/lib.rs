@@ -8,7 +8,7 @@ pub mod harness;
 pub mod parsers;
 pub mod routes;
 
-pub use parsers::{calltools_answer, ghl_contact, ghl_search_page};
+pub use parsers::{calltools_answer, ghl_contact, ghl_search_page, phone};
 pub use routes::{calltools_hook, ghl_marketplace, ghl_workflow, meta_webhook};
 
 #[cfg(test)]

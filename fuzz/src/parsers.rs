@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use leadsync::domain::contact::{Contact, DoNotCall};
+use leadsync::domain::contact::{Contact, DoNotCall, normalize_phone};
 use leadsync::sinks::calltools::client::{
     Created, ListedContact, NamedItem, created_from, listing_not_served,
 };
@@ -135,5 +135,23 @@ pub fn calltools_answer(data: &[u8]) {
             }
         }
         let _ = serde_json::from_value::<Vec<NamedItem>>(results.clone());
+    }
+}
+
+/// A phone field as GHL, Meta or a user typed it, normalised for each default region a
+/// configuration might name: never a crash (the phone library has panicked on RFC 3966 parts in
+/// the wrong order), and what comes out is E.164 that normalises to itself.
+pub fn phone(data: &[u8]) {
+    let raw = String::from_utf8_lossy(data);
+    for region in ["US", "GB", "FR", "in", "XX", "001", ""] {
+        let Ok(e164) = normalize_phone(Some(&raw), region) else {
+            continue;
+        };
+        let digits = e164.strip_prefix('+').expect("E.164 starts with +");
+        assert!(
+            (1..=17).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()),
+            "{e164:?}"
+        );
+        assert_eq!(normalize_phone(Some(&e164), "US").as_ref(), Ok(&e164));
     }
 }

@@ -12,7 +12,7 @@ use crate::harness::{CALLTOOLS_HOOK_TOKEN, WORKFLOW_SECRET, sign_ghl, sign_meta,
 
 type Target = fn(&[u8]);
 
-const TARGETS: [(&str, Target); 7] = [
+const TARGETS: [(&str, Target); 8] = [
     ("ghl_marketplace", crate::ghl_marketplace),
     ("ghl_workflow", crate::ghl_workflow),
     ("meta_webhook", crate::meta_webhook),
@@ -20,6 +20,7 @@ const TARGETS: [(&str, Target); 7] = [
     ("ghl_contact", crate::ghl_contact),
     ("calltools_answer", crate::calltools_answer),
     ("calltools_hook", crate::calltools_hook),
+    ("phone", crate::phone),
 ];
 
 fn corpus(target: &str) -> PathBuf {

@@ -164,6 +164,9 @@ pub fn normalize_phone(raw: Option<&str>, default_region: &str) -> Result<String
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .ok_or(PhoneError::Missing)?;
+    if slices_backwards(raw) {
+        return Err(PhoneError::Unparseable);
+    }
     let region = default_region.parse::<rlibphonenumber::Region>().ok();
     let number =
         rlibphonenumber::PhoneNumber::parse(raw, region).map_err(|_| PhoneError::Unparseable)?;
@@ -173,6 +176,18 @@ pub fn normalize_phone(raw: Option<&str>, default_region: &str) -> Result<String
     Ok(number
         .format_as(rlibphonenumber::PhoneNumberFormat::E164)
         .into_owned())
+}
+
+/// rlibphonenumber 2.2.15 reads an RFC 3966 number as the text between `tel:` and
+/// `;phone-context=` and slices without checking their order: `1;phone-context=+1;tel:2` panics,
+/// and a panic aborts the function (the whole batch goes back to the queue, again and again). A
+/// phone field is untrusted input, so the order is checked here first; such a number is not one
+/// anyway.
+fn slices_backwards(raw: &str) -> bool {
+    matches!(
+        (raw.find("tel:"), raw.find(";phone-context=")),
+        (Some(tel), Some(context)) if tel > context
+    )
 }
 
 /// `+15551234567` → `+1******4567`: enough to tell numbers apart in a log, not enough to dial.
@@ -313,6 +328,26 @@ mod tests {
         assert_eq!(
             normalize_phone(Some("12345"), "US"),
             Err(PhoneError::Invalid)
+        );
+    }
+
+    #[test]
+    fn rfc_3966_parts_in_the_wrong_order_are_refused_not_a_crash() {
+        for raw in [
+            "1;phone-context=+1;tel:2",
+            ";phone-context=a;tel:",
+            ";phone-context=+44;tel:;tel:",
+        ] {
+            assert_eq!(
+                normalize_phone(Some(raw), "US"),
+                Err(PhoneError::Unparseable),
+                "{raw}"
+            );
+        }
+        // In their order they are an RFC 3966 number, read as one.
+        assert_eq!(
+            normalize_phone(Some("tel:415-555-0132;phone-context=+1"), "US").unwrap(),
+            "+14155550132"
         );
     }
 
