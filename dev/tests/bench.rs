@@ -126,10 +126,6 @@ async fn a_quick_bench_produces_every_figure() -> anyhow::Result<()> {
                 && p.last_call_secs <= r.secs,
             "{r:?}"
         );
-        assert!(
-            p.longest_gap_secs <= p.last_call_secs - p.first_call_secs,
-            "{r:?}"
-        );
         assert!(p.calls_per_sec > 0.0, "{r:?}");
     }
     assert_eq!(report.bulk.runs[0].ghl_reads_per_contact, 1.0);

@@ -52,7 +52,7 @@ pub struct BulkRun {
     pub calltools_per_contact: f64,
     /// Phones in the bucket more than once (target 0).
     pub duplicates: usize,
-    /// Where the time went: when CallTools was busy, and how often a job waited for its contact.
+    /// Where the time went: when CallTools was busy, and how often a job was sent back to wait.
     pub pace: Pace,
 }
 
@@ -68,7 +68,8 @@ pub struct Pace {
     pub longest_gap_secs: f64,
     /// CallTools calls per second between the first and the last.
     pub calls_per_sec: f64,
-    /// Jobs sent back to wait because another job held their contact (`Defer`).
+    /// Records sent back to wait (`Defer`: their contact or job busy in another invocation, or
+    /// a vendor asking to slow down); a job deferred twice counts twice.
     pub deferrals: usize,
 }
 

@@ -410,7 +410,7 @@ fn print_bulk(b: &super::bulk::BulkFigure) {
     for r in &b.runs {
         let p = &r.pace;
         println!(
-            "   {}: CallTools calls from {:.1} s to {:.1} s at {:.2}/s, longest pause {:.1} s; {} jobs waited for their contact",
+            "   {}: CallTools calls from {:.1} s to {:.1} s at {:.2}/s, longest pause {:.1} s; {} deferrals",
             r.webhooks,
             p.first_call_secs,
             p.last_call_secs,
