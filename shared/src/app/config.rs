@@ -442,6 +442,18 @@ impl Config {
         })
     }
 
+    /// The default phone region, checked against libphonenumber's metadata (`gb` → `GB`).
+    /// Checked where phones are normalised, the consumer: loading the metadata is not worth
+    /// the ingress's cold start.
+    pub fn phone_region(&self) -> Result<String, ConfigError> {
+        crate::domain::contact::phone_region(&self.default_region).map_err(|reason| {
+            ConfigError::Invalid {
+                name: "LEADSYNC_DEFAULT_PHONE_REGION",
+                reason,
+            }
+        })
+    }
+
     /// The CallTools hook token, only when call outcomes go back to GoHighLevel: without it the
     /// hook route refuses everything.
     pub fn calltools_hook_token(&self) -> Option<&Secret> {
@@ -689,6 +701,19 @@ mod tests {
         assert!(config(&[broken]).is_ok());
         let err = config(&[broken, ("LEADSYNC_CALL_OUTCOMES", "on")]).unwrap_err();
         assert!(err.to_string().contains("LEADSYNC_OUTCOMES"), "{err}");
+    }
+
+    #[test]
+    fn the_default_phone_region_must_have_numbering_metadata() {
+        assert_eq!(config(&[]).unwrap().phone_region().unwrap(), "US");
+        let c = config(&[("LEADSYNC_DEFAULT_PHONE_REGION", "gb")]).unwrap();
+        assert_eq!(c.phone_region().unwrap(), "GB");
+        let c = config(&[("LEADSYNC_DEFAULT_PHONE_REGION", "UK")]).unwrap();
+        let err = c.phone_region().unwrap_err();
+        assert!(
+            err.to_string().contains("LEADSYNC_DEFAULT_PHONE_REGION"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -174,7 +174,7 @@ pub fn build_consumer(cfg: &Config, aws: &SdkConfig) -> Result<Consumer, BuildEr
         redelivery: Arc::new(queue),
         rules: cfg.rules.clone(),
         retry: cfg.retry,
-        default_region: cfg.default_region.clone(),
+        default_region: cfg.phone_region()?,
         clock: Arc::new(crate::domain::clock::WallClock),
     }))
 }

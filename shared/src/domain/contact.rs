@@ -178,6 +178,25 @@ pub fn normalize_phone(raw: Option<&str>, default_region: &str) -> Result<String
         .into_owned())
 }
 
+/// The ISO 3166 code of a region libphonenumber has numbering metadata for, upper-cased
+/// (`gb` → `GB`), or why not: a default region without metadata would leave every number
+/// written without its country code unparseable, silently.
+pub fn phone_region(code: &str) -> Result<String, String> {
+    let known = code
+        .parse::<rlibphonenumber::Region>()
+        .ok()
+        .filter(|r| {
+            *r != rlibphonenumber::Region::World
+                && rlibphonenumber::PHONE_NUMBER_UTIL
+                    .get_country_code_for_region(*r)
+                    .is_some()
+        })
+        .ok_or_else(|| {
+            format!("{code:?} is not a region with phone numbering metadata (an ISO 3166 code, e.g. US or GB)")
+        })?;
+    Ok(known.to_string())
+}
+
 /// rlibphonenumber 2.2.15 reads an RFC 3966 number as the text between `tel:` and
 /// `;phone-context=` and slices without checking their order: `1;phone-context=+1;tel:2` panics,
 /// and a panic aborts the function (the whole batch goes back to the queue, again and again). A
@@ -329,6 +348,45 @@ mod tests {
             normalize_phone(Some("12345"), "US"),
             Err(PhoneError::Invalid)
         );
+    }
+
+    #[test]
+    fn default_regions_are_checked_against_the_metadata() {
+        assert_eq!(phone_region("US").as_deref(), Ok("US"));
+        assert_eq!(phone_region("gb").as_deref(), Ok("GB"));
+        for bad in ["XX", "UK", "001", "", "USA", "u$"] {
+            assert!(phone_region(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    /// Every region's example number of every type it has, written nationally, normalises to
+    /// the example: each region's patterns compile under `lite` (a pattern that did not would
+    /// panic on that region's first number) and read what libphonenumber says they should.
+    #[test]
+    fn every_regions_example_numbers_normalise() {
+        use rlibphonenumber::{PHONE_NUMBER_UTIL as UTIL, PhoneNumberFormat};
+        let mut checked = 0;
+        for region in UTIL.get_supported_regions() {
+            let code = region.to_string();
+            for kind in UTIL
+                .get_supported_types_for_region(region)
+                .unwrap_or_default()
+            {
+                let Ok(example) = UTIL.get_example_number_for_type_and_region(region, kind) else {
+                    continue;
+                };
+                let e164 = example.format_as(PhoneNumberFormat::E164).into_owned();
+                let national = example.format_as(PhoneNumberFormat::National).into_owned();
+                assert_eq!(
+                    normalize_phone(Some(&national), &code).as_ref(),
+                    Ok(&e164),
+                    "{code} {kind:?} {national}"
+                );
+                assert_eq!(normalize_phone(Some(&e164), "US").as_ref(), Ok(&e164));
+                checked += 1;
+            }
+        }
+        assert!(checked > 1_000, "only {checked} examples");
     }
 
     #[test]
