@@ -110,29 +110,18 @@ impl Consumer {
         }
     }
 
-    /// A cold start's init: each sink looks up what its first job would ([`Sink::prepare`]) and
-    /// libphonenumber loads its metadata, within `limit`: Lambda allows init 10 s, and a vendor
-    /// that does not answer must not hold the function back (the first job then looks again).
-    /// The metadata loads on a blocking thread while the sinks wait on their vendors, so init
-    /// lasts as long as the slowest part, which the log line says.
+    /// A cold start's init: each sink looks up what its first job would ([`Sink::prepare`]),
+    /// within `limit`: Lambda allows init 10 s, and a vendor that does not answer must not hold
+    /// the function back (the first job then looks again). libphonenumber's metadata is already
+    /// loaded: `app::build_consumer` checks the default region against it (3–5 ms).
     pub async fn prepare(&self, limit: Duration) {
         let started = std::time::Instant::now();
-        let region = self.default_region.clone();
-        let phone = tokio::task::spawn_blocking(move || {
-            let _ = crate::domain::contact::normalize_phone(Some("+1 415 555 0100"), &region);
-            started.elapsed()
-        });
-        let sinks = async {
+        let work = async {
             let mut prepared = std::collections::BTreeSet::new();
             let distinct = self.sinks.values().filter(|s| prepared.insert(s.id()));
             futures::future::join_all(distinct.map(|s| s.prepare(&self.rules))).await;
-            started.elapsed()
-        };
-        let work = async {
-            let (phone, sinks) = futures::join!(phone, sinks);
             tracing::info!(
-                phone_metadata_ms = phone.map_or(0, |d| d.as_millis() as u64),
-                sink_lookups_ms = sinks.as_millis() as u64,
+                sink_lookups_ms = started.elapsed().as_millis() as u64,
                 "init lookups done"
             );
         };
