@@ -51,5 +51,16 @@ async fn a_thousand_webhooks_under_failures_all_end_synced_skipped_or_parked() -
         "{:?}",
         l.parked
     );
+    // Where the time went adds up to the run, and both processes' CPU was read.
+    let t = &l.timing;
+    let phases = t.changes_secs + t.drain_secs + t.replay_secs;
+    assert!(
+        t.changes > 0 && t.changes_secs > 0.0 && (phases - l.elapsed_secs).abs() < 0.01,
+        "{t:?}"
+    );
+    assert!(
+        t.moto_cpu_secs.is_some_and(|s| s > 0.0) && t.own_cpu_secs.is_some_and(|s| s > 0.0),
+        "{t:?}"
+    );
     Ok(())
 }

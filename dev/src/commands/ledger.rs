@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
-use crate::ledger::{self, LedgerOptions, STACK_SETTINGS};
+use crate::ledger::{self, LedgerOptions};
 use leadsync_local::{Stack, StackOptions};
 
 #[derive(clap::Args)]
@@ -27,18 +27,22 @@ pub struct LedgerArgs {
     /// for AWS, serves about 70 writes per second on one core; faster overloads it.
     #[arg(long, default_value_t = 4)]
     pub rate: u32,
+    /// GHL API requests per 10 s the sandbox's GHL allows, and leadsync's GHL pace with it (a
+    /// tenth per second). GHL documents 100 per app per location; a run at scale (100,000
+    /// webhooks at --rate 30) raises it so that it measures leadsync, not GHL's budget.
+    #[arg(long, default_value_t = std::num::NonZeroUsize::new(100).expect("non-zero"))]
+    pub ghl_requests_per_10s: std::num::NonZeroUsize,
     /// Print the ledger as JSON.
     #[arg(long)]
     pub json: bool,
 }
 
 pub async fn run(args: LedgerArgs) -> Result<()> {
+    // GHL's documented limit is the sandbox's default: nothing to raise.
+    let ghl_burst = Some(args.ghl_requests_per_10s).filter(|b| b.get() != 100);
     let stack = Stack::start(StackOptions {
         stack_name: "leadsync-ledger".into(),
-        settings: STACK_SETTINGS
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
+        settings: ledger::stack_settings(ghl_burst).into_iter().collect(),
         ghl_retry_interval: Duration::from_secs(2),
         duplicate_mode: ledger::DUPLICATE_MODE,
         ..StackOptions::default()
@@ -50,6 +54,7 @@ pub async fn run(args: LedgerArgs) -> Result<()> {
         seed: args.seed,
         concurrency: args.concurrency,
         rate: std::num::NonZeroU32::new(args.rate).context("--rate must be at least 1")?,
+        ghl_burst,
         show_progress: !args.json && std::io::stderr().is_terminal(),
         ..LedgerOptions::default()
     };
@@ -60,10 +65,11 @@ pub async fn run(args: LedgerArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&l)?);
     } else {
         println!(
-            "ledger: about {} webhooks, seed {}, CallTools outage {} s\n{}",
+            "ledger: about {} webhooks, seed {}, CallTools outage {} s, GHL {} requests per 10 s\n{}",
             args.webhooks,
             args.seed,
             args.outage_secs,
+            args.ghl_requests_per_10s,
             ledger::render::render(&l)
         );
     }

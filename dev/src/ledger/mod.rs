@@ -11,11 +11,12 @@
 //! smaller one on theirs.
 
 pub mod account;
+pub mod cpu;
 pub mod render;
 pub mod workload;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::num::NonZeroU32;
+use std::num::{NonZeroU32, NonZeroUsize};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -24,7 +25,7 @@ use leadsync::aws::dynamo::events::DynamoEventLog;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-pub use account::{Ledger, Observed, account};
+pub use account::{Ledger, Observed, Timing, account};
 use leadsync_cli::dlq::{self, Filter, ReplayOptions};
 use leadsync_local::Stack;
 use leadsync_sandbox::{DuplicateMode, SandboxClient};
@@ -41,6 +42,10 @@ pub struct LedgerOptions {
     pub concurrency: usize,
     /// GHL changes per second (each sends one to three webhooks).
     pub rate: NonZeroU32,
+    /// GHL API requests per 10 s the played account allows; `None` is GHL's documented 100.
+    /// A run at scale raises it with `rate`, and leadsync's own GHL pace with it
+    /// ([`stack_settings`]).
+    pub ghl_burst: Option<NonZeroUsize>,
     /// How long the queue may take to drain (each time).
     pub drain_timeout: Duration,
     pub show_progress: bool,
@@ -54,6 +59,7 @@ impl Default for LedgerOptions {
             seed: 7,
             concurrency: 8,
             rate: NonZeroU32::new(4).expect("non-zero"),
+            ghl_burst: None,
             drain_timeout: Duration::from_secs(900),
             show_progress: false,
         }
@@ -62,12 +68,27 @@ impl Default for LedgerOptions {
 
 /// Configuration the ledger stack runs with: a CallTools timeout shorter than the sandbox's
 /// injected hang, a breaker that probes every few seconds, and CallTools spacing loose enough
-/// for thousands of contacts in minutes (GHL keeps its real 100 requests per 10 s).
+/// for thousands of contacts in minutes (GHL keeps its real 100 requests per 10 s unless
+/// [`stack_settings`] raises it).
 pub const STACK_SETTINGS: [(&str, &str); 3] = [
     ("CALLTOOLS_TIMEOUT_MS", "2000"),
     ("LEADSYNC_BREAKER_RECOVERY_SECS", "5"),
     ("CALLTOOLS_MAX_REQUESTS_PER_SECOND", "50"),
 ];
+
+/// [`STACK_SETTINGS`], with leadsync's GHL pace matching a raised GHL burst limit (a tenth of
+/// it per second, as for the documented 100 per 10 s).
+pub fn stack_settings(ghl_burst: Option<NonZeroUsize>) -> Vec<(String, String)> {
+    let mut settings: Vec<(String, String)> = STACK_SETTINGS
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    if let Some(burst) = ghl_burst {
+        let per_sec = (burst.get() / 10).max(1);
+        settings.push(("GHL_MAX_REQUESTS_PER_SECOND".into(), per_sec.to_string()));
+    }
+    settings
+}
 
 /// The CallTools account the ledger plays: one that creates a second contact for a known phone
 /// (leadsync then looks up by phone before it creates). An account that merges by phone would
@@ -129,6 +150,15 @@ pub async fn run(stack: &Stack, opts: &LedgerOptions) -> Result<Ledger> {
             Some(faults(opts.seed, &rejected, None)),
         )
         .await?;
+    if let Some(burst) = opts.ghl_burst {
+        sandbox
+            .call(
+                Method::POST,
+                "/_sandbox/ghl/account",
+                Some(json!({ "burst_limit": burst })),
+            )
+            .await?;
+    }
     sandbox
         .call(
             Method::POST,
@@ -151,8 +181,12 @@ pub async fn run(stack: &Stack, opts: &LedgerOptions) -> Result<Ledger> {
             opts.outage.as_secs()
         ),
     );
+    let moto_pid = stack.moto_pid();
+    let cpu_now = || (moto_pid.and_then(cpu::of_process), cpu::of_this_process());
+    let cpu_before = cpu_now();
     let started = Instant::now();
-    let progress = bar(opts, workload::operations(&contacts));
+    let changes = workload::operations(&contacts);
+    let progress = bar(opts, changes);
     let split = contacts.len() * 3 / 10;
     let pace = governor::RateLimiter::direct(governor::Quota::per_second(opts.rate));
     let mut played = workload::play_all(
@@ -181,10 +215,12 @@ pub async fn run(stack: &Stack, opts: &LedgerOptions) -> Result<Ledger> {
         .await?,
     );
     progress.finish_and_clear();
+    let changes_secs = started.elapsed().as_secs_f64();
 
     phase(opts, "waiting for GHL's deliveries and the queue to drain");
     deliveries_settled(&sandbox).await?;
     drained(stack, opts.drain_timeout).await?;
+    let drained_at = started.elapsed().as_secs_f64();
     let sqs = aws_sdk_sqs::Client::new(&stack.aws);
     let (queue, dead) = (&stack.resources.queue_url, &stack.resources.dlq_url);
     let parked_before = dlq::list(&sqs, dead, &Filter::default()).await?.selected;
@@ -207,6 +243,7 @@ pub async fn run(stack: &Stack, opts: &LedgerOptions) -> Result<Ledger> {
     .await?;
     drained(stack, opts.drain_timeout).await?;
     let elapsed = started.elapsed();
+    let cpu_after = cpu_now();
 
     phase(opts, "balancing");
     let observed = observe(
@@ -220,6 +257,16 @@ pub async fn run(stack: &Stack, opts: &LedgerOptions) -> Result<Ledger> {
     .await?;
     let mut ledger = account(&observed);
     ledger.elapsed_secs = elapsed.as_secs_f64();
+    ledger.timing = Timing {
+        changes,
+        paced_at: opts.rate.get(),
+        changes_secs,
+        drain_secs: drained_at - changes_secs,
+        replay_secs: ledger.elapsed_secs - drained_at,
+        balance_secs: (started.elapsed() - elapsed).as_secs_f64(),
+        moto_cpu_secs: cpu::used(cpu_before.0, cpu_after.0),
+        own_cpu_secs: cpu::used(cpu_before.1, cpu_after.1),
+    };
     Ok(ledger)
 }
 

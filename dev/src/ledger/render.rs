@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use crate::ledger::Ledger;
+use crate::ledger::account::per_sec;
 
 fn breakdown(by_reason: &BTreeMap<String, usize>) -> String {
     let mut parts: Vec<(&String, &usize)> = by_reason.iter().collect();
@@ -99,6 +100,7 @@ pub fn render(l: &Ledger) -> String {
         l.latency_max_ms as f64 / 1000.0
     );
     let _ = writeln!(out, "  {:<26} {:.0} s", "run time", l.elapsed_secs);
+    out.push_str(&throughput(l));
     if l.balances() {
         let _ = writeln!(
             out,
@@ -110,6 +112,48 @@ pub fn render(l: &Ledger) -> String {
             let _ = writeln!(out, "  - {v}");
         }
     }
+    out
+}
+
+/// Webhooks in and jobs applied per second, and where the run's time went.
+fn throughput(l: &Ledger) -> String {
+    let t = &l.timing;
+    let settled = l.synced + l.skipped.values().sum::<usize>() + l.parked.values().sum::<usize>();
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "  {:<26} {:.1} webhooks/s delivered while changing · {:.1} jobs/s settled until the queue drained",
+        "throughput",
+        per_sec(l.sent as f64, t.changes_secs),
+        per_sec(settled as f64, t.changes_secs + t.drain_secs),
+    );
+    let _ = writeln!(
+        out,
+        "  {:<26} changes {:.0} s ({} at {:.1}/s, paced at {}/s) · drain {:.0} s · replay {:.0} s · balance {:.0} s",
+        "where the time went",
+        t.changes_secs,
+        t.changes,
+        t.changes_per_sec(),
+        t.paced_at,
+        t.drain_secs,
+        t.replay_secs,
+        t.balance_secs,
+    );
+    let cpu = |secs: Option<f64>| {
+        secs.map_or("unread".to_string(), |s| {
+            format!(
+                "{s:.0} s ({:.0} % of a core)",
+                100.0 * per_sec(s, l.elapsed_secs)
+            )
+        })
+    };
+    let _ = writeln!(
+        out,
+        "  {:<26} moto {} · leadsync functions, sandbox and driver {}",
+        "CPU over the run",
+        cpu(t.moto_cpu_secs),
+        cpu(t.own_cpu_secs),
+    );
     out
 }
 
@@ -129,6 +173,32 @@ mod tests {
         let text = render(&l);
         assert!(text.contains("covered 4 · stale 2"), "{text}");
         assert!(text.contains("BALANCED"), "{text}");
+    }
+
+    #[test]
+    fn throughput_and_where_the_time_went_are_per_phase() {
+        let l = Ledger {
+            sent: 1_100,
+            synced: 600,
+            skipped: BTreeMap::from([("stale".into(), 300)]),
+            parked: BTreeMap::from([("CallTools 400".into(), 100)]),
+            elapsed_secs: 200.0,
+            timing: crate::ledger::Timing {
+                changes: 750,
+                paced_at: 5,
+                changes_secs: 160.0,
+                drain_secs: 40.0,
+                moto_cpu_secs: Some(100.0),
+                ..Default::default()
+            },
+            ..Ledger::default()
+        };
+        let text = render(&l);
+        assert!(text.contains("6.9 webhooks/s delivered"), "{text}");
+        assert!(text.contains("5.0 jobs/s settled"), "{text}");
+        assert!(text.contains("750 at 4.7/s, paced at 5/s"), "{text}");
+        assert!(text.contains("moto 100 s (50 % of a core)"), "{text}");
+        assert!(text.contains("driver unread"), "{text}");
     }
 
     #[test]

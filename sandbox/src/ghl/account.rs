@@ -29,6 +29,10 @@ pub(crate) struct GhlAccount {
     pub read_answers: BTreeMap<String, ReadAnswer>,
     /// What `PUT /contacts/{id}` does with the `dndSettings` it is given.
     pub dnd_update: DndUpdate,
+    /// Requests per 10 s the account allows; unset is GHL's documented 100 per app per
+    /// location. Raised only by load tests (`make ledger --ghl-requests-per-10s`), so that a
+    /// run of 100,000 webhooks measures leadsync rather than GHL's budget.
+    pub burst_limit: Option<std::num::NonZeroUsize>,
 }
 
 /// How `PUT /contacts/{id}` applies `dndSettings`. GHL's documentation does not say whether

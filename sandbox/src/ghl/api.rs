@@ -107,7 +107,11 @@ pub(crate) fn guarded(
         );
     }
 
-    let verdict = lock(&st.ghl_limiter).check(Instant::now(), now_ms());
+    let burst_max = lock(&st.ghl)
+        .account
+        .burst_limit
+        .map_or(super::rate_limit::BURST_MAX, std::num::NonZeroUsize::get);
+    let verdict = lock(&st.ghl_limiter).check(Instant::now(), now_ms(), burst_max);
     let mut response = if !verdict.allowed {
         // The 429 body is undocumented (§3.5); clients must rely on the status and headers.
         error(

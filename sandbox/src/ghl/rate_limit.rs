@@ -1,5 +1,6 @@
 //! GoHighLevel's API rate limit (§3.5): 100 requests per 10 s burst and 200,000 per day, per app
-//! per location, announced in `X-RateLimit-*` headers on every answer.
+//! per location, announced in `X-RateLimit-*` headers on every answer. A load test may raise the
+//! burst (`GhlAccount::burst_limit`); the headers then announce the raised figure.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -22,13 +23,15 @@ pub(crate) struct RateLimiter {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Verdict {
     pub allowed: bool,
+    max: usize,
     remaining: usize,
     daily_remaining: u64,
 }
 
 impl RateLimiter {
-    /// Admits or refuses one request. Refused requests do not count against the limit.
-    pub fn check(&mut self, now: Instant, now_ms: i64) -> Verdict {
+    /// Admits or refuses one request within `burst_max` per [`INTERVAL`]. Refused requests do
+    /// not count against the limit.
+    pub fn check(&mut self, now: Instant, now_ms: i64, burst_max: usize) -> Verdict {
         while self
             .window
             .front()
@@ -41,14 +44,15 @@ impl RateLimiter {
             self.day = day;
             self.day_count = 0;
         }
-        let allowed = self.window.len() < BURST_MAX && self.day_count < DAILY_MAX;
+        let allowed = self.window.len() < burst_max && self.day_count < DAILY_MAX;
         if allowed {
             self.window.push_back(now);
             self.day_count += 1;
         }
         Verdict {
             allowed,
-            remaining: BURST_MAX - self.window.len(),
+            max: burst_max,
+            remaining: burst_max.saturating_sub(self.window.len()),
             daily_remaining: DAILY_MAX - self.day_count,
         }
     }
@@ -61,7 +65,7 @@ impl Verdict {
                 headers.insert(name, v);
             }
         };
-        put("x-ratelimit-max", BURST_MAX.to_string());
+        put("x-ratelimit-max", self.max.to_string());
         put("x-ratelimit-remaining", self.remaining.to_string());
         put(
             "x-ratelimit-interval-milliseconds",
@@ -84,9 +88,24 @@ mod tests {
         let mut rl = RateLimiter::default();
         let t0 = Instant::now();
         for _ in 0..BURST_MAX {
-            assert!(rl.check(t0, 0).allowed);
+            assert!(rl.check(t0, 0, BURST_MAX).allowed);
         }
-        assert!(!rl.check(t0 + Duration::from_secs(9), 0).allowed);
-        assert!(rl.check(t0 + INTERVAL, 0).allowed);
+        assert!(!rl.check(t0 + Duration::from_secs(9), 0, BURST_MAX).allowed);
+        assert!(rl.check(t0 + INTERVAL, 0, BURST_MAX).allowed);
+    }
+
+    #[test]
+    fn a_raised_burst_admits_that_many_and_announces_it() {
+        let mut rl = RateLimiter::default();
+        let t0 = Instant::now();
+        for _ in 0..250 {
+            assert!(rl.check(t0, 0, 250).allowed);
+        }
+        let refused = rl.check(t0, 0, 250);
+        assert!(!refused.allowed);
+        let mut headers = HeaderMap::new();
+        refused.write_headers(&mut headers);
+        assert_eq!(headers["x-ratelimit-max"], "250");
+        assert_eq!(headers["x-ratelimit-remaining"], "0");
     }
 }

@@ -180,6 +180,40 @@ async fn webhook_timestamps_are_whole_seconds_and_a_frozen_clock_stamps_writes_a
     assert_eq!(hits[2].json()["timestamp"], "2026-11-20T10:00:00.456Z");
 }
 
+/// A load test raises the burst limit; the answers' headers say the raised figure, and the
+/// limit still holds at it. Zero is refused (it would refuse every call).
+#[tokio::test]
+async fn a_raised_burst_limit_is_announced_and_enforced() {
+    let sb = sandbox().await;
+    let (status, _) = admin(
+        &sb,
+        Method::POST,
+        "/ghl/account",
+        Some(json!({"burst_limit": 0})),
+    )
+    .await;
+    assert_eq!(status, 400);
+    account(&sb, json!({"burst_limit": 103})).await;
+    let c = new_ghl_contact(&sb, json!({"firstName": "Ann"})).await;
+    let id = c["id"].as_str().unwrap().to_string();
+    for n in 1..=103 {
+        let r = http()
+            .get(format!("{}/contacts/{id}", sb.url))
+            .bearer_auth(SandboxConfig::default().ghl_api_token)
+            .header("version", "2021-07-28")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "request {n}");
+        assert_eq!(r.headers()["x-ratelimit-max"], "103");
+        assert_eq!(
+            r.headers()["x-ratelimit-remaining"],
+            (103 - n).to_string().as_str()
+        );
+    }
+    assert_eq!(read(&sb, &id).await.0, 429, "the 104th within 10 s");
+}
+
 #[tokio::test]
 async fn unknown_account_settings_are_refused() {
     let sb = sandbox().await;
