@@ -24,10 +24,17 @@ use serde_json::{Value, json};
 static MOTO: OnceLock<Moto> = OnceLock::new();
 static STACKS: AtomicU32 = AtomicU32::new(0);
 
-fn moto_url() -> String {
+fn moto() -> &'static Moto {
     MOTO.get_or_init(|| Moto::start().expect("moto starts (run `make venv` first)"))
-        .url
-        .clone()
+}
+
+fn moto_url() -> String {
+    moto().url.clone()
+}
+
+/// The process id of this test binary's moto, which every stack it starts shares.
+pub fn moto_pid() -> u32 {
+    moto().pid()
 }
 
 /// A running local stack plus a client for its sandbox.

@@ -127,6 +127,15 @@ async fn a_quick_bench_produces_every_figure() -> anyhow::Result<()> {
             "{r:?}"
         );
         assert!(p.calls_per_sec > 0.0, "{r:?}");
+        // Every contact read more than once is counted, and explained at most once.
+        let twice = &r.second_reads;
+        let extra_reads =
+            (r.ghl_reads_per_contact * r.contacts as f64).round() as usize - r.contacts;
+        assert!(
+            twice.contacts <= extra_reads && twice.notified_after_first_read <= twice.contacts,
+            "{r:?}"
+        );
+        assert_eq!(twice.contacts == 0, extra_reads == 0, "{r:?}");
     }
     assert_eq!(report.bulk.runs[0].ghl_reads_per_contact, 1.0);
     assert_eq!(report.bulk.runs[0].webhooks_delivered, 20);

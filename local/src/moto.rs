@@ -88,24 +88,32 @@ def retained(self, queue_name, message):
 assert hasattr(SQSBackend, "is_message_valid_based_on_retention_period"), "moto renamed the check"
 SQSBackend.is_message_valid_based_on_retention_period = retained
 # And each message sent reads the queue's ContentBasedDeduplication through the same attributes
-# (counting the queue three times). That attribute exists only on FIFO queues; while a standard
-# queue's message is being sent, its attributes are read for nothing else, so they are empty.
+# (counting the queue three times). That attribute exists only on FIFO queues, so while a
+# standard queue's message is sent, its attributes answer that one read without being built; a
+# moto that read any other attribute there would stop with an error, not be answered wrongly.
 from moto.sqs.models import Queue
 sending = threading.local()
+class NoDeduplication(dict):
+    def get(self, key, default=None):
+        assert key == "ContentBasedDeduplication", f"moto now reads {key} while sending"
+        return default
+    def refuse(self, *args):
+        raise AssertionError("moto now reads more queue attributes while sending")
+    __getitem__ = __contains__ = __iter__ = keys = items = values = refuse
 every_attribute = Queue.attributes.fget
 def queue_attributes(self):
-    if getattr(sending, "standard", False) and not self.fifo_queue:
-        return {}
+    if getattr(sending, "active", False) and not self.fifo_queue:
+        return NoDeduplication()
     return every_attribute(self)
 Queue.attributes = property(queue_attributes)
 def while_sending(send):
     def sent(*args, **kwargs):
-        before = getattr(sending, "standard", False)
-        sending.standard = True
+        before = getattr(sending, "active", False)
+        sending.active = True
         try:
             return send(*args, **kwargs)
         finally:
-            sending.standard = before
+            sending.active = before
     return sent
 SQSBackend.send_message = while_sending(SQSBackend.send_message)
 SQSBackend.send_message_batch = while_sending(SQSBackend.send_message_batch)

@@ -57,7 +57,8 @@ impl SandboxClient {
 
     /// Changes the played GoHighLevel account's variants (`POST /_sandbox/ghl/account`): only the
     /// keys given (`tag_search`, `tag_case`, `empty_fields`, `timestamp_precision`,
-    /// `frozen_at_ms`, `deleted_answer`, `read_answers`). Answers the whole account.
+    /// `frozen_at_ms`, `deleted_answer`, `read_answers`, `dnd_update`, `burst_limit`). Answers
+    /// the whole account.
     pub async fn ghl_account(&self, changes: Value) -> Result<Value> {
         let v = self
             .call(Method::POST, "/_sandbox/ghl/account", Some(changes))

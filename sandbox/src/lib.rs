@@ -47,6 +47,7 @@ use tokio::task::JoinHandle;
 
 pub use client::SandboxClient;
 pub use command::{SandboxArgs, run};
+pub use ghl::rate_limit::BURST_MAX as GHL_DOCUMENTED_BURST;
 pub use meta_sign::{meta_escaped_json, sign_meta};
 pub use personal_data::PersonalData;
 

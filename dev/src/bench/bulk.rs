@@ -54,6 +54,18 @@ pub struct BulkRun {
     pub duplicates: usize,
     /// Where the time went: when CallTools was busy, and how often a job was sent back to wait.
     pub pace: Pace,
+    /// The contacts read more than once, and why.
+    pub second_reads: SecondReads,
+}
+
+/// Contacts GHL was asked for more than once in a run, and how many of them had a webhook
+/// answered after their first read began. A read cannot be known to include a change notified
+/// after it started (GHL stamps webhooks in whole seconds and sends no change id), so such a
+/// second read is what "synced means observed" costs; any other second read is waste.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SecondReads {
+    pub contacts: usize,
+    pub notified_after_first_read: usize,
 }
 
 /// The CallTools calls of a run on its clock (seconds from the first tag request): a run within
@@ -183,6 +195,15 @@ async fn run(h: &Harness, webhooks: &'static str, n: usize, budget: u32) -> Resu
         .filter(|r| matches!(r.outcome, leadsync::domain::outcome::Outcome::Defer { .. }))
         .count();
     let pace = pace(&sandbox.calls("calltools").await?, started_at, deferrals)?;
+    let deliveries = sandbox
+        .call(Method::GET, "/_sandbox/ghl/deliveries", None)
+        .await?;
+    let second_reads = second_reads(
+        &sandbox.calls("ghl").await?,
+        deliveries["deliveries"]
+            .as_array()
+            .map_or(&[], Vec::as_slice),
+    )?;
     Ok(BulkRun {
         webhooks,
         contacts: n,
@@ -197,6 +218,7 @@ async fn run(h: &Harness, webhooks: &'static str, n: usize, budget: u32) -> Resu
         calltools_per_contact: f64::from(calls.calltools) / n as f64,
         duplicates: phones.values().filter(|&&k| k > 1).count(),
         pace,
+        second_reads,
     })
 }
 
@@ -237,4 +259,86 @@ fn pace(
         },
         deferrals,
     })
+}
+
+fn instant(v: &serde_json::Value) -> Result<time::OffsetDateTime> {
+    let at = v.as_str().unwrap_or_default();
+    time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339)
+        .with_context(|| format!("a sandbox log time {at:?}"))
+}
+
+/// [`SecondReads`] from the sandbox's GHL call log (`GET /contacts/{id}`, each with its `at`)
+/// and its webhook deliveries (`contactId`, `status`, `at`: when the answer came back).
+fn second_reads(
+    ghl_calls: &[serde_json::Value],
+    deliveries: &[serde_json::Value],
+) -> Result<SecondReads> {
+    let mut reads: HashMap<&str, Vec<time::OffsetDateTime>> = HashMap::new();
+    for c in ghl_calls.iter().filter(|c| c["method"] == "GET") {
+        if let Some(id) = c["path"]
+            .as_str()
+            .and_then(|p| p.strip_prefix("/contacts/"))
+        {
+            reads.entry(id).or_default().push(instant(&c["at"])?);
+        }
+    }
+    let mut out = SecondReads::default();
+    for (id, times) in reads.iter().filter(|(_, t)| t.len() > 1) {
+        let Some(first) = times.iter().min() else {
+            continue;
+        };
+        out.contacts += 1;
+        let answered = deliveries
+            .iter()
+            .filter(|d| d["contactId"] == *id && d["status"].as_u64().is_some_and(|s| s < 300))
+            .map(|d| instant(&d["at"]))
+            .collect::<Result<Vec<_>>>()?;
+        if answered.iter().any(|at| at > first) {
+            out.notified_after_first_read += 1;
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(id: &str, at: &str) -> serde_json::Value {
+        json!({"method": "GET", "path": format!("/contacts/{id}"), "at": at})
+    }
+
+    fn delivery(id: &str, status: u16, at: &str) -> serde_json::Value {
+        json!({"contactId": id, "status": status, "at": at})
+    }
+
+    #[test]
+    fn a_second_read_is_explained_only_by_a_webhook_answered_after_the_first_read() {
+        let calls = [
+            // Read twice; its second webhook came back after the first read began.
+            read("a", "2026-12-07T10:00:01.000Z"),
+            read("a", "2026-12-07T10:00:05.000Z"),
+            // Read twice with every webhook answered before: waste.
+            read("b", "2026-12-07T10:00:02.000Z"),
+            read("b", "2026-12-07T10:00:06.000Z"),
+            // Read once.
+            read("c", "2026-12-07T10:00:03.000Z"),
+            json!({"method": "PUT", "path": "/contacts/c", "at": "2026-12-07T10:00:04.000Z"}),
+        ];
+        let deliveries = [
+            delivery("a", 202, "2026-12-07T10:00:00.500Z"),
+            delivery("a", 202, "2026-12-07T10:00:02.500Z"),
+            delivery("b", 202, "2026-12-07T10:00:01.000Z"),
+            delivery("b", 202, "2026-12-07T10:00:01.900Z"),
+            // A refused delivery numbered nothing.
+            delivery("b", 429, "2026-12-07T10:00:03.000Z"),
+        ];
+        assert_eq!(
+            second_reads(&calls, &deliveries).unwrap(),
+            SecondReads {
+                contacts: 2,
+                notified_after_first_read: 1
+            }
+        );
+    }
 }

@@ -410,13 +410,15 @@ fn print_bulk(b: &super::bulk::BulkFigure) {
     for r in &b.runs {
         let p = &r.pace;
         println!(
-            "   {}: CallTools calls from {:.1} s to {:.1} s at {:.2}/s, longest pause {:.1} s; {} deferrals",
+            "   {}: CallTools calls from {:.1} s to {:.1} s at {:.2}/s, longest pause {:.1} s; {} deferrals; {} contacts read more than once, {} of them with a webhook answered after their first read began",
             r.webhooks,
             p.first_call_secs,
             p.last_call_secs,
             p.calls_per_sec,
             p.longest_gap_secs,
-            p.deferrals
+            p.deferrals,
+            r.second_reads.contacts,
+            r.second_reads.notified_after_first_read,
         );
     }
 }

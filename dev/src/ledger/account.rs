@@ -98,40 +98,8 @@ pub struct Ledger {
     /// From the first GHL change to the drained queue after the replay.
     pub elapsed_secs: f64,
     /// Where that time went (filled by the run, not by the balance).
-    pub timing: Timing,
+    pub timing: crate::ledger::timing::Timing,
     pub violations: Vec<String>,
-}
-
-/// Where a run's time went: its phases, and the CPU each process used over them.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Timing {
-    /// GHL changes made, and at what pace they were asked for (changes per second).
-    pub changes: u64,
-    pub paced_at: u32,
-    /// Making the changes (the CallTools outage falls inside).
-    pub changes_secs: f64,
-    /// From the last change until GHL stopped delivering and the queue had drained.
-    pub drain_secs: f64,
-    /// Replaying the DLQ and draining again.
-    pub replay_secs: f64,
-    /// Reading everything back and balancing (after `elapsed_secs`).
-    pub balance_secs: f64,
-    /// CPU seconds over the run: moto (the local DynamoDB and SQS), and this process (the
-    /// functions, the sandbox and the driver). `None` where it could not be read.
-    pub moto_cpu_secs: Option<f64>,
-    pub own_cpu_secs: Option<f64>,
-}
-
-impl Timing {
-    /// Changes per second made while changing.
-    pub fn changes_per_sec(&self) -> f64 {
-        per_sec(self.changes as f64, self.changes_secs)
-    }
-}
-
-/// `n` per second over `secs`, 0 for no time.
-pub fn per_sec(n: f64, secs: f64) -> f64 {
-    if secs > 0.0 { n / secs } else { 0.0 }
 }
 
 impl Ledger {

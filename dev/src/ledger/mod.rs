@@ -13,6 +13,7 @@
 pub mod account;
 pub mod cpu;
 pub mod render;
+pub mod timing;
 pub mod workload;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -25,10 +26,11 @@ use leadsync::aws::dynamo::events::DynamoEventLog;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-pub use account::{Ledger, Observed, Timing, account};
+pub use account::{Ledger, Observed, account};
 use leadsync_cli::dlq::{self, Filter, ReplayOptions};
 use leadsync_local::Stack;
 use leadsync_sandbox::{DuplicateMode, SandboxClient};
+pub use timing::Timing;
 use workload::{Ending, PlannedContact, TAG};
 
 #[derive(Debug, Clone)]
@@ -46,6 +48,9 @@ pub struct LedgerOptions {
     /// A run at scale raises it with `rate`, and leadsync's own GHL pace with it
     /// ([`stack_settings`]).
     pub ghl_burst: Option<NonZeroUsize>,
+    /// moto's process, when the stack shares one it did not start (the tests' moto), so the
+    /// run can say how much CPU moto used.
+    pub moto_pid: Option<u32>,
     /// How long the queue may take to drain (each time).
     pub drain_timeout: Duration,
     pub show_progress: bool,
@@ -60,6 +65,7 @@ impl Default for LedgerOptions {
             concurrency: 8,
             rate: NonZeroU32::new(4).expect("non-zero"),
             ghl_burst: None,
+            moto_pid: None,
             drain_timeout: Duration::from_secs(900),
             show_progress: false,
         }
@@ -151,13 +157,7 @@ pub async fn run(stack: &Stack, opts: &LedgerOptions) -> Result<Ledger> {
         )
         .await?;
     if let Some(burst) = opts.ghl_burst {
-        sandbox
-            .call(
-                Method::POST,
-                "/_sandbox/ghl/account",
-                Some(json!({ "burst_limit": burst })),
-            )
-            .await?;
+        sandbox.ghl_account(json!({ "burst_limit": burst })).await?;
     }
     sandbox
         .call(
@@ -181,7 +181,7 @@ pub async fn run(stack: &Stack, opts: &LedgerOptions) -> Result<Ledger> {
             opts.outage.as_secs()
         ),
     );
-    let moto_pid = stack.moto_pid();
+    let moto_pid = stack.moto_pid().or(opts.moto_pid);
     let cpu_now = || (moto_pid.and_then(cpu::of_process), cpu::of_this_process());
     let cpu_before = cpu_now();
     let started = Instant::now();
@@ -216,6 +216,7 @@ pub async fn run(stack: &Stack, opts: &LedgerOptions) -> Result<Ledger> {
     );
     progress.finish_and_clear();
     let changes_secs = started.elapsed().as_secs_f64();
+    let delivered_while_changing = delivery_count(&sandbox).await?;
 
     phase(opts, "waiting for GHL's deliveries and the queue to drain");
     deliveries_settled(&sandbox).await?;
@@ -260,6 +261,7 @@ pub async fn run(stack: &Stack, opts: &LedgerOptions) -> Result<Ledger> {
     ledger.timing = Timing {
         changes,
         paced_at: opts.rate.get(),
+        delivered_while_changing,
         changes_secs,
         drain_secs: drained_at - changes_secs,
         replay_secs: ledger.elapsed_secs - drained_at,
@@ -339,16 +341,21 @@ async fn observe(
     })
 }
 
+/// Delivery attempts the sandbox's GHL has made so far.
+async fn delivery_count(sandbox: &SandboxClient) -> Result<usize> {
+    Ok(sandbox
+        .call(Method::GET, "/_sandbox/ghl/deliveries", None)
+        .await?["deliveries"]
+        .as_array()
+        .map_or(0, Vec::len))
+}
+
 /// Waits until GHL has stopped delivering: no new delivery for 3 s (held-back ones included).
 async fn deliveries_settled(sandbox: &SandboxClient) -> Result<()> {
     let mut last = usize::MAX;
     let mut quiet_since = Instant::now();
     loop {
-        let n = sandbox
-            .call(Method::GET, "/_sandbox/ghl/deliveries", None)
-            .await?["deliveries"]
-            .as_array()
-            .map_or(0, Vec::len);
+        let n = delivery_count(sandbox).await?;
         if n != last {
             last = n;
             quiet_since = Instant::now();

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use crate::ledger::Ledger;
-use crate::ledger::account::per_sec;
+use crate::ledger::timing::per_sec;
 
 fn breakdown(by_reason: &BTreeMap<String, usize>) -> String {
     let mut parts: Vec<(&String, &usize)> = by_reason.iter().collect();
@@ -118,13 +118,15 @@ pub fn render(l: &Ledger) -> String {
 /// Webhooks in and jobs applied per second, and where the run's time went.
 fn throughput(l: &Ledger) -> String {
     let t = &l.timing;
+    // Every job had settled (synced, skipped or parked) when the queue first drained; the
+    // replay only runs the parked ones again.
     let settled = l.synced + l.skipped.values().sum::<usize>() + l.parked.values().sum::<usize>();
     let mut out = String::new();
     let _ = writeln!(
         out,
         "  {:<26} {:.1} webhooks/s delivered while changing · {:.1} jobs/s settled until the queue drained",
         "throughput",
-        per_sec(l.sent as f64, t.changes_secs),
+        per_sec(t.delivered_while_changing as f64, t.changes_secs),
         per_sec(settled as f64, t.changes_secs + t.drain_secs),
     );
     let _ = writeln!(
@@ -178,7 +180,7 @@ mod tests {
     #[test]
     fn throughput_and_where_the_time_went_are_per_phase() {
         let l = Ledger {
-            sent: 1_100,
+            sent: 1_300,
             synced: 600,
             skipped: BTreeMap::from([("stale".into(), 300)]),
             parked: BTreeMap::from([("CallTools 400".into(), 100)]),
@@ -186,6 +188,7 @@ mod tests {
             timing: crate::ledger::Timing {
                 changes: 750,
                 paced_at: 5,
+                delivered_while_changing: 1_100,
                 changes_secs: 160.0,
                 drain_secs: 40.0,
                 moto_cpu_secs: Some(100.0),

@@ -31,7 +31,8 @@ pub(crate) struct GhlAccount {
     pub dnd_update: DndUpdate,
     /// Requests per 10 s the account allows; unset is GHL's documented 100 per app per
     /// location. Raised only by load tests (`make ledger --ghl-requests-per-10s`), so that a
-    /// run of 100,000 webhooks measures leadsync rather than GHL's budget.
+    /// run of 100,000 webhooks measures leadsync rather than GHL's budget. The daily 200,000
+    /// stays.
     pub burst_limit: Option<std::num::NonZeroUsize>,
 }
 

@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, HeaderValue};
 
-pub(crate) const BURST_MAX: usize = 100;
+/// GHL's documented requests per 10 s, per app per location; what the played account allows
+/// unless a load test raises it.
+pub const BURST_MAX: usize = 100;
 pub(crate) const INTERVAL: Duration = Duration::from_secs(10);
 pub(crate) const DAILY_MAX: u64 = 200_000;
 const DAY_MS: i64 = 86_400_000;
