@@ -90,12 +90,14 @@ SQSBackend.is_message_valid_based_on_retention_period = retained
 # And each message sent reads the queue's ContentBasedDeduplication through the same attributes
 # (counting the queue three times). That attribute exists only on FIFO queues, so while a
 # standard queue's message is sent, its attributes answer that one read without being built; a
-# moto that read any other attribute there would stop with an error, not be answered wrongly.
+# moto that read any other attribute there gets an error (the send answers 500), not a wrong
+# answer.
 from moto.sqs.models import Queue
 sending = threading.local()
 class NoDeduplication(dict):
     def get(self, key, default=None):
-        assert key == "ContentBasedDeduplication", f"moto now reads {key} while sending"
+        if key != "ContentBasedDeduplication":
+            raise AssertionError(f"moto now reads {key} while sending")
         return default
     def refuse(self, *args):
         raise AssertionError("moto now reads more queue attributes while sending")

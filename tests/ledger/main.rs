@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use anyhow::Result;
-use leadsync_dev::ledger::{self, LedgerOptions, workload};
+use leadsync_dev::ledger::{self, LedgerOptions};
 use leadsync_tests::{moto_pid, stack};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -52,11 +52,9 @@ async fn a_thousand_webhooks_under_failures_all_end_synced_skipped_or_parked() -
         "{:?}",
         l.parked
     );
-    // Where the time went: every planned change made, every phase timed, deliveries counted
-    // while the changes were made, and both processes' CPU read.
+    // Where the time went: every phase timed, deliveries counted while the changes were made,
+    // and both processes' CPU read.
     let t = &l.timing;
-    let planned = workload::operations(&workload::plan(opts.webhooks, opts.seed));
-    assert_eq!(t.changes, planned, "{t:?}");
     assert!(
         t.drain_secs > 0.0 && t.replay_secs > 0.0 && t.balance_secs > 0.0,
         "{t:?}"

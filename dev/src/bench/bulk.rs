@@ -61,7 +61,8 @@ pub struct BulkRun {
 /// Contacts GHL was asked for more than once in a run, and how many of them had a webhook
 /// answered after their first read began. A read cannot be known to include a change notified
 /// after it started (GHL stamps webhooks in whole seconds and sends no change id), so such a
-/// second read is what "synced means observed" costs; any other second read is waste.
+/// second read can be what "synced means observed" costs. The count is a correlation, an upper
+/// bound: it does not tell which job made the second read.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct SecondReads {
     pub contacts: usize,
