@@ -179,15 +179,13 @@ async fn run(h: &Harness, webhooks: &'static str, n: usize, budget: u32) -> Resu
     h.settle_both_ways().await?;
 
     let calls = h.calls(mark).await?;
-    let delivered = sandbox
+    let deliveries = sandbox
         .call(Method::GET, "/_sandbox/ghl/deliveries", None)
-        .await?["deliveries"]
+        .await?;
+    let deliveries = deliveries["deliveries"]
         .as_array()
-        .map_or(0, |d| {
-            d.iter()
-                .filter(|x| x["status"].as_u64().is_some_and(|s| s < 300))
-                .count()
-        });
+        .map_or(&[][..], Vec::as_slice);
+    let delivered = deliveries.iter().filter(|d| answered(d)).count();
     let phones = h.dialable_phones().await?;
     let ratio = secs / ideal;
     let deferrals = h
@@ -196,15 +194,7 @@ async fn run(h: &Harness, webhooks: &'static str, n: usize, budget: u32) -> Resu
         .filter(|r| matches!(r.outcome, leadsync::domain::outcome::Outcome::Defer { .. }))
         .count();
     let pace = pace(&sandbox.calls("calltools").await?, started_at, deferrals)?;
-    let deliveries = sandbox
-        .call(Method::GET, "/_sandbox/ghl/deliveries", None)
-        .await?;
-    let second_reads = second_reads(
-        &sandbox.calls("ghl").await?,
-        deliveries["deliveries"]
-            .as_array()
-            .map_or(&[], Vec::as_slice),
-    )?;
+    let second_reads = second_reads(&sandbox.calls("ghl").await?, deliveries)?;
     Ok(BulkRun {
         webhooks,
         contacts: n,
@@ -237,12 +227,7 @@ fn pace(
                     .as_str()
                     .is_some_and(|p| p.starts_with("/api/buckets")))
         })
-        .map(|c| {
-            let at = c["at"].as_str().unwrap_or_default();
-            time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339)
-                .map(|t| (t - started_at).as_seconds_f64())
-                .with_context(|| format!("a CallTools call at {at:?}"))
-        })
+        .map(|c| instant(&c["at"]).map(|t| (t - started_at).as_seconds_f64()))
         .collect::<Result<Vec<f64>>>()?;
     secs.sort_by(f64::total_cmp);
     let (Some(&first), Some(&last)) = (secs.first(), secs.last()) else {
@@ -262,6 +247,12 @@ fn pace(
     })
 }
 
+/// A delivery ingress accepted (2xx): one that could have numbered a job.
+fn answered(delivery: &serde_json::Value) -> bool {
+    delivery["status"].as_u64().is_some_and(|s| s < 300)
+}
+
+/// A sandbox log entry's `at` (RFC 3339).
 fn instant(v: &serde_json::Value) -> Result<time::OffsetDateTime> {
     let at = v.as_str().unwrap_or_default();
     time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339)
@@ -291,7 +282,7 @@ fn second_reads(
         out.contacts += 1;
         let answered = deliveries
             .iter()
-            .filter(|d| d["contactId"] == *id && d["status"].as_u64().is_some_and(|s| s < 300))
+            .filter(|d| d["contactId"] == *id && answered(d))
             .map(|d| instant(&d["at"]))
             .collect::<Result<Vec<_>>>()?;
         if answered.iter().any(|at| at > first) {

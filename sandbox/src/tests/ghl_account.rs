@@ -8,14 +8,18 @@ use serde_json::json;
 
 use super::*;
 
-async fn read(sb: &Sandbox, id: &str) -> (u16, Value) {
-    let r = http()
+async fn get_contact(sb: &Sandbox, id: &str) -> reqwest::Response {
+    http()
         .get(format!("{}/contacts/{id}", sb.url))
         .bearer_auth(SandboxConfig::default().ghl_api_token)
         .header("version", "2021-07-28")
         .send()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+async fn read(sb: &Sandbox, id: &str) -> (u16, Value) {
+    let r = get_contact(sb, id).await;
     (r.status().as_u16(), r.json().await.unwrap())
 }
 
@@ -197,13 +201,7 @@ async fn a_raised_burst_limit_is_announced_and_enforced() {
     let c = new_ghl_contact(&sb, json!({"firstName": "Ann"})).await;
     let id = c["id"].as_str().unwrap().to_string();
     for n in 1..=103 {
-        let r = http()
-            .get(format!("{}/contacts/{id}", sb.url))
-            .bearer_auth(SandboxConfig::default().ghl_api_token)
-            .header("version", "2021-07-28")
-            .send()
-            .await
-            .unwrap();
+        let r = get_contact(&sb, &id).await;
         assert_eq!(r.status(), 200, "request {n}");
         assert_eq!(r.headers()["x-ratelimit-max"], "103");
         assert_eq!(
