@@ -136,15 +136,11 @@ impl DynamoEventLog {
                 u.name("job_id");
                 Some("attribute_exists(#job_id)".to_string())
             }
-            Only::Settled => {
-                u.name("outcome");
-                let mut names = Vec::with_capacity(SETTLED.len());
-                for outcome in SETTLED {
-                    let name = format!(":settled_{outcome}");
-                    u.values.insert(name.clone(), s(outcome));
-                    names.push(name);
-                }
-                Some(format!("#outcome IN ({})", names.join(", ")))
+            Only::Unsettled => {
+                let settled = u.settled_outcomes();
+                Some(format!(
+                    "attribute_not_exists(#outcome) OR NOT (#outcome IN ({settled}))"
+                ))
             }
         };
         let req = self
@@ -163,7 +159,7 @@ impl DynamoEventLog {
                 if e.as_service_error()
                     .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
             {
-                UpdateResult::NotLogged
+                UpdateResult::ConditionFailed
             }
             Err(e) => UpdateResult::Failed(store_err(e)),
         }
@@ -176,13 +172,13 @@ enum Only {
     Always,
     /// The entry exists (ingress or an attempt wrote it).
     Logged,
-    /// An attempt has settled what the job came to.
-    Settled,
+    /// No attempt has settled what the job came to yet.
+    Unsettled,
 }
 
 enum UpdateResult {
     Done,
-    NotLogged,
+    ConditionFailed,
     Failed(StoreError),
 }
 
@@ -219,21 +215,31 @@ impl EventLog for DynamoEventLog {
     }
 
     async fn record(&self, entry: &EventEntry) -> Result<(), StoreError> {
-        if entry.duplicate || entry.keep_settled {
-            // Count the attempt on what the job came to; only if nothing settled the job yet
-            // (queued, retried, never logged, expired) does this outcome settle it.
-            match self
-                .update(entry, counted_update(entry), Only::Settled)
-                .await
-            {
-                UpdateResult::Done => return Ok(()),
-                UpdateResult::Failed(e) => return Err(e),
-                UpdateResult::NotLogged => {}
-            }
+        if !(entry.duplicate || entry.keep_settled) {
+            return match self.update(entry, full_update(entry), Only::Always).await {
+                UpdateResult::Failed(e) => Err(e),
+                _ => Ok(()),
+            };
         }
-        match self.update(entry, full_update(entry), Only::Always).await {
+        // This outcome settles the job only if nothing settled it yet (queued, retried, never
+        // logged, expired); otherwise the attempt is only counted on what the job came to. Tried
+        // in that order because the common case is a covered or stale job whose entry ingress
+        // left `queued`: one write. A duplicate of a settled job takes two.
+        match self
+            .update(entry, full_update(entry), Only::Unsettled)
+            .await
+        {
+            UpdateResult::Done => Ok(()),
             UpdateResult::Failed(e) => Err(e),
-            _ => Ok(()),
+            UpdateResult::ConditionFailed => {
+                match self
+                    .update(entry, counted_update(entry), Only::Always)
+                    .await
+                {
+                    UpdateResult::Failed(e) => Err(e),
+                    _ => Ok(()),
+                }
+            }
         }
     }
 
@@ -317,6 +323,18 @@ impl Expr {
                 self.remove.push(name);
             }
         }
+    }
+
+    /// `:settled_…` values for each settled outcome, as an `IN` list; names `#outcome`.
+    fn settled_outcomes(&mut self) -> String {
+        self.name("outcome");
+        let mut names = Vec::with_capacity(SETTLED.len());
+        for outcome in SETTLED {
+            let name = format!(":settled_{outcome}");
+            self.values.insert(name.clone(), s(outcome));
+            names.push(name);
+        }
+        names.join(", ")
     }
 
     fn add_one(&mut self, attr: &str) {
