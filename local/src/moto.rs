@@ -4,6 +4,7 @@
 //! gone, so a moto started by a test or by `make dev` never outlives it, even when the parent is
 //! killed without a chance to clean up.
 
+use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -81,12 +82,20 @@ SQSBackend.send_message_batch = send_message_batch
 # receive of 10 from a queue of 2,000 walked it ~90 times, and in a bulk tagging half of moto's
 # time went there while leadsync's calls timed out behind it. The same check, reading the one
 # attribute it needs.
-from moto.core.utils import unix_time
 def retained(self, queue_name, message):
     period = self.get_queue(queue_name).message_retention_period
-    return period + message.sent_timestamp / 1000 > unix_time()
+    return period + message.sent_timestamp / 1000 > time.time()
 assert hasattr(SQSBackend, "is_message_valid_based_on_retention_period"), "moto renamed the check"
 SQSBackend.is_message_valid_based_on_retention_period = retained
+# Each message a receive or a queue count looks at (visible? delayed?) reads the clock through
+# moto's unix_time: datetimes built and subtracted, several microseconds a message, and a count
+# of a queue of thousands looks at each message three times. time.time() reads the same clock.
+import moto.sqs.models as sqs_models
+moto_unix_time = sqs_models.unix_time
+def unix_time_now(dt=None):
+    return time.time() if dt is None else moto_unix_time(dt)
+sqs_models.unix_time = unix_time_now
+sqs_models.unix_time_millis = lambda dt=None: unix_time_now(dt) * 1000.0
 # And each message sent reads the queue's ContentBasedDeduplication through the same attributes
 # (counting the queue three times). That attribute exists only on FIFO queues, so while a
 # standard queue's message is sent, its attributes answer that one read without being built; a
@@ -119,9 +128,46 @@ def while_sending(send):
     return sent
 SQSBackend.send_message = while_sending(SQSBackend.send_message)
 SQSBackend.send_message_batch = while_sending(SQSBackend.send_message_batch)
+# To route each request moto lists its own package folder and stats every entry in it (about
+# 150), a twentieth of its time under load. The folder does not change while it runs.
+import moto.backends
+moto_modules = tuple(moto.backends.list_of_moto_modules())
+moto.backends.list_of_moto_modules = lambda: moto_modules
+# Each request looks up its action among its handler's methods with inspect.getmembers, and
+# each UpdateItem parses its expression twice (the handler, then the backend): together about
+# a tenth of an UpdateItem. A class's methods and an expression's parse are the same every
+# time; the parsed tree is only read or deep-copied (moto's validator copies it), never changed.
+import functools
+import moto.core.responses
+moto.core.responses.method_names_from_class = functools.lru_cache(maxsize=None)(
+    moto.core.responses.method_names_from_class)
+from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+UpdateExpressionParser.make = staticmethod(functools.lru_cache(maxsize=1024)(UpdateExpressionParser.make))
 # Each request's log line, formatted and written to a stderr nobody reads: a tenth of moto's time.
 import logging
 logging.getLogger("werkzeug").setLevel(logging.ERROR)
+# How many requests moto answered, by service and action, at GET /_leadsync/requests: what a
+# ledger run cost its stand-in for AWS, per webhook.
+import collections, json
+from moto.core.responses import BaseResponse
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+answered = collections.Counter()
+counting = threading.Lock()
+call_action = BaseResponse.call_action
+def counted_call_action(self):
+    with counting:
+        answered[f"{getattr(self, 'service_name', None) or type(self).__name__}.{self._get_action()}"] += 1
+    return call_action(self)
+BaseResponse.call_action = counted_call_action
+dispatch = DomainDispatcherApplication.__call__
+def dispatch_or_count(self, environ, start_response):
+    if environ.get("PATH_INFO") != "/_leadsync/requests":
+        return dispatch(self, environ, start_response)
+    with counting:
+        body = json.dumps(answered).encode()
+    start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return [body]
+DomainDispatcherApplication.__call__ = dispatch_or_count
 from moto.server import main
 main(["-H", "127.0.0.1", "-p", sys.argv[1]])
 "#;
@@ -180,6 +226,37 @@ impl Drop for Moto {
     }
 }
 
+/// The requests a moto started here has answered since it started, by `service.Action`
+/// (`dynamodb.UpdateItem`): its wrapper counts them.
+pub async fn requests_answered(moto_url: &str) -> Result<BTreeMap<String, u64>> {
+    let url = format!("{moto_url}/_leadsync/requests");
+    let answer = reqwest::get(&url)
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .with_context(|| format!("GET {url}"))?;
+    answer
+        .json()
+        .await
+        .with_context(|| format!("reading {url}"))
+}
+
+/// What each `service.Action` was answered between two counts.
+pub fn requests_between(
+    before: &BTreeMap<String, u64>,
+    after: &BTreeMap<String, u64>,
+) -> BTreeMap<String, u64> {
+    after
+        .iter()
+        .map(|(k, n)| {
+            (
+                k.clone(),
+                n.saturating_sub(before.get(k).copied().unwrap_or(0)),
+            )
+        })
+        .filter(|(_, n)| *n > 0)
+        .collect()
+}
+
 /// The Python that has moto: `LEADSYNC_PYTHON`, else the repository's `.venv`, else `python3`.
 fn python_with_moto() -> Result<PathBuf> {
     if let Ok(p) = std::env::var("LEADSYNC_PYTHON") {
@@ -205,4 +282,29 @@ fn python_with_moto() -> Result<PathBuf> {
 /// A port that was free a moment ago (the listener is closed before the port is handed out).
 pub fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_between_two_counts_leave_out_what_did_not_change() {
+        let before = BTreeMap::from([
+            ("sqs.SendMessage".to_string(), 4),
+            ("dynamodb.GetItem".into(), 2),
+        ]);
+        let after = BTreeMap::from([
+            ("sqs.SendMessage".to_string(), 9),
+            ("dynamodb.GetItem".into(), 2),
+            ("dynamodb.UpdateItem".into(), 3),
+        ]);
+        assert_eq!(
+            requests_between(&before, &after),
+            BTreeMap::from([
+                ("sqs.SendMessage".to_string(), 5),
+                ("dynamodb.UpdateItem".into(), 3)
+            ])
+        );
+    }
 }

@@ -1,5 +1,5 @@
 //! The local stack's moto behaves as DynamoDB does where leadsync relies on it: a request
-//! applies to an item atomically. (moto alone puts a new item's key in the table before an
+//! applies to an item atomically. And it counts what it answers, for the ledger's figures. (moto alone puts a new item's key in the table before an
 //! UpdateItem sets its other attributes, and a Query in between reads a key-only item; a test
 //! that waited for a stored message once read it without its text.)
 
@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Result, bail};
 use aws_sdk_dynamodb::types::AttributeValue;
+use leadsync_local::moto::{requests_answered, requests_between};
 use leadsync_tests::stack;
 
 /// New items written by UpdateItem, each under its own key of one partition.
@@ -84,6 +85,28 @@ async fn a_query_never_reads_half_of_an_update() -> Result<()> {
         }
     }
     tokio::time::timeout(Duration::from_secs(60), writer).await???;
+    t.stop().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moto_counts_each_request_it_answers_by_service_and_action() -> Result<()> {
+    let t = stack().without_consumer().start().await?;
+    let dynamo = aws_sdk_dynamodb::Client::new(&t.stack.aws);
+    let before = requests_answered(&t.stack.moto_url).await?;
+    for _ in 0..3 {
+        dynamo
+            .describe_table()
+            .table_name(&t.stack.resources.table)
+            .send()
+            .await?;
+    }
+    let counted = requests_between(&before, &requests_answered(&t.stack.moto_url).await?);
+    // Other tests share this moto and add their own requests; these three are among them.
+    assert!(
+        counted.get("dynamodb.DescribeTable").copied().unwrap_or(0) >= 3,
+        "{counted:?}"
+    );
     t.stop().await;
     Ok(())
 }

@@ -67,5 +67,14 @@ async fn a_thousand_webhooks_under_failures_all_end_synced_skipped_or_parked() -
         t.moto_cpu_secs.is_some_and(|s| s > 0.0) && t.own_cpu_secs.is_some_and(|s| s > 0.0),
         "{t:?}"
     );
+    // moto's requests counted: each accepted webhook was sent to SQS once and logged with an
+    // UpdateItem, whatever else the run cost.
+    let answered = |action: &str| t.aws_requests.get(action).copied().unwrap_or(0);
+    assert!(
+        answered("sqs.SendMessage") >= l.accepted as u64
+            && answered("dynamodb.UpdateItem") >= l.accepted as u64,
+        "{:?}",
+        t.aws_requests
+    );
     Ok(())
 }

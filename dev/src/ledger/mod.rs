@@ -29,6 +29,7 @@ use serde_json::{Value, json};
 pub use account::{Ledger, Observed, account};
 use leadsync_cli::dlq::{self, Filter, ReplayOptions};
 use leadsync_local::Stack;
+use leadsync_local::moto::{requests_answered, requests_between};
 use leadsync_sandbox::{DuplicateMode, SandboxClient};
 pub use timing::Timing;
 use workload::{Ending, PlannedContact, TAG};
@@ -184,6 +185,7 @@ pub async fn run(stack: &Stack, opts: &LedgerOptions) -> Result<Ledger> {
     let moto_pid = stack.moto_pid().or(opts.moto_pid);
     let cpu_now = || (moto_pid.and_then(cpu::of_process), cpu::of_this_process());
     let cpu_before = cpu_now();
+    let requests_before = requests_answered(&stack.moto_url).await?;
     let started = Instant::now();
     let changes = workload::operations(&contacts);
     let progress = bar(opts, changes);
@@ -245,6 +247,7 @@ pub async fn run(stack: &Stack, opts: &LedgerOptions) -> Result<Ledger> {
     drained(stack, opts.drain_timeout).await?;
     let elapsed = started.elapsed();
     let cpu_after = cpu_now();
+    let requests_after = requests_answered(&stack.moto_url).await?;
 
     phase(opts, "balancing");
     let observed = observe(
@@ -268,6 +271,7 @@ pub async fn run(stack: &Stack, opts: &LedgerOptions) -> Result<Ledger> {
         balance_secs: (started.elapsed() - elapsed).as_secs_f64(),
         moto_cpu_secs: cpu::used(cpu_before.0, cpu_after.0),
         own_cpu_secs: cpu::used(cpu_before.1, cpu_after.1),
+        aws_requests: requests_between(&requests_before, &requests_after),
     };
     Ok(ledger)
 }

@@ -156,6 +156,20 @@ fn throughput(l: &Ledger) -> String {
         cpu(t.moto_cpu_secs),
         cpu(t.own_cpu_secs),
     );
+    let by_service = t.aws_requests_by_service();
+    let total: u64 = by_service.iter().map(|(_, n)| n).sum();
+    let per_webhook = |n: u64| ratio(n as usize, l.accepted);
+    let _ = writeln!(
+        out,
+        "  {:<26} {total} to moto, {:.1} per accepted webhook: {}",
+        "AWS requests",
+        per_webhook(total),
+        by_service
+            .iter()
+            .map(|(service, n)| format!("{service} {n} ({:.1})", per_webhook(*n)))
+            .collect::<Vec<_>>()
+            .join(" · "),
+    );
     out
 }
 
@@ -181,6 +195,7 @@ mod tests {
     fn throughput_and_where_the_time_went_are_per_phase() {
         let l = Ledger {
             sent: 1_300,
+            accepted: 1_000,
             synced: 600,
             skipped: BTreeMap::from([("stale".into(), 300)]),
             parked: BTreeMap::from([("CallTools 400".into(), 100)]),
@@ -192,6 +207,11 @@ mod tests {
                 changes_secs: 160.0,
                 drain_secs: 40.0,
                 moto_cpu_secs: Some(100.0),
+                aws_requests: BTreeMap::from([
+                    ("sqs.SendMessage".into(), 500),
+                    ("dynamodb.GetItem".into(), 1_000),
+                    ("dynamodb.UpdateItem".into(), 2_000),
+                ]),
                 ..Default::default()
             },
             ..Ledger::default()
@@ -202,6 +222,12 @@ mod tests {
         assert!(text.contains("750 at 4.7/s, paced at 5/s"), "{text}");
         assert!(text.contains("moto 100 s (50 % of a core)"), "{text}");
         assert!(text.contains("driver unread"), "{text}");
+        assert!(
+            text.contains(
+                "3500 to moto, 3.5 per accepted webhook: dynamodb 3000 (3.0) · sqs 500 (0.5)"
+            ),
+            "{text}"
+        );
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Where a ledger run's time went: how fast webhooks came in and jobs settled, each phase's
 //! time, and the CPU each process used. The run fills it; the balance does not look at it.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 /// Where a run's time went: its phases, and the CPU each process used over them.
@@ -25,12 +27,29 @@ pub struct Timing {
     /// unknown, or not on Linux).
     pub moto_cpu_secs: Option<f64>,
     pub own_cpu_secs: Option<f64>,
+    /// The requests moto answered over the run, by `service.Action` (another test sharing
+    /// the moto adds its own).
+    pub aws_requests: BTreeMap<String, u64>,
 }
 
 impl Timing {
     /// Changes per second made while changing.
     pub fn changes_per_sec(&self) -> f64 {
         per_sec(self.changes as f64, self.changes_secs)
+    }
+}
+
+impl Timing {
+    /// The requests moto answered, by service (`dynamodb`, `sqs`, …), most first.
+    pub fn aws_requests_by_service(&self) -> Vec<(String, u64)> {
+        let mut by_service = BTreeMap::<String, u64>::new();
+        for (action, n) in &self.aws_requests {
+            let service = action.split_once('.').map_or(action.as_str(), |(s, _)| s);
+            *by_service.entry(service.to_string()).or_default() += n;
+        }
+        let mut v: Vec<_> = by_service.into_iter().collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        v
     }
 }
 
