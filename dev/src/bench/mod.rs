@@ -60,6 +60,8 @@ pub struct BenchArgs {
 /// The parts `--only` can measure alone.
 #[derive(clap::ValueEnum, Debug, Clone, Copy)]
 pub enum Part {
+    /// Ingress in-process against raw signature verification (section 1); needs no moto.
+    Ingress,
     /// Cold start, warm invocation and memory through the Lambda Runtime API (section 4).
     Lambda,
     /// Bulk tagging (section 8).
@@ -165,9 +167,7 @@ pub async fn measure(sizes: Sizes) -> Result<Report> {
     progress("cold start");
     let cold_start = startup::cold_start(&moto.url, sizes.cold_starts).await?;
     progress("in-process ingress (signing the requests first)");
-    let ingress =
-        tokio::task::spawn_blocking(move || ingress::measure(sizes.requests, sizes.rounds))
-            .await??;
+    let ingress = measure_ingress(sizes).await?;
     progress("in-process Meta ingress");
     let meta_ingress = tokio::task::spawn_blocking(move || {
         meta_ingress::measure((sizes.requests / 10).max(8), sizes.rounds)
@@ -198,13 +198,15 @@ pub async fn measure(sizes: Sizes) -> Result<Report> {
     })
 }
 
-/// One part alone (`--only`), on a moto of its own, as JSON.
+/// One part alone (`--only`), as JSON; each that needs moto on a moto of its own.
 pub async fn measure_part(part: Part, sizes: Sizes) -> Result<serde_json::Value> {
-    let moto = start_moto().await?;
     Ok(match part {
-        Part::Lambda => serde_json::to_value(measure_lambda(&moto, sizes).await?)?,
-        Part::Bulk => serde_json::to_value(measure_bulk(&moto, sizes).await?)?,
-        Part::Backfill => serde_json::to_value(measure_backfill(&moto, sizes).await?)?,
+        Part::Ingress => serde_json::to_value(measure_ingress(sizes).await?)?,
+        Part::Lambda => serde_json::to_value(measure_lambda(&start_moto().await?, sizes).await?)?,
+        Part::Bulk => serde_json::to_value(measure_bulk(&start_moto().await?, sizes).await?)?,
+        Part::Backfill => {
+            serde_json::to_value(measure_backfill(&start_moto().await?, sizes).await?)?
+        }
     })
 }
 
@@ -216,6 +218,10 @@ async fn start_moto() -> Result<Moto> {
 }
 
 // The parts `--only` measures alone, called the same way by the full run.
+async fn measure_ingress(sizes: Sizes) -> Result<Vec<ingress::IngressFigure>> {
+    tokio::task::spawn_blocking(move || ingress::measure(sizes.requests, sizes.rounds)).await?
+}
+
 async fn measure_lambda(moto: &Moto, sizes: Sizes) -> Result<lambda::LambdaColdStarts> {
     lambda::measure(&moto.url, sizes.cold_starts, sizes.lambda_load).await
 }

@@ -16,8 +16,9 @@ fn breakdown(by_reason: &BTreeMap<String, usize>) -> String {
         .join(" · ")
 }
 
+/// `n` for each `per`, 0 for none.
 fn ratio(n: usize, per: usize) -> f64 {
-    if per == 0 { 0.0 } else { n as f64 / per as f64 }
+    per_sec(n as f64, per as f64)
 }
 
 pub fn render(l: &Ledger) -> String {

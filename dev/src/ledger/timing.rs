@@ -53,7 +53,7 @@ impl Timing {
     }
 }
 
-/// `n` per second over `secs`, 0 for no time.
+/// `n` per second over `secs`, 0 for no time (the ledger's ratios are the same division).
 pub fn per_sec(n: f64, secs: f64) -> f64 {
     if secs > 0.0 { n / secs } else { 0.0 }
 }
