@@ -1,7 +1,8 @@
 //! The local stack's moto behaves as DynamoDB does where leadsync relies on it: a request
-//! applies to an item atomically. And it counts what it answers, for the ledger's figures. (moto alone puts a new item's key in the table before an
+//! applies to an item atomically. (moto alone puts a new item's key in the table before an
 //! UpdateItem sets its other attributes, and a Query in between reads a key-only item; a test
-//! that waited for a stored message once read it without its text.)
+//! that waited for a stored message once read it without its text.) And it counts the requests
+//! it answers, for the ledger's figures.
 
 use std::time::Duration;
 

@@ -160,17 +160,20 @@ fn throughput(l: &Ledger) -> String {
     let by_service = t.aws_requests_by_service();
     let total: u64 = by_service.iter().map(|(_, n)| n).sum();
     let per_webhook = |n: u64| ratio(n as usize, l.accepted);
-    let _ = writeln!(
-        out,
-        "  {:<26} {total} to moto, {:.1} per accepted webhook: {}",
-        "AWS requests",
-        per_webhook(total),
-        by_service
-            .iter()
-            .map(|(service, n)| format!("{service} {n} ({:.1})", per_webhook(*n)))
-            .collect::<Vec<_>>()
-            .join(" · "),
-    );
+    let requests = if total == 0 {
+        "unread (this moto does not count them)".to_string()
+    } else {
+        format!(
+            "{total} to moto, {:.1} per accepted webhook: {}",
+            per_webhook(total),
+            by_service
+                .iter()
+                .map(|(service, n)| format!("{service} {n} ({:.1})", per_webhook(*n)))
+                .collect::<Vec<_>>()
+                .join(" · ")
+        )
+    };
+    let _ = writeln!(out, "  {:<26} {requests}", "AWS requests");
     out
 }
 
@@ -189,6 +192,7 @@ mod tests {
         };
         let text = render(&l);
         assert!(text.contains("covered 4 · stale 2"), "{text}");
+        assert!(text.contains("AWS requests               unread"), "{text}");
         assert!(text.contains("BALANCED"), "{text}");
     }
 

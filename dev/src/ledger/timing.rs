@@ -27,8 +27,9 @@ pub struct Timing {
     /// unknown, or not on Linux).
     pub moto_cpu_secs: Option<f64>,
     pub own_cpu_secs: Option<f64>,
-    /// The requests moto answered over the run, by `service.Action` (another test sharing
-    /// the moto adds its own).
+    /// The requests moto answered over the run, by `service.Action`: the functions', and the
+    /// driver's own (its queue-depth reads while draining, the DLQ listing and replay); another
+    /// test sharing the moto adds its own. Empty where moto does not count them.
     pub aws_requests: BTreeMap<String, u64>,
 }
 
